@@ -1,0 +1,8 @@
+//! The documentation of RustyRay, compiled: each Rust example in these pages is a doctest.
+#![doc = include_str!("../README.md")]
+
+#[doc = include_str!("semantics.md")]
+pub mod semantics {}
+
+#[doc = include_str!("architecture.md")]
+pub mod architecture {}

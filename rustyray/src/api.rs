@@ -1,0 +1,184 @@
+//! The global functions: `put`, `get`, `wait` and their variants.
+//!
+//! Each works anywhere: on the main thread, inside tasks, inside actor methods, in async code.
+//! They use the current runtime (see [`Runtime::enter`](crate::Runtime::enter)).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::object_ref::{typed, ObjectId, ObjectRef};
+use crate::object_store::{Object, State, Value};
+use crate::runtime::{self, Shared};
+use crate::scheduler::BlockedGuard;
+
+/// Stores `value` in the object store and returns a ref to it.
+///
+/// The value is moved in, not copied or serialized.
+///
+/// ```
+/// # let rt = rustyray::Runtime::new(rustyray::Config::default()).unwrap();
+/// # let _guard = rt.enter();
+/// let r = rustyray::put(vec![1u8, 2, 3])?;
+/// assert_eq!(rustyray::get(&r)?, vec![1, 2, 3]);
+/// # Ok::<(), rustyray::Error>(())
+/// ```
+pub fn put<T: Value>(value: T) -> Result<ObjectRef<T>> {
+    let shared = runtime::current();
+    shared.check()?;
+    Ok(ObjectRef::from_id(
+        shared.store.insert_ready(Object::new(value)),
+    ))
+}
+
+/// Waits for the object and returns a copy of its value (a clone of the stored one), or the
+/// error that failed it. Never gives up on its own: use [`get_timeout`] for a bounded wait.
+///
+/// Inside a task, the wait lends the task's CPU back to the scheduler.
+pub fn get<T: Value + Clone>(r: &ObjectRef<T>) -> Result<T> {
+    get_arc(r).map(|value| T::clone(&value))
+}
+
+/// Like [`get`], but shares the stored value instead of cloning it: O(1) whatever its size.
+pub fn get_arc<T: Value>(r: &ObjectRef<T>) -> Result<Arc<T>> {
+    let shared = runtime::current();
+    shared.check()?;
+    let state = resolve_blocking(&shared, r.id(), None)?;
+    typed(r.id(), state)
+}
+
+/// Like [`get`], but fails with [`Error::Timeout`] if the object is not resolved within
+/// `timeout`. The task producing it keeps running.
+pub fn get_timeout<T: Value + Clone>(r: &ObjectRef<T>, timeout: Duration) -> Result<T> {
+    let shared = runtime::current();
+    shared.check()?;
+    let state = resolve_blocking(&shared, r.id(), Some(Instant::now() + timeout))?;
+    typed::<T>(r.id(), state).map(|value| T::clone(&value))
+}
+
+/// Gets every object, in order; fails with the first error met.
+pub fn get_all<T: Value + Clone>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
+    refs.iter().map(get).collect()
+}
+
+/// Waits until `num_returns` of `refs` are resolved (ready or failed) or `timeout` passes, and
+/// returns `(ready, pending)`, each in input order.
+///
+/// As in Ray, `ready` holds at most `num_returns` refs (the first resolved ones in input order);
+/// the rest, resolved or not, are in `pending`. `num_returns` larger than `refs.len()` waits for
+/// all of them. With `timeout: None` it waits as long as it takes.
+///
+/// ```
+/// # let rt = rustyray::Runtime::new(rustyray::Config::default()).unwrap();
+/// # let _guard = rt.enter();
+/// use std::time::Duration;
+/// let refs = vec![rustyray::put(1)?, rustyray::put(2)?];
+/// let (ready, pending) = rustyray::wait(&refs, 1, Some(Duration::from_secs(1)));
+/// assert_eq!((ready.len(), pending.len()), (1, 1));
+/// # Ok::<(), rustyray::Error>(())
+/// ```
+pub fn wait<T>(
+    refs: &[ObjectRef<T>],
+    num_returns: usize,
+    timeout: Option<Duration>,
+) -> (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>) {
+    let shared = runtime::current();
+    let need = num_returns.min(refs.len());
+    let ids: Vec<ObjectId> = refs.iter().map(ObjectRef::id).collect();
+    if shared.check().is_ok() {
+        block_until(&shared, &ids, need, timeout.map(|t| Instant::now() + t));
+    }
+    let mut ready = Vec::with_capacity(need);
+    let mut pending = Vec::with_capacity(refs.len() - need);
+    for r in refs {
+        let resolved = !matches!(shared.store.state(r.id()), State::Pending);
+        if resolved && ready.len() < need {
+            ready.push(r.clone());
+        } else {
+            pending.push(r.clone());
+        }
+    }
+    (ready, pending)
+}
+
+/// The object's state once resolved, or [`Error::Timeout`] when the deadline passes first.
+fn resolve_blocking(shared: &Shared, id: ObjectId, deadline: Option<Instant>) -> Result<State> {
+    if let state @ (State::Ready(_) | State::Failed(_) | State::Missing) = shared.store.state(id) {
+        return Ok(state);
+    }
+    let started = Instant::now();
+    if block_until(shared, &[id], 1, deadline) {
+        Ok(shared.store.state(id))
+    } else {
+        Err(Error::Timeout(started.elapsed()))
+    }
+}
+
+/// A counter of resolved objects that wakes one parked thread.
+struct Signal {
+    resolved: AtomicUsize,
+    thread: Thread,
+}
+
+/// Parks the calling thread until `need` of `ids` are resolved or the deadline passes; returns
+/// whether enough resolved. Inside a task, the task's CPUs are lent back while it waits. On a
+/// tokio worker thread, the worker hands its other tasks to another thread first.
+pub(crate) fn block_until(
+    shared: &Shared,
+    ids: &[ObjectId],
+    need: usize,
+    deadline: Option<Instant>,
+) -> bool {
+    let signal = Arc::new(Signal {
+        resolved: AtomicUsize::new(0),
+        thread: std::thread::current(),
+    });
+    let mut resolved = 0;
+    for &id in ids {
+        if resolved >= need {
+            break;
+        }
+        let notify = Arc::clone(&signal);
+        let waiter = Box::new(move |_: &State| {
+            notify.resolved.fetch_add(1, Ordering::AcqRel);
+            notify.thread.unpark();
+        });
+        if shared.store.subscribe(id, waiter).is_some() {
+            resolved += 1;
+        }
+    }
+    let enough = || resolved + signal.resolved.load(Ordering::Acquire) >= need;
+    if enough() {
+        return true;
+    }
+    let _lent = BlockedGuard::enter();
+    outside_async_worker(|| loop {
+        if enough() {
+            return true;
+        }
+        match deadline {
+            None => std::thread::park(),
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return false;
+                }
+                std::thread::park_timeout(deadline - now);
+            }
+        }
+    })
+}
+
+/// Runs a blocking wait so that it does not stall a tokio worker: on a multi-threaded runtime's
+/// worker, through `block_in_place`; anywhere else, directly.
+fn outside_async_worker<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}

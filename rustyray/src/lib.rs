@@ -1,0 +1,61 @@
+//! # RustyRay
+//!
+//! Ray's programming model, native to Rust: remote tasks and actors whose calls return
+//! [`ObjectRef`]s at once, an object store that resolves refs passed as arguments and keeps
+//! every result, and [`put`], [`get`] and [`wait`] that work everywhere, inside tasks and actors
+//! too. It runs embedded: one process, all cores, no server.
+//!
+//! ```
+//! use rustyray::task::TaskBuilder;
+//! use rustyray::{Config, ObjectRef, Runtime};
+//!
+//! // A remote function, as `#[rustyray::remote] fn square(x: u64) -> u64` will generate it.
+//! fn square(x: impl rustyray::task::IntoArg<u64>) -> ObjectRef<u64> {
+//!     let mut task = TaskBuilder::new("square");
+//!     let x = task.arg(x);
+//!     task.spawn(move || Ok(x.get()?.pow(2)))
+//! }
+//!
+//! let rt = Runtime::new(Config::default())?;
+//! let _guard = rt.enter();
+//! let squares: Vec<ObjectRef<u64>> = (0..10).map(square).collect();
+//! let again = square(&squares[3]); // a ref where a value is expected: resolved first
+//! assert_eq!(rustyray::get(&again)?, 81);
+//! assert_eq!(rustyray::get_all(&squares)?.iter().sum::<u64>(), 285);
+//! # Ok::<(), rustyray::Error>(())
+//! ```
+//!
+//! See `docs/architecture.md` for how the pieces fit and `docs/semantics.md` for the guarantees.
+
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod actor;
+mod api;
+mod config;
+mod error;
+mod object_ref;
+mod object_store;
+mod runtime;
+mod scheduler;
+pub mod task;
+
+pub use actor::ActorHandle;
+pub use api::{get, get_all, get_arc, get_timeout, put, wait};
+pub use config::Config;
+pub use error::{Error, Result};
+pub use object_ref::{ObjectFuture, ObjectId, ObjectRef};
+pub use object_store::Value;
+pub use runtime::{init, shutdown, EnterGuard, Runtime};
+
+/// The names most programs need: `use rustyray::prelude::*;`.
+pub mod prelude {
+    pub use crate::actor::ActorHandle;
+    pub use crate::config::Config;
+    pub use crate::error::{Error, Result};
+    pub use crate::object_ref::ObjectRef;
+    pub use crate::runtime::Runtime;
+}
+
+#[doc(hidden)]
+pub use rustyray_macros as __macros;

@@ -1,0 +1,391 @@
+//! The object store: where every `put` value and every task result lives.
+//!
+//! # Design
+//!
+//! A sharded map from an object's sequence number to its [`Entry`]: `Pending` (with the
+//! callbacks waiting for it), `Ready` (the value) or `Failed` (the error). Sequence numbers are
+//! handed out by a counter, so the low bits pick the shard and neighbouring objects land on
+//! different locks.
+//!
+//! Local objects stay typed: a ready entry holds the value as an `Arc<dyn Any>` together with its
+//! size and a monomorphized postcard serializer (kept for spilling to disk), so the local path
+//! never serializes. Reads downcast the `Arc`, which is a pointer comparison of `TypeId`s.
+//!
+//! Waiting is notification-based. A waiter is a one-shot callback stored in the pending entry and
+//! run once, after the shard lock is released, when the entry resolves. Callbacks may resolve
+//! further objects (a failed task fails its dependents, which fail theirs, ...); a per-thread
+//! trampoline runs those iteratively, so a chain of any length uses constant stack.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::object_ref::ObjectId;
+
+/// What can be stored as an object: serializable (for spilling and for other processes), owned
+/// and shareable across threads.
+///
+/// Implemented for every type that meets the bounds; you never implement it yourself.
+pub trait Value: Serialize + DeserializeOwned + Send + Sync + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Value for T {}
+
+/// A one-shot callback run when an object resolves, with its final state (ready or failed).
+pub(crate) type Waiter = Box<dyn FnOnce(&State) + Send>;
+
+type SerializeFn = fn(&(dyn Any + Send + Sync)) -> Result<Vec<u8>>;
+
+/// A ready object: the typed value, its size and how to serialize it.
+#[derive(Clone)]
+pub(crate) struct Object {
+    value: Arc<dyn Any + Send + Sync>,
+    size: usize,
+    type_name: &'static str,
+    #[cfg_attr(not(test), allow(dead_code))] // read when spilling objects to disk
+    serialize: SerializeFn,
+}
+
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Object")
+            .field("type", &self.type_name)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+impl Object {
+    /// Wraps a value. Its size is the length of its postcard encoding, counted without
+    /// allocating.
+    pub(crate) fn new<T: Value>(value: T) -> Object {
+        Object::from_arc(Arc::new(value))
+    }
+
+    pub(crate) fn from_arc<T: Value>(value: Arc<T>) -> Object {
+        let size = postcard::serialize_with_flavor(&*value, postcard::ser_flavors::Size::default())
+            .unwrap_or(0);
+        Object {
+            value,
+            size,
+            type_name: std::any::type_name::<T>(),
+            serialize: serialize_as::<T>,
+        }
+    }
+
+    /// The value as `Arc<T>`, or a [`Error::TypeMismatch`].
+    pub(crate) fn downcast<T: Value>(&self) -> Result<Arc<T>> {
+        Arc::clone(&self.value)
+            .downcast::<T>()
+            .map_err(|_| Error::TypeMismatch {
+                expected: std::any::type_name::<T>(),
+                found: self.type_name,
+            })
+    }
+
+    /// The object's size in bytes (its serialized length).
+    #[cfg_attr(not(test), allow(dead_code))] // read by the memory limit and the state API
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The object in postcard form.
+    #[cfg_attr(not(test), allow(dead_code))] // read when spilling objects to disk
+    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
+        (self.serialize)(&*self.value)
+    }
+}
+
+fn serialize_as<T: Value>(value: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
+    let value = value.downcast_ref::<T>().ok_or(Error::TypeMismatch {
+        expected: std::any::type_name::<T>(),
+        found: "another type",
+    })?;
+    postcard::to_stdvec(value).map_err(|e| Error::Serialization(e.to_string()))
+}
+
+enum Entry {
+    Pending(Vec<Waiter>),
+    Ready(Object),
+    Failed(Error),
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone)]
+pub(crate) enum State {
+    Ready(Object),
+    Failed(Error),
+    Pending,
+    Missing,
+}
+
+impl State {
+    fn of(entry: Option<&Entry>) -> State {
+        match entry {
+            Some(Entry::Ready(o)) => State::Ready(o.clone()),
+            Some(Entry::Failed(e)) => State::Failed(e.clone()),
+            Some(Entry::Pending(_)) => State::Pending,
+            None => State::Missing,
+        }
+    }
+}
+
+const SHARDS: usize = 64;
+
+type Shard = CachePadded<Mutex<FxHashMap<u64, Entry>>>;
+
+/// Waiters to run, with the state they are run with.
+type WaiterBatch = (Vec<Waiter>, State);
+
+/// The sharded object map of one runtime.
+pub(crate) struct ObjectStore {
+    owner: u32,
+    next: AtomicU64,
+    shards: Box<[Shard]>,
+}
+
+impl ObjectStore {
+    pub(crate) fn new(owner: u32) -> ObjectStore {
+        ObjectStore {
+            owner,
+            next: AtomicU64::new(1),
+            shards: (0..SHARDS)
+                .map(|_| CachePadded::new(Mutex::default()))
+                .collect(),
+        }
+    }
+
+    fn shard(&self, id: ObjectId) -> &Mutex<FxHashMap<u64, Entry>> {
+        &self.shards[id.seq() as usize % SHARDS]
+    }
+
+    fn insert(&self, entry: Entry) -> ObjectId {
+        let id = ObjectId::new(self.owner, self.next.fetch_add(1, Ordering::Relaxed));
+        self.shard(id).lock().insert(id.seq(), entry);
+        id
+    }
+
+    /// A new object that a task will produce later.
+    pub(crate) fn insert_pending(&self) -> ObjectId {
+        self.insert(Entry::Pending(Vec::new()))
+    }
+
+    /// A new object that is ready now.
+    pub(crate) fn insert_ready(&self, object: Object) -> ObjectId {
+        self.insert(Entry::Ready(object))
+    }
+
+    /// A new object that failed already (for example, an infeasible task's result).
+    pub(crate) fn insert_failed(&self, error: Error) -> ObjectId {
+        self.insert(Entry::Failed(error))
+    }
+
+    /// Resolves a pending object and runs its waiters. An object that already resolved keeps its
+    /// first outcome; the call returns whether this one took effect.
+    pub(crate) fn complete(&self, id: ObjectId, outcome: Result<Object>) -> bool {
+        let (waiters, state) = {
+            let mut shard = self.shard(id).lock();
+            match shard.get_mut(&id.seq()) {
+                Some(entry @ Entry::Pending(_)) => {
+                    let (resolved, state) = match outcome {
+                        Ok(object) => (Entry::Ready(object.clone()), State::Ready(object)),
+                        Err(error) => (Entry::Failed(error.clone()), State::Failed(error)),
+                    };
+                    match std::mem::replace(entry, resolved) {
+                        Entry::Pending(waiters) => (waiters, state),
+                        _ => unreachable!("matched as pending above"),
+                    }
+                }
+                _ => return false,
+            }
+        };
+        run_waiters(waiters, state);
+        true
+    }
+
+    /// The object's current state.
+    pub(crate) fn state(&self, id: ObjectId) -> State {
+        if id.owner() != self.owner {
+            return State::Missing;
+        }
+        State::of(self.shard(id).lock().get(&id.seq()))
+    }
+
+    /// Registers `waiter` to run when the object resolves and returns `None`; if the object is
+    /// not pending, returns its state instead and drops `waiter` without running it.
+    pub(crate) fn subscribe(&self, id: ObjectId, waiter: Waiter) -> Option<State> {
+        if id.owner() != self.owner {
+            return Some(State::Missing);
+        }
+        let mut shard = self.shard(id).lock();
+        match shard.get_mut(&id.seq()) {
+            Some(Entry::Pending(waiters)) => {
+                waiters.push(waiter);
+                None
+            }
+            other => Some(State::of(other.map(|e| &*e))),
+        }
+    }
+
+    /// Fails every pending object with `error` (at shutdown), waking all waiters.
+    pub(crate) fn fail_all_pending(&self, error: &Error) {
+        for shard in self.shards.iter() {
+            let mut waiters = Vec::new();
+            for entry in shard.lock().values_mut() {
+                if let Entry::Pending(w) = entry {
+                    waiters.append(w);
+                    *entry = Entry::Failed(error.clone());
+                }
+            }
+            run_waiters(waiters, State::Failed(error.clone()));
+        }
+    }
+
+    /// Number of objects held (any state).
+    #[cfg_attr(not(test), allow(dead_code))] // read by the state API
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+}
+
+thread_local! {
+    /// Waiters queued by callbacks that ran inside `run_waiters` on this thread, with the state
+    /// to run them with.
+    static QUEUED: RefCell<Option<Vec<WaiterBatch>>> = const { RefCell::new(None) };
+}
+
+/// Runs waiters; waiters that resolve further objects enqueue theirs here instead of recursing.
+fn run_waiters(waiters: Vec<Waiter>, state: State) {
+    if waiters.is_empty() {
+        return;
+    }
+    let mut first = Some((waiters, state));
+    let nested = QUEUED.with(|q| {
+        let mut q = q.borrow_mut();
+        match q.as_mut() {
+            Some(queue) => {
+                queue.extend(first.take());
+                true
+            }
+            None => {
+                *q = Some(Vec::new());
+                false
+            }
+        }
+    });
+    if nested {
+        return;
+    }
+    // Outermost call on this thread: drain until no callback queued more.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            QUEUED.with(|q| *q.borrow_mut() = None);
+        }
+    }
+    let _reset = Reset;
+    let mut batch: Vec<WaiterBatch> = first.into_iter().collect();
+    while !batch.is_empty() {
+        for (waiters, state) in batch.drain(..) {
+            for waiter in waiters {
+                waiter(&state);
+            }
+        }
+        batch = QUEUED.with(|q| std::mem::take(q.borrow_mut().as_mut().expect("set above")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn ready_objects_round_trip_typed_and_serialized() {
+        let store = ObjectStore::new(7);
+        let id = store.insert_ready(Object::new(vec![1u32, 2, 3]));
+        let State::Ready(object) = store.state(id) else {
+            panic!("not ready")
+        };
+        assert_eq!(*object.downcast::<Vec<u32>>().unwrap(), vec![1, 2, 3]);
+        assert!(matches!(
+            object.downcast::<String>(),
+            Err(Error::TypeMismatch { .. })
+        ));
+        let bytes = object.to_bytes().unwrap();
+        assert_eq!(bytes.len(), object.size());
+        assert_eq!(
+            postcard::from_bytes::<Vec<u32>>(&bytes).unwrap(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn waiters_run_once_on_completion_and_not_for_resolved_objects() {
+        let store = ObjectStore::new(1);
+        let id = store.insert_pending();
+        let hits = Arc::new(AtomicUsize::new(0));
+        for _ in 0..3 {
+            let hits = hits.clone();
+            assert!(store
+                .subscribe(
+                    id,
+                    Box::new(move |state| {
+                        assert!(matches!(state, State::Ready(_)));
+                        hits.fetch_add(1, Ordering::SeqCst);
+                    })
+                )
+                .is_none());
+        }
+        assert!(store.complete(id, Ok(Object::new(5u8))));
+        assert!(
+            !store.complete(id, Ok(Object::new(6u8))),
+            "first outcome wins"
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 3);
+        assert!(matches!(
+            store.subscribe(id, Box::new(|_| unreachable!())),
+            Some(State::Ready(_))
+        ));
+    }
+
+    #[test]
+    fn a_long_chain_of_waiters_resolving_objects_uses_constant_stack() {
+        // Each object's waiter fails the next one; 200k levels would overflow any stack if run
+        // recursively.
+        let store = Arc::new(ObjectStore::new(1));
+        let ids: Vec<ObjectId> = (0..200_000).map(|_| store.insert_pending()).collect();
+        for pair in ids.windows(2) {
+            let (this, next) = (pair[0], pair[1]);
+            let s = store.clone();
+            store.subscribe(
+                this,
+                Box::new(move |_| {
+                    s.complete(next, Err(Error::RuntimeShutdown));
+                }),
+            );
+        }
+        store.complete(ids[0], Err(Error::RuntimeShutdown));
+        assert!(matches!(
+            store.state(*ids.last().unwrap()),
+            State::Failed(Error::RuntimeShutdown)
+        ));
+    }
+
+    #[test]
+    fn objects_of_another_owner_are_missing() {
+        let store = ObjectStore::new(1);
+        let id = store.insert_ready(Object::new(1u8));
+        let foreign = ObjectId::new(2, id.seq());
+        assert!(matches!(store.state(foreign), State::Missing));
+    }
+}

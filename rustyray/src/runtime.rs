@@ -1,0 +1,270 @@
+//! Runtimes: the global one and those built explicitly with [`Runtime::new`].
+//!
+//! # Design
+//!
+//! A runtime is an object store, a scheduler, an actor table and a tokio runtime whose worker
+//! threads run async bodies and whose blocking pool is the CPU pool for sync bodies. Those parts
+//! live in `Shared`, which every thread of the runtime knows as its *current* runtime (set when
+//! the thread starts). Any other thread finds the current runtime in a thread-local set by
+//! [`Runtime::enter`], or else uses the global runtime, started with defaults on first use.
+//!
+//! `Shared` does not own the tokio runtime, only a handle to it, so worker threads holding
+//! `Shared` form no cycle: the [`Runtime`] handle owns the threads and shuts them down when its
+//! last clone is dropped or [`Runtime::shutdown`] is called.
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::actor::ActorTable;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::object_store::ObjectStore;
+use crate::scheduler::Scheduler;
+
+/// How many threads the CPU pool may grow to. Threads are only added while every existing one
+/// is busy, which happens when tasks block in `get` and lend their CPU slot to new tasks.
+const MAX_POOL_THREADS: usize = 8192;
+
+/// The parts of a runtime that its threads, refs and handles reach.
+pub(crate) struct Shared {
+    pub(crate) id: u32,
+    pub(crate) store: ObjectStore,
+    pub(crate) scheduler: Arc<Scheduler>,
+    pub(crate) actors: ActorTable,
+    handle: OnceLock<tokio::runtime::Handle>,
+    shut_down: AtomicBool,
+    /// Why the runtime could not start, if it could not.
+    start_error: OnceLock<Error>,
+}
+
+impl Shared {
+    /// Fails with the reason this runtime cannot take work, if it cannot.
+    pub(crate) fn check(&self) -> Result<()> {
+        if let Some(error) = self.start_error.get() {
+            return Err(error.clone());
+        }
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(Error::RuntimeShutdown);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
+    }
+
+    /// The tokio handle; only called after `check` succeeded, when it is always set.
+    pub(crate) fn handle(&self) -> Option<&tokio::runtime::Handle> {
+        self.handle.get()
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+}
+
+static GLOBAL: RwLock<Option<Runtime>> = RwLock::new(None);
+static NEXT_RUNTIME_ID: AtomicU32 = AtomicU32::new(1);
+
+/// The runtime calls on this thread use: the entered one, else the global one (started with
+/// defaults if there is none yet).
+pub(crate) fn current() -> Arc<Shared> {
+    if let Some(shared) = CURRENT.with(|c| c.borrow().clone()) {
+        return shared;
+    }
+    if let Some(rt) = GLOBAL.read().as_ref() {
+        return Arc::clone(&rt.owner.shared);
+    }
+    let mut global = GLOBAL.write();
+    let rt = global.get_or_insert_with(|| Runtime::build(Config::default()));
+    Arc::clone(&rt.owner.shared)
+}
+
+struct Owner {
+    shared: Arc<Shared>,
+    tokio: Mutex<Option<tokio::runtime::Runtime>>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        shut_down(&self.shared, &self.tokio);
+    }
+}
+
+/// A RustyRay runtime: an object store, a scheduler and the threads that run tasks and actors.
+///
+/// Most programs use the global runtime (through [`init`](crate::init) or implicitly). Build
+/// one explicitly to give a part of a program, or a test, a runtime of its own; calls made on a
+/// thread inside [`Runtime::enter`] use it, and so do the tasks and actors it runs.
+///
+/// Cloning gives another handle to the same runtime; it shuts down when the last handle drops.
+///
+/// ```
+/// use rustyray::{Config, Runtime};
+///
+/// let rt = Runtime::new(Config::default().num_cpus(2))?;
+/// let _guard = rt.enter();
+/// let r = rustyray::put(21)?;
+/// assert_eq!(rustyray::get(&r)? * 2, 42);
+/// # Ok::<(), rustyray::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    owner: Arc<Owner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("id", &self.owner.shared.id)
+            .field("shut_down", &self.owner.shared.is_shut_down())
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// Starts a runtime with `config`.
+    ///
+    /// Fails with [`Error::InvalidArgument`] naming the bad field if the configuration is
+    /// invalid, or if the operating system refuses to start its threads.
+    pub fn new(config: Config) -> Result<Runtime> {
+        config.validate()?;
+        let rt = Runtime::build(config);
+        rt.owner.shared.check()?;
+        Ok(rt)
+    }
+
+    /// Builds a runtime from a valid configuration; a failure to start threads is recorded in
+    /// the runtime, whose every call then reports it.
+    fn build(config: Config) -> Runtime {
+        let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(Shared {
+            id,
+            store: ObjectStore::new(id),
+            scheduler: Scheduler::new(&config),
+            actors: ActorTable::new(id),
+            handle: OnceLock::new(),
+            shut_down: AtomicBool::new(false),
+            start_error: OnceLock::new(),
+        });
+        let for_threads = Arc::clone(&shared);
+        let built = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.get_num_cpus().max(1))
+            .max_blocking_threads(MAX_POOL_THREADS)
+            .thread_name(format!("rustyray-{id}"))
+            .on_thread_start(move || {
+                CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&for_threads)));
+            })
+            .on_thread_stop(|| {
+                CURRENT.with(|c| c.borrow_mut().take());
+            })
+            .enable_time()
+            .build();
+        let tokio = match built {
+            Ok(tokio) => {
+                let _ = shared.handle.set(tokio.handle().clone());
+                Some(tokio)
+            }
+            Err(e) => {
+                let _ = shared.start_error.set(Error::InvalidArgument(format!(
+                    "could not start the runtime's threads: {e}"
+                )));
+                None
+            }
+        };
+        Runtime {
+            owner: Arc::new(Owner {
+                shared,
+                tokio: Mutex::new(tokio),
+            }),
+        }
+    }
+
+    /// Makes this runtime the one that RustyRay calls on the current thread use, until the
+    /// guard is dropped (guards nest).
+    pub fn enter(&self) -> EnterGuard<'_> {
+        let previous = CURRENT.with(|c| c.borrow_mut().replace(Arc::clone(&self.owner.shared)));
+        EnterGuard {
+            previous,
+            _runtime: PhantomData,
+        }
+    }
+
+    /// Stops the runtime: queued and running tasks are dropped, every object still pending fails
+    /// with [`Error::RuntimeShutdown`] (so no `get` hangs), and later calls fail with it too.
+    /// Sync bodies already running finish on their own threads; their results are discarded.
+    pub fn shutdown(&self) {
+        shut_down(&self.owner.shared, &self.owner.tokio);
+    }
+
+    /// This runtime's id, which is also the owner id of its objects and actors.
+    pub fn id(&self) -> u32 {
+        self.owner.shared.id
+    }
+}
+
+fn shut_down(shared: &Shared, tokio: &Mutex<Option<tokio::runtime::Runtime>>) {
+    if shared.shut_down.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    shared.scheduler.clear();
+    shared.actors.clear();
+    shared.store.fail_all_pending(&Error::RuntimeShutdown);
+    if let Some(tokio) = tokio.lock().take() {
+        // Never blocks, so shutting down from inside a task or an async context is safe.
+        tokio.shutdown_background();
+    }
+}
+
+/// Keeps a [`Runtime`] current on this thread; see [`Runtime::enter`].
+#[must_use = "the runtime is current only while the guard lives"]
+pub struct EnterGuard<'a> {
+    previous: Option<Arc<Shared>>,
+    _runtime: PhantomData<(&'a Runtime, *const ())>,
+}
+
+impl Drop for EnterGuard<'_> {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CURRENT.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+impl std::fmt::Debug for EnterGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnterGuard").finish_non_exhaustive()
+    }
+}
+
+/// Starts the global runtime with `config`.
+///
+/// Optional: the first RustyRay call starts it with [`Config::default`] if `init` was not
+/// called. Fails if the configuration is invalid or the global runtime is already running (call
+/// [`shutdown`] first to restart it with another configuration).
+pub fn init(config: Config) -> Result<()> {
+    config.validate()?;
+    let mut global = GLOBAL.write();
+    if global.is_some() {
+        return Err(Error::InvalidArgument(
+            "the global runtime is already running (started by `init` or by a first call); call \
+             `rustyray::shutdown()` before `init` to restart it with a new configuration"
+                .to_owned(),
+        ));
+    }
+    let rt = Runtime::build(config);
+    rt.owner.shared.check()?;
+    *global = Some(rt);
+    Ok(())
+}
+
+/// Shuts the global runtime down (see [`Runtime::shutdown`]). The next call starts a new one.
+pub fn shutdown() {
+    let rt = GLOBAL.write().take();
+    if let Some(rt) = rt {
+        rt.shutdown();
+    }
+}

@@ -1,0 +1,443 @@
+//! Remote tasks: submitting a function call whose arguments may be refs, and running it.
+//!
+//! `#[rustyray::remote]` expands to a [`TaskBuilder`]; it is also usable by hand:
+//!
+//! ```
+//! use rustyray::{task::TaskBuilder, Config, ObjectRef, Runtime};
+//!
+//! let rt = Runtime::new(Config::default()).unwrap();
+//! let _guard = rt.enter();
+//!
+//! fn add(a: i64, b: i64) -> ObjectRef<i64> {
+//!     let mut task = TaskBuilder::new("add");
+//!     let (a, b) = (task.arg(a), task.arg(b));
+//!     task.spawn(move || Ok(a.get()? + b.get()?))
+//! }
+//!
+//! let three = add(1, 2);
+//! let thirteen = {
+//!     let mut task = TaskBuilder::new("add");
+//!     let (a, b) = (task.arg(&three), task.arg(10));
+//!     task.spawn(move || Ok(a.get()? + b.get()?))
+//! };
+//! assert_eq!(rustyray::get(&thirteen).unwrap(), 13);
+//! ```
+//!
+//! # Design
+//!
+//! Submitting creates the result's pending entry and returns its ref at once. If any argument is
+//! a ref still pending, a [`Gate`] subscribes to each such object and counts them down; the last
+//! one to resolve hands the task to the scheduler, so no thread waits for dependencies. If any
+//! dependency failed, the task never runs and its result fails with that same error.
+//!
+//! Once the scheduler grants resources, a sync body runs on the CPU pool and an async body on
+//! tokio, each inside its lease so that waits within it lend its CPUs back. Errors and panics are
+//! caught; `max_retries` re-runs the body after a panic (and after an `Err` with
+//! `retry_exceptions`), and the result fails only after the last try.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::object_ref::{typed, ObjectId, ObjectRef};
+use crate::object_store::{Object, State, Value};
+use crate::runtime::{self, Shared};
+use crate::scheduler::{self, Lease, Queued};
+
+/// A value, or a ref to one, passed where a task or actor method expects a `T`.
+///
+/// Implemented for `T` itself, `ObjectRef<T>` and `&ObjectRef<T>`; a ref is resolved through
+/// the object store before the task runs.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be passed where a `{T}` is expected",
+    label = "expected `{T}`, `ObjectRef<{T}>` or `&ObjectRef<{T}>`",
+    note = "a remote function's parameter of type `T` accepts a `T` value or a ref to one"
+)]
+pub trait IntoArg<T> {
+    /// Wraps the argument for a task.
+    fn into_arg(self) -> ArgSlot<T>;
+}
+
+impl<T: Value + Clone> IntoArg<T> for T {
+    fn into_arg(self) -> ArgSlot<T> {
+        ArgSlot::Value(self)
+    }
+}
+
+impl<T> IntoArg<T> for ObjectRef<T> {
+    fn into_arg(self) -> ArgSlot<T> {
+        ArgSlot::Ref(self.id())
+    }
+}
+
+impl<T> IntoArg<T> for &ObjectRef<T> {
+    fn into_arg(self) -> ArgSlot<T> {
+        ArgSlot::Ref(self.id())
+    }
+}
+
+/// One argument of a submitted task: the value itself, or the id of the object that holds it.
+///
+/// Inside the task body, [`ArgSlot::get`] returns the value; a ref argument's object is ready by
+/// then, so `get` never waits.
+#[derive(Clone, Debug)]
+pub enum ArgSlot<T> {
+    /// Passed by value.
+    Value(T),
+    /// Passed by ref; resolved before the body runs.
+    Ref(ObjectId),
+}
+
+impl<T: Value + Clone> ArgSlot<T> {
+    /// The argument's value.
+    pub fn get(&self) -> Result<T> {
+        match self {
+            ArgSlot::Value(v) => Ok(v.clone()),
+            ArgSlot::Ref(id) => {
+                let shared = runtime::current();
+                typed::<T>(*id, shared.store.state(*id)).map(|v| T::clone(&v))
+            }
+        }
+    }
+
+    fn dependency(&self) -> Option<ObjectId> {
+        match self {
+            ArgSlot::Value(_) => None,
+            ArgSlot::Ref(id) => Some(*id),
+        }
+    }
+}
+
+/// Per-call options of a task: resources, retries and a display name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskOptions {
+    pub(crate) num_cpus: f64,
+    pub(crate) num_gpus: f64,
+    pub(crate) resources: Vec<(String, f64)>,
+    pub(crate) max_retries: u32,
+    pub(crate) retry_exceptions: bool,
+    pub(crate) name: Option<String>,
+}
+
+impl Default for TaskOptions {
+    /// One CPU, no GPU, no retries.
+    fn default() -> Self {
+        TaskOptions {
+            num_cpus: 1.0,
+            num_gpus: 0.0,
+            resources: Vec::new(),
+            max_retries: 0,
+            retry_exceptions: false,
+            name: None,
+        }
+    }
+}
+
+/// A boxed future that a task or actor body returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+type SyncBody = Box<dyn Fn() -> anyhow::Result<Object> + Send + Sync>;
+type AsyncBody = Box<dyn Fn() -> BoxFuture<'static, anyhow::Result<Object>> + Send + Sync>;
+
+enum Body {
+    Sync(SyncBody),
+    Async(AsyncBody),
+}
+
+/// Builds and submits one task: its options, its arguments, then its body.
+///
+/// See the [module documentation](self) for an example.
+#[derive(Debug)]
+#[must_use = "a task runs only once `spawn` or `spawn_async` is called"]
+pub struct TaskBuilder {
+    function: Cow<'static, str>,
+    options: TaskOptions,
+    deps: Vec<ObjectId>,
+}
+
+impl TaskBuilder {
+    /// A task of `function` (its name in errors and, later, in the timeline) with default
+    /// options.
+    pub fn new(function: impl Into<Cow<'static, str>>) -> TaskBuilder {
+        TaskBuilder {
+            function: function.into(),
+            options: TaskOptions::default(),
+            deps: Vec::new(),
+        }
+    }
+
+    /// Replaces all options at once.
+    pub fn options(mut self, options: TaskOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// CPUs held while the task runs (default 1; fractions allowed).
+    pub fn num_cpus(mut self, n: f64) -> Self {
+        self.options.num_cpus = n;
+        self
+    }
+
+    /// GPUs held while the task runs (default 0).
+    pub fn num_gpus(mut self, n: f64) -> Self {
+        self.options.num_gpus = n;
+        self
+    }
+
+    /// An amount of a custom resource held while the task runs.
+    pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
+        self.options.resources.push((name.into(), amount));
+        self
+    }
+
+    /// How many times to re-run the task after a panic (default 0).
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.options.max_retries = n;
+        self
+    }
+
+    /// Whether an `Err` result is retried too, not only a panic (default false).
+    pub fn retry_exceptions(mut self, yes: bool) -> Self {
+        self.options.retry_exceptions = yes;
+        self
+    }
+
+    /// A name for this call, shown instead of the function's in errors.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.options.name = Some(name.into());
+        self
+    }
+
+    /// Adds an argument (a value or a ref) and returns the slot to read it from in the body.
+    pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
+        let slot = arg.into_arg();
+        self.deps.extend(slot.dependency());
+        slot
+    }
+
+    /// Submits the task with a synchronous body, run on the CPU pool. Returns its result's ref
+    /// at once.
+    ///
+    /// The body may run more than once when retries are enabled, hence `Fn`.
+    pub fn spawn<R, F>(self, body: F) -> ObjectRef<R>
+    where
+        R: Value,
+        F: Fn() -> anyhow::Result<R> + Send + Sync + 'static,
+    {
+        self.submit(Body::Sync(Box::new(move || body().map(Object::new))))
+    }
+
+    /// Submits the task with an asynchronous body, run on tokio. `body` makes the future (once
+    /// per try). Returns its result's ref at once.
+    pub fn spawn_async<R, F, Fut>(self, body: F) -> ObjectRef<R>
+    where
+        R: Value,
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<R>> + Send + 'static,
+    {
+        self.submit(Body::Async(Box::new(move || {
+            Box::pin(body().map(|r| r.map(Object::new)))
+        })))
+    }
+
+    fn submit<R>(self, body: Body) -> ObjectRef<R> {
+        let shared = runtime::current();
+        let function: Cow<'static, str> = match self.options.name.clone() {
+            Some(name) => name.into(),
+            None => self.function,
+        };
+        let demand = shared.check().and_then(|()| {
+            let o = &self.options;
+            shared
+                .scheduler
+                .demand(&function, o.num_cpus, o.num_gpus, &o.resources)
+        });
+        let demand = match demand {
+            Ok(demand) => demand,
+            Err(error) => return ObjectRef::from_id(shared.store.insert_failed(error)),
+        };
+        let out = shared.store.insert_pending();
+        let job = Job {
+            shared: Arc::clone(&shared),
+            function,
+            out,
+            max_retries: self.options.max_retries,
+            retry_exceptions: self.options.retry_exceptions,
+            body,
+        };
+        let queued = Queued {
+            demand,
+            start: Box::new(move |lease| job.start(lease)),
+        };
+        Gate::open_when_ready(&shared, &self.deps, out, queued);
+        if shared.is_shut_down() {
+            // Shutdown raced with this submission: make sure the result does not stay pending.
+            shared.store.complete(out, Err(Error::RuntimeShutdown));
+        }
+        ObjectRef::from_id(out)
+    }
+}
+
+/// Counts down a task's pending dependencies and schedules it (or fails it) after the last.
+pub(crate) struct Gate {
+    remaining: AtomicUsize,
+    failure: Mutex<Option<Error>>,
+    queued: Mutex<Option<Queued>>,
+    shared: Arc<Shared>,
+    out: ObjectId,
+}
+
+impl Gate {
+    /// Hands `queued` to the scheduler once every object in `deps` is resolved; if one failed,
+    /// fails `out` with its error instead.
+    pub(crate) fn open_when_ready(
+        shared: &Arc<Shared>,
+        deps: &[ObjectId],
+        out: ObjectId,
+        queued: Queued,
+    ) {
+        if deps.is_empty() {
+            shared.scheduler.submit(queued);
+            return;
+        }
+        // One extra count, held until every subscription is made, so the gate cannot open early.
+        let gate = Arc::new(Gate {
+            remaining: AtomicUsize::new(deps.len() + 1),
+            failure: Mutex::new(None),
+            queued: Mutex::new(Some(queued)),
+            shared: Arc::clone(shared),
+            out,
+        });
+        for &dep in deps {
+            let waiting = Arc::clone(&gate);
+            let subscribed = shared
+                .store
+                .subscribe(dep, Box::new(move |state| waiting.arrive(dep, state)));
+            if let Some(state) = subscribed {
+                gate.arrive(dep, &state);
+            }
+        }
+        gate.arrive_done();
+    }
+
+    fn arrive(&self, dep: ObjectId, state: &State) {
+        let failure = match state {
+            State::Failed(error) => Some(error.clone()),
+            State::Missing => Some(Error::NotFound {
+                what: format!("object {dep} (a task argument)"),
+            }),
+            State::Ready(_) | State::Pending => None,
+        };
+        if let Some(error) = failure {
+            self.failure.lock().get_or_insert(error);
+        }
+        self.arrive_done();
+    }
+
+    fn arrive_done(&self) {
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let queued = self.queued.lock().take();
+        let failure = self.failure.lock().take();
+        match (queued, failure) {
+            (Some(_), Some(error)) => {
+                self.shared.store.complete(self.out, Err(error));
+            }
+            (Some(queued), None) => self.shared.scheduler.submit(queued),
+            (None, _) => {}
+        }
+    }
+}
+
+/// A task whose dependencies are ready, waiting for (or holding) its resources.
+struct Job {
+    shared: Arc<Shared>,
+    function: Cow<'static, str>,
+    out: ObjectId,
+    max_retries: u32,
+    retry_exceptions: bool,
+    body: Body,
+}
+
+impl Job {
+    /// Hands the job to its executor with the resources it was granted.
+    fn start(self, lease: Lease) {
+        let Some(handle) = self.shared.handle().cloned() else {
+            return; // the runtime never started; its objects already failed
+        };
+        let lease = Arc::new(lease);
+        match self.body {
+            Body::Sync(_) => {
+                handle.spawn_blocking(move || {
+                    let outcome = scheduler::with_sync_lease(lease, || self.run_sync());
+                    self.shared.store.complete(self.out, outcome);
+                });
+            }
+            Body::Async(_) => {
+                handle.spawn(async move {
+                    let outcome = scheduler::with_async_lease(lease, self.run_async()).await;
+                    self.shared.store.complete(self.out, outcome);
+                });
+            }
+        }
+    }
+
+    fn run_sync(&self) -> Result<Object> {
+        let Body::Sync(body) = &self.body else {
+            unreachable!("started as sync")
+        };
+        let mut tries = 0;
+        loop {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(body));
+            match self.retry_or_finish(outcome, &mut tries) {
+                Some(result) => return result,
+                None => continue,
+            }
+        }
+    }
+
+    async fn run_async(&self) -> Result<Object> {
+        let Body::Async(body) = &self.body else {
+            unreachable!("started as async")
+        };
+        let mut tries = 0;
+        loop {
+            let outcome = AssertUnwindSafe(async { body().await })
+                .catch_unwind()
+                .await;
+            match self.retry_or_finish(outcome, &mut tries) {
+                Some(result) => return result,
+                None => continue,
+            }
+        }
+    }
+
+    /// The final result of a try, or `None` if the task should run again.
+    fn retry_or_finish(
+        &self,
+        outcome: std::thread::Result<anyhow::Result<Object>>,
+        tries: &mut u32,
+    ) -> Option<Result<Object>> {
+        let (error, retryable) = match outcome {
+            Ok(Ok(object)) => return Some(Ok(object)),
+            Ok(Err(error)) => (
+                Error::task_failed(&self.function, &error),
+                self.retry_exceptions,
+            ),
+            Err(payload) => (Error::panicked(&self.function, &*payload), true),
+        };
+        if retryable && *tries < self.max_retries && !self.shared.is_shut_down() {
+            *tries += 1;
+            return None;
+        }
+        Some(Err(error))
+    }
+}
