@@ -1,0 +1,272 @@
+//! Actors: construction, ordering, concurrency of callers, failures, handles passed around.
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::*;
+use rustyray::actor::{ActorBuilder, ActorHandle};
+use rustyray::task::{IntoArg, TaskBuilder};
+use rustyray::{Error, ObjectRef};
+
+/// A counter actor, written as `#[rustyray::actor]` expands it.
+struct Counter {
+    n: i64,
+    log: Vec<i64>,
+}
+
+fn counter(start: impl IntoArg<i64>) -> ActorHandle<Counter> {
+    let mut b = ActorBuilder::new("Counter");
+    let start = b.arg(start);
+    b.spawn(move || {
+        Ok(Counter {
+            n: start.get()?,
+            log: Vec::new(),
+        })
+    })
+}
+
+fn incr(c: &ActorHandle<Counter>, by: impl IntoArg<i64>) -> ObjectRef<i64> {
+    let mut call = c.call("incr");
+    let by = call.arg(by);
+    call.spawn(move |c: &mut Counter| {
+        let by = by.get()?;
+        c.n += by;
+        c.log.push(by);
+        Ok(c.n)
+    })
+}
+
+fn log(c: &ActorHandle<Counter>) -> ObjectRef<Vec<i64>> {
+    c.call("log")
+        .spawn_async(|c: &mut Counter| Box::pin(async move { Ok(c.log.clone()) }))
+}
+
+fn boom(c: &ActorHandle<Counter>) -> ObjectRef<i64> {
+    c.call("boom")
+        .spawn(|_: &mut Counter| -> anyhow::Result<i64> { panic!("state corrupted") })
+}
+
+fn refuse(c: &ActorHandle<Counter>) -> ObjectRef<i64> {
+    c.call("refuse")
+        .spawn(|_: &mut Counter| -> anyhow::Result<i64> { anyhow::bail!("not now") })
+}
+
+#[test]
+fn five_hundred_calls_run_in_the_order_they_were_sent() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let c = counter(0);
+    let refs: Vec<_> = (1..=500).map(|i| incr(&c, i)).collect();
+    let totals = rustyray::get_all(&refs).unwrap();
+    let expected: Vec<i64> = (1..=500)
+        .scan(0, |acc, i| {
+            *acc += i;
+            Some(*acc)
+        })
+        .collect();
+    assert_eq!(totals, expected);
+    assert_eq!(
+        rustyray::get(&log(&c)).unwrap(),
+        (1..=500).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn the_constructor_runs_once_with_resolved_ref_arguments() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let built = Arc::new(AtomicUsize::new(0));
+    let start = add(40, 2);
+    let mut b = ActorBuilder::new("Counter");
+    let s = b.arg(&start);
+    let count = built.clone();
+    let c: ActorHandle<Counter> = b.spawn(move || {
+        count.fetch_add(1, Ordering::SeqCst);
+        Ok(Counter {
+            n: s.get()?,
+            log: vec![],
+        })
+    });
+    let refs: Vec<_> = (0..50).map(|_| incr(&c, 0)).collect();
+    assert!(rustyray::get_all(&refs).unwrap().iter().all(|n| *n == 42));
+    assert_eq!(built.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn one_handle_used_from_four_tasks_at_once_keeps_each_callers_order() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let c = counter(0);
+    let workers: Vec<ObjectRef<bool>> = (0..4)
+        .map(|_| {
+            let mut task = TaskBuilder::new("caller");
+            let handle = task.arg(c.clone()); // handles travel as task arguments
+            task.spawn(move || {
+                let handle = handle.get()?;
+                let refs: Vec<_> = (0..100).map(|_| incr(&handle, 1)).collect();
+                let seen = rustyray::get_all(&refs)?;
+                Ok(seen.windows(2).all(|w| w[0] < w[1]))
+            })
+        })
+        .collect();
+    assert_eq!(rustyray::get_all(&workers).unwrap(), vec![true; 4]);
+    assert_eq!(rustyray::get(&incr(&c, 0)).unwrap(), 400);
+}
+
+#[test]
+fn calls_accept_refs_and_wait_for_them_in_order() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let c = counter(0);
+    let first = incr(&c, 5);
+    let second = incr(&c, &first); // 5 + 5
+    let third = incr(&c, add(&second, 0)); // 10 + 10
+    assert_eq!(rustyray::get(&third).unwrap(), 20);
+    assert_eq!(rustyray::get(&log(&c)).unwrap(), vec![5, 5, 10]);
+}
+
+#[test]
+fn a_failed_ref_argument_fails_only_that_call() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let c = counter(0);
+    let bad = incr(&c, fail("upstream broke"));
+    match rustyray::get(&bad) {
+        Err(Error::TaskFailed { function, .. }) => assert_eq!(function, "fail"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rustyray::get(&incr(&c, 1)).unwrap(), 1);
+}
+
+#[test]
+fn an_error_fails_the_call_but_a_panic_kills_the_actor() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let c = counter(0);
+    match rustyray::get(&refuse(&c)) {
+        Err(Error::TaskFailed {
+            function, message, ..
+        }) => {
+            assert_eq!(function, "Counter::refuse");
+            assert_eq!(message, "not now");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        rustyray::get(&incr(&c, 1)).unwrap(),
+        1,
+        "alive after an Err"
+    );
+
+    let crash = boom(&c);
+    let queued: Vec<_> = (0..20).map(|_| incr(&c, 1)).collect();
+    match rustyray::get(&crash) {
+        Err(Error::TaskFailed {
+            function, message, ..
+        }) => {
+            assert_eq!(function, "Counter::boom");
+            assert_eq!(message, "panicked: state corrupted");
+        }
+        other => panic!("{other:?}"),
+    }
+    for r in &queued {
+        match rustyray::get(r) {
+            Err(Error::ActorDied { actor, reason }) => {
+                assert_eq!(actor, "Counter");
+                assert!(reason.contains("state corrupted"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        matches!(rustyray::get(&incr(&c, 1)), Err(Error::ActorDied { .. })),
+        "dead: fails at once"
+    );
+    // Other actors and tasks are unaffected.
+    assert_eq!(rustyray::get(&incr(&counter(1), 1)).unwrap(), 2);
+}
+
+#[test]
+fn a_failing_constructor_kills_the_actor() {
+    let rt = runtime(1);
+    let _g = rt.enter();
+    let c: ActorHandle<Counter> = ActorBuilder::new("Counter")
+        .spawn(|| -> anyhow::Result<Counter> { anyhow::bail!("no database") });
+    match rustyray::get(&incr(&c, 1)) {
+        Err(Error::ActorDied { reason, .. }) => assert!(reason.contains("no database"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let from_failed_arg = counter(fail("bad start"));
+    match rustyray::get(&incr(&from_failed_arg, 1)) {
+        Err(Error::ActorDied { reason, .. }) => assert!(reason.contains("bad start"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+struct AsyncStore {
+    items: Vec<String>,
+}
+
+#[test]
+fn async_actors_run_on_tokio_and_may_await_tasks_and_other_actors() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let store: ActorHandle<AsyncStore> =
+        ActorBuilder::new("AsyncStore").spawn_async(|| async { Ok(AsyncStore { items: vec![] }) });
+    let c = counter(100);
+    let pushes: Vec<ObjectRef<usize>> = (0..50)
+        .map(|i| {
+            let mut call = store.call("push");
+            let item = call.arg(format!("item-{i}"));
+            let other = call.arg(c.clone()); // a handle passed into another actor
+            call.spawn_async(move |s: &mut AsyncStore| {
+                let (item, other) = (item.get(), other.get());
+                Box::pin(async move {
+                    let n = incr(&other?, 1).await?;
+                    s.items.push(format!("{}:{n}", item?));
+                    Ok(s.items.len())
+                })
+            })
+        })
+        .collect();
+    assert_eq!(
+        rustyray::get_all(&pushes).unwrap(),
+        (1..=50).collect::<Vec<_>>()
+    );
+    let items = store
+        .call("items")
+        .spawn(|s: &mut AsyncStore| Ok(s.items.clone()));
+    let items = rustyray::get(&items).unwrap();
+    assert_eq!(items[0], "item-0:101");
+    assert_eq!(items[49], "item-49:150");
+}
+
+#[test]
+fn handles_serialize_and_mismatched_handles_are_reported() {
+    let rt = runtime(1);
+    let _g = rt.enter();
+    let c = counter(3);
+    let bytes = postcard::to_stdvec(&c).unwrap();
+    let back: ActorHandle<Counter> = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(rustyray::get(&incr(&back, 1)).unwrap(), 4);
+    let wrong: ActorHandle<AsyncStore> = postcard::from_bytes(&bytes).unwrap();
+    let r = wrong
+        .call("items")
+        .spawn(|s: &mut AsyncStore| Ok(s.items.len()));
+    assert!(matches!(rustyray::get(&r), Err(Error::TypeMismatch { .. })));
+}
+
+#[test]
+fn actor_methods_may_submit_tasks_and_block_on_them() {
+    let rt = runtime(1);
+    let _g = rt.enter();
+    let c = counter(0);
+    let mut call = c.call("incr_by_task");
+    let x = call.arg(20i64);
+    let r = call.spawn(move |c: &mut Counter| {
+        c.n += rustyray::get(&add(x.get()?, 1))?;
+        Ok(c.n)
+    });
+    assert_eq!(rustyray::get_timeout(&r, DEADLOCK_GUARD).unwrap(), 21);
+}

@@ -1,0 +1,37 @@
+//! Helpers shared by the integration tests: a runtime per test and a few remote functions
+//! written with the builders, as `#[rustyray::remote]` expands them.
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use rustyray::task::{IntoArg, TaskBuilder};
+use rustyray::{Config, ObjectRef, Runtime};
+
+/// A bound on waits that would otherwise hang a broken test forever; far above any real run.
+pub const DEADLOCK_GUARD: Duration = Duration::from_secs(120);
+
+pub fn runtime(cpus: usize) -> Runtime {
+    Runtime::new(Config::default().num_cpus(cpus)).expect("runtime starts")
+}
+
+pub fn add(a: impl IntoArg<i64>, b: impl IntoArg<i64>) -> ObjectRef<i64> {
+    let mut task = TaskBuilder::new("add");
+    let (a, b) = (task.arg(a), task.arg(b));
+    task.spawn(move || Ok(a.get()? + b.get()?))
+}
+
+pub fn noop() -> ObjectRef<()> {
+    TaskBuilder::new("noop").spawn(|| Ok(()))
+}
+
+/// A task that fails with `message`.
+pub fn fail(message: &'static str) -> ObjectRef<i64> {
+    TaskBuilder::new("fail").spawn(move || -> anyhow::Result<i64> { anyhow::bail!(message) })
+}
+
+/// Sums any number of ref or value arguments.
+pub fn sum(values: Vec<ObjectRef<i64>>) -> ObjectRef<i64> {
+    let mut task = TaskBuilder::new("sum");
+    let slots: Vec<_> = values.iter().map(|r| task.arg(r)).collect();
+    task.spawn(move || slots.iter().map(|s| Ok(s.get()?)).sum())
+}
