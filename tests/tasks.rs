@@ -251,7 +251,7 @@ fn a_panic_fails_the_task_with_its_message_and_the_runtime_survives() {
         }
         other => panic!("{other:?}"),
     }
-    let downstream = add(&rustyray::put(1).unwrap(), 1);
+    let downstream = add(rustyray::put(1).unwrap(), 1);
     assert_eq!(rustyray::get(&downstream).unwrap(), 2);
 }
 
