@@ -59,3 +59,21 @@ pub mod prelude {
 
 #[doc(hidden)]
 pub use rustyray_macros as __macros;
+
+#[cfg(test)]
+mod auto_traits {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    /// Refs and handles cross threads whatever they point to; a runtime handle too.
+    #[test]
+    fn refs_handles_and_runtimes_are_send_and_sync() {
+        struct NotSync(std::cell::Cell<u8>);
+        send_sync::<ObjectRef<std::rc::Rc<u8>>>();
+        send_sync::<ActorHandle<NotSync>>();
+        send_sync::<Runtime>();
+        send_sync::<Error>();
+        send_sync::<task::ArgSlot<u64>>();
+    }
+}
