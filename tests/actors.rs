@@ -9,7 +9,9 @@ use rustyray::actor::{ActorBuilder, ActorHandle};
 use rustyray::task::{IntoArg, TaskBuilder};
 use rustyray::{Error, ObjectRef};
 
-/// A counter actor, written as `#[rustyray::actor]` expands it.
+/// A counter actor whose calls are written with the builders, as `#[rustyray::actor]` on the
+/// impl would generate them.
+#[rustyray::actor]
 struct Counter {
     n: i64,
     log: Vec<i64>,
@@ -204,6 +206,7 @@ fn a_failing_constructor_kills_the_actor() {
     }
 }
 
+#[rustyray::actor]
 struct AsyncStore {
     items: Vec<String>,
 }

@@ -9,9 +9,7 @@
 
 use std::time::Instant;
 
-use rustyray::actor::{ActorBuilder, ActorHandle};
-use rustyray::task::TaskBuilder;
-use rustyray::{Config, ObjectRef, Runtime};
+use rustyray::{ActorHandle, Config, ObjectRef, Runtime};
 
 struct Bench {
     rounds: usize,
@@ -39,7 +37,25 @@ fn row(name: &str, ours: f64, floor_name: &str, floor: f64) {
     );
 }
 
+#[rustyray::remote]
+fn nop() {}
+
+#[rustyray::remote]
+async fn nop_async() {}
+
+#[rustyray::actor]
 struct Nop;
+
+#[rustyray::actor]
+impl Nop {
+    fn new() -> Self {
+        Nop
+    }
+
+    fn ping(&self) {}
+
+    async fn ping_async(&self) {}
+}
 
 fn main() -> rustyray::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -77,9 +93,7 @@ fn main() -> rustyray::Result<()> {
         })
     });
     let ours = best_rate(b.rounds, b.batch, || {
-        let refs: Vec<ObjectRef<()>> = (0..b.batch)
-            .map(|_| TaskBuilder::new("nop").spawn_async(|| async { Ok(()) }))
-            .collect();
+        let refs: Vec<ObjectRef<()>> = (0..b.batch).map(|_| nop_async::remote()).collect();
         rustyray::get_all(&refs).unwrap();
     });
     row("tasks async (no-op)", ours, "tokio::spawn + join", floor);
@@ -96,9 +110,7 @@ fn main() -> rustyray::Result<()> {
         })
     });
     let ours = best_rate(b.rounds, b.batch, || {
-        let refs: Vec<ObjectRef<()>> = (0..b.batch)
-            .map(|_| TaskBuilder::new("nop").spawn(|| Ok(())))
-            .collect();
+        let refs: Vec<ObjectRef<()>> = (0..b.batch).map(|_| nop::remote()).collect();
         rustyray::get_all(&refs).unwrap();
     });
     row(
@@ -117,7 +129,7 @@ fn main() -> rustyray::Result<()> {
     });
     let ours = best_rate(b.rounds, n, || {
         for _ in 0..n {
-            rustyray::get(&TaskBuilder::new("nop").spawn(|| Ok(()))).unwrap();
+            rustyray::get(&nop::remote()).unwrap();
         }
     });
     row(
@@ -153,11 +165,9 @@ fn main() -> rustyray::Result<()> {
             actor.await.unwrap();
         })
     });
-    let actor: ActorHandle<Nop> = ActorBuilder::new("Nop").spawn(|| Ok(Nop));
+    let actor: ActorHandle<Nop> = Nop::remote();
     let ours = best_rate(b.rounds, b.batch, || {
-        let refs: Vec<ObjectRef<()>> = (0..b.batch)
-            .map(|_| actor.call("nop").spawn(|_: &mut Nop| Ok(())))
-            .collect();
+        let refs: Vec<ObjectRef<()>> = (0..b.batch).map(|_| actor.ping()).collect();
         rustyray::get_all(&refs).unwrap();
     });
     row(
@@ -167,13 +177,7 @@ fn main() -> rustyray::Result<()> {
         floor,
     );
     let ours = best_rate(b.rounds, b.batch, || {
-        let refs: Vec<ObjectRef<()>> = (0..b.batch)
-            .map(|_| {
-                actor
-                    .call("nop")
-                    .spawn_async(|_: &mut Nop| Box::pin(async { Ok(()) }))
-            })
-            .collect();
+        let refs: Vec<ObjectRef<()>> = (0..b.batch).map(|_| actor.ping_async()).collect();
         rustyray::get_all(&refs).unwrap();
     });
     row(

@@ -7,6 +7,7 @@
 //! use rustyray::actor::{ActorBuilder, ActorHandle};
 //! use rustyray::{Config, Runtime};
 //!
+//! #[rustyray::actor]
 //! struct Counter {
 //!     n: i64,
 //! }
@@ -47,6 +48,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
@@ -87,21 +89,64 @@ impl fmt::Display for ActorId {
     }
 }
 
-/// A handle to an actor of type `A`: cheap to clone, `Send`, serializable, usable from any
-/// thread, task or other actor of the runtime that made it.
-pub struct ActorHandle<A> {
-    id: ActorId,
-    _actor: PhantomData<fn() -> A>,
+/// A type that runs as an actor.
+///
+/// `#[rustyray::actor]` on a struct implements it; by hand, it is one line:
+///
+/// ```
+/// struct Logger;
+/// impl rustyray::actor::Actor for Logger {
+///     type Methods = rustyray::actor::NoMethods;
+/// }
+/// ```
+pub trait Actor: Send + Sized + 'static {
+    /// What [`ActorHandle<Self>`] dereferences to: the actor's methods as remote calls.
+    /// `#[rustyray::actor]` generates it (`CounterMethods` for `struct Counter`).
+    type Methods: From<ActorId> + Send + Sync + 'static;
 }
 
-impl<A> ActorHandle<A> {
+/// The [`Actor::Methods`] of an actor whose calls are all made with [`ActorHandle::call`].
+#[derive(Debug, Clone, Copy)]
+pub struct NoMethods(#[allow(dead_code)] ActorId);
+
+impl From<ActorId> for NoMethods {
+    fn from(id: ActorId) -> Self {
+        NoMethods(id)
+    }
+}
+
+/// A handle to an actor of type `A`: cheap to clone, `Send`, serializable, usable from any
+/// thread, task or other actor of the runtime that made it.
+///
+/// It dereferences to `A`'s generated methods, so `handle.incr(5)` works with no trait to
+/// import.
+pub struct ActorHandle<A: Actor> {
+    id: ActorId,
+    methods: A::Methods,
+}
+
+impl<A: Actor> std::ops::Deref for ActorHandle<A> {
+    type Target = A::Methods;
+
+    fn deref(&self) -> &A::Methods {
+        &self.methods
+    }
+}
+
+impl<A: Actor> ActorHandle<A> {
+    /// The handle of the actor with this id (in the runtime the id belongs to).
+    pub fn from_id(id: ActorId) -> ActorHandle<A> {
+        ActorHandle {
+            id,
+            methods: A::Methods::from(id),
+        }
+    }
+
     /// The actor's id.
     pub fn id(&self) -> ActorId {
         self.id
     }
-}
 
-impl<A: Send + 'static> ActorHandle<A> {
     /// Starts a call of `method` (its name in errors); add arguments, then `spawn` it.
     pub fn call(&self, method: impl Into<Cow<'static, str>>) -> CallBuilder<A> {
         CallBuilder {
@@ -113,24 +158,21 @@ impl<A: Send + 'static> ActorHandle<A> {
     }
 }
 
-impl<A> Clone for ActorHandle<A> {
+impl<A: Actor> Clone for ActorHandle<A> {
     fn clone(&self) -> Self {
-        ActorHandle {
-            id: self.id,
-            _actor: PhantomData,
-        }
+        ActorHandle::from_id(self.id)
     }
 }
 
-impl<A> PartialEq for ActorHandle<A> {
+impl<A: Actor> PartialEq for ActorHandle<A> {
     fn eq(&self, other: &Self) -> bool {
         self.id == other.id
     }
 }
 
-impl<A> Eq for ActorHandle<A> {}
+impl<A: Actor> Eq for ActorHandle<A> {}
 
-impl<A> fmt::Debug for ActorHandle<A> {
+impl<A: Actor> fmt::Debug for ActorHandle<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -141,18 +183,54 @@ impl<A> fmt::Debug for ActorHandle<A> {
     }
 }
 
-impl<A> Serialize for ActorHandle<A> {
+impl<A: Actor> Serialize for ActorHandle<A> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.id.serialize(serializer)
     }
 }
 
-impl<'de, A> Deserialize<'de> for ActorHandle<A> {
+impl<'de, A: Actor> Deserialize<'de> for ActorHandle<A> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        ActorId::deserialize(deserializer).map(|id| ActorHandle {
-            id,
-            _actor: PhantomData,
-        })
+        ActorId::deserialize(deserializer).map(ActorHandle::from_id)
+    }
+}
+
+/// Options of an actor: its name, restarts and concurrency.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActorOptions {
+    pub(crate) name: Option<String>,
+    pub(crate) max_restarts: u32,
+    pub(crate) max_concurrency: usize,
+}
+
+impl Default for ActorOptions {
+    /// Unnamed, no restarts, one call at a time.
+    fn default() -> Self {
+        ActorOptions {
+            name: None,
+            max_restarts: 0,
+            max_concurrency: 1,
+        }
+    }
+}
+
+impl ActorOptions {
+    /// Registers the actor under `name`, so [`get_actor`](crate::get_actor) finds it.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// How many times a panicked actor is rebuilt from its constructor arguments (default 0).
+    pub fn max_restarts(mut self, n: u32) -> Self {
+        self.max_restarts = n;
+        self
+    }
+
+    /// How many async calls may interleave (default 1: one call at a time).
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n;
+        self
     }
 }
 
@@ -172,9 +250,10 @@ struct Call<A> {
     body: Method<A>,
 }
 
-type SyncCtor<A> = Box<dyn Fn() -> anyhow::Result<A> + Send + Sync>;
-type AsyncCtor<A> = Box<dyn Fn() -> BoxFuture<'static, anyhow::Result<A>> + Send + Sync>;
+type SyncCtor<A> = Arc<dyn Fn() -> anyhow::Result<A> + Send + Sync>;
+type AsyncCtor<A> = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<A>> + Send + Sync>;
 
+/// How to build the actor's state; kept for restarts.
 enum Ctor<A> {
     Sync(SyncCtor<A>),
     Async(AsyncCtor<A>),
@@ -206,11 +285,12 @@ impl<A> ActorCell<A> {
     }
 }
 
-/// The actors of one runtime.
+/// The actors of one runtime, and the names of named ones.
 pub(crate) struct ActorTable {
     owner: u32,
     next: AtomicU64,
     cells: Mutex<FxHashMap<u64, Arc<dyn Any + Send + Sync>>>,
+    names: Mutex<FxHashMap<String, ActorId>>,
 }
 
 impl ActorTable {
@@ -219,6 +299,7 @@ impl ActorTable {
             owner,
             next: AtomicU64::new(1),
             cells: Mutex::default(),
+            names: Mutex::default(),
         }
     }
 
@@ -229,6 +310,23 @@ impl ActorTable {
             owner: self.owner,
             seq,
         }
+    }
+
+    /// Claims `name` for `id`; fails if another live actor holds it.
+    fn claim_name(&self, name: &str, id: ActorId) -> Result<()> {
+        let mut names = self.names.lock();
+        if let Some(holder) = names.get(name) {
+            return Err(Error::InvalidArgument(format!(
+                "an actor named `{name}` already exists ({holder}); pick another name, or get \
+                 the existing one with `rustyray::get_actor`"
+            )));
+        }
+        names.insert(name.to_owned(), id);
+        Ok(())
+    }
+
+    fn named(&self, name: &str) -> Option<ActorId> {
+        self.names.lock().get(name).copied()
     }
 
     fn get<A: Send + 'static>(&self, id: ActorId) -> Result<Arc<ActorCell<A>>> {
@@ -254,35 +352,60 @@ impl ActorTable {
     /// Forgets every actor (at shutdown); their loops stop with the runtime's threads.
     pub(crate) fn clear(&self) {
         let cells = std::mem::take(&mut *self.cells.lock());
+        self.names.lock().clear();
         drop(cells);
     }
 }
 
-/// Builds and starts one actor: its constructor's arguments, then the constructor.
+/// The handle of the actor registered under `name` in the current runtime.
+///
+/// Fails with [`Error::NotFound`] if no actor has that name, and with [`Error::TypeMismatch`]
+/// if it is not an `A`.
+pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
+    let shared = runtime::current();
+    shared.check()?;
+    let id = shared.actors.named(name).ok_or_else(|| Error::NotFound {
+        what: format!("actor named `{name}`"),
+    })?;
+    shared.actors.get::<A>(id)?;
+    Ok(ActorHandle::from_id(id))
+}
+
+/// Builds and starts one actor: its options, its constructor's arguments, then the
+/// constructor.
 #[must_use = "the actor starts only once `spawn` or `spawn_async` is called"]
 pub struct ActorBuilder<A> {
     class: Cow<'static, str>,
+    options: ActorOptions,
     deps: Vec<ObjectId>,
     _actor: PhantomData<fn() -> A>,
 }
 
-impl<A> fmt::Debug for ActorBuilder<A> {
+impl<A: Actor> fmt::Debug for ActorBuilder<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ActorBuilder")
             .field("class", &self.class)
+            .field("options", &self.options)
             .field("deps", &self.deps)
             .finish()
     }
 }
 
-impl<A: Send + 'static> ActorBuilder<A> {
-    /// An actor of class `class` (its name in errors).
+impl<A: Actor> ActorBuilder<A> {
+    /// An actor of class `class` (its name in errors) with default options.
     pub fn new(class: impl Into<Cow<'static, str>>) -> ActorBuilder<A> {
         ActorBuilder {
             class: class.into(),
+            options: ActorOptions::default(),
             deps: Vec::new(),
             _actor: PhantomData,
         }
+    }
+
+    /// Sets the actor's options.
+    pub fn options(mut self, options: ActorOptions) -> Self {
+        self.options = options;
+        self
     }
 
     /// Adds a constructor argument (a value or a ref) and returns the slot to read it from.
@@ -294,52 +417,58 @@ impl<A: Send + 'static> ActorBuilder<A> {
         slot
     }
 
-    /// Starts the actor with a synchronous constructor, run once on the CPU pool after its ref
-    /// arguments are ready. Returns its handle at once; calls made before the constructor ends
-    /// wait for it.
+    /// Starts the actor with a synchronous constructor, run on the CPU pool after its ref
+    /// arguments are ready (and again at each restart). Returns its handle at once; calls made
+    /// before the constructor ends wait for it.
     pub fn spawn<F>(self, ctor: F) -> ActorHandle<A>
     where
         F: Fn() -> anyhow::Result<A> + Send + Sync + 'static,
     {
-        self.start(Ctor::Sync(Box::new(ctor)))
+        self.start(Ctor::Sync(Arc::new(ctor)))
     }
 
-    /// Starts the actor with an asynchronous constructor, run once on tokio.
+    /// Starts the actor with an asynchronous constructor, run on tokio.
     pub fn spawn_async<F, Fut>(self, ctor: F) -> ActorHandle<A>
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = anyhow::Result<A>> + Send + 'static,
     {
-        self.start(Ctor::Async(Box::new(move || Box::pin(ctor()))))
+        self.start(Ctor::Async(Arc::new(move || Box::pin(ctor()))))
     }
 
     fn start(self, ctor: Ctor<A>) -> ActorHandle<A> {
         let shared = runtime::current();
         let (mailbox, inbox) = mpsc::unbounded_channel();
+        let class = match &self.options.name {
+            Some(name) => format!("{} `{name}`", self.class).into(),
+            None => self.class,
+        };
         let cell = Arc::new(ActorCell {
-            class: self.class,
+            class,
             mailbox,
             alive: AtomicBool::new(true),
             death: Mutex::new(None),
         });
         let id = shared.actors.insert(Arc::clone(&cell));
-        let handle = ActorHandle {
-            id,
-            _actor: PhantomData,
-        };
-        match (shared.check(), shared.handle()) {
+        let checked = shared.check().and_then(|()| match &self.options.name {
+            Some(name) => shared.actors.claim_name(name, id),
+            None => Ok(()),
+        });
+        match (checked, shared.handle()) {
             (Ok(()), Some(tokio)) => {
                 let host = ActorHost {
                     shared: Arc::clone(&shared),
                     cell,
                     inbox,
+                    backlog: VecDeque::new(),
+                    restarts_left: self.options.max_restarts,
                 };
                 tokio.spawn(host.run(self.deps, ctor));
             }
             (Err(error), _) => cell.mark_dead(error.to_string()),
             (Ok(()), None) => cell.mark_dead(Error::RuntimeShutdown.to_string()),
         }
-        handle
+        ActorHandle::from_id(id)
     }
 }
 
@@ -352,7 +481,7 @@ pub struct CallBuilder<A> {
     _actor: PhantomData<fn() -> A>,
 }
 
-impl<A> fmt::Debug for CallBuilder<A> {
+impl<A: Actor> fmt::Debug for CallBuilder<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallBuilder")
             .field("actor", &self.actor)
@@ -361,7 +490,7 @@ impl<A> fmt::Debug for CallBuilder<A> {
     }
 }
 
-impl<A: Send + 'static> CallBuilder<A> {
+impl<A: Actor> CallBuilder<A> {
     /// Adds an argument (a value or a ref) and returns the slot to read it from in the body.
     pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
         let slot = arg.into_arg();
@@ -386,6 +515,7 @@ impl<A: Send + 'static> CallBuilder<A> {
     /// # use rustyray::{actor::ActorBuilder, Config, Runtime};
     /// # let rt = Runtime::new(Config::default()).unwrap();
     /// # let _guard = rt.enter();
+    /// #[rustyray::actor]
     /// struct Greeter(String);
     /// let greeter = ActorBuilder::new("Greeter").spawn(|| Ok(Greeter("hi".into())));
     /// let mut call = greeter.call("greet");
@@ -433,23 +563,24 @@ impl<A: Send + 'static> CallBuilder<A> {
     }
 }
 
-/// The running side of an actor: its mailbox and, once constructed, its state.
+/// The running side of an actor: its mailbox, calls taken from it but not run yet, and its
+/// restart budget.
 struct ActorHost<A> {
     shared: Arc<Shared>,
     cell: Arc<ActorCell<A>>,
     inbox: mpsc::UnboundedReceiver<Call<A>>,
+    backlog: VecDeque<Call<A>>,
+    restarts_left: u32,
 }
 
-impl<A: Send + 'static> ActorHost<A> {
+impl<A: Actor> ActorHost<A> {
     async fn run(mut self, deps: Vec<ObjectId>, ctor: Ctor<A>) {
-        let state = match self.construct(&deps, ctor).await {
-            Ok(state) => state,
-            Err(reason) => return self.die(None, reason),
+        let mut state = match self.construct(&deps, &ctor).await {
+            Ok(state) => Box::new(state),
+            Err(reason) => return self.die(reason),
         };
-        let mut state = Box::new(state);
-        let mut next: Option<Call<A>> = None;
         loop {
-            let call = match next.take() {
+            let call = match self.backlog.pop_front() {
                 Some(call) => call,
                 None => match self.inbox.recv().await {
                     Some(call) => call,
@@ -466,48 +597,63 @@ impl<A: Send + 'static> ActorHost<A> {
                     finish(&self.shared, &self.cell, &call, outcome)
                 }
                 Method::Sync(_) => {
-                    let mut batch = vec![call];
-                    while batch.len() < MAX_BATCH {
-                        match self.inbox.try_recv() {
-                            Ok(call)
-                                if matches!(call.body, Method::Sync(_))
-                                    && all_resolved(&self.shared, &call.deps) =>
-                            {
-                                batch.push(call)
-                            }
-                            Ok(call) => {
-                                next = Some(call);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
+                    let batch = self.take_batch(call);
                     let Some(tokio) = self.shared.handle().cloned() else {
                         return;
                     };
                     let (shared, cell) = (Arc::clone(&self.shared), Arc::clone(&self.cell));
-                    match tokio
+                    let ran = tokio
                         .spawn_blocking(move || {
-                            let died = run_batch(&shared, &cell, &mut state, batch);
-                            (state, died)
+                            let outcome = run_batch(&shared, &cell, &mut state, batch);
+                            (state, outcome)
                         })
-                        .await
-                    {
-                        Ok((back, died)) => {
-                            state = back;
-                            died
+                        .await;
+                    let Ok((back, outcome)) = ran else {
+                        return; // the runtime is shutting down
+                    };
+                    state = back;
+                    outcome.map(|(reason, unrun)| {
+                        for call in unrun.into_iter().rev() {
+                            self.backlog.push_front(call);
                         }
-                        Err(_) => return, // the runtime is shutting down
-                    }
+                        reason
+                    })
                 }
             };
-            if let Some(reason) = died {
-                return self.die(next, reason);
+            let Some(reason) = died else { continue };
+            if self.restarts_left == 0 {
+                return self.die(reason);
+            }
+            self.restarts_left -= 1;
+            match self.construct(&deps, &ctor).await {
+                Ok(rebuilt) => *state = rebuilt,
+                Err(reason) => return self.die(reason),
             }
         }
     }
 
-    async fn construct(&self, deps: &[ObjectId], ctor: Ctor<A>) -> Result<A, String> {
+    /// `first` and the sync calls after it whose arguments are all resolved, in order.
+    fn take_batch(&mut self, first: Call<A>) -> Vec<Call<A>> {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            let next = match self.backlog.pop_front() {
+                Some(call) => call,
+                None => match self.inbox.try_recv() {
+                    Ok(call) => call,
+                    Err(_) => break,
+                },
+            };
+            if matches!(next.body, Method::Sync(_)) && all_resolved(&self.shared, &next.deps) {
+                batch.push(next);
+            } else {
+                self.backlog.push_front(next);
+                break;
+            }
+        }
+        batch
+    }
+
+    async fn construct(&self, deps: &[ObjectId], ctor: &Ctor<A>) -> Result<A, String> {
         if let Some(error) = wait_for(&self.shared, deps).await {
             return Err(format!("a constructor argument failed: {error}"));
         }
@@ -515,8 +661,9 @@ impl<A: Send + 'static> ActorHost<A> {
         let outcome = match ctor {
             Ctor::Sync(ctor) => {
                 let tokio = self.shared.handle().cloned().ok_or("runtime shut down")?;
+                let ctor = Arc::clone(ctor);
                 tokio
-                    .spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(ctor)))
+                    .spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(&*ctor)))
                     .await
                     .map_err(|_| Error::RuntimeShutdown.to_string())?
             }
@@ -536,11 +683,11 @@ impl<A: Send + 'static> ActorHost<A> {
     }
 
     /// Marks the actor dead and fails every call it still holds or receives.
-    fn die(mut self, next: Option<Call<A>>, reason: String) {
+    fn die(mut self, reason: String) {
         self.cell.mark_dead(reason);
         self.inbox.close();
         let error = self.cell.died_error();
-        for call in next.into_iter() {
+        for call in self.backlog.drain(..) {
             self.shared.store.complete(call.out, Err(error.clone()));
         }
         while let Ok(call) = self.inbox.try_recv() {
@@ -549,13 +696,13 @@ impl<A: Send + 'static> ActorHost<A> {
     }
 }
 
-/// Runs ready sync calls in order; returns the reason the actor died, if one panicked.
+/// Runs ready sync calls in order. If one panics, returns why, with the calls not run yet.
 fn run_batch<A>(
     shared: &Shared,
     cell: &ActorCell<A>,
     state: &mut A,
     batch: Vec<Call<A>>,
-) -> Option<String> {
+) -> Option<(String, Vec<Call<A>>)> {
     let mut calls = batch.into_iter();
     while let Some(call) = calls.next() {
         if let Some(error) = first_failure(shared, &call.deps) {
@@ -567,12 +714,7 @@ fn run_batch<A>(
         };
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| method(state)));
         if let Some(reason) = finish(shared, cell, &call, outcome) {
-            cell.mark_dead(reason.clone());
-            let died = cell.died_error();
-            for rest in calls {
-                shared.store.complete(rest.out, Err(died.clone()));
-            }
-            return Some(reason);
+            return Some((reason, calls.collect()));
         }
     }
     None

@@ -36,17 +36,24 @@ mod config;
 mod error;
 mod object_ref;
 mod object_store;
+pub mod registry;
 mod runtime;
 mod scheduler;
 pub mod task;
 
-pub use actor::ActorHandle;
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use actor::{get_actor, ActorHandle};
 pub use api::{get, get_all, get_arc, get_timeout, put, wait};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use object_ref::{ObjectFuture, ObjectId, ObjectRef};
 pub use object_store::Value;
 pub use runtime::{init, shutdown, EnterGuard, Runtime};
+
+pub use rustyray_macros::{actor, main, remote};
 
 /// The names most programs need: `use rustyray::prelude::*;`.
 pub mod prelude {
@@ -55,10 +62,8 @@ pub mod prelude {
     pub use crate::error::{Error, Result};
     pub use crate::object_ref::ObjectRef;
     pub use crate::runtime::Runtime;
+    pub use rustyray_macros::{actor, remote};
 }
-
-#[doc(hidden)]
-pub use rustyray_macros as __macros;
 
 #[cfg(test)]
 mod auto_traits {
@@ -69,7 +74,10 @@ mod auto_traits {
     /// Refs and handles cross threads whatever they point to; a runtime handle too.
     #[test]
     fn refs_handles_and_runtimes_are_send_and_sync() {
-        struct NotSync(std::cell::Cell<u8>);
+        struct NotSync(#[allow(dead_code)] std::cell::Cell<u8>); // actor state need not be Sync
+        impl actor::Actor for NotSync {
+            type Methods = actor::NoMethods;
+        }
         send_sync::<ObjectRef<std::rc::Rc<u8>>>();
         send_sync::<ActorHandle<NotSync>>();
         send_sync::<Runtime>();

@@ -140,6 +140,44 @@ impl Default for TaskOptions {
     }
 }
 
+impl TaskOptions {
+    /// CPUs held while the task runs (default 1; fractions allowed).
+    pub fn num_cpus(mut self, n: f64) -> Self {
+        self.num_cpus = n;
+        self
+    }
+
+    /// GPUs held while the task runs (default 0).
+    pub fn num_gpus(mut self, n: f64) -> Self {
+        self.num_gpus = n;
+        self
+    }
+
+    /// An amount of a custom resource held while the task runs (added to any set before).
+    pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
+        self.resources.push((name.into(), amount));
+        self
+    }
+
+    /// How many times to re-run the task after a panic (default 0).
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// Whether an `Err` result is retried too, not only a panic (default false).
+    pub fn retry_exceptions(mut self, yes: bool) -> Self {
+        self.retry_exceptions = yes;
+        self
+    }
+
+    /// A name for the call, shown instead of the function's in errors.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
 /// A boxed future that a task or actor body returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -180,38 +218,37 @@ impl TaskBuilder {
     }
 
     /// CPUs held while the task runs (default 1; fractions allowed).
-    pub fn num_cpus(mut self, n: f64) -> Self {
-        self.options.num_cpus = n;
-        self
+    pub fn num_cpus(self, n: f64) -> Self {
+        self.map_options(|o| o.num_cpus(n))
     }
 
     /// GPUs held while the task runs (default 0).
-    pub fn num_gpus(mut self, n: f64) -> Self {
-        self.options.num_gpus = n;
-        self
+    pub fn num_gpus(self, n: f64) -> Self {
+        self.map_options(|o| o.num_gpus(n))
     }
 
     /// An amount of a custom resource held while the task runs.
-    pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
-        self.options.resources.push((name.into(), amount));
-        self
+    pub fn resource(self, name: impl Into<String>, amount: f64) -> Self {
+        self.map_options(|o| o.resource(name, amount))
     }
 
     /// How many times to re-run the task after a panic (default 0).
-    pub fn max_retries(mut self, n: u32) -> Self {
-        self.options.max_retries = n;
-        self
+    pub fn max_retries(self, n: u32) -> Self {
+        self.map_options(|o| o.max_retries(n))
     }
 
     /// Whether an `Err` result is retried too, not only a panic (default false).
-    pub fn retry_exceptions(mut self, yes: bool) -> Self {
-        self.options.retry_exceptions = yes;
-        self
+    pub fn retry_exceptions(self, yes: bool) -> Self {
+        self.map_options(|o| o.retry_exceptions(yes))
     }
 
     /// A name for this call, shown instead of the function's in errors.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.options.name = Some(name.into());
+    pub fn name(self, name: impl Into<String>) -> Self {
+        self.map_options(|o| o.name(name))
+    }
+
+    fn map_options(mut self, f: impl FnOnce(TaskOptions) -> TaskOptions) -> Self {
+        self.options = f(self.options);
         self
     }
 

@@ -1,0 +1,439 @@
+//! `#[actor]`: on a struct, the actor's handle types; on its inherent impl, the constructor as
+//! `Type::remote(..)` and each method as a remote call on `ActorHandle<Type>`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+
+use crate::args::Errors;
+use crate::signature::{self, Callable, Receiver};
+
+/// Names `ActorHandle<A>` answers itself, which a method of `A` would be hidden behind.
+const RESERVED: &[&str] = &[
+    "call",
+    "id",
+    "from_id",
+    "clone",
+    "clone_from",
+    "eq",
+    "ne",
+    "fmt",
+    "serialize",
+    "deref",
+    "to_owned",
+];
+
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    if !attr.is_empty() {
+        return Err(syn::Error::new_spanned(
+            attr,
+            "#[rustyray::actor] takes no arguments; set options per actor with \
+             `Type::options().name(..).max_restarts(..).remote(..)`",
+        ));
+    }
+    match syn::parse2::<syn::Item>(item)? {
+        syn::Item::Struct(item) => Ok(generate_type(&parse_type(item)?)),
+        syn::Item::Enum(item) => {
+            let ident = item.ident.clone();
+            let vis = item.vis.clone();
+            check_no_generics(&item.generics)?;
+            Ok(generate_type(&TypeModel {
+                item: item.into_token_stream(),
+                ident,
+                vis,
+            }))
+        }
+        syn::Item::Impl(item) => Ok(generate_impl(&parse_impl(item)?)),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "#[rustyray::actor] goes on a struct and on its inherent impl block",
+        )),
+    }
+}
+
+fn check_no_generics(generics: &syn::Generics) -> syn::Result<()> {
+    if generics.params.is_empty() && generics.where_clause.is_none() {
+        return Ok(());
+    }
+    Err(syn::Error::new_spanned(
+        generics,
+        "actors cannot be generic: each actor type is registered under one id; write a \
+         concrete type (a type alias of a generic struct is fine)",
+    ))
+}
+
+// ---- the struct --------------------------------------------------------------------------------
+
+struct TypeModel {
+    item: TokenStream,
+    ident: syn::Ident,
+    vis: syn::Visibility,
+}
+
+fn parse_type(item: syn::ItemStruct) -> syn::Result<TypeModel> {
+    check_no_generics(&item.generics)?;
+    Ok(TypeModel {
+        ident: item.ident.clone(),
+        vis: item.vis.clone(),
+        item: item.into_token_stream(),
+    })
+}
+
+fn generate_type(model: &TypeModel) -> TokenStream {
+    let TypeModel { item, ident, vis } = model;
+    let methods = format_ident!("{}Methods", ident);
+    let options = format_ident!("{}Options", ident);
+    let methods_doc = format!(
+        "The remote methods of [`{ident}`]: what `ActorHandle<{ident}>` dereferences to, so \
+         `handle.method(..)` returns an `ObjectRef` at once."
+    );
+    let options_doc = format!(
+        "Options of a new [`{ident}`] actor, from `{ident}::options()`; finish with `.remote(..)`."
+    );
+    // The `Actor` impl carries the struct's span, so a non-`Send` field is reported there.
+    let actor_impl = quote_spanned! {ident.span()=>
+        impl ::rustyray::actor::Actor for #ident {
+            type Methods = #methods;
+        }
+    };
+    quote! {
+        #item
+
+        #[doc = #methods_doc]
+        #[derive(Debug, Clone, Copy)]
+        #vis struct #methods {
+            #[doc(hidden)]
+            pub __rustyray_id: ::rustyray::actor::ActorId,
+        }
+
+        impl ::core::convert::From<::rustyray::actor::ActorId> for #methods {
+            fn from(id: ::rustyray::actor::ActorId) -> Self {
+                #methods { __rustyray_id: id }
+            }
+        }
+
+        #actor_impl
+
+        #[doc = #options_doc]
+        #[must_use = "the actor starts only with `.remote(..)`"]
+        #[derive(Debug, Clone)]
+        #vis struct #options(#[doc(hidden)] pub ::rustyray::actor::ActorOptions);
+
+        impl #options {
+            ::rustyray::__private::actor_option_methods!();
+        }
+    }
+}
+
+// ---- the impl block ----------------------------------------------------------------------------
+
+struct ImplModel {
+    item: syn::ItemImpl,
+    /// The actor type, as written after `impl`.
+    self_ty: syn::Type,
+    /// The last segment of its path (`Counter`), and the path to its module's items.
+    class: String,
+    sibling: Box<dyn Fn(&str) -> TokenStream>,
+    constructor: Callable,
+    methods: Vec<Callable>,
+}
+
+fn parse_impl(mut item: syn::ItemImpl) -> syn::Result<ImplModel> {
+    let mut errors = Errors::default();
+    if let Some((_, path, _)) = &item.trait_ {
+        return Err(syn::Error::new_spanned(
+            path,
+            "#[rustyray::actor] goes on the type's inherent impl (`impl Counter { .. }`), not on \
+             a trait impl",
+        ));
+    }
+    if let Err(e) = check_no_generics(&item.generics) {
+        errors.push(e);
+    }
+    let syn::Type::Path(type_path) = &*item.self_ty else {
+        return Err(syn::Error::new_spanned(
+            &item.self_ty,
+            "expected the actor's type name",
+        ));
+    };
+    let last = type_path
+        .path
+        .segments
+        .last()
+        .expect("a path has a segment");
+    let class = last.ident.to_string();
+    let prefix: Vec<syn::Ident> = type_path
+        .path
+        .segments
+        .iter()
+        .take(type_path.path.segments.len() - 1)
+        .map(|s| s.ident.clone())
+        .collect();
+    let leading = type_path.path.leading_colon;
+    let sibling = {
+        let class = class.clone();
+        move |suffix: &str| {
+            let ident = format_ident!("{}{}", class, suffix);
+            quote!(#leading #(#prefix::)* #ident)
+        }
+    };
+
+    let mut constructors: Vec<(Callable, Span)> = Vec::new();
+    let mut methods = Vec::new();
+    for impl_item in &mut item.items {
+        let syn::ImplItem::Fn(f) = impl_item else {
+            continue;
+        };
+        let skip = take_skip_attribute(&mut f.attrs, &mut errors);
+        if skip {
+            continue;
+        }
+        let has_receiver = matches!(f.sig.inputs.first(), Some(syn::FnArg::Receiver(_)));
+        if !has_receiver {
+            if returns_self(&f.sig.output, &class) {
+                let callable = signature::parse(&f.sig, "actor constructors", &mut errors);
+                constructors.push((callable, f.sig.ident.span()));
+            }
+            continue;
+        }
+        let callable = signature::parse(&f.sig, "actor methods", &mut errors);
+        let name = callable.name.to_string();
+        if RESERVED.contains(&name.as_str()) {
+            errors.add(
+                &f.sig.ident,
+                format!(
+                    "a method named `{name}` would be hidden behind `ActorHandle::{name}`; rename \
+                     it, or mark it #[rustyray(skip)] to keep it local"
+                ),
+            );
+        }
+        for input in f.sig.inputs.iter().skip(1) {
+            if let Some(span) = signature::mentions_self(input.to_token_stream()) {
+                errors.push(syn::Error::new(
+                    span,
+                    format!("write `{class}` instead of `Self` in a remote method's arguments"),
+                ));
+            }
+        }
+        if let syn::ReturnType::Type(_, ty) = &f.sig.output {
+            if let Some(span) = signature::mentions_self(ty.to_token_stream()) {
+                errors.push(syn::Error::new(
+                    span,
+                    "a remote method cannot return `Self`: the actor stays where it runs; \
+                     return data, or build another actor",
+                ));
+            }
+        }
+        methods.push(callable);
+    }
+    let constructor = match constructors.len() {
+        0 => {
+            errors.add(
+                &item.self_ty,
+                format!(
+                    "actor `{class}` has no constructor: add an associated function returning \
+                     `Self` (or `Result<Self, E>`), for example `fn new(..) -> Self`"
+                ),
+            );
+            None
+        }
+        1 => constructors.pop().map(|(c, _)| c),
+        _ => match constructors.iter().position(|(c, _)| c.name == "new") {
+            Some(i) => Some(constructors.swap_remove(i).0),
+            None => {
+                for (c, span) in &constructors {
+                    errors.push(syn::Error::new(
+                        *span,
+                        format!(
+                            "actor `{class}` has several constructors and none is named `new`: \
+                             rename the one `{class}::remote` should use to `new`, or mark the \
+                             others #[rustyray(skip)] (this one is `{}`)",
+                            c.name
+                        ),
+                    ));
+                }
+                None
+            }
+        },
+    };
+    errors.finish()?;
+    Ok(ImplModel {
+        self_ty: (*item.self_ty).clone(),
+        item,
+        class,
+        sibling: Box::new(sibling),
+        constructor: constructor.expect("errors reported above"),
+        methods,
+    })
+}
+
+/// Removes `#[rustyray(skip)]` from `attrs`, returning whether it was there.
+fn take_skip_attribute(attrs: &mut Vec<syn::Attribute>, errors: &mut Errors) -> bool {
+    let mut skip = false;
+    attrs.retain(|attr| {
+        if !attr.path().is_ident("rustyray") {
+            return true;
+        }
+        match attr.parse_args::<syn::Ident>() {
+            Ok(word) if word == "skip" => skip = true,
+            _ => errors.add(attr, "the only method attribute is #[rustyray(skip)]"),
+        }
+        false
+    });
+    skip
+}
+
+fn returns_self(output: &syn::ReturnType, class: &str) -> bool {
+    let syn::ReturnType::Type(_, ty) = output else {
+        return false;
+    };
+    let is_self = |ty: &syn::Type| match ty {
+        syn::Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "Self" || s.ident == class),
+        _ => false,
+    };
+    if is_self(ty) {
+        return true;
+    }
+    // Result<Self, E>
+    if let syn::Type::Path(p) = &**ty {
+        if let Some(last) = p.path.segments.last() {
+            if last.ident == "Result" {
+                if let syn::PathArguments::AngleBracketed(args) = &last.arguments {
+                    if let Some(syn::GenericArgument::Type(ok)) = args.args.first() {
+                        return is_self(ok);
+                    }
+                }
+            }
+        }
+    }
+    false
+}
+
+fn generate_impl(model: &ImplModel) -> TokenStream {
+    let ImplModel {
+        item,
+        self_ty,
+        class,
+        sibling,
+        constructor,
+        methods,
+    } = model;
+    let methods_ty = sibling("Methods");
+    let options_ty = sibling("Options");
+    let builder = syn::Ident::new("__builder", Span::mixed_site());
+
+    // Constructor: `Type::remote(..)` and `Type::options()...remote(..)`.
+    let ctor_name = &constructor.name;
+    let ctor_params = constructor.remote_params();
+    let ctor_names = constructor.names();
+    let ctor_asserts = {
+        let args = constructor.params.iter().map(|p| {
+            let ty = &p.ty;
+            quote_spanned!(ty.span()=> ::rustyray::__private::assert_arg::<#ty>();)
+        });
+        quote!(#(#args)*)
+    };
+    let ctor_bind = constructor.bind_args(&builder);
+    let ctor_body = constructor.task_body(quote!(<#self_ty>::#ctor_name));
+    let ctor_spawn = if constructor.is_async {
+        quote!(spawn_async)
+    } else {
+        quote!(spawn)
+    };
+    let ctor_id = format!("{class}::{ctor_name}");
+
+    // Methods.
+    let this = syn::Ident::new("__this", Span::mixed_site());
+    let method_fns = methods.iter().map(|m| {
+        let name = &m.name;
+        let name_str = name.to_string();
+        let params = m.remote_params();
+        let stored = m.stored_type();
+        let assertions = m.assertions();
+        let bind = m.bind_args(&builder);
+        let body = m.task_body(quote!(#this.#name));
+        let receiver_doc = match m.receiver {
+            Receiver::Exclusive => "`&mut self`",
+            _ => "`&self`",
+        };
+        let doc = format!(
+            "Calls [`{class}::{name}`] ({receiver_doc}) on the actor; returns its result's ref \
+             at once. Each argument may be a value or a ref to one."
+        );
+        let send = if m.is_async {
+            quote! {
+                #builder.spawn_async(move |#this: &mut #self_ty| {
+                    let __future = { #body };
+                    ::std::boxed::Box::pin(__future)
+                })
+            }
+        } else {
+            quote!(#builder.spawn(move |#this: &mut #self_ty| { #body }))
+        };
+        quote! {
+            #[doc = #doc]
+            pub fn #name(&self, #params) -> ::rustyray::ObjectRef<#stored> {
+                #assertions
+                let mut #builder = ::rustyray::actor::ActorHandle::<#self_ty>::from_id(self.__rustyray_id)
+                    .call(#name_str);
+                #bind
+                #send
+            }
+        }
+    });
+    let method_ids = methods.iter().map(|m| format!("{class}::{}", m.name));
+    let remote_doc = format!(
+        "Starts a `{class}` actor with [`{class}::{ctor_name}`]; returns its handle at once. Each \
+         argument may be a value or a ref to one."
+    );
+
+    quote! {
+        #item
+
+        impl #self_ty {
+            #[doc = #remote_doc]
+            pub fn remote(#ctor_params) -> ::rustyray::ActorHandle<#self_ty> {
+                <#self_ty>::options().remote(#(#ctor_names),*)
+            }
+
+            /// Options of a new actor (name, restarts, concurrency); finish with `.remote(..)`.
+            pub fn options() -> #options_ty {
+                #options_ty(::core::default::Default::default())
+            }
+        }
+
+        impl #options_ty {
+            /// Starts the actor with these options; returns its handle at once.
+            pub fn remote(self, #ctor_params) -> ::rustyray::ActorHandle<#self_ty> {
+                #ctor_asserts
+                let mut #builder = ::rustyray::actor::ActorBuilder::<#self_ty>::new(#class)
+                    .options(self.0);
+                #ctor_bind
+                #builder.#ctor_spawn(move || { #ctor_body })
+            }
+        }
+
+        impl #methods_ty {
+            #(#method_fns)*
+        }
+
+        const _: () = {
+            ::rustyray::__private::inventory::submit! {
+                ::rustyray::__private::Registration::actor_constructor(
+                    ::core::concat!(::core::module_path!(), "::", #ctor_id),
+                )
+            }
+            #(
+                ::rustyray::__private::inventory::submit! {
+                    ::rustyray::__private::Registration::actor_method(
+                        ::core::concat!(::core::module_path!(), "::", #method_ids),
+                    )
+                }
+            )*
+        };
+    }
+}

@@ -1,0 +1,163 @@
+//! `#[remote]`: parse the function and its options, check them, expand to a module of remote
+//! stubs beside the function.
+
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+
+use crate::args::Errors;
+use crate::options::{self, OptionValue, Takes};
+use crate::signature::{self, Callable};
+
+const OPTIONS: &[(&str, Takes)] = &[
+    ("num_cpus", Takes::Number),
+    ("num_gpus", Takes::Number),
+    ("resources", Takes::Resources),
+    ("max_retries", Takes::Count),
+    ("retry_exceptions", Takes::Flag),
+    ("name", Takes::Text),
+];
+
+/// Everything the expansion needs.
+struct Model {
+    function: syn::ItemFn,
+    callable: Callable,
+    defaults: Vec<(syn::Ident, OptionValue)>,
+}
+
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let model = parse(attr, item)?;
+    Ok(generate(&model))
+}
+
+fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Model> {
+    let function: syn::ItemFn = syn::parse2(item).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "#[rustyray::remote] goes on a function; for a struct and its methods use \
+             #[rustyray::actor]",
+        )
+    })?;
+    let mut errors = Errors::default();
+    let defaults = options::parse(attr, OPTIONS, "remote functions", &mut errors);
+    let callable = signature::parse(&function.sig, "remote functions", &mut errors);
+    if callable.receiver != signature::Receiver::None {
+        errors.add(&function.sig, "#[rustyray::remote] goes on free functions; methods belong in an #[rustyray::actor] impl");
+    }
+    // The stubs live in a module beside the function; paths relative to the function's module
+    // would resolve differently there.
+    for param in &callable.params {
+        if let Some(span) = relative_path(&param.ty) {
+            errors.push(syn::Error::new(
+                span,
+                "use a `crate::` path or import the type: `self::` and `super::` paths are not \
+                 supported in remote function signatures",
+            ));
+        }
+    }
+    errors.finish()?;
+    Ok(Model {
+        function,
+        callable,
+        defaults,
+    })
+}
+
+fn relative_path(ty: &syn::Type) -> Option<proc_macro2::Span> {
+    fn scan(tokens: TokenStream) -> Option<proc_macro2::Span> {
+        tokens.into_iter().find_map(|tree| match tree {
+            proc_macro2::TokenTree::Ident(i) if i == "super" || i == "self" => Some(i.span()),
+            proc_macro2::TokenTree::Group(g) => scan(g.stream()),
+            _ => None,
+        })
+    }
+    scan(ty.to_token_stream())
+}
+
+fn generate(model: &Model) -> TokenStream {
+    let Model {
+        function,
+        callable,
+        defaults,
+    } = model;
+    let vis = &function.vis;
+    let name = &callable.name;
+    let name_str = name.to_string();
+    let params = callable.remote_params();
+    let names = callable.names();
+    let stored = callable.stored_type();
+    let assertions = callable.assertions();
+    let builder = syn::Ident::new("__task", proc_macro2::Span::mixed_site());
+    let bind = callable.bind_args(&builder);
+    let body = callable.task_body(quote!(super::#name));
+    let spawn = if callable.is_async {
+        quote!(spawn_async)
+    } else {
+        quote!(spawn)
+    };
+    let setters = options::setters(defaults);
+    let tuple = callable.tuple_type();
+    let invoke_call = {
+        let call = if callable.is_async {
+            quote!(super::#name(#(#names),*).await)
+        } else {
+            quote!(super::#name(#(#names),*))
+        };
+        callable.wrap_output(call)
+    };
+    let doc = format!(
+        "Remote calls of [`{name}()`](fn@{name}): `{name}::remote(..)` runs it as a task and \
+         returns the result's `ObjectRef` at once; `{name}::options()` sets per-call options first."
+    );
+    quote! {
+        #function
+
+        #[doc = #doc]
+        #[allow(unused_imports, non_snake_case, clippy::all)]
+        #vis mod #name {
+            use super::*;
+
+            /// Options of one call of this remote function; finish with `.remote(..)`.
+            #[must_use = "the call is made only by `.remote(..)`"]
+            #[derive(Debug, Clone)]
+            pub struct Options(::rustyray::task::TaskOptions);
+
+            /// The options of a call, starting from the defaults given in the attribute.
+            pub fn options() -> Options {
+                Options(::rustyray::task::TaskOptions::default() #setters)
+            }
+
+            /// Runs the function as a task; returns its result's ref at once. Each argument may
+            /// be a value or a ref to one.
+            pub fn remote(#params) -> ::rustyray::ObjectRef<#stored> {
+                self::options().remote(#(#names),*)
+            }
+
+            impl Options {
+                ::rustyray::__private::task_option_methods!();
+
+                /// Runs the function as a task with these options.
+                pub fn remote(self, #params) -> ::rustyray::ObjectRef<#stored> {
+                    #assertions
+                    let mut #builder = ::rustyray::task::TaskBuilder::new(#name_str).options(self.0);
+                    #bind
+                    #builder.#spawn(move || { #body })
+                }
+            }
+
+            #[doc(hidden)]
+            pub fn __invoke(
+                args: ::std::vec::Vec<u8>,
+            ) -> ::rustyray::task::BoxFuture<'static, ::rustyray::Result<::std::vec::Vec<u8>>> {
+                ::std::boxed::Box::pin(async move {
+                    let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args)?;
+                    let output: ::rustyray::__private::anyhow::Result<#stored> = #invoke_call;
+                    ::rustyray::__private::encode(#name_str, output)
+                })
+            }
+
+            ::rustyray::__private::inventory::submit! {
+                ::rustyray::__private::Registration::function(::core::module_path!(), __invoke)
+            }
+        }
+    }
+}

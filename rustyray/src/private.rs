@@ -1,0 +1,187 @@
+//! Support for the code the macros generate. Not public API: names here may change at any time.
+
+use std::fmt::Display;
+
+pub use anyhow;
+pub use inventory;
+
+use crate::error::{Error, Result};
+use crate::object_store::Value;
+pub use crate::registry::Registration;
+
+/// What a remote function's or method's argument must be.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an argument of a remote function or actor method",
+    label = "arguments must be `Serialize + Deserialize + Clone + Send + Sync + 'static`",
+    note = "derive `serde::Serialize`, `serde::Deserialize` and `Clone` for it, or pass data \
+            that already is (a `String`, a `Vec`, a struct of such fields)"
+)]
+pub trait Arg: Value + Clone {}
+impl<T: Value + Clone> Arg for T {}
+
+/// What a remote function's or method's result must be.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the result of a remote function or actor method",
+    label = "results are stored as objects: they must be `Serialize + Deserialize + Send + Sync + 'static`",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for it"
+)]
+pub trait Stored: Value {}
+impl<T: Value> Stored for T {}
+
+/// Fails to compile, at the argument type's span, if `T` cannot be an argument.
+pub fn assert_arg<T: Arg>() {}
+
+/// Fails to compile, at the result type's span, if `T` cannot be a result.
+pub fn assert_result<T: Stored>() {}
+
+/// Holds an error for conversion into `anyhow::Error`, keeping its source chain where it has
+/// one (autoref specialization: `(&&ErrWrap::new(e)).into_task_error()` picks `ViaAnyhow` when
+/// `E: Into<anyhow::Error>` and `ViaDisplay` otherwise).
+pub struct ErrWrap<E>(std::cell::Cell<Option<E>>);
+
+impl<E> ErrWrap<E> {
+    /// Wraps `error`.
+    pub fn new(error: E) -> Self {
+        ErrWrap(std::cell::Cell::new(Some(error)))
+    }
+
+    fn take(&self) -> E {
+        self.0.take().expect("converted once")
+    }
+}
+
+/// Errors that convert into `anyhow::Error` (every `std::error::Error`, and `anyhow::Error`).
+pub trait ViaAnyhow {
+    /// The error as `anyhow::Error`, with its chain.
+    fn into_task_error(self) -> anyhow::Error;
+}
+
+impl<E: Into<anyhow::Error>> ViaAnyhow for &&ErrWrap<E> {
+    fn into_task_error(self) -> anyhow::Error {
+        self.take().into()
+    }
+}
+
+/// Errors that only display (`String`, `&str`, ...).
+pub trait ViaDisplay {
+    /// The error's message as `anyhow::Error`.
+    fn into_task_error(self) -> anyhow::Error;
+}
+
+impl<E: Display> ViaDisplay for &ErrWrap<E> {
+    fn into_task_error(self) -> anyhow::Error {
+        anyhow::Error::msg(self.take().to_string())
+    }
+}
+
+/// Decodes a remote function's argument tuple.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| {
+        Error::Serialization(format!(
+            "the arguments do not match the function's parameters: {e}"
+        ))
+    })
+}
+
+/// Encodes a remote function's outcome.
+pub fn encode<T: Value>(function: &str, outcome: anyhow::Result<T>) -> Result<Vec<u8>> {
+    let value = outcome.map_err(|e| Error::task_failed(function, &e))?;
+    postcard::to_stdvec(&value).map_err(|e| Error::Serialization(e.to_string()))
+}
+
+/// Runs a sync `#[rustyray::main]` body, then shuts the global runtime down.
+pub fn run_main<R>(config: Option<crate::Config>, body: impl FnOnce() -> R) -> R {
+    let _shutdown = start_main(config);
+    body()
+}
+
+/// Runs an async `#[rustyray::main]` body on the global runtime, then shuts it down.
+pub fn run_async_main<R, F: std::future::Future<Output = R>>(
+    config: Option<crate::Config>,
+    body: F,
+) -> R {
+    let _shutdown = start_main(config);
+    let shared = crate::runtime::current();
+    match shared.handle() {
+        Some(handle) => handle.clone().block_on(body),
+        None => panic!(
+            "the RustyRay runtime could not start: {}",
+            shared.check().err().unwrap_or(Error::RuntimeShutdown)
+        ),
+    }
+}
+
+struct ShutdownOnDrop;
+
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        crate::shutdown();
+    }
+}
+
+fn start_main(config: Option<crate::Config>) -> ShutdownOnDrop {
+    if let Some(config) = config {
+        if let Err(error) = crate::init(config) {
+            panic!("#[rustyray::main] could not start the runtime: {error}");
+        }
+    }
+    ShutdownOnDrop
+}
+
+/// The builder methods of a remote function's `Options` (a newtype of `TaskOptions`).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! task_option_methods {
+    () => {
+        /// CPUs held while the task runs (default 1; fractions allowed).
+        pub fn num_cpus(self, n: f64) -> Self {
+            Self(self.0.num_cpus(n))
+        }
+        /// GPUs held while the task runs (default 0).
+        pub fn num_gpus(self, n: f64) -> Self {
+            Self(self.0.num_gpus(n))
+        }
+        /// An amount of a custom resource held while the task runs.
+        pub fn resource(
+            self,
+            name: impl ::core::convert::Into<::std::string::String>,
+            amount: f64,
+        ) -> Self {
+            Self(self.0.resource(name, amount))
+        }
+        /// How many times to re-run the task after a panic (default 0).
+        pub fn max_retries(self, n: u32) -> Self {
+            Self(self.0.max_retries(n))
+        }
+        /// Whether an `Err` result is retried too (default false).
+        pub fn retry_exceptions(self, yes: bool) -> Self {
+            Self(self.0.retry_exceptions(yes))
+        }
+        /// A name for this call, shown in errors instead of the function's.
+        pub fn name(self, name: impl ::core::convert::Into<::std::string::String>) -> Self {
+            Self(self.0.name(name))
+        }
+    };
+}
+
+/// The builder methods of an actor's `Options` (a newtype of `ActorOptions`).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! actor_option_methods {
+    () => {
+        /// Registers the actor under `name`, so `rustyray::get_actor` finds it.
+        pub fn name(self, name: impl ::core::convert::Into<::std::string::String>) -> Self {
+            Self(self.0.name(name))
+        }
+        /// How many times a panicked actor is rebuilt from its constructor arguments.
+        pub fn max_restarts(self, n: u32) -> Self {
+            Self(self.0.max_restarts(n))
+        }
+        /// How many async calls may interleave (default 1).
+        pub fn max_concurrency(self, n: usize) -> Self {
+            Self(self.0.max_concurrency(n))
+        }
+    };
+}
+
+pub use crate::{actor_option_methods, task_option_methods};
