@@ -394,6 +394,7 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
     quote! {
         #item
 
+        #[allow(unreachable_pub)]
         impl #self_ty {
             #[doc = #remote_doc]
             pub fn remote(#ctor_params) -> ::rustyray::ActorHandle<#self_ty> {
@@ -406,6 +407,7 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
             }
         }
 
+        #[allow(unreachable_pub)]
         impl #options_ty {
             /// Starts the actor with these options; returns its handle at once.
             pub fn remote(self, #ctor_params) -> ::rustyray::ActorHandle<#self_ty> {
@@ -417,6 +419,7 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
             }
         }
 
+        #[allow(unreachable_pub, clippy::all)]
         impl #methods_ty {
             #(#method_fns)*
         }

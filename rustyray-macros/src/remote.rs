@@ -112,7 +112,7 @@ fn generate(model: &Model) -> TokenStream {
         #function
 
         #[doc = #doc]
-        #[allow(unused_imports, non_snake_case, clippy::all)]
+        #[allow(unused_imports, non_snake_case, unreachable_pub, clippy::all)]
         #vis mod #name {
             use super::*;
 

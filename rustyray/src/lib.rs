@@ -29,6 +29,7 @@
 
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod actor;
 mod api;
