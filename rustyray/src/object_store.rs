@@ -35,6 +35,12 @@ use crate::object_ref::ObjectId;
 /// and shareable across threads.
 ///
 /// Implemented for every type that meets the bounds; you never implement it yourself.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in the object store",
+    label = "objects must be `Serialize + Deserialize + Send + Sync + 'static`",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for your own types; share data \
+            with owned types (`Vec`, `String`, `Arc<T>`), not `Rc` or references"
+)]
 pub trait Value: Serialize + DeserializeOwned + Send + Sync + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Value for T {}
