@@ -1,56 +1,51 @@
 //! Word count over a directory tree: RustyRay's flagship map-reduce example.
 //!
 //! ```text
-//! cargo run --release --example wordcount [DIR ...] [--top N]
+//! cargo run --release --example wordcount [DIR ...] [--top N] [--quick]
 //! ```
 //!
 //! Without a directory it counts this project's own sources and docs, which every checkout
-//! has. Each file is counted by a remote task (map); partial counts are merged pairwise by
-//! remote tasks that receive the refs of the maps (reduce), so no result passes through `main`
-//! until the end. Progress is reported as map results come in.
+//! has. Each file is counted by a remote task (map); partial counts are merged pairwise by remote
+//! tasks that receive the refs of the maps (reduce), so no partial result passes through `main`.
+//! A progress bar follows the maps as they finish (drawn only on a terminal).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use rustyray::task::{IntoArg, TaskBuilder};
-use rustyray::{Config, ObjectRef};
+use rustyray::ObjectRef;
 
 type Counts = HashMap<String, u64>;
 
-/// Map: the words of one file. (`#[rustyray::remote] fn count_file(path: PathBuf) -> ...`.)
-fn count_file(path: impl IntoArg<PathBuf>) -> ObjectRef<Counts> {
-    let mut task = TaskBuilder::new("count_file");
-    let path = task.arg(path);
-    task.spawn(move || {
-        let path = path.get()?;
-        let bytes = std::fs::read(&path)?;
-        let text = String::from_utf8_lossy(&bytes);
-        let mut counts = Counts::new();
-        for word in text
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.len() > 2 && !w.chars().all(|c| c.is_ascii_digit()))
-        {
-            *counts.entry(word.to_lowercase()).or_default() += 1;
-        }
-        Ok(counts)
-    })
+/// Map: the words of one file.
+#[rustyray::remote]
+fn count_file(path: PathBuf) -> anyhow::Result<Counts> {
+    let bytes = std::fs::read(&path)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut counts = Counts::new();
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() > 2 && !w.chars().all(|c| c.is_ascii_digit()))
+    {
+        *counts.entry(word.to_lowercase()).or_default() += 1;
+    }
+    Ok(counts)
 }
 
 /// Reduce: two partial counts merged into one.
-fn merge(a: impl IntoArg<Counts>, b: impl IntoArg<Counts>) -> ObjectRef<Counts> {
-    let mut task = TaskBuilder::new("merge");
-    let (a, b) = (task.arg(a), task.arg(b));
-    task.spawn(move || {
-        let (mut a, b) = (a.get()?, b.get()?);
-        for (word, n) in b {
-            *a.entry(word).or_default() += n;
-        }
-        Ok(a)
-    })
+#[rustyray::remote]
+fn merge(mut a: Counts, b: Counts) -> Counts {
+    for (word, n) in b {
+        *a.entry(word).or_default() += n;
+    }
+    a
 }
 
 fn text_files(root: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if root.is_file() {
+        out.push(root.to_path_buf());
+        return Ok(());
+    }
     for entry in std::fs::read_dir(root)? {
         let path = entry?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -68,16 +63,28 @@ fn text_files(root: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
+struct Args {
+    roots: Vec<PathBuf>,
+    top: usize,
+    /// At most this many files (`--quick`: 40, for a smoke run).
+    limit: usize,
+}
+
+fn parse_args() -> anyhow::Result<Option<Args>> {
     let mut args = std::env::args().skip(1);
-    let mut roots = Vec::new();
-    let mut top = 15;
+    let (mut roots, mut top, mut limit) = (Vec::new(), 15, usize::MAX);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--top" => top = args.next().and_then(|n| n.parse().ok()).unwrap_or(top),
+            "--top" => {
+                let n = args.next().unwrap_or_default();
+                top = n
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--top takes a number, got `{n}`"))?;
+            }
+            "--quick" => limit = 40,
             "-h" | "--help" => {
-                println!("usage: wordcount [DIR ...] [--top N]");
-                return Ok(());
+                println!("usage: wordcount [DIR ...] [--top N] [--quick]");
+                return Ok(None);
             }
             dir => roots.push(PathBuf::from(dir)),
         }
@@ -85,37 +92,44 @@ fn main() -> anyhow::Result<()> {
     if roots.is_empty() {
         roots.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     }
+    Ok(Some(Args { roots, top, limit }))
+}
+
+#[rustyray::main]
+fn main() -> anyhow::Result<()> {
+    let Some(Args { roots, top, limit }) = parse_args()? else {
+        return Ok(());
+    };
     let mut files = Vec::new();
     for root in &roots {
         text_files(root, &mut files)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", root.display()))?;
     }
     anyhow::ensure!(!files.is_empty(), "no text files under {roots:?}");
-
-    rustyray::init(Config::default())?;
+    files.truncate(limit);
     let started = Instant::now();
 
     // Map: one task per file, all submitted at once.
-    let mut pending: Vec<ObjectRef<Counts>> = files.iter().cloned().map(count_file).collect();
+    let mut pending: Vec<ObjectRef<Counts>> =
+        files.iter().cloned().map(count_file::remote).collect();
 
-    // Reduce as maps finish: merge each newly ready count into a running tree of merges.
-    let total_files = pending.len();
-    let mut partials: Vec<ObjectRef<Counts>> = Vec::new();
-    let mut done = 0;
+    // Reduce as maps finish: each ready count is merged into a balanced tree of merge tasks.
+    let progress = indicatif::ProgressBar::new(files.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files ({per_sec})")
+            .expect("valid template"),
+    );
+    let mut partials: std::collections::VecDeque<ObjectRef<Counts>> = Default::default();
     while !pending.is_empty() {
         let (ready, rest) = rustyray::wait(&pending, 1, None);
         pending = rest;
-        done += ready.len();
+        progress.inc(ready.len() as u64);
         partials.extend(ready);
         while partials.len() >= 2 {
-            let (a, b) = (partials.pop().unwrap(), partials.pop().unwrap());
-            partials.insert(0, merge(a, b));
-        }
-        if done % 50 == 0 || done == total_files {
-            eprint!("\rcounted {done}/{total_files} files");
+            let (a, b) = (partials.pop_front().unwrap(), partials.pop_front().unwrap());
+            partials.push_back(merge::remote(a, b));
         }
     }
-    eprintln!();
+    progress.finish_and_clear();
     let counts = rustyray::get(&partials[0])?;
     let elapsed = started.elapsed();
 
@@ -130,10 +144,11 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!(
-        "\n{total_files} files, {total} words, {} distinct, in {:.1} ms",
+        "\n{} files, {total} words, {} distinct, in {:.1} ms on {} CPUs",
+        files.len(),
         counts.len(),
-        elapsed.as_secs_f64() * 1e3
+        elapsed.as_secs_f64() * 1e3,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    rustyray::shutdown();
     Ok(())
 }

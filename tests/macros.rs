@@ -433,3 +433,93 @@ fn async_actors_await_tasks_and_other_actors_passed_as_arguments() {
     let local = bank::Account::open(3).unwrap();
     assert_eq!(local.audit("local"), "local: 3");
 }
+
+// ---- concurrency -------------------------------------------------------------------------------
+
+#[rustyray::actor]
+struct Rendezvous {
+    barrier: tokio::sync::Barrier,
+    log: std::sync::Mutex<Vec<String>>,
+}
+
+#[rustyray::actor(concurrent)]
+impl Rendezvous {
+    fn new(parties: usize) -> Self {
+        Rendezvous {
+            barrier: tokio::sync::Barrier::new(parties),
+            log: Default::default(),
+        }
+    }
+
+    /// Returns only once `parties` calls wait at the barrier together.
+    async fn meet(&self, who: u32) -> u32 {
+        self.log.lock().unwrap().push(format!("start {who}"));
+        self.barrier.wait().await;
+        self.log.lock().unwrap().push(format!("end {who}"));
+        who
+    }
+
+    fn log(&mut self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn concurrent_actors_interleave_shared_async_calls_up_to_max_concurrency() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    // Four calls can only finish if all four are inside `meet` at once.
+    let actor = Rendezvous::options().max_concurrency(4).remote(4);
+    let met: Vec<_> = (0..4).map(|i| actor.meet(i)).collect();
+    let log = actor.log(); // `&mut self`: waits until the interleaved calls are done
+    let got: Vec<u32> = met
+        .iter()
+        .map(|r| rustyray::get_timeout(r, common::DEADLOCK_GUARD).unwrap())
+        .collect();
+    assert_eq!(got, vec![0, 1, 2, 3]);
+    let log = rustyray::get(&log).unwrap();
+    assert_eq!(
+        log.len(),
+        8,
+        "the exclusive call saw every shared call finish: {log:?}"
+    );
+    assert!(
+        log[..4].iter().all(|l| l.starts_with("start")),
+        "all four started before any ended: {log:?}"
+    );
+}
+
+#[test]
+fn without_max_concurrency_calls_run_one_at_a_time_in_order() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let actor = Rendezvous::remote(1); // max_concurrency defaults to 1
+    let met: Vec<_> = (0..3).map(|i| actor.meet(i)).collect();
+    assert_eq!(rustyray::get_all(&met).unwrap(), vec![0, 1, 2]);
+    let log = rustyray::get(&actor.log()).unwrap();
+    assert_eq!(
+        log,
+        vec!["start 0", "end 0", "start 1", "end 1", "start 2", "end 2"]
+    );
+}
+
+#[test]
+fn max_concurrency_needs_the_concurrent_attribute_and_a_positive_value() {
+    let rt = runtime(1);
+    let _g = rt.enter();
+    let account = bank::Account::options().max_concurrency(8).remote(1);
+    match rustyray::get(&account.deposit(1)) {
+        Err(Error::ActorDied { reason, .. }) => {
+            assert!(
+                reason.contains("#[rustyray::actor(concurrent)]"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    let zero = Rendezvous::options().max_concurrency(0).remote(1);
+    assert!(matches!(
+        rustyray::get(&zero.meet(1)),
+        Err(Error::ActorDied { .. })
+    ));
+}

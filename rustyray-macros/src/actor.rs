@@ -24,14 +24,33 @@ const RESERVED: &[&str] = &[
 ];
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    if !attr.is_empty() {
+    let concurrent = if attr.is_empty() {
+        None
+    } else {
+        let word: syn::Ident = syn::parse2(attr.clone()).map_err(|_| {
+            syn::Error::new_spanned(
+                &attr,
+                "#[rustyray::actor] takes no options but `concurrent` (on the impl); set options \
+                 per actor with `Type::options().name(..).max_restarts(..).remote(..)`",
+            )
+        })?;
+        if word != "concurrent" {
+            return Err(syn::Error::new_spanned(
+                word,
+                "the only argument of #[rustyray::actor] is `concurrent` (on the impl): it lets \
+                 async `&self` methods interleave up to `max_concurrency`",
+            ));
+        }
+        Some(word)
+    };
+    let item = syn::parse2::<syn::Item>(item)?;
+    if let (Some(word), false) = (&concurrent, matches!(item, syn::Item::Impl(_))) {
         return Err(syn::Error::new_spanned(
-            attr,
-            "#[rustyray::actor] takes no arguments; set options per actor with \
-             `Type::options().name(..).max_restarts(..).remote(..)`",
+            word,
+            "`concurrent` goes on the actor's impl block: #[rustyray::actor(concurrent)] impl ..",
         ));
     }
-    match syn::parse2::<syn::Item>(item)? {
+    match item {
         syn::Item::Struct(item) => Ok(generate_type(&parse_type(item)?)),
         syn::Item::Enum(item) => {
             let ident = item.ident.clone();
@@ -43,7 +62,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 vis,
             }))
         }
-        syn::Item::Impl(item) => Ok(generate_impl(&parse_impl(item)?)),
+        syn::Item::Impl(item) => Ok(generate_impl(&parse_impl(item, concurrent)?)),
         other => Err(syn::Error::new_spanned(
             other,
             "#[rustyray::actor] goes on a struct and on its inherent impl block",
@@ -136,9 +155,11 @@ struct ImplModel {
     sibling: Box<dyn Fn(&str) -> TokenStream>,
     constructor: Callable,
     methods: Vec<Callable>,
+    /// `#[actor(concurrent)]`: async `&self` methods may interleave.
+    concurrent: Option<syn::Ident>,
 }
 
-fn parse_impl(mut item: syn::ItemImpl) -> syn::Result<ImplModel> {
+fn parse_impl(mut item: syn::ItemImpl, concurrent: Option<syn::Ident>) -> syn::Result<ImplModel> {
     let mut errors = Errors::default();
     if let Some((_, path, _)) = &item.trait_ {
         return Err(syn::Error::new_spanned(
@@ -264,6 +285,7 @@ fn parse_impl(mut item: syn::ItemImpl) -> syn::Result<ImplModel> {
         sibling: Box::new(sibling),
         constructor: constructor.expect("errors reported above"),
         methods,
+        concurrent,
     })
 }
 
@@ -321,6 +343,7 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
         sibling,
         constructor,
         methods,
+        concurrent,
     } = model;
     let methods_ty = sibling("Methods");
     let options_ty = sibling("Options");
@@ -345,6 +368,12 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
         quote!(spawn)
     };
     let ctor_id = format!("{class}::{ctor_name}");
+    // Interleaved calls share `&Self` across threads: the span points at `concurrent` if the
+    // state is not `Sync`.
+    let make_concurrent = match concurrent {
+        Some(word) => quote_spanned!(word.span()=> .concurrent()),
+        None => quote!(),
+    };
 
     // Methods.
     let this = syn::Ident::new("__this", Span::mixed_site());
@@ -364,7 +393,14 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
             "Calls [`{class}::{name}`] ({receiver_doc}) on the actor; returns its result's ref \
              at once. Each argument may be a value or a ref to one."
         );
-        let send = if m.is_async {
+        let send = if m.is_async && concurrent.is_some() && m.receiver == Receiver::Shared {
+            quote! {
+                #builder.spawn_shared(move |#this: &#self_ty| {
+                    let __future = { #body };
+                    ::std::boxed::Box::pin(__future)
+                })
+            }
+        } else if m.is_async {
             quote! {
                 #builder.spawn_async(move |#this: &mut #self_ty| {
                     let __future = { #body };
@@ -413,7 +449,8 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
             pub fn remote(self, #ctor_params) -> ::rustyray::ActorHandle<#self_ty> {
                 #ctor_asserts
                 let mut #builder = ::rustyray::actor::ActorBuilder::<#self_ty>::new(#class)
-                    .options(self.0);
+                    .options(self.0)
+                    #make_concurrent;
                 #ctor_bind
                 #builder.#ctor_spawn(move || { #ctor_body })
             }

@@ -55,7 +55,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use futures_util::FutureExt;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -238,9 +239,14 @@ type SyncMethod<A> = Box<dyn Fn(&mut A) -> anyhow::Result<Object> + Send + Sync>
 type AsyncMethod<A> =
     Box<dyn for<'a> Fn(&'a mut A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
 
+type SharedMethod<A> =
+    Box<dyn for<'a> Fn(&'a A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
+
 enum Method<A> {
     Sync(SyncMethod<A>),
     Async(AsyncMethod<A>),
+    /// An async `&self` method of a concurrent actor: may interleave with others of its kind.
+    Shared(SharedMethod<A>),
 }
 
 struct Call<A> {
@@ -377,6 +383,7 @@ pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
 pub struct ActorBuilder<A> {
     class: Cow<'static, str>,
     options: ActorOptions,
+    concurrent: Option<ConcurrentRunner<A>>,
     deps: Vec<ObjectId>,
     _actor: PhantomData<fn() -> A>,
 }
@@ -397,6 +404,7 @@ impl<A: Actor> ActorBuilder<A> {
         ActorBuilder {
             class: class.into(),
             options: ActorOptions::default(),
+            concurrent: None,
             deps: Vec::new(),
             _actor: PhantomData,
         }
@@ -406,6 +414,34 @@ impl<A: Actor> ActorBuilder<A> {
     pub fn options(mut self, options: ActorOptions) -> Self {
         self.options = options;
         self
+    }
+
+    /// Declares that the actor's shared calls ([`CallBuilder::spawn_shared`]) may interleave,
+    /// which `max_concurrency(n > 1)` requires. `#[rustyray::actor(concurrent)]` sets it.
+    pub fn concurrent(mut self) -> Self
+    where
+        A: Sync,
+    {
+        self.concurrent = Some(|host, state, first| Box::pin(host.run_concurrently(state, first)));
+        self
+    }
+
+    fn check_concurrency(&self) -> Result<()> {
+        let n = self.options.max_concurrency;
+        if n == 0 {
+            return Err(Error::InvalidArgument(
+                "max_concurrency(0) would never run a call; use 1 or more".to_owned(),
+            ));
+        }
+        if n > 1 && self.concurrent.is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "max_concurrency({n}) needs methods that may interleave: put \
+                 #[rustyray::actor(concurrent)] on `impl {}` so its async `&self` methods can \
+                 run side by side",
+                self.class
+            )));
+        }
+        Ok(())
     }
 
     /// Adds a constructor argument (a value or a ref) and returns the slot to read it from.
@@ -439,6 +475,7 @@ impl<A: Actor> ActorBuilder<A> {
     fn start(self, ctor: Ctor<A>) -> ActorHandle<A> {
         let shared = runtime::current();
         let (mailbox, inbox) = mpsc::unbounded_channel();
+        let concurrency = self.check_concurrency();
         let class = match &self.options.name {
             Some(name) => format!("{} `{name}`", self.class).into(),
             None => self.class,
@@ -450,10 +487,13 @@ impl<A: Actor> ActorBuilder<A> {
             death: Mutex::new(None),
         });
         let id = shared.actors.insert(Arc::clone(&cell));
-        let checked = shared.check().and_then(|()| match &self.options.name {
-            Some(name) => shared.actors.claim_name(name, id),
-            None => Ok(()),
-        });
+        let checked = shared
+            .check()
+            .and(concurrency)
+            .and_then(|()| match &self.options.name {
+                Some(name) => shared.actors.claim_name(name, id),
+                None => Ok(()),
+            });
         match (checked, shared.handle()) {
             (Ok(()), Some(tokio)) => {
                 let host = ActorHost {
@@ -462,6 +502,8 @@ impl<A: Actor> ActorBuilder<A> {
                     inbox,
                     backlog: VecDeque::new(),
                     restarts_left: self.options.max_restarts,
+                    max_concurrency: self.options.max_concurrency,
+                    concurrent: self.concurrent,
                 };
                 tokio.spawn(host.run(self.deps, ctor));
             }
@@ -536,6 +578,20 @@ impl<A: Actor> CallBuilder<A> {
         })))
     }
 
+    /// Sends the call with an asynchronous body that only reads the actor. On an actor started
+    /// with `max_concurrency(n)` (n > 1, allowed by [`ActorBuilder::concurrent`]), up to `n`
+    /// such calls interleave at their `.await`s; a call of any other kind waits for them to end.
+    pub fn spawn_shared<R, F>(self, body: F) -> ObjectRef<R>
+    where
+        A: Sync,
+        R: Value,
+        F: for<'a> Fn(&'a A) -> BoxFuture<'a, anyhow::Result<R>> + Send + Sync + 'static,
+    {
+        self.send(Method::Shared(Box::new(move |a| {
+            Box::pin(body(a).map(|r| r.map(Object::new)))
+        })))
+    }
+
     fn send<R>(self, body: Method<A>) -> ObjectRef<R> {
         let shared = runtime::current();
         let cell = match shared
@@ -571,7 +627,14 @@ struct ActorHost<A> {
     inbox: mpsc::UnboundedReceiver<Call<A>>,
     backlog: VecDeque<Call<A>>,
     restarts_left: u32,
+    max_concurrency: usize,
+    /// Runs shared calls side by side; set only for `Sync` actors (see
+    /// [`ActorBuilder::concurrent`]), since the calls hold `&A` across their awaits.
+    concurrent: Option<ConcurrentRunner<A>>,
 }
+
+type ConcurrentRunner<A> =
+    for<'a> fn(&'a mut ActorHost<A>, &'a A, Call<A>) -> BoxFuture<'a, Option<String>>;
 
 impl<A: Actor> ActorHost<A> {
     async fn run(mut self, deps: Vec<ObjectId>, ctor: Ctor<A>) {
@@ -596,6 +659,15 @@ impl<A: Actor> ActorHost<A> {
                     let outcome = AssertUnwindSafe(method(&mut state)).catch_unwind().await;
                     finish(&self.shared, &self.cell, &call, outcome)
                 }
+                Method::Shared(method) => match self.concurrent {
+                    Some(runner) if self.max_concurrency > 1 => {
+                        runner(&mut self, &state, call).await
+                    }
+                    _ => {
+                        let outcome = AssertUnwindSafe(method(&state)).catch_unwind().await;
+                        finish(&self.shared, &self.cell, &call, outcome)
+                    }
+                },
                 Method::Sync(_) => {
                     let batch = self.take_batch(call);
                     let Some(tokio) = self.shared.handle().cloned() else {
@@ -630,6 +702,75 @@ impl<A: Actor> ActorHost<A> {
                 Err(reason) => return self.die(reason),
             }
         }
+    }
+
+    /// Runs `first` and the shared calls that follow it, up to `max_concurrency` at a time,
+    /// until a call of another kind arrives (it waits in the backlog) and the running ones end.
+    /// Returns the death reason if one panicked; the others still running then fail with
+    /// [`Error::ActorDied`].
+    async fn run_concurrently(&mut self, state: &A, first: Call<A>) -> Option<String>
+    where
+        A: Sync,
+    {
+        let (shared, cell, limit) = (&self.shared, &self.cell, self.max_concurrency);
+        let start = |call: Call<A>| async move {
+            if let Some(error) = wait_for(shared, &call.deps).await {
+                shared.store.complete(call.out, Err(error));
+                return None;
+            }
+            let Method::Shared(method) = &call.body else {
+                unreachable!("only shared calls start here")
+            };
+            let outcome = AssertUnwindSafe(method(state)).catch_unwind().await;
+            finish(shared, cell, &call, outcome)
+        };
+        let mut started = vec![first.out];
+        let mut running = FuturesUnordered::new();
+        running.push(start(first));
+        let mut accepting = true;
+        let died = loop {
+            if accepting && running.len() < limit {
+                tokio::select! {
+                    biased;
+                    Some(outcome) = running.next() => {
+                        if let Some(reason) = outcome {
+                            break Some(reason);
+                        }
+                    }
+                    next = next_call(&mut self.backlog, &mut self.inbox) => match next {
+                        Some(call) if matches!(call.body, Method::Shared(_)) => {
+                            started.push(call.out);
+                            running.push(start(call));
+                        }
+                        Some(call) => {
+                            self.backlog.push_front(call);
+                            accepting = false;
+                        }
+                        None => accepting = false,
+                    },
+                }
+            } else {
+                match running.next().await {
+                    Some(Some(reason)) => break Some(reason),
+                    Some(None) => {}
+                    None => break None,
+                }
+            }
+            if !accepting && running.is_empty() {
+                break None;
+            }
+        };
+        drop(running);
+        if let Some(reason) = &died {
+            let error = Error::ActorDied {
+                actor: self.cell.class.to_string(),
+                reason: reason.clone(),
+            };
+            for out in started {
+                self.shared.store.complete(out, Err(error.clone()));
+            }
+        }
+        died
     }
 
     /// `first` and the sync calls after it whose arguments are all resolved, in order.
@@ -744,6 +885,17 @@ fn finish<A>(
             shared.store.complete(call.out, Err(error));
             Some(reason)
         }
+    }
+}
+
+/// The next call: from the backlog first, else from the mailbox (`None` once it is closed).
+async fn next_call<A>(
+    backlog: &mut VecDeque<Call<A>>,
+    inbox: &mut mpsc::UnboundedReceiver<Call<A>>,
+) -> Option<Call<A>> {
+    match backlog.pop_front() {
+        Some(call) => Some(call),
+        None => inbox.recv().await,
     }
 }
 
