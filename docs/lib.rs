@@ -6,3 +6,6 @@ pub mod semantics {}
 
 #[doc = include_str!("architecture.md")]
 pub mod architecture {}
+
+#[doc = include_str!("guide.md")]
+pub mod guide {}
