@@ -523,3 +523,52 @@ fn max_concurrency_needs_the_concurrent_attribute_and_a_positive_value() {
         Err(Error::ActorDied { .. })
     ));
 }
+
+#[tokio::test]
+async fn actors_are_built_and_called_by_id_from_encoded_arguments() {
+    let base = concat!(module_path!(), "::bank::Account");
+    let open = format!("{base}::open");
+    let deposit = format!("{base}::deposit");
+    let history = format!("{base}::history");
+    assert_eq!(
+        registry::find(&open).unwrap().kind(),
+        Kind::ActorConstructor
+    );
+    assert_eq!(registry::find(&deposit).unwrap().kind(), Kind::ActorMethod);
+
+    let mut account = registry::construct(&open, postcard::to_stdvec(&(10i64,)).unwrap())
+        .await
+        .unwrap();
+    let out = registry::call_method(
+        &deposit,
+        &mut *account,
+        postcard::to_stdvec(&(5i64,)).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(postcard::from_bytes::<i64>(&out).unwrap(), 15);
+    let out = registry::call_method(&history, &mut *account, postcard::to_stdvec(&()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(postcard::from_bytes::<Vec<i64>>(&out).unwrap(), vec![10, 5]);
+
+    // A failing constructor, a method on the wrong actor type, a function id used as a method.
+    let refused = registry::construct(&open, postcard::to_stdvec(&(-1i64,)).unwrap()).await;
+    assert!(matches!(refused, Err(Error::TaskFailed { .. })));
+    let mut other = registry::construct(
+        concat!(module_path!(), "::Pipeline::new"),
+        postcard::to_stdvec(&("x".to_string(),)).unwrap(),
+    )
+    .await
+    .unwrap();
+    let wrong = registry::call_method(
+        &deposit,
+        &mut *other,
+        postcard::to_stdvec(&(1i64,)).unwrap(),
+    )
+    .await;
+    assert!(matches!(wrong, Err(Error::TypeMismatch { .. })));
+    let not_a_method =
+        registry::call_method(concat!(module_path!(), "::mul"), &mut *account, vec![]).await;
+    assert!(matches!(not_a_method, Err(Error::NotFound { .. })));
+}

@@ -367,7 +367,6 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
     } else {
         quote!(spawn)
     };
-    let ctor_id = format!("{class}::{ctor_name}");
     // Interleaved calls share `&Self` across threads: the span points at `concurrent` if the
     // state is not `Sync`.
     let make_concurrent = match concurrent {
@@ -421,7 +420,7 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
             }
         }
     });
-    let method_ids = methods.iter().map(|m| format!("{class}::{}", m.name));
+    let registrations = registrations(model);
     let remote_doc = format!(
         "Starts a `{class}` actor with [`{class}::{ctor_name}`]; returns its handle at once. Each \
          argument may be a value or a ref to one."
@@ -462,18 +461,82 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
         }
 
         const _: () = {
-            ::rustyray::__private::inventory::submit! {
-                ::rustyray::__private::Registration::actor_constructor(
-                    ::core::concat!(::core::module_path!(), "::", #ctor_id),
-                )
-            }
-            #(
-                ::rustyray::__private::inventory::submit! {
-                    ::rustyray::__private::Registration::actor_method(
-                        ::core::concat!(::core::module_path!(), "::", #method_ids),
-                    )
-                }
-            )*
+            #registrations
         };
     }
+}
+
+/// The registry entries of the constructor and methods, with their by-bytes entry points.
+fn registrations(model: &ImplModel) -> TokenStream {
+    let ImplModel {
+        self_ty,
+        class,
+        constructor,
+        methods,
+        ..
+    } = model;
+    let ctor_name = &constructor.name;
+    let ctor_id = format!("{class}::{ctor_name}");
+    let names = constructor.names();
+    let tuple = constructor.tuple_type();
+    let call = if constructor.is_async {
+        quote!(<#self_ty>::#ctor_name(#(#names),*).await)
+    } else {
+        quote!(<#self_ty>::#ctor_name(#(#names),*))
+    };
+    let wrapped = constructor.wrap_output(call);
+    let mut out = quote! {
+        fn __rustyray_construct(
+            args: ::std::vec::Vec<u8>,
+        ) -> ::rustyray::task::BoxFuture<
+            'static,
+            ::rustyray::Result<::std::boxed::Box<dyn ::std::any::Any + ::core::marker::Send>>,
+        > {
+            ::std::boxed::Box::pin(async move {
+                let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args)?;
+                let output: ::rustyray::__private::anyhow::Result<#self_ty> = #wrapped;
+                ::rustyray::__private::boxed_actor(#ctor_id, output)
+            })
+        }
+        ::rustyray::__private::inventory::submit! {
+            ::rustyray::__private::Registration::actor_constructor(
+                ::core::concat!(::core::module_path!(), "::", #ctor_id),
+                __rustyray_construct,
+            )
+        }
+    };
+    for m in methods {
+        let name = &m.name;
+        let id = format!("{class}::{name}");
+        let entry = format_ident!("__rustyray_call_{}", name);
+        let names = m.names();
+        let tuple = m.tuple_type();
+        let stored = m.stored_type();
+        let call = if m.is_async {
+            quote!(this.#name(#(#names),*).await)
+        } else {
+            quote!(this.#name(#(#names),*))
+        };
+        let wrapped = m.wrap_output(call);
+        out.extend(quote! {
+            fn #entry<'a>(
+                this: &'a mut (dyn ::std::any::Any + ::core::marker::Send),
+                args: ::std::vec::Vec<u8>,
+            ) -> ::rustyray::task::BoxFuture<'a, ::rustyray::Result<::std::vec::Vec<u8>>> {
+                ::std::boxed::Box::pin(async move {
+                    let this: &mut #self_ty = ::rustyray::__private::downcast_actor(this)?;
+                    let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args)?;
+                    let output: ::rustyray::__private::anyhow::Result<#stored> = #wrapped;
+                    ::rustyray::__private::encode(#id, output)
+                })
+            }
+            ::rustyray::__private::inventory::submit! {
+                ::rustyray::__private::Registration::actor_method(
+                    ::core::concat!(::core::module_path!(), "::", #id),
+                    #entry,
+                )
+            }
+        });
+    }
+    out
 }

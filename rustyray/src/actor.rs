@@ -446,11 +446,7 @@ impl<A: Actor> ActorBuilder<A> {
 
     /// Adds a constructor argument (a value or a ref) and returns the slot to read it from.
     pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
-        let slot = arg.into_arg();
-        if let ArgSlot::Ref(id) = &slot {
-            self.deps.push(*id);
-        }
-        slot
+        ArgSlot::collect(arg, &mut self.deps)
     }
 
     /// Starts the actor with a synchronous constructor, run on the CPU pool after its ref
@@ -535,11 +531,7 @@ impl<A: Actor> fmt::Debug for CallBuilder<A> {
 impl<A: Actor> CallBuilder<A> {
     /// Adds an argument (a value or a ref) and returns the slot to read it from in the body.
     pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
-        let slot = arg.into_arg();
-        if let ArgSlot::Ref(id) = &slot {
-            self.deps.push(*id);
-        }
-        slot
+        ArgSlot::collect(arg, &mut self.deps)
     }
 
     /// Sends the call with a synchronous body, run on the CPU pool with the actor's state.

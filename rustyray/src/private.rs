@@ -89,6 +89,23 @@ pub fn encode<T: Value>(function: &str, outcome: anyhow::Result<T>) -> Result<Ve
     postcard::to_stdvec(&value).map_err(|e| Error::Serialization(e.to_string()))
 }
 
+/// Boxes a constructed actor for the registry, or fails with the constructor's error.
+pub fn boxed_actor<A: crate::actor::Actor>(
+    constructor: &str,
+    outcome: anyhow::Result<A>,
+) -> Result<Box<dyn std::any::Any + Send>> {
+    let actor = outcome.map_err(|e| Error::task_failed(constructor, &e))?;
+    Ok(Box::new(actor))
+}
+
+/// The registry's boxed actor state as the actor type a method expects.
+pub fn downcast_actor<A: 'static>(actor: &mut (dyn std::any::Any + Send)) -> Result<&mut A> {
+    actor.downcast_mut::<A>().ok_or(Error::TypeMismatch {
+        expected: std::any::type_name::<A>(),
+        found: "another actor type",
+    })
+}
+
 /// Runs a sync `#[rustyray::main]` body, then shuts the global runtime down.
 pub fn run_main<R>(config: Option<crate::Config>, body: impl FnOnce() -> R) -> R {
     let _shutdown = start_main(config);

@@ -3,8 +3,9 @@
 //! Every `#[rustyray::remote]` function, `#[rustyray::actor]` constructor and actor method is
 //! registered under a stable id made of its module path and name (`my_crate::jobs::resize`,
 //! `my_crate::Counter::incr`), so two functions with the same name in different modules never
-//! collide. Remote functions also register an entry point that runs them from postcard-encoded
-//! arguments, which is how another process (a Ray worker) runs one by id.
+//! collide. Each also registers an entry point that runs it from postcard-encoded arguments
+//! ([`invoke`], [`construct`], [`call_method`]), which is how another process (a Ray worker)
+//! runs one by id.
 //!
 //! ```
 //! #[rustyray::remote]
@@ -18,6 +19,8 @@
 //! assert_eq!(entry.kind(), rustyray::registry::Kind::Function);
 //! # }
 //! ```
+
+use std::any::Any;
 
 use crate::error::{Error, Result};
 use crate::task::BoxFuture;
@@ -37,12 +40,25 @@ pub enum Kind {
 /// postcard-encoded result.
 pub type Invoke = fn(Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>>>;
 
+/// Builds an actor from its constructor's postcard-encoded argument tuple.
+pub type Construct = fn(Vec<u8>) -> BoxFuture<'static, Result<Box<dyn Any + Send>>>;
+
+/// Calls an actor method on a state built by a [`Construct`], from postcard-encoded arguments.
+pub type CallMethod =
+    for<'a> fn(&'a mut (dyn Any + Send), Vec<u8>) -> BoxFuture<'a, Result<Vec<u8>>>;
+
+#[derive(Debug, Clone, Copy)]
+enum EntryPoint {
+    Function(Invoke),
+    Constructor(Construct),
+    Method(CallMethod),
+}
+
 /// One registered remote function, actor constructor or method.
 #[derive(Debug)]
 pub struct Registration {
     id: &'static str,
-    kind: Kind,
-    invoke: Option<Invoke>,
+    entry: EntryPoint,
 }
 
 impl Registration {
@@ -50,26 +66,23 @@ impl Registration {
     pub const fn function(id: &'static str, invoke: Invoke) -> Registration {
         Registration {
             id,
-            kind: Kind::Function,
-            invoke: Some(invoke),
+            entry: EntryPoint::Function(invoke),
         }
     }
 
     #[doc(hidden)]
-    pub const fn actor_constructor(id: &'static str) -> Registration {
+    pub const fn actor_constructor(id: &'static str, construct: Construct) -> Registration {
         Registration {
             id,
-            kind: Kind::ActorConstructor,
-            invoke: None,
+            entry: EntryPoint::Constructor(construct),
         }
     }
 
     #[doc(hidden)]
-    pub const fn actor_method(id: &'static str) -> Registration {
+    pub const fn actor_method(id: &'static str, call: CallMethod) -> Registration {
         Registration {
             id,
-            kind: Kind::ActorMethod,
-            invoke: None,
+            entry: EntryPoint::Method(call),
         }
     }
 
@@ -80,7 +93,11 @@ impl Registration {
 
     /// What the id names.
     pub fn kind(&self) -> Kind {
-        self.kind
+        match self.entry {
+            EntryPoint::Function(_) => Kind::Function,
+            EntryPoint::Constructor(_) => Kind::ActorConstructor,
+            EntryPoint::Method(_) => Kind::ActorMethod,
+        }
     }
 }
 
@@ -96,6 +113,18 @@ pub fn find(id: &str) -> Option<&'static Registration> {
     entries().find(|r| r.id == id)
 }
 
+fn entry(id: &str, expected: Kind) -> Result<EntryPoint> {
+    let found = find(id).ok_or_else(|| Error::NotFound {
+        what: format!("registered id `{id}` (is the crate that defines it linked in?)"),
+    })?;
+    if found.kind() != expected {
+        return Err(Error::NotFound {
+            what: format!("{expected:?} `{id}` (that id is a {:?})", found.kind()),
+        });
+    }
+    Ok(found.entry)
+}
+
 /// Runs the remote function registered as `id` with postcard-encoded arguments (a tuple of its
 /// parameters) in the calling context, and returns its postcard-encoded result.
 ///
@@ -103,11 +132,28 @@ pub fn find(id: &str) -> Option<&'static Registration> {
 /// [`Error::Serialization`] for arguments of the wrong shape, and [`Error::TaskFailed`] if the
 /// function fails.
 pub async fn invoke(id: &str, args: Vec<u8>) -> Result<Vec<u8>> {
-    let entry = find(id).ok_or_else(|| Error::NotFound {
-        what: format!("remote function `{id}` (is the crate that defines it linked in?)"),
-    })?;
-    let invoke = entry.invoke.ok_or_else(|| Error::NotFound {
-        what: format!("an entry point for `{id}`, which is an actor constructor or method"),
-    })?;
-    invoke(args).await
+    match entry(id, Kind::Function)? {
+        EntryPoint::Function(invoke) => invoke(args).await,
+        _ => unreachable!("kind checked"),
+    }
+}
+
+/// Builds an actor with the constructor registered as `id` (for example
+/// `my_crate::Counter::new`) from postcard-encoded arguments. The state is returned boxed, to be
+/// passed to [`call_method`].
+pub async fn construct(id: &str, args: Vec<u8>) -> Result<Box<dyn Any + Send>> {
+    match entry(id, Kind::ActorConstructor)? {
+        EntryPoint::Constructor(construct) => construct(args).await,
+        _ => unreachable!("kind checked"),
+    }
+}
+
+/// Calls the method registered as `id` (for example `my_crate::Counter::incr`) on an actor
+/// state built by [`construct`], with postcard-encoded arguments; returns the encoded result.
+/// Fails with [`Error::TypeMismatch`] if the state is another actor's.
+pub async fn call_method(id: &str, actor: &mut (dyn Any + Send), args: Vec<u8>) -> Result<Vec<u8>> {
+    match entry(id, Kind::ActorMethod)? {
+        EntryPoint::Method(call) => call(actor, args).await,
+        _ => unreachable!("kind checked"),
+    }
 }

@@ -106,12 +106,16 @@ impl<T: Value + Clone> ArgSlot<T> {
             }
         }
     }
+}
 
-    fn dependency(&self) -> Option<ObjectId> {
-        match self {
-            ArgSlot::Value(_) => None,
-            ArgSlot::Ref(id) => Some(*id),
+impl<T> ArgSlot<T> {
+    /// Wraps an argument, recording in `deps` the object it waits for, if it is a ref.
+    pub(crate) fn collect(arg: impl IntoArg<T>, deps: &mut Vec<ObjectId>) -> ArgSlot<T> {
+        let slot = arg.into_arg();
+        if let ArgSlot::Ref(id) = &slot {
+            deps.push(*id);
         }
+        slot
     }
 }
 
@@ -254,9 +258,7 @@ impl TaskBuilder {
 
     /// Adds an argument (a value or a ref) and returns the slot to read it from in the body.
     pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
-        let slot = arg.into_arg();
-        self.deps.extend(slot.dependency());
-        slot
+        ArgSlot::collect(arg, &mut self.deps)
     }
 
     /// Submits the task with a synchronous body, run on the CPU pool. Returns its result's ref
