@@ -119,7 +119,7 @@ fn generate_type(model: &TypeModel) -> TokenStream {
         #item
 
         #[doc = #methods_doc]
-        #[derive(Debug, Clone, Copy)]
+        #[derive(Debug)]
         #vis struct #methods {
             #[doc(hidden)]
             pub __rustyray_id: ::rustyray::actor::ActorId,
@@ -413,8 +413,8 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
             #[doc = #doc]
             pub fn #name(&self, #params) -> ::rustyray::ObjectRef<#stored> {
                 #assertions
-                let mut #builder = ::rustyray::actor::ActorHandle::<#self_ty>::from_id(self.__rustyray_id)
-                    .call(#name_str);
+                let mut #builder =
+                    ::rustyray::actor::CallBuilder::<#self_ty>::new(self.__rustyray_id, #name_str);
                 #bind
                 #send
             }

@@ -28,9 +28,8 @@ use crate::scheduler::BlockedGuard;
 pub fn put<T: Value>(value: T) -> Result<ObjectRef<T>> {
     let shared = runtime::current();
     shared.check()?;
-    Ok(ObjectRef::from_id(
-        shared.store.insert_ready(Object::new(value)),
-    ))
+    let id = shared.store.insert_ready(Object::new(value));
+    Ok(ObjectRef::adopt(&shared, id))
 }
 
 /// Waits for the object and returns a copy of its value (a clone of the stored one), or the

@@ -46,13 +46,13 @@ pub mod task;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use actor::{get_actor, ActorHandle};
+pub use actor::{get_actor, kill, ActorHandle};
 pub use api::{get, get_all, get_arc, get_timeout, put, wait};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use object_ref::{ObjectFuture, ObjectId, ObjectRef};
 pub use object_store::Value;
-pub use runtime::{init, shutdown, EnterGuard, Runtime};
+pub use runtime::{init, shutdown, EnterGuard, Runtime, RuntimeStats};
 
 pub use rustyray_macros::{actor, main, remote};
 

@@ -9,7 +9,7 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
@@ -65,6 +65,10 @@ impl fmt::Display for ObjectId {
 /// Pass it where a task expects a `T` and the task receives the value; `get` it (or `.await` it
 /// in async code) to read the value yourself.
 ///
+/// Refs are counted: the object is freed when the last `ObjectRef` to it is dropped and no
+/// pending task or actor call needs it (those hold refs of their own, as does any stored object
+/// that contains the ref). Clones share one count, so cloning never touches the store.
+///
 /// ```
 /// use rustyray::{Config, ObjectRef, Runtime};
 ///
@@ -76,13 +80,52 @@ impl fmt::Display for ObjectId {
 /// ```
 pub struct ObjectRef<T> {
     id: ObjectId,
+    holder: Option<Arc<Holder>>,
     _type: PhantomData<fn() -> T>,
 }
 
+/// One counted handle to an object, shared by clones of a ref; releases it when dropped.
+struct Holder {
+    id: ObjectId,
+    runtime: Weak<Shared>,
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        if let Some(shared) = self.runtime.upgrade() {
+            shared.store.release(self.id);
+        }
+    }
+}
+
 impl<T> ObjectRef<T> {
-    pub(crate) fn from_id(id: ObjectId) -> ObjectRef<T> {
+    /// Takes over the count that the store gave a new object when inserting it.
+    pub(crate) fn adopt(shared: &Arc<Shared>, id: ObjectId) -> ObjectRef<T> {
         ObjectRef {
             id,
+            holder: Some(Arc::new(Holder {
+                id,
+                runtime: Arc::downgrade(shared),
+            })),
+            _type: PhantomData,
+        }
+    }
+
+    /// A new counted handle to an existing object of the current runtime (for example one read
+    /// back from bytes); an uncounted one if the object is gone or not this runtime's, which
+    /// `get` then reports as not found.
+    fn retained(id: ObjectId) -> ObjectRef<T> {
+        let holder = runtime::current_if_any()
+            .filter(|shared| shared.store.retain(id))
+            .map(|shared| {
+                Arc::new(Holder {
+                    id,
+                    runtime: Arc::downgrade(&shared),
+                })
+            });
+        ObjectRef {
+            id,
+            holder,
             _type: PhantomData,
         }
     }
@@ -95,7 +138,11 @@ impl<T> ObjectRef<T> {
 
 impl<T> Clone for ObjectRef<T> {
     fn clone(&self) -> Self {
-        ObjectRef::from_id(self.id)
+        ObjectRef {
+            id: self.id,
+            holder: self.holder.clone(),
+            _type: PhantomData,
+        }
     }
 }
 
@@ -127,7 +174,7 @@ impl<T> Serialize for ObjectRef<T> {
 
 impl<'de, T> Deserialize<'de> for ObjectRef<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        ObjectId::deserialize(deserializer).map(ObjectRef::from_id)
+        ObjectId::deserialize(deserializer).map(ObjectRef::retained)
     }
 }
 
@@ -136,10 +183,17 @@ pub(crate) fn typed<T: Value>(id: ObjectId, state: State) -> Result<Arc<T>> {
     match state {
         State::Ready(object) => object.downcast::<T>(),
         State::Failed(error) => Err(error),
-        State::Missing => Err(Error::NotFound {
-            what: format!("object {id}"),
-        }),
+        State::Missing => Err(missing(id)),
         State::Pending => unreachable!("resolved states only"),
+    }
+}
+
+/// The error for an object the store does not hold.
+pub(crate) fn missing(id: ObjectId) -> Error {
+    Error::NotFound {
+        what: format!(
+            "object {id} (freed once no ObjectRef to it remained, or made by another runtime)"
+        ),
     }
 }
 
@@ -203,21 +257,24 @@ impl Future for Resolve {
 /// The future of `ref.await`: the object's value, or the error that failed it.
 pub struct ObjectFuture<T> {
     inner: std::result::Result<Resolve, Option<Error>>,
-    _type: PhantomData<fn() -> T>,
+    /// The awaited ref, when awaited by value: it keeps the object alive until it resolves.
+    _keep: Option<ObjectRef<T>>,
 }
 
 impl<T> ObjectFuture<T> {
-    fn new(id: ObjectId) -> ObjectFuture<T> {
+    fn new(id: ObjectId, keep: Option<ObjectRef<T>>) -> ObjectFuture<T> {
         let shared = runtime::current();
         ObjectFuture {
             inner: match shared.check() {
                 Ok(()) => Ok(Resolve::new(shared, id)),
                 Err(error) => Err(Some(error)),
             },
-            _type: PhantomData,
+            _keep: keep,
         }
     }
 }
+
+impl<T> Unpin for ObjectFuture<T> {}
 
 impl<T: Value + Clone> Future for ObjectFuture<T> {
     type Output = Result<T>;
@@ -246,7 +303,7 @@ impl<T: Value + Clone> IntoFuture for ObjectRef<T> {
     type IntoFuture = ObjectFuture<T>;
 
     fn into_future(self) -> ObjectFuture<T> {
-        ObjectFuture::new(self.id)
+        ObjectFuture::new(self.id, Some(self))
     }
 }
 
@@ -255,6 +312,6 @@ impl<T: Value + Clone> IntoFuture for &ObjectRef<T> {
     type IntoFuture = ObjectFuture<T>;
 
     fn into_future(self) -> ObjectFuture<T> {
-        ObjectFuture::new(self.id)
+        ObjectFuture::new(self.id, None)
     }
 }

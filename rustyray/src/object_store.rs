@@ -124,6 +124,12 @@ enum Entry {
     Failed(Error),
 }
 
+/// An entry and how many `ObjectRef` handles keep it alive.
+struct Slot {
+    refs: usize,
+    entry: Entry,
+}
+
 /// What a lookup found.
 #[derive(Debug, Clone)]
 pub(crate) enum State {
@@ -146,7 +152,7 @@ impl State {
 
 const SHARDS: usize = 64;
 
-type Shard = CachePadded<Mutex<FxHashMap<u64, Entry>>>;
+type Shard = CachePadded<Mutex<FxHashMap<u64, Slot>>>;
 
 /// Waiters to run, with the state they are run with.
 type WaiterBatch = (Vec<Waiter>, State);
@@ -169,14 +175,47 @@ impl ObjectStore {
         }
     }
 
-    fn shard(&self, id: ObjectId) -> &Mutex<FxHashMap<u64, Entry>> {
+    fn shard(&self, id: ObjectId) -> &Mutex<FxHashMap<u64, Slot>> {
         &self.shards[id.seq() as usize % SHARDS]
     }
 
     fn insert(&self, entry: Entry) -> ObjectId {
         let id = ObjectId::new(self.owner, self.next.fetch_add(1, Ordering::Relaxed));
-        self.shard(id).lock().insert(id.seq(), entry);
+        self.shard(id)
+            .lock()
+            .insert(id.seq(), Slot { refs: 1, entry });
         id
+    }
+
+    /// Counts one more handle to the object; false if it no longer exists.
+    pub(crate) fn retain(&self, id: ObjectId) -> bool {
+        if id.owner() != self.owner {
+            return false;
+        }
+        match self.shard(id).lock().get_mut(&id.seq()) {
+            Some(slot) => {
+                slot.refs += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Counts one handle less; the object is freed when none is left.
+    pub(crate) fn release(&self, id: ObjectId) {
+        let freed = {
+            let mut shard = self.shard(id).lock();
+            match shard.get_mut(&id.seq()) {
+                Some(slot) if slot.refs > 1 => {
+                    slot.refs -= 1;
+                    None
+                }
+                Some(_) => shard.remove(&id.seq()),
+                None => None,
+            }
+        };
+        // Dropped outside the lock: the value may hold refs whose release locks shards.
+        drop(freed);
     }
 
     /// A new object that a task will produce later.
@@ -199,7 +238,7 @@ impl ObjectStore {
     pub(crate) fn complete(&self, id: ObjectId, outcome: Result<Object>) -> bool {
         let (waiters, state) = {
             let mut shard = self.shard(id).lock();
-            match shard.get_mut(&id.seq()) {
+            match shard.get_mut(&id.seq()).map(|slot| &mut slot.entry) {
                 Some(entry @ Entry::Pending(_)) => {
                     let (resolved, state) = match outcome {
                         Ok(object) => (Entry::Ready(object.clone()), State::Ready(object)),
@@ -222,7 +261,17 @@ impl ObjectStore {
         if id.owner() != self.owner {
             return State::Missing;
         }
-        State::of(self.shard(id).lock().get(&id.seq()))
+        State::of(self.shard(id).lock().get(&id.seq()).map(|slot| &slot.entry))
+    }
+
+    /// Whether the object exists and already resolved: a task or call whose result is
+    /// resolved before it runs was cancelled. (A result nobody refers to any more is gone, not
+    /// resolved: its task still runs, for its effects.)
+    pub(crate) fn is_resolved(&self, id: ObjectId) -> bool {
+        matches!(
+            self.shard(id).lock().get(&id.seq()).map(|s| &s.entry),
+            Some(Entry::Ready(_) | Entry::Failed(_))
+        )
     }
 
     /// Registers `waiter` to run when the object resolves and returns `None`; if the object is
@@ -232,7 +281,7 @@ impl ObjectStore {
             return Some(State::Missing);
         }
         let mut shard = self.shard(id).lock();
-        match shard.get_mut(&id.seq()) {
+        match shard.get_mut(&id.seq()).map(|slot| &mut slot.entry) {
             Some(Entry::Pending(waiters)) => {
                 waiters.push(waiter);
                 None
@@ -245,7 +294,8 @@ impl ObjectStore {
     pub(crate) fn fail_all_pending(&self, error: &Error) {
         for shard in self.shards.iter() {
             let mut waiters = Vec::new();
-            for entry in shard.lock().values_mut() {
+            for slot in shard.lock().values_mut() {
+                let entry = &mut slot.entry;
                 if let Entry::Pending(w) = entry {
                     waiters.append(w);
                     *entry = Entry::Failed(error.clone());
@@ -256,7 +306,6 @@ impl ObjectStore {
     }
 
     /// Number of objects held (any state).
-    #[cfg_attr(not(test), allow(dead_code))] // read by the state API
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()
     }
@@ -385,6 +434,22 @@ mod tests {
             store.state(*ids.last().unwrap()),
             State::Failed(Error::RuntimeShutdown)
         ));
+    }
+
+    #[test]
+    fn objects_are_freed_when_their_last_handle_is_released() {
+        let store = ObjectStore::new(1);
+        let id = store.insert_ready(Object::new(vec![0u8; 64]));
+        assert!(store.retain(id));
+        store.release(id);
+        assert!(
+            matches!(store.state(id), State::Ready(_)),
+            "one handle left"
+        );
+        store.release(id);
+        assert!(matches!(store.state(id), State::Missing));
+        assert!(!store.retain(id), "a freed object cannot be revived");
+        assert_eq!(store.len(), 0);
     }
 
     #[test]

@@ -194,6 +194,10 @@ macro_rules! actor_option_methods {
         pub fn max_restarts(self, n: u32) -> Self {
             Self(self.0.max_restarts(n))
         }
+        /// How many times a call interrupted by a crash is re-sent to the restarted actor.
+        pub fn max_task_retries(self, n: u32) -> Self {
+            Self(self.0.max_task_retries(n))
+        }
         /// How many async calls may interleave (default 1).
         pub fn max_concurrency(self, n: usize) -> Self {
             Self(self.0.max_concurrency(n))

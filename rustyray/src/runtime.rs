@@ -84,6 +84,16 @@ pub(crate) fn current() -> Arc<Shared> {
     Arc::clone(&rt.owner.shared)
 }
 
+/// The current runtime if there is one, without starting the global runtime.
+pub(crate) fn current_if_any() -> Option<Arc<Shared>> {
+    CURRENT.with(|c| c.borrow().clone()).or_else(|| {
+        GLOBAL
+            .read()
+            .as_ref()
+            .map(|rt| Arc::clone(&rt.owner.shared))
+    })
+}
+
 struct Owner {
     shared: Arc<Shared>,
     tokio: Mutex<Option<tokio::runtime::Runtime>>,
@@ -201,6 +211,16 @@ impl Runtime {
         shut_down(&self.owner.shared, &self.owner.tokio);
     }
 
+    /// Counts of what the runtime holds now.
+    pub fn stats(&self) -> RuntimeStats {
+        let shared = &self.owner.shared;
+        RuntimeStats {
+            objects: shared.store.len(),
+            actors: shared.actors.len(),
+            queued_tasks: shared.scheduler.queued(),
+        }
+    }
+
     /// This runtime's id, which is also the owner id of its objects and actors.
     pub fn id(&self) -> u32 {
         self.owner.shared.id
@@ -218,6 +238,18 @@ fn shut_down(shared: &Shared, tokio: &Mutex<Option<tokio::runtime::Runtime>>) {
         // Never blocks, so shutting down from inside a task or an async context is safe.
         tokio.shutdown_background();
     }
+}
+
+/// What a runtime holds at one moment; see [`Runtime::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RuntimeStats {
+    /// Objects in the store, in any state (pending, ready, failed).
+    pub objects: usize,
+    /// Actors alive, or dead but still referred to by a handle.
+    pub actors: usize,
+    /// Tasks whose dependencies are ready, waiting for resources.
+    pub queued_tasks: usize,
 }
 
 /// Keeps a [`Runtime`] current on this thread; see [`Runtime::enter`].

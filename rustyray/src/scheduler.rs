@@ -213,7 +213,6 @@ impl Scheduler {
     }
 
     /// Number of tasks queued for resources.
-    #[cfg_attr(not(test), allow(dead_code))] // read by the state API
     pub(crate) fn queued(&self) -> usize {
         self.state.lock().queues.iter().map(|(_, q)| q.len()).sum()
     }

@@ -73,26 +73,26 @@ impl<T: Value + Clone> IntoArg<T> for T {
 
 impl<T> IntoArg<T> for ObjectRef<T> {
     fn into_arg(self) -> ArgSlot<T> {
-        ArgSlot::Ref(self.id())
+        ArgSlot::Ref(self)
     }
 }
 
 impl<T> IntoArg<T> for &ObjectRef<T> {
     fn into_arg(self) -> ArgSlot<T> {
-        ArgSlot::Ref(self.id())
+        ArgSlot::Ref(self.clone())
     }
 }
 
-/// One argument of a submitted task: the value itself, or the id of the object that holds it.
+/// One argument of a submitted task: the value itself, or a ref to the object that holds it.
 ///
 /// Inside the task body, [`ArgSlot::get`] returns the value; a ref argument's object is ready by
-/// then, so `get` never waits.
+/// then, so `get` never waits. The slot's ref keeps the object alive until the task is done.
 #[derive(Clone, Debug)]
 pub enum ArgSlot<T> {
     /// Passed by value.
     Value(T),
     /// Passed by ref; resolved before the body runs.
-    Ref(ObjectId),
+    Ref(ObjectRef<T>),
 }
 
 impl<T: Value + Clone> ArgSlot<T> {
@@ -100,9 +100,9 @@ impl<T: Value + Clone> ArgSlot<T> {
     pub fn get(&self) -> Result<T> {
         match self {
             ArgSlot::Value(v) => Ok(v.clone()),
-            ArgSlot::Ref(id) => {
+            ArgSlot::Ref(r) => {
                 let shared = runtime::current();
-                typed::<T>(*id, shared.store.state(*id)).map(|v| T::clone(&v))
+                typed::<T>(r.id(), shared.store.state(r.id())).map(|v| T::clone(&v))
             }
         }
     }
@@ -112,8 +112,8 @@ impl<T> ArgSlot<T> {
     /// Wraps an argument, recording in `deps` the object it waits for, if it is a ref.
     pub(crate) fn collect(arg: impl IntoArg<T>, deps: &mut Vec<ObjectId>) -> ArgSlot<T> {
         let slot = arg.into_arg();
-        if let ArgSlot::Ref(id) = &slot {
-            deps.push(*id);
+        if let ArgSlot::Ref(r) = &slot {
+            deps.push(r.id());
         }
         slot
     }
@@ -300,7 +300,7 @@ impl TaskBuilder {
         });
         let demand = match demand {
             Ok(demand) => demand,
-            Err(error) => return ObjectRef::from_id(shared.store.insert_failed(error)),
+            Err(error) => return ObjectRef::adopt(&shared, shared.store.insert_failed(error)),
         };
         let out = shared.store.insert_pending();
         let job = Job {
@@ -320,7 +320,7 @@ impl TaskBuilder {
             // Shutdown raced with this submission: make sure the result does not stay pending.
             shared.store.complete(out, Err(Error::RuntimeShutdown));
         }
-        ObjectRef::from_id(out)
+        ObjectRef::adopt(&shared, out)
     }
 }
 
@@ -369,9 +369,7 @@ impl Gate {
     fn arrive(&self, dep: ObjectId, state: &State) {
         let failure = match state {
             State::Failed(error) => Some(error.clone()),
-            State::Missing => Some(Error::NotFound {
-                what: format!("object {dep} (a task argument)"),
-            }),
+            State::Missing => Some(crate::object_ref::missing(dep)),
             State::Ready(_) | State::Pending => None,
         };
         if let Some(error) = failure {

@@ -1,0 +1,405 @@
+//! The running side of an actor: one tokio task that owns the state and the mailbox.
+//!
+//! Calls are taken in arrival order. Before a call runs, the host waits for its ref arguments; a
+//! call whose result was cancelled meanwhile is skipped. Async methods run on the host's task.
+//! Sync methods run on the CPU pool: the state moves to a pool thread together with every
+//! following sync call whose arguments are ready (up to [`MAX_BATCH`]), and comes back.
+//! On an actor allowed to interleave, async `&self` calls run side by side (see
+//! [`ActorHost::run_concurrently`]).
+//!
+//! A panic is a crash. With restarts left, the state is rebuilt from the constructor; the calls
+//! that were in flight are sent again (ahead of the rest) while they have retries left
+//! (`max_task_retries`), or fail with the panic's error. Without restarts the actor dies: the
+//! mailbox closes and every call still held fails with `ActorDied`, which [`Drop`] guarantees
+//! even when the host is aborted by `kill` or dropped at shutdown.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::mpsc;
+
+use super::table::ActorCell;
+use super::{Call, Ctor, Method};
+use crate::error::{Error, Result};
+use crate::object_ref::ObjectId;
+use crate::object_ref::{missing, Resolve};
+use crate::object_store::{Object, State};
+use crate::runtime::Shared;
+use crate::task::BoxFuture;
+
+/// How many ready sync calls one trip to the CPU pool runs at most.
+const MAX_BATCH: usize = 256;
+
+/// Runs shared calls side by side; compiled only for `Sync` actors.
+pub(super) type ConcurrentRunner<A> =
+    for<'a> fn(&'a mut ActorHost<A>, &'a A, Call<A>) -> BoxFuture<'a, Option<Crash<A>>>;
+
+/// What a panic interrupted: the calls in flight (with the error each would fail with) and the
+/// calls of the same batch that had not run yet.
+pub(super) struct Crash<A> {
+    reason: String,
+    in_flight: Vec<(Call<A>, Error)>,
+    unrun: Vec<Call<A>>,
+}
+
+pub(super) struct ActorHost<A> {
+    pub(super) shared: Arc<Shared>,
+    pub(super) cell: Arc<ActorCell<A>>,
+    pub(super) inbox: mpsc::UnboundedReceiver<Call<A>>,
+    pub(super) deps: Vec<ObjectId>,
+    pub(super) ctor: Ctor<A>,
+    pub(super) restarts_left: u32,
+    pub(super) max_task_retries: u32,
+    pub(super) max_concurrency: usize,
+    pub(super) concurrent: Option<ConcurrentRunner<A>>,
+    /// Calls taken from the mailbox but not run yet.
+    pub(super) backlog: VecDeque<Call<A>>,
+    /// Results of the calls running now, failed if the host is dropped mid-call.
+    pub(super) running: Vec<ObjectId>,
+}
+
+impl<A: Send + 'static> ActorHost<A> {
+    pub(super) async fn run(mut self) {
+        let mut state = match self.construct().await {
+            Ok(state) => Box::new(state),
+            Err(reason) => return self.die(reason),
+        };
+        loop {
+            let Some(call) = next_call(&mut self.backlog, &mut self.inbox).await else {
+                return; // the mailbox closed: the last handle was dropped
+            };
+            if self.shared.store.is_resolved(call.out) {
+                continue; // cancelled while queued
+            }
+            if let Some(error) = wait_for(&self.shared, &call.deps).await {
+                self.shared.store.complete(call.out, Err(error));
+                continue;
+            }
+            let crash = match &*call.body {
+                Method::Async(method) => {
+                    self.running = vec![call.out];
+                    let outcome = AssertUnwindSafe(method(&mut state)).catch_unwind().await;
+                    self.running.clear();
+                    settle(&self.shared, &self.cell, call, outcome)
+                }
+                Method::Shared(method) => match self.concurrent {
+                    Some(runner) if self.max_concurrency > 1 => {
+                        runner(&mut self, &state, call).await
+                    }
+                    _ => {
+                        self.running = vec![call.out];
+                        let outcome = AssertUnwindSafe(method(&state)).catch_unwind().await;
+                        self.running.clear();
+                        settle(&self.shared, &self.cell, call, outcome)
+                    }
+                },
+                Method::Sync(_) => {
+                    let batch = self.take_batch(call);
+                    let Some(tokio) = self.shared.handle().cloned() else {
+                        return;
+                    };
+                    self.running = batch.iter().map(|c| c.out).collect();
+                    let (shared, cell) = (Arc::clone(&self.shared), Arc::clone(&self.cell));
+                    let ran = tokio
+                        .spawn_blocking(move || {
+                            let crash = run_batch(&shared, &cell, &mut state, batch);
+                            (state, crash)
+                        })
+                        .await;
+                    self.running.clear();
+                    let Ok((back, crash)) = ran else {
+                        return; // the runtime is shutting down
+                    };
+                    state = back;
+                    crash
+                }
+            };
+            if let Some(crash) = crash {
+                match self.recover(crash).await {
+                    Some(rebuilt) => *state = rebuilt,
+                    None => return,
+                }
+            }
+        }
+    }
+
+    /// After a crash: rebuilds the state if restarts are left (re-sending the in-flight calls
+    /// that may retry), or lets the actor die. Returns the new state, if any.
+    async fn recover(&mut self, crash: Crash<A>) -> Option<A> {
+        let Crash {
+            reason,
+            in_flight,
+            unrun,
+        } = crash;
+        for call in unrun.into_iter().rev() {
+            self.backlog.push_front(call);
+        }
+        let restart = self.restarts_left > 0;
+        for (mut call, error) in in_flight.into_iter().rev() {
+            if restart && call.attempts < self.max_task_retries {
+                call.attempts += 1;
+                self.backlog.push_front(call);
+            } else {
+                self.shared.store.complete(call.out, Err(error));
+            }
+        }
+        if !restart {
+            self.die(reason);
+            return None;
+        }
+        self.restarts_left -= 1;
+        match self.construct().await {
+            Ok(state) => Some(state),
+            Err(reason) => {
+                self.die(reason);
+                None
+            }
+        }
+    }
+
+    /// Runs `first` and the shared calls that follow it, up to `max_concurrency` at a time,
+    /// until a call of another kind arrives (it waits in the backlog) and the running ones end.
+    /// On a panic the other calls still running are interrupted and reported in the crash.
+    pub(super) async fn run_concurrently(&mut self, state: &A, first: Call<A>) -> Option<Crash<A>>
+    where
+        A: Sync,
+    {
+        let (shared, cell, limit) = (&self.shared, &self.cell, self.max_concurrency);
+        let start = |call: Call<A>| async move {
+            if let Some(error) = wait_for(shared, &call.deps).await {
+                shared.store.complete(call.out, Err(error));
+                return None;
+            }
+            let Method::Shared(method) = &*call.body else {
+                unreachable!("only shared calls start here")
+            };
+            let outcome = AssertUnwindSafe(method(state)).catch_unwind().await;
+            settle(shared, cell, call, outcome)
+        };
+        let mut started = vec![first.clone()];
+        self.running = vec![first.out];
+        let mut running = FuturesUnordered::new();
+        running.push(start(first));
+        let mut accepting = true;
+        let crash = loop {
+            if accepting && running.len() < limit {
+                tokio::select! {
+                    biased;
+                    Some(outcome) = running.next() => {
+                        if outcome.is_some() {
+                            break outcome;
+                        }
+                    }
+                    next = next_call(&mut self.backlog, &mut self.inbox) => match next {
+                        Some(call) if shared.store.is_resolved(call.out) => {}
+                        Some(call) if matches!(*call.body, Method::Shared(_)) => {
+                            started.push(call.clone());
+                            self.running.push(call.out);
+                            running.push(start(call));
+                        }
+                        Some(call) => {
+                            self.backlog.push_front(call);
+                            accepting = false;
+                        }
+                        None => accepting = false,
+                    },
+                }
+            } else {
+                match running.next().await {
+                    Some(Some(crash)) => break Some(crash),
+                    Some(None) => {}
+                    None => break None,
+                }
+            }
+            if !accepting && running.is_empty() {
+                break None;
+            }
+        };
+        drop(running);
+        self.running.clear();
+        let mut crash = crash?;
+        // The calls interrupted by the crash count as in flight too.
+        let interrupted = Error::ActorDied {
+            actor: self.cell.class.to_string(),
+            reason: crash.reason.clone(),
+        };
+        let crashed = crash.in_flight.first().map(|(c, _)| c.out);
+        for call in started {
+            if Some(call.out) != crashed && !self.shared.store.is_resolved(call.out) {
+                crash.in_flight.push((call, interrupted.clone()));
+            }
+        }
+        Some(crash)
+    }
+
+    /// `first` and the sync calls after it whose arguments are all resolved, in order.
+    fn take_batch(&mut self, first: Call<A>) -> Vec<Call<A>> {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            let next = match self.backlog.pop_front() {
+                Some(call) => call,
+                None => match self.inbox.try_recv() {
+                    Ok(call) => call,
+                    Err(_) => break,
+                },
+            };
+            if matches!(*next.body, Method::Sync(_)) && all_resolved(&self.shared, &next.deps) {
+                batch.push(next);
+            } else {
+                self.backlog.push_front(next);
+                break;
+            }
+        }
+        batch
+    }
+
+    async fn construct(&self) -> Result<A, String> {
+        if let Some(error) = wait_for(&self.shared, &self.deps).await {
+            return Err(format!("a constructor argument failed: {error}"));
+        }
+        let function = format!("{}::new", self.cell.class);
+        let outcome = match &self.ctor {
+            Ctor::Sync(ctor) => {
+                let tokio = self.shared.handle().cloned().ok_or("runtime shut down")?;
+                let ctor = Arc::clone(ctor);
+                tokio
+                    .spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(&*ctor)))
+                    .await
+                    .map_err(|_| Error::RuntimeShutdown.to_string())?
+            }
+            Ctor::Async(ctor) => AssertUnwindSafe(ctor()).catch_unwind().await,
+        };
+        match outcome {
+            Ok(Ok(state)) => Ok(state),
+            Ok(Err(error)) => Err(format!(
+                "constructor failed: {}",
+                Error::task_failed(&function, &error)
+            )),
+            Err(payload) => Err(format!(
+                "constructor failed: {}",
+                Error::panicked(&function, &*payload)
+            )),
+        }
+    }
+
+    /// Marks the actor dead and closes its mailbox; dropping the host fails what it holds.
+    fn die(&mut self, reason: String) {
+        self.cell.mark_dead(reason);
+        self.cell.close();
+    }
+}
+
+impl<A> Drop for ActorHost<A> {
+    fn drop(&mut self) {
+        // Whatever is still held (the host was killed, crashed for good, or dropped at
+        // shutdown) fails now; results that were already stored keep their first outcome.
+        self.inbox.close();
+        let error = self.cell.died_error();
+        let store = &self.shared.store;
+        for out in self.running.drain(..) {
+            store.complete(out, Err(error.clone()));
+        }
+        for call in self.backlog.drain(..) {
+            store.complete(call.out, Err(error.clone()));
+        }
+        while let Ok(call) = self.inbox.try_recv() {
+            store.complete(call.out, Err(error.clone()));
+        }
+    }
+}
+
+/// Runs ready sync calls in order, stopping at the first panic.
+fn run_batch<A>(
+    shared: &Shared,
+    cell: &ActorCell<A>,
+    state: &mut A,
+    batch: Vec<Call<A>>,
+) -> Option<Crash<A>> {
+    let mut calls = batch.into_iter();
+    while let Some(call) = calls.next() {
+        if shared.store.is_resolved(call.out) {
+            continue; // cancelled
+        }
+        if let Some(error) = first_failure(shared, &call.deps) {
+            shared.store.complete(call.out, Err(error));
+            continue;
+        }
+        let Method::Sync(method) = &*call.body else {
+            unreachable!("batches hold sync calls only")
+        };
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| method(state)));
+        if let Some(mut crash) = settle(shared, cell, call, outcome) {
+            crash.unrun = calls.collect();
+            return Some(crash);
+        }
+    }
+    None
+}
+
+/// Stores a call's result, or its error; a panic is returned as a crash instead.
+fn settle<A>(
+    shared: &Shared,
+    cell: &ActorCell<A>,
+    call: Call<A>,
+    outcome: std::thread::Result<anyhow::Result<Object>>,
+) -> Option<Crash<A>> {
+    let function = || format!("{}::{}", cell.class, call.method);
+    match outcome {
+        Ok(Ok(object)) => {
+            shared.store.complete(call.out, Ok(object));
+            None
+        }
+        Ok(Err(error)) => {
+            let error = Error::task_failed(&function(), &error);
+            shared.store.complete(call.out, Err(error));
+            None
+        }
+        Err(payload) => {
+            let error = Error::panicked(&function(), &*payload);
+            Some(Crash {
+                reason: error.to_string(),
+                in_flight: vec![(call, error)],
+                unrun: Vec::new(),
+            })
+        }
+    }
+}
+
+/// The next call: from the backlog first, else from the mailbox (`None` once it is closed).
+async fn next_call<A>(
+    backlog: &mut VecDeque<Call<A>>,
+    inbox: &mut mpsc::UnboundedReceiver<Call<A>>,
+) -> Option<Call<A>> {
+    match backlog.pop_front() {
+        Some(call) => Some(call),
+        None => inbox.recv().await,
+    }
+}
+
+/// Waits until every object in `deps` resolves; returns the first failure, if any.
+async fn wait_for(shared: &Arc<Shared>, deps: &[ObjectId]) -> Option<Error> {
+    for &dep in deps {
+        match Resolve::new(Arc::clone(shared), dep).await {
+            State::Failed(error) => return Some(error),
+            State::Missing => return Some(missing(dep)),
+            State::Ready(_) | State::Pending => {}
+        }
+    }
+    None
+}
+
+fn all_resolved(shared: &Shared, deps: &[ObjectId]) -> bool {
+    deps.iter()
+        .all(|&dep| !matches!(shared.store.state(dep), State::Pending))
+}
+
+fn first_failure(shared: &Shared, deps: &[ObjectId]) -> Option<Error> {
+    deps.iter().find_map(|&dep| match shared.store.state(dep) {
+        State::Failed(error) => Some(error),
+        State::Missing => Some(missing(dep)),
+        _ => None,
+    })
+}

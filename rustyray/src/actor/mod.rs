@@ -1,0 +1,602 @@
+//! Actors: stateful workers that run their methods one at a time, in the order calls arrive.
+//!
+//! `#[rustyray::actor]` expands to an [`ActorBuilder`] for the constructor and a
+//! [`CallBuilder`] per method; both are usable by hand:
+//!
+//! ```
+//! use rustyray::actor::{ActorBuilder, ActorHandle};
+//! use rustyray::{Config, Runtime};
+//!
+//! #[rustyray::actor]
+//! struct Counter {
+//!     n: i64,
+//! }
+//!
+//! let rt = Runtime::new(Config::default()).unwrap();
+//! let _guard = rt.enter();
+//!
+//! let counter: ActorHandle<Counter> = ActorBuilder::new("Counter").spawn(|| Ok(Counter { n: 0 }));
+//! let incr = |by: i64| {
+//!     let mut call = counter.call("incr");
+//!     let by = call.arg(by);
+//!     call.spawn(move |c: &mut Counter| {
+//!         c.n += by.get()?;
+//!         Ok(c.n)
+//!     })
+//! };
+//! let first = incr(5);
+//! let second = incr(2);
+//! assert_eq!(rustyray::get(&second).unwrap(), 7);
+//! assert_eq!(rustyray::get(&first).unwrap(), 5);
+//! ```
+//!
+//! # Design
+//!
+//! Each actor is one tokio task (the [`host`]) that owns the actor's state and the receiving end
+//! of its mailbox, an unbounded channel. A call is sent with its result's pending ref, which the
+//! caller gets back at once; calls are taken in the order they arrived, so each caller's calls
+//! run in the order it sent them. The [`table`] counts the handles to each actor: an unnamed
+//! actor is freed when its last handle drops (after running the calls already sent); a named
+//! one lives until [`kill`]ed.
+//!
+//! A method returning `Err` fails that call only. A panic is a crash: the actor is rebuilt from
+//! its constructor while `max_restarts` allows (re-sending the calls in flight while
+//! `max_task_retries` allows), else it dies and every call it holds or receives fails with
+//! [`Error::ActorDied`] at once.
+
+mod host;
+mod table;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Arc, Weak};
+
+use futures_util::FutureExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::object_ref::{ObjectId, ObjectRef};
+use crate::object_store::{Object, Value};
+use crate::runtime::{self, Shared};
+use crate::task::{ArgSlot, BoxFuture, IntoArg};
+
+use host::{ActorHost, ConcurrentRunner};
+use table::ActorCell;
+pub(crate) use table::ActorTable;
+
+/// The identity of an actor: its runtime and a sequence number.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ActorId {
+    owner: u32,
+    seq: u64,
+}
+
+impl fmt::Debug for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "actor {}:{}", self.owner, self.seq)
+    }
+}
+
+impl fmt::Display for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A type that runs as an actor.
+///
+/// `#[rustyray::actor]` on a struct implements it; by hand, it is one line:
+///
+/// ```
+/// struct Logger;
+/// impl rustyray::actor::Actor for Logger {
+///     type Methods = rustyray::actor::NoMethods;
+/// }
+/// ```
+pub trait Actor: Send + Sized + 'static {
+    /// What [`ActorHandle<Self>`] dereferences to: the actor's methods as remote calls.
+    /// `#[rustyray::actor]` generates it (`CounterMethods` for `struct Counter`).
+    type Methods: From<ActorId> + Send + Sync + 'static;
+}
+
+/// The [`Actor::Methods`] of an actor whose calls are all made with [`ActorHandle::call`].
+#[derive(Debug)]
+pub struct NoMethods(#[allow(dead_code)] ActorId);
+
+impl From<ActorId> for NoMethods {
+    fn from(id: ActorId) -> Self {
+        NoMethods(id)
+    }
+}
+
+/// A handle to an actor of type `A`: cheap to clone, `Send`, serializable, usable from any
+/// thread, task or other actor of the runtime that made it.
+///
+/// It dereferences to `A`'s generated methods, so `handle.incr(5)` works with no trait to
+/// import. Handles are counted: an unnamed actor is freed once no handle to it remains.
+pub struct ActorHandle<A: Actor> {
+    id: ActorId,
+    methods: A::Methods,
+    holder: Option<Arc<Holder>>,
+}
+
+/// One counted handle to an actor, shared by clones; released when dropped.
+struct Holder {
+    id: ActorId,
+    runtime: Weak<Shared>,
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        if let Some(shared) = self.runtime.upgrade() {
+            shared.actors.release(self.id);
+        }
+    }
+}
+
+impl<A: Actor> std::ops::Deref for ActorHandle<A> {
+    type Target = A::Methods;
+
+    fn deref(&self) -> &A::Methods {
+        &self.methods
+    }
+}
+
+impl<A: Actor> ActorHandle<A> {
+    /// Takes over the count the table gave a new (or newly retained) actor.
+    fn adopt(shared: &Arc<Shared>, id: ActorId) -> ActorHandle<A> {
+        ActorHandle {
+            id,
+            methods: A::Methods::from(id),
+            holder: Some(Arc::new(Holder {
+                id,
+                runtime: Arc::downgrade(shared),
+            })),
+        }
+    }
+
+    /// A new counted handle for an id read back from bytes; uncounted if the actor is gone.
+    fn retained(id: ActorId) -> ActorHandle<A> {
+        let holder = runtime::current_if_any()
+            .filter(|shared| shared.actors.retain(id))
+            .map(|shared| {
+                Arc::new(Holder {
+                    id,
+                    runtime: Arc::downgrade(&shared),
+                })
+            });
+        ActorHandle {
+            id,
+            methods: A::Methods::from(id),
+            holder,
+        }
+    }
+
+    /// The actor's id.
+    pub fn id(&self) -> ActorId {
+        self.id
+    }
+
+    /// Starts a call of `method` (its name in errors); add arguments, then `spawn` it.
+    pub fn call(&self, method: impl Into<Cow<'static, str>>) -> CallBuilder<A> {
+        CallBuilder::new(self.id, method)
+    }
+}
+
+impl<A: Actor> Clone for ActorHandle<A> {
+    fn clone(&self) -> Self {
+        ActorHandle {
+            id: self.id,
+            methods: A::Methods::from(self.id),
+            holder: self.holder.clone(),
+        }
+    }
+}
+
+impl<A: Actor> PartialEq for ActorHandle<A> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl<A: Actor> Eq for ActorHandle<A> {}
+
+impl<A: Actor> fmt::Debug for ActorHandle<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ActorHandle<{}>({})",
+            std::any::type_name::<A>(),
+            self.id
+        )
+    }
+}
+
+impl<A: Actor> Serialize for ActorHandle<A> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.id.serialize(serializer)
+    }
+}
+
+impl<'de, A: Actor> Deserialize<'de> for ActorHandle<A> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ActorId::deserialize(deserializer).map(ActorHandle::retained)
+    }
+}
+
+/// The handle of the actor registered under `name` in the current runtime.
+///
+/// Fails with [`Error::NotFound`] if no live actor has that name, and with
+/// [`Error::TypeMismatch`] if it is not an `A`.
+pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
+    let shared = runtime::current();
+    shared.check()?;
+    let not_found = || Error::NotFound {
+        what: format!("actor named `{name}`"),
+    };
+    let id = shared.actors.named(name).ok_or_else(not_found)?;
+    shared.actors.get::<A>(id)?;
+    if !shared.actors.retain(id) {
+        return Err(not_found());
+    }
+    Ok(ActorHandle::adopt(&shared, id))
+}
+
+/// Kills the actor at once: the call running now is abandoned (an async one is dropped at its
+/// next `.await`; a sync one finishes on its thread and its result is discarded), and every
+/// call it holds or receives fails with [`Error::ActorDied`]. A named actor's name is freed.
+/// No restart follows.
+pub fn kill<A: Actor>(handle: &ActorHandle<A>) -> Result<()> {
+    let shared = runtime::current();
+    shared.check()?;
+    shared.actors.kill(handle.id)
+}
+
+/// Options of an actor: its name, restarts, retries and concurrency.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActorOptions {
+    name: Option<String>,
+    max_restarts: u32,
+    max_task_retries: u32,
+    max_concurrency: usize,
+}
+
+impl Default for ActorOptions {
+    /// Unnamed, no restarts, no retries, one call at a time.
+    fn default() -> Self {
+        ActorOptions {
+            name: None,
+            max_restarts: 0,
+            max_task_retries: 0,
+            max_concurrency: 1,
+        }
+    }
+}
+
+impl ActorOptions {
+    /// Registers the actor under `name`, so [`get_actor`] finds it; it then lives until
+    /// [`kill`]ed, even with no handle left.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// How many times a panicked actor is rebuilt from its constructor arguments (default 0).
+    pub fn max_restarts(mut self, n: u32) -> Self {
+        self.max_restarts = n;
+        self
+    }
+
+    /// How many times a call interrupted by a crash is sent again to the restarted actor
+    /// (default 0: it fails with the crash's error).
+    pub fn max_task_retries(mut self, n: u32) -> Self {
+        self.max_task_retries = n;
+        self
+    }
+
+    /// How many async calls may interleave (default 1: one call at a time).
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n;
+        self
+    }
+}
+
+type SyncMethod<A> = Box<dyn Fn(&mut A) -> anyhow::Result<Object> + Send + Sync>;
+type AsyncMethod<A> =
+    Box<dyn for<'a> Fn(&'a mut A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
+type SharedMethod<A> =
+    Box<dyn for<'a> Fn(&'a A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
+
+enum Method<A> {
+    Sync(SyncMethod<A>),
+    Async(AsyncMethod<A>),
+    /// An async `&self` method of a concurrent actor: may interleave with others of its kind.
+    Shared(SharedMethod<A>),
+}
+
+/// One call in a mailbox. Cloning shares the body, so a call can be sent again after a crash.
+struct Call<A> {
+    method: Cow<'static, str>,
+    deps: Vec<ObjectId>,
+    out: ObjectId,
+    body: Arc<Method<A>>,
+    /// How many times the call was re-sent after a crash.
+    attempts: u32,
+}
+
+impl<A> Clone for Call<A> {
+    fn clone(&self) -> Self {
+        Call {
+            method: self.method.clone(),
+            deps: self.deps.clone(),
+            out: self.out,
+            body: Arc::clone(&self.body),
+            attempts: self.attempts,
+        }
+    }
+}
+
+type SyncCtor<A> = Arc<dyn Fn() -> anyhow::Result<A> + Send + Sync>;
+type AsyncCtor<A> = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<A>> + Send + Sync>;
+
+/// How to build the actor's state; kept for restarts.
+enum Ctor<A> {
+    Sync(SyncCtor<A>),
+    Async(AsyncCtor<A>),
+}
+
+/// Builds and starts one actor: its options, its constructor's arguments, then the
+/// constructor.
+#[must_use = "the actor starts only once `spawn` or `spawn_async` is called"]
+pub struct ActorBuilder<A> {
+    class: Cow<'static, str>,
+    options: ActorOptions,
+    concurrent: Option<ConcurrentRunner<A>>,
+    deps: Vec<ObjectId>,
+}
+
+impl<A: Actor> fmt::Debug for ActorBuilder<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorBuilder")
+            .field("class", &self.class)
+            .field("options", &self.options)
+            .field("deps", &self.deps)
+            .finish()
+    }
+}
+
+impl<A: Actor> ActorBuilder<A> {
+    /// An actor of class `class` (its name in errors) with default options.
+    pub fn new(class: impl Into<Cow<'static, str>>) -> ActorBuilder<A> {
+        ActorBuilder {
+            class: class.into(),
+            options: ActorOptions::default(),
+            concurrent: None,
+            deps: Vec::new(),
+        }
+    }
+
+    /// Sets the actor's options.
+    pub fn options(mut self, options: ActorOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Declares that the actor's shared calls ([`CallBuilder::spawn_shared`]) may interleave,
+    /// which `max_concurrency(n > 1)` requires. `#[rustyray::actor(concurrent)]` sets it.
+    pub fn concurrent(mut self) -> Self
+    where
+        A: Sync,
+    {
+        self.concurrent = Some(|host, state, first| Box::pin(host.run_concurrently(state, first)));
+        self
+    }
+
+    fn check_concurrency(&self) -> Result<()> {
+        let n = self.options.max_concurrency;
+        if n == 0 {
+            return Err(Error::InvalidArgument(
+                "max_concurrency(0) would never run a call; use 1 or more".to_owned(),
+            ));
+        }
+        if n > 1 && self.concurrent.is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "max_concurrency({n}) needs methods that may interleave: put \
+                 #[rustyray::actor(concurrent)] on `impl {}` so its async `&self` methods can \
+                 run side by side",
+                self.class
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds a constructor argument (a value or a ref) and returns the slot to read it from.
+    /// The slot's ref keeps the object alive as long as the actor may need it (restarts
+    /// included), since the constructor keeps its slots.
+    pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
+        ArgSlot::collect(arg, &mut self.deps)
+    }
+
+    /// Starts the actor with a synchronous constructor, run on the CPU pool after its ref
+    /// arguments are ready (and again at each restart). Returns its handle at once; calls made
+    /// before the constructor ends wait for it.
+    pub fn spawn<F>(self, ctor: F) -> ActorHandle<A>
+    where
+        F: Fn() -> anyhow::Result<A> + Send + Sync + 'static,
+    {
+        self.start(Ctor::Sync(Arc::new(ctor)))
+    }
+
+    /// Starts the actor with an asynchronous constructor, run on tokio.
+    pub fn spawn_async<F, Fut>(self, ctor: F) -> ActorHandle<A>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<A>> + Send + 'static,
+    {
+        self.start(Ctor::Async(Arc::new(move || Box::pin(ctor()))))
+    }
+
+    fn start(self, ctor: Ctor<A>) -> ActorHandle<A> {
+        let shared = runtime::current();
+        let (mailbox, inbox) = mpsc::unbounded_channel();
+        let concurrency = self.check_concurrency();
+        let class = match &self.options.name {
+            Some(name) => format!("{} `{name}`", self.class).into(),
+            None => self.class,
+        };
+        let cell = Arc::new(ActorCell::new(class, mailbox));
+        let id = shared.actors.insert(Arc::clone(&cell));
+        let handle = ActorHandle::adopt(&shared, id);
+        let checked = shared
+            .check()
+            .and(concurrency)
+            .and_then(|()| match &self.options.name {
+                Some(name) => shared.actors.claim_name(name, id),
+                None => Ok(()),
+            });
+        match (checked, shared.handle()) {
+            (Ok(()), Some(tokio)) => {
+                let host = ActorHost {
+                    shared: Arc::clone(&shared),
+                    cell: Arc::clone(&cell),
+                    inbox,
+                    deps: self.deps,
+                    ctor,
+                    restarts_left: self.options.max_restarts,
+                    max_task_retries: self.options.max_task_retries,
+                    max_concurrency: self.options.max_concurrency,
+                    concurrent: self.concurrent,
+                    backlog: Default::default(),
+                    running: Vec::new(),
+                };
+                let task = tokio.spawn(host.run());
+                cell.set_task(task.abort_handle());
+            }
+            (Err(error), _) => {
+                cell.mark_dead(error.to_string());
+                cell.close();
+            }
+            (Ok(()), None) => {
+                cell.mark_dead(Error::RuntimeShutdown.to_string());
+                cell.close();
+            }
+        }
+        handle
+    }
+}
+
+/// One method call being built: its arguments, then its body.
+#[must_use = "the call is sent only once `spawn` or `spawn_async` is called"]
+pub struct CallBuilder<A> {
+    actor: ActorId,
+    method: Cow<'static, str>,
+    deps: Vec<ObjectId>,
+    _actor: PhantomData<fn() -> A>,
+}
+
+impl<A: Actor> fmt::Debug for CallBuilder<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallBuilder")
+            .field("actor", &self.actor)
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
+impl<A: Actor> CallBuilder<A> {
+    /// A call of `method` on the actor `actor` (what [`ActorHandle::call`] and the generated
+    /// methods use).
+    pub fn new(actor: ActorId, method: impl Into<Cow<'static, str>>) -> CallBuilder<A> {
+        CallBuilder {
+            actor,
+            method: method.into(),
+            deps: Vec::new(),
+            _actor: PhantomData,
+        }
+    }
+
+    /// Adds an argument (a value or a ref) and returns the slot to read it from in the body.
+    /// A ref argument stays alive as long as the call needs it, through the slot.
+    pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
+        ArgSlot::collect(arg, &mut self.deps)
+    }
+
+    /// Sends the call with a synchronous body, run on the CPU pool with the actor's state.
+    pub fn spawn<R, F>(self, body: F) -> ObjectRef<R>
+    where
+        R: Value,
+        F: Fn(&mut A) -> anyhow::Result<R> + Send + Sync + 'static,
+    {
+        self.send(Method::Sync(Box::new(move |a| body(a).map(Object::new))))
+    }
+
+    /// Sends the call with an asynchronous body, run on the actor's tokio task.
+    ///
+    /// ```
+    /// # use rustyray::{actor::ActorBuilder, Config, Runtime};
+    /// # let rt = Runtime::new(Config::default()).unwrap();
+    /// # let _guard = rt.enter();
+    /// #[rustyray::actor]
+    /// struct Greeter(String);
+    /// let greeter = ActorBuilder::new("Greeter").spawn(|| Ok(Greeter("hi".into())));
+    /// let mut call = greeter.call("greet");
+    /// let name = call.arg("ann".to_string());
+    /// let r = call.spawn_async(move |g: &mut Greeter| {
+    ///     let name = name.get();
+    ///     Box::pin(async move { Ok(format!("{} {}", g.0, name?)) })
+    /// });
+    /// assert_eq!(rustyray::get(&r).unwrap(), "hi ann");
+    /// ```
+    pub fn spawn_async<R, F>(self, body: F) -> ObjectRef<R>
+    where
+        R: Value,
+        F: for<'a> Fn(&'a mut A) -> BoxFuture<'a, anyhow::Result<R>> + Send + Sync + 'static,
+    {
+        self.send(Method::Async(Box::new(move |a| {
+            Box::pin(body(a).map(|r| r.map(Object::new)))
+        })))
+    }
+
+    /// Sends the call with an asynchronous body that only reads the actor. On an actor started
+    /// with `max_concurrency(n)` (n > 1, allowed by [`ActorBuilder::concurrent`]), up to `n`
+    /// such calls interleave at their `.await`s; a call of any other kind waits for them to end.
+    pub fn spawn_shared<R, F>(self, body: F) -> ObjectRef<R>
+    where
+        A: Sync,
+        R: Value,
+        F: for<'a> Fn(&'a A) -> BoxFuture<'a, anyhow::Result<R>> + Send + Sync + 'static,
+    {
+        self.send(Method::Shared(Box::new(move |a| {
+            Box::pin(body(a).map(|r| r.map(Object::new)))
+        })))
+    }
+
+    fn send<R>(self, body: Method<A>) -> ObjectRef<R> {
+        let shared = runtime::current();
+        let cell = match shared
+            .check()
+            .and_then(|()| shared.actors.get::<A>(self.actor))
+        {
+            Ok(cell) => cell,
+            Err(error) => return ObjectRef::adopt(&shared, shared.store.insert_failed(error)),
+        };
+        if !cell.is_alive() {
+            return ObjectRef::adopt(&shared, shared.store.insert_failed(cell.died_error()));
+        }
+        let out = shared.store.insert_pending();
+        let call = Call {
+            method: self.method,
+            deps: self.deps,
+            out,
+            body: Arc::new(body),
+            attempts: 0,
+        };
+        if cell.send(call).is_err() {
+            // The actor died or was freed after the check above.
+            shared.store.complete(out, Err(cell.died_error()));
+        }
+        ObjectRef::adopt(&shared, out)
+    }
+}

@@ -1,0 +1,251 @@
+//! The actors of one runtime: each actor's cell (its mailbox and whether it is alive), how many
+//! handles refer to it, and the names of named actors.
+//!
+//! An unnamed actor is freed when its last handle is dropped: its mailbox closes, it runs the
+//! calls already sent, and its state is dropped. A named actor lives until it is killed, since
+//! `get_actor` can always hand out a new handle.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
+use tokio::sync::mpsc;
+
+use super::{ActorId, Call};
+use crate::error::{Error, Result};
+
+/// What callers share with a running actor: its mailbox and whether it is alive.
+pub(super) struct ActorCell<A> {
+    pub(super) class: Cow<'static, str>,
+    mailbox: Mutex<Option<mpsc::UnboundedSender<Call<A>>>>,
+    alive: AtomicBool,
+    death: Mutex<Option<String>>,
+    task: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl<A> ActorCell<A> {
+    pub(super) fn new(
+        class: Cow<'static, str>,
+        mailbox: mpsc::UnboundedSender<Call<A>>,
+    ) -> ActorCell<A> {
+        ActorCell {
+            class,
+            mailbox: Mutex::new(Some(mailbox)),
+            alive: AtomicBool::new(true),
+            death: Mutex::new(None),
+            task: Mutex::new(None),
+        }
+    }
+
+    pub(super) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    pub(super) fn died_error(&self) -> Error {
+        Error::ActorDied {
+            actor: self.class.to_string(),
+            reason: self
+                .death
+                .lock()
+                .clone()
+                .unwrap_or_else(|| "it stopped".to_owned()),
+        }
+    }
+
+    pub(super) fn mark_dead(&self, reason: String) {
+        self.death.lock().get_or_insert(reason);
+        self.alive.store(false, Ordering::Release);
+    }
+
+    /// Hands a call to the actor; gives it back if the mailbox is closed.
+    pub(super) fn send(&self, call: Call<A>) -> std::result::Result<(), Call<A>> {
+        match &*self.mailbox.lock() {
+            Some(mailbox) => mailbox.send(call).map_err(|e| e.0),
+            None => Err(call),
+        }
+    }
+
+    /// Closes the mailbox: the actor runs what was sent, then stops.
+    pub(super) fn close(&self) {
+        self.mailbox.lock().take();
+    }
+
+    pub(super) fn set_task(&self, task: tokio::task::AbortHandle) {
+        *self.task.lock() = Some(task);
+    }
+}
+
+/// The type-erased face of a cell that the table needs.
+trait CellOps: Send + Sync {
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    fn close(&self);
+    fn kill(&self, reason: String);
+}
+
+impl<A: Send + 'static> CellOps for ActorCell<A> {
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn close(&self) {
+        ActorCell::close(self)
+    }
+
+    fn kill(&self, reason: String) {
+        self.mark_dead(reason);
+        self.close();
+        // Stops the actor mid-call; its host fails every call it still holds as it drops.
+        if let Some(task) = self.task.lock().take() {
+            task.abort();
+        }
+    }
+}
+
+struct Entry {
+    refs: usize,
+    name: Option<String>,
+    cell: Arc<dyn CellOps>,
+}
+
+/// The actors of one runtime, and the names of named ones.
+pub(crate) struct ActorTable {
+    owner: u32,
+    next: AtomicU64,
+    cells: Mutex<FxHashMap<u64, Entry>>,
+    names: Mutex<FxHashMap<String, ActorId>>,
+}
+
+impl ActorTable {
+    pub(crate) fn new(owner: u32) -> ActorTable {
+        ActorTable {
+            owner,
+            next: AtomicU64::new(1),
+            cells: Mutex::default(),
+            names: Mutex::default(),
+        }
+    }
+
+    /// Enters a new actor, counted once for the handle its creator gets.
+    pub(super) fn insert<A: Send + 'static>(&self, cell: Arc<ActorCell<A>>) -> ActorId {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            refs: 1,
+            name: None,
+            cell,
+        };
+        self.cells.lock().insert(seq, entry);
+        ActorId {
+            owner: self.owner,
+            seq,
+        }
+    }
+
+    /// Claims `name` for `id`; fails if another live actor holds it.
+    pub(super) fn claim_name(&self, name: &str, id: ActorId) -> Result<()> {
+        let mut cells = self.cells.lock();
+        let mut names = self.names.lock();
+        if let Some(holder) = names.get(name) {
+            return Err(Error::InvalidArgument(format!(
+                "an actor named `{name}` already exists ({holder}); pick another name, or get \
+                 the existing one with `rustyray::get_actor`"
+            )));
+        }
+        if let Some(entry) = cells.get_mut(&id.seq) {
+            entry.name = Some(name.to_owned());
+            names.insert(name.to_owned(), id);
+        }
+        Ok(())
+    }
+
+    pub(super) fn named(&self, name: &str) -> Option<ActorId> {
+        self.names.lock().get(name).copied()
+    }
+
+    /// Counts one more handle; false if the actor is gone.
+    pub(super) fn retain(&self, id: ActorId) -> bool {
+        if id.owner != self.owner {
+            return false;
+        }
+        match self.cells.lock().get_mut(&id.seq) {
+            Some(entry) => {
+                entry.refs += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Counts one handle less. An unnamed actor with no handle left is freed.
+    pub(super) fn release(&self, id: ActorId) {
+        let freed = {
+            let mut cells = self.cells.lock();
+            let Some(entry) = cells.get_mut(&id.seq) else {
+                return;
+            };
+            entry.refs = entry.refs.saturating_sub(1);
+            if entry.refs > 0 || entry.name.is_some() {
+                return;
+            }
+            cells.remove(&id.seq)
+        };
+        if let Some(entry) = freed {
+            entry.cell.close();
+        }
+    }
+
+    /// Kills the actor: it stops at once and every call it holds fails with `ActorDied`.
+    pub(super) fn kill(&self, id: ActorId) -> Result<()> {
+        let cell = {
+            let mut cells = self.cells.lock();
+            let entry = cells.get_mut(&id.seq).filter(|_| id.owner == self.owner);
+            let entry = entry.ok_or_else(|| not_found(id))?;
+            if let Some(name) = entry.name.take() {
+                self.names.lock().remove(&name);
+            }
+            let cell = Arc::clone(&entry.cell);
+            if entry.refs == 0 {
+                cells.remove(&id.seq);
+            }
+            cell
+        };
+        cell.kill("killed by rustyray::kill".to_owned());
+        Ok(())
+    }
+
+    pub(super) fn get<A: Send + 'static>(&self, id: ActorId) -> Result<Arc<ActorCell<A>>> {
+        if id.owner != self.owner {
+            return Err(not_found(id));
+        }
+        let cell = self.cells.lock().get(&id.seq).map(|e| Arc::clone(&e.cell));
+        let cell = cell.ok_or_else(|| not_found(id))?;
+        cell.as_any()
+            .downcast::<ActorCell<A>>()
+            .map_err(|_| Error::TypeMismatch {
+                expected: std::any::type_name::<A>(),
+                found: "another actor type",
+            })
+    }
+
+    /// How many actors are alive or still referred to.
+    pub(crate) fn len(&self) -> usize {
+        self.cells.lock().len()
+    }
+
+    /// Kills every actor (at shutdown).
+    pub(crate) fn clear(&self) {
+        let cells = std::mem::take(&mut *self.cells.lock());
+        self.names.lock().clear();
+        for entry in cells.into_values() {
+            entry.cell.kill(Error::RuntimeShutdown.to_string());
+        }
+    }
+}
+
+fn not_found(id: ActorId) -> Error {
+    Error::NotFound {
+        what: format!("{id} (freed once no handle to it remained, or made by another runtime)"),
+    }
+}
