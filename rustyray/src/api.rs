@@ -102,6 +102,20 @@ pub fn wait<T>(
     (ready, pending)
 }
 
+/// Cancels the task (or actor call) that produces `r`, if it has not finished.
+///
+/// The ref fails with [`Error::Cancelled`] at once, and so does every task waiting for it. A
+/// task still waiting for its arguments or for resources never runs. A running async task is
+/// aborted at its next `.await`. A running sync task cannot be interrupted in-process: it runs
+/// to its end on its thread and its result is discarded. An actor call not yet started is
+/// skipped; one already running finishes and its result is discarded.
+///
+/// Returns whether the ref was still pending (false for a finished task, or a `put` object).
+pub fn cancel<T>(r: &ObjectRef<T>) -> bool {
+    let shared = runtime::current();
+    shared.store.cancel(r.id())
+}
+
 /// The object's state once resolved, or [`Error::Timeout`] when the deadline passes first.
 fn resolve_blocking(shared: &Shared, id: ObjectId, deadline: Option<Instant>) -> Result<State> {
     if let state @ (State::Ready(_) | State::Failed(_) | State::Missing) = shared.store.state(id) {

@@ -47,7 +47,7 @@ pub mod task;
 pub mod __private;
 
 pub use actor::{get_actor, kill, ActorHandle};
-pub use api::{get, get_all, get_arc, get_timeout, put, wait};
+pub use api::{cancel, get, get_all, get_arc, get_timeout, put, wait};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use object_ref::{ObjectFuture, ObjectId, ObjectRef};

@@ -30,6 +30,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::object_ref::ObjectId;
+use crate::task::TaskControl;
 
 /// What can be stored as an object: serializable (for spilling and for other processes), owned
 /// and shareable across threads.
@@ -77,8 +78,10 @@ impl Object {
     }
 
     pub(crate) fn from_arc<T: Value>(value: Arc<T>) -> Object {
-        let size = postcard::serialize_with_flavor(&*value, postcard::ser_flavors::Size::default())
-            .unwrap_or(0);
+        let size = bulk_size(&*value).unwrap_or_else(|| {
+            postcard::serialize_with_flavor(&*value, postcard::ser_flavors::Size::default())
+                .unwrap_or(0)
+        });
         Object {
             value,
             size,
@@ -110,6 +113,31 @@ impl Object {
     }
 }
 
+/// The encoded size of common bulk types, in O(1): a length prefix (a varint) plus the
+/// elements. Other types are measured by a counting pass over their encoding.
+fn bulk_size(value: &dyn Any) -> Option<usize> {
+    fn prefixed(len: usize, bytes: usize) -> usize {
+        let varint = (usize::BITS - len.max(1).leading_zeros()).div_ceil(7) as usize;
+        varint + bytes
+    }
+    macro_rules! fixed {
+        ($($t:ty),*) => {$(
+            if let Some(v) = value.downcast_ref::<Vec<$t>>() {
+                return Some(prefixed(v.len(), v.len() * std::mem::size_of::<$t>()));
+            }
+        )*};
+    }
+    if let Some(v) = value.downcast_ref::<Vec<u8>>() {
+        return Some(prefixed(v.len(), v.len()));
+    }
+    if let Some(s) = value.downcast_ref::<String>() {
+        return Some(prefixed(s.len(), s.len()));
+    }
+    // Floats are written whole; integers wider than a byte are varints, at most this long.
+    fixed!(f32, f64);
+    None
+}
+
 fn serialize_as<T: Value>(value: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
     let value = value.downcast_ref::<T>().ok_or(Error::TypeMismatch {
         expected: std::any::type_name::<T>(),
@@ -124,10 +152,12 @@ enum Entry {
     Failed(Error),
 }
 
-/// An entry and how many `ObjectRef` handles keep it alive.
+/// An entry, how many `ObjectRef` handles keep it alive, and (while it is a pending task
+/// result) how to cancel the task.
 struct Slot {
     refs: usize,
     entry: Entry,
+    control: Option<Arc<TaskControl>>,
 }
 
 /// What a lookup found.
@@ -179,11 +209,14 @@ impl ObjectStore {
         &self.shards[id.seq() as usize % SHARDS]
     }
 
-    fn insert(&self, entry: Entry) -> ObjectId {
+    fn insert(&self, entry: Entry, control: Option<Arc<TaskControl>>) -> ObjectId {
         let id = ObjectId::new(self.owner, self.next.fetch_add(1, Ordering::Relaxed));
-        self.shard(id)
-            .lock()
-            .insert(id.seq(), Slot { refs: 1, entry });
+        let slot = Slot {
+            refs: 1,
+            entry,
+            control,
+        };
+        self.shard(id).lock().insert(id.seq(), slot);
         id
     }
 
@@ -218,19 +251,40 @@ impl ObjectStore {
         drop(freed);
     }
 
-    /// A new object that a task will produce later.
-    pub(crate) fn insert_pending(&self) -> ObjectId {
-        self.insert(Entry::Pending(Vec::new()))
+    /// A new object that a task or actor call will produce later; `control` cancels the task.
+    pub(crate) fn insert_pending(&self, control: Option<Arc<TaskControl>>) -> ObjectId {
+        self.insert(Entry::Pending(Vec::new()), control)
     }
 
     /// A new object that is ready now.
     pub(crate) fn insert_ready(&self, object: Object) -> ObjectId {
-        self.insert(Entry::Ready(object))
+        self.insert(Entry::Ready(object), None)
     }
 
     /// A new object that failed already (for example, an infeasible task's result).
     pub(crate) fn insert_failed(&self, error: Error) -> ObjectId {
-        self.insert(Entry::Failed(error))
+        self.insert(Entry::Failed(error), None)
+    }
+
+    /// Cancels the task producing a pending object: the object fails with
+    /// [`Error::Cancelled`] now (so its dependents fail too), and the task is told to stop.
+    /// Returns false if the object was no longer pending.
+    pub(crate) fn cancel(&self, id: ObjectId) -> bool {
+        let control = {
+            let mut shard = self.shard(id).lock();
+            match shard.get_mut(&id.seq()) {
+                Some(slot) if matches!(slot.entry, Entry::Pending(_)) => slot.control.take(),
+                _ => return false,
+            }
+        };
+        let function = control
+            .as_ref()
+            .map_or_else(|| "an actor method".to_owned(), |c| c.function().to_owned());
+        let cancelled = self.complete(id, Err(Error::Cancelled { function }));
+        if let Some(control) = control {
+            control.cancel();
+        }
+        cancelled
     }
 
     /// Resolves a pending object and runs its waiters. An object that already resolved keeps its
@@ -238,8 +292,13 @@ impl ObjectStore {
     pub(crate) fn complete(&self, id: ObjectId, outcome: Result<Object>) -> bool {
         let (waiters, state) = {
             let mut shard = self.shard(id).lock();
-            match shard.get_mut(&id.seq()).map(|slot| &mut slot.entry) {
-                Some(entry @ Entry::Pending(_)) => {
+            match shard.get_mut(&id.seq()) {
+                Some(Slot {
+                    entry: entry @ Entry::Pending(_),
+                    control,
+                    ..
+                }) => {
+                    *control = None;
                     let (resolved, state) = match outcome {
                         Ok(object) => (Entry::Ready(object.clone()), State::Ready(object)),
                         Err(error) => (Entry::Failed(error.clone()), State::Failed(error)),
@@ -377,6 +436,26 @@ mod tests {
         ));
         let bytes = object.to_bytes().unwrap();
         assert_eq!(bytes.len(), object.size());
+        for len in [0usize, 1, 127, 128, 16_383, 16_384, 100_000] {
+            let bytes = Object::new(vec![7u8; len]);
+            assert_eq!(
+                bytes.to_bytes().unwrap().len(),
+                bytes.size(),
+                "Vec<u8> of {len}"
+            );
+            let floats = Object::new(vec![0.5f64; len]);
+            assert_eq!(
+                floats.to_bytes().unwrap().len(),
+                floats.size(),
+                "Vec<f64> of {len}"
+            );
+            let text = Object::new("é".repeat(len));
+            assert_eq!(
+                text.to_bytes().unwrap().len(),
+                text.size(),
+                "String of {len}"
+            );
+        }
         assert_eq!(
             postcard::from_bytes::<Vec<u32>>(&bytes).unwrap(),
             vec![1, 2, 3]
@@ -387,7 +466,7 @@ mod tests {
     #[test]
     fn waiters_run_once_on_completion_and_not_for_resolved_objects() {
         let store = ObjectStore::new(1);
-        let id = store.insert_pending();
+        let id = store.insert_pending(None);
         let hits = Arc::new(AtomicUsize::new(0));
         for _ in 0..3 {
             let hits = hits.clone();
@@ -418,7 +497,7 @@ mod tests {
         // Each object's waiter fails the next one; 200k levels would overflow any stack if run
         // recursively.
         let store = Arc::new(ObjectStore::new(1));
-        let ids: Vec<ObjectId> = (0..200_000).map(|_| store.insert_pending()).collect();
+        let ids: Vec<ObjectId> = (0..200_000).map(|_| store.insert_pending(None)).collect();
         for pair in ids.windows(2) {
             let (this, next) = (pair[0], pair[1]);
             let s = store.clone();

@@ -39,7 +39,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use futures_util::FutureExt;
@@ -302,10 +302,15 @@ impl TaskBuilder {
             Ok(demand) => demand,
             Err(error) => return ObjectRef::adopt(&shared, shared.store.insert_failed(error)),
         };
-        let out = shared.store.insert_pending();
+        let control = Arc::new(TaskControl {
+            function,
+            cancelled: AtomicBool::new(false),
+            abort: Mutex::new(None),
+        });
+        let out = shared.store.insert_pending(Some(Arc::clone(&control)));
         let job = Job {
             shared: Arc::clone(&shared),
-            function,
+            control,
             out,
             max_retries: self.options.max_retries,
             retry_exceptions: self.options.retry_exceptions,
@@ -394,10 +399,46 @@ impl Gate {
     }
 }
 
+/// How to stop one task: its name (for `Error::Cancelled`), whether it was cancelled, and the
+/// abort handle of its async body once it runs.
+pub(crate) struct TaskControl {
+    function: Cow<'static, str>,
+    cancelled: AtomicBool,
+    abort: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl TaskControl {
+    pub(crate) fn function(&self) -> &str {
+        &self.function
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Marks the task cancelled and aborts its async body if it is running. A sync body
+    /// cannot be interrupted in-process: it runs to its end and its result is discarded.
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        if let Some(task) = self.abort.lock().take() {
+            task.abort();
+        }
+    }
+
+    fn set_abort(&self, task: tokio::task::AbortHandle) {
+        let mut slot = self.abort.lock();
+        if self.is_cancelled() {
+            task.abort();
+        } else {
+            *slot = Some(task);
+        }
+    }
+}
+
 /// A task whose dependencies are ready, waiting for (or holding) its resources.
 struct Job {
     shared: Arc<Shared>,
-    function: Cow<'static, str>,
+    control: Arc<TaskControl>,
     out: ObjectId,
     max_retries: u32,
     retry_exceptions: bool,
@@ -410,6 +451,9 @@ impl Job {
         let Some(handle) = self.shared.handle().cloned() else {
             return; // the runtime never started; its objects already failed
         };
+        if self.control.is_cancelled() {
+            return; // cancelled while waiting: the lease goes back unused
+        }
         let lease = Arc::new(lease);
         match self.body {
             Body::Sync(_) => {
@@ -419,10 +463,12 @@ impl Job {
                 });
             }
             Body::Async(_) => {
-                handle.spawn(async move {
+                let control = Arc::clone(&self.control);
+                let task = handle.spawn(async move {
                     let outcome = scheduler::with_async_lease(lease, self.run_async()).await;
                     self.shared.store.complete(self.out, outcome);
                 });
+                control.set_abort(task.abort_handle());
             }
         }
     }
@@ -466,12 +512,13 @@ impl Job {
         let (error, retryable) = match outcome {
             Ok(Ok(object)) => return Some(Ok(object)),
             Ok(Err(error)) => (
-                Error::task_failed(&self.function, &error),
+                Error::task_failed(self.control.function(), &error),
                 self.retry_exceptions,
             ),
-            Err(payload) => (Error::panicked(&self.function, &*payload), true),
+            Err(payload) => (Error::panicked(self.control.function(), &*payload), true),
         };
-        if retryable && *tries < self.max_retries && !self.shared.is_shut_down() {
+        let stopped = self.shared.is_shut_down() || self.control.is_cancelled();
+        if retryable && *tries < self.max_retries && !stopped {
             *tries += 1;
             return None;
         }

@@ -585,7 +585,7 @@ impl<A: Actor> CallBuilder<A> {
         if !cell.is_alive() {
             return ObjectRef::adopt(&shared, shared.store.insert_failed(cell.died_error()));
         }
-        let out = shared.store.insert_pending();
+        let out = shared.store.insert_pending(None);
         let call = Call {
             method: self.method,
             deps: self.deps,
