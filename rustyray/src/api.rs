@@ -28,7 +28,7 @@ use crate::scheduler::BlockedGuard;
 pub fn put<T: Value>(value: T) -> Result<ObjectRef<T>> {
     let shared = runtime::current();
     shared.check()?;
-    let id = shared.store.insert_ready(Object::new(value));
+    let id = shared.store.insert_ready(Object::new(value))?;
     Ok(ObjectRef::adopt(&shared, id))
 }
 
@@ -45,7 +45,7 @@ pub fn get_arc<T: Value>(r: &ObjectRef<T>) -> Result<Arc<T>> {
     let shared = runtime::current();
     shared.check()?;
     let state = resolve_blocking(&shared, r.id(), None)?;
-    typed(r.id(), state)
+    typed(&shared.store, r.id(), state)
 }
 
 /// Like [`get`], but fails with [`Error::Timeout`] if the object is not resolved within
@@ -54,7 +54,7 @@ pub fn get_timeout<T: Value + Clone>(r: &ObjectRef<T>, timeout: Duration) -> Res
     let shared = runtime::current();
     shared.check()?;
     let state = resolve_blocking(&shared, r.id(), Some(Instant::now() + timeout))?;
-    typed::<T>(r.id(), state).map(|value| T::clone(&value))
+    typed::<T>(&shared.store, r.id(), state).map(|value| T::clone(&value))
 }
 
 /// Gets every object, in order; fails with the first error met.
@@ -118,8 +118,9 @@ pub fn cancel<T>(r: &ObjectRef<T>) -> bool {
 
 /// The object's state once resolved, or [`Error::Timeout`] when the deadline passes first.
 fn resolve_blocking(shared: &Shared, id: ObjectId, deadline: Option<Instant>) -> Result<State> {
-    if let state @ (State::Ready(_) | State::Failed(_) | State::Missing) = shared.store.state(id) {
-        return Ok(state);
+    match shared.store.state(id) {
+        State::Pending => {}
+        resolved => return Ok(resolved),
     }
     let started = Instant::now();
     if block_until(shared, &[id], 1, deadline) {

@@ -25,6 +25,7 @@ pub struct Config {
     resources: Vec<(String, f64)>,
     object_store_memory: Option<u64>,
     spill_dir: Option<PathBuf>,
+    spill_limit: Option<u64>,
 }
 
 impl Default for Config {
@@ -36,6 +37,7 @@ impl Default for Config {
             resources: Vec::new(),
             object_store_memory: None,
             spill_dir: None,
+            spill_limit: None,
         }
     }
 }
@@ -65,16 +67,24 @@ impl Config {
         self
     }
 
-    /// The object store's memory budget in bytes. Default: a quarter of system memory.
+    /// The object store's memory budget in bytes: ready objects beyond it are spilled to
+    /// disk. Default: 30% of system memory (as Ray's), or 2 GiB where that cannot be read.
     pub fn object_store_memory(mut self, bytes: u64) -> Self {
         self.object_store_memory = Some(bytes);
         self
     }
 
-    /// Where objects over the memory budget are spilled. Default: a fresh folder under the
-    /// system's temporary directory.
+    /// Where objects over the memory budget are spilled: the runtime makes a folder of its
+    /// own inside it on first use and removes it at shutdown. Default: the system's temporary
+    /// directory.
     pub fn spill_dir(mut self, path: impl Into<PathBuf>) -> Self {
         self.spill_dir = Some(path.into());
+        self
+    }
+
+    /// The most bytes spilled objects may take on disk. Default: no limit but the disk's.
+    pub fn spill_limit(mut self, bytes: u64) -> Self {
+        self.spill_limit = Some(bytes);
         self
     }
 
@@ -103,6 +113,17 @@ impl Config {
         self.spill_dir.as_ref()
     }
 
+    /// The configured spill limit, if one was set.
+    pub fn get_spill_limit(&self) -> Option<u64> {
+        self.spill_limit
+    }
+
+    /// The memory budget in force: the configured one, or the default.
+    pub(crate) fn memory_budget(&self) -> u64 {
+        self.object_store_memory
+            .unwrap_or_else(|| system_memory().map_or(2 << 30, |total| total / 10 * 3))
+    }
+
     /// Checks the values, naming the first bad one.
     pub(crate) fn validate(&self) -> Result<()> {
         for (name, amount) in &self.resources {
@@ -127,6 +148,14 @@ impl Config {
     }
 }
 
+/// Total system memory in bytes, from `/proc/meminfo` (Linux).
+fn system_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +175,8 @@ mod tests {
         assert!(Config::default().resource("disk", 1.0).validate().is_ok());
         let replaced = Config::default().resource("d", 1.0).resource("d", 3.0);
         assert_eq!(replaced.get_resources(), &[("d".to_owned(), 3.0)]);
+        let budget = Config::default().memory_budget();
+        assert!(budget > 0 && budget < system_memory().unwrap_or(u64::MAX));
+        assert_eq!(Config::default().object_store_memory(5).memory_budget(), 5);
     }
 }

@@ -65,18 +65,22 @@ pub enum Error {
         function: String,
     },
 
-    /// The object store could not take an object, in memory or on disk.
+    /// The object store could not take an object, in memory or on disk. Nothing stored before
+    /// is affected.
     #[error(
-        "object store full: an object of {needed} bytes does not fit ({used} of {limit} bytes in \
-         use); drop ObjectRefs you no longer need or raise `Config::object_store_memory`"
+        "object store full: an object of {needed} bytes fits neither in memory ({used} of \
+         {limit} bytes taken by objects in use) nor on disk: {reason}; drop ObjectRefs you no \
+         longer need, or raise `Config::object_store_memory` or `Config::spill_limit`"
     )]
     ObjectStoreFull {
         /// Size of the object that did not fit, in bytes.
         needed: u64,
-        /// Bytes in use when it was refused.
+        /// Bytes of objects in memory when it was refused.
         used: u64,
-        /// The configured limit in bytes.
+        /// The memory budget in bytes (`object_store_memory`).
         limit: u64,
+        /// Why the disk could not take it either.
+        reason: String,
     },
 
     /// A task asked for more of a resource than this runtime has in total, so it could never run.

@@ -5,6 +5,8 @@
 //! It holds only the object's [`ObjectId`] and finds the store of the current runtime when used,
 //! so it is as cheap to clone, send and serialize as an integer pair.
 
+use std::any::Any;
+use std::cell::RefCell;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
@@ -16,7 +18,7 @@ use futures_util::task::AtomicWaker;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::object_store::{State, Value};
+use crate::object_store::{ObjectStore, State, Value};
 use crate::runtime::{self, Shared};
 use crate::scheduler::BlockedGuard;
 
@@ -168,8 +170,35 @@ impl<T> fmt::Debug for ObjectRef<T> {
 
 impl<T> Serialize for ObjectRef<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some(holder) = &self.holder {
+            keep_while_serializing(Arc::clone(holder) as Arc<dyn Any + Send + Sync>);
+        }
         self.id.serialize(serializer)
     }
+}
+
+thread_local! {
+    /// Handles of the refs serialized inside [`keeping_refs`], on this thread.
+    static KEPT: RefCell<Option<Vec<Arc<dyn Any + Send + Sync>>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a serialization) and returns, with its result, a handle to every ref and actor
+/// handle it serialized: the caller keeps them so those objects and actors stay alive while the
+/// bytes are the only place that names them (a spilled object, say).
+pub(crate) fn keeping_refs<R>(f: impl FnOnce() -> R) -> (R, Vec<Arc<dyn Any + Send + Sync>>) {
+    let outer = KEPT.with(|k| k.replace(Some(Vec::new())));
+    let out = f();
+    let kept = KEPT.with(|k| k.replace(outer)).unwrap_or_default();
+    (out, kept)
+}
+
+/// Called by `Serialize` of refs and handles: keeps `holder` if a [`keeping_refs`] is running.
+pub(crate) fn keep_while_serializing(holder: Arc<dyn Any + Send + Sync>) {
+    KEPT.with(|k| {
+        if let Some(kept) = k.borrow_mut().as_mut() {
+            kept.push(holder);
+        }
+    });
 }
 
 impl<'de, T> Deserialize<'de> for ObjectRef<T> {
@@ -178,10 +207,11 @@ impl<'de, T> Deserialize<'de> for ObjectRef<T> {
     }
 }
 
-/// Turns a resolved state into the typed value.
-pub(crate) fn typed<T: Value>(id: ObjectId, state: State) -> Result<Arc<T>> {
+/// Turns a resolved state into the typed value, reading it back from disk if it was spilled.
+pub(crate) fn typed<T: Value>(store: &ObjectStore, id: ObjectId, state: State) -> Result<Arc<T>> {
     match state {
         State::Ready(object) => object.downcast::<T>(),
+        State::Spilled => store.read_spilled::<T>(id),
         State::Failed(error) => Err(error),
         State::Missing => Err(missing(id)),
         State::Pending => unreachable!("resolved states only"),
@@ -283,9 +313,10 @@ impl<T: Value + Clone> Future for ObjectFuture<T> {
         match &mut self.inner {
             Ok(resolve) => {
                 let id = resolve.id;
+                let shared = Arc::clone(&resolve.shared);
                 Pin::new(resolve)
                     .poll(cx)
-                    .map(|state| typed::<T>(id, state).map(|v| T::clone(&v)))
+                    .map(|state| typed::<T>(&shared.store, id, state).map(|v| T::clone(&v)))
             }
             Err(error) => Poll::Ready(Err(error.take().unwrap_or(Error::RuntimeShutdown))),
         }

@@ -22,7 +22,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::actor::ActorTable;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::object_store::ObjectStore;
+use crate::object_store::{ObjectStore, StoreLimits};
 use crate::scheduler::Scheduler;
 
 /// How many threads the CPU pool may grow to. Threads are only added while every existing one
@@ -154,7 +154,17 @@ impl Runtime {
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::new(Shared {
             id,
-            store: ObjectStore::new(id),
+            store: ObjectStore::new(
+                id,
+                StoreLimits {
+                    memory: config.memory_budget(),
+                    spill_dir: config
+                        .get_spill_dir()
+                        .cloned()
+                        .unwrap_or_else(std::env::temp_dir),
+                    spill_limit: config.get_spill_limit(),
+                },
+            ),
             scheduler: Scheduler::new(&config),
             actors: ActorTable::new(id),
             handle: OnceLock::new(),
@@ -214,11 +224,20 @@ impl Runtime {
     /// Counts of what the runtime holds now.
     pub fn stats(&self) -> RuntimeStats {
         let shared = &self.owner.shared;
+        let (memory_bytes, spilled_bytes, spilled_objects) = shared.store.usage();
         RuntimeStats {
             objects: shared.store.len(),
+            memory_bytes,
+            spilled_objects,
+            spilled_bytes,
             actors: shared.actors.len(),
             queued_tasks: shared.scheduler.queued(),
         }
+    }
+
+    /// The folder this runtime spills objects to, once it has spilled one.
+    pub fn spill_path(&self) -> Option<std::path::PathBuf> {
+        self.owner.shared.store.spill_path().map(Into::into)
     }
 
     /// This runtime's id, which is also the owner id of its objects and actors.
@@ -238,14 +257,21 @@ fn shut_down(shared: &Shared, tokio: &Mutex<Option<tokio::runtime::Runtime>>) {
         // Never blocks, so shutting down from inside a task or an async context is safe.
         tokio.shutdown_background();
     }
+    shared.store.clear_spill();
 }
 
 /// What a runtime holds at one moment; see [`Runtime::stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RuntimeStats {
-    /// Objects in the store, in any state (pending, ready, failed).
+    /// Objects in the store, in any state (pending, ready, spilled, failed).
     pub objects: usize,
+    /// Bytes of ready objects in memory (their encoded size).
+    pub memory_bytes: u64,
+    /// Objects on disk.
+    pub spilled_objects: u64,
+    /// Bytes on disk.
+    pub spilled_bytes: u64,
     /// Actors alive, or dead but still referred to by a handle.
     pub actors: usize,
     /// Tasks whose dependencies are ready, waiting for resources.

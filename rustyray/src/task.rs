@@ -102,7 +102,8 @@ impl<T: Value + Clone> ArgSlot<T> {
             ArgSlot::Value(v) => Ok(v.clone()),
             ArgSlot::Ref(r) => {
                 let shared = runtime::current();
-                typed::<T>(r.id(), shared.store.state(r.id())).map(|v| T::clone(&v))
+                let state = shared.store.state(r.id());
+                typed::<T>(&shared.store, r.id(), state).map(|v| T::clone(&v))
             }
         }
     }
@@ -375,7 +376,7 @@ impl Gate {
         let failure = match state {
             State::Failed(error) => Some(error.clone()),
             State::Missing => Some(crate::object_ref::missing(dep)),
-            State::Ready(_) | State::Pending => None,
+            State::Ready(_) | State::Spilled | State::Pending => None,
         };
         if let Some(error) = failure {
             self.failure.lock().get_or_insert(error);

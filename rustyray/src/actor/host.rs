@@ -385,7 +385,7 @@ async fn wait_for(shared: &Arc<Shared>, deps: &[ObjectId]) -> Option<Error> {
         match Resolve::new(Arc::clone(shared), dep).await {
             State::Failed(error) => return Some(error),
             State::Missing => return Some(missing(dep)),
-            State::Ready(_) | State::Pending => {}
+            State::Ready(_) | State::Spilled | State::Pending => {}
         }
     }
     None

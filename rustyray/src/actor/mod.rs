@@ -216,6 +216,10 @@ impl<A: Actor> fmt::Debug for ActorHandle<A> {
 
 impl<A: Actor> Serialize for ActorHandle<A> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some(holder) = &self.holder {
+            let holder = Arc::clone(holder) as Arc<dyn std::any::Any + Send + Sync>;
+            crate::object_ref::keep_while_serializing(holder);
+        }
         self.id.serialize(serializer)
     }
 }

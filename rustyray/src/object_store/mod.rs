@@ -15,10 +15,28 @@
 //! run once, after the shard lock is released, when the entry resolves. Callbacks may resolve
 //! further objects (a failed task fails its dependents, which fail theirs, ...); a per-thread
 //! trampoline runs those iteratively, so a chain of any length uses constant stack.
+//!
+//! Each slot counts the `ObjectRef` handles to it; the last release frees it.
+//!
+//! # Memory and spilling
+//!
+//! Ready objects in memory count against `object_store_memory`. Admission is one atomic update
+//! while there is room. When a new object does not fit, the store spills the least recently
+//! read object that nobody holds (its `Arc` is the store's only one, so a value lent out by
+//! `get_arc` is never spilled) to [`spill`]'s folder, and repeats until the new object fits.
+//! An object larger than the whole budget goes to disk directly. A spilled object is read back
+//! on its next typed read (`get`, a task argument) and re-admitted if room can be made. Refs
+//! inside a spilled object stay counted: serialization collects their handles, which the
+//! spilled entry keeps. When neither memory nor disk can take an object, the caller gets
+//! [`Error::ObjectStoreFull`] and nothing already stored changes. Finding the LRU victim scans
+//! the shards, which is fine while spilling is rare and objects are large.
 
-use std::any::Any;
+mod spill;
+
+use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -29,8 +47,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::object_ref::ObjectId;
+use crate::object_ref::{keeping_refs, ObjectId};
 use crate::task::TaskControl;
+use spill::Spill;
 
 /// What can be stored as an object: serializable (for spilling and for other processes), owned
 /// and shareable across threads.
@@ -138,7 +157,69 @@ fn bulk_size(value: &dyn Any) -> Option<usize> {
     None
 }
 
+/// postcard's length prefix: an unsigned LEB128 varint.
+fn write_len(out: &mut Vec<u8>, mut len: usize) {
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn read_len(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let mut len = 0usize;
+    for (i, byte) in bytes.iter().enumerate().take(10) {
+        len |= ((byte & 0x7f) as usize).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((len, &bytes[i + 1..]));
+        }
+    }
+    None
+}
+
+/// Bulk encodings of byte vectors and strings, identical to postcard's but one copy instead
+/// of one call per byte.
+fn encode_bulk(value: &dyn Any) -> Option<Vec<u8>> {
+    let bytes: &[u8] = if let Some(v) = value.downcast_ref::<Vec<u8>>() {
+        v
+    } else {
+        value.downcast_ref::<String>()?.as_bytes()
+    };
+    let mut out = Vec::with_capacity(bytes.len() + 10);
+    write_len(&mut out, bytes.len());
+    out.extend_from_slice(bytes);
+    Some(out)
+}
+
+/// Decodes a value from its postcard encoding, in bulk for byte vectors and strings.
+fn decode<T: Value>(bytes: &[u8]) -> std::result::Result<Arc<T>, String> {
+    let bulk = |bytes: &[u8]| -> std::result::Result<Vec<u8>, String> {
+        let (len, rest) = read_len(bytes).ok_or("a bad length prefix")?;
+        rest.get(..len)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| "a truncated payload".to_owned())
+    };
+    let any: Box<dyn Any> = if TypeId::of::<T>() == TypeId::of::<Vec<u8>>() {
+        Box::new(bulk(bytes)?)
+    } else if TypeId::of::<T>() == TypeId::of::<String>() {
+        Box::new(String::from_utf8(bulk(bytes)?).map_err(|e| e.to_string())?)
+    } else {
+        return postcard::from_bytes::<T>(bytes)
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+    };
+    Ok(Arc::new(*any.downcast::<T>().expect("type checked above")))
+}
+
 fn serialize_as<T: Value>(value: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
+    if let Some(bytes) = encode_bulk(value) {
+        return Ok(bytes);
+    }
+
     let value = value.downcast_ref::<T>().ok_or(Error::TypeMismatch {
         expected: std::any::type_name::<T>(),
         found: "another type",
@@ -150,6 +231,17 @@ enum Entry {
     Pending(Vec<Waiter>),
     Ready(Object),
     Failed(Error),
+    Spilled(Spilled),
+}
+
+/// An object on disk: its file, its encoded size, its type, and the handles of the refs it
+/// contains (kept so those objects stay alive while this one is on disk).
+struct Spilled {
+    path: PathBuf,
+    size: usize,
+    type_id: TypeId,
+    type_name: &'static str,
+    _nested: Vec<Arc<dyn Any + Send + Sync>>,
 }
 
 /// An entry, how many `ObjectRef` handles keep it alive, and (while it is a pending task
@@ -158,12 +250,18 @@ struct Slot {
     refs: usize,
     entry: Entry,
     control: Option<Arc<TaskControl>>,
+    /// When the object was last read (a tick of the store's clock), for LRU spilling.
+    last_used: u64,
+    /// Set when spilling the object failed to serialize it, so it is not picked again.
+    unspillable: bool,
 }
 
 /// What a lookup found.
 #[derive(Debug, Clone)]
 pub(crate) enum State {
     Ready(Object),
+    /// Ready, on disk: a typed read brings it back ([`ObjectStore::read_spilled`]).
+    Spilled,
     Failed(Error),
     Pending,
     Missing,
@@ -173,6 +271,7 @@ impl State {
     fn of(entry: Option<&Entry>) -> State {
         match entry {
             Some(Entry::Ready(o)) => State::Ready(o.clone()),
+            Some(Entry::Spilled(_)) => State::Spilled,
             Some(Entry::Failed(e)) => State::Failed(e.clone()),
             Some(Entry::Pending(_)) => State::Pending,
             None => State::Missing,
@@ -192,32 +291,65 @@ pub(crate) struct ObjectStore {
     owner: u32,
     next: AtomicU64,
     shards: Box<[Shard]>,
+    /// The memory budget, and the bytes of ready objects in memory.
+    limit: u64,
+    used: AtomicU64,
+    /// Serializes the slow path of admission (spilling to make room).
+    admission: Mutex<()>,
+    clock: AtomicU64,
+    spill: Spill,
+}
+
+/// Where and how much an object store may keep.
+pub(crate) struct StoreLimits {
+    pub(crate) memory: u64,
+    pub(crate) spill_dir: PathBuf,
+    pub(crate) spill_limit: Option<u64>,
 }
 
 impl ObjectStore {
-    pub(crate) fn new(owner: u32) -> ObjectStore {
+    pub(crate) fn new(owner: u32, limits: StoreLimits) -> ObjectStore {
         ObjectStore {
             owner,
             next: AtomicU64::new(1),
             shards: (0..SHARDS)
                 .map(|_| CachePadded::new(Mutex::default()))
                 .collect(),
+            limit: limits.memory,
+            used: AtomicU64::new(0),
+            admission: Mutex::new(()),
+            clock: AtomicU64::new(0),
+            spill: Spill::new(limits.spill_dir, owner, limits.spill_limit),
         }
+    }
+
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::Relaxed)
     }
 
     fn shard(&self, id: ObjectId) -> &Mutex<FxHashMap<u64, Slot>> {
         &self.shards[id.seq() as usize % SHARDS]
     }
 
+    fn new_id(&self) -> ObjectId {
+        ObjectId::new(self.owner, self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
     fn insert(&self, entry: Entry, control: Option<Arc<TaskControl>>) -> ObjectId {
-        let id = ObjectId::new(self.owner, self.next.fetch_add(1, Ordering::Relaxed));
+        let id = self.new_id();
+        self.insert_as(id, entry, control);
+        id
+    }
+
+    fn insert_as(&self, id: ObjectId, entry: Entry, control: Option<Arc<TaskControl>>) {
         let slot = Slot {
             refs: 1,
             entry,
             control,
+            last_used: self.tick(),
+            unspillable: false,
         };
         self.shard(id).lock().insert(id.seq(), slot);
-        id
     }
 
     /// Counts one more handle to the object; false if it no longer exists.
@@ -248,7 +380,189 @@ impl ObjectStore {
             }
         };
         // Dropped outside the lock: the value may hold refs whose release locks shards.
-        drop(freed);
+        if let Some(slot) = freed {
+            self.forget(slot.entry);
+        }
+    }
+
+    /// Gives back what a removed entry held: its memory, or its spill file.
+    fn forget(&self, entry: Entry) {
+        match entry {
+            Entry::Ready(object) => {
+                self.used.fetch_sub(object.size as u64, Ordering::AcqRel);
+            }
+            Entry::Spilled(spilled) => self.spill.remove(&spilled.path, spilled.size as u64),
+            Entry::Pending(_) | Entry::Failed(_) => {}
+        }
+    }
+
+    /// Takes `size` bytes of the memory budget, spilling unused objects to make room if needed.
+    fn admit(&self, size: u64) -> Result<()> {
+        let fits = |used: u64| used.checked_add(size).filter(|total| *total <= self.limit);
+        if self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, fits)
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let _admission = self.admission.lock();
+        loop {
+            if self
+                .used
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, fits)
+                .is_ok()
+            {
+                return Ok(());
+            }
+            match self.spill_one() {
+                Ok(true) => continue,
+                Ok(false) => {
+                    let reason = "every object in memory is in use (being read or lent out)";
+                    return Err(self.full(size, reason));
+                }
+                Err(reason) => return Err(self.full(size, &reason)),
+            }
+        }
+    }
+
+    fn full(&self, needed: u64, reason: &str) -> Error {
+        Error::ObjectStoreFull {
+            needed,
+            used: self.used.load(Ordering::Acquire),
+            limit: self.limit,
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Spills the least recently read object nobody holds. `Ok(false)` if there is none.
+    fn spill_one(&self) -> std::result::Result<bool, String> {
+        let mut victim: Option<(u64, u64)> = None;
+        for shard in self.shards.iter() {
+            for (seq, slot) in shard.lock().iter() {
+                let Entry::Ready(object) = &slot.entry else {
+                    continue;
+                };
+                let idle = Arc::strong_count(&object.value) == 1 && !slot.unspillable;
+                if idle && victim.is_none_or(|(used, _)| slot.last_used < used) {
+                    victim = Some((slot.last_used, *seq));
+                }
+            }
+        }
+        let Some((_, seq)) = victim else {
+            return Ok(false);
+        };
+        let id = ObjectId::new(self.owner, seq);
+        let object = match self.shard(id).lock().get(&seq).map(|s| &s.entry) {
+            Some(Entry::Ready(object)) => object.clone(),
+            _ => return Ok(true), // freed or changed meanwhile: look again
+        };
+        let (encoded, nested) = keeping_refs(|| object.to_bytes());
+        let Ok(bytes) = encoded else {
+            if let Some(slot) = self.shard(id).lock().get_mut(&seq) {
+                slot.unspillable = true;
+            }
+            return Ok(true);
+        };
+        let path = self.spill.write(seq, &bytes)?;
+        let spilled = {
+            let mut shard = self.shard(id).lock();
+            match shard.get_mut(&seq) {
+                // Still the same value, held by the store and `object` only.
+                Some(slot)
+                    if matches!(&slot.entry, Entry::Ready(o)
+                        if Arc::ptr_eq(&o.value, &object.value)
+                            && Arc::strong_count(&o.value) == 2) =>
+                {
+                    slot.entry = Entry::Spilled(Spilled {
+                        path: path.clone(),
+                        size: bytes.len(),
+                        type_id: (*object.value).type_id(),
+                        type_name: object.type_name,
+                        _nested: nested,
+                    });
+                    true
+                }
+                _ => false,
+            }
+        };
+        if spilled {
+            self.used.fetch_sub(object.size as u64, Ordering::AcqRel);
+        } else {
+            self.spill.remove(&path, bytes.len() as u64);
+        }
+        Ok(true)
+    }
+
+    /// A ready object's entry: in memory if the budget (after spilling others) allows, else on
+    /// disk; [`Error::ObjectStoreFull`] if neither can take it.
+    fn admit_or_spill(&self, id: ObjectId, object: Object) -> Result<Entry> {
+        let size = object.size as u64;
+        let memory = if size <= self.limit {
+            match self.admit(size) {
+                Ok(()) => return Ok(Entry::Ready(object)),
+                Err(Error::ObjectStoreFull { reason, .. }) => reason,
+                Err(other) => return Err(other),
+            }
+        } else {
+            "it is larger than the whole memory budget".to_owned()
+        };
+        let (encoded, nested) = keeping_refs(|| object.to_bytes());
+        let bytes = encoded?;
+        let path = self
+            .spill
+            .write(id.seq(), &bytes)
+            .map_err(|disk| self.full(size, &format!("in memory, {memory}; on disk, {disk}")))?;
+        Ok(Entry::Spilled(Spilled {
+            path,
+            size: bytes.len(),
+            type_id: (*object.value).type_id(),
+            type_name: object.type_name,
+            _nested: nested,
+        }))
+    }
+
+    /// Reads a spilled object back, re-admitting it to memory if room can be made.
+    pub(crate) fn read_spilled<T: Value>(&self, id: ObjectId) -> Result<Arc<T>> {
+        let path = match self.shard(id).lock().get(&id.seq()).map(|s| &s.entry) {
+            Some(Entry::Spilled(s)) if s.type_id == TypeId::of::<T>() => s.path.clone(),
+            Some(Entry::Spilled(s)) => {
+                return Err(Error::TypeMismatch {
+                    expected: std::any::type_name::<T>(),
+                    found: s.type_name,
+                })
+            }
+            Some(Entry::Ready(object)) => return object.downcast::<T>(), // read back meanwhile
+            Some(Entry::Failed(error)) => return Err(error.clone()),
+            Some(Entry::Pending(_)) | None => return Err(crate::object_ref::missing(id)),
+        };
+        let bytes = self.spill.read(&path).map_err(|e| {
+            let at = path.display();
+            Error::Serialization(format!("reading spilled object {id} from {at}: {e}"))
+        })?;
+        let value: Arc<T> = decode::<T>(&bytes)
+            .map_err(|e| Error::Serialization(format!("decoding spilled object {id}: {e}")))?;
+        let object = Object::from_arc(Arc::clone(&value));
+        let size = object.size as u64;
+        if self.admit(size).is_ok() {
+            let replaced = {
+                let mut shard = self.shard(id).lock();
+                match shard.get_mut(&id.seq()) {
+                    Some(slot) if matches!(&slot.entry, Entry::Spilled(s) if s.path == path) => {
+                        slot.last_used = self.tick();
+                        Some(std::mem::replace(&mut slot.entry, Entry::Ready(object)))
+                    }
+                    _ => None,
+                }
+            };
+            match replaced {
+                Some(spilled) => self.forget(spilled),
+                None => {
+                    self.used.fetch_sub(size, Ordering::AcqRel);
+                }
+            }
+        }
+        Ok(value)
     }
 
     /// A new object that a task or actor call will produce later; `control` cancels the task.
@@ -256,9 +570,13 @@ impl ObjectStore {
         self.insert(Entry::Pending(Vec::new()), control)
     }
 
-    /// A new object that is ready now.
-    pub(crate) fn insert_ready(&self, object: Object) -> ObjectId {
-        self.insert(Entry::Ready(object), None)
+    /// A new object that is ready now, in memory or (over the budget) on disk; fails with
+    /// [`Error::ObjectStoreFull`] when neither can take it.
+    pub(crate) fn insert_ready(&self, object: Object) -> Result<ObjectId> {
+        let id = self.new_id();
+        let entry = self.admit_or_spill(id, object)?;
+        self.insert_as(id, entry, None);
+        Ok(id)
     }
 
     /// A new object that failed already (for example, an infeasible task's result).
@@ -290,37 +608,58 @@ impl ObjectStore {
     /// Resolves a pending object and runs its waiters. An object that already resolved keeps its
     /// first outcome; the call returns whether this one took effect.
     pub(crate) fn complete(&self, id: ObjectId, outcome: Result<Object>) -> bool {
-        let (waiters, state) = {
+        let entry = match outcome {
+            Ok(object) => self
+                .admit_or_spill(id, object)
+                .unwrap_or_else(Entry::Failed),
+            Err(error) => Entry::Failed(error),
+        };
+        let resolved = {
             let mut shard = self.shard(id).lock();
             match shard.get_mut(&id.seq()) {
                 Some(Slot {
-                    entry: entry @ Entry::Pending(_),
+                    entry: current @ Entry::Pending(_),
                     control,
                     ..
                 }) => {
                     *control = None;
-                    let (resolved, state) = match outcome {
-                        Ok(object) => (Entry::Ready(object.clone()), State::Ready(object)),
-                        Err(error) => (Entry::Failed(error.clone()), State::Failed(error)),
-                    };
-                    match std::mem::replace(entry, resolved) {
-                        Entry::Pending(waiters) => (waiters, state),
+                    let state = State::of(Some(&entry));
+                    match std::mem::replace(current, entry) {
+                        Entry::Pending(waiters) => Ok((waiters, state)),
                         _ => unreachable!("matched as pending above"),
                     }
                 }
-                _ => return false,
+                _ => Err(entry),
             }
         };
-        run_waiters(waiters, state);
-        true
+        match resolved {
+            Ok((waiters, state)) => {
+                run_waiters(waiters, state);
+                true
+            }
+            Err(unused) => {
+                // Already resolved (cancelled, say) or freed: give back what was taken for it.
+                self.forget(unused);
+                false
+            }
+        }
     }
 
-    /// The object's current state.
+    /// The object's current state. Reading a ready object marks it recently used.
     pub(crate) fn state(&self, id: ObjectId) -> State {
         if id.owner() != self.owner {
             return State::Missing;
         }
-        State::of(self.shard(id).lock().get(&id.seq()).map(|slot| &slot.entry))
+        let mut shard = self.shard(id).lock();
+        match shard.get_mut(&id.seq()) {
+            Some(slot) => {
+                if matches!(slot.entry, Entry::Ready(_)) {
+                    slot.last_used = self.tick();
+                }
+                State::of(Some(&slot.entry))
+            }
+            None => State::Missing,
+        }
     }
 
     /// Whether the object exists and already resolved: a task or call whose result is
@@ -329,7 +668,7 @@ impl ObjectStore {
     pub(crate) fn is_resolved(&self, id: ObjectId) -> bool {
         matches!(
             self.shard(id).lock().get(&id.seq()).map(|s| &s.entry),
-            Some(Entry::Ready(_) | Entry::Failed(_))
+            Some(Entry::Ready(_) | Entry::Failed(_) | Entry::Spilled(_))
         )
     }
 
@@ -367,6 +706,26 @@ impl ObjectStore {
     /// Number of objects held (any state).
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// Bytes of ready objects in memory; bytes and objects on disk.
+    pub(crate) fn usage(&self) -> (u64, u64, u64) {
+        let (spilled_bytes, spilled_objects) = self.spill.usage();
+        (
+            self.used.load(Ordering::Acquire),
+            spilled_bytes,
+            spilled_objects,
+        )
+    }
+
+    /// The folder spilled objects go to, if one was made.
+    pub(crate) fn spill_path(&self) -> Option<&std::path::Path> {
+        self.spill.path()
+    }
+
+    /// Deletes the spill folder (at shutdown).
+    pub(crate) fn clear_spill(&self) {
+        self.spill.clear();
     }
 }
 
@@ -422,10 +781,19 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
+    fn test_store(owner: u32) -> ObjectStore {
+        let limits = StoreLimits {
+            memory: 1 << 30,
+            spill_dir: std::env::temp_dir(),
+            spill_limit: None,
+        };
+        ObjectStore::new(owner, limits)
+    }
+
     #[test]
     fn ready_objects_round_trip_typed_and_serialized() {
-        let store = ObjectStore::new(7);
-        let id = store.insert_ready(Object::new(vec![1u32, 2, 3]));
+        let store = test_store(7);
+        let id = store.insert_ready(Object::new(vec![1u32, 2, 3])).unwrap();
         let State::Ready(object) = store.state(id) else {
             panic!("not ready")
         };
@@ -438,6 +806,17 @@ mod tests {
         assert_eq!(bytes.len(), object.size());
         for len in [0usize, 1, 127, 128, 16_383, 16_384, 100_000] {
             let bytes = Object::new(vec![7u8; len]);
+            let fast = bytes.to_bytes().unwrap();
+            assert_eq!(
+                fast,
+                postcard::to_stdvec(&vec![7u8; len]).unwrap(),
+                "as postcard"
+            );
+            assert_eq!(*decode::<Vec<u8>>(&fast).unwrap(), vec![7u8; len]);
+            let text = "é".repeat(len);
+            let encoded = postcard::to_stdvec(&text).unwrap();
+            assert_eq!(Object::new(text.clone()).to_bytes().unwrap(), encoded);
+            assert_eq!(*decode::<String>(&encoded).unwrap(), text);
             assert_eq!(
                 bytes.to_bytes().unwrap().len(),
                 bytes.size(),
@@ -465,7 +844,7 @@ mod tests {
 
     #[test]
     fn waiters_run_once_on_completion_and_not_for_resolved_objects() {
-        let store = ObjectStore::new(1);
+        let store = test_store(1);
         let id = store.insert_pending(None);
         let hits = Arc::new(AtomicUsize::new(0));
         for _ in 0..3 {
@@ -496,7 +875,7 @@ mod tests {
     fn a_long_chain_of_waiters_resolving_objects_uses_constant_stack() {
         // Each object's waiter fails the next one; 200k levels would overflow any stack if run
         // recursively.
-        let store = Arc::new(ObjectStore::new(1));
+        let store = Arc::new(test_store(1));
         let ids: Vec<ObjectId> = (0..200_000).map(|_| store.insert_pending(None)).collect();
         for pair in ids.windows(2) {
             let (this, next) = (pair[0], pair[1]);
@@ -517,8 +896,8 @@ mod tests {
 
     #[test]
     fn objects_are_freed_when_their_last_handle_is_released() {
-        let store = ObjectStore::new(1);
-        let id = store.insert_ready(Object::new(vec![0u8; 64]));
+        let store = test_store(1);
+        let id = store.insert_ready(Object::new(vec![0u8; 64])).unwrap();
         assert!(store.retain(id));
         store.release(id);
         assert!(
@@ -533,8 +912,8 @@ mod tests {
 
     #[test]
     fn objects_of_another_owner_are_missing() {
-        let store = ObjectStore::new(1);
-        let id = store.insert_ready(Object::new(1u8));
+        let store = test_store(1);
+        let id = store.insert_ready(Object::new(1u8)).unwrap();
         let foreign = ObjectId::new(2, id.seq());
         assert!(matches!(store.state(foreign), State::Missing));
     }
