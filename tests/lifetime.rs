@@ -9,17 +9,6 @@ use common::*;
 use rustyray::task::TaskBuilder;
 use rustyray::{ActorHandle, Error, ObjectRef};
 
-/// A task that blocks until the test sends on the returned channel.
-fn gated<T: rustyray::Value + Clone>(value: T) -> (ObjectRef<T>, std::sync::mpsc::Sender<()>) {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let rx = parking_lot::Mutex::new(rx);
-    let r = TaskBuilder::new("gated").spawn(move || {
-        let _ = rx.lock().recv();
-        Ok(value.clone())
-    });
-    (r, tx)
-}
-
 #[test]
 fn an_object_is_freed_when_its_last_ref_drops() {
     let rt = runtime(2);

@@ -77,17 +77,6 @@ fn refs_of_another_runtime_are_not_found_with_a_clear_error() {
     assert!(err.to_string().contains("Runtime::enter"), "{err}");
 }
 
-/// A task that blocks until the test sends on the returned channel.
-fn gated(value: i64) -> (ObjectRef<i64>, std::sync::mpsc::Sender<()>) {
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let rx = parking_lot::Mutex::new(rx);
-    let r = TaskBuilder::new("gated").spawn(move || {
-        let _ = rx.lock().recv();
-        Ok(value)
-    });
-    (r, tx)
-}
-
 #[test]
 fn wait_returns_ready_and_pending_in_input_order_after_the_timeout() {
     let rt = runtime(2);

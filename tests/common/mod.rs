@@ -35,3 +35,14 @@ pub fn sum(values: Vec<ObjectRef<i64>>) -> ObjectRef<i64> {
     let slots: Vec<_> = values.iter().map(|r| task.arg(r)).collect();
     task.spawn(move || slots.iter().map(|s| Ok(s.get()?)).sum())
 }
+
+/// A task that blocks until the test sends on the returned channel, then returns `value`.
+pub fn gated<T: rustyray::Value + Clone>(value: T) -> (ObjectRef<T>, std::sync::mpsc::Sender<()>) {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let rx = parking_lot::Mutex::new(rx);
+    let r = TaskBuilder::new("gated").spawn(move || {
+        let _ = rx.lock().recv();
+        Ok(value.clone())
+    });
+    (r, tx)
+}

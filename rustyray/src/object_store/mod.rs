@@ -76,7 +76,6 @@ pub(crate) struct Object {
     value: Arc<dyn Any + Send + Sync>,
     size: usize,
     type_name: &'static str,
-    #[cfg_attr(not(test), allow(dead_code))] // read when spilling objects to disk
     serialize: SerializeFn,
 }
 
@@ -119,14 +118,7 @@ impl Object {
             })
     }
 
-    /// The object's size in bytes (its serialized length).
-    #[cfg_attr(not(test), allow(dead_code))] // read by the memory limit and the state API
-    pub(crate) fn size(&self) -> usize {
-        self.size
-    }
-
     /// The object in postcard form.
-    #[cfg_attr(not(test), allow(dead_code))] // read when spilling objects to disk
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
         (self.serialize)(&*self.value)
     }
@@ -803,7 +795,7 @@ mod tests {
             Err(Error::TypeMismatch { .. })
         ));
         let bytes = object.to_bytes().unwrap();
-        assert_eq!(bytes.len(), object.size());
+        assert_eq!(bytes.len(), object.size);
         for len in [0usize, 1, 127, 128, 16_383, 16_384, 100_000] {
             let bytes = Object::new(vec![7u8; len]);
             let fast = bytes.to_bytes().unwrap();
@@ -819,21 +811,17 @@ mod tests {
             assert_eq!(*decode::<String>(&encoded).unwrap(), text);
             assert_eq!(
                 bytes.to_bytes().unwrap().len(),
-                bytes.size(),
+                bytes.size,
                 "Vec<u8> of {len}"
             );
             let floats = Object::new(vec![0.5f64; len]);
             assert_eq!(
                 floats.to_bytes().unwrap().len(),
-                floats.size(),
+                floats.size,
                 "Vec<f64> of {len}"
             );
             let text = Object::new("é".repeat(len));
-            assert_eq!(
-                text.to_bytes().unwrap().len(),
-                text.size(),
-                "String of {len}"
-            );
+            assert_eq!(text.to_bytes().unwrap().len(), text.size, "String of {len}");
         }
         assert_eq!(
             postcard::from_bytes::<Vec<u32>>(&bytes).unwrap(),
