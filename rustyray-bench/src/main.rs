@@ -1,215 +1,119 @@
 //! RustyRay's benchmark binary.
 //!
-//! Runs each workload and, in the same process and run, its raw floor: the least work that
-//! does the same thing without RustyRay. Figures are reported as rates and as ratios to the
-//! floor, because absolute numbers on a shared 2-core machine are noisy while ratios measured
-//! side by side are not.
+//! Runs Ray's microbenchmark set (`ray microbenchmark`) under Ray's names, plus lines Ray cannot
+//! do well, each beside its raw floor measured in the same process and run: the least work that
+//! does the same thing with tokio, channels, a locked map or `memcpy`. Figures are printed per
+//! second with the ratio to the floor and to Ray's figure (ANCHORS.md), and written as JSON.
 //!
-//! `cargo run --release -p rustyray-bench` (add `-- --quick` for a fast smoke run, as CI does).
+//! ```text
+//! cargo run --release -p rustyray-bench                 # full run
+//! cargo run --release -p rustyray-bench -- --quick      # smoke run (CI)
+//! cargo run --release -p rustyray-bench -- --json out.json --filter actor
+//! ```
 
-use std::time::Instant;
+mod measure;
+mod workloads;
 
-use rustyray::{ActorHandle, Config, ObjectRef, Runtime};
+use measure::{Effort, Line};
+use rustyray::{Config, Runtime};
 
-struct Bench {
-    rounds: usize,
-    batch: usize,
+struct Args {
+    effort: Effort,
+    json: std::path::PathBuf,
+    filter: Option<String>,
 }
 
-/// Best rate (operations per second) of `rounds` runs of `f`, which performs `ops` operations.
-fn best_rate(rounds: usize, ops: usize, mut f: impl FnMut()) -> f64 {
-    f(); // warm-up
-    (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            ops as f64 / start.elapsed().as_secs_f64().max(1e-9)
-        })
-        .fold(0.0, f64::max)
-}
-
-fn row(name: &str, ours: f64, floor_name: &str, floor: f64) {
-    println!(
-        "{name:<34} {:>12.0}/s   {floor_name:<34} {:>12.0}/s   floor/ours {:>6.2}x",
-        ours,
-        floor,
-        floor / ours
-    );
-}
-
-#[rustyray::remote]
-fn nop() {}
-
-#[rustyray::remote]
-async fn nop_async() {}
-
-#[rustyray::actor]
-struct Nop;
-
-#[rustyray::actor]
-impl Nop {
-    fn new() -> Self {
-        Nop
-    }
-
-    fn ping(&self) {}
-
-    async fn ping_async(&self) {}
-}
-
-fn main() -> rustyray::Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick");
-    let b = if quick {
-        Bench {
-            rounds: 2,
-            batch: 2_000,
-        }
-    } else {
-        Bench {
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let mut parsed = Args {
+        effort: Effort {
+            quick: false,
             rounds: 5,
-            batch: 100_000,
+        },
+        json: std::path::PathBuf::from("target/rustyray-bench.json"),
+        filter: None,
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => {
+                parsed.effort = Effort {
+                    quick: true,
+                    rounds: 1,
+                }
+            }
+            "--json" => parsed.json = args.next().ok_or("--json takes a path")?.into(),
+            "--filter" => parsed.filter = Some(args.next().ok_or("--filter takes a word")?),
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(parsed)
+}
+
+fn print(lines: &[Line]) {
+    println!(
+        "{:<48} {:>14} {:>7}  {:>14} {:>9}  {:>10}",
+        "benchmark", "RustyRay", "unit", "floor", "vs floor", "vs Ray"
+    );
+    for l in lines {
+        let floor = l
+            .floor
+            .as_ref()
+            .map_or("-".to_owned(), |(_, f)| format!("{f:.1}"));
+        let vs_floor = l.vs_floor().map_or("-".to_owned(), |x| format!("{x:.2}x"));
+        let vs_ray = l.vs_ray().map_or("-".to_owned(), |x| format!("{x:.0}x"));
+        println!(
+            "{:<48} {:>14.1} {:>7}  {:>14} {:>9}  {:>10}",
+            l.name, l.ours, l.unit, floor, vs_floor, vs_ray
+        );
+    }
+    println!("\nvs floor: how many times the floor is faster (1.00x = as fast); vs Ray: ours / Ray 2.60 here");
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
+            eprintln!("usage: rustyray-bench [--quick] [--json PATH] [--filter WORD]");
+            std::process::exit(if message.is_empty() { 0 } else { 2 });
         }
     };
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-    println!(
-        "RustyRay throughput, {cpus} CPUs, batch {} , best of {} rounds",
-        b.batch, b.rounds
-    );
-
-    let floor_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cpus)
-        .build()
-        .expect("tokio starts");
-    let rt = Runtime::new(Config::default().num_cpus(cpus))?;
-    let _guard = rt.enter();
-
-    // Tasks, async bodies: submit a batch of no-op tasks, then get them all.
-    let floor = best_rate(b.rounds, b.batch, || {
-        floor_rt.block_on(async {
-            let handles: Vec<_> = (0..b.batch).map(|_| tokio::spawn(async {})).collect();
-            for h in handles {
-                h.await.unwrap();
-            }
-        })
-    });
-    let ours = best_rate(b.rounds, b.batch, || {
-        let refs: Vec<ObjectRef<()>> = (0..b.batch).map(|_| nop_async::remote()).collect();
-        rustyray::get_all(&refs).unwrap();
-    });
-    row("tasks async (no-op)", ours, "tokio::spawn + join", floor);
-
-    // Tasks, sync bodies on the CPU pool.
-    let floor_sync = best_rate(b.rounds, b.batch, || {
-        floor_rt.block_on(async {
-            let handles: Vec<_> = (0..b.batch)
-                .map(|_| tokio::task::spawn_blocking(|| {}))
-                .collect();
-            for h in handles {
-                h.await.unwrap();
-            }
-        })
-    });
-    let ours = best_rate(b.rounds, b.batch, || {
-        let refs: Vec<ObjectRef<()>> = (0..b.batch).map(|_| nop::remote()).collect();
-        rustyray::get_all(&refs).unwrap();
-    });
-    row(
-        "tasks sync (no-op)",
-        ours,
-        "tokio spawn_blocking + join",
-        floor_sync,
-    );
-
-    // One task at a time: submit, then get (a full round trip).
-    let n = b.batch / 20;
-    let floor = best_rate(b.rounds, n, || {
-        for _ in 0..n {
-            floor_rt.block_on(floor_rt.spawn(async {})).unwrap();
-        }
-    });
-    let ours = best_rate(b.rounds, n, || {
-        for _ in 0..n {
-            rustyray::get(&nop::remote()).unwrap();
-        }
-    });
-    row(
-        "tasks sync, one at a time",
-        ours,
-        "block_on(spawn) one at a time",
-        floor,
-    );
-
-    // Actor calls, pipelined, sync and async methods.
-    let floor = best_rate(b.rounds, b.batch, || {
-        floor_rt.block_on(async {
-            let (tx, mut rx) =
-                tokio::sync::mpsc::unbounded_channel::<tokio::sync::oneshot::Sender<u64>>();
-            let actor = tokio::spawn(async move {
-                let mut n = 0u64;
-                while let Some(reply) = rx.recv().await {
-                    n += 1;
-                    let _ = reply.send(n);
-                }
-            });
-            let replies: Vec<_> = (0..b.batch)
-                .map(|_| {
-                    let (reply, answer) = tokio::sync::oneshot::channel();
-                    tx.send(reply).unwrap();
-                    answer
-                })
-                .collect();
-            for r in replies {
-                r.await.unwrap();
-            }
-            drop(tx);
-            actor.await.unwrap();
-        })
-    });
-    let actor: ActorHandle<Nop> = Nop::remote();
-    let ours = best_rate(b.rounds, b.batch, || {
-        let refs: Vec<ObjectRef<()>> = (0..b.batch).map(|_| actor.ping()).collect();
-        rustyray::get_all(&refs).unwrap();
-    });
-    row(
-        "1:1 actor calls sync (pipelined)",
-        ours,
-        "mpsc + oneshot (pipelined)",
-        floor,
-    );
-    let ours = best_rate(b.rounds, b.batch, || {
-        let refs: Vec<ObjectRef<()>> = (0..b.batch).map(|_| actor.ping_async()).collect();
-        rustyray::get_all(&refs).unwrap();
-    });
-    row(
-        "1:1 actor calls async (pipelined)",
-        ours,
-        "mpsc + oneshot (pipelined)",
-        floor,
-    );
-
-    // put + get of a small object.
-    let ours = best_rate(b.rounds, b.batch, || {
-        for i in 0..b.batch {
-            let r = rustyray::put(i as u64).unwrap();
-            rustyray::get(&r).unwrap();
-        }
-    });
-    let map = std::sync::Mutex::new(std::collections::HashMap::new());
-    let floor = best_rate(b.rounds, b.batch, || {
-        for i in 0..b.batch {
-            map.lock().unwrap().insert(i, std::sync::Arc::new(i as u64));
-        }
-        for i in 0..b.batch {
-            map.lock().unwrap().remove(&i);
-        }
-    });
-    row(
-        "put + get (u64)",
-        ours,
-        "Mutex<HashMap> insert + remove",
-        floor,
-    );
-
+    let floor = workloads::Floor {
+        tokio: tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cpus)
+            .build()
+            .expect("tokio starts"),
+    };
+    let rt = Runtime::new(Config::default().num_cpus(cpus)).expect("runtime starts");
+    let started = std::time::Instant::now();
+    let mut lines = {
+        let _guard = rt.enter();
+        workloads::all(args.effort, &floor, cpus)
+    };
     rt.shutdown();
-    Ok(())
+    lines.push(workloads::memory_per_queued_task(args.effort));
+    if let Some(word) = &args.filter {
+        lines.retain(|l| l.name.contains(word.as_str()));
+    }
+    println!(
+        "RustyRay benchmarks: {cpus} CPUs, {} mode, median of {} rounds, {:.1} s\n",
+        if args.effort.quick { "quick" } else { "full" },
+        args.effort.rounds,
+        started.elapsed().as_secs_f64()
+    );
+    print(&lines);
+    if let Some(parent) = args.json.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    match serde_json::to_string_pretty(&lines) {
+        Ok(json) => match std::fs::write(&args.json, json) {
+            Ok(()) => println!("JSON: {}", args.json.display()),
+            Err(e) => eprintln!("could not write {}: {e}", args.json.display()),
+        },
+        Err(e) => eprintln!("could not encode the results: {e}"),
+    }
 }

@@ -1,0 +1,756 @@
+//! The workloads: Ray's microbenchmark set under Ray's names, then lines Ray cannot do well.
+//! Each runs beside its raw floor, the least work that does the same thing with tokio,
+//! channels, a locked map or `memcpy`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustyray::{ActorHandle, ObjectRef};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::measure::{percentile_us, rate, ray, Effort, Line};
+
+#[rustyray::remote]
+fn nop() {}
+
+#[rustyray::remote]
+async fn nop_async() {}
+
+#[rustyray::remote]
+fn sum_all(values: Vec<ObjectRef<u64>>) -> rustyray::Result<u64> {
+    Ok(rustyray::get_all(&values)?.iter().sum())
+}
+
+#[rustyray::remote]
+fn add_one(x: u64) -> u64 {
+    x + 1
+}
+
+/// A client that submits `n` tasks and waits for them all (Ray's multi-client runs these in
+/// actors; a task does the same work here).
+#[rustyray::remote]
+async fn task_client(n: usize) -> rustyray::Result<()> {
+    let refs: Vec<ObjectRef<()>> = (0..n).map(|_| nop::remote()).collect();
+    for r in refs {
+        r.await?;
+    }
+    Ok(())
+}
+
+/// A client that makes `n` calls spread over `actors`, then waits for them all.
+#[rustyray::remote]
+async fn actor_client(
+    actors: Vec<ActorHandle<Sink>>,
+    n: usize,
+    with_arg: bool,
+) -> rustyray::Result<()> {
+    let arg = rustyray::put(7u64)?;
+    let refs: Vec<ObjectRef<u64>> = (0..n)
+        .map(|i| {
+            let actor = &actors[i % actors.len()];
+            if with_arg {
+                actor.ping_arg(&arg)
+            } else {
+                actor.ping_arg(1)
+            }
+        })
+        .collect();
+    for r in refs {
+        r.await?;
+    }
+    Ok(())
+}
+
+/// The same, against async actors.
+#[rustyray::remote]
+async fn async_actor_client(actors: Vec<ActorHandle<AsyncSink>>, n: usize) -> rustyray::Result<()> {
+    let refs: Vec<ObjectRef<u64>> = (0..n)
+        .map(|i| actors[i % actors.len()].ping_arg(1))
+        .collect();
+    for r in refs {
+        r.await?;
+    }
+    Ok(())
+}
+
+/// A client that puts `n` small objects.
+#[rustyray::remote]
+fn put_client(n: usize) -> rustyray::Result<()> {
+    for i in 0..n {
+        rustyray::put(i as u64)?;
+    }
+    Ok(())
+}
+
+/// A client that puts `n` objects of `bytes` bytes each.
+#[rustyray::remote]
+fn put_bytes_client(n: usize, bytes: usize) -> rustyray::Result<()> {
+    for i in 0..n {
+        rustyray::put(vec![i as u8; bytes])?;
+    }
+    Ok(())
+}
+
+#[rustyray::actor]
+pub(crate) struct Sink;
+
+#[rustyray::actor]
+impl Sink {
+    fn new() -> Self {
+        Sink
+    }
+
+    fn ping(&self) {}
+
+    fn ping_arg(&self, x: u64) -> u64 {
+        x
+    }
+}
+
+#[rustyray::actor]
+pub(crate) struct AsyncSink;
+
+#[rustyray::actor(concurrent)]
+impl AsyncSink {
+    fn new() -> Self {
+        AsyncSink
+    }
+
+    async fn ping(&self) {}
+
+    async fn ping_arg(&self, x: u64) -> u64 {
+        x
+    }
+}
+
+/// The floor's tools: a tokio runtime of the same size and a channel-based actor.
+pub(crate) struct Floor {
+    pub(crate) tokio: tokio::runtime::Runtime,
+}
+
+type Reply = oneshot::Sender<u64>;
+
+impl Floor {
+    /// An actor without a framework: a task answering requests from an unbounded channel.
+    fn actor(&self) -> mpsc::UnboundedSender<Reply> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Reply>();
+        self.tokio.spawn(async move {
+            let mut n = 0u64;
+            while let Some(reply) = rx.recv().await {
+                n += 1;
+                let _ = reply.send(n);
+            }
+        });
+        tx
+    }
+
+    /// `n` calls spread over `actors`, pipelined, awaited.
+    async fn calls(actors: &[mpsc::UnboundedSender<Reply>], n: usize) {
+        let answers: Vec<_> = (0..n)
+            .map(|i| {
+                let (reply, answer) = oneshot::channel();
+                let _ = actors[i % actors.len()].send(reply);
+                answer
+            })
+            .collect();
+        for a in answers {
+            let _ = a.await;
+        }
+    }
+
+    fn spawn_join(&self, n: usize) {
+        self.tokio.block_on(async {
+            let handles: Vec<_> = (0..n).map(|_| tokio::spawn(async {})).collect();
+            for h in handles {
+                let _ = h.await;
+            }
+        })
+    }
+}
+
+fn line(name: &str, unit: &'static str, ours: f64, floor: Option<(&str, f64)>) -> Line {
+    Line {
+        name: name.to_owned(),
+        unit,
+        ours,
+        floor: floor.map(|(what, f)| (what.to_owned(), f)),
+        ray: ray(name),
+        higher_is_better: true,
+    }
+}
+
+/// Every workload, in report order.
+pub(crate) fn all(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
+    let mut lines = Vec::new();
+    lines.extend(tasks(e, floor));
+    lines.extend(actor_calls(e, floor, cpus));
+    lines.extend(objects(e));
+    lines.extend(extra(e, floor));
+    lines
+}
+
+fn tasks(e: Effort, floor: &Floor) -> Vec<Line> {
+    let mut out = Vec::new();
+    let n = e.size(2_000, 200);
+    let ours = rate(e, n, || {
+        for _ in 0..n {
+            rustyray::get(&nop::remote()).unwrap();
+        }
+    });
+    let raw = rate(e, n, || {
+        for _ in 0..n {
+            floor.tokio.block_on(floor.tokio.spawn(async {})).unwrap();
+        }
+    });
+    out.push(line(
+        "single client tasks sync",
+        "tasks",
+        ours,
+        Some(("block_on(spawn) one at a time", raw)),
+    ));
+
+    let batch = 1_000;
+    let batches = e.size(100, 5);
+    let ours = rate(e, batch * batches, || {
+        for _ in 0..batches {
+            let refs: Vec<ObjectRef<()>> = (0..batch).map(|_| nop_async::remote()).collect();
+            rustyray::get_all(&refs).unwrap();
+        }
+    });
+    let raw = rate(e, batch * batches, || {
+        for _ in 0..batches {
+            floor.spawn_join(batch);
+        }
+    });
+    out.push(line(
+        "single client tasks async",
+        "tasks",
+        ours,
+        Some(("tokio::spawn + join", raw)),
+    ));
+    out.push(line(
+        "single client tasks and get batch",
+        "batches",
+        ours / batch as f64,
+        Some(("tokio::spawn + join", raw / batch as f64)),
+    ));
+
+    let sync_batch = rate(e, batch * batches, || {
+        for _ in 0..batches {
+            let refs: Vec<ObjectRef<()>> = (0..batch).map(|_| nop::remote()).collect();
+            rustyray::get_all(&refs).unwrap();
+        }
+    });
+    let raw_sync = rate(e, batch * batches, || {
+        floor.tokio.block_on(async {
+            for _ in 0..batches {
+                let handles: Vec<_> = (0..batch)
+                    .map(|_| tokio::task::spawn_blocking(|| {}))
+                    .collect();
+                for h in handles {
+                    let _ = h.await;
+                }
+            }
+        })
+    });
+    out.push(line(
+        "tasks sync, batches of 1000 (extra)",
+        "tasks",
+        sync_batch,
+        Some(("spawn_blocking + join", raw_sync)),
+    ));
+
+    let per_client = e.size(10_000, 500);
+    let ours = rate(e, 4 * per_client, || {
+        let clients: Vec<_> = (0..4).map(|_| task_client::remote(per_client)).collect();
+        rustyray::get_all(&clients).unwrap();
+    });
+    let raw = rate(e, 4 * per_client, || {
+        floor.tokio.block_on(async {
+            let clients: Vec<_> = (0..4)
+                .map(|_| {
+                    tokio::spawn(async move {
+                        let hs: Vec<_> = (0..per_client).map(|_| tokio::spawn(async {})).collect();
+                        for h in hs {
+                            let _ = h.await;
+                        }
+                    })
+                })
+                .collect();
+            for c in clients {
+                let _ = c.await;
+            }
+        })
+    });
+    out.push(line(
+        "multi client tasks async",
+        "tasks",
+        ours,
+        Some(("4 tokio tasks × spawn + join", raw)),
+    ));
+    out
+}
+
+fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
+    let mut out = Vec::new();
+    let calls = e.size(100_000, 2_000);
+    let one_at_a_time = e.size(5_000, 200);
+    let sink = Sink::remote();
+    let raw_actor = floor.actor();
+
+    let ours = rate(e, one_at_a_time, || {
+        for _ in 0..one_at_a_time {
+            rustyray::get(&sink.ping()).unwrap();
+        }
+    });
+    let raw_sync = rate(e, one_at_a_time, || {
+        for _ in 0..one_at_a_time {
+            let (reply, answer) = oneshot::channel();
+            raw_actor.send(reply).unwrap();
+            answer.blocking_recv().unwrap();
+        }
+    });
+    out.push(line(
+        "1:1 actor calls sync",
+        "calls",
+        ours,
+        Some(("mpsc + oneshot, one at a time", raw_sync)),
+    ));
+
+    let ours = rate(e, calls, || {
+        let refs: Vec<ObjectRef<()>> = (0..calls).map(|_| sink.ping()).collect();
+        rustyray::get_all(&refs).unwrap();
+    });
+    let raw_async = rate(e, calls, || {
+        floor
+            .tokio
+            .block_on(Floor::calls(std::slice::from_ref(&raw_actor), calls))
+    });
+    out.push(line(
+        "1:1 actor calls async",
+        "calls",
+        ours,
+        Some(("mpsc + oneshot, pipelined", raw_async)),
+    ));
+
+    let concurrent = AsyncSink::options().max_concurrency(16).remote();
+    let ours = rate(e, calls, || {
+        let refs: Vec<ObjectRef<()>> = (0..calls).map(|_| concurrent.ping()).collect();
+        rustyray::get_all(&refs).unwrap();
+    });
+    out.push(line(
+        "1:1 actor calls concurrent",
+        "calls",
+        ours,
+        Some(("mpsc + oneshot, pipelined", raw_async)),
+    ));
+
+    let n = cpus.max(2);
+    let sinks: Vec<ActorHandle<Sink>> = (0..n).map(|_| Sink::remote()).collect();
+    let raw_actors: Vec<_> = (0..n).map(|_| floor.actor()).collect();
+    let ours = rate(e, calls, || {
+        let refs: Vec<ObjectRef<u64>> = (0..calls).map(|i| sinks[i % n].ping_arg(1)).collect();
+        rustyray::get_all(&refs).unwrap();
+    });
+    let raw_1n = rate(e, calls, || {
+        floor.tokio.block_on(Floor::calls(&raw_actors, calls))
+    });
+    out.push(line(
+        "1:n actor calls async",
+        "calls",
+        ours,
+        Some(("mpsc + oneshot to n actors", raw_1n)),
+    ));
+
+    let per_client = calls / n;
+    let raw_nn = rate(e, calls, || {
+        floor.tokio.block_on(async {
+            let clients: Vec<_> = (0..n)
+                .map(|_| {
+                    let actors = raw_actors.clone();
+                    tokio::spawn(async move { Floor::calls(&actors, per_client).await })
+                })
+                .collect();
+            for c in clients {
+                let _ = c.await;
+            }
+        })
+    });
+    for with_arg in [false, true] {
+        let ours = rate(e, per_client * n, || {
+            let clients: Vec<_> = (0..n)
+                .map(|_| actor_client::remote(sinks.clone(), per_client, with_arg))
+                .collect();
+            rustyray::get_all(&clients).unwrap();
+        });
+        let name = if with_arg {
+            "n:n actor calls with arg async"
+        } else {
+            "n:n actor calls async"
+        };
+        out.push(line(
+            name,
+            "calls",
+            ours,
+            Some(("n tokio clients × mpsc actors", raw_nn)),
+        ));
+    }
+
+    let async_sink = AsyncSink::remote();
+    let ours = rate(e, one_at_a_time, || {
+        for _ in 0..one_at_a_time {
+            rustyray::get(&async_sink.ping()).unwrap();
+        }
+    });
+    out.push(line(
+        "1:1 async-actor calls sync",
+        "calls",
+        ours,
+        Some(("mpsc + oneshot, one at a time", raw_sync)),
+    ));
+    let ours = rate(e, calls, || {
+        let refs: Vec<ObjectRef<()>> = (0..calls).map(|_| async_sink.ping()).collect();
+        rustyray::get_all(&refs).unwrap();
+    });
+    out.push(line(
+        "1:1 async-actor calls async",
+        "calls",
+        ours,
+        Some(("mpsc + oneshot, pipelined", raw_async)),
+    ));
+    let arg = rustyray::put(3u64).unwrap();
+    let ours = rate(e, calls, || {
+        let refs: Vec<ObjectRef<u64>> = (0..calls).map(|_| async_sink.ping_arg(&arg)).collect();
+        rustyray::get_all(&refs).unwrap();
+    });
+    out.push(line(
+        "1:1 async-actor calls with args async",
+        "calls",
+        ours,
+        Some(("mpsc + oneshot, pipelined", raw_async)),
+    ));
+
+    let async_sinks: Vec<ActorHandle<AsyncSink>> = (0..n).map(|_| AsyncSink::remote()).collect();
+    let ours = rate(e, calls, || {
+        let refs: Vec<ObjectRef<u64>> =
+            (0..calls).map(|i| async_sinks[i % n].ping_arg(1)).collect();
+        rustyray::get_all(&refs).unwrap();
+    });
+    out.push(line(
+        "1:n async-actor calls async",
+        "calls",
+        ours,
+        Some(("mpsc + oneshot to n actors", raw_1n)),
+    ));
+    let ours = rate(e, per_client * n, || {
+        let clients: Vec<_> = (0..n)
+            .map(|_| async_actor_client::remote(async_sinks.clone(), per_client))
+            .collect();
+        rustyray::get_all(&clients).unwrap();
+    });
+    out.push(line(
+        "n:n async-actor calls async",
+        "calls",
+        ours,
+        Some(("n tokio clients × mpsc actors", raw_nn)),
+    ));
+    out
+}
+
+fn objects(e: Effort) -> Vec<Line> {
+    let mut out = Vec::new();
+    let n = e.size(200_000, 5_000);
+    let ours = rate(e, n, || {
+        for i in 0..n {
+            drop(rustyray::put(i as u64).unwrap());
+        }
+    });
+    let map = parking_lot::Mutex::new(HashMap::new());
+    let raw_put = rate(e, n, || {
+        for i in 0..n {
+            map.lock().insert(i, Arc::new(i as u64));
+            map.lock().remove(&i);
+        }
+    });
+    out.push(line(
+        "single client put calls",
+        "puts",
+        ours,
+        Some(("Mutex<HashMap> insert + remove", raw_put)),
+    ));
+
+    let ours = rate(e, 1_000, || {
+        let clients: Vec<_> = (0..10).map(|_| put_client::remote(100)).collect();
+        rustyray::get_all(&clients).unwrap();
+    });
+    let raw = rate(e, 1_000, || {
+        std::thread::scope(|s| {
+            for t in 0..10 {
+                let map = &map;
+                s.spawn(move || {
+                    for i in 0..100 {
+                        map.lock().insert(t * 100 + i, Arc::new(i as u64));
+                        map.lock().remove(&(t * 100 + i));
+                    }
+                });
+            }
+        })
+    });
+    out.push(line(
+        "multi client put calls",
+        "puts",
+        ours,
+        Some(("10 threads × Mutex<HashMap>", raw)),
+    ));
+
+    let stored = rustyray::put(42u64).unwrap();
+    let ours = rate(e, n, || {
+        for _ in 0..n {
+            rustyray::get(&stored).unwrap();
+        }
+    });
+    map.lock().insert(0, Arc::new(42u64));
+    let raw = rate(e, n, || {
+        for _ in 0..n {
+            let v = map.lock().get(&0).cloned();
+            std::hint::black_box(v);
+        }
+    });
+    out.push(line(
+        "single client get calls",
+        "gets",
+        ours,
+        Some(("Mutex<HashMap> lookup + Arc clone", raw)),
+    ));
+    let put_get = rate(e, n, || {
+        for i in 0..n {
+            let r = rustyray::put(i as u64).unwrap();
+            rustyray::get(&r).unwrap();
+        }
+    });
+    out.push(line(
+        "put + get of a u64 (extra)",
+        "pairs",
+        put_get,
+        Some(("Mutex<HashMap> insert + remove", raw_put)),
+    ));
+
+    // Large objects: put moves the value in (no copy), so it is O(1) in the size.
+    let big = e.size(800 << 20, 80 << 20);
+    let gb = big as f64 / 1e9;
+    let mut blocks: Vec<Vec<u8>> = (0..e.rounds + 1).map(|_| vec![1u8; big]).collect();
+    let mut kept = Vec::new(); // freed after timing: freeing 800 MB is not part of a put
+    let ours = rate(e, 1, || {
+        let block = blocks.pop().unwrap_or_default();
+        kept.push(rustyray::put(block).unwrap());
+    }) * gb;
+    drop((blocks, kept));
+    let source = vec![1u8; big];
+    let raw = rate(e, 1, || {
+        std::hint::black_box(source.clone());
+    }) * gb;
+    drop(source);
+    out.push(line(
+        "single client put gigabytes",
+        "GB",
+        ours,
+        Some(("memcpy of the same bytes", raw)),
+    ));
+    let stored = rustyray::put(vec![2u8; big]).unwrap();
+    let zero_copy = rate(e, 1, || {
+        std::hint::black_box(rustyray::get_arc(&stored).unwrap());
+    }) * gb;
+    drop(stored);
+    out.push(line(
+        "zero-copy get of the same object (extra)",
+        "GB",
+        zero_copy,
+        Some(("memcpy of the same bytes", raw)),
+    ));
+
+    let each = e.size(80 << 20, 8 << 20);
+    let total = 100.0 * each as f64 / 1e9;
+    let ours = rate(e, 1, || {
+        let clients: Vec<_> = (0..10)
+            .map(|_| put_bytes_client::remote(10, each))
+            .collect();
+        rustyray::get_all(&clients).unwrap();
+    }) * total;
+    let raw = rate(e, 1, || {
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for i in 0..50 {
+                        std::hint::black_box(vec![i as u8; each]);
+                    }
+                });
+            }
+        })
+    }) * total;
+    out.push(line(
+        "multi client put gigabytes",
+        "GB",
+        ours,
+        Some(("filling the same bytes on 2 threads", raw)),
+    ));
+
+    let ours = rate(e, 1, || {
+        let mut pending: Vec<ObjectRef<()>> = (0..1_000).map(|_| nop::remote()).collect();
+        while !pending.is_empty() {
+            let (_, rest) = rustyray::wait(&pending, 1, None);
+            pending = rest;
+        }
+    });
+    out.push(line("single client wait 1k refs", "iterations", ours, None));
+
+    let refs: Vec<ObjectRef<u64>> = (0..10_000)
+        .map(|i| rustyray::put(i as u64).unwrap())
+        .collect();
+    let holder = rustyray::put(refs).unwrap();
+    let arcs: Vec<Arc<u64>> = (0..10_000).map(Arc::new).collect();
+    let reps = e.size(200, 20);
+    let ours = rate(e, reps, || {
+        for _ in 0..reps {
+            std::hint::black_box(rustyray::get(&holder).unwrap());
+        }
+    });
+    let raw = rate(e, reps, || {
+        for _ in 0..reps {
+            std::hint::black_box(arcs.clone());
+        }
+    });
+    out.push(line(
+        "single client get object containing 10k refs",
+        "gets",
+        ours,
+        Some(("clone of 10k Arcs", raw)),
+    ));
+    out
+}
+
+fn extra(e: Effort, floor: &Floor) -> Vec<Line> {
+    let mut out = Vec::new();
+    let links = e.size(100_000, 5_000);
+    let ours = rate(e, links, || {
+        let mut r = add_one::remote(0);
+        for _ in 1..links {
+            r = add_one::remote(&r);
+        }
+        assert_eq!(rustyray::get(&r).unwrap(), links as u64);
+    });
+    let raw = rate(e, links, || {
+        floor.tokio.block_on(async {
+            let mut previous = tokio::spawn(async { 0u64 });
+            for _ in 1..links {
+                let before = previous;
+                previous = tokio::spawn(async move { before.await.unwrap() + 1 });
+            }
+            previous.await.unwrap()
+        });
+    });
+    out.push(line(
+        "chain of 100k dependent tasks",
+        "links",
+        ours,
+        Some(("chain of tokio tasks awaiting the previous", raw)),
+    ));
+
+    let args = e.size(10_000, 1_000);
+    let inputs: Vec<ObjectRef<u64>> = (0..args)
+        .map(|i| rustyray::put(i as u64).unwrap())
+        .collect();
+    let ours = rate(e, args, || {
+        rustyray::get(&sum_all::remote(inputs.clone())).unwrap();
+    });
+    let wide = rate(e, args, || {
+        let mut task = rustyray::task::TaskBuilder::new("wide");
+        let slots: Vec<_> = inputs.iter().map(|r| task.arg(r)).collect();
+        let r = task.spawn(move || {
+            slots
+                .iter()
+                .map(|s| Ok(s.get()?))
+                .sum::<anyhow::Result<u64>>()
+        });
+        rustyray::get(&r).unwrap();
+    });
+    out.push(line("one task with 10k ref arguments", "args", wide, None));
+    out.push(line(
+        "one task reading 10k refs in a Vec (extra)",
+        "refs",
+        ours,
+        None,
+    ));
+
+    let samples = e.size(10_000, 500);
+    let mut latencies: Vec<Duration> = (0..samples)
+        .map(|_| {
+            let started = Instant::now();
+            rustyray::get(&nop::remote()).unwrap();
+            started.elapsed()
+        })
+        .collect();
+    latencies.sort();
+    let mut raw_latencies: Vec<Duration> = (0..samples)
+        .map(|_| {
+            let started = Instant::now();
+            floor.tokio.block_on(floor.tokio.spawn(async {})).unwrap();
+            started.elapsed()
+        })
+        .collect();
+    raw_latencies.sort();
+    for (p, name) in [(50.0, "get latency p50"), (99.0, "get latency p99")] {
+        out.push(Line {
+            name: name.to_owned(),
+            unit: "µs",
+            ours: percentile_us(&latencies, p),
+            floor: Some((
+                "block_on(spawn) round trip".to_owned(),
+                percentile_us(&raw_latencies, p),
+            )),
+            ray: None,
+            higher_is_better: false,
+        });
+    }
+    out
+}
+
+/// Bytes of resident memory per task queued behind a busy CPU, measured on a runtime of its
+/// own with one CPU slot.
+pub(crate) fn memory_per_queued_task(e: Effort) -> Line {
+    let rt = rustyray::Runtime::new(rustyray::Config::default().num_cpus(1)).unwrap();
+    let _guard = rt.enter();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let rx = parking_lot::Mutex::new(rx);
+    let blocker = rustyray::task::TaskBuilder::new("blocker").spawn(move || {
+        let _ = rx.lock().recv();
+        Ok(())
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    let n = e.size(1_000_000, 50_000);
+    let before = resident_bytes();
+    let queued: Vec<ObjectRef<()>> = (0..n).map(|_| nop::remote()).collect();
+    let after = resident_bytes();
+    let per_task = after.saturating_sub(before) as f64 / n as f64;
+    tx.send(()).unwrap();
+    rustyray::get(&blocker).unwrap();
+    rustyray::get_all(&queued).unwrap();
+    Line {
+        name: "memory per queued task".to_owned(),
+        unit: "bytes",
+        ours: per_task,
+        floor: None,
+        ray: None,
+        higher_is_better: false,
+    }
+}
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
