@@ -8,7 +8,8 @@
 //! ```text
 //! cargo run --release -p rustyray-bench                 # full run
 //! cargo run --release -p rustyray-bench -- --quick      # smoke run (CI)
-//! cargo run --release -p rustyray-bench -- --json out.json --filter actor
+//! cargo run --release -p rustyray-bench -- --filter actor   # one group: tasks, actor,
+//!                                                           # objects, chain, memory
 //! ```
 
 mod measure;
@@ -92,12 +93,11 @@ fn main() {
     let started = std::time::Instant::now();
     let mut lines = {
         let _guard = rt.enter();
-        workloads::all(args.effort, &floor, cpus)
+        workloads::all(args.effort, &floor, cpus, args.filter.as_deref())
     };
     rt.shutdown();
-    lines.push(workloads::memory_per_queued_task(args.effort));
-    if let Some(word) = &args.filter {
-        lines.retain(|l| l.name.contains(word.as_str()));
+    if args.filter.as_deref().is_none_or(|f| "memory".contains(f)) {
+        lines.push(workloads::memory_per_queued_task(args.effort));
     }
     println!(
         "RustyRay benchmarks: {cpus} CPUs, {} mode, median of {} rounds, {:.1} s\n",

@@ -180,13 +180,22 @@ fn line(name: &str, unit: &'static str, ours: f64, floor: Option<(&str, f64)>) -
     }
 }
 
-/// Every workload, in report order.
-pub(crate) fn all(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
+/// The workload groups, in report order, with a word that selects each (`--filter`).
+pub(crate) fn all(e: Effort, floor: &Floor, cpus: usize, filter: Option<&str>) -> Vec<Line> {
+    let wants = |group: &str| filter.is_none_or(|f| group.contains(f) || f.contains(group));
     let mut lines = Vec::new();
-    lines.extend(tasks(e, floor));
-    lines.extend(actor_calls(e, floor, cpus));
-    lines.extend(objects(e));
-    lines.extend(extra(e, floor));
+    if wants("tasks") {
+        lines.extend(tasks(e, floor));
+    }
+    if wants("actor") {
+        lines.extend(actor_calls(e, floor, cpus));
+    }
+    if wants("objects put get") {
+        lines.extend(objects(e));
+    }
+    if wants("chain args latency") {
+        lines.extend(extra(e, floor));
+    }
     lines
 }
 

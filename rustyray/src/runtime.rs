@@ -21,17 +21,16 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::actor::ActorTable;
 use crate::config::Config;
+use crate::cpu_pool::CpuPool;
 use crate::error::{Error, Result};
 use crate::object_store::{ObjectStore, StoreLimits};
 use crate::scheduler::Scheduler;
 
-/// How many threads the CPU pool may grow to. Threads are only added while every existing one
-/// is busy, which happens when tasks block in `get` and lend their CPU slot to new tasks.
-const MAX_POOL_THREADS: usize = 8192;
-
 /// The parts of a runtime that its threads, refs and handles reach.
 pub(crate) struct Shared {
     pub(crate) id: u32,
+    /// Threads for sync bodies.
+    pub(crate) pool: CpuPool,
     pub(crate) store: ObjectStore,
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) actors: ActorTable,
@@ -152,8 +151,21 @@ impl Runtime {
     /// the runtime, whose every call then reports it.
     fn build(config: Config) -> Runtime {
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| Shared {
             id,
+            pool: {
+                let weak = weak.clone();
+                CpuPool::new(
+                    config.get_num_cpus(),
+                    format!("rustyray-{id}-cpu"),
+                    move || {
+                        let shared = weak.upgrade()?;
+                        let tokio = shared.handle().cloned();
+                        CURRENT.with(|c| *c.borrow_mut() = Some(shared));
+                        tokio
+                    },
+                )
+            },
             store: ObjectStore::new(
                 id,
                 StoreLimits {
@@ -174,7 +186,6 @@ impl Runtime {
         let for_threads = Arc::clone(&shared);
         let built = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.get_num_cpus().max(1))
-            .max_blocking_threads(MAX_POOL_THREADS)
             .thread_name(format!("rustyray-{id}"))
             .on_thread_start(move || {
                 CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&for_threads)));
@@ -251,6 +262,7 @@ fn shut_down(shared: &Shared, tokio: &Mutex<Option<tokio::runtime::Runtime>>) {
         return;
     }
     shared.scheduler.clear();
+    shared.pool.shutdown();
     shared.actors.clear();
     shared.store.fail_all_pending(&Error::RuntimeShutdown);
     if let Some(tokio) = tokio.lock().take() {

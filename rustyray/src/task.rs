@@ -45,6 +45,7 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use parking_lot::Mutex;
 
+use crate::cpu_pool;
 use crate::error::{Error, Result};
 use crate::object_ref::{typed, ObjectId, ObjectRef};
 use crate::object_store::{Object, State, Value};
@@ -458,10 +459,11 @@ impl Job {
         let lease = Arc::new(lease);
         match self.body {
             Body::Sync(_) => {
-                handle.spawn_blocking(move || {
+                let pool = self.shared.pool.clone();
+                pool.spawn(Box::new(move || {
                     let outcome = scheduler::with_sync_lease(lease, || self.run_sync());
-                    self.shared.store.complete(self.out, outcome);
-                });
+                    cpu_pool::finishing(|| self.shared.store.complete(self.out, outcome));
+                }));
             }
             Body::Async(_) => {
                 let control = Arc::clone(&self.control);

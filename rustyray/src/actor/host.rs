@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::table::ActorCell;
 use super::{Call, Ctor, Method};
@@ -98,17 +98,14 @@ impl<A: Send + 'static> ActorHost<A> {
                 },
                 Method::Sync(_) => {
                     let batch = self.take_batch(call);
-                    let Some(tokio) = self.shared.handle().cloned() else {
-                        return;
-                    };
                     self.running = batch.iter().map(|c| c.out).collect();
                     let (shared, cell) = (Arc::clone(&self.shared), Arc::clone(&self.cell));
-                    let ran = tokio
-                        .spawn_blocking(move || {
-                            let crash = run_batch(&shared, &cell, &mut state, batch);
-                            (state, crash)
-                        })
-                        .await;
+                    let (back, ran) = oneshot::channel();
+                    self.shared.pool.spawn(Box::new(move || {
+                        let crash = run_batch(&shared, &cell, &mut state, batch);
+                        let _ = back.send((state, crash));
+                    }));
+                    let ran = ran.await;
                     self.running.clear();
                     let Ok((back, crash)) = ran else {
                         return; // the runtime is shutting down
@@ -263,10 +260,12 @@ impl<A: Send + 'static> ActorHost<A> {
         let function = format!("{}::new", self.cell.class);
         let outcome = match &self.ctor {
             Ctor::Sync(ctor) => {
-                let tokio = self.shared.handle().cloned().ok_or("runtime shut down")?;
                 let ctor = Arc::clone(ctor);
-                tokio
-                    .spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(&*ctor)))
+                let (back, built) = oneshot::channel();
+                self.shared.pool.spawn(Box::new(move || {
+                    let _ = back.send(std::panic::catch_unwind(AssertUnwindSafe(&*ctor)));
+                }));
+                built
                     .await
                     .map_err(|_| Error::RuntimeShutdown.to_string())?
             }
