@@ -62,7 +62,13 @@ fn print(lines: &[Line]) {
             .as_ref()
             .map_or("-".to_owned(), |(_, f)| format!("{f:.1}"));
         let vs_floor = l.vs_floor().map_or("-".to_owned(), |x| format!("{x:.2}x"));
-        let vs_ray = l.vs_ray().map_or("-".to_owned(), |x| format!("{x:.0}x"));
+        let vs_ray = l.vs_ray().map_or("-".to_owned(), |x| {
+            if x < 10.0 {
+                format!("{x:.2}x")
+            } else {
+                format!("{x:.0}x")
+            }
+        });
         println!(
             "{:<48} {:>14.1} {:>7}  {:>14} {:>9}  {:>10}",
             l.name, l.ours, l.unit, floor, vs_floor, vs_ray
