@@ -2,8 +2,8 @@
 //!
 //! # Design
 //!
-//! A runtime is an object store, a scheduler, an actor table and a tokio runtime whose worker
-//! threads run async bodies and whose blocking pool is the CPU pool for sync bodies. Those parts
+//! A runtime is an object store, a scheduler, an actor table, a CPU pool for sync bodies and a
+//! tokio runtime whose worker threads run async bodies. Those parts
 //! live in `Shared`, which every thread of the runtime knows as its *current* runtime (set when
 //! the thread starts). Any other thread finds the current runtime in a thread-local set by
 //! [`Runtime::enter`], or else uses the global runtime, started with defaults on first use.
