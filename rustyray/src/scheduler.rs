@@ -267,8 +267,9 @@ tokio::task_local! {
     static ASYNC_LEASE: Arc<Lease>;
 }
 
-/// Runs a sync task body with its lease as the thread's current lease.
-pub(crate) fn with_sync_lease<R>(lease: Arc<Lease>, f: impl FnOnce() -> R) -> R {
+/// Runs a sync task body with its lease as the thread's current lease. The caller keeps the
+/// lease and decides when it is given back.
+pub(crate) fn with_sync_lease<R>(lease: &Arc<Lease>, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<Arc<Lease>>);
     impl Drop for Restore {
         fn drop(&mut self) {
@@ -276,7 +277,7 @@ pub(crate) fn with_sync_lease<R>(lease: Arc<Lease>, f: impl FnOnce() -> R) -> R 
             SYNC_LEASE.with(|l| *l.borrow_mut() = previous);
         }
     }
-    let _restore = Restore(SYNC_LEASE.with(|l| l.borrow_mut().replace(lease)));
+    let _restore = Restore(SYNC_LEASE.with(|l| l.borrow_mut().replace(Arc::clone(lease))));
     f()
 }
 

@@ -461,8 +461,13 @@ impl Job {
             Body::Sync(_) => {
                 let pool = self.shared.pool.clone();
                 pool.spawn(Box::new(move || {
-                    let outcome = scheduler::with_sync_lease(lease, || self.run_sync());
-                    cpu_pool::finishing(|| self.shared.store.complete(self.out, outcome));
+                    let outcome = scheduler::with_sync_lease(&lease, || self.run_sync());
+                    // Giving the CPU back and storing the result both make tasks ready; while
+                    // finishing, this thread keeps the first of them and runs it next.
+                    cpu_pool::finishing(|| {
+                        drop(lease);
+                        self.shared.store.complete(self.out, outcome)
+                    });
                 }));
             }
             Body::Async(_) => {
