@@ -145,6 +145,16 @@ pub(crate) fn block_until(
     need: usize,
     deadline: Option<Instant>,
 ) -> bool {
+    // Look first without subscribing: when enough are resolved already (the usual case in a
+    // progress loop over `wait(&pending, 1, ..)`), no waiter is left behind on the others.
+    let already = ids
+        .iter()
+        .filter(|&&id| !matches!(shared.store.state(id), State::Pending))
+        .take(need)
+        .count();
+    if already >= need {
+        return true;
+    }
     let signal = Arc::new(Signal {
         resolved: AtomicUsize::new(0),
         thread: std::thread::current(),
