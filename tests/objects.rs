@@ -99,6 +99,7 @@ fn wait_returns_at_most_num_returns_and_counts_failures_as_ready() {
     let _g = rt.enter();
     let refs = vec![fail("x"), add(1, 2), add(3, 4)];
     rustyray::get_all(&refs[1..]).unwrap();
+    assert!(rustyray::get(&refs[0]).is_err()); // all three resolved, the first one failed
     let (ready, pending) = rustyray::wait(&refs, 2, None);
     assert_eq!(ready, refs[..2].to_vec());
     assert_eq!(pending, refs[2..].to_vec());

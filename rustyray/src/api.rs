@@ -42,19 +42,30 @@ pub fn get<T: Value + Clone>(r: &ObjectRef<T>) -> Result<T> {
 
 /// Like [`get`], but shares the stored value instead of cloning it: O(1) whatever its size.
 pub fn get_arc<T: Value>(r: &ObjectRef<T>) -> Result<Arc<T>> {
-    let shared = runtime::current();
-    shared.check()?;
-    let state = resolve_blocking(&shared, r.id(), None)?;
-    typed(&shared.store, r.id(), state)
+    get_until(r, None)
 }
 
 /// Like [`get`], but fails with [`Error::Timeout`] if the object is not resolved within
 /// `timeout`. The task producing it keeps running.
 pub fn get_timeout<T: Value + Clone>(r: &ObjectRef<T>, timeout: Duration) -> Result<T> {
+    get_until(r, Some(Instant::now() + timeout)).map(|value| T::clone(&value))
+}
+
+/// The object's value once resolved, or [`Error::Timeout`] when the deadline passes first.
+fn get_until<T: Value>(r: &ObjectRef<T>, deadline: Option<Instant>) -> Result<Arc<T>> {
     let shared = runtime::current();
     shared.check()?;
-    let state = resolve_blocking(&shared, r.id(), Some(Instant::now() + timeout))?;
-    typed::<T>(&shared.store, r.id(), state).map(|value| T::clone(&value))
+    let state = match shared.store.state(r.id()) {
+        State::Pending => {
+            let started = Instant::now();
+            if !block_until(&shared, &[r.id()], 1, deadline) {
+                return Err(Error::Timeout(started.elapsed()));
+            }
+            shared.store.state(r.id())
+        }
+        resolved => resolved,
+    };
+    typed(&shared.store, r.id(), state)
 }
 
 /// Gets every object, in order; fails with the first error met.
@@ -86,7 +97,11 @@ pub fn wait<T>(
     let shared = runtime::current();
     let need = num_returns.min(refs.len());
     let ids: Vec<ObjectId> = refs.iter().map(ObjectRef::id).collect();
-    if shared.check().is_ok() {
+    // Look first without subscribing: when enough are resolved already (the usual case in a
+    // progress loop over `wait(&pending, 1, ..)`), no waiter is left behind on the others.
+    let resolved = |id: &&ObjectId| !matches!(shared.store.state(**id), State::Pending);
+    let enough_now = ids.iter().filter(resolved).take(need).count() >= need;
+    if !enough_now && shared.check().is_ok() {
         block_until(&shared, &ids, need, timeout.map(|t| Instant::now() + t));
     }
     let mut ready = Vec::with_capacity(need);
@@ -116,20 +131,6 @@ pub fn cancel<T>(r: &ObjectRef<T>) -> bool {
     shared.store.cancel(r.id())
 }
 
-/// The object's state once resolved, or [`Error::Timeout`] when the deadline passes first.
-fn resolve_blocking(shared: &Shared, id: ObjectId, deadline: Option<Instant>) -> Result<State> {
-    match shared.store.state(id) {
-        State::Pending => {}
-        resolved => return Ok(resolved),
-    }
-    let started = Instant::now();
-    if block_until(shared, &[id], 1, deadline) {
-        Ok(shared.store.state(id))
-    } else {
-        Err(Error::Timeout(started.elapsed()))
-    }
-}
-
 /// A counter of resolved objects that wakes one parked thread.
 struct Signal {
     resolved: AtomicUsize,
@@ -145,16 +146,6 @@ pub(crate) fn block_until(
     need: usize,
     deadline: Option<Instant>,
 ) -> bool {
-    // Look first without subscribing: when enough are resolved already (the usual case in a
-    // progress loop over `wait(&pending, 1, ..)`), no waiter is left behind on the others.
-    let already = ids
-        .iter()
-        .filter(|&&id| !matches!(shared.store.state(id), State::Pending))
-        .take(need)
-        .count();
-    if already >= need {
-        return true;
-    }
     let signal = Arc::new(Signal {
         resolved: AtomicUsize::new(0),
         thread: std::thread::current(),

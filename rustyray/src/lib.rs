@@ -34,6 +34,7 @@
 pub mod actor;
 mod api;
 mod config;
+mod counted;
 mod cpu_pool;
 mod error;
 mod object_ref;

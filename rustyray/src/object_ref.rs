@@ -5,18 +5,17 @@
 //! It holds only the object's [`ObjectId`] and finds the store of the current runtime when used,
 //! so it is as cheap to clone, send and serialize as an integer pair.
 
-use std::any::Any;
-use std::cell::RefCell;
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
 use serde::{Deserialize, Serialize};
 
+use crate::counted::{self, Counted, Handle};
 use crate::error::{Error, Result};
 use crate::object_store::{ObjectStore, State, Value};
 use crate::runtime::{self, Shared};
@@ -82,21 +81,17 @@ impl fmt::Display for ObjectId {
 /// ```
 pub struct ObjectRef<T> {
     id: ObjectId,
-    holder: Option<Arc<Holder>>,
+    holder: Handle<ObjectId>,
     _type: PhantomData<fn() -> T>,
 }
 
-/// One counted handle to an object, shared by clones of a ref; releases it when dropped.
-struct Holder {
-    id: ObjectId,
-    runtime: Weak<Shared>,
-}
+impl Counted for ObjectId {
+    fn retain(self, shared: &Shared) -> bool {
+        shared.store.retain(self)
+    }
 
-impl Drop for Holder {
-    fn drop(&mut self) {
-        if let Some(shared) = self.runtime.upgrade() {
-            shared.store.release(self.id);
-        }
+    fn release(self, shared: &Shared) {
+        shared.store.release(self)
     }
 }
 
@@ -105,10 +100,7 @@ impl<T> ObjectRef<T> {
     pub(crate) fn adopt(shared: &Arc<Shared>, id: ObjectId) -> ObjectRef<T> {
         ObjectRef {
             id,
-            holder: Some(Arc::new(Holder {
-                id,
-                runtime: Arc::downgrade(shared),
-            })),
+            holder: counted::adopt(shared, id),
             _type: PhantomData,
         }
     }
@@ -117,17 +109,9 @@ impl<T> ObjectRef<T> {
     /// back from bytes); an uncounted one if the object is gone or not this runtime's, which
     /// `get` then reports as not found.
     fn retained(id: ObjectId) -> ObjectRef<T> {
-        let holder = runtime::current_if_any()
-            .filter(|shared| shared.store.retain(id))
-            .map(|shared| {
-                Arc::new(Holder {
-                    id,
-                    runtime: Arc::downgrade(&shared),
-                })
-            });
         ObjectRef {
             id,
-            holder,
+            holder: counted::retained(id),
             _type: PhantomData,
         }
     }
@@ -170,35 +154,9 @@ impl<T> fmt::Debug for ObjectRef<T> {
 
 impl<T> Serialize for ObjectRef<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if let Some(holder) = &self.holder {
-            keep_while_serializing(Arc::clone(holder) as Arc<dyn Any + Send + Sync>);
-        }
+        counted::note_serialized(&self.holder);
         self.id.serialize(serializer)
     }
-}
-
-thread_local! {
-    /// Handles of the refs serialized inside [`keeping_refs`], on this thread.
-    static KEPT: RefCell<Option<Vec<Arc<dyn Any + Send + Sync>>>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` (a serialization) and returns, with its result, a handle to every ref and actor
-/// handle it serialized: the caller keeps them so those objects and actors stay alive while the
-/// bytes are the only place that names them (a spilled object, say).
-pub(crate) fn keeping_refs<R>(f: impl FnOnce() -> R) -> (R, Vec<Arc<dyn Any + Send + Sync>>) {
-    let outer = KEPT.with(|k| k.replace(Some(Vec::new())));
-    let out = f();
-    let kept = KEPT.with(|k| k.replace(outer)).unwrap_or_default();
-    (out, kept)
-}
-
-/// Called by `Serialize` of refs and handles: keeps `holder` if a [`keeping_refs`] is running.
-pub(crate) fn keep_while_serializing(holder: Arc<dyn Any + Send + Sync>) {
-    KEPT.with(|k| {
-        if let Some(kept) = k.borrow_mut().as_mut() {
-            kept.push(holder);
-        }
-    });
 }
 
 impl<'de, T> Deserialize<'de> for ObjectRef<T> {

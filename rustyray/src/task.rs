@@ -374,12 +374,7 @@ impl Gate {
     }
 
     fn arrive(&self, dep: ObjectId, state: &State) {
-        let failure = match state {
-            State::Failed(error) => Some(error.clone()),
-            State::Missing => Some(crate::object_ref::missing(dep)),
-            State::Ready(_) | State::Spilled | State::Pending => None,
-        };
-        if let Some(error) = failure {
+        if let Some(error) = state.failure(dep) {
             self.failure.lock().get_or_insert(error);
         }
         self.arrive_done();
@@ -466,7 +461,7 @@ impl Job {
                     // finishing, this thread keeps the first of them and runs it next.
                     cpu_pool::finishing(|| {
                         drop(lease);
-                        self.shared.store.complete(self.out, outcome)
+                        self.finish(outcome);
                     });
                 }));
             }
@@ -474,11 +469,21 @@ impl Job {
                 let control = Arc::clone(&self.control);
                 let task = handle.spawn(async move {
                     let outcome = scheduler::with_async_lease(lease, self.run_async()).await;
-                    self.shared.store.complete(self.out, outcome);
+                    self.finish(outcome);
                 });
                 control.set_abort(task.abort_handle());
             }
         }
+    }
+
+    /// Stores the result. The body goes first: its argument refs are released before anyone
+    /// waiting for the result wakes up.
+    fn finish(self, outcome: Result<Object>) {
+        let Job {
+            shared, out, body, ..
+        } = self;
+        drop(body);
+        shared.store.complete(out, outcome);
     }
 
     fn run_sync(&self) -> Result<Object> {

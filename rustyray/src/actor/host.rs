@@ -25,7 +25,7 @@ use super::table::ActorCell;
 use super::{Call, Ctor, Method};
 use crate::error::{Error, Result};
 use crate::object_ref::ObjectId;
-use crate::object_ref::{missing, Resolve};
+use crate::object_ref::Resolve;
 use crate::object_store::{Object, State};
 use crate::runtime::Shared;
 use crate::task::BoxFuture;
@@ -346,14 +346,20 @@ fn settle<A>(
     outcome: std::thread::Result<anyhow::Result<Object>>,
 ) -> Option<Crash<A>> {
     let function = || format!("{}::{}", cell.class, call.method);
+    // On success or error the call is done: its body (and the argument refs in it) is dropped
+    // before the result is stored, as a task's is. A panicked call is kept, to be retried.
     match outcome {
         Ok(Ok(object)) => {
-            shared.store.complete(call.out, Ok(object));
+            let out = call.out;
+            drop(call);
+            shared.store.complete(out, Ok(object));
             None
         }
         Ok(Err(error)) => {
             let error = Error::task_failed(&function(), &error);
-            shared.store.complete(call.out, Err(error));
+            let out = call.out;
+            drop(call);
+            shared.store.complete(out, Err(error));
             None
         }
         Err(payload) => {
@@ -381,10 +387,8 @@ async fn next_call<A>(
 /// Waits until every object in `deps` resolves; returns the first failure, if any.
 async fn wait_for(shared: &Arc<Shared>, deps: &[ObjectId]) -> Option<Error> {
     for &dep in deps {
-        match Resolve::new(Arc::clone(shared), dep).await {
-            State::Failed(error) => return Some(error),
-            State::Missing => return Some(missing(dep)),
-            State::Ready(_) | State::Spilled | State::Pending => {}
+        if let Some(error) = Resolve::new(Arc::clone(shared), dep).await.failure(dep) {
+            return Some(error);
         }
     }
     None
@@ -396,9 +400,6 @@ fn all_resolved(shared: &Shared, deps: &[ObjectId]) -> bool {
 }
 
 fn first_failure(shared: &Shared, deps: &[ObjectId]) -> Option<Error> {
-    deps.iter().find_map(|&dep| match shared.store.state(dep) {
-        State::Failed(error) => Some(error),
-        State::Missing => Some(missing(dep)),
-        _ => None,
-    })
+    deps.iter()
+        .find_map(|&dep| shared.store.state(dep).failure(dep))
 }

@@ -50,12 +50,13 @@ mod table;
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::counted::{self, Counted, Handle};
 use crate::error::{Error, Result};
 use crate::object_ref::{ObjectId, ObjectRef};
 use crate::object_store::{Object, Value};
@@ -119,20 +120,16 @@ impl From<ActorId> for NoMethods {
 pub struct ActorHandle<A: Actor> {
     id: ActorId,
     methods: A::Methods,
-    holder: Option<Arc<Holder>>,
+    holder: Handle<ActorId>,
 }
 
-/// One counted handle to an actor, shared by clones; released when dropped.
-struct Holder {
-    id: ActorId,
-    runtime: Weak<Shared>,
-}
+impl Counted for ActorId {
+    fn retain(self, shared: &Shared) -> bool {
+        shared.actors.retain(self)
+    }
 
-impl Drop for Holder {
-    fn drop(&mut self) {
-        if let Some(shared) = self.runtime.upgrade() {
-            shared.actors.release(self.id);
-        }
+    fn release(self, shared: &Shared) {
+        shared.actors.release(self)
     }
 }
 
@@ -150,27 +147,16 @@ impl<A: Actor> ActorHandle<A> {
         ActorHandle {
             id,
             methods: A::Methods::from(id),
-            holder: Some(Arc::new(Holder {
-                id,
-                runtime: Arc::downgrade(shared),
-            })),
+            holder: counted::adopt(shared, id),
         }
     }
 
     /// A new counted handle for an id read back from bytes; uncounted if the actor is gone.
     fn retained(id: ActorId) -> ActorHandle<A> {
-        let holder = runtime::current_if_any()
-            .filter(|shared| shared.actors.retain(id))
-            .map(|shared| {
-                Arc::new(Holder {
-                    id,
-                    runtime: Arc::downgrade(&shared),
-                })
-            });
         ActorHandle {
             id,
             methods: A::Methods::from(id),
-            holder,
+            holder: counted::retained(id),
         }
     }
 
@@ -216,10 +202,7 @@ impl<A: Actor> fmt::Debug for ActorHandle<A> {
 
 impl<A: Actor> Serialize for ActorHandle<A> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if let Some(holder) = &self.holder {
-            let holder = Arc::clone(holder) as Arc<dyn std::any::Any + Send + Sync>;
-            crate::object_ref::keep_while_serializing(holder);
-        }
+        counted::note_serialized(&self.holder);
         self.id.serialize(serializer)
     }
 }

@@ -165,7 +165,7 @@ impl ActorTable {
     }
 
     /// Counts one more handle; false if the actor is gone.
-    pub(super) fn retain(&self, id: ActorId) -> bool {
+    pub(crate) fn retain(&self, id: ActorId) -> bool {
         if id.owner != self.owner {
             return false;
         }
@@ -179,7 +179,7 @@ impl ActorTable {
     }
 
     /// Counts one handle less. An unnamed actor with no handle left is freed.
-    pub(super) fn release(&self, id: ActorId) {
+    pub(crate) fn release(&self, id: ActorId) {
         let freed = {
             let mut cells = self.cells.lock();
             let Some(entry) = cells.get_mut(&id.seq) else {

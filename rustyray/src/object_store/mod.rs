@@ -46,8 +46,9 @@ use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::counted::keeping_handles;
 use crate::error::{Error, Result};
-use crate::object_ref::{keeping_refs, ObjectId};
+use crate::object_ref::ObjectId;
 use crate::task::TaskControl;
 use spill::Spill;
 
@@ -260,6 +261,15 @@ pub(crate) enum State {
 }
 
 impl State {
+    /// The error a task or call taking object `id` as an argument fails with, if any.
+    pub(crate) fn failure(&self, id: ObjectId) -> Option<Error> {
+        match self {
+            State::Failed(error) => Some(error.clone()),
+            State::Missing => Some(crate::object_ref::missing(id)),
+            State::Ready(_) | State::Spilled | State::Pending => None,
+        }
+    }
+
     fn of(entry: Option<&Entry>) -> State {
         match entry {
             Some(Entry::Ready(o)) => State::Ready(o.clone()),
@@ -453,7 +463,7 @@ impl ObjectStore {
             Some(Entry::Ready(object)) => object.clone(),
             _ => return Ok(true), // freed or changed meanwhile: look again
         };
-        let (encoded, nested) = keeping_refs(|| object.to_bytes());
+        let (encoded, nested) = keeping_handles(|| object.to_bytes());
         let Ok(bytes) = encoded else {
             if let Some(slot) = self.shard(id).lock().get_mut(&seq) {
                 slot.unspillable = true;
@@ -503,7 +513,7 @@ impl ObjectStore {
         } else {
             "it is larger than the whole memory budget".to_owned()
         };
-        let (encoded, nested) = keeping_refs(|| object.to_bytes());
+        let (encoded, nested) = keeping_handles(|| object.to_bytes());
         let bytes = encoded?;
         let path = self
             .spill
