@@ -171,6 +171,31 @@ impl Floor {
     }
 }
 
+/// The rate of `n` calls made by `call(i)`: all submitted, then all gotten.
+fn pipelined<T: rustyray::Value + Clone>(
+    e: Effort,
+    n: usize,
+    call: impl Fn(usize) -> ObjectRef<T>,
+) -> f64 {
+    rate(e, n, || {
+        let refs: Vec<ObjectRef<T>> = (0..n).map(&call).collect();
+        rustyray::get_all(&refs).unwrap();
+    })
+}
+
+/// The rate of `n` calls made by `call()`, each gotten before the next is made.
+fn one_at_a_time<T: rustyray::Value + Clone>(
+    e: Effort,
+    n: usize,
+    call: impl Fn() -> ObjectRef<T>,
+) -> f64 {
+    rate(e, n, || {
+        for _ in 0..n {
+            rustyray::get(&call()).unwrap();
+        }
+    })
+}
+
 fn line(name: &str, unit: &'static str, ours: f64, floor: Option<(&str, f64)>) -> Line {
     Line {
         name: name.to_owned(),
@@ -204,11 +229,7 @@ pub(crate) fn all(e: Effort, floor: &Floor, cpus: usize, filter: Option<&str>) -
 fn tasks(e: Effort, floor: &Floor) -> Vec<Line> {
     let mut out = Vec::new();
     let n = e.size(2_000, 200);
-    let ours = rate(e, n, || {
-        for _ in 0..n {
-            rustyray::get(&nop::remote()).unwrap();
-        }
-    });
+    let ours = one_at_a_time(e, n, nop::remote);
     let raw = rate(e, n, || {
         for _ in 0..n {
             floor.tokio.block_on(floor.tokio.spawn(async {})).unwrap();
@@ -306,17 +327,13 @@ fn tasks(e: Effort, floor: &Floor) -> Vec<Line> {
 fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
     let mut out = Vec::new();
     let calls = e.size(100_000, 2_000);
-    let one_at_a_time = e.size(5_000, 200);
+    let singles = e.size(5_000, 200);
     let sink = Sink::remote();
     let raw_actor = floor.actor();
 
-    let ours = rate(e, one_at_a_time, || {
-        for _ in 0..one_at_a_time {
-            rustyray::get(&sink.ping()).unwrap();
-        }
-    });
-    let raw_sync = rate(e, one_at_a_time, || {
-        for _ in 0..one_at_a_time {
+    let ours = one_at_a_time(e, singles, || sink.ping());
+    let raw_sync = rate(e, singles, || {
+        for _ in 0..singles {
             let (reply, answer) = oneshot::channel();
             raw_actor.send(reply).unwrap();
             answer.blocking_recv().unwrap();
@@ -329,10 +346,7 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
         Some(("mpsc + oneshot, one at a time", raw_sync)),
     ));
 
-    let ours = rate(e, calls, || {
-        let refs: Vec<ObjectRef<()>> = (0..calls).map(|_| sink.ping()).collect();
-        rustyray::get_all(&refs).unwrap();
-    });
+    let ours = pipelined(e, calls, |_| sink.ping());
     let raw_async = rate(e, calls, || {
         floor
             .tokio
@@ -346,10 +360,7 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
     ));
 
     let concurrent = AsyncSink::options().max_concurrency(16).remote();
-    let ours = rate(e, calls, || {
-        let refs: Vec<ObjectRef<()>> = (0..calls).map(|_| concurrent.ping()).collect();
-        rustyray::get_all(&refs).unwrap();
-    });
+    let ours = pipelined(e, calls, |_| concurrent.ping());
     out.push(line(
         "1:1 actor calls concurrent",
         "calls",
@@ -360,10 +371,7 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
     let n = cpus.max(2);
     let sinks: Vec<ActorHandle<Sink>> = (0..n).map(|_| Sink::remote()).collect();
     let raw_actors: Vec<_> = (0..n).map(|_| floor.actor()).collect();
-    let ours = rate(e, calls, || {
-        let refs: Vec<ObjectRef<u64>> = (0..calls).map(|i| sinks[i % n].ping_arg(1)).collect();
-        rustyray::get_all(&refs).unwrap();
-    });
+    let ours = pipelined(e, calls, |i| sinks[i % n].ping_arg(1));
     let raw_1n = rate(e, calls, || {
         floor.tokio.block_on(Floor::calls(&raw_actors, calls))
     });
@@ -409,21 +417,14 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
     }
 
     let async_sink = AsyncSink::remote();
-    let ours = rate(e, one_at_a_time, || {
-        for _ in 0..one_at_a_time {
-            rustyray::get(&async_sink.ping()).unwrap();
-        }
-    });
+    let ours = one_at_a_time(e, singles, || async_sink.ping());
     out.push(line(
         "1:1 async-actor calls sync",
         "calls",
         ours,
         Some(("mpsc + oneshot, one at a time", raw_sync)),
     ));
-    let ours = rate(e, calls, || {
-        let refs: Vec<ObjectRef<()>> = (0..calls).map(|_| async_sink.ping()).collect();
-        rustyray::get_all(&refs).unwrap();
-    });
+    let ours = pipelined(e, calls, |_| async_sink.ping());
     out.push(line(
         "1:1 async-actor calls async",
         "calls",
@@ -431,10 +432,7 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
         Some(("mpsc + oneshot, pipelined", raw_async)),
     ));
     let arg = rustyray::put(3u64).unwrap();
-    let ours = rate(e, calls, || {
-        let refs: Vec<ObjectRef<u64>> = (0..calls).map(|_| async_sink.ping_arg(&arg)).collect();
-        rustyray::get_all(&refs).unwrap();
-    });
+    let ours = pipelined(e, calls, |_| async_sink.ping_arg(&arg));
     out.push(line(
         "1:1 async-actor calls with args async",
         "calls",
@@ -443,11 +441,7 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
     ));
 
     let async_sinks: Vec<ActorHandle<AsyncSink>> = (0..n).map(|_| AsyncSink::remote()).collect();
-    let ours = rate(e, calls, || {
-        let refs: Vec<ObjectRef<u64>> =
-            (0..calls).map(|i| async_sinks[i % n].ping_arg(1)).collect();
-        rustyray::get_all(&refs).unwrap();
-    });
+    let ours = pipelined(e, calls, |i| async_sinks[i % n].ping_arg(1));
     out.push(line(
         "1:n async-actor calls async",
         "calls",
