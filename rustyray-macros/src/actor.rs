@@ -379,6 +379,7 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
     let method_fns = methods.iter().map(|m| {
         let name = &m.name;
         let name_str = name.to_string();
+        let method_id = format!("{class}::{name_str}");
         let params = m.remote_params();
         let stored = m.stored_type();
         let assertions = m.assertions();
@@ -414,13 +415,15 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
             pub fn #name(&self, #params) -> ::rustyray::ObjectRef<#stored> {
                 #assertions
                 let mut #builder =
-                    ::rustyray::actor::CallBuilder::<#self_ty>::new(self.__rustyray_id, #name_str);
+                    ::rustyray::actor::CallBuilder::<#self_ty>::new(self.__rustyray_id, #name_str)
+                        .registered(::core::concat!(::core::module_path!(), "::", #method_id));
                 #bind
                 #send
             }
         }
     });
     let registrations = registrations(model);
+    let ctor_id = format!("{class}::{ctor_name}");
     let remote_doc = format!(
         "Starts a `{class}` actor with [`{class}::{ctor_name}`]; returns its handle at once. Each \
          argument may be a value or a ref to one."
@@ -448,6 +451,7 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
             pub fn remote(self, #ctor_params) -> ::rustyray::ActorHandle<#self_ty> {
                 #ctor_asserts
                 let mut #builder = ::rustyray::actor::ActorBuilder::<#self_ty>::new(#class)
+                    .registered(::core::concat!(::core::module_path!(), "::", #ctor_id))
                     .options(self.0)
                     #make_concurrent;
                 #ctor_bind

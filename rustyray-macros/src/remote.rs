@@ -138,7 +138,9 @@ fn generate(model: &Model) -> TokenStream {
                 /// Runs the function as a task with these options.
                 pub fn remote(self, #params) -> ::rustyray::ObjectRef<#stored> {
                     #assertions
-                    let mut #builder = ::rustyray::task::TaskBuilder::new(#name_str).options(self.0);
+                    let mut #builder = ::rustyray::task::TaskBuilder::new(#name_str)
+                        .registered(::core::module_path!())
+                        .options(self.0);
                     #bind
                     #builder.#spawn(move || { #body })
                 }

@@ -28,7 +28,10 @@ use crate::scheduler::BlockedGuard;
 pub fn put<T: Value>(value: T) -> Result<ObjectRef<T>> {
     let shared = runtime::current();
     shared.check()?;
-    let id = shared.store.insert_ready(Object::new(value))?;
+    let id = match shared.ray() {
+        Some(ray) => ray.put(&shared, &value)?,
+        None => shared.store.insert_ready(Object::new(value))?,
+    };
     Ok(ObjectRef::adopt(&shared, id))
 }
 
@@ -55,6 +58,9 @@ pub fn get_timeout<T: Value + Clone>(r: &ObjectRef<T>, timeout: Duration) -> Res
 fn get_until<T: Value>(r: &ObjectRef<T>, deadline: Option<Instant>) -> Result<Arc<T>> {
     let shared = runtime::current();
     shared.check()?;
+    if let Some(ray) = shared.ray() {
+        return ray.get(&shared, r.id(), deadline);
+    }
     let state = match shared.store.state(r.id()) {
         State::Pending => {
             let started = Instant::now();
@@ -97,6 +103,11 @@ pub fn wait<T>(
     let shared = runtime::current();
     let need = num_returns.min(refs.len());
     let ids: Vec<ObjectId> = refs.iter().map(ObjectRef::id).collect();
+    if let Some(ray) = shared.ray() {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let resolved = ray.wait(&shared, &ids, need, deadline);
+        return split(refs, need, |i, _| resolved[i]);
+    }
     // Look first without subscribing: when enough are resolved already (the usual case in a
     // progress loop over `wait(&pending, 1, ..)`), no waiter is left behind on the others.
     let resolved = |id: &&ObjectId| !matches!(shared.store.state(**id), State::Pending);
@@ -104,11 +115,21 @@ pub fn wait<T>(
     if !enough_now && shared.check().is_ok() {
         block_until(&shared, &ids, need, timeout.map(|t| Instant::now() + t));
     }
+    split(refs, need, |_, r| {
+        !matches!(shared.store.state(r.id()), State::Pending)
+    })
+}
+
+/// Splits `refs` into (at most `need` resolved ones, the rest), each in input order.
+fn split<T>(
+    refs: &[ObjectRef<T>],
+    need: usize,
+    resolved: impl Fn(usize, &ObjectRef<T>) -> bool,
+) -> (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>) {
     let mut ready = Vec::with_capacity(need);
     let mut pending = Vec::with_capacity(refs.len() - need);
-    for r in refs {
-        let resolved = !matches!(shared.store.state(r.id()), State::Pending);
-        if resolved && ready.len() < need {
+    for (i, r) in refs.iter().enumerate() {
+        if ready.len() < need && resolved(i, r) {
             ready.push(r.clone());
         } else {
             pending.push(r.clone());
@@ -126,8 +147,14 @@ pub fn wait<T>(
 /// skipped; one already running finishes and its result is discarded.
 ///
 /// Returns whether the ref was still pending (false for a finished task, or a `put` object).
+///
+/// On the Ray backend, cancelling is not available (Ray's C++ API has none): it returns false
+/// and the task runs on.
 pub fn cancel<T>(r: &ObjectRef<T>) -> bool {
     let shared = runtime::current();
+    if shared.ray().is_some() {
+        return false;
+    }
     shared.store.cancel(r.id())
 }
 
@@ -188,7 +215,7 @@ pub(crate) fn block_until(
 
 /// Runs a blocking wait so that it does not stall a tokio worker: on a multi-threaded runtime's
 /// worker, through `block_in_place`; anywhere else, directly.
-fn outside_async_worker<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn outside_async_worker<R>(f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {

@@ -26,6 +26,21 @@ pub struct Config {
     object_store_memory: Option<u64>,
     spill_dir: Option<PathBuf>,
     spill_limit: Option<u64>,
+    ray: Option<RayTarget>,
+}
+
+/// Where a Ray-backed runtime sends its work.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum RayTarget {
+    /// A cluster this process connects to as a driver.
+    Cluster {
+        address: String,
+        code_search_path: Vec<PathBuf>,
+        namespace: Option<String>,
+    },
+    /// The cluster of the Ray worker this process is (already connected by Ray itself).
+    #[cfg_attr(not(feature = "ray"), allow(dead_code))]
+    Worker,
 }
 
 impl Default for Config {
@@ -38,6 +53,7 @@ impl Default for Config {
             object_store_memory: None,
             spill_dir: None,
             spill_limit: None,
+            ray: None,
         }
     }
 }
@@ -86,6 +102,87 @@ impl Config {
     pub fn spill_limit(mut self, bytes: u64) -> Self {
         self.spill_limit = Some(bytes);
         self
+    }
+
+    /// Runs on the Ray cluster at `address` (for example `127.0.0.1:6379`, or `auto`) instead
+    /// of embedded. Needs the `ray` feature; see docs/ray.md. The global runtime also takes
+    /// the address from the `RUSTYRAY_ADDRESS` environment variable.
+    ///
+    /// Ray's workers load the remote functions and actors from the `cdylib` built from your
+    /// crate: give its folder with [`Config::code_search_path`].
+    pub fn ray(mut self, address: impl Into<String>) -> Self {
+        let address = address.into();
+        self.ray = Some(match self.ray.take() {
+            Some(RayTarget::Cluster {
+                code_search_path,
+                namespace,
+                ..
+            }) => RayTarget::Cluster {
+                address,
+                code_search_path,
+                namespace,
+            },
+            _ => RayTarget::Cluster {
+                address,
+                code_search_path: Vec::new(),
+                namespace: None,
+            },
+        });
+        self
+    }
+
+    /// Adds a folder (or `.so` file) where Ray's workers look for the `cdylib` holding your
+    /// remote functions and actors. Only used with [`Config::ray`].
+    pub fn code_search_path(mut self, path: impl Into<PathBuf>) -> Self {
+        if let Some(RayTarget::Cluster {
+            code_search_path, ..
+        }) = &mut self.ray
+        {
+            code_search_path.push(path.into());
+        } else {
+            self.ray = Some(RayTarget::Cluster {
+                address: String::new(),
+                code_search_path: vec![path.into()],
+                namespace: None,
+            });
+        }
+        self
+    }
+
+    /// The Ray cluster address given with [`Config::ray`], if any.
+    pub fn get_ray_address(&self) -> Option<&str> {
+        match &self.ray {
+            Some(RayTarget::Cluster { address, .. }) => Some(address),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn ray_target(&self) -> Option<&RayTarget> {
+        self.ray.as_ref()
+    }
+
+    /// The configuration of a Ray worker process's runtime.
+    #[cfg(feature = "ray")]
+    pub(crate) fn ray_worker() -> Config {
+        Config {
+            ray: Some(RayTarget::Worker),
+            ..Config::default()
+        }
+    }
+
+    /// The global runtime's configuration: the defaults, on Ray when `RUSTYRAY_ADDRESS` is set
+    /// (with the folders of `RUSTYRAY_CODE_SEARCH_PATH`, separated by `:`).
+    pub(crate) fn from_env() -> Config {
+        let mut config = Config::default();
+        if let Some(address) = std::env::var("RUSTYRAY_ADDRESS").ok().filter(|a| !a.is_empty()) {
+            config = config.ray(address);
+            if let Ok(paths) = std::env::var("RUSTYRAY_CODE_SEARCH_PATH") {
+                for path in paths.split(':').filter(|p| !p.is_empty()) {
+                    config = config.code_search_path(path);
+                }
+            }
+        }
+        config
     }
 
     /// The configured number of CPU slots.
@@ -137,6 +234,22 @@ impl Config {
                 return Err(Error::InvalidArgument(format!(
                     "custom resource `{name}` has amount {amount}; it must be a finite number >= 0"
                 )));
+            }
+        }
+        if let Some(RayTarget::Cluster { address, .. }) = &self.ray {
+            if cfg!(not(feature = "ray")) {
+                return Err(Error::InvalidArgument(format!(
+                    "a Ray cluster (`{address}`) was configured, but rustyray was built without \
+                     its `ray` feature; enable it (`rustyray = {{ version = \"..\", features = \
+                     [\"ray\"] }}`) or remove `Config::ray` / RUSTYRAY_ADDRESS to run embedded"
+                )));
+            }
+            if address.is_empty() {
+                return Err(Error::InvalidArgument(
+                    "code_search_path was set without a Ray address; call `Config::ray(address)` \
+                     too (or set RUSTYRAY_ADDRESS)"
+                        .to_owned(),
+                ));
             }
         }
         if self.object_store_memory == Some(0) {

@@ -137,6 +137,14 @@ pub enum Error {
     /// A configuration value or call argument was invalid.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// The Ray backend reported a failure that is none of the above (a lost object, a
+    /// cluster that cannot be reached, a call Ray refused); the message is Ray's.
+    #[error("the Ray backend failed: {message}")]
+    Backend {
+        /// Ray's message.
+        message: String,
+    },
 }
 
 impl Error {

@@ -28,7 +28,7 @@
 //! See `docs/architecture.md` for how the pieces fit and `docs/semantics.md` for the guarantees.
 
 #![warn(missing_docs)]
-#![deny(unsafe_code)]
+#![deny(unsafe_code)] // allowed only in `ray::ffi`
 #![warn(unreachable_pub)]
 
 pub mod actor;
@@ -39,6 +39,11 @@ mod cpu_pool;
 mod error;
 mod object_ref;
 mod object_store;
+#[cfg(feature = "ray")]
+mod ray;
+#[cfg(not(feature = "ray"))]
+#[path = "ray/disabled.rs"]
+mod ray;
 pub mod registry;
 mod runtime;
 mod scheduler;

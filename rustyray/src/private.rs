@@ -76,7 +76,7 @@ impl<E: Display> ViaDisplay for &ErrWrap<E> {
 
 /// Decodes a remote function's argument tuple.
 pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    postcard::from_bytes(bytes).map_err(|e| {
+    crate::registry::wire::decode(bytes).map_err(|e| {
         Error::Serialization(format!(
             "the arguments do not match the function's parameters: {e}"
         ))
@@ -86,7 +86,7 @@ pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 /// Encodes a remote function's outcome.
 pub fn encode<T: Value>(function: &str, outcome: anyhow::Result<T>) -> Result<Vec<u8>> {
     let value = outcome.map_err(|e| Error::task_failed(function, &e))?;
-    postcard::to_stdvec(&value).map_err(|e| Error::Serialization(e.to_string()))
+    crate::registry::wire::encode(&value).map_err(Error::Serialization)
 }
 
 /// Boxes a constructed actor for the registry, or fails with the constructor's error.

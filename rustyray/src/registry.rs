@@ -157,3 +157,99 @@ pub async fn call_method(id: &str, actor: &mut (dyn Any + Send), args: Vec<u8>) 
         _ => unreachable!("kind checked"),
     }
 }
+
+/// Runs the remote function registered as `id` with its arguments as a JSON array (one element
+/// per parameter), and returns its result as JSON. This is how programs in other languages call
+/// RustyRay functions on a Ray cluster (see docs/ray.md).
+///
+/// ```
+/// #[rustyray::remote]
+/// fn add(a: i64, b: i64) -> i64 {
+///     a + b
+/// }
+///
+/// # fn main() {
+/// let rt = tokio::runtime::Runtime::new().unwrap();
+/// let id = concat!(module_path!(), "::add");
+/// let out = rt.block_on(rustyray::registry::invoke_json(id, "[2, 40]")).unwrap();
+/// assert_eq!(out, "42");
+/// # }
+/// ```
+#[cfg(feature = "ray")]
+pub async fn invoke_json(id: &str, json: &str) -> Result<String> {
+    let entry = entry(id, Kind::Function)?;
+    let EntryPoint::Function(invoke) = entry else {
+        unreachable!("kind checked")
+    };
+    let bytes = wire::with_json(json.as_bytes().to_vec(), invoke).await?;
+    String::from_utf8(bytes).map_err(|e| Error::Serialization(e.to_string()))
+}
+
+/// The encoding of entry points' arguments and results: postcard, or JSON while
+/// [`invoke_json`] runs one.
+pub(crate) mod wire {
+    use std::cell::Cell;
+
+    thread_local! {
+        static JSON: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `invoke` (whose future decodes its arguments when first polled and encodes its
+    /// result when done) with JSON as the encoding on this thread.
+    #[cfg(feature = "ray")]
+    pub(crate) async fn with_json(
+        args: Vec<u8>,
+        invoke: super::Invoke,
+    ) -> crate::Result<Vec<u8>> {
+        struct Reset(bool);
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                JSON.with(|j| j.set(self.0));
+            }
+        }
+        let mut future = invoke(args);
+        std::future::poll_fn(move |cx| {
+            let _reset = Reset(JSON.with(|j| j.replace(true)));
+            future.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    fn json() -> bool {
+        JSON.with(Cell::get)
+    }
+
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+        if json() {
+            return json_decode(bytes);
+        }
+        postcard::from_bytes(bytes).map_err(|e| e.to_string())
+    }
+
+    pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, String> {
+        if json() {
+            return json_encode(value);
+        }
+        postcard::to_stdvec(value).map_err(|e| e.to_string())
+    }
+
+    #[cfg(feature = "ray")]
+    fn json_decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+    }
+
+    #[cfg(feature = "ray")]
+    fn json_encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, String> {
+        serde_json::to_vec(value).map_err(|e| e.to_string())
+    }
+
+    #[cfg(not(feature = "ray"))]
+    fn json_decode<T>(_: &[u8]) -> Result<T, String> {
+        unreachable!("JSON is only set by invoke_json")
+    }
+
+    #[cfg(not(feature = "ray"))]
+    fn json_encode<T>(_: &T) -> Result<Vec<u8>, String> {
+        unreachable!("JSON is only set by invoke_json")
+    }
+}

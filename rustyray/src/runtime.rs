@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     pub(crate) store: ObjectStore,
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) actors: ActorTable,
+    /// Set when the runtime runs on a Ray cluster (see the `ray` module).
+    ray: Option<crate::ray::Backend>,
     handle: OnceLock<tokio::runtime::Handle>,
     shut_down: AtomicBool,
     /// Why the runtime could not start, if it could not.
@@ -54,6 +56,12 @@ impl Shared {
 
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shut_down.load(Ordering::Acquire)
+    }
+
+    /// The Ray backend, when this runtime runs on a Ray cluster.
+    #[inline]
+    pub(crate) fn ray(&self) -> Option<&crate::ray::Backend> {
+        self.ray.as_ref()
     }
 
     /// The tokio handle; only called after `check` succeeded, when it is always set.
@@ -79,7 +87,7 @@ pub(crate) fn current() -> Arc<Shared> {
         return Arc::clone(&rt.owner.shared);
     }
     let mut global = GLOBAL.write();
-    let rt = global.get_or_insert_with(|| Runtime::build(Config::default()));
+    let rt = global.get_or_insert_with(|| Runtime::build(Config::from_env()));
     Arc::clone(&rt.owner.shared)
 }
 
@@ -151,6 +159,10 @@ impl Runtime {
     /// the runtime, whose every call then reports it.
     fn build(config: Config) -> Runtime {
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
+        let (ray, ray_error) = match crate::ray::Backend::start(&config) {
+            Ok(ray) => (ray, None),
+            Err(error) => (None, Some(error)),
+        };
         let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| Shared {
             id,
             pool: {
@@ -179,10 +191,14 @@ impl Runtime {
             ),
             scheduler: Scheduler::new(&config),
             actors: ActorTable::new(id),
+            ray,
             handle: OnceLock::new(),
             shut_down: AtomicBool::new(false),
             start_error: OnceLock::new(),
         });
+        if let Some(error) = ray_error {
+            let _ = shared.start_error.set(error);
+        }
         let for_threads = Arc::clone(&shared);
         let built = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.get_num_cpus().max(1))
@@ -249,6 +265,12 @@ impl Runtime {
     /// The folder this runtime spills objects to, once it has spilled one.
     pub fn spill_path(&self) -> Option<std::path::PathBuf> {
         self.owner.shared.store.spill_path().map(Into::into)
+    }
+
+    /// The tokio handle of the runtime's threads, if they started.
+    #[cfg_attr(not(feature = "ray"), allow(dead_code))]
+    pub(crate) fn tokio_handle(&self) -> Option<tokio::runtime::Handle> {
+        self.owner.shared.handle().cloned()
     }
 
     /// This runtime's id, which is also the owner id of its objects and actors.
@@ -336,5 +358,20 @@ pub fn shutdown() {
     let rt = GLOBAL.write().take();
     if let Some(rt) = rt {
         rt.shutdown();
+        if rt.owner.shared.ray().is_some() {
+            crate::ray::disconnect();
+        }
     }
+}
+
+/// The global runtime, started with `config()` if there is none yet.
+#[cfg(feature = "ray")]
+pub(crate) fn global_or_init(config: impl FnOnce() -> Config) -> Runtime {
+    if let Some(rt) = GLOBAL.read().as_ref() {
+        return rt.clone();
+    }
+    GLOBAL
+        .write()
+        .get_or_insert_with(|| Runtime::build(config()))
+        .clone()
 }

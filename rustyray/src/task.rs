@@ -49,6 +49,7 @@ use crate::cpu_pool;
 use crate::error::{Error, Result};
 use crate::object_ref::{typed, ObjectId, ObjectRef};
 use crate::object_store::{Object, State, Value};
+use crate::ray::Wire;
 use crate::runtime::{self, Shared};
 use crate::scheduler::{self, Lease, Queued};
 
@@ -110,12 +111,20 @@ impl<T: Value + Clone> ArgSlot<T> {
     }
 }
 
-impl<T> ArgSlot<T> {
-    /// Wraps an argument, recording in `deps` the object it waits for, if it is a ref.
-    pub(crate) fn collect(arg: impl IntoArg<T>, deps: &mut Vec<ObjectId>) -> ArgSlot<T> {
+impl<T: Value> ArgSlot<T> {
+    /// Wraps an argument, recording in `deps` the object it waits for, if it is a ref, and
+    /// in `wire` how it travels to Ray, if the `ray` backend may run the call.
+    pub(crate) fn collect(
+        arg: impl IntoArg<T>,
+        deps: &mut Vec<ObjectId>,
+        wire: &mut Option<Wire>,
+    ) -> ArgSlot<T> {
         let slot = arg.into_arg();
         if let ArgSlot::Ref(r) = &slot {
             deps.push(r.id());
+        }
+        if let Some(wire) = wire {
+            wire.push(&slot);
         }
         slot
     }
@@ -198,12 +207,25 @@ enum Body {
 /// Builds and submits one task: its options, its arguments, then its body.
 ///
 /// See the [module documentation](self) for an example.
-#[derive(Debug)]
 #[must_use = "a task runs only once `spawn` or `spawn_async` is called"]
 pub struct TaskBuilder {
     function: Cow<'static, str>,
+    /// The function's id in the registry, which the `ray` backend runs it by.
+    registered: Option<&'static str>,
     options: TaskOptions,
     deps: Vec<ObjectId>,
+    wire: Option<Wire>,
+}
+
+impl std::fmt::Debug for TaskBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskBuilder")
+            .field("function", &self.function)
+            .field("registered", &self.registered)
+            .field("options", &self.options)
+            .field("deps", &self.deps)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TaskBuilder {
@@ -212,9 +234,19 @@ impl TaskBuilder {
     pub fn new(function: impl Into<Cow<'static, str>>) -> TaskBuilder {
         TaskBuilder {
             function: function.into(),
+            registered: None,
             options: TaskOptions::default(),
             deps: Vec::new(),
+            wire: Wire::start(),
         }
+    }
+
+    /// The function's id in the [registry](crate::registry) (what `#[rustyray::remote]`
+    /// passes). Only a registered function can run on the `ray` backend.
+    #[doc(hidden)]
+    pub fn registered(mut self, id: &'static str) -> Self {
+        self.registered = Some(id);
+        self
     }
 
     /// Replaces all options at once.
@@ -260,7 +292,7 @@ impl TaskBuilder {
 
     /// Adds an argument (a value or a ref) and returns the slot to read it from in the body.
     pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
-        ArgSlot::collect(arg, &mut self.deps)
+        ArgSlot::collect(arg, &mut self.deps, &mut self.wire)
     }
 
     /// Submits the task with a synchronous body, run on the CPU pool. Returns its result's ref
@@ -290,6 +322,13 @@ impl TaskBuilder {
 
     fn submit<R>(self, body: Body) -> ObjectRef<R> {
         let shared = runtime::current();
+        if let Some(ray) = shared.ray() {
+            let out = match (self.registered, self.wire) {
+                (Some(id), Some(wire)) => ray.submit(&shared, wire, id, &self.function, &self.options),
+                _ => shared.store.insert_failed(not_registered("task", &self.function)),
+            };
+            return ObjectRef::adopt(&shared, out);
+        }
         let function: Cow<'static, str> = match self.options.name.clone() {
             Some(name) => name.into(),
             None => self.function,
@@ -329,6 +368,14 @@ impl TaskBuilder {
         }
         ObjectRef::adopt(&shared, out)
     }
+}
+
+/// The error for a call the `ray` backend cannot run: it was built by hand, not by the macros.
+pub(crate) fn not_registered(what: &str, name: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "{what} `{name}` has no registered id, so a Ray worker could not find it; on the Ray \
+         backend, run #[rustyray::remote] functions and #[rustyray::actor] methods only"
+    ))
 }
 
 /// Counts down a task's pending dependencies and schedules it (or fails it) after the last.

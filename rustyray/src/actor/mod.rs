@@ -61,6 +61,7 @@ use crate::error::{Error, Result};
 use crate::object_ref::{ObjectId, ObjectRef};
 use crate::object_store::{Object, Value};
 use crate::runtime::{self, Shared};
+use crate::ray::Wire;
 use crate::task::{ArgSlot, BoxFuture, IntoArg};
 
 use host::{ActorHost, ConcurrentRunner};
@@ -220,6 +221,11 @@ impl<'de, A: Actor> Deserialize<'de> for ActorHandle<A> {
 pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
     let shared = runtime::current();
     shared.check()?;
+    if let Some(ray) = shared.ray() {
+        let class = std::any::type_name::<A>().rsplit("::").next().unwrap_or("actor");
+        let id = ray.get_actor(&shared, name, class)?;
+        return Ok(ActorHandle::adopt(&shared, id));
+    }
     let not_found = || Error::NotFound {
         what: format!("actor named `{name}`"),
     };
@@ -238,16 +244,19 @@ pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
 pub fn kill<A: Actor>(handle: &ActorHandle<A>) -> Result<()> {
     let shared = runtime::current();
     shared.check()?;
+    if shared.ray().is_some() {
+        return shared.actors.remote(handle.id)?.kill();
+    }
     shared.actors.kill(handle.id)
 }
 
 /// Options of an actor: its name, restarts, retries and concurrency.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActorOptions {
-    name: Option<String>,
-    max_restarts: u32,
+    pub(crate) name: Option<String>,
+    pub(crate) max_restarts: u32,
     max_task_retries: u32,
-    max_concurrency: usize,
+    pub(crate) max_concurrency: usize,
 }
 
 impl Default for ActorOptions {
@@ -339,9 +348,12 @@ enum Ctor<A> {
 #[must_use = "the actor starts only once `spawn` or `spawn_async` is called"]
 pub struct ActorBuilder<A> {
     class: Cow<'static, str>,
+    /// The constructor's id in the registry, which the `ray` backend builds the actor by.
+    registered: Option<&'static str>,
     options: ActorOptions,
     concurrent: Option<ConcurrentRunner<A>>,
     deps: Vec<ObjectId>,
+    wire: Option<Wire>,
 }
 
 impl<A: Actor> fmt::Debug for ActorBuilder<A> {
@@ -359,10 +371,20 @@ impl<A: Actor> ActorBuilder<A> {
     pub fn new(class: impl Into<Cow<'static, str>>) -> ActorBuilder<A> {
         ActorBuilder {
             class: class.into(),
+            registered: None,
             options: ActorOptions::default(),
             concurrent: None,
             deps: Vec::new(),
+            wire: Wire::start(),
         }
+    }
+
+    /// The constructor's id in the [registry](crate::registry) (what `#[rustyray::actor]`
+    /// passes). Only a registered constructor can build the actor on the `ray` backend.
+    #[doc(hidden)]
+    pub fn registered(mut self, id: &'static str) -> Self {
+        self.registered = Some(id);
+        self
     }
 
     /// Sets the actor's options.
@@ -403,7 +425,7 @@ impl<A: Actor> ActorBuilder<A> {
     /// The slot's ref keeps the object alive as long as the actor may need it (restarts
     /// included), since the constructor keeps its slots.
     pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
-        ArgSlot::collect(arg, &mut self.deps)
+        ArgSlot::collect(arg, &mut self.deps, &mut self.wire)
     }
 
     /// Starts the actor with a synchronous constructor, run on the CPU pool after its ref
@@ -427,6 +449,9 @@ impl<A: Actor> ActorBuilder<A> {
 
     fn start(self, ctor: Ctor<A>) -> ActorHandle<A> {
         let shared = runtime::current();
+        if let Some(ray) = shared.ray() {
+            return self.start_on_ray(&shared, ray);
+        }
         let (mailbox, inbox) = mpsc::unbounded_channel();
         let concurrency = self.check_concurrency();
         let class = match &self.options.name {
@@ -474,12 +499,34 @@ impl<A: Actor> ActorBuilder<A> {
     }
 }
 
+impl<A: Actor> ActorBuilder<A> {
+    /// Creates the actor on Ray. A failure to create it gives a handle whose calls all fail
+    /// with the reason, as an embedded actor whose constructor failed does.
+    fn start_on_ray(self, shared: &Arc<Shared>, ray: &crate::ray::Backend) -> ActorHandle<A> {
+        let created = match (self.registered, self.wire) {
+            (Some(id), Some(wire)) => ray.create_actor(shared, wire, id, &self.class, &self.options),
+            _ => Err(crate::task::not_registered("actor", &self.class)),
+        };
+        let id = created.unwrap_or_else(|error| {
+            let (mailbox, _) = mpsc::unbounded_channel();
+            let cell = Arc::new(ActorCell::<A>::new(self.class.clone(), mailbox));
+            cell.mark_dead(error.to_string());
+            cell.close();
+            shared.actors.insert(cell)
+        });
+        ActorHandle::adopt(shared, id)
+    }
+}
+
 /// One method call being built: its arguments, then its body.
 #[must_use = "the call is sent only once `spawn` or `spawn_async` is called"]
 pub struct CallBuilder<A> {
     actor: ActorId,
     method: Cow<'static, str>,
+    /// The method's id in the registry, which the `ray` backend calls it by.
+    registered: Option<&'static str>,
     deps: Vec<ObjectId>,
+    wire: Option<Wire>,
     _actor: PhantomData<fn() -> A>,
 }
 
@@ -499,15 +546,25 @@ impl<A: Actor> CallBuilder<A> {
         CallBuilder {
             actor,
             method: method.into(),
+            registered: None,
             deps: Vec::new(),
+            wire: Wire::start(),
             _actor: PhantomData,
         }
+    }
+
+    /// The method's id in the [registry](crate::registry) (what `#[rustyray::actor]`
+    /// passes). Only a registered method can be called on the `ray` backend.
+    #[doc(hidden)]
+    pub fn registered(mut self, id: &'static str) -> Self {
+        self.registered = Some(id);
+        self
     }
 
     /// Adds an argument (a value or a ref) and returns the slot to read it from in the body.
     /// A ref argument stays alive as long as the call needs it, through the slot.
     pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
-        ArgSlot::collect(arg, &mut self.deps)
+        ArgSlot::collect(arg, &mut self.deps, &mut self.wire)
     }
 
     /// Sends the call with a synchronous body, run on the CPU pool with the actor's state.
@@ -562,6 +619,10 @@ impl<A: Actor> CallBuilder<A> {
 
     fn send<R>(self, body: Method<A>) -> ObjectRef<R> {
         let shared = runtime::current();
+        if let Some(ray) = shared.ray() {
+            let out = self.send_to_ray(&shared, ray);
+            return ObjectRef::adopt(&shared, out);
+        }
         let cell = match shared
             .check()
             .and_then(|()| shared.actors.get::<A>(self.actor))
@@ -585,5 +646,19 @@ impl<A: Actor> CallBuilder<A> {
             shared.store.complete(out, Err(cell.died_error()));
         }
         ObjectRef::adopt(&shared, out)
+    }
+
+    fn send_to_ray(self, shared: &Shared, ray: &crate::ray::Backend) -> ObjectId {
+        let sent = match (self.registered, self.wire) {
+            (Some(id), Some(wire)) => shared.actors.remote(self.actor).map(|actor| {
+                ray.call(shared, &actor, wire, id, &self.method)
+            }),
+            _ => Err(crate::task::not_registered("method", &self.method)),
+        };
+        sent.unwrap_or_else(|error| match shared.actors.get::<A>(self.actor) {
+            // An actor Ray could not create: its calls fail with the reason.
+            Ok(cell) => shared.store.insert_failed(cell.died_error()),
+            Err(_) => shared.store.insert_failed(error),
+        })
     }
 }

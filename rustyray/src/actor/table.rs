@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::{ActorId, Call};
 use crate::error::{Error, Result};
+use crate::ray::RemoteActor;
 
 /// What callers share with a running actor: its mailbox and whether it is alive.
 pub(super) struct ActorCell<A> {
@@ -104,6 +105,21 @@ impl<A: Send + 'static> CellOps for ActorCell<A> {
     }
 }
 
+impl CellOps for RemoteActor {
+    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn close(&self) {
+        // Ray owns the actor: it ends with the job, or when killed.
+    }
+
+    fn kill(&self, _reason: String) {
+        // At shutdown; a failure here (Ray already gone) leaves nothing to clean up.
+        let _ = RemoteActor::kill(self);
+    }
+}
+
 struct Entry {
     refs: usize,
     name: Option<String>,
@@ -141,6 +157,41 @@ impl ActorTable {
             owner: self.owner,
             seq,
         }
+    }
+
+    /// Enters an actor that runs on Ray, counted once for the handle its creator gets.
+    #[cfg_attr(not(feature = "ray"), allow(dead_code))]
+    pub(crate) fn insert_remote(&self, actor: RemoteActor) -> ActorId {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            refs: 1,
+            name: None,
+            cell: Arc::new(actor),
+        };
+        self.cells.lock().insert(seq, entry);
+        ActorId {
+            owner: self.owner,
+            seq,
+        }
+    }
+
+    /// The Ray actor behind `id`.
+    pub(super) fn remote(&self, id: ActorId) -> Result<Arc<RemoteActor>> {
+        let cell = self.cell(id)?;
+        cell.as_any()
+            .downcast::<RemoteActor>()
+            .map_err(|_| Error::TypeMismatch {
+                expected: "an actor on the Ray cluster",
+                found: "an actor of an embedded runtime",
+            })
+    }
+
+    fn cell(&self, id: ActorId) -> Result<Arc<dyn CellOps>> {
+        if id.owner != self.owner {
+            return Err(not_found(id));
+        }
+        let cell = self.cells.lock().get(&id.seq).map(|e| Arc::clone(&e.cell));
+        cell.ok_or_else(|| not_found(id))
     }
 
     /// Claims `name` for `id`; fails if another live actor holds it.
@@ -216,12 +267,8 @@ impl ActorTable {
     }
 
     pub(super) fn get<A: Send + 'static>(&self, id: ActorId) -> Result<Arc<ActorCell<A>>> {
-        if id.owner != self.owner {
-            return Err(not_found(id));
-        }
-        let cell = self.cells.lock().get(&id.seq).map(|e| Arc::clone(&e.cell));
-        let cell = cell.ok_or_else(|| not_found(id))?;
-        cell.as_any()
+        self.cell(id)?
+            .as_any()
             .downcast::<ActorCell<A>>()
             .map_err(|_| Error::TypeMismatch {
                 expected: std::any::type_name::<A>(),

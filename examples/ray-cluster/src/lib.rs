@@ -1,0 +1,102 @@
+//! The remote functions and actors of the `ray-cluster` example, shared by its driver (the
+//! binary and the tests) and by Ray's workers, which load this crate's `cdylib`.
+
+use serde::{Deserialize, Serialize};
+
+/// The square of `x`.
+#[rustyray::remote]
+pub fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// The sum of `values`.
+#[rustyray::remote]
+pub fn sum(values: Vec<u64>) -> u64 {
+    values.iter().sum()
+}
+
+/// `a + b`, callable from Python with JSON arguments (see docs/ray.md).
+#[rustyray::remote]
+pub fn add(a: i64, b: i64) -> i64 {
+    a + b
+}
+
+/// A word count, to show structured values crossing from and to Python as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Count {
+    /// The word.
+    pub word: String,
+    /// How often it occurs.
+    pub n: u32,
+}
+
+/// Counts the words of `text`, most frequent first (ties by word).
+#[rustyray::remote]
+pub fn count_words(text: String) -> Vec<Count> {
+    let mut counts = std::collections::BTreeMap::<String, u32>::new();
+    for word in text.split_whitespace() {
+        *counts.entry(word.to_lowercase()).or_default() += 1;
+    }
+    let mut out: Vec<Count> = counts.into_iter().map(|(word, n)| Count { word, n }).collect();
+    out.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.word.cmp(&b.word)));
+    out
+}
+
+/// Fails when `x` is odd, with a cause.
+#[rustyray::remote]
+pub fn check_even(x: u64) -> anyhow::Result<u64> {
+    if x % 2 == 1 {
+        let cause = anyhow::anyhow!("{x} is odd");
+        return Err(cause.context("check_even refused its input"));
+    }
+    Ok(x)
+}
+
+/// Adds one; used downstream of a failure to show the error travel.
+#[rustyray::remote]
+pub fn plus_one(x: u64) -> u64 {
+    x + 1
+}
+
+/// Submits `n` squares from inside a task and sums them: nested tasks, run by Ray too.
+#[rustyray::remote]
+pub fn sum_of_squares(n: u64) -> rustyray::Result<u64> {
+    let refs: Vec<_> = (1..=n).map(square::remote).collect();
+    Ok(rustyray::get_all(&refs)?.iter().sum())
+}
+
+/// Which node ran the task: the `RUSTYRAY_NODE_LABEL` its Ray node was started with.
+#[rustyray::remote]
+pub fn node_label() -> String {
+    std::env::var("RUSTYRAY_NODE_LABEL").unwrap_or_else(|_| "unlabelled".to_owned())
+}
+
+/// A counter that lives on one worker.
+#[rustyray::actor]
+pub struct Counter {
+    count: u64,
+}
+
+#[rustyray::actor]
+impl Counter {
+    /// Starts at `start`.
+    pub fn new(start: u64) -> Self {
+        Counter { count: start }
+    }
+
+    /// Adds `n`; returns the new count.
+    pub fn add(&mut self, n: u64) -> u64 {
+        self.count += n;
+        self.count
+    }
+
+    /// The count.
+    pub fn get(&self) -> u64 {
+        self.count
+    }
+
+    /// Fails on purpose.
+    pub fn fail(&self) -> anyhow::Result<u64> {
+        anyhow::bail!("the counter was asked to fail at {}", self.count)
+    }
+}

@@ -1,0 +1,459 @@
+//! The `ray` backend: the same remote functions, actors and objects, run by a Ray cluster
+//! through Ray's C++ worker API.
+//!
+//! # Design
+//!
+//! A runtime started with [`Config::ray`](crate::Config::ray) keeps its object store and actor
+//! table, but only as a *directory*: each `ObjectRef` names a local entry whose value is a
+//! [`RayObject`] (a Ray object id holding one Ray reference), and each actor handle names a
+//! local entry holding the Ray actor's id. So refs and handles keep their counting unchanged:
+//! when the last clone of a ref drops, the entry goes, and with it the Ray reference.
+//!
+//! Tasks, actor constructors and method calls are sent to Ray by their *registered id* (see
+//! [`registry`](crate::registry)), through generic entry points of the C++ shim
+//! (`rustyray/ray/shim.cc`) that a Ray worker finds in the user's `cdylib`. Arguments travel as
+//! postcard bytes, one Ray argument each; a ref argument travels as the Ray object's id, so Ray
+//! resolves it before the task runs (a chain of refs never passes through the driver). Results
+//! and `put` values are Ray objects holding the postcard bytes of the value.
+//!
+//! What Ray does, Ray does: scheduling across nodes, the object store and spilling, worker
+//! restarts, actor restarts (`max_restarts`). What Ray's C++ API cannot express is documented
+//! in docs/ray.md (no cancellation, no per-task retry counts, refs inside values stay local).
+
+mod ffi;
+mod worker;
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::actor::{ActorId, ActorOptions};
+use crate::config::RayTarget;
+use crate::error::{Error, Result};
+use crate::object_ref::ObjectId;
+use crate::object_store::{Object, State, Value};
+use crate::runtime::Shared;
+use crate::task::{ArgSlot, TaskOptions};
+
+use ffi::Failure;
+
+
+/// Set once a runtime of this process uses Ray, so builders start recording wire arguments.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// The address the process connected to (Ray's API is one connection per process).
+static CONNECTED: OnceLock<String> = OnceLock::new();
+
+/// A runtime's link to Ray.
+#[derive(Debug)]
+pub(crate) struct Backend {
+    _connected: (),
+}
+
+/// A Ray object as the local store keeps it: its id, holding one Ray reference while alive.
+pub(crate) struct RayObject {
+    id: Vec<u8>,
+    /// What produced it, for errors.
+    origin: Cow<'static, str>,
+}
+
+impl RayObject {
+    /// Takes over the reference Ray gave a new object.
+    fn adopt(id: Vec<u8>, origin: Cow<'static, str>) -> RayObject {
+        RayObject { id, origin }
+    }
+}
+
+impl Drop for RayObject {
+    fn drop(&mut self) {
+        ffi::remove_reference(&self.id);
+    }
+}
+
+impl Serialize for RayObject {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        (&self.id, &*self.origin).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RayObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let (id, origin): (Vec<u8>, String) = Deserialize::deserialize(deserializer)?;
+        ffi::add_reference(&id);
+        Ok(RayObject {
+            id,
+            origin: origin.into(),
+        })
+    }
+}
+
+/// A call's arguments as they travel to Ray, gathered while the call is built.
+pub(crate) struct Wire {
+    args: Vec<WireArg>,
+    /// The first argument that cannot be sent (a ref that failed or is gone).
+    broken: Option<Error>,
+}
+
+enum WireArg {
+    Bytes(Vec<u8>),
+    Object(Arc<RayObject>),
+}
+
+impl Wire {
+    /// Starts recording, if any runtime of this process uses Ray.
+    #[inline]
+    pub(crate) fn start() -> Option<Wire> {
+        static IN_ENV: OnceLock<bool> = OnceLock::new();
+        // The global runtime may start on Ray (from RUSTYRAY_ADDRESS) only when the call being
+        // built reaches it.
+        let in_env = || std::env::var_os("RUSTYRAY_ADDRESS").is_some_and(|a| !a.is_empty());
+        let active = ACTIVE.load(Ordering::Relaxed) || *IN_ENV.get_or_init(in_env);
+        active.then(|| Wire {
+            args: Vec::new(),
+            broken: None,
+        })
+    }
+
+    /// Records one argument: a value as its bytes, a ref as its Ray object.
+    pub(crate) fn push<T: Value>(&mut self, slot: &ArgSlot<T>) {
+        let arg = match slot {
+            ArgSlot::Value(value) => postcard::to_stdvec(value)
+                .map(WireArg::Bytes)
+                .map_err(|e| Error::Serialization(e.to_string())),
+            ArgSlot::Ref(r) => lookup(&crate::runtime::current(), r.id()).map(WireArg::Object),
+        };
+        match arg {
+            Ok(arg) => self.args.push(arg),
+            Err(error) => {
+                self.broken.get_or_insert(error);
+            }
+        }
+    }
+
+    fn ffi_args(&self) -> Vec<ffi::Arg> {
+        self.args
+            .iter()
+            .map(|arg| match arg {
+                WireArg::Bytes(bytes) => ffi::Arg::value(bytes),
+                WireArg::Object(object) => ffi::Arg::object(&object.id),
+            })
+            .collect()
+    }
+}
+
+/// The Ray object behind a local entry.
+fn lookup(shared: &Shared, id: ObjectId) -> Result<Arc<RayObject>> {
+    match shared.store.state(id) {
+        State::Ready(object) => object.downcast::<RayObject>().map_err(|_| Error::NotFound {
+            what: format!("object {id} on the Ray cluster (it was made by an embedded runtime)"),
+        }),
+        state => Err(state
+            .failure(id)
+            .unwrap_or_else(|| crate::object_ref::missing(id))),
+    }
+}
+
+/// Turns a failure reported by Ray into the library's error, keeping Ray's message.
+fn error(origin: &str, (failure, message): (Failure, String), started: Instant) -> Error {
+    match failure {
+        Failure::TaskFailed => Error::TaskFailed {
+            function: origin.to_owned(),
+            message,
+            causes: Vec::new(),
+        },
+        Failure::ActorDied => Error::ActorDied {
+            actor: origin.to_owned(),
+            reason: message,
+        },
+        Failure::WorkerDied => Error::TaskFailed {
+            function: origin.to_owned(),
+            message: format!("its Ray worker died: {message}"),
+            causes: Vec::new(),
+        },
+        Failure::Timeout => Error::Timeout(started.elapsed()),
+        Failure::ObjectLost | Failure::Other => Error::Backend { message },
+    }
+}
+
+fn timeout_ms(deadline: Option<Instant>) -> i32 {
+    match deadline {
+        None => -1,
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(Instant::now()).as_millis();
+            i32::try_from(left).unwrap_or(i32::MAX)
+        }
+    }
+}
+
+fn resources(options: &TaskOptions) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    if options.num_cpus > 0.0 {
+        out.push(("CPU".to_owned(), options.num_cpus));
+    }
+    if options.num_gpus > 0.0 {
+        out.push(("GPU".to_owned(), options.num_gpus));
+    }
+    out.extend(
+        options
+            .resources
+            .iter()
+            .filter(|(_, amount)| *amount > 0.0)
+            .cloned(),
+    );
+    out
+}
+
+impl Backend {
+    /// The backend `config` asks for: none to run embedded.
+    pub(crate) fn start(config: &crate::Config) -> Result<Option<Backend>> {
+        config.ray_target().map(Backend::connect).transpose()
+    }
+
+    /// Connects the process to Ray (once), or joins the connection a worker already has.
+    pub(crate) fn connect(target: &RayTarget) -> Result<Backend> {
+        match target {
+            RayTarget::Worker => {}
+            RayTarget::Cluster {
+                address,
+                code_search_path,
+                namespace,
+            } => {
+                if let Some(connected) = CONNECTED.get() {
+                    if connected != address {
+                        return Err(Error::InvalidArgument(format!(
+                            "this process is connected to the Ray cluster at `{connected}`; Ray \
+                             allows one cluster per process, so `{address}` cannot be used too"
+                        )));
+                    }
+                } else {
+                    let paths: Vec<String> = code_search_path
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect();
+                    let node_ip = node_ip_for(address);
+                    ffi::init(address, &paths, namespace.as_deref().unwrap_or(""), &node_ip)
+                        .map_err(
+                        |(_, message)| Error::Backend {
+                            message: format!(
+                                "could not connect to the Ray cluster at `{address}`: {message} \
+                                 (is a head running? `ray start --head --node-ip-address=127.0.0.1`)"
+                            ),
+                        },
+                    )?;
+                    let _ = CONNECTED.set(address.clone());
+                }
+            }
+        }
+        ACTIVE.store(true, Ordering::Relaxed);
+        Ok(Backend { _connected: () })
+    }
+
+
+    fn enter(&self, shared: &Shared, id: Vec<u8>, origin: Cow<'static, str>) -> ObjectId {
+        let object = Object::new(RayObject::adopt(id, origin));
+        shared
+            .store
+            .insert_ready(object)
+            .unwrap_or_else(|error| shared.store.insert_failed(error))
+    }
+
+    fn failed(&self, shared: &Shared, error: Error) -> ObjectId {
+        shared.store.insert_failed(error)
+    }
+
+    /// Stores a value in Ray's object store.
+    pub(crate) fn put<T: Value>(&self, shared: &Shared, value: &T) -> Result<ObjectId> {
+        let bytes = postcard::to_stdvec(value).map_err(|e| Error::Serialization(e.to_string()))?;
+        let started = Instant::now();
+        let id = ffi::put(&bytes).map_err(|e| error("put", e, started))?;
+        Ok(self.enter(shared, id, "put".into()))
+    }
+
+    /// Fetches and decodes an object, waiting until `deadline` at most.
+    pub(crate) fn get<T: Value>(
+        &self,
+        shared: &Shared,
+        id: ObjectId,
+        deadline: Option<Instant>,
+    ) -> Result<Arc<T>> {
+        let object = lookup(shared, id)?;
+        let started = Instant::now();
+        let bytes = crate::api::outside_async_worker(|| ffi::get(&object.id, timeout_ms(deadline)))
+            .map_err(|e| error(&object.origin, e, started))?;
+        let value = postcard::from_bytes(&bytes).map_err(|e| {
+            Error::Serialization(format!(
+                "the object from `{}` is not a `{}`: {e}",
+                object.origin,
+                std::any::type_name::<T>()
+            ))
+        })?;
+        Ok(Arc::new(value))
+    }
+
+    /// Which of `ids` are resolved once `need` of them are, or the deadline passed. An entry
+    /// that failed locally (a call that could not be sent) counts as resolved.
+    pub(crate) fn wait(
+        &self,
+        shared: &Shared,
+        ids: &[ObjectId],
+        need: usize,
+        deadline: Option<Instant>,
+    ) -> Vec<bool> {
+        let objects: Vec<Option<Arc<RayObject>>> =
+            ids.iter().map(|&id| lookup(shared, id).ok()).collect();
+        let local = objects.iter().filter(|o| o.is_none()).count();
+        let remote: Vec<&[u8]> = objects.iter().flatten().map(|o| &o.id[..]).collect();
+        let need_remote = need.saturating_sub(local).min(remote.len());
+        let ready = if remote.is_empty() {
+            Vec::new()
+        } else {
+            crate::api::outside_async_worker(|| {
+                ffi::wait(&remote, need_remote, timeout_ms(deadline))
+            })
+            .unwrap_or_else(|_| vec![false; remote.len()])
+        };
+        let mut ready = ready.into_iter();
+        objects
+            .iter()
+            .map(|o| o.is_none() || ready.next().unwrap_or(false))
+            .collect()
+    }
+
+    /// Sends a remote function's call to Ray.
+    pub(crate) fn submit(
+        &self,
+        shared: &Shared,
+        wire: Wire,
+        function: &'static str,
+        name: &str,
+        options: &TaskOptions,
+    ) -> ObjectId {
+        if let Some(error) = wire.broken {
+            return self.failed(shared, error);
+        }
+        let started = Instant::now();
+        let demands = resources(options);
+        let resources: Vec<ffi::Resource> = demands
+            .iter()
+            .map(|(name, amount)| ffi::Resource::new(name, *amount))
+            .collect();
+        let task_name = options.name.as_deref().unwrap_or(name);
+        match ffi::submit(function, &wire.ffi_args(), &resources, task_name) {
+            Ok(id) => self.enter(shared, id, Cow::Owned(task_name.to_owned())),
+            Err(e) => self.failed(shared, error(task_name, e, started)),
+        }
+    }
+
+    /// Creates an actor on Ray; the new table entry is counted once, for the caller's handle.
+    pub(crate) fn create_actor(
+        &self,
+        shared: &Shared,
+        wire: Wire,
+        constructor: &'static str,
+        class: &str,
+        options: &ActorOptions,
+    ) -> Result<ActorId> {
+        if let Some(error) = wire.broken {
+            return Err(error);
+        }
+        let started = Instant::now();
+        let spec = ffi::ActorSpec {
+            constructor,
+            args: &wire.ffi_args(),
+            resources: &[],
+            name: options.name.as_deref().unwrap_or(""),
+            max_restarts: i32::try_from(options.max_restarts).unwrap_or(i32::MAX),
+            max_concurrency: i32::try_from(options.max_concurrency).unwrap_or(i32::MAX),
+        };
+        let ray_id = ffi::create_actor(&spec).map_err(|e| error(class, e, started))?;
+        Ok(shared.actors.insert_remote(RemoteActor {
+            id: ray_id,
+            class: class.to_owned(),
+        }))
+    }
+
+    /// Sends a method call to a Ray actor.
+    pub(crate) fn call(
+        &self,
+        shared: &Shared,
+        actor: &RemoteActor,
+        wire: Wire,
+        method: &'static str,
+        name: &str,
+    ) -> ObjectId {
+        if let Some(error) = wire.broken {
+            return self.failed(shared, error);
+        }
+        let started = Instant::now();
+        let origin = format!("{}.{name}", actor.class);
+        match ffi::call_actor(&actor.id, method, &wire.ffi_args()) {
+            Ok(id) => self.enter(shared, id, origin.into()),
+            Err(e) => self.failed(shared, error(&actor.class, e, started)),
+        }
+    }
+
+    /// The actor Ray knows under `name`, entered in the table (counted once).
+    pub(crate) fn get_actor(&self, shared: &Shared, name: &str, class: &str) -> Result<ActorId> {
+        let started = Instant::now();
+        let found = ffi::get_actor(name).map_err(|e| error(name, e, started))?;
+        let id = found.ok_or_else(|| Error::NotFound {
+            what: format!("actor named `{name}` on the Ray cluster"),
+        })?;
+        Ok(shared.actors.insert_remote(RemoteActor {
+            id,
+            class: format!("{class} `{name}`"),
+        }))
+    }
+}
+
+/// A Ray actor as the actor table keeps it.
+#[derive(Debug)]
+pub(crate) struct RemoteActor {
+    id: Vec<u8>,
+    class: String,
+}
+
+impl RemoteActor {
+    /// Kills the actor on Ray, with no restart.
+    pub(crate) fn kill(&self) -> Result<()> {
+        let started = Instant::now();
+        ffi::kill_actor(&self.id).map_err(|e| error(&self.class, e, started))
+    }
+}
+
+/// The address this node has in the cluster, as Ray's own Python driver works it out:
+/// `RUSTYRAY_NODE_IP_ADDRESS` if set; for a cluster on a loopback address, the address this
+/// machine reaches the outside from (Ray registers a node started with
+/// `--node-ip-address=127.0.0.1` under that address, unless
+/// `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`); otherwise Ray's C++ guess.
+fn node_ip_for(address: &str) -> String {
+    if let Ok(ip) = std::env::var("RUSTYRAY_NODE_IP_ADDRESS") {
+        return ip;
+    }
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return String::new();
+    }
+    let single_node = std::env::var("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER").is_ok_and(|v| v == "0");
+    let outward = || {
+        // No packet is sent: connecting a UDP socket only picks the route.
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+        socket.connect("8.8.8.8:80").ok()?;
+        Some(socket.local_addr().ok()?.ip().to_string())
+    };
+    if single_node { None } else { outward() }.unwrap_or_else(|| "127.0.0.1".to_owned())
+}
+
+/// Disconnects the process from Ray (at the global runtime's shutdown).
+pub(crate) fn disconnect() {
+    if CONNECTED.get().is_some() {
+        ffi::shutdown();
+    }
+}
