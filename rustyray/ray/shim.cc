@@ -4,12 +4,12 @@
 // put and get objects, submit tasks, and create and call actors, always by *registered id*
 // (`my_crate::module::function`) and with arguments as postcard bytes.
 //
-// Worker side, it registers with Ray generic entry points, one per number of arguments
-// (`RustyRayTaskN`, `RustActor::CreateN`, `&RustActor::CallN`, and `RustyRayJson` for other
-// languages). Each takes the registered id and the arguments as byte strings, and calls into
-// the Rust registry of the same library (the `rustyray_worker_*` functions, defined in Rust).
-// Ray resolves an argument passed as an object ref before the entry runs, so chains of refs
-// work without RustyRay fetching anything itself.
+// Worker side, it enters generic entry points in Ray's function tables (`RustyRayTask`,
+// `RustyRayActor`, `RustyRayMethod`, and `RustyRayJson` for other languages). Each takes the
+// registered id and the arguments as byte strings, and calls into the Rust registry of the
+// same library (the `rustyray_worker_*` functions, defined in Rust). Ray resolves an argument
+// passed as an object ref before the entry runs, so chains of refs work without RustyRay
+// fetching anything itself.
 //
 // Every object RustyRay puts or returns holds one msgpack string: the postcard encoding of the
 // value. Exceptions never cross into Rust: each `rr_*` function catches them and reports the
@@ -23,9 +23,10 @@
 
 #include <cstdio>
 #include <cstdint>
+#include <cstdlib>
+#include <mutex>
 #include <cstring>
 #include <exception>
-#include <initializer_list>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -75,18 +76,6 @@ bool RayIsUp() {
   }
 }
 
-// Registers an entry point under `name` with Ray's function manager. A second library built
-// with this shim in the same worker keeps the first one's entries.
-template <typename F>
-int Register(const char *name, F function) {
-  try {
-    Functions().RegisterRemoteFunction(name, function);
-  } catch (const std::exception &e) {
-    std::fprintf(stderr, "rustyray: entry point %s not registered: %s\n", name, e.what());
-  }
-  return 0;
-}
-
 }  // namespace
 
 // --- What Rust provides (worker side) -------------------------------------------------------
@@ -111,23 +100,54 @@ namespace {
 
 rr_slice Slice(const std::string &s) { return rr_slice{s.data(), s.size()}; }
 
-std::vector<rr_slice> Slices(std::initializer_list<const std::string *> args) {
-  std::vector<rr_slice> out;
-  out.reserve(args.size());
-  for (const std::string *arg : args) out.push_back(Slice(*arg));
-  return out;
-}
+// Errors raised by RustyRay code travel inside Ray's error messages between these markers (a
+// JSON object that the Rust side reads back), so an error keeps its exact shape however many
+// tasks and processes it passes through.
+const char kErrorStart[] = "\x1erustyray-error:";
+const char kErrorEnd[] = "\x1e";
 
-std::string RunTask(const std::string &id, std::initializer_list<const std::string *> args) {
-  auto slices = Slices(args);
-  std::string out;
-  if (rustyray_worker_run_task(Slice(id), slices.data(), slices.size(), &out) != 0) {
-    throw std::runtime_error(out);
+// An argument as Ray hands it to a task: normally the msgpack string holding postcard bytes.
+// The data of an argument whose producer failed is Ray's error record instead; the RustyRay
+// error inside it (if any) becomes this task's error, so failures reach every dependent.
+std::string ArgBytes(const ray::internal::ArgsBuffer &buffer) {
+  msgpack::object_handle handle;
+  bool unpacked = false;
+  try {
+    handle = msgpack::unpack(buffer.data(), buffer.size());
+    unpacked = true;
+  } catch (const std::exception &) {
   }
-  return out;
+  if (unpacked) {
+    const msgpack::object &object = handle.get();
+    if (object.type == msgpack::type::STR) return std::string(object.via.str.ptr, object.via.str.size);
+    if (object.type == msgpack::type::BIN) return std::string(object.via.bin.ptr, object.via.bin.size);
+  }
+  std::string raw(buffer.data(), buffer.size());
+  auto start = raw.find(kErrorStart);
+  if (start != std::string::npos) {
+    auto end = raw.find(kErrorEnd, start + 1);
+    if (end != std::string::npos) throw std::runtime_error(raw.substr(start, end - start + 1));
+  }
+  throw std::runtime_error("an argument of this task failed before it could run");
 }
 
-}  // namespace
+// The registered id (first argument) and the other arguments' bytes.
+struct Call {
+  std::string id;
+  std::vector<std::string> args;
+  std::vector<rr_slice> slices;
+
+  explicit Call(const ray::internal::ArgsBufferList &buffers) {
+    if (buffers.empty()) throw std::invalid_argument("a RustyRay entry point got no id");
+    id = ArgBytes(buffers[0]);
+    args.reserve(buffers.size() - 1);
+    for (size_t i = 1; i < buffers.size(); i++) args.push_back(ArgBytes(buffers[i]));
+    slices.reserve(args.size());
+    for (const auto &arg : args) slices.push_back(Slice(arg));
+  }
+};
+
+msgpack::sbuffer Result(const std::string &bytes) { return Serializer::Serialize(bytes); }
 
 // An actor on a Ray worker: owns the Rust state built by the registered constructor.
 class RustActor {
@@ -136,117 +156,52 @@ class RustActor {
   ~RustActor() { rustyray_worker_drop_actor(state_); }
   RustActor(const RustActor &) = delete;
   RustActor &operator=(const RustActor &) = delete;
-
-  static RustActor *Construct(const std::string &id,
-                              std::initializer_list<const std::string *> args) {
-    auto slices = Slices(args);
-    void *state = nullptr;
-    std::string error;
-    if (rustyray_worker_construct(Slice(id), slices.data(), slices.size(), &state, &error) !=
-        0) {
-      throw std::runtime_error(error);
-    }
-    return new RustActor(state);
-  }
-
-  std::string Call(const std::string &id, std::initializer_list<const std::string *> args) {
-    auto slices = Slices(args);
-    std::string out;
-    if (rustyray_worker_call(state_, Slice(id), slices.data(), slices.size(), &out) != 0) {
-      throw std::runtime_error(out);
-    }
-    return out;
-  }
-
-  static RustActor *Create0(std::string id);
-  static RustActor *Create1(std::string id, std::string a0);
-  static RustActor *Create2(std::string id, std::string a0, std::string a1);
-  static RustActor *Create3(std::string id, std::string a0, std::string a1, std::string a2);
-  static RustActor *Create4(std::string id, std::string a0, std::string a1, std::string a2, std::string a3);
-  static RustActor *Create5(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4);
-  static RustActor *Create6(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5);
-  static RustActor *Create7(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5, std::string a6);
-  static RustActor *Create8(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5, std::string a6, std::string a7);
-  std::string Call0(std::string id);
-  std::string Call1(std::string id, std::string a0);
-  std::string Call2(std::string id, std::string a0, std::string a1);
-  std::string Call3(std::string id, std::string a0, std::string a1, std::string a2);
-  std::string Call4(std::string id, std::string a0, std::string a1, std::string a2, std::string a3);
-  std::string Call5(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4);
-  std::string Call6(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5);
-  std::string Call7(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5, std::string a6);
-  std::string Call8(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5, std::string a6, std::string a7);
+  void *state() const { return state_; }
 
  private:
   void *state_;
 };
 
-// --- Entry points registered with Ray (generated for 0 to 8 arguments) ---------------------
+// Runs a remote function: arguments (id, args...).
+msgpack::sbuffer RunTask(const ray::internal::ArgsBufferList &buffers) {
+  Call call(buffers);
+  std::string out;
+  if (rustyray_worker_run_task(Slice(call.id), call.slices.data(), call.slices.size(), &out) !=
+      0) {
+    throw std::runtime_error(out);
+  }
+  return Result(out);
+}
 
-std::string RustyRayTask0(std::string id) { return RunTask(id, {}); }
-std::string RustyRayTask1(std::string id, std::string a0) { return RunTask(id, {&a0}); }
-std::string RustyRayTask2(std::string id, std::string a0, std::string a1) { return RunTask(id, {&a0, &a1}); }
-std::string RustyRayTask3(std::string id, std::string a0, std::string a1, std::string a2) { return RunTask(id, {&a0, &a1, &a2}); }
-std::string RustyRayTask4(std::string id, std::string a0, std::string a1, std::string a2, std::string a3) { return RunTask(id, {&a0, &a1, &a2, &a3}); }
-std::string RustyRayTask5(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4) { return RunTask(id, {&a0, &a1, &a2, &a3, &a4}); }
-std::string RustyRayTask6(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5) { return RunTask(id, {&a0, &a1, &a2, &a3, &a4, &a5}); }
-std::string RustyRayTask7(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5, std::string a6) { return RunTask(id, {&a0, &a1, &a2, &a3, &a4, &a5, &a6}); }
-std::string RustyRayTask8(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5, std::string a6, std::string a7) { return RunTask(id, {&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7}); }
-[[maybe_unused]] static const int kTaskEntries[] = {
-    Register("RustyRayTask0", RustyRayTask0),
-    Register("RustyRayTask1", RustyRayTask1),
-    Register("RustyRayTask2", RustyRayTask2),
-    Register("RustyRayTask3", RustyRayTask3),
-    Register("RustyRayTask4", RustyRayTask4),
-    Register("RustyRayTask5", RustyRayTask5),
-    Register("RustyRayTask6", RustyRayTask6),
-    Register("RustyRayTask7", RustyRayTask7),
-    Register("RustyRayTask8", RustyRayTask8),
-};
+// Builds an actor: arguments (constructor id, args...). Ray keeps the returned pointer and
+// hands it to every method call.
+msgpack::sbuffer CreateActor(const ray::internal::ArgsBufferList &buffers) {
+  Call call(buffers);
+  void *state = nullptr;
+  std::string error;
+  if (rustyray_worker_construct(Slice(call.id), call.slices.data(), call.slices.size(), &state,
+                                &error) != 0) {
+    throw std::runtime_error(error);
+  }
+  auto *actor = new RustActor(state);
+  return Serializer::Serialize(reinterpret_cast<uint64_t>(actor));
+}
 
-RustActor *RustActor::Create0(std::string id) { return Construct(id, {}); }
-RustActor *RustActor::Create1(std::string id, std::string a0) { return Construct(id, {&a0}); }
-RustActor *RustActor::Create2(std::string id, std::string a0, std::string a1) { return Construct(id, {&a0, &a1}); }
-RustActor *RustActor::Create3(std::string id, std::string a0, std::string a1, std::string a2) { return Construct(id, {&a0, &a1, &a2}); }
-RustActor *RustActor::Create4(std::string id, std::string a0, std::string a1, std::string a2, std::string a3) { return Construct(id, {&a0, &a1, &a2, &a3}); }
-RustActor *RustActor::Create5(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4) { return Construct(id, {&a0, &a1, &a2, &a3, &a4}); }
-RustActor *RustActor::Create6(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5) { return Construct(id, {&a0, &a1, &a2, &a3, &a4, &a5}); }
-RustActor *RustActor::Create7(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5, std::string a6) { return Construct(id, {&a0, &a1, &a2, &a3, &a4, &a5, &a6}); }
-RustActor *RustActor::Create8(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5, std::string a6, std::string a7) { return Construct(id, {&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7}); }
-std::string RustActor::Call0(std::string id) { return Call(id, {}); }
-std::string RustActor::Call1(std::string id, std::string a0) { return Call(id, {&a0}); }
-std::string RustActor::Call2(std::string id, std::string a0, std::string a1) { return Call(id, {&a0, &a1}); }
-std::string RustActor::Call3(std::string id, std::string a0, std::string a1, std::string a2) { return Call(id, {&a0, &a1, &a2}); }
-std::string RustActor::Call4(std::string id, std::string a0, std::string a1, std::string a2, std::string a3) { return Call(id, {&a0, &a1, &a2, &a3}); }
-std::string RustActor::Call5(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4) { return Call(id, {&a0, &a1, &a2, &a3, &a4}); }
-std::string RustActor::Call6(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5) { return Call(id, {&a0, &a1, &a2, &a3, &a4, &a5}); }
-std::string RustActor::Call7(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5, std::string a6) { return Call(id, {&a0, &a1, &a2, &a3, &a4, &a5, &a6}); }
-std::string RustActor::Call8(std::string id, std::string a0, std::string a1, std::string a2, std::string a3, std::string a4, std::string a5, std::string a6, std::string a7) { return Call(id, {&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7}); }
-[[maybe_unused]] static const int kActorEntries[] = {
-    Register("RustActor::Create0", RustActor::Create0),
-    Register("RustActor::Create1", RustActor::Create1),
-    Register("RustActor::Create2", RustActor::Create2),
-    Register("RustActor::Create3", RustActor::Create3),
-    Register("RustActor::Create4", RustActor::Create4),
-    Register("RustActor::Create5", RustActor::Create5),
-    Register("RustActor::Create6", RustActor::Create6),
-    Register("RustActor::Create7", RustActor::Create7),
-    Register("RustActor::Create8", RustActor::Create8),
-    Register("&RustActor::Call0", &RustActor::Call0),
-    Register("&RustActor::Call1", &RustActor::Call1),
-    Register("&RustActor::Call2", &RustActor::Call2),
-    Register("&RustActor::Call3", &RustActor::Call3),
-    Register("&RustActor::Call4", &RustActor::Call4),
-    Register("&RustActor::Call5", &RustActor::Call5),
-    Register("&RustActor::Call6", &RustActor::Call6),
-    Register("&RustActor::Call7", &RustActor::Call7),
-    Register("&RustActor::Call8", &RustActor::Call8),
-};
+// Calls an actor method: arguments (method id, args...).
+msgpack::sbuffer CallActor(msgpack::sbuffer *actor_buffer,
+                           const ray::internal::ArgsBufferList &buffers) {
+  auto address = Serializer::Deserialize<uint64_t>(actor_buffer->data(), actor_buffer->size());
+  auto *actor = reinterpret_cast<RustActor *>(address);
+  Call call(buffers);
+  std::string out;
+  if (rustyray_worker_call(actor->state(), Slice(call.id), call.slices.data(),
+                           call.slices.size(), &out) != 0) {
+    throw std::runtime_error(out);
+  }
+  return Result(out);
+}
 
-// The registered names of the entry points, by number of arguments.
-// Called from other languages (Python's `ray.cross_language.cpp_function("RustyRayJson")`):
-// runs the function registered as `id` with its arguments as a JSON array, and returns its
-// result as JSON.
+// Runs a remote function for another language: (id, JSON array of arguments) -> JSON.
 std::string RustyRayJson(std::string id, std::string json) {
   std::string out;
   if (rustyray_worker_run_json(Slice(id), Slice(json), &out) != 0) {
@@ -254,7 +209,34 @@ std::string RustyRayJson(std::string id, std::string json) {
   }
   return out;
 }
-[[maybe_unused]] static const int kJsonEntry = Register("RustyRayJson", RustyRayJson);
+
+const char kTaskEntry[] = "RustyRayTask";
+const char kActorEntry[] = "RustyRayActor";
+const char kMethodEntry[] = "RustyRayMethod";
+
+// Enters the entry points in Ray's function tables. The task, constructor and method entries
+// take any number of arguments, so they are entered as raw invokers (Ray's typed `RAY_REMOTE`
+// would fix their arity and reject a failed argument before RustyRay could report it).
+int RegisterEntryPoints() {
+  try {
+    auto &functions = Functions();
+    auto tables = functions.GetRemoteFunctions();
+    // The tables are Ray's own (non-const) maps, handed out as const references.
+    auto &plain = const_cast<ray::internal::RemoteFunctionMap_t &>(tables.first);
+    auto &members = const_cast<ray::internal::RemoteMemberFunctionMap_t &>(tables.second);
+    plain.emplace(kTaskEntry, RunTask);
+    plain.emplace(kActorEntry, CreateActor);
+    members.emplace(kMethodEntry, CallActor);
+    functions.RegisterRemoteFunction("RustyRayJson", RustyRayJson);
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "rustyray: entry points not registered with Ray: %s\n", e.what());
+  }
+  return 0;
+}
+
+[[maybe_unused]] const int kRegistered = RegisterEntryPoints();
+
+}  // namespace
 
 // --- What Rust calls (driver side, and nested calls inside workers) -------------------------
 
@@ -309,6 +291,18 @@ msgpack::sbuffer Pack(rr_slice bytes) {
   packer.pack_str(static_cast<uint32_t>(bytes.len));
   packer.pack_str_body(bytes.data, static_cast<uint32_t>(bytes.len));
   return buffer;
+}
+
+void ShutdownAtExit() {
+  if (RayIsUp()) ray::Shutdown();
+}
+
+// Disconnects at exit, before the statics Ray's shutdown still uses are destroyed: a process
+// that exits connected otherwise aborts in Ray's own exit handler. Registered after the first
+// task is sent (which builds those statics), so that it runs before their destructors.
+void DisconnectAtExitAfterFirstTask() {
+  static std::once_flag once;
+  std::call_once(once, [] { std::atexit(ShutdownAtExit); });
 }
 
 TaskArg ValueArg(rr_slice bytes) {
@@ -429,25 +423,17 @@ static std::unordered_map<std::string, double> Resources(const rr_resource *reso
   return out;
 }
 
-static void CheckArity(size_t nargs) {
-  if (nargs > 8) {
-    throw std::invalid_argument(
-        "the ray backend passes at most 8 arguments to a remote function or method; "
-        "group the others into a struct or tuple");
-  }
-}
-
 // Runs the function registered as `id`; `out_id` gets its result's id (one local reference).
 int rr_submit(rr_slice id, const rr_arg *args, size_t nargs, const rr_resource *resources,
               size_t nresources, rr_slice name, std::string *out_id, std::string *error) {
   return Guard(error, [&] {
-    CheckArity(nargs);
-    RemoteFunctionHolder holder("RustyRayTask" + std::to_string(nargs));
+    RemoteFunctionHolder holder(kTaskEntry);
     auto task_args = Arguments(id, args, nargs);
     ray::internal::CallOptions options;
     options.name = Str(name);
     options.resources = Resources(resources, nresources);
     *out_id = GetRayRuntime()->Call(holder, task_args, options);
+    DisconnectAtExitAfterFirstTask();
   });
 }
 
@@ -457,11 +443,7 @@ int rr_create_actor(rr_slice id, const rr_arg *args, size_t nargs,
                     int max_restarts, int max_concurrency, std::string *out_actor,
                     std::string *error) {
   return Guard(error, [&] {
-    CheckArity(nargs);
-    std::string function = "RustActor::Create" + std::to_string(nargs);
-    RemoteFunctionHolder holder("", function,
-                                ray::internal::FunctionManager::GetClassNameByFuncName(function),
-                                ray::internal::LangType::CPP);
+    RemoteFunctionHolder holder("", kActorEntry, "RustActor", ray::internal::LangType::CPP);
     auto task_args = Arguments(id, args, nargs);
     ray::internal::ActorCreationOptions options;
     options.name = Str(name);
@@ -469,6 +451,7 @@ int rr_create_actor(rr_slice id, const rr_arg *args, size_t nargs,
     options.max_restarts = max_restarts;
     options.max_concurrency = max_concurrency;
     *out_actor = GetRayRuntime()->CreateActor(holder, task_args, options);
+    DisconnectAtExitAfterFirstTask();
   });
 }
 
@@ -476,8 +459,7 @@ int rr_create_actor(rr_slice id, const rr_arg *args, size_t nargs,
 int rr_call_actor(rr_slice actor, rr_slice id, const rr_arg *args, size_t nargs,
                   std::string *out_id, std::string *error) {
   return Guard(error, [&] {
-    CheckArity(nargs);
-    RemoteFunctionHolder holder("&RustActor::Call" + std::to_string(nargs));
+    RemoteFunctionHolder holder(kMethodEntry);
     auto task_args = Arguments(id, args, nargs);
     ray::internal::CallOptions options;
     *out_id = GetRayRuntime()->CallActor(holder, Str(actor), task_args, options);

@@ -244,21 +244,35 @@ impl Future for Resolve {
 
 /// The future of `ref.await`: the object's value, or the error that failed it.
 pub struct ObjectFuture<T> {
-    inner: std::result::Result<Resolve, Option<Error>>,
+    inner: Waiting<T>,
     /// The awaited ref, when awaited by value: it keeps the object alive until it resolves.
     _keep: Option<ObjectRef<T>>,
 }
 
-impl<T> ObjectFuture<T> {
+enum Waiting<T> {
+    /// For the object in this runtime's store.
+    Local(Resolve),
+    /// A fetch from the Ray cluster, on a blocking thread.
+    Ray(tokio::task::JoinHandle<Result<T>>),
+    /// Failed before waiting (the runtime is shut down); taken once.
+    Failed(Option<Error>),
+}
+
+impl<T: Value + Clone> ObjectFuture<T> {
     fn new(id: ObjectId, keep: Option<ObjectRef<T>>) -> ObjectFuture<T> {
         let shared = runtime::current();
-        ObjectFuture {
-            inner: match shared.check() {
-                Ok(()) => Ok(Resolve::new(shared, id)),
-                Err(error) => Err(Some(error)),
-            },
-            _keep: keep,
-        }
+        let inner = match (shared.check(), shared.handle()) {
+            (Err(error), _) => Waiting::Failed(Some(error)),
+            (Ok(()), Some(tokio)) if shared.ray().is_some() => {
+                let shared = Arc::clone(&shared);
+                Waiting::Ray(tokio.spawn_blocking(move || {
+                    let ray = shared.ray().expect("checked above");
+                    ray.get::<T>(&shared, id, None).map(|v| T::clone(&v))
+                }))
+            }
+            (Ok(()), _) => Waiting::Local(Resolve::new(shared, id)),
+        };
+        ObjectFuture { inner, _keep: keep }
     }
 }
 
@@ -269,14 +283,21 @@ impl<T: Value + Clone> Future for ObjectFuture<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         match &mut self.inner {
-            Ok(resolve) => {
+            Waiting::Local(resolve) => {
                 let id = resolve.id;
                 let shared = Arc::clone(&resolve.shared);
                 Pin::new(resolve)
                     .poll(cx)
                     .map(|state| typed::<T>(&shared.store, id, state).map(|v| T::clone(&v)))
             }
-            Err(error) => Poll::Ready(Err(error.take().unwrap_or(Error::RuntimeShutdown))),
+            Waiting::Ray(fetch) => Pin::new(fetch).poll(cx).map(|joined| {
+                joined.unwrap_or_else(|e| {
+                    Err(Error::Backend {
+                        message: format!("the fetch from Ray stopped: {e}"),
+                    })
+                })
+            }),
+            Waiting::Failed(error) => Poll::Ready(Err(error.take().unwrap_or(Error::RuntimeShutdown))),
         }
     }
 }

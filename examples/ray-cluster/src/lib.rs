@@ -65,6 +65,13 @@ pub fn sum_of_squares(n: u64) -> rustyray::Result<u64> {
     Ok(rustyray::get_all(&refs)?.iter().sum())
 }
 
+/// Sleeps for `ms` milliseconds, then returns it.
+#[rustyray::remote]
+pub fn sleep_ms(ms: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    ms
+}
+
 /// Which node ran the task: the `RUSTYRAY_NODE_LABEL` its Ray node was started with.
 #[rustyray::remote]
 pub fn node_label() -> String {

@@ -382,7 +382,11 @@ unsafe fn arg_slices<'a>(args: *const Slice, nargs: usize) -> Vec<&'a [u8]> {
 }
 
 /// Writes the outcome of a callback to `out` and returns the shim's status code.
-fn report(out: *mut CxxString, result: std::thread::Result<Result<Vec<u8>, String>>) -> i32 {
+fn report(
+    out: *mut CxxString,
+    id: &str,
+    result: std::thread::Result<Result<Vec<u8>, String>>,
+) -> i32 {
     match result {
         Ok(Ok(bytes)) => {
             assign(out, &bytes);
@@ -393,7 +397,7 @@ fn report(out: *mut CxxString, result: std::thread::Result<Result<Vec<u8>, Strin
             1
         }
         Err(panic) => {
-            assign(out, super::worker::panic_message(&panic).as_bytes());
+            assign(out, super::worker::panic_message(id, &panic).as_bytes());
             1
         }
     }
@@ -417,7 +421,7 @@ pub unsafe extern "C" fn rustyray_worker_run_task(
     // SAFETY: the shim passes valid slices for the duration of the call.
     let (id, args) = unsafe { (id_text(id.as_bytes()), arg_slices(args, nargs)) };
     let result = std::panic::catch_unwind(|| super::worker::run_task(&id, &args));
-    report(out, result)
+    report(out, &id, result)
 }
 
 /// Builds an actor for a Ray worker; `state` receives it.
@@ -445,7 +449,7 @@ pub unsafe extern "C" fn rustyray_worker_construct(
             1
         }
         Err(panic) => {
-            assign(error, super::worker::panic_message(&panic).as_bytes());
+            assign(error, super::worker::panic_message(&id, &panic).as_bytes());
             1
         }
     }
@@ -470,7 +474,7 @@ pub unsafe extern "C" fn rustyray_worker_call(
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         super::worker::call(actor, &id, &args)
     }));
-    report(out, result)
+    report(out, &id, result)
 }
 
 /// Drops an actor's state.
@@ -499,5 +503,5 @@ pub unsafe extern "C" fn rustyray_worker_run_json(
     // SAFETY: the shim passes valid slices for the duration of the call.
     let (id, json) = unsafe { (id_text(id.as_bytes()), json.as_bytes()) };
     let result = std::panic::catch_unwind(|| super::worker::run_json(&id, json));
-    report(out, result)
+    report(out, &id, result)
 }

@@ -156,8 +156,64 @@ fn lookup(shared: &Shared, id: ObjectId) -> Result<Arc<RayObject>> {
     }
 }
 
+/// Where a RustyRay error starts inside a Ray error message (see `encode_error`).
+const ERROR_START: &str = "\u{1e}rustyray-error:";
+/// Where it ends.
+const ERROR_END: char = '\u{1e}';
+
+/// A task's error as it travels inside Ray's messages.
+#[derive(Serialize, Deserialize)]
+struct WireError {
+    function: String,
+    message: String,
+    causes: Vec<String>,
+}
+
+/// The text a failed task on a Ray worker reports: the error between markers, so the driver
+/// (and any task downstream, through the shim) reads back the same error, not Ray's wrapping
+/// of it.
+pub(crate) fn encode_error(error: &Error) -> String {
+    let wire = match error {
+        Error::TaskFailed {
+            function,
+            message,
+            causes,
+        } => WireError {
+            function: function.clone(),
+            message: message.clone(),
+            causes: causes.clone(),
+        },
+        other => WireError {
+            function: String::new(),
+            message: other.to_string(),
+            causes: Vec::new(),
+        },
+    };
+    let json = serde_json::to_string(&wire).unwrap_or_else(|_| format!("{:?}", error.to_string()));
+    format!("{ERROR_START}{json}{ERROR_END}")
+}
+
+/// The RustyRay error inside a message from Ray, if there is one.
+fn decode_error(message: &str, origin: &str) -> Option<Error> {
+    let start = message.find(ERROR_START)? + ERROR_START.len();
+    let len = message[start..].find(ERROR_END)?;
+    let wire: WireError = serde_json::from_str(&message[start..start + len]).ok()?;
+    Some(Error::TaskFailed {
+        function: if wire.function.is_empty() {
+            origin.to_owned()
+        } else {
+            wire.function
+        },
+        message: wire.message,
+        causes: wire.causes,
+    })
+}
+
 /// Turns a failure reported by Ray into the library's error, keeping Ray's message.
 fn error(origin: &str, (failure, message): (Failure, String), started: Instant) -> Error {
+    if let Some(error) = decode_error(&message, origin) {
+        return error;
+    }
     match failure {
         Failure::TaskFailed => Error::TaskFailed {
             function: origin.to_owned(),

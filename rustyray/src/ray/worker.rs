@@ -26,7 +26,9 @@ fn run<R>(future: impl std::future::Future<Output = crate::Result<R>>) -> Result
     let handle = rt.tokio_handle().ok_or_else(|| {
         "the RustyRay runtime of this Ray worker could not start its threads".to_owned()
     })?;
-    handle.block_on(future).map_err(|e| e.to_string())
+    handle
+        .block_on(future)
+        .map_err(|e| super::encode_error(&e))
 }
 
 /// The postcard encoding of a tuple is its fields' encodings one after the other.
@@ -61,14 +63,7 @@ pub(super) fn run_json(id: &str, json: &[u8]) -> Result<Vec<u8>, String> {
     run(registry::invoke_json(id, json)).map(String::into_bytes)
 }
 
-/// The text of a panic's payload.
-pub(crate) fn panic_message(payload: &Box<dyn Any + Send>) -> String {
-    let text = if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a non-string payload".to_owned()
-    };
-    format!("panicked: {text}")
+/// What a worker reports for a call of `id` that panicked.
+pub(crate) fn panic_message(id: &str, payload: &Box<dyn Any + Send>) -> String {
+    super::encode_error(&crate::Error::panicked(id, &**payload))
 }

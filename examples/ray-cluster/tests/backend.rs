@@ -1,0 +1,192 @@
+//! The semantics tests that apply to both backends, run on each: on the embedded runtime
+//! always, and on a Ray cluster when `RUSTYRAY_ADDRESS` is set (`.ci/ray` starts a local head
+//! and sets it, with `RUSTYRAY_CODE_SEARCH_PATH` pointing at this crate's cdylib).
+//!
+//! Ray's C++ API allows one cluster connection per process, so every Ray case shares one
+//! runtime; each embedded case gets its own.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use ray_cluster::{check_even, node_label, plus_one, sleep_ms, square, sum, sum_of_squares, Counter};
+use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
+
+fn ray_runtime() -> Option<&'static Runtime> {
+    static RAY: OnceLock<Option<Runtime>> = OnceLock::new();
+    RAY.get_or_init(|| {
+        let Some(address) = std::env::var("RUSTYRAY_ADDRESS").ok().filter(|a| !a.is_empty())
+        else {
+            eprintln!("RUSTYRAY_ADDRESS is not set: the Ray cases are skipped (run .ci/ray)");
+            return None;
+        };
+        let mut config = Config::default().ray(address);
+        if let Ok(path) = std::env::var("RUSTYRAY_CODE_SEARCH_PATH") {
+            config = config.code_search_path(path);
+        }
+        Some(Runtime::new(config).expect("connect to the Ray cluster"))
+    })
+    .as_ref()
+}
+
+/// Runs `case` on every available backend, naming the backend when it fails.
+fn on_each_backend(case: impl Fn(&str)) {
+    let embedded = Runtime::new(Config::default().num_cpus(2)).expect("embedded runtime");
+    {
+        let _guard = embedded.enter();
+        case("embedded");
+    }
+    if let Some(ray) = ray_runtime() {
+        let _guard = ray.enter();
+        case("ray");
+    }
+}
+
+#[test]
+fn chains_resolve_refs_before_the_task_runs() {
+    on_each_backend(|backend| {
+        let four = square::remote(2);
+        let sixteen = square::remote(&four);
+        assert_eq!(rustyray::get(&sixteen).unwrap(), 16, "{backend}");
+        let mut link = plus_one::remote(0);
+        for _ in 1..50 {
+            link = plus_one::remote(&link);
+        }
+        assert_eq!(rustyray::get(&link).unwrap(), 50, "{backend}");
+    });
+}
+
+#[test]
+fn fan_out_and_gather() {
+    on_each_backend(|backend| {
+        let squares: Vec<ObjectRef<u64>> = (1..=200).map(square::remote).collect();
+        let values = rustyray::get_all(&squares).unwrap();
+        assert_eq!(values.len(), 200, "{backend}");
+        let total = sum::remote(values);
+        assert_eq!(rustyray::get(&total).unwrap(), 2_686_700, "{backend}");
+    });
+}
+
+#[test]
+fn nested_tasks_run_on_the_same_backend() {
+    on_each_backend(|backend| {
+        let r = sum_of_squares::remote(10);
+        assert_eq!(rustyray::get(&r).unwrap(), 385, "{backend}");
+    });
+}
+
+#[test]
+fn actor_calls_run_in_order_with_ref_arguments() {
+    on_each_backend(|backend| {
+        let counter: ActorHandle<Counter> = Counter::remote(0);
+        let squares: Vec<ObjectRef<u64>> = (1..=10).map(square::remote).collect();
+        let after: Vec<ObjectRef<u64>> = squares.iter().map(|r| counter.add(r)).collect();
+        let expected: Vec<u64> = (1..=10u64)
+            .scan(0, |acc, x| {
+                *acc += x * x;
+                Some(*acc)
+            })
+            .collect();
+        assert_eq!(rustyray::get_all(&after).unwrap(), expected, "{backend}");
+        assert_eq!(rustyray::get(&counter.get()).unwrap(), 385, "{backend}");
+    });
+}
+
+#[test]
+fn a_failure_reaches_the_caller_and_every_dependent() {
+    on_each_backend(|backend| {
+        let failed = check_even::remote(3);
+        let err = rustyray::get(&failed).unwrap_err();
+        assert!(matches!(err, Error::TaskFailed { .. }), "{backend}: {err:?}");
+        assert!(err.to_string().contains("3 is odd"), "{backend}: {err}");
+        let downstream = plus_one::remote(&failed);
+        let err = rustyray::get(&downstream).unwrap_err();
+        assert!(matches!(err, Error::TaskFailed { .. }), "{backend}: {err:?}");
+        assert!(err.to_string().contains("3 is odd"), "{backend}: {err}");
+        assert_eq!(rustyray::get(&check_even::remote(4)).unwrap(), 4, "{backend}");
+    });
+}
+
+#[test]
+fn a_failing_method_leaves_the_actor_working() {
+    on_each_backend(|backend| {
+        let counter = Counter::remote(7);
+        let err = rustyray::get(&counter.fail()).unwrap_err();
+        assert!(err.to_string().contains("asked to fail at 7"), "{backend}: {err}");
+        assert_eq!(rustyray::get(&counter.add(1)).unwrap(), 8, "{backend}");
+    });
+}
+
+#[test]
+fn named_actors_are_found_by_name() {
+    on_each_backend(|backend| {
+        let name = format!("counter-{backend}-{}", std::process::id());
+        let made = Counter::options().name(name.clone()).remote(5);
+        assert_eq!(rustyray::get(&made.add(1)).unwrap(), 6, "{backend}");
+        let found: ActorHandle<Counter> = rustyray::get_actor(&name).unwrap();
+        assert_eq!(rustyray::get(&found.add(1)).unwrap(), 7, "{backend}");
+        let missing = rustyray::get_actor::<Counter>("no-such-counter").unwrap_err();
+        assert!(matches!(missing, Error::NotFound { .. }), "{backend}: {missing:?}");
+        rustyray::kill(&made).unwrap();
+    });
+}
+
+#[test]
+fn a_killed_actor_fails_its_calls() {
+    on_each_backend(|backend| {
+        let counter = Counter::remote(1);
+        assert_eq!(rustyray::get(&counter.add(1)).unwrap(), 2, "{backend}");
+        rustyray::kill(&counter).unwrap();
+        let err = rustyray::get_timeout(&counter.add(1), Duration::from_secs(60)).unwrap_err();
+        assert!(matches!(err, Error::ActorDied { .. }), "{backend}: {err:?}");
+    });
+}
+
+#[test]
+fn put_get_and_wait() {
+    on_each_backend(|backend| {
+        let words = rustyray::put(vec!["a".to_owned(), "b".to_owned()]).unwrap();
+        assert_eq!(rustyray::get(&words).unwrap(), ["a", "b"], "{backend}");
+        let refs = vec![sleep_ms::remote(0), sleep_ms::remote(0), sleep_ms::remote(5_000)];
+        let (ready, pending) = rustyray::wait(&refs, 2, Some(Duration::from_secs(4)));
+        assert_eq!((ready.len(), pending.len()), (2, 1), "{backend}");
+        assert_eq!(pending[0], refs[2], "{backend}");
+        let err = rustyray::get_timeout(&refs[2], Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(err, Error::Timeout(_)), "{backend}: {err:?}");
+    });
+}
+
+#[test]
+fn async_code_awaits_refs() {
+    on_each_backend(|backend| {
+        let r = square::remote(9);
+        let value = futures_executor(async move { r.await });
+        assert_eq!(value.unwrap(), 81, "{backend}");
+    });
+}
+
+/// Runs a future to completion on this thread (the tests need no async runtime of their own).
+fn futures_executor<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime")
+        .block_on(future)
+}
+
+#[test]
+fn tasks_with_a_custom_resource_land_on_the_node_that_has_it() {
+    let Some(ray) = ray_runtime() else { return };
+    if std::env::var("RUSTYRAY_TEST_SECOND_NODE").is_err() {
+        eprintln!("RUSTYRAY_TEST_SECOND_NODE is not set: the second-node case is skipped");
+        return;
+    }
+    let _guard = ray.enter();
+    let labels: Vec<ObjectRef<String>> = (0..4)
+        .map(|_| node_label::options().resource("second_node", 1.0).remote())
+        .collect();
+    for label in rustyray::get_all(&labels).unwrap() {
+        assert_eq!(label, "second");
+    }
+    let anywhere = rustyray::get(&node_label::remote()).unwrap();
+    assert!(anywhere == "head" || anywhere == "second", "{anywhere}");
+}
