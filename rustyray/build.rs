@@ -12,9 +12,6 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    if std::env::var_os("CARGO_FEATURE_RAY").is_none() {
-        return;
-    }
     #[cfg(feature = "ray")]
     build_shim();
 }

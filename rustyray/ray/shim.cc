@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
+#include <set>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -293,8 +294,26 @@ msgpack::sbuffer Pack(rr_slice bytes) {
   return buffer;
 }
 
+// The actors this process created and has not killed.
+std::mutex actors_mutex;
+std::set<std::string> live_actors;
+
 void ShutdownAtExit() {
-  if (RayIsUp()) ray::Shutdown();
+  if (!RayIsUp()) return;
+  // Killed first: Ray's driver aborts on the death notice of an actor still alive as it
+  // disconnects.
+  std::set<std::string> actors;
+  {
+    std::lock_guard<std::mutex> lock(actors_mutex);
+    actors.swap(live_actors);
+  }
+  for (const auto &actor : actors) {
+    try {
+      GetRayRuntime()->KillActor(actor, true);
+    } catch (...) {
+    }
+  }
+  ray::Shutdown();
 }
 
 // Disconnects at exit, before the statics Ray's shutdown still uses are destroyed: a process
@@ -451,6 +470,10 @@ int rr_create_actor(rr_slice id, const rr_arg *args, size_t nargs,
     options.max_restarts = max_restarts;
     options.max_concurrency = max_concurrency;
     *out_actor = GetRayRuntime()->CreateActor(holder, task_args, options);
+    {
+      std::lock_guard<std::mutex> lock(actors_mutex);
+      live_actors.insert(*out_actor);
+    }
     DisconnectAtExitAfterFirstTask();
   });
 }
@@ -472,7 +495,11 @@ int rr_get_actor(rr_slice name, std::string *out_actor, std::string *error) {
 }
 
 int rr_kill_actor(rr_slice actor, std::string *error) {
-  return Guard(error, [&] { GetRayRuntime()->KillActor(Str(actor), true); });
+  return Guard(error, [&] {
+    GetRayRuntime()->KillActor(Str(actor), true);
+    std::lock_guard<std::mutex> lock(actors_mutex);
+    live_actors.erase(Str(actor));
+  });
 }
 
 }  // extern "C"

@@ -174,7 +174,10 @@ impl Config {
     /// (with the folders of `RUSTYRAY_CODE_SEARCH_PATH`, separated by `:`).
     pub(crate) fn from_env() -> Config {
         let mut config = Config::default();
-        if let Some(address) = std::env::var("RUSTYRAY_ADDRESS").ok().filter(|a| !a.is_empty()) {
+        if let Some(address) = std::env::var("RUSTYRAY_ADDRESS")
+            .ok()
+            .filter(|a| !a.is_empty())
+        {
             config = config.ray(address);
             if let Ok(paths) = std::env::var("RUSTYRAY_CODE_SEARCH_PATH") {
                 for path in paths.split(':').filter(|p| !p.is_empty()) {

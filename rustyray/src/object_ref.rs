@@ -297,7 +297,9 @@ impl<T: Value + Clone> Future for ObjectFuture<T> {
                     })
                 })
             }),
-            Waiting::Failed(error) => Poll::Ready(Err(error.take().unwrap_or(Error::RuntimeShutdown))),
+            Waiting::Failed(error) => {
+                Poll::Ready(Err(error.take().unwrap_or(Error::RuntimeShutdown)))
+            }
         }
     }
 }

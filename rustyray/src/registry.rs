@@ -197,10 +197,7 @@ pub(crate) mod wire {
     /// Runs `invoke` (whose future decodes its arguments when first polled and encodes its
     /// result when done) with JSON as the encoding on this thread.
     #[cfg(feature = "ray")]
-    pub(crate) async fn with_json(
-        args: Vec<u8>,
-        invoke: super::Invoke,
-    ) -> crate::Result<Vec<u8>> {
+    pub(crate) async fn with_json(args: Vec<u8>, invoke: super::Invoke) -> crate::Result<Vec<u8>> {
         struct Reset(bool);
         impl Drop for Reset {
             fn drop(&mut self) {

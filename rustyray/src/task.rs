@@ -324,8 +324,12 @@ impl TaskBuilder {
         let shared = runtime::current();
         if let Some(ray) = shared.ray() {
             let out = match (self.registered, self.wire) {
-                (Some(id), Some(wire)) => ray.submit(&shared, wire, id, &self.function, &self.options),
-                _ => shared.store.insert_failed(not_registered("task", &self.function)),
+                (Some(id), Some(wire)) => {
+                    ray.submit(&shared, wire, id, &self.function, &self.options)
+                }
+                _ => shared
+                    .store
+                    .insert_failed(not_registered("task", &self.function)),
             };
             return ObjectRef::adopt(&shared, out);
         }

@@ -37,7 +37,10 @@ pub fn count_words(text: String) -> Vec<Count> {
     for word in text.split_whitespace() {
         *counts.entry(word.to_lowercase()).or_default() += 1;
     }
-    let mut out: Vec<Count> = counts.into_iter().map(|(word, n)| Count { word, n }).collect();
+    let mut out: Vec<Count> = counts
+        .into_iter()
+        .map(|(word, n)| Count { word, n })
+        .collect();
     out.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.word.cmp(&b.word)));
     out
 }

@@ -5,27 +5,31 @@
 //! Ray's C++ API allows one cluster connection per process, so every Ray case shares one
 //! runtime; each embedded case gets its own.
 
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
-use ray_cluster::{check_even, node_label, plus_one, sleep_ms, square, sum, sum_of_squares, Counter};
+use ray_cluster::{
+    check_even, node_label, plus_one, sleep_ms, square, sum, sum_of_squares, Counter,
+};
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
-fn ray_runtime() -> Option<&'static Runtime> {
-    static RAY: OnceLock<Option<Runtime>> = OnceLock::new();
-    RAY.get_or_init(|| {
-        let Some(address) = std::env::var("RUSTYRAY_ADDRESS").ok().filter(|a| !a.is_empty())
-        else {
-            eprintln!("RUSTYRAY_ADDRESS is not set: the Ray cases are skipped (run .ci/ray)");
-            return None;
-        };
-        let mut config = Config::default().ray(address);
-        if let Ok(path) = std::env::var("RUSTYRAY_CODE_SEARCH_PATH") {
-            config = config.code_search_path(path);
-        }
-        Some(Runtime::new(config).expect("connect to the Ray cluster"))
-    })
-    .as_ref()
+/// The Ray cases run on the global runtime, started on the cluster: `rustyray::shutdown` then
+/// disconnects from Ray before the process exits (a Ray driver that is still connected while
+/// the process tears down its statics can crash in Ray's exit path).
+fn start_ray() -> bool {
+    let Some(address) = std::env::var("RUSTYRAY_ADDRESS")
+        .ok()
+        .filter(|a| !a.is_empty())
+    else {
+        println!("RUSTYRAY_ADDRESS is not set: the Ray cases are SKIPPED (run .ci/ray)");
+        return false;
+    };
+    let mut config = Config::default().ray(address);
+    if let Ok(path) = std::env::var("RUSTYRAY_CODE_SEARCH_PATH") {
+        config = config.code_search_path(path);
+    }
+    rustyray::init(config).expect("connect to the Ray cluster");
+    true
 }
 
 /// Runs `case` on every available backend, naming the backend when it fails.
@@ -35,13 +39,15 @@ fn on_each_backend(case: impl Fn(&str)) {
         let _guard = embedded.enter();
         case("embedded");
     }
-    if let Some(ray) = ray_runtime() {
-        let _guard = ray.enter();
+    if ray_started() {
         case("ray");
     }
 }
 
-#[test]
+fn ray_started() -> bool {
+    std::env::var_os("RUSTYRAY_BACKEND_TESTS_ON_RAY").is_some()
+}
+
 fn chains_resolve_refs_before_the_task_runs() {
     on_each_backend(|backend| {
         let four = square::remote(2);
@@ -55,7 +61,6 @@ fn chains_resolve_refs_before_the_task_runs() {
     });
 }
 
-#[test]
 fn fan_out_and_gather() {
     on_each_backend(|backend| {
         let squares: Vec<ObjectRef<u64>> = (1..=200).map(square::remote).collect();
@@ -66,7 +71,6 @@ fn fan_out_and_gather() {
     });
 }
 
-#[test]
 fn nested_tasks_run_on_the_same_backend() {
     on_each_backend(|backend| {
         let r = sum_of_squares::remote(10);
@@ -74,7 +78,6 @@ fn nested_tasks_run_on_the_same_backend() {
     });
 }
 
-#[test]
 fn actor_calls_run_in_order_with_ref_arguments() {
     on_each_backend(|backend| {
         let counter: ActorHandle<Counter> = Counter::remote(0);
@@ -91,32 +94,42 @@ fn actor_calls_run_in_order_with_ref_arguments() {
     });
 }
 
-#[test]
 fn a_failure_reaches_the_caller_and_every_dependent() {
     on_each_backend(|backend| {
         let failed = check_even::remote(3);
         let err = rustyray::get(&failed).unwrap_err();
-        assert!(matches!(err, Error::TaskFailed { .. }), "{backend}: {err:?}");
+        assert!(
+            matches!(err, Error::TaskFailed { .. }),
+            "{backend}: {err:?}"
+        );
         assert!(err.to_string().contains("3 is odd"), "{backend}: {err}");
         let downstream = plus_one::remote(&failed);
         let err = rustyray::get(&downstream).unwrap_err();
-        assert!(matches!(err, Error::TaskFailed { .. }), "{backend}: {err:?}");
+        assert!(
+            matches!(err, Error::TaskFailed { .. }),
+            "{backend}: {err:?}"
+        );
         assert!(err.to_string().contains("3 is odd"), "{backend}: {err}");
-        assert_eq!(rustyray::get(&check_even::remote(4)).unwrap(), 4, "{backend}");
+        assert_eq!(
+            rustyray::get(&check_even::remote(4)).unwrap(),
+            4,
+            "{backend}"
+        );
     });
 }
 
-#[test]
 fn a_failing_method_leaves_the_actor_working() {
     on_each_backend(|backend| {
         let counter = Counter::remote(7);
         let err = rustyray::get(&counter.fail()).unwrap_err();
-        assert!(err.to_string().contains("asked to fail at 7"), "{backend}: {err}");
+        assert!(
+            err.to_string().contains("asked to fail at 7"),
+            "{backend}: {err}"
+        );
         assert_eq!(rustyray::get(&counter.add(1)).unwrap(), 8, "{backend}");
     });
 }
 
-#[test]
 fn named_actors_are_found_by_name() {
     on_each_backend(|backend| {
         let name = format!("counter-{backend}-{}", std::process::id());
@@ -125,12 +138,14 @@ fn named_actors_are_found_by_name() {
         let found: ActorHandle<Counter> = rustyray::get_actor(&name).unwrap();
         assert_eq!(rustyray::get(&found.add(1)).unwrap(), 7, "{backend}");
         let missing = rustyray::get_actor::<Counter>("no-such-counter").unwrap_err();
-        assert!(matches!(missing, Error::NotFound { .. }), "{backend}: {missing:?}");
+        assert!(
+            matches!(missing, Error::NotFound { .. }),
+            "{backend}: {missing:?}"
+        );
         rustyray::kill(&made).unwrap();
     });
 }
 
-#[test]
 fn a_killed_actor_fails_its_calls() {
     on_each_backend(|backend| {
         let counter = Counter::remote(1);
@@ -141,12 +156,15 @@ fn a_killed_actor_fails_its_calls() {
     });
 }
 
-#[test]
 fn put_get_and_wait() {
     on_each_backend(|backend| {
         let words = rustyray::put(vec!["a".to_owned(), "b".to_owned()]).unwrap();
         assert_eq!(rustyray::get(&words).unwrap(), ["a", "b"], "{backend}");
-        let refs = vec![sleep_ms::remote(0), sleep_ms::remote(0), sleep_ms::remote(5_000)];
+        let refs = vec![
+            sleep_ms::remote(0),
+            sleep_ms::remote(0),
+            sleep_ms::remote(5_000),
+        ];
         let (ready, pending) = rustyray::wait(&refs, 2, Some(Duration::from_secs(4)));
         assert_eq!((ready.len(), pending.len()), (2, 1), "{backend}");
         assert_eq!(pending[0], refs[2], "{backend}");
@@ -155,7 +173,6 @@ fn put_get_and_wait() {
     });
 }
 
-#[test]
 fn async_code_awaits_refs() {
     on_each_backend(|backend| {
         let r = square::remote(9);
@@ -173,14 +190,14 @@ fn futures_executor<F: std::future::Future>(future: F) -> F::Output {
         .block_on(future)
 }
 
-#[test]
 fn tasks_with_a_custom_resource_land_on_the_node_that_has_it() {
-    let Some(ray) = ray_runtime() else { return };
-    if std::env::var("RUSTYRAY_TEST_SECOND_NODE").is_err() {
-        eprintln!("RUSTYRAY_TEST_SECOND_NODE is not set: the second-node case is skipped");
+    if !ray_started() {
         return;
     }
-    let _guard = ray.enter();
+    if std::env::var_os("RUSTYRAY_TEST_SECOND_NODE").is_none() {
+        println!("RUSTYRAY_TEST_SECOND_NODE is not set: the second-node case is SKIPPED");
+        return;
+    }
     let labels: Vec<ObjectRef<String>> = (0..4)
         .map(|_| node_label::options().resource("second_node", 1.0).remote())
         .collect();
@@ -189,4 +206,112 @@ fn tasks_with_a_custom_resource_land_on_the_node_that_has_it() {
     }
     let anywhere = rustyray::get(&node_label::remote()).unwrap();
     assert!(anywhere == "head" || anywhere == "second", "{anywhere}");
+}
+
+/// Python, on the same cluster, calls RustyRay functions through Ray's cross-language API.
+fn python_calls_rust_functions_with_json() {
+    if !ray_started() {
+        return;
+    }
+    let Ok(python) = std::env::var("RUSTYRAY_PYTHON") else {
+        println!("RUSTYRAY_PYTHON is not set: the Python case is SKIPPED");
+        return;
+    };
+    let address = std::env::var("RUSTYRAY_ADDRESS").unwrap();
+    let code = std::env::var("RUSTYRAY_CODE_SEARCH_PATH").unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/call_rust.py");
+    let out = std::process::Command::new(python)
+        .args([script, &address, &code])
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("python -> rust: ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The cases, run one after the other: on Ray they share the process's one connection.
+const CASES: &[(&str, fn())] = &[
+    (
+        "chains_resolve_refs_before_the_task_runs",
+        chains_resolve_refs_before_the_task_runs,
+    ),
+    ("fan_out_and_gather", fan_out_and_gather),
+    (
+        "nested_tasks_run_on_the_same_backend",
+        nested_tasks_run_on_the_same_backend,
+    ),
+    (
+        "actor_calls_run_in_order_with_ref_arguments",
+        actor_calls_run_in_order_with_ref_arguments,
+    ),
+    (
+        "a_failure_reaches_the_caller_and_every_dependent",
+        a_failure_reaches_the_caller_and_every_dependent,
+    ),
+    (
+        "a_failing_method_leaves_the_actor_working",
+        a_failing_method_leaves_the_actor_working,
+    ),
+    (
+        "named_actors_are_found_by_name",
+        named_actors_are_found_by_name,
+    ),
+    (
+        "a_killed_actor_fails_its_calls",
+        a_killed_actor_fails_its_calls,
+    ),
+    ("put_get_and_wait", put_get_and_wait),
+    ("async_code_awaits_refs", async_code_awaits_refs),
+    (
+        "tasks_with_a_custom_resource_land_on_the_node_that_has_it",
+        tasks_with_a_custom_resource_land_on_the_node_that_has_it,
+    ),
+    (
+        "python_calls_rust_functions_with_json",
+        python_calls_rust_functions_with_json,
+    ),
+];
+
+/// A small harness (this target has `harness = false`): it must disconnect from Ray after the
+/// last case, which libtest gives no place for. It prints libtest's summary line.
+fn main() {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if start_ray() {
+        std::env::set_var("RUSTYRAY_BACKEND_TESTS_ON_RAY", "1");
+    }
+    let started = Instant::now();
+    let (mut passed, mut failed, mut filtered) = (0, Vec::new(), 0);
+    println!("\nrunning {} tests", CASES.len());
+    for (name, case) in CASES {
+        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            filtered += 1;
+            continue;
+        }
+        let t = Instant::now();
+        match catch_unwind(AssertUnwindSafe(case)) {
+            Ok(()) => {
+                println!("test {name} ... ok ({:.2}s)", t.elapsed().as_secs_f64());
+                passed += 1;
+            }
+            Err(_) => {
+                println!("test {name} ... FAILED ({:.2}s)", t.elapsed().as_secs_f64());
+                failed.push(*name);
+            }
+        }
+    }
+    rustyray::shutdown();
+    let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
+    if !failed.is_empty() {
+        println!("\nfailures:\n    {}", failed.join("\n    "));
+    }
+    println!(
+        "\ntest result: {verdict}. {passed} passed; {} failed; 0 ignored; 0 measured; {filtered} \
+         filtered out; finished in {:.2}s\n",
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    std::process::exit(if failed.is_empty() { 0 } else { 101 });
 }

@@ -60,8 +60,8 @@ use crate::counted::{self, Counted, Handle};
 use crate::error::{Error, Result};
 use crate::object_ref::{ObjectId, ObjectRef};
 use crate::object_store::{Object, Value};
-use crate::runtime::{self, Shared};
 use crate::ray::Wire;
+use crate::runtime::{self, Shared};
 use crate::task::{ArgSlot, BoxFuture, IntoArg};
 
 use host::{ActorHost, ConcurrentRunner};
@@ -222,7 +222,10 @@ pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
     let shared = runtime::current();
     shared.check()?;
     if let Some(ray) = shared.ray() {
-        let class = std::any::type_name::<A>().rsplit("::").next().unwrap_or("actor");
+        let class = std::any::type_name::<A>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("actor");
         let id = ray.get_actor(&shared, name, class)?;
         return Ok(ActorHandle::adopt(&shared, id));
     }
@@ -504,7 +507,9 @@ impl<A: Actor> ActorBuilder<A> {
     /// with the reason, as an embedded actor whose constructor failed does.
     fn start_on_ray(self, shared: &Arc<Shared>, ray: &crate::ray::Backend) -> ActorHandle<A> {
         let created = match (self.registered, self.wire) {
-            (Some(id), Some(wire)) => ray.create_actor(shared, wire, id, &self.class, &self.options),
+            (Some(id), Some(wire)) => {
+                ray.create_actor(shared, wire, id, &self.class, &self.options)
+            }
             _ => Err(crate::task::not_registered("actor", &self.class)),
         };
         let id = created.unwrap_or_else(|error| {
@@ -650,9 +655,10 @@ impl<A: Actor> CallBuilder<A> {
 
     fn send_to_ray(self, shared: &Shared, ray: &crate::ray::Backend) -> ObjectId {
         let sent = match (self.registered, self.wire) {
-            (Some(id), Some(wire)) => shared.actors.remote(self.actor).map(|actor| {
-                ray.call(shared, &actor, wire, id, &self.method)
-            }),
+            (Some(id), Some(wire)) => shared
+                .actors
+                .remote(self.actor)
+                .map(|actor| ray.call(shared, &actor, wire, id, &self.method)),
             _ => Err(crate::task::not_registered("method", &self.method)),
         };
         sent.unwrap_or_else(|error| match shared.actors.get::<A>(self.actor) {

@@ -50,15 +50,33 @@ impl Backend {
         match *self {}
     }
 
-    pub(crate) fn get<T: Value>(&self, _: &Shared, _: ObjectId, _: Option<Instant>) -> Result<Arc<T>> {
+    pub(crate) fn get<T: Value>(
+        &self,
+        _: &Shared,
+        _: ObjectId,
+        _: Option<Instant>,
+    ) -> Result<Arc<T>> {
         match *self {}
     }
 
-    pub(crate) fn wait(&self, _: &Shared, _: &[ObjectId], _: usize, _: Option<Instant>) -> Vec<bool> {
+    pub(crate) fn wait(
+        &self,
+        _: &Shared,
+        _: &[ObjectId],
+        _: usize,
+        _: Option<Instant>,
+    ) -> Vec<bool> {
         match *self {}
     }
 
-    pub(crate) fn submit(&self, _: &Shared, _: Wire, _: &'static str, _: &str, _: &TaskOptions) -> ObjectId {
+    pub(crate) fn submit(
+        &self,
+        _: &Shared,
+        _: Wire,
+        _: &'static str,
+        _: &str,
+        _: &TaskOptions,
+    ) -> ObjectId {
         match *self {}
     }
 
@@ -73,7 +91,14 @@ impl Backend {
         match *self {}
     }
 
-    pub(crate) fn call(&self, _: &Shared, _: &RemoteActor, _: Wire, _: &'static str, _: &str) -> ObjectId {
+    pub(crate) fn call(
+        &self,
+        _: &Shared,
+        _: &RemoteActor,
+        _: Wire,
+        _: &'static str,
+        _: &str,
+    ) -> ObjectId {
         match *self {}
     }
 

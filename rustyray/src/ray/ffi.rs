@@ -346,7 +346,9 @@ pub(crate) fn get_actor(name: &str) -> Outcome<Option<Vec<u8>>> {
     let (out, error) = (Out::new(), Out::new());
     // SAFETY: the slice and strings are alive for the call.
     let code = unsafe { rr_get_actor(Slice::of(name.as_bytes()), out.0, error.0) };
-    outcome(code, &error, || Some(out.bytes()).filter(|id| !id.is_empty()))
+    outcome(code, &error, || {
+        Some(out.bytes()).filter(|id| !id.is_empty())
+    })
 }
 
 pub(crate) fn kill_actor(actor: &[u8]) -> Outcome<()> {

@@ -40,7 +40,6 @@ use crate::task::{ArgSlot, TaskOptions};
 
 use ffi::Failure;
 
-
 /// Set once a runtime of this process uses Ray, so builders start recording wire arguments.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
@@ -238,7 +237,9 @@ fn timeout_ms(deadline: Option<Instant>) -> i32 {
     match deadline {
         None => -1,
         Some(deadline) => {
-            let left = deadline.saturating_duration_since(Instant::now()).as_millis();
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis();
             i32::try_from(left).unwrap_or(i32::MAX)
         }
     }
@@ -306,7 +307,6 @@ impl Backend {
         ACTIVE.store(true, Ordering::Relaxed);
         Ok(Backend { _connected: () })
     }
-
 
     fn enter(&self, shared: &Shared, id: Vec<u8>, origin: Cow<'static, str>) -> ObjectId {
         let object = Object::new(RayObject::adopt(id, origin));
@@ -425,10 +425,9 @@ impl Backend {
             max_concurrency: i32::try_from(options.max_concurrency).unwrap_or(i32::MAX),
         };
         let ray_id = ffi::create_actor(&spec).map_err(|e| error(class, e, started))?;
-        Ok(shared.actors.insert_remote(RemoteActor {
-            id: ray_id,
-            class: class.to_owned(),
-        }))
+        Ok(shared
+            .actors
+            .insert_remote(RemoteActor::new(ray_id, class.to_owned())))
     }
 
     /// Sends a method call to a Ray actor.
@@ -442,6 +441,13 @@ impl Backend {
     ) -> ObjectId {
         if let Some(error) = wire.broken {
             return self.failed(shared, error);
+        }
+        if actor.killed.load(Ordering::Acquire) {
+            let died = Error::ActorDied {
+                actor: actor.class.clone(),
+                reason: "killed by rustyray::kill".to_owned(),
+            };
+            return self.failed(shared, died);
         }
         let started = Instant::now();
         let origin = format!("{}.{name}", actor.class);
@@ -458,10 +464,9 @@ impl Backend {
         let id = found.ok_or_else(|| Error::NotFound {
             what: format!("actor named `{name}` on the Ray cluster"),
         })?;
-        Ok(shared.actors.insert_remote(RemoteActor {
-            id,
-            class: format!("{class} `{name}`"),
-        }))
+        Ok(shared
+            .actors
+            .insert_remote(RemoteActor::new(id, format!("{class} `{name}`"))))
     }
 }
 
@@ -470,13 +475,26 @@ impl Backend {
 pub(crate) struct RemoteActor {
     id: Vec<u8>,
     class: String,
+    /// Set by `kill`: Ray kills asynchronously, but a call made after `kill` returns fails at
+    /// once, as on the embedded runtime.
+    killed: AtomicBool,
 }
 
 impl RemoteActor {
+    fn new(id: Vec<u8>, class: String) -> RemoteActor {
+        RemoteActor {
+            id,
+            class,
+            killed: AtomicBool::new(false),
+        }
+    }
+
     /// Kills the actor on Ray, with no restart.
     pub(crate) fn kill(&self) -> Result<()> {
         let started = Instant::now();
-        ffi::kill_actor(&self.id).map_err(|e| error(&self.class, e, started))
+        ffi::kill_actor(&self.id).map_err(|e| error(&self.class, e, started))?;
+        self.killed.store(true, Ordering::Release);
+        Ok(())
     }
 }
 

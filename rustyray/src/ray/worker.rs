@@ -26,9 +26,7 @@ fn run<R>(future: impl std::future::Future<Output = crate::Result<R>>) -> Result
     let handle = rt.tokio_handle().ok_or_else(|| {
         "the RustyRay runtime of this Ray worker could not start its threads".to_owned()
     })?;
-    handle
-        .block_on(future)
-        .map_err(|e| super::encode_error(&e))
+    handle.block_on(future).map_err(|e| super::encode_error(&e))
 }
 
 /// The postcard encoding of a tuple is its fields' encodings one after the other.
