@@ -295,4 +295,33 @@ mod tests {
         assert!(budget > 0 && budget < system_memory().unwrap_or(u64::MAX));
         assert_eq!(Config::default().object_store_memory(5).memory_budget(), 5);
     }
+
+    #[test]
+    fn ray_settings_are_checked() {
+        let ray = Config::default()
+            .code_search_path("/a")
+            .ray("127.0.0.1:6379")
+            .code_search_path("/b");
+        assert_eq!(ray.get_ray_address(), Some("127.0.0.1:6379"));
+        match ray.ray_target() {
+            Some(RayTarget::Cluster {
+                code_search_path, ..
+            }) => assert_eq!(
+                code_search_path,
+                &[PathBuf::from("/a"), PathBuf::from("/b")]
+            ),
+            other => panic!("{other:?}"),
+        }
+        let err = Config::default()
+            .code_search_path("/a")
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("Config::ray"), "{err}");
+        if cfg!(not(feature = "ray")) {
+            let err = ray.validate().unwrap_err();
+            assert!(err.to_string().contains("`ray` feature"), "{err}");
+            let err = crate::Runtime::new(ray).unwrap_err();
+            assert!(err.to_string().contains("`ray` feature"), "{err}");
+        }
+    }
 }

@@ -531,3 +531,41 @@ pub(crate) fn disconnect() {
         ffi::shutdown();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_errors_survive_being_wrapped_in_ray_messages() {
+        let error = Error::TaskFailed {
+            function: "check_even".to_owned(),
+            message: "refused".to_owned(),
+            causes: vec!["3 is odd".to_owned()],
+        };
+        let wrapped = format!(
+            "Invalid: An exception was thrown while executing function(RustyRayTask): \
+             std::runtime_error: {} (more text)",
+            encode_error(&error)
+        );
+        assert_eq!(decode_error(&wrapped, "plus_one"), Some(error));
+        let other = encode_error(&Error::Timeout(std::time::Duration::from_secs(1)));
+        match decode_error(&other, "caller") {
+            Some(Error::TaskFailed {
+                function, message, ..
+            }) => {
+                assert_eq!(function, "caller");
+                assert!(message.contains("timed out"), "{message}");
+            }
+            found => panic!("{found:?}"),
+        }
+        assert_eq!(decode_error("no marker here", "f"), None);
+    }
+
+    #[test]
+    fn a_local_cluster_is_reached_from_the_address_ray_gives_this_node() {
+        assert_eq!(node_ip_for("10.1.2.3:6379"), "");
+        assert!(!node_ip_for("127.0.0.1:6379").is_empty());
+        assert!(!node_ip_for("localhost:6379").is_empty());
+    }
+}
