@@ -110,26 +110,19 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
 
     // Map: one task per file, all submitted at once.
-    let mut pending: Vec<ObjectRef<Counts>> =
-        files.iter().cloned().map(count_file::remote).collect();
+    let maps: Vec<ObjectRef<Counts>> = files.iter().cloned().map(count_file::remote).collect();
 
-    // Reduce as maps finish: each ready count is merged into a balanced tree of merge tasks.
-    let progress = indicatif::ProgressBar::new(files.len() as u64).with_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} files ({per_sec})")
-            .expect("valid template"),
-    );
-    let mut partials: std::collections::VecDeque<ObjectRef<Counts>> = Default::default();
-    while !pending.is_empty() {
-        let (ready, rest) = rustyray::wait(&pending, 1, None);
-        pending = rest;
-        progress.inc(ready.len() as u64);
-        partials.extend(ready);
-        while partials.len() >= 2 {
-            let (a, b) = (partials.pop_front().unwrap(), partials.pop_front().unwrap());
-            partials.push_back(merge::remote(a, b));
-        }
+    // Reduce: a balanced tree of merge tasks over the maps' refs, submitted at once too. Each
+    // merge runs as soon as its two inputs are ready, so merging overlaps the maps.
+    let mut partials: std::collections::VecDeque<ObjectRef<Counts>> =
+        maps.iter().cloned().collect();
+    while partials.len() >= 2 {
+        let (a, b) = (partials.pop_front().unwrap(), partials.pop_front().unwrap());
+        partials.push_back(merge::remote(a, b));
     }
-    progress.finish_and_clear();
+    // A progress bar follows the maps (drawn only when stderr is a terminal).
+    rustyray::wait_with_progress(&maps, "files");
+    drop(maps);
     let counts = rustyray::get(&partials[0])?;
     let elapsed = started.elapsed();
 

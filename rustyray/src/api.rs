@@ -173,6 +173,18 @@ pub(crate) fn block_until(
     need: usize,
     deadline: Option<Instant>,
 ) -> bool {
+    block_until_reporting(shared, ids, need, deadline, |_| {})
+}
+
+/// [`block_until`], calling `progress` with the number resolved so far after each wake-up
+/// (and once at the start).
+pub(crate) fn block_until_reporting(
+    shared: &Shared,
+    ids: &[ObjectId],
+    need: usize,
+    deadline: Option<Instant>,
+    mut progress: impl FnMut(usize),
+) -> bool {
     let signal = Arc::new(Signal {
         resolved: AtomicUsize::new(0),
         thread: std::thread::current(),
@@ -191,13 +203,16 @@ pub(crate) fn block_until(
             resolved += 1;
         }
     }
-    let enough = || resolved + signal.resolved.load(Ordering::Acquire) >= need;
-    if enough() {
+    let count = || resolved + signal.resolved.load(Ordering::Acquire);
+    progress(count());
+    if count() >= need {
         return true;
     }
     let _lent = BlockedGuard::enter();
     outside_async_worker(|| loop {
-        if enough() {
+        let now_resolved = count();
+        progress(now_resolved);
+        if now_resolved >= need {
             return true;
         }
         match deadline {

@@ -39,6 +39,7 @@ mod cpu_pool;
 mod error;
 mod object_ref;
 mod object_store;
+mod progress;
 #[cfg(feature = "ray")]
 mod ray;
 #[cfg(not(feature = "ray"))]
@@ -59,6 +60,7 @@ pub use config::Config;
 pub use error::{Error, Result};
 pub use object_ref::{ObjectFuture, ObjectId, ObjectRef};
 pub use object_store::Value;
+pub use progress::{get_all_with_progress, wait_with_progress};
 pub use runtime::{init, shutdown, EnterGuard, Runtime, RuntimeStats};
 
 pub use rustyray_macros::{actor, main, remote};

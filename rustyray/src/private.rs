@@ -137,10 +137,13 @@ impl Drop for ShutdownOnDrop {
 }
 
 fn start_main(config: Option<crate::Config>) -> ShutdownOnDrop {
-    if let Some(config) = config {
-        if let Err(error) = crate::init(config) {
-            panic!("#[rustyray::main] could not start the runtime: {error}");
-        }
+    // Without arguments, the configuration comes from the RUSTYRAY_* variables.
+    let started = match config {
+        Some(config) => crate::init(config),
+        None => crate::Config::from_env().and_then(crate::runtime::init_if_absent),
+    };
+    if let Err(error) = started {
+        panic!("#[rustyray::main] could not start the runtime: {error}");
     }
     ShutdownOnDrop
 }

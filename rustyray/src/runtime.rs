@@ -87,7 +87,10 @@ pub(crate) fn current() -> Arc<Shared> {
         return Arc::clone(&rt.owner.shared);
     }
     let mut global = GLOBAL.write();
-    let rt = global.get_or_insert_with(|| Runtime::build(Config::from_env()));
+    let rt = global.get_or_insert_with(|| match Config::from_env() {
+        Ok(config) => Runtime::build(config),
+        Err(error) => Runtime::failed(error),
+    });
     Arc::clone(&rt.owner.shared)
 }
 
@@ -231,6 +234,13 @@ impl Runtime {
         }
     }
 
+    /// A runtime that never started: every call reports `error`.
+    fn failed(error: Error) -> Runtime {
+        let rt = Runtime::build(Config::default().num_cpus(1));
+        let _ = rt.owner.shared.start_error.set(error);
+        rt
+    }
+
     /// Makes this runtime the one that RustyRay calls on the current thread use, until the
     /// guard is dropped (guards nest).
     pub fn enter(&self) -> EnterGuard<'_> {
@@ -350,6 +360,18 @@ pub fn init(config: Config) -> Result<()> {
     let rt = Runtime::build(config);
     rt.owner.shared.check()?;
     *global = Some(rt);
+    Ok(())
+}
+
+/// Starts the global runtime with `config` unless one is running already.
+pub(crate) fn init_if_absent(config: Config) -> Result<()> {
+    config.validate()?;
+    let mut global = GLOBAL.write();
+    if global.is_none() {
+        let rt = Runtime::build(config);
+        rt.owner.shared.check()?;
+        *global = Some(rt);
+    }
     Ok(())
 }
 

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
+mod env;
+
 /// How a runtime is sized: its CPUs, GPUs and custom resources, and its object store.
 ///
 /// Built with chained setters; every field has a default that fits the machine.
@@ -170,22 +172,31 @@ impl Config {
         }
     }
 
-    /// The global runtime's configuration: the defaults, on Ray when `RUSTYRAY_ADDRESS` is set
-    /// (with the folders of `RUSTYRAY_CODE_SEARCH_PATH`, separated by `:`).
-    pub(crate) fn from_env() -> Config {
-        let mut config = Config::default();
-        if let Some(address) = std::env::var("RUSTYRAY_ADDRESS")
-            .ok()
-            .filter(|a| !a.is_empty())
-        {
-            config = config.ray(address);
-            if let Ok(paths) = std::env::var("RUSTYRAY_CODE_SEARCH_PATH") {
-                for path in paths.split(':').filter(|p| !p.is_empty()) {
-                    config = config.code_search_path(path);
-                }
-            }
-        }
-        config
+    /// The defaults, overridden by the `RUSTYRAY_*` environment variables that are set:
+    ///
+    /// | variable | field | accepted |
+    /// |---|---|---|
+    /// | `RUSTYRAY_NUM_CPUS` | [`num_cpus`](Config::num_cpus) | an integer from 1 to 4096 |
+    /// | `RUSTYRAY_NUM_GPUS` | [`num_gpus`](Config::num_gpus) | an integer from 0 to 4096 |
+    /// | `RUSTYRAY_RESOURCES` | [`resource`](Config::resource) | `name=amount` pairs separated by commas, amounts finite and >= 0 |
+    /// | `RUSTYRAY_OBJECT_STORE_MEMORY` | [`object_store_memory`](Config::object_store_memory) | a size in bytes, at least 1, with an optional `K`, `M`, `G` or `T` suffix (powers of 1024) |
+    /// | `RUSTYRAY_SPILL_DIR` | [`spill_dir`](Config::spill_dir) | a non-empty path |
+    /// | `RUSTYRAY_SPILL_LIMIT` | [`spill_limit`](Config::spill_limit) | a size, as for the memory |
+    /// | `RUSTYRAY_ADDRESS` | [`ray`](Config::ray) | a Ray cluster address (needs the `ray` feature) |
+    /// | `RUSTYRAY_CODE_SEARCH_PATH` | [`code_search_path`](Config::code_search_path) | folders separated by `:` |
+    ///
+    /// The global runtime, when started by a first call or by `#[rustyray::main]` without
+    /// arguments, uses this configuration. A value that cannot be read is an
+    /// [`Error::InvalidArgument`] naming the variable, the value and what it accepts.
+    ///
+    /// ```
+    /// // With none of the variables set, this is `Config::default()`.
+    /// let config = rustyray::Config::from_env()?;
+    /// assert!(config.get_num_cpus() >= 1);
+    /// # Ok::<(), rustyray::Error>(())
+    /// ```
+    pub fn from_env() -> Result<Config> {
+        env::apply(Config::default(), |name| std::env::var_os(name))
     }
 
     /// The configured number of CPU slots.
