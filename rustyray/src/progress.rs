@@ -99,6 +99,6 @@ mod tests {
         assert_eq!(seen.last(), Some(&200));
         assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
         let values = get_all_with_progress(&refs, "sleepy").unwrap();
-        assert_eq!(values.iter().sum::<u64>(), (0..200).sum());
+        assert_eq!(values.iter().sum::<u64>(), (0..200u64).sum::<u64>());
     }
 }
