@@ -49,6 +49,7 @@ pub mod registry;
 mod runtime;
 mod scheduler;
 pub mod task;
+mod timeline;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -62,6 +63,7 @@ pub use object_ref::{ObjectFuture, ObjectId, ObjectRef};
 pub use object_store::Value;
 pub use progress::{get_all_with_progress, wait_with_progress};
 pub use runtime::{init, shutdown, EnterGuard, Runtime, RuntimeStats};
+pub use timeline::{timeline, EVENTS_PER_THREAD};
 
 pub use rustyray_macros::{actor, main, remote};
 

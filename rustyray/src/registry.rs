@@ -175,7 +175,6 @@ pub async fn call_method(id: &str, actor: &mut (dyn Any + Send), args: Vec<u8>) 
 /// assert_eq!(out, "42");
 /// # }
 /// ```
-#[cfg(feature = "ray")]
 pub async fn invoke_json(id: &str, json: &str) -> Result<String> {
     let entry = entry(id, Kind::Function)?;
     let EntryPoint::Function(invoke) = entry else {
@@ -196,7 +195,6 @@ pub(crate) mod wire {
 
     /// Runs `invoke` (whose future decodes its arguments when first polled and encodes its
     /// result when done) with JSON as the encoding on this thread.
-    #[cfg(feature = "ray")]
     pub(crate) async fn with_json(args: Vec<u8>, invoke: super::Invoke) -> crate::Result<Vec<u8>> {
         struct Reset(bool);
         impl Drop for Reset {
@@ -230,23 +228,11 @@ pub(crate) mod wire {
         postcard::to_stdvec(value).map_err(|e| e.to_string())
     }
 
-    #[cfg(feature = "ray")]
     fn json_decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
         serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
 
-    #[cfg(feature = "ray")]
     fn json_encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, String> {
         serde_json::to_vec(value).map_err(|e| e.to_string())
-    }
-
-    #[cfg(not(feature = "ray"))]
-    fn json_decode<T>(_: &[u8]) -> Result<T, String> {
-        unreachable!("JSON is only set by invoke_json")
-    }
-
-    #[cfg(not(feature = "ray"))]
-    fn json_encode<T>(_: &T) -> Result<Vec<u8>, String> {
-        unreachable!("JSON is only set by invoke_json")
     }
 }

@@ -41,9 +41,11 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::FutureExt;
 use parking_lot::Mutex;
+use tracing::Instrument;
 
 use crate::cpu_pool;
 use crate::error::{Error, Result};
@@ -52,6 +54,7 @@ use crate::object_store::{Object, State, Value};
 use crate::ray::Wire;
 use crate::runtime::{self, Shared};
 use crate::scheduler::{self, Lease, Queued};
+use crate::timeline;
 
 /// A value, or a ref to one, passed where a task or actor method expects a `T`.
 ///
@@ -353,6 +356,13 @@ impl TaskBuilder {
             abort: Mutex::new(None),
         });
         let out = shared.store.insert_pending(Some(Arc::clone(&control)));
+        tracing::trace!(
+            target: "rustyray::task",
+            function = %control.function,
+            object = %out,
+            dependencies = self.deps.len(),
+            "submitted"
+        );
         let job = Job {
             shared: Arc::clone(&shared),
             control,
@@ -502,12 +512,22 @@ impl Job {
         if self.control.is_cancelled() {
             return; // cancelled while waiting: the lease goes back unused
         }
+        tracing::trace!(
+            target: "rustyray::task",
+            function = %self.control.function,
+            object = %self.out,
+            "scheduled"
+        );
         let lease = Arc::new(lease);
         match self.body {
             Body::Sync(_) => {
                 let pool = self.shared.pool.clone();
                 pool.spawn(Box::new(move || {
+                    let span = self.span();
+                    let _running = span.enter();
+                    let started = Instant::now();
                     let outcome = scheduler::with_sync_lease(&lease, || self.run_sync());
+                    self.record(started, false, &outcome);
                     // Giving the CPU back and storing the result both make tasks ready; while
                     // finishing, this thread keeps the first of them and runs it next.
                     cpu_pool::finishing(|| {
@@ -518,13 +538,43 @@ impl Job {
             }
             Body::Async(_) => {
                 let control = Arc::clone(&self.control);
-                let task = handle.spawn(async move {
-                    let outcome = scheduler::with_async_lease(lease, self.run_async()).await;
-                    self.finish(outcome);
-                });
+                let span = self.span();
+                let task = handle.spawn(
+                    async move {
+                        let started = Instant::now();
+                        let outcome = scheduler::with_async_lease(lease, self.run_async()).await;
+                        self.record(started, true, &outcome);
+                        self.finish(outcome);
+                    }
+                    .instrument(span),
+                );
                 control.set_abort(task.abort_handle());
             }
         }
+    }
+
+    /// The tracing span of the task's run (free when no subscriber is installed).
+    fn span(&self) -> tracing::Span {
+        tracing::debug_span!(
+            target: "rustyray::task",
+            "run",
+            function = %self.control.function,
+            object = %self.out,
+        )
+    }
+
+    /// Enters the finished run in the timeline and in the trace.
+    fn record(&self, started: Instant, asynchronous: bool, outcome: &Result<Object>) {
+        tracing::trace!(target: "rustyray::task", failed = outcome.is_err(), "finished");
+        timeline::record(timeline::Finished {
+            kind: timeline::Kind::Task,
+            name: &self.control.function,
+            actor: None,
+            asynchronous,
+            started,
+            failed: outcome.is_err(),
+            object: self.out,
+        });
     }
 
     /// Stores the result. The body goes first: its argument refs are released before anyone
@@ -584,8 +634,11 @@ impl Job {
         let stopped = self.shared.is_shut_down() || self.control.is_cancelled();
         if retryable && *tries < self.max_retries && !stopped {
             *tries += 1;
+            tracing::debug!(target: "rustyray::task", %error, attempt = *tries, "retrying");
             return None;
         }
+        // Logged once, here where it arises; the tasks it fails downstream do not log it again.
+        tracing::warn!(target: "rustyray::task", %error, "task failed");
         Some(Err(error))
     }
 }

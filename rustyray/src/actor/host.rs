@@ -16,10 +16,12 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::table::ActorCell;
 use super::{Call, Ctor, Method};
@@ -29,6 +31,7 @@ use crate::object_ref::Resolve;
 use crate::object_store::{Object, State};
 use crate::runtime::Shared;
 use crate::task::BoxFuture;
+use crate::timeline;
 
 /// How many ready sync calls one trip to the CPU pool runs at most.
 const MAX_BATCH: usize = 256;
@@ -81,9 +84,13 @@ impl<A: Send + 'static> ActorHost<A> {
             let crash = match &*call.body {
                 Method::Async(method) => {
                     self.running = vec![call.out];
-                    let outcome = AssertUnwindSafe(method(&mut state)).catch_unwind().await;
+                    let started = Instant::now();
+                    let outcome = AssertUnwindSafe(method(&mut state))
+                        .catch_unwind()
+                        .instrument(call_span(&self.cell, &call))
+                        .await;
                     self.running.clear();
-                    settle(&self.shared, &self.cell, call, outcome)
+                    settle(&self.shared, &self.cell, call, outcome, (started, true))
                 }
                 Method::Shared(method) => match self.concurrent {
                     Some(runner) if self.max_concurrency > 1 => {
@@ -91,9 +98,13 @@ impl<A: Send + 'static> ActorHost<A> {
                     }
                     _ => {
                         self.running = vec![call.out];
-                        let outcome = AssertUnwindSafe(method(&state)).catch_unwind().await;
+                        let started = Instant::now();
+                        let outcome = AssertUnwindSafe(method(&state))
+                            .catch_unwind()
+                            .instrument(call_span(&self.cell, &call))
+                            .await;
                         self.running.clear();
-                        settle(&self.shared, &self.cell, call, outcome)
+                        settle(&self.shared, &self.cell, call, outcome, (started, true))
                     }
                 },
                 Method::Sync(_) => {
@@ -173,8 +184,12 @@ impl<A: Send + 'static> ActorHost<A> {
             let Method::Shared(method) = &*call.body else {
                 unreachable!("only shared calls start here")
             };
-            let outcome = AssertUnwindSafe(method(state)).catch_unwind().await;
-            settle(shared, cell, call, outcome)
+            let started = Instant::now();
+            let outcome = AssertUnwindSafe(method(state))
+                .catch_unwind()
+                .instrument(call_span(cell, &call))
+                .await;
+            settle(shared, cell, call, outcome, (started, true))
         };
         let mut started = vec![first.clone()];
         self.running = vec![first.out];
@@ -329,8 +344,11 @@ fn run_batch<A>(
         let Method::Sync(method) = &*call.body else {
             unreachable!("batches hold sync calls only")
         };
+        let span = call_span(cell, &call);
+        let _running = span.enter();
+        let started = Instant::now();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| method(state)));
-        if let Some(mut crash) = settle(shared, cell, call, outcome) {
+        if let Some(mut crash) = settle(shared, cell, call, outcome, (started, false)) {
             crash.unrun = calls.collect();
             return Some(crash);
         }
@@ -338,13 +356,35 @@ fn run_batch<A>(
     None
 }
 
-/// Stores a call's result, or its error; a panic is returned as a crash instead.
+/// The tracing span of one call (free when no subscriber is installed).
+fn call_span<A>(cell: &ActorCell<A>, call: &Call<A>) -> tracing::Span {
+    tracing::debug_span!(
+        target: "rustyray::actor",
+        "call",
+        actor = %cell.class,
+        method = %call.method,
+        object = %call.out,
+    )
+}
+
+/// Stores a call's result, or its error; a panic is returned as a crash instead. The call is
+/// entered in the timeline with `run`: when it started, and whether it was async.
 fn settle<A>(
     shared: &Shared,
     cell: &ActorCell<A>,
     call: Call<A>,
     outcome: std::thread::Result<anyhow::Result<Object>>,
+    run: (Instant, bool),
 ) -> Option<Crash<A>> {
+    timeline::record(timeline::Finished {
+        kind: timeline::Kind::ActorCall,
+        name: &call.method,
+        actor: Some(&cell.class),
+        asynchronous: run.1,
+        started: run.0,
+        failed: !matches!(outcome, Ok(Ok(_))),
+        object: call.out,
+    });
     let function = || format!("{}::{}", cell.class, call.method);
     // On success or error the call is done: its body (and the argument refs in it) is dropped
     // before the result is stored, as a task's is. A panicked call is kept, to be retried.
@@ -357,6 +397,7 @@ fn settle<A>(
         }
         Ok(Err(error)) => {
             let error = Error::task_failed(&function(), &error);
+            tracing::warn!(target: "rustyray::actor", %error, "actor call failed");
             let out = call.out;
             drop(call);
             shared.store.complete(out, Err(error));
@@ -364,6 +405,7 @@ fn settle<A>(
         }
         Err(payload) => {
             let error = Error::panicked(&function(), &*payload);
+            tracing::error!(target: "rustyray::actor", %error, "actor call panicked");
             Some(Crash {
                 reason: error.to_string(),
                 in_flight: vec![(call, error)],

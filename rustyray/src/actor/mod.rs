@@ -639,6 +639,13 @@ impl<A: Actor> CallBuilder<A> {
             return ObjectRef::adopt(&shared, shared.store.insert_failed(cell.died_error()));
         }
         let out = shared.store.insert_pending(None);
+        tracing::trace!(
+            target: "rustyray::actor",
+            actor = %cell.class,
+            method = %self.method,
+            object = %out,
+            "submitted"
+        );
         let call = Call {
             method: self.method,
             deps: self.deps,
