@@ -48,6 +48,7 @@ mod ray;
 pub mod registry;
 mod runtime;
 mod scheduler;
+pub mod state;
 pub mod task;
 mod timeline;
 

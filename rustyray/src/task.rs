@@ -39,7 +39,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -354,6 +354,8 @@ impl TaskBuilder {
             function,
             cancelled: AtomicBool::new(false),
             abort: Mutex::new(None),
+            phase: AtomicU8::new(PHASE_WAITING),
+            demand: (self.options.num_cpus, self.options.num_gpus),
         });
         let out = shared.store.insert_pending(Some(Arc::clone(&control)));
         tracing::trace!(
@@ -363,6 +365,13 @@ impl TaskBuilder {
             dependencies = self.deps.len(),
             "submitted"
         );
+        // With arguments to wait for, the gate marks the task queued when they are ready.
+        let gate_control = if self.deps.is_empty() {
+            control.set_phase(PHASE_QUEUED);
+            None
+        } else {
+            Some(Arc::clone(&control))
+        };
         let job = Job {
             shared: Arc::clone(&shared),
             control,
@@ -375,7 +384,7 @@ impl TaskBuilder {
             demand,
             start: Box::new(move |lease| job.start(lease)),
         };
-        Gate::open_when_ready(&shared, &self.deps, out, queued);
+        Gate::open_when_ready(&shared, &self.deps, out, queued, gate_control);
         if shared.is_shut_down() {
             // Shutdown raced with this submission: make sure the result does not stay pending.
             shared.store.complete(out, Err(Error::RuntimeShutdown));
@@ -399,6 +408,7 @@ pub(crate) struct Gate {
     queued: Mutex<Option<Queued>>,
     shared: Arc<Shared>,
     out: ObjectId,
+    control: Arc<TaskControl>,
 }
 
 impl Gate {
@@ -409,11 +419,12 @@ impl Gate {
         deps: &[ObjectId],
         out: ObjectId,
         queued: Queued,
+        control: Option<Arc<TaskControl>>,
     ) {
-        if deps.is_empty() {
+        let Some(control) = control.filter(|_| !deps.is_empty()) else {
             shared.scheduler.submit(queued);
             return;
-        }
+        };
         // One extra count, held until every subscription is made, so the gate cannot open early.
         let gate = Arc::new(Gate {
             remaining: AtomicUsize::new(deps.len() + 1),
@@ -421,6 +432,7 @@ impl Gate {
             queued: Mutex::new(Some(queued)),
             shared: Arc::clone(shared),
             out,
+            control,
         });
         for &dep in deps {
             let waiting = Arc::clone(&gate);
@@ -451,7 +463,10 @@ impl Gate {
             (Some(_), Some(error)) => {
                 self.shared.store.complete(self.out, Err(error));
             }
-            (Some(queued), None) => self.shared.scheduler.submit(queued),
+            (Some(queued), None) => {
+                self.control.set_phase(PHASE_QUEUED);
+                self.shared.scheduler.submit(queued)
+            }
             (None, _) => {}
         }
     }
@@ -463,9 +478,39 @@ pub(crate) struct TaskControl {
     function: Cow<'static, str>,
     cancelled: AtomicBool,
     abort: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Where the task is: one of the `PHASE_*` values (read by `rustyray::state`).
+    phase: AtomicU8,
+    /// The CPUs and GPUs it asked for.
+    demand: (f64, f64),
 }
 
+/// Waiting for its arguments.
+pub(crate) const PHASE_WAITING: u8 = 0;
+/// Arguments ready; waiting for resources.
+pub(crate) const PHASE_QUEUED: u8 = 1;
+/// Running.
+pub(crate) const PHASE_RUNNING: u8 = 2;
+
 impl TaskControl {
+    /// The name it runs under.
+    pub(crate) fn function_name(&self) -> &Cow<'static, str> {
+        &self.function
+    }
+
+    /// Where the task is (a `PHASE_*` value).
+    pub(crate) fn phase(&self) -> u8 {
+        self.phase.load(Ordering::Relaxed)
+    }
+
+    /// The CPUs and GPUs the task asked for.
+    pub(crate) fn demand(&self) -> (f64, f64) {
+        self.demand
+    }
+
+    fn set_phase(&self, phase: u8) {
+        self.phase.store(phase, Ordering::Relaxed);
+    }
+
     pub(crate) fn function(&self) -> &str {
         &self.function
     }
@@ -518,6 +563,7 @@ impl Job {
             object = %self.out,
             "scheduled"
         );
+        self.control.set_phase(PHASE_RUNNING);
         let lease = Arc::new(lease);
         match self.body {
             Body::Sync(_) => {
@@ -573,6 +619,7 @@ impl Job {
             asynchronous,
             started,
             failed: outcome.is_err(),
+            cancelled: false,
             object: self.out,
         });
     }

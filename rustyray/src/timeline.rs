@@ -43,6 +43,8 @@ struct Event {
     start_us: u64,
     dur_us: u64,
     failed: bool,
+    /// Cancelled before it ran (then it has no run of its own).
+    cancelled: bool,
     object: ObjectId,
 }
 
@@ -81,6 +83,7 @@ pub(crate) struct Finished<'a> {
     pub(crate) asynchronous: bool,
     pub(crate) started: Instant,
     pub(crate) failed: bool,
+    pub(crate) cancelled: bool,
     pub(crate) object: ObjectId,
 }
 
@@ -97,6 +100,7 @@ pub(crate) fn record(event: Finished<'_>) {
         start_us,
         dur_us,
         failed: event.failed,
+        cancelled: event.cancelled,
         object: event.object,
     };
     // A thread being torn down has no log any more; its last event is dropped.
@@ -157,7 +161,10 @@ pub fn timeline(path: impl AsRef<Path>) -> Result<usize> {
     let mut events = Vec::new();
     for log in &logs {
         let held = log.events.lock();
-        let mine: Vec<_> = held.iter().filter(|e| e.runtime == runtime).collect();
+        let mine: Vec<_> = held
+            .iter()
+            .filter(|e| e.runtime == runtime && !e.cancelled)
+            .collect();
         if mine.is_empty() {
             continue;
         }
@@ -234,6 +241,40 @@ pub fn timeline(path: impl AsRef<Path>) -> Result<usize> {
         ))
     })?;
     Ok(count)
+}
+
+/// A task or call that ended, as `rustyray::state` reports it.
+pub(crate) struct Ended {
+    pub(crate) kind: Kind,
+    pub(crate) name: String,
+    pub(crate) actor: Option<String>,
+    pub(crate) started: std::time::Duration,
+    pub(crate) duration: std::time::Duration,
+    pub(crate) failed: bool,
+    pub(crate) cancelled: bool,
+    pub(crate) object: ObjectId,
+}
+
+/// The tasks and calls of `runtime` still in the threads' rings, oldest first.
+pub(crate) fn ended(runtime: u32) -> Vec<Ended> {
+    let logs: Vec<Arc<ThreadLog>> = LOGS.lock().clone();
+    let mut out = Vec::new();
+    for log in &logs {
+        for e in log.events.lock().iter().filter(|e| e.runtime == runtime) {
+            out.push(Ended {
+                kind: e.kind,
+                name: e.name.to_string(),
+                actor: e.actor.as_ref().map(|a| a.to_string()),
+                started: std::time::Duration::from_micros(e.start_us),
+                duration: std::time::Duration::from_micros(e.dur_us),
+                failed: e.failed,
+                cancelled: e.cancelled,
+                object: e.object,
+            });
+        }
+    }
+    out.sort_by_key(|e| e.started);
+    out
 }
 
 /// An event copied out of its ring, with its display label.

@@ -74,6 +74,7 @@ impl<A: Send + 'static> ActorHost<A> {
             let Some(call) = next_call(&mut self.backlog, &mut self.inbox).await else {
                 return; // the mailbox closed: the last handle was dropped
             };
+            self.cell.set_queued(self.inbox.len() + self.backlog.len());
             if self.shared.store.is_resolved(call.out) {
                 continue; // cancelled while queued
             }
@@ -383,6 +384,7 @@ fn settle<A>(
         asynchronous: run.1,
         started: run.0,
         failed: !matches!(outcome, Ok(Ok(_))),
+        cancelled: false,
         object: call.out,
     });
     let function = || format!("{}::{}", cell.class, call.method);

@@ -71,8 +71,8 @@ pub(crate) use table::ActorTable;
 /// The identity of an actor: its runtime and a sequence number.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ActorId {
-    owner: u32,
-    seq: u64,
+    pub(crate) owner: u32,
+    pub(crate) seq: u64,
 }
 
 impl fmt::Debug for ActorId {

@@ -7,7 +7,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use super::{ActorId, Call};
 use crate::error::{Error, Result};
 use crate::ray::RemoteActor;
+use crate::state::{ActorInfo, ActorState};
 
 /// What callers share with a running actor: its mailbox and whether it is alive.
 pub(super) struct ActorCell<A> {
@@ -25,6 +26,8 @@ pub(super) struct ActorCell<A> {
     alive: AtomicBool,
     death: Mutex<Option<String>>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Calls waiting in the mailbox when the actor last took one (for `rustyray::state`).
+    queued: AtomicUsize,
 }
 
 impl<A> ActorCell<A> {
@@ -38,7 +41,13 @@ impl<A> ActorCell<A> {
             alive: AtomicBool::new(true),
             death: Mutex::new(None),
             task: Mutex::new(None),
+            queued: AtomicUsize::new(0),
         }
+    }
+
+    /// Notes how many calls wait in the mailbox (written by the actor's host only).
+    pub(super) fn set_queued(&self, calls: usize) {
+        self.queued.store(calls, Ordering::Relaxed);
     }
 
     pub(super) fn is_alive(&self) -> bool {
@@ -84,6 +93,8 @@ trait CellOps: Send + Sync {
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn close(&self);
     fn kill(&self, reason: String);
+    /// Its class, whether it is alive (or why it died), and its queued calls.
+    fn describe(&self) -> (String, ActorState, usize);
 }
 
 impl<A: Send + 'static> CellOps for ActorCell<A> {
@@ -93,6 +104,19 @@ impl<A: Send + 'static> CellOps for ActorCell<A> {
 
     fn close(&self) {
         ActorCell::close(self)
+    }
+
+    fn describe(&self) -> (String, ActorState, usize) {
+        let state = if self.is_alive() {
+            ActorState::Alive
+        } else {
+            ActorState::Dead(self.died_error().to_string())
+        };
+        (
+            self.class.to_string(),
+            state,
+            self.queued.load(Ordering::Relaxed),
+        )
     }
 
     fn kill(&self, reason: String) {
@@ -117,6 +141,10 @@ impl CellOps for RemoteActor {
     fn kill(&self, _reason: String) {
         // At shutdown; a failure here (Ray already gone) leaves nothing to clean up.
         let _ = RemoteActor::kill(self);
+    }
+
+    fn describe(&self) -> (String, ActorState, usize) {
+        (self.describe_class(), ActorState::Alive, 0)
     }
 }
 
@@ -274,6 +302,27 @@ impl ActorTable {
                 expected: std::any::type_name::<A>(),
                 found: "another actor type",
             })
+    }
+
+    /// Every actor in the table (for `rustyray::state`).
+    pub(crate) fn describe(&self) -> Vec<ActorInfo> {
+        let cells = self.cells.lock();
+        cells
+            .iter()
+            .map(|(&seq, entry)| {
+                let (class, state, queued_calls) = entry.cell.describe();
+                ActorInfo {
+                    id: ActorId {
+                        owner: self.owner,
+                        seq,
+                    },
+                    class,
+                    state,
+                    handles: entry.refs,
+                    queued_calls,
+                }
+            })
+            .collect()
     }
 
     /// How many actors are alive or still referred to.

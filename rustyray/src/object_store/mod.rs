@@ -607,6 +607,19 @@ impl ObjectStore {
         self.cancellations.fetch_add(1, Ordering::AcqRel);
         let cancelled = self.complete(id, Err(Error::Cancelled { function }));
         if let Some(control) = control {
+            if control.phase() != crate::task::PHASE_RUNNING {
+                // It never runs, so it leaves no run in the timeline: record the cancellation.
+                crate::timeline::record(crate::timeline::Finished {
+                    kind: crate::timeline::Kind::Task,
+                    name: control.function_name(),
+                    actor: None,
+                    asynchronous: false,
+                    started: std::time::Instant::now(),
+                    failed: true,
+                    cancelled: true,
+                    object: id,
+                });
+            }
             control.cancel();
         }
         cancelled
@@ -711,6 +724,46 @@ impl ObjectStore {
             }
             run_waiters(waiters, State::Failed(error.clone()));
         }
+    }
+
+    /// A snapshot of every object (for `rustyray::state`), and of the tasks still pending.
+    pub(crate) fn snapshot(
+        &self,
+    ) -> (
+        Vec<crate::state::ObjectInfo>,
+        Vec<(ObjectId, Arc<TaskControl>)>,
+    ) {
+        use crate::state::{ObjectInfo, ObjectState};
+        let mut objects = Vec::new();
+        let mut tasks = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            for (&seq, slot) in shard.iter() {
+                let id = ObjectId::new(self.owner, seq);
+                let (state, size, pinned) = match &slot.entry {
+                    Entry::Pending(_) => (ObjectState::Pending, None, false),
+                    Entry::Ready(o) => (
+                        ObjectState::Ready,
+                        Some(o.size as u64),
+                        Arc::strong_count(&o.value) > 1,
+                    ),
+                    Entry::Spilled(s) => (ObjectState::Spilled, Some(s.size as u64), false),
+                    Entry::Failed(_) => (ObjectState::Failed, None, false),
+                };
+                if let (Entry::Pending(_), Some(control)) = (&slot.entry, &slot.control) {
+                    tasks.push((id, Arc::clone(control)));
+                }
+                objects.push(ObjectInfo {
+                    id,
+                    state,
+                    size,
+                    refs: slot.refs,
+                    pinned,
+                });
+            }
+        }
+        objects.sort_by_key(|o| o.id);
+        (objects, tasks)
     }
 
     /// Number of objects held (any state).

@@ -111,6 +111,10 @@ impl RemoteActor {
     pub(crate) fn kill(&self) -> Result<()> {
         match *self {}
     }
+
+    pub(crate) fn describe_class(&self) -> String {
+        match *self {}
+    }
 }
 
 pub(crate) fn disconnect() {}

@@ -489,6 +489,11 @@ impl RemoteActor {
         }
     }
 
+    /// Its class, for `rustyray::state`.
+    pub(crate) fn describe_class(&self) -> String {
+        self.class.clone()
+    }
+
     /// Kills the actor on Ray, with no restart.
     pub(crate) fn kill(&self) -> Result<()> {
         let started = Instant::now();

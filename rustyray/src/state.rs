@@ -1,0 +1,283 @@
+//! The state API: what the current runtime is doing, like `ray list tasks`, `ray list actors`,
+//! `ray memory` and `ray summary tasks`.
+//!
+//! Tasks still pending are read from the object store (each pending result knows its task and
+//! where it is: waiting for arguments, queued for resources, or running). Tasks and actor calls
+//! that ended are read from the timeline's rings, so the most recent ones are kept (see
+//! [`EVENTS_PER_THREAD`](crate::EVENTS_PER_THREAD)). Nothing is recorded for this API beyond
+//! what the runtime keeps anyway.
+//!
+//! ```
+//! use rustyray::state::{self, TaskFilter, TaskState};
+//! # let rt = rustyray::Runtime::new(rustyray::Config::default()).unwrap();
+//! # let _guard = rt.enter();
+//! let mut task = rustyray::task::TaskBuilder::new("answer");
+//! let r = task.spawn(|| Ok(42));
+//! rustyray::get(&r)?;
+//! let done = state::tasks(&TaskFilter::default().function("answer"));
+//! assert_eq!(done[0].state, TaskState::Finished);
+//! println!("{}", state::summary());
+//! # Ok::<(), rustyray::Error>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::actor::ActorId;
+use crate::object_ref::ObjectId;
+use crate::runtime;
+use crate::task::{PHASE_QUEUED, PHASE_RUNNING};
+use crate::timeline::{self, Kind};
+
+/// Where a task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaskState {
+    /// Waiting for the objects it takes as arguments.
+    WaitingForDependencies,
+    /// Arguments ready; waiting for its CPUs, GPUs or custom resources.
+    Queued,
+    /// Running.
+    Running,
+    /// Ran and stored its result.
+    Finished,
+    /// Ran and failed (an error or a panic).
+    Failed,
+    /// Cancelled before it ran.
+    Cancelled,
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskState::WaitingForDependencies => "WAITING_FOR_DEPENDENCIES",
+            TaskState::Queued => "QUEUED",
+            TaskState::Running => "RUNNING",
+            TaskState::Finished => "FINISHED",
+            TaskState::Failed => "FAILED",
+            TaskState::Cancelled => "CANCELLED",
+        })
+    }
+}
+
+/// One task, or one actor call (then `actor` is set).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TaskInfo {
+    /// The task's result object.
+    pub object: ObjectId,
+    /// The function's (or method's) name, or the name given with `.name(..)`.
+    pub function: String,
+    /// The actor's class, for an actor call.
+    pub actor: Option<String>,
+    /// Where it is.
+    pub state: TaskState,
+    /// When it started running, counted from the process's first recorded run (ended ones).
+    pub started: Option<Duration>,
+    /// How long it ran (ended ones).
+    pub duration: Option<Duration>,
+    /// The CPUs and GPUs it asked for (pending tasks).
+    pub resources: Option<(f64, f64)>,
+}
+
+/// Which tasks [`tasks`] returns: all by default.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    state: Option<TaskState>,
+    function: Option<String>,
+}
+
+impl TaskFilter {
+    /// Only tasks in `state`.
+    pub fn state(mut self, state: TaskState) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    /// Only tasks of `function` (as named in [`TaskInfo::function`]).
+    pub fn function(mut self, function: impl Into<String>) -> Self {
+        self.function = Some(function.into());
+        self
+    }
+
+    fn keeps(&self, task: &TaskInfo) -> bool {
+        self.state.is_none_or(|s| s == task.state)
+            && self.function.as_ref().is_none_or(|f| *f == task.function)
+    }
+}
+
+/// The current runtime's tasks and actor calls: pending ones, then recent ended ones, each
+/// group oldest first.
+pub fn tasks(filter: &TaskFilter) -> Vec<TaskInfo> {
+    let shared = runtime::current();
+    let (_, pending) = shared.store.snapshot();
+    let mut out: Vec<TaskInfo> = pending
+        .into_iter()
+        .map(|(object, control)| TaskInfo {
+            object,
+            function: control.function().to_owned(),
+            actor: None,
+            state: match control.phase() {
+                PHASE_RUNNING => TaskState::Running,
+                PHASE_QUEUED => TaskState::Queued,
+                _ => TaskState::WaitingForDependencies,
+            },
+            started: None,
+            duration: None,
+            resources: Some(control.demand()),
+        })
+        .collect();
+    out.sort_by_key(|t| t.object);
+    out.extend(timeline::ended(shared.id).into_iter().map(|e| TaskInfo {
+        object: e.object,
+        function: e.name,
+        actor: if e.kind == Kind::ActorCall {
+            e.actor
+        } else {
+            None
+        },
+        state: if e.cancelled {
+            TaskState::Cancelled
+        } else if e.failed {
+            TaskState::Failed
+        } else {
+            TaskState::Finished
+        },
+        started: (!e.cancelled).then_some(e.started),
+        duration: (!e.cancelled).then_some(e.duration),
+        resources: None,
+    }));
+    out.retain(|t| filter.keeps(t));
+    out
+}
+
+/// Where an object is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectState {
+    /// Its task has not finished.
+    Pending,
+    /// In memory.
+    Ready,
+    /// On disk.
+    Spilled,
+    /// Holds an error.
+    Failed,
+}
+
+/// One object in the store.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ObjectInfo {
+    /// Its id.
+    pub id: ObjectId,
+    /// Where it is.
+    pub state: ObjectState,
+    /// Its encoded size in bytes, once ready.
+    pub size: Option<u64>,
+    /// How many `ObjectRef` handles (and pending tasks, mailboxes and stored values holding
+    /// them) refer to it.
+    pub refs: usize,
+    /// Whether its value is lent out (a `get_arc` result is alive), so it cannot be spilled.
+    pub pinned: bool,
+}
+
+/// The current runtime's objects, in id order (like `ray memory`).
+pub fn objects() -> Vec<ObjectInfo> {
+    runtime::current().store.snapshot().0
+}
+
+/// One actor.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ActorInfo {
+    /// Its id.
+    pub id: ActorId,
+    /// Its class (and name, for a named actor).
+    pub class: String,
+    /// Alive, or why it died.
+    pub state: ActorState,
+    /// How many handles refer to it.
+    pub handles: usize,
+    /// Calls waiting in its mailbox, as of the last time it took one (0 on the Ray backend,
+    /// which keeps the queue itself).
+    pub queued_calls: usize,
+}
+
+/// Whether an actor is alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActorState {
+    /// Running, or ready for calls.
+    Alive,
+    /// Dead, with the reason.
+    Dead(String),
+}
+
+/// The current runtime's actors, in id order.
+pub fn actors() -> Vec<ActorInfo> {
+    let shared = runtime::current();
+    let mut actors = shared.actors.describe();
+    actors.sort_by_key(|a| a.id);
+    actors
+}
+
+/// Counts for [`summary`], like `ray summary tasks` and the totals of `ray memory`.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Summary {
+    /// Per function (actor calls as `Class.method`), how many tasks are in each state.
+    pub tasks: BTreeMap<String, BTreeMap<TaskState, usize>>,
+    /// Per object state, how many objects and how many bytes.
+    pub objects: BTreeMap<String, (usize, u64)>,
+    /// Actors alive and dead.
+    pub actors: (usize, usize),
+}
+
+/// A summary of the current runtime's tasks, objects and actors. Its `Display` is a table.
+pub fn summary() -> Summary {
+    let mut summary = Summary::default();
+    for task in tasks(&TaskFilter::default()) {
+        let name = match &task.actor {
+            Some(actor) => format!("{actor}.{}", task.function),
+            None => task.function,
+        };
+        *summary
+            .tasks
+            .entry(name)
+            .or_default()
+            .entry(task.state)
+            .or_default() += 1;
+    }
+    for object in objects() {
+        let entry = summary
+            .objects
+            .entry(format!("{:?}", object.state).to_uppercase())
+            .or_default();
+        entry.0 += 1;
+        entry.1 += object.size.unwrap_or(0);
+    }
+    for actor in actors() {
+        match actor.state {
+            ActorState::Alive => summary.actors.0 += 1,
+            ActorState::Dead(_) => summary.actors.1 += 1,
+        }
+    }
+    summary
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{:<40} {:<26} {:>8}", "FUNCTION", "STATE", "COUNT")?;
+        for (function, states) in &self.tasks {
+            for (state, count) in states {
+                writeln!(f, "{function:<40} {:<26} {count:>8}", state.to_string())?;
+            }
+        }
+        writeln!(f)?;
+        writeln!(f, "{:<40} {:>8} {:>14}", "OBJECTS", "COUNT", "BYTES")?;
+        for (state, (count, bytes)) in &self.objects {
+            writeln!(f, "{state:<40} {count:>8} {bytes:>14}")?;
+        }
+        writeln!(f)?;
+        write!(f, "ACTORS: {} alive, {} dead", self.actors.0, self.actors.1)
+    }
+}
