@@ -63,10 +63,18 @@ fn tasks_are_listed_in_every_state() {
     release.send(()).unwrap();
     assert_eq!(rustyray::get(&waiting).unwrap(), 8);
     assert_eq!(rustyray::get(&queued).unwrap(), 1);
-    assert!(rustyray::get(&common::fail("st failure")).is_err());
+    let failure = common::fail("st failure");
+    let mut downstream = TaskBuilder::new("st_downstream");
+    let input = downstream.arg(&failure);
+    let downstream = downstream.spawn(move || Ok(input.get()? + 1));
+    assert!(rustyray::get(&downstream).is_err());
     assert_eq!(state_of("gated"), TaskState::Finished);
     assert_eq!(state_of("st_waiting"), TaskState::Finished);
     assert_eq!(state_of("fail"), TaskState::Failed);
+    // A task whose argument failed is failed too, without ever running.
+    assert_eq!(state_of("st_downstream"), TaskState::Failed);
+    let skipped = &state::tasks(&TaskFilter::default().function("st_downstream"))[0];
+    assert_eq!((skipped.started, skipped.duration), (None, None));
     let done = &state::tasks(&TaskFilter::default().function("st_waiting"))[0];
     assert!(
         done.started.is_some() && done.duration.is_some(),
@@ -75,7 +83,7 @@ fn tasks_are_listed_in_every_state() {
 
     // Filters combine.
     let failed = state::tasks(&TaskFilter::default().state(TaskState::Failed));
-    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed.len(), 2, "{failed:?}");
     let none = state::tasks(
         &TaskFilter::default()
             .state(TaskState::Failed)

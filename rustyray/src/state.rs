@@ -28,7 +28,7 @@ use crate::actor::ActorId;
 use crate::object_ref::ObjectId;
 use crate::runtime;
 use crate::task::{PHASE_QUEUED, PHASE_RUNNING};
-use crate::timeline::{self, Kind};
+use crate::timeline::{self, Kind, Skipped};
 
 /// Where a task is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -41,7 +41,8 @@ pub enum TaskState {
     Running,
     /// Ran and stored its result.
     Finished,
-    /// Ran and failed (an error or a panic).
+    /// Failed: it ran and returned an error or panicked, or one of its arguments failed (then
+    /// it has no start time or duration).
     Failed,
     /// Cancelled before it ran.
     Cancelled,
@@ -136,15 +137,15 @@ pub fn tasks(filter: &TaskFilter) -> Vec<TaskInfo> {
         } else {
             None
         },
-        state: if e.cancelled {
+        state: if e.skipped == Some(Skipped::Cancelled) {
             TaskState::Cancelled
         } else if e.failed {
             TaskState::Failed
         } else {
             TaskState::Finished
         },
-        started: (!e.cancelled).then_some(e.started),
-        duration: (!e.cancelled).then_some(e.duration),
+        started: e.skipped.is_none().then_some(e.started),
+        duration: e.skipped.is_none().then_some(e.duration),
         resources: None,
     }));
     out.retain(|t| filter.keeps(t));

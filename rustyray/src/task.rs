@@ -461,6 +461,16 @@ impl Gate {
         let failure = self.failure.lock().take();
         match (queued, failure) {
             (Some(_), Some(error)) => {
+                timeline::record(timeline::Finished {
+                    kind: timeline::Kind::Task,
+                    name: &self.control.function,
+                    actor: None,
+                    asynchronous: false,
+                    started: Instant::now(),
+                    failed: true,
+                    skipped: Some(timeline::Skipped::DependencyFailed),
+                    object: self.out,
+                });
                 self.shared.store.complete(self.out, Err(error));
             }
             (Some(queued), None) => {
@@ -619,7 +629,7 @@ impl Job {
             asynchronous,
             started,
             failed: outcome.is_err(),
-            cancelled: false,
+            skipped: None,
             object: self.out,
         });
     }

@@ -43,9 +43,18 @@ struct Event {
     start_us: u64,
     dur_us: u64,
     failed: bool,
-    /// Cancelled before it ran (then it has no run of its own).
-    cancelled: bool,
+    /// Set when it never ran (then it has no run to show in the trace).
+    skipped: Option<Skipped>,
     object: ObjectId,
+}
+
+/// Why a task ended without running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Skipped {
+    /// Cancelled while it waited.
+    Cancelled,
+    /// An argument failed, so it failed with that error.
+    DependencyFailed,
 }
 
 struct ThreadLog {
@@ -83,7 +92,7 @@ pub(crate) struct Finished<'a> {
     pub(crate) asynchronous: bool,
     pub(crate) started: Instant,
     pub(crate) failed: bool,
-    pub(crate) cancelled: bool,
+    pub(crate) skipped: Option<Skipped>,
     pub(crate) object: ObjectId,
 }
 
@@ -100,7 +109,7 @@ pub(crate) fn record(event: Finished<'_>) {
         start_us,
         dur_us,
         failed: event.failed,
-        cancelled: event.cancelled,
+        skipped: event.skipped,
         object: event.object,
     };
     // A thread being torn down has no log any more; its last event is dropped.
@@ -163,7 +172,7 @@ pub fn timeline(path: impl AsRef<Path>) -> Result<usize> {
         let held = log.events.lock();
         let mine: Vec<_> = held
             .iter()
-            .filter(|e| e.runtime == runtime && !e.cancelled)
+            .filter(|e| e.runtime == runtime && e.skipped.is_none())
             .collect();
         if mine.is_empty() {
             continue;
@@ -251,7 +260,7 @@ pub(crate) struct Ended {
     pub(crate) started: std::time::Duration,
     pub(crate) duration: std::time::Duration,
     pub(crate) failed: bool,
-    pub(crate) cancelled: bool,
+    pub(crate) skipped: Option<Skipped>,
     pub(crate) object: ObjectId,
 }
 
@@ -268,7 +277,7 @@ pub(crate) fn ended(runtime: u32) -> Vec<Ended> {
                 started: std::time::Duration::from_micros(e.start_us),
                 duration: std::time::Duration::from_micros(e.dur_us),
                 failed: e.failed,
-                cancelled: e.cancelled,
+                skipped: e.skipped,
                 object: e.object,
             });
         }

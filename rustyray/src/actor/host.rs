@@ -384,7 +384,7 @@ fn settle<A>(
         asynchronous: run.1,
         started: run.0,
         failed: !matches!(outcome, Ok(Ok(_))),
-        cancelled: false,
+        skipped: None,
         object: call.out,
     });
     let function = || format!("{}::{}", cell.class, call.method);

@@ -616,7 +616,7 @@ impl ObjectStore {
                     asynchronous: false,
                     started: std::time::Instant::now(),
                     failed: true,
-                    cancelled: true,
+                    skipped: Some(crate::timeline::Skipped::Cancelled),
                     object: id,
                 });
             }
