@@ -9,3 +9,6 @@ pub mod architecture {}
 
 #[doc = include_str!("guide.md")]
 pub mod guide {}
+
+#[doc = include_str!("observability.md")]
+pub mod observability {}

@@ -40,8 +40,9 @@ struct Event {
     name: Cow<'static, str>,
     actor: Option<Cow<'static, str>>,
     asynchronous: bool,
-    start_us: u64,
-    dur_us: u64,
+    /// When it started and ended: raw clock readings, turned into trace times only on export.
+    started: Instant,
+    ended: Instant,
     failed: bool,
     /// Set when it never ran (then it has no run to show in the trace).
     skipped: Option<Skipped>,
@@ -68,6 +69,7 @@ static LOGS: Mutex<Vec<Arc<ThreadLog>>> = Mutex::new(Vec::new());
 
 thread_local! {
     static LOG: Arc<ThreadLog> = {
+        epoch(); // set before this thread's first event, so no event starts before it
         let mut logs = LOGS.lock();
         let log = Arc::new(ThreadLog {
             tid: logs.len() as u64 + 1,
@@ -79,9 +81,15 @@ thread_local! {
     };
 }
 
+/// The zero of trace times: set when the first thread starts recording.
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
+}
+
+/// Microseconds from the epoch to `at` (0 for an earlier reading).
+fn micros(at: Instant) -> u64 {
+    at.saturating_duration_since(epoch()).as_micros() as u64
 }
 
 /// What a task or call records when it finishes.
@@ -98,16 +106,14 @@ pub(crate) struct Finished<'a> {
 
 /// Records a finished task or call on this thread's ring.
 pub(crate) fn record(event: Finished<'_>) {
-    let start_us = event.started.saturating_duration_since(epoch()).as_micros() as u64;
-    let dur_us = event.started.elapsed().as_micros() as u64;
     let event = Event {
         runtime: event.object.owner(),
         kind: event.kind,
         name: event.name.clone(),
         actor: event.actor.cloned(),
         asynchronous: event.asynchronous,
-        start_us,
-        dur_us,
+        started: event.started,
+        ended: Instant::now(),
         failed: event.failed,
         skipped: event.skipped,
         object: event.object,
@@ -274,8 +280,8 @@ pub(crate) fn ended(runtime: u32) -> Vec<Ended> {
                 kind: e.kind,
                 name: e.name.to_string(),
                 actor: e.actor.as_ref().map(|a| a.to_string()),
-                started: std::time::Duration::from_micros(e.start_us),
-                duration: std::time::Duration::from_micros(e.dur_us),
+                started: e.started.saturating_duration_since(epoch()),
+                duration: e.ended.saturating_duration_since(e.started),
                 failed: e.failed,
                 skipped: e.skipped,
                 object: e.object,
@@ -307,8 +313,8 @@ fn owned(e: &Event) -> Owned {
         },
         actor: e.actor.as_ref().map(|a| a.to_string()),
         asynchronous: e.asynchronous,
-        start_us: e.start_us,
-        dur_us: e.dur_us,
+        start_us: micros(e.started),
+        dur_us: e.ended.saturating_duration_since(e.started).as_micros() as u64,
         failed: e.failed,
         object: e.object,
     }
