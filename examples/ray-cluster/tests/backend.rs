@@ -168,6 +168,10 @@ fn put_get_and_wait() {
         let (ready, pending) = rustyray::wait(&refs, 2, Some(Duration::from_secs(4)));
         assert_eq!((ready.len(), pending.len()), (2, 1), "{backend}");
         assert_eq!(pending[0], refs[2], "{backend}");
+        // The same ref twice counts twice, as embedded.
+        let twice = vec![refs[0].clone(), refs[0].clone(), refs[2].clone()];
+        let (ready, pending) = rustyray::wait(&twice, 2, Some(Duration::from_secs(4)));
+        assert_eq!((ready.len(), pending.len()), (2, 1), "{backend}");
         let err = rustyray::get_timeout(&refs[2], Duration::from_millis(200)).unwrap_err();
         assert!(matches!(err, Error::Timeout(_)), "{backend}: {err:?}");
     });

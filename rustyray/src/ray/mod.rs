@@ -361,20 +361,30 @@ impl Backend {
         let objects: Vec<Option<Arc<RayObject>>> =
             ids.iter().map(|&id| lookup(shared, id).ok()).collect();
         let local = objects.iter().filter(|o| o.is_none()).count();
-        let remote: Vec<&[u8]> = objects.iter().flatten().map(|o| &o.id[..]).collect();
+        // Ray's wait takes each object once: wait on the distinct ones, then map back.
+        let mut remote: Vec<&[u8]> = objects.iter().flatten().map(|o| &o.id[..]).collect();
+        remote.sort_unstable();
+        remote.dedup();
         let need_remote = need.saturating_sub(local).min(remote.len());
         let ready = if remote.is_empty() {
             Vec::new()
         } else {
-            crate::api::outside_async_worker(|| {
-                ffi::wait(&remote, need_remote, timeout_ms(deadline))
-            })
-            .unwrap_or_else(|_| vec![false; remote.len()])
+            // With enough resolved locally, only look at which remote ones are ready now.
+            let (num, timeout) = match need_remote {
+                0 => (remote.len(), 0),
+                n => (n, timeout_ms(deadline)),
+            };
+            crate::api::outside_async_worker(|| ffi::wait(&remote, num, timeout))
+                .unwrap_or_else(|_| vec![false; remote.len()])
         };
-        let mut ready = ready.into_iter();
         objects
             .iter()
-            .map(|o| o.is_none() || ready.next().unwrap_or(false))
+            .map(|o| match o {
+                None => true,
+                Some(o) => remote
+                    .binary_search(&&o.id[..])
+                    .is_ok_and(|i| ready.get(i).copied().unwrap_or(false)),
+            })
             .collect()
     }
 
