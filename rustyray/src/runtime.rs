@@ -83,15 +83,19 @@ pub(crate) fn current() -> Arc<Shared> {
     if let Some(shared) = CURRENT.with(|c| c.borrow().clone()) {
         return shared;
     }
-    if let Some(rt) = GLOBAL.read().as_ref() {
-        return Arc::clone(&rt.owner.shared);
-    }
-    let mut global = GLOBAL.write();
-    let rt = global.get_or_insert_with(|| match Config::from_env() {
+    let rt = global_or_start(|| match Config::from_env() {
         Ok(config) => Runtime::build(config),
         Err(error) => Runtime::failed(error),
     });
     Arc::clone(&rt.owner.shared)
+}
+
+/// The global runtime, started with `start()` if there is none yet.
+pub(crate) fn global_or_start(start: impl FnOnce() -> Runtime) -> Runtime {
+    if let Some(rt) = GLOBAL.read().as_ref() {
+        return rt.clone();
+    }
+    GLOBAL.write().get_or_insert_with(start).clone()
 }
 
 /// The current runtime if there is one, without starting the global runtime.
@@ -160,7 +164,7 @@ impl Runtime {
 
     /// Builds a runtime from a valid configuration; a failure to start threads is recorded in
     /// the runtime, whose every call then reports it.
-    fn build(config: Config) -> Runtime {
+    pub(crate) fn build(config: Config) -> Runtime {
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
         let (ray, ray_error) = match crate::ray::Backend::start(&config) {
             Ok(ray) => (ray, None),
@@ -348,9 +352,23 @@ impl std::fmt::Debug for EnterGuard<'_> {
 /// called. Fails if the configuration is invalid or the global runtime is already running (call
 /// [`shutdown`] first to restart it with another configuration).
 pub fn init(config: Config) -> Result<()> {
+    start_global(config, true)
+}
+
+/// Starts the global runtime with `config` unless one is running already.
+pub(crate) fn init_if_absent(config: Config) -> Result<()> {
+    start_global(config, false)
+}
+
+/// Starts the global runtime with `config`. If one is running already, that is an error when
+/// `exclusive`, and otherwise the running one is kept.
+fn start_global(config: Config, exclusive: bool) -> Result<()> {
     config.validate()?;
     let mut global = GLOBAL.write();
     if global.is_some() {
+        if !exclusive {
+            return Ok(());
+        }
         return Err(Error::InvalidArgument(
             "the global runtime is already running (started by `init` or by a first call); call \
              `rustyray::shutdown()` before `init` to restart it with a new configuration"
@@ -363,18 +381,6 @@ pub fn init(config: Config) -> Result<()> {
     Ok(())
 }
 
-/// Starts the global runtime with `config` unless one is running already.
-pub(crate) fn init_if_absent(config: Config) -> Result<()> {
-    config.validate()?;
-    let mut global = GLOBAL.write();
-    if global.is_none() {
-        let rt = Runtime::build(config);
-        rt.owner.shared.check()?;
-        *global = Some(rt);
-    }
-    Ok(())
-}
-
 /// Shuts the global runtime down (see [`Runtime::shutdown`]). The next call starts a new one.
 pub fn shutdown() {
     let rt = GLOBAL.write().take();
@@ -384,16 +390,4 @@ pub fn shutdown() {
             crate::ray::disconnect();
         }
     }
-}
-
-/// The global runtime, started with `config()` if there is none yet.
-#[cfg(feature = "ray")]
-pub(crate) fn global_or_init(config: impl FnOnce() -> Config) -> Runtime {
-    if let Some(rt) = GLOBAL.read().as_ref() {
-        return rt.clone();
-    }
-    GLOBAL
-        .write()
-        .get_or_insert_with(|| Runtime::build(config()))
-        .clone()
 }

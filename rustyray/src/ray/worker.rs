@@ -16,7 +16,7 @@ use crate::runtime::{self, Runtime};
 
 /// The global runtime of a worker process, started on the first call.
 fn worker_runtime() -> Runtime {
-    runtime::global_or_init(Config::ray_worker)
+    runtime::global_or_start(|| Runtime::build(Config::ray_worker()))
 }
 
 /// Runs `future` to completion on this thread, inside the worker's runtime.
