@@ -461,16 +461,11 @@ impl Gate {
         let failure = self.failure.lock().take();
         match (queued, failure) {
             (Some(_), Some(error)) => {
-                timeline::record(timeline::Finished {
-                    kind: timeline::Kind::Task,
-                    name: &self.control.function,
-                    actor: None,
-                    asynchronous: false,
-                    started: Instant::now(),
-                    failed: true,
-                    skipped: Some(timeline::Skipped::DependencyFailed),
-                    object: self.out,
-                });
+                timeline::record_skipped(
+                    &self.control.function,
+                    self.out,
+                    timeline::Skipped::DependencyFailed,
+                );
                 self.shared.store.complete(self.out, Err(error));
             }
             (Some(queued), None) => {

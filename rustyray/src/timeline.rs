@@ -87,11 +87,6 @@ fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-/// Microseconds from the epoch to `at` (0 for an earlier reading).
-fn micros(at: Instant) -> u64 {
-    at.saturating_duration_since(epoch()).as_micros() as u64
-}
-
 /// What a task or call records when it finishes.
 pub(crate) struct Finished<'a> {
     pub(crate) kind: Kind,
@@ -128,10 +123,26 @@ pub(crate) fn record(event: Finished<'_>) {
     });
 }
 
+/// Records a task that ended without running (it has no run to show in the trace).
+// A `&Cow`, not a `&str`: cloning a borrowed name into the event allocates nothing.
+#[allow(clippy::ptr_arg)]
+pub(crate) fn record_skipped(name: &Cow<'static, str>, object: ObjectId, why: Skipped) {
+    record(Finished {
+        kind: Kind::Task,
+        name,
+        actor: None,
+        asynchronous: false,
+        started: Instant::now(),
+        failed: true,
+        skipped: Some(why),
+        object,
+    });
+}
+
 /// One entry of the Chrome trace format.
 #[derive(Serialize)]
-struct TraceEvent<'a> {
-    name: &'a str,
+struct TraceEvent {
+    name: Cow<'static, str>,
     cat: &'static str,
     ph: &'static str,
     ts: u64,
@@ -145,9 +156,9 @@ struct TraceEvent<'a> {
 }
 
 #[derive(Serialize)]
-struct Trace<'a> {
+struct Trace {
     #[serde(rename = "traceEvents")]
-    trace_events: Vec<TraceEvent<'a>>,
+    trace_events: Vec<TraceEvent>,
     #[serde(rename = "displayTimeUnit")]
     display_time_unit: &'static str,
 }
@@ -171,40 +182,26 @@ struct Trace<'a> {
 /// ```
 pub fn timeline(path: impl AsRef<Path>) -> Result<usize> {
     let runtime = runtime::current().id;
-    let logs: Vec<Arc<ThreadLog>> = LOGS.lock().clone();
-    let mut names = Vec::new();
-    let mut events = Vec::new();
-    for log in &logs {
-        let held = log.events.lock();
-        let mine: Vec<_> = held
-            .iter()
-            .filter(|e| e.runtime == runtime && e.skipped.is_none())
-            .collect();
-        if mine.is_empty() {
-            continue;
-        }
-        names.push((log.tid, log.name.clone()));
-        for e in mine {
-            events.push((log.tid, owned(e)));
-        }
-    }
-    events.sort_by_key(|(_, e)| e.start_us);
+    let (mut events, threads) = collect(runtime);
+    events.retain(|e| e.skipped.is_none());
     let count = events.len();
-    let mut trace = Vec::with_capacity(names.len() + 2 * count);
-    for (tid, name) in &names {
-        trace.push(TraceEvent {
-            name: "thread_name",
-            cat: "__metadata",
-            ph: "M",
-            ts: 0,
-            dur: None,
-            pid: runtime,
-            tid: *tid,
-            id: None,
-            args: serde_json::json!({ "name": name }),
-        });
+    let mut trace = Vec::with_capacity(threads.len() + 2 * count);
+    for (tid, name) in threads {
+        if events.iter().any(|e| e.tid == tid) {
+            trace.push(TraceEvent {
+                name: "thread_name".into(),
+                cat: "__metadata",
+                ph: "M",
+                ts: 0,
+                dur: None,
+                pid: runtime,
+                tid,
+                id: None,
+                args: serde_json::json!({ "name": name }),
+            });
+        }
     }
-    for (tid, e) in &events {
+    for e in &events {
         let cat = match e.kind {
             Kind::Task => "task",
             Kind::ActorCall => "actor_call",
@@ -214,33 +211,24 @@ pub fn timeline(path: impl AsRef<Path>) -> Result<usize> {
             "actor": e.actor,
             "failed": e.failed,
         });
+        let (start, dur) = (e.started.as_micros() as u64, e.duration.as_micros() as u64);
+        let event = |ph, ts, dur, id, args| TraceEvent {
+            name: e.label().into(),
+            cat,
+            ph,
+            ts,
+            dur,
+            pid: runtime,
+            tid: e.tid,
+            id,
+            args,
+        };
         if e.asynchronous {
-            let id = Some(e.object.to_string());
-            for (ph, ts) in [("b", e.start_us), ("e", e.start_us + e.dur_us)] {
-                trace.push(TraceEvent {
-                    name: &e.label,
-                    cat,
-                    ph,
-                    ts,
-                    dur: None,
-                    pid: runtime,
-                    tid: *tid,
-                    id: id.clone(),
-                    args: args.clone(),
-                });
-            }
+            let id = e.object.to_string();
+            trace.push(event("b", start, None, Some(id.clone()), args.clone()));
+            trace.push(event("e", start + dur, None, Some(id), args));
         } else {
-            trace.push(TraceEvent {
-                name: &e.label,
-                cat,
-                ph: "X",
-                ts: e.start_us,
-                dur: Some(e.dur_us),
-                pid: runtime,
-                tid: *tid,
-                id: None,
-                args,
-            });
+            trace.push(event("X", start, Some(dur), None, args));
         }
     }
     let json = serde_json::to_vec(&Trace {
@@ -258,11 +246,15 @@ pub fn timeline(path: impl AsRef<Path>) -> Result<usize> {
     Ok(count)
 }
 
-/// A task or call that ended, as `rustyray::state` reports it.
+/// A task or call that ended, copied out of its thread's ring.
 pub(crate) struct Ended {
     pub(crate) kind: Kind,
     pub(crate) name: String,
     pub(crate) actor: Option<String>,
+    pub(crate) asynchronous: bool,
+    /// The row of the thread that recorded it.
+    tid: u64,
+    /// From the trace's zero.
     pub(crate) started: std::time::Duration,
     pub(crate) duration: std::time::Duration,
     pub(crate) failed: bool,
@@ -270,8 +262,24 @@ pub(crate) struct Ended {
     pub(crate) object: ObjectId,
 }
 
+impl Ended {
+    /// `Class.method` for an actor call, else the function.
+    pub(crate) fn label(&self) -> String {
+        match &self.actor {
+            Some(actor) => format!("{actor}.{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
 /// The tasks and calls of `runtime` still in the threads' rings, oldest first.
 pub(crate) fn ended(runtime: u32) -> Vec<Ended> {
+    collect(runtime).0
+}
+
+/// The tasks and calls of `runtime` still in the rings, oldest first, and every thread's row
+/// and name.
+fn collect(runtime: u32) -> (Vec<Ended>, Vec<(u64, String)>) {
     let logs: Vec<Arc<ThreadLog>> = LOGS.lock().clone();
     let mut out = Vec::new();
     for log in &logs {
@@ -280,6 +288,8 @@ pub(crate) fn ended(runtime: u32) -> Vec<Ended> {
                 kind: e.kind,
                 name: e.name.to_string(),
                 actor: e.actor.as_ref().map(|a| a.to_string()),
+                asynchronous: e.asynchronous,
+                tid: log.tid,
                 started: e.started.saturating_duration_since(epoch()),
                 duration: e.ended.saturating_duration_since(e.started),
                 failed: e.failed,
@@ -289,33 +299,6 @@ pub(crate) fn ended(runtime: u32) -> Vec<Ended> {
         }
     }
     out.sort_by_key(|e| e.started);
-    out
-}
-
-/// An event copied out of its ring, with its display label.
-struct Owned {
-    kind: Kind,
-    label: String,
-    actor: Option<String>,
-    asynchronous: bool,
-    start_us: u64,
-    dur_us: u64,
-    failed: bool,
-    object: ObjectId,
-}
-
-fn owned(e: &Event) -> Owned {
-    Owned {
-        kind: e.kind,
-        label: match &e.actor {
-            Some(actor) => format!("{actor}.{}", e.name),
-            None => e.name.to_string(),
-        },
-        actor: e.actor.as_ref().map(|a| a.to_string()),
-        asynchronous: e.asynchronous,
-        start_us: micros(e.started),
-        dur_us: e.ended.saturating_duration_since(e.started).as_micros() as u64,
-        failed: e.failed,
-        object: e.object,
-    }
+    let threads = logs.iter().map(|l| (l.tid, l.name.clone())).collect();
+    (out, threads)
 }

@@ -609,16 +609,11 @@ impl ObjectStore {
         if let Some(control) = control {
             if control.phase() != crate::task::PHASE_RUNNING {
                 // It never runs, so it leaves no run in the timeline: record the cancellation.
-                crate::timeline::record(crate::timeline::Finished {
-                    kind: crate::timeline::Kind::Task,
-                    name: control.function_name(),
-                    actor: None,
-                    asynchronous: false,
-                    started: std::time::Instant::now(),
-                    failed: true,
-                    skipped: Some(crate::timeline::Skipped::Cancelled),
-                    object: id,
-                });
+                crate::timeline::record_skipped(
+                    control.function_name(),
+                    id,
+                    crate::timeline::Skipped::Cancelled,
+                );
             }
             control.cancel();
         }
