@@ -251,6 +251,14 @@ fn a_panic_fails_the_task_with_its_message_and_the_runtime_survives() {
         }
         other => panic!("{other:?}"),
     }
+    // An async body that panics while making its future (before the first poll) fails the
+    // same way, instead of leaving its result pending.
+    let r = TaskBuilder::new("explode_early")
+        .spawn_async(|| -> std::future::Ready<anyhow::Result<u8>> { panic!("too soon") });
+    match rustyray::get(&r) {
+        Err(Error::TaskFailed { message, .. }) => assert_eq!(message, "panicked: too soon"),
+        other => panic!("{other:?}"),
+    }
     let downstream = add(rustyray::put(1).unwrap(), 1);
     assert_eq!(rustyray::get(&downstream).unwrap(), 2);
 }

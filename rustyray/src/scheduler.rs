@@ -23,6 +23,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -31,9 +32,10 @@ const MILLI: f64 = 1000.0;
 const CPU: usize = 0;
 const GPU: usize = 1;
 
-/// What one task needs: `(resource index, thousandths)` pairs, sorted, amounts non-zero.
+/// What one task needs: `(resource index, thousandths)` pairs, sorted, amounts non-zero. CPU
+/// and GPU fit inline, so the common demand allocates nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Demand(Box<[(usize, i64)]>);
+pub(crate) struct Demand(SmallVec<[(usize, i64); 2]>);
 
 impl Demand {
     fn cpu(&self) -> i64 {
@@ -75,9 +77,10 @@ impl State {
         }
     }
 
-    /// Pops every queue head that fits now, taking its resources.
-    fn runnable(&mut self) -> Vec<Queued> {
-        let mut out = Vec::new();
+    /// Pops every queue head that fits now, taking its resources. (Usually one or two, which
+    /// need no allocation.)
+    fn runnable(&mut self) -> SmallVec<[Queued; 2]> {
+        let mut out = SmallVec::new();
         for q in 0..self.queues.len() {
             while let Some(head) = self.queues[q].1.front() {
                 if !self.fits(&head.demand) {
@@ -130,7 +133,7 @@ impl Scheduler {
         gpus: f64,
         custom: &[(String, f64)],
     ) -> Result<Demand> {
-        let mut amounts: Vec<(usize, i64)> = Vec::with_capacity(2 + custom.len());
+        let mut amounts: SmallVec<[(usize, i64); 2]> = SmallVec::new();
         let mut add = |index: usize, name: &str, requested: f64| -> Result<()> {
             if !requested.is_finite() || requested < 0.0 {
                 return Err(Error::InvalidArgument(format!(
@@ -171,7 +174,7 @@ impl Scheduler {
             add(index, name, *amount)?;
         }
         amounts.sort_unstable();
-        Ok(Demand(amounts.into_boxed_slice()))
+        Ok(Demand(amounts))
     }
 
     /// Starts `task` now if it may, or queues it.
@@ -247,7 +250,7 @@ impl Lease {
 
     fn cpu_demand(&self) -> Option<Demand> {
         let cpu = self.demand.cpu();
-        (cpu > 0).then(|| Demand(Box::new([(CPU, cpu)])))
+        (cpu > 0).then(|| Demand(smallvec::smallvec![(CPU, cpu)]))
     }
 }
 

@@ -199,13 +199,18 @@ impl TaskOptions {
 /// A boxed future that a task or actor body returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-type SyncBody = Box<dyn Fn() -> anyhow::Result<Object> + Send + Sync>;
-type AsyncBody = Box<dyn Fn() -> BoxFuture<'static, anyhow::Result<Object>> + Send + Sync>;
-
-enum Body {
-    Sync(SyncBody),
-    Async(AsyncBody),
+/// A task's body and how it runs. The job is generic over it, so the body, its future and the
+/// job share one allocation (the scheduler's queue entry, then tokio's task).
+trait Body: Send + Sync + Sized + 'static {
+    /// Runs the job on its executor, holding `lease`.
+    fn launch(job: Job<Self>, lease: Arc<Lease>, tokio: &tokio::runtime::Handle);
 }
+
+/// A synchronous body, run on the CPU pool.
+struct SyncBody<F>(F);
+
+/// An asynchronous body, run on tokio: it makes the future, once per try.
+struct AsyncBody<F>(F);
 
 /// Builds and submits one task: its options, its arguments, then its body.
 ///
@@ -307,7 +312,7 @@ impl TaskBuilder {
         R: Value,
         F: Fn() -> anyhow::Result<R> + Send + Sync + 'static,
     {
-        self.submit(Body::Sync(Box::new(move || body().map(Object::new))))
+        self.submit(SyncBody(move || body().map(Object::new)))
     }
 
     /// Submits the task with an asynchronous body, run on tokio. `body` makes the future (once
@@ -318,12 +323,10 @@ impl TaskBuilder {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = anyhow::Result<R>> + Send + 'static,
     {
-        self.submit(Body::Async(Box::new(move || {
-            Box::pin(body().map(|r| r.map(Object::new)))
-        })))
+        self.submit(AsyncBody(move || body().map(|r| r.map(Object::new))))
     }
 
-    fn submit<R>(self, body: Body) -> ObjectRef<R> {
+    fn submit<R, B: Body>(self, body: B) -> ObjectRef<R> {
         let shared = runtime::current();
         if let Some(ray) = shared.ray() {
             let out = match (self.registered, self.wire) {
@@ -544,16 +547,59 @@ impl TaskControl {
 }
 
 /// A task whose dependencies are ready, waiting for (or holding) its resources.
-struct Job {
+struct Job<B> {
     shared: Arc<Shared>,
     control: Arc<TaskControl>,
     out: ObjectId,
     max_retries: u32,
     retry_exceptions: bool,
-    body: Body,
+    body: B,
 }
 
-impl Job {
+impl<F> Body for SyncBody<F>
+where
+    F: Fn() -> anyhow::Result<Object> + Send + Sync + 'static,
+{
+    fn launch(job: Job<Self>, lease: Arc<Lease>, _tokio: &tokio::runtime::Handle) {
+        let pool = job.shared.pool.clone();
+        pool.spawn(Box::new(move || {
+            let span = job.span();
+            let _running = span.enter();
+            let started = Instant::now();
+            let outcome = scheduler::with_sync_lease(&lease, || job.run_sync());
+            job.record(started, false, &outcome);
+            // Giving the CPU back and storing the result both make tasks ready; while
+            // finishing, this thread keeps the first of them and runs it next.
+            cpu_pool::finishing(|| {
+                drop(lease);
+                job.finish(outcome);
+            });
+        }));
+    }
+}
+
+impl<F, Fut> Body for AsyncBody<F>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<Object>> + Send + 'static,
+{
+    fn launch(job: Job<Self>, lease: Arc<Lease>, tokio: &tokio::runtime::Handle) {
+        let control = Arc::clone(&job.control);
+        let span = job.span();
+        let task = tokio.spawn(
+            async move {
+                let started = Instant::now();
+                let outcome = scheduler::with_async_lease(lease, job.run_async()).await;
+                job.record(started, true, &outcome);
+                job.finish(outcome);
+            }
+            .instrument(span),
+        );
+        control.set_abort(task.abort_handle());
+    }
+}
+
+impl<B: Body> Job<B> {
     /// Hands the job to its executor with the resources it was granted.
     fn start(self, lease: Lease) {
         let Some(handle) = self.shared.handle().cloned() else {
@@ -569,41 +615,11 @@ impl Job {
             "scheduled"
         );
         self.control.set_phase(PHASE_RUNNING);
-        let lease = Arc::new(lease);
-        match self.body {
-            Body::Sync(_) => {
-                let pool = self.shared.pool.clone();
-                pool.spawn(Box::new(move || {
-                    let span = self.span();
-                    let _running = span.enter();
-                    let started = Instant::now();
-                    let outcome = scheduler::with_sync_lease(&lease, || self.run_sync());
-                    self.record(started, false, &outcome);
-                    // Giving the CPU back and storing the result both make tasks ready; while
-                    // finishing, this thread keeps the first of them and runs it next.
-                    cpu_pool::finishing(|| {
-                        drop(lease);
-                        self.finish(outcome);
-                    });
-                }));
-            }
-            Body::Async(_) => {
-                let control = Arc::clone(&self.control);
-                let span = self.span();
-                let task = handle.spawn(
-                    async move {
-                        let started = Instant::now();
-                        let outcome = scheduler::with_async_lease(lease, self.run_async()).await;
-                        self.record(started, true, &outcome);
-                        self.finish(outcome);
-                    }
-                    .instrument(span),
-                );
-                control.set_abort(task.abort_handle());
-            }
-        }
+        B::launch(self, Arc::new(lease), &handle);
     }
+}
 
+impl<B> Job<B> {
     /// The tracing span of the task's run (free when no subscriber is installed).
     fn span(&self) -> tracing::Span {
         tracing::debug_span!(
@@ -639,36 +655,6 @@ impl Job {
         shared.store.complete(out, outcome);
     }
 
-    fn run_sync(&self) -> Result<Object> {
-        let Body::Sync(body) = &self.body else {
-            unreachable!("started as sync")
-        };
-        let mut tries = 0;
-        loop {
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(body));
-            match self.retry_or_finish(outcome, &mut tries) {
-                Some(result) => return result,
-                None => continue,
-            }
-        }
-    }
-
-    async fn run_async(&self) -> Result<Object> {
-        let Body::Async(body) = &self.body else {
-            unreachable!("started as async")
-        };
-        let mut tries = 0;
-        loop {
-            let outcome = AssertUnwindSafe(async { body().await })
-                .catch_unwind()
-                .await;
-            match self.retry_or_finish(outcome, &mut tries) {
-                Some(result) => return result,
-                None => continue,
-            }
-        }
-    }
-
     /// The final result of a try, or `None` if the task should run again.
     fn retry_or_finish(
         &self,
@@ -692,5 +678,39 @@ impl Job {
         // Logged once, here where it arises; the tasks it fails downstream do not log it again.
         tracing::warn!(target: "rustyray::task", %error, "task failed");
         Some(Err(error))
+    }
+}
+
+impl<F> Job<SyncBody<F>>
+where
+    F: Fn() -> anyhow::Result<Object> + Send + Sync + 'static,
+{
+    fn run_sync(&self) -> Result<Object> {
+        let mut tries = 0;
+        loop {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(&self.body.0));
+            if let Some(result) = self.retry_or_finish(outcome, &mut tries) {
+                return result;
+            }
+        }
+    }
+}
+
+impl<F, Fut> Job<AsyncBody<F>>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<Object>> + Send + 'static,
+{
+    async fn run_async(&self) -> Result<Object> {
+        let mut tries = 0;
+        loop {
+            // Made inside the guarded block: a panic while making the future is caught too.
+            let outcome = AssertUnwindSafe(async { (self.body.0)().await })
+                .catch_unwind()
+                .await;
+            if let Some(result) = self.retry_or_finish(outcome, &mut tries) {
+                return result;
+            }
+        }
     }
 }

@@ -82,7 +82,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 self.shared.store.complete(call.out, Err(error));
                 continue;
             }
-            let crash = match &*call.body {
+            let crash = match &call.body {
                 Method::Async(method) => {
                     self.running = vec![call.out];
                     let started = Instant::now();
@@ -182,7 +182,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 shared.store.complete(call.out, Err(error));
                 return None;
             }
-            let Method::Shared(method) = &*call.body else {
+            let Method::Shared(method) = &call.body else {
                 unreachable!("only shared calls start here")
             };
             let started = Instant::now();
@@ -208,7 +208,7 @@ impl<A: Send + 'static> ActorHost<A> {
                     }
                     next = next_call(&mut self.backlog, &mut self.inbox) => match next {
                         Some(call) if shared.store.is_resolved(call.out) => {}
-                        Some(call) if matches!(*call.body, Method::Shared(_)) => {
+                        Some(call) if matches!(call.body, Method::Shared(_)) => {
                             started.push(call.clone());
                             self.running.push(call.out);
                             running.push(start(call));
@@ -259,7 +259,7 @@ impl<A: Send + 'static> ActorHost<A> {
                     Err(_) => break,
                 },
             };
-            if matches!(*next.body, Method::Sync(_)) && all_resolved(&self.shared, &next.deps) {
+            if matches!(next.body, Method::Sync(_)) && all_resolved(&self.shared, &next.deps) {
                 batch.push(next);
             } else {
                 self.backlog.push_front(next);
@@ -342,7 +342,7 @@ fn run_batch<A>(
             shared.store.complete(call.out, Err(error));
             continue;
         }
-        let Method::Sync(method) = &*call.body else {
+        let Method::Sync(method) = &call.body else {
             unreachable!("batches hold sync calls only")
         };
         let span = call_span(cell, &call);

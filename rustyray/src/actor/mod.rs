@@ -302,11 +302,12 @@ impl ActorOptions {
     }
 }
 
-type SyncMethod<A> = Box<dyn Fn(&mut A) -> anyhow::Result<Object> + Send + Sync>;
+// Shared, so a call can be sent again after a crash; one allocation per call.
+type SyncMethod<A> = Arc<dyn Fn(&mut A) -> anyhow::Result<Object> + Send + Sync>;
 type AsyncMethod<A> =
-    Box<dyn for<'a> Fn(&'a mut A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
+    Arc<dyn for<'a> Fn(&'a mut A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
 type SharedMethod<A> =
-    Box<dyn for<'a> Fn(&'a A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
+    Arc<dyn for<'a> Fn(&'a A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
 
 enum Method<A> {
     Sync(SyncMethod<A>),
@@ -315,12 +316,22 @@ enum Method<A> {
     Shared(SharedMethod<A>),
 }
 
+impl<A> Clone for Method<A> {
+    fn clone(&self) -> Self {
+        match self {
+            Method::Sync(m) => Method::Sync(Arc::clone(m)),
+            Method::Async(m) => Method::Async(Arc::clone(m)),
+            Method::Shared(m) => Method::Shared(Arc::clone(m)),
+        }
+    }
+}
+
 /// One call in a mailbox. Cloning shares the body, so a call can be sent again after a crash.
 struct Call<A> {
     method: Cow<'static, str>,
     deps: Vec<ObjectId>,
     out: ObjectId,
-    body: Arc<Method<A>>,
+    body: Method<A>,
     /// How many times the call was re-sent after a crash.
     attempts: u32,
 }
@@ -331,7 +342,7 @@ impl<A> Clone for Call<A> {
             method: self.method.clone(),
             deps: self.deps.clone(),
             out: self.out,
-            body: Arc::clone(&self.body),
+            body: self.body.clone(),
             attempts: self.attempts,
         }
     }
@@ -578,7 +589,7 @@ impl<A: Actor> CallBuilder<A> {
         R: Value,
         F: Fn(&mut A) -> anyhow::Result<R> + Send + Sync + 'static,
     {
-        self.send(Method::Sync(Box::new(move |a| body(a).map(Object::new))))
+        self.send(Method::Sync(Arc::new(move |a| body(a).map(Object::new))))
     }
 
     /// Sends the call with an asynchronous body, run on the actor's tokio task.
@@ -603,7 +614,7 @@ impl<A: Actor> CallBuilder<A> {
         R: Value,
         F: for<'a> Fn(&'a mut A) -> BoxFuture<'a, anyhow::Result<R>> + Send + Sync + 'static,
     {
-        self.send(Method::Async(Box::new(move |a| {
+        self.send(Method::Async(Arc::new(move |a| {
             Box::pin(body(a).map(|r| r.map(Object::new)))
         })))
     }
@@ -617,7 +628,7 @@ impl<A: Actor> CallBuilder<A> {
         R: Value,
         F: for<'a> Fn(&'a A) -> BoxFuture<'a, anyhow::Result<R>> + Send + Sync + 'static,
     {
-        self.send(Method::Shared(Box::new(move |a| {
+        self.send(Method::Shared(Arc::new(move |a| {
             Box::pin(body(a).map(|r| r.map(Object::new)))
         })))
     }
@@ -650,7 +661,7 @@ impl<A: Actor> CallBuilder<A> {
             method: self.method,
             deps: self.deps,
             out,
-            body: Arc::new(body),
+            body,
             attempts: 0,
         };
         if cell.send(call).is_err() {
