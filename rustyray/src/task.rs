@@ -41,7 +41,6 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures_util::FutureExt;
 use parking_lot::Mutex;
@@ -565,7 +564,7 @@ where
         pool.spawn(Box::new(move || {
             let span = job.span();
             let _running = span.enter();
-            let started = Instant::now();
+            let started = timeline::now();
             let outcome = scheduler::with_sync_lease(&lease, || job.run_sync());
             job.record(started, false, &outcome);
             // Giving the CPU back and storing the result both make tasks ready; while
@@ -588,7 +587,7 @@ where
         let span = job.span();
         let task = tokio.spawn(
             async move {
-                let started = Instant::now();
+                let started = timeline::now();
                 let outcome = scheduler::with_async_lease(lease, job.run_async()).await;
                 job.record(started, true, &outcome);
                 job.finish(outcome);
@@ -631,7 +630,7 @@ impl<B> Job<B> {
     }
 
     /// Enters the finished run in the timeline and in the trace.
-    fn record(&self, started: Instant, asynchronous: bool, outcome: &Result<Object>) {
+    fn record(&self, started: timeline::Stamp, asynchronous: bool, outcome: &Result<Object>) {
         tracing::trace!(target: "rustyray::task", failed = outcome.is_err(), "finished");
         timeline::record(timeline::Finished {
             kind: timeline::Kind::Task,
@@ -639,6 +638,7 @@ impl<B> Job<B> {
             actor: None,
             asynchronous,
             started,
+            ended: timeline::now(),
             failed: outcome.is_err(),
             skipped: None,
             object: self.out,

@@ -14,7 +14,6 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -33,21 +32,35 @@ pub(crate) enum Kind {
     ActorCall,
 }
 
-/// One finished task or actor call.
+/// A clock reading.
+pub(crate) type Stamp = std::time::Instant;
+
+/// The time now, for a task's or call's start and end.
+#[inline]
+pub(crate) fn now() -> Stamp {
+    Stamp::now()
+}
+
+/// One finished task or actor call: 96 bytes, laid out so the flags fill the gap an
+/// `ObjectId` would leave.
 struct Event {
-    runtime: u32,
-    kind: Kind,
+    /// When it started and ended, turned into trace times only on export.
+    started: Stamp,
+    ended: Stamp,
     name: Cow<'static, str>,
     actor: Option<Cow<'static, str>>,
+    /// Its result's id, split: the runtime that owns it and its sequence number.
+    runtime: u32,
+    seq: u64,
+    kind: Kind,
     asynchronous: bool,
-    /// When it started and ended: raw clock readings, turned into trace times only on export.
-    started: Instant,
-    ended: Instant,
     failed: bool,
     /// Set when it never ran (then it has no run to show in the trace).
     skipped: Option<Skipped>,
-    object: ObjectId,
 }
+
+// Each ring slot is written once per event: keep it small.
+const _: () = assert!(std::mem::size_of::<Event>() <= 96);
 
 /// Why a task ended without running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,10 +94,10 @@ thread_local! {
     };
 }
 
-/// The zero of trace times: set when the first thread starts recording.
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+/// The zero of trace times: set when the first runtime starts or the first thread records.
+fn epoch() -> Stamp {
+    static EPOCH: OnceLock<Stamp> = OnceLock::new();
+    *EPOCH.get_or_init(now)
 }
 
 /// What a task or call records when it finishes.
@@ -93,7 +106,8 @@ pub(crate) struct Finished<'a> {
     pub(crate) name: &'a Cow<'static, str>,
     pub(crate) actor: Option<&'a Cow<'static, str>>,
     pub(crate) asynchronous: bool,
-    pub(crate) started: Instant,
+    pub(crate) started: Stamp,
+    pub(crate) ended: Stamp,
     pub(crate) failed: bool,
     pub(crate) skipped: Option<Skipped>,
     pub(crate) object: ObjectId,
@@ -102,16 +116,16 @@ pub(crate) struct Finished<'a> {
 /// Records a finished task or call on this thread's ring.
 pub(crate) fn record(event: Finished<'_>) {
     let event = Event {
-        runtime: event.object.owner(),
-        kind: event.kind,
+        started: event.started,
+        ended: event.ended,
         name: event.name.clone(),
         actor: event.actor.cloned(),
+        runtime: event.object.owner(),
+        seq: event.object.seq(),
+        kind: event.kind,
         asynchronous: event.asynchronous,
-        started: event.started,
-        ended: Instant::now(),
         failed: event.failed,
         skipped: event.skipped,
-        object: event.object,
     };
     // A thread being torn down has no log any more; its last event is dropped.
     let _ = LOG.try_with(|log| {
@@ -127,12 +141,14 @@ pub(crate) fn record(event: Finished<'_>) {
 // A `&Cow`, not a `&str`: cloning a borrowed name into the event allocates nothing.
 #[allow(clippy::ptr_arg)]
 pub(crate) fn record_skipped(name: &Cow<'static, str>, object: ObjectId, why: Skipped) {
+    let at = now();
     record(Finished {
         kind: Kind::Task,
         name,
         actor: None,
         asynchronous: false,
-        started: Instant::now(),
+        started: at,
+        ended: at,
         failed: true,
         skipped: Some(why),
         object,
@@ -294,7 +310,7 @@ fn collect(runtime: u32) -> (Vec<Ended>, Vec<(u64, String)>) {
                 duration: e.ended.saturating_duration_since(e.started),
                 failed: e.failed,
                 skipped: e.skipped,
-                object: e.object,
+                object: ObjectId::new(e.runtime, e.seq),
             });
         }
     }

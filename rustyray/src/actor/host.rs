@@ -16,7 +16,6 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
@@ -85,13 +84,19 @@ impl<A: Send + 'static> ActorHost<A> {
             let crash = match &call.body {
                 Method::Async(method) => {
                     self.running = vec![call.out];
-                    let started = Instant::now();
+                    let started = timeline::now();
                     let outcome = AssertUnwindSafe(method(&mut state))
                         .catch_unwind()
                         .instrument(call_span(&self.cell, &call))
                         .await;
                     self.running.clear();
-                    settle(&self.shared, &self.cell, call, outcome, (started, true))
+                    settle(
+                        &self.shared,
+                        &self.cell,
+                        call,
+                        outcome,
+                        Run::until_now(started, true),
+                    )
                 }
                 Method::Shared(method) => match self.concurrent {
                     Some(runner) if self.max_concurrency > 1 => {
@@ -99,13 +104,19 @@ impl<A: Send + 'static> ActorHost<A> {
                     }
                     _ => {
                         self.running = vec![call.out];
-                        let started = Instant::now();
+                        let started = timeline::now();
                         let outcome = AssertUnwindSafe(method(&state))
                             .catch_unwind()
                             .instrument(call_span(&self.cell, &call))
                             .await;
                         self.running.clear();
-                        settle(&self.shared, &self.cell, call, outcome, (started, true))
+                        settle(
+                            &self.shared,
+                            &self.cell,
+                            call,
+                            outcome,
+                            Run::until_now(started, true),
+                        )
                     }
                 },
                 Method::Sync(_) => {
@@ -185,12 +196,12 @@ impl<A: Send + 'static> ActorHost<A> {
             let Method::Shared(method) = &call.body else {
                 unreachable!("only shared calls start here")
             };
-            let started = Instant::now();
+            let started = timeline::now();
             let outcome = AssertUnwindSafe(method(state))
                 .catch_unwind()
                 .instrument(call_span(cell, &call))
                 .await;
-            settle(shared, cell, call, outcome, (started, true))
+            settle(shared, cell, call, outcome, Run::until_now(started, true))
         };
         let mut started = vec![first.clone()];
         self.running = vec![first.out];
@@ -334,6 +345,8 @@ fn run_batch<A>(
     batch: Vec<Call<A>>,
 ) -> Option<Crash<A>> {
     let mut calls = batch.into_iter();
+    // One clock reading per call: each call's end is the next one's start.
+    let mut started = timeline::now();
     while let Some(call) = calls.next() {
         if shared.store.is_resolved(call.out) {
             continue; // cancelled
@@ -347,9 +360,15 @@ fn run_batch<A>(
         };
         let span = call_span(cell, &call);
         let _running = span.enter();
-        let started = Instant::now();
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| method(state)));
-        if let Some(mut crash) = settle(shared, cell, call, outcome, (started, false)) {
+        let ended = timeline::now();
+        let run = Run {
+            started,
+            ended,
+            asynchronous: false,
+        };
+        started = ended;
+        if let Some(mut crash) = settle(shared, cell, call, outcome, run) {
             crash.unrun = calls.collect();
             return Some(crash);
         }
@@ -368,21 +387,39 @@ fn call_span<A>(cell: &ActorCell<A>, call: &Call<A>) -> tracing::Span {
     )
 }
 
+/// When a call ran, and whether it was async (for the timeline).
+struct Run {
+    started: timeline::Stamp,
+    ended: timeline::Stamp,
+    asynchronous: bool,
+}
+
+impl Run {
+    fn until_now(started: timeline::Stamp, asynchronous: bool) -> Run {
+        Run {
+            started,
+            ended: timeline::now(),
+            asynchronous,
+        }
+    }
+}
+
 /// Stores a call's result, or its error; a panic is returned as a crash instead. The call is
-/// entered in the timeline with `run`: when it started, and whether it was async.
+/// entered in the timeline with its `run`.
 fn settle<A>(
     shared: &Shared,
     cell: &ActorCell<A>,
     call: Call<A>,
     outcome: std::thread::Result<anyhow::Result<Object>>,
-    run: (Instant, bool),
+    run: Run,
 ) -> Option<Crash<A>> {
     timeline::record(timeline::Finished {
         kind: timeline::Kind::ActorCall,
         name: &call.method,
         actor: Some(&cell.class),
-        asynchronous: run.1,
-        started: run.0,
+        asynchronous: run.asynchronous,
+        started: run.started,
+        ended: run.ended,
         failed: !matches!(outcome, Ok(Ok(_))),
         skipped: None,
         object: call.out,
