@@ -9,9 +9,9 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::object_ref::{typed, ObjectId, ObjectRef};
-use crate::object_store::{Object, State, Value};
-use crate::runtime::{self, Shared};
+use crate::object_ref::ObjectRef;
+use crate::object_store::{Cell, Object, State, Value};
+use crate::runtime;
 use crate::scheduler::BlockedGuard;
 
 /// Stores `value` in the object store and returns a ref to it.
@@ -28,11 +28,11 @@ use crate::scheduler::BlockedGuard;
 pub fn put<T: Value>(value: T) -> Result<ObjectRef<T>> {
     let shared = runtime::current();
     shared.check()?;
-    let id = match shared.ray() {
+    let cell = match shared.ray() {
         Some(ray) => ray.put(&shared, &value)?,
         None => shared.store.insert_ready(Object::new(value))?,
     };
-    Ok(ObjectRef::adopt(&shared, id))
+    Ok(ObjectRef::adopt(cell))
 }
 
 /// Waits for the object and returns a copy of its value (a clone of the stored one), or the
@@ -59,19 +59,20 @@ fn get_until<T: Value>(r: &ObjectRef<T>, deadline: Option<Instant>) -> Result<Ar
     let shared = runtime::current();
     shared.check()?;
     if let Some(ray) = shared.ray() {
-        return ray.get(&shared, r.id(), deadline);
+        return ray.get(r, deadline);
     }
-    let state = match shared.store.state(r.id()) {
+    let cell = r.cell_or_missing(shared.id)?;
+    let state = match cell.state() {
         State::Pending => {
             let started = Instant::now();
-            if !block_until(&shared, &[r.id()], 1, deadline) {
+            if !block_until(&[Some(cell)], 1, deadline) {
                 return Err(Error::Timeout(started.elapsed()));
             }
-            shared.store.state(r.id())
+            cell.state()
         }
         resolved => resolved,
     };
-    typed(&shared.store, r.id(), state)
+    cell.typed(state)
 }
 
 /// Gets every object, in order; fails with the first error met.
@@ -102,22 +103,20 @@ pub fn wait<T>(
 ) -> (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>) {
     let shared = runtime::current();
     let need = num_returns.min(refs.len());
-    let ids: Vec<ObjectId> = refs.iter().map(ObjectRef::id).collect();
     if let Some(ray) = shared.ray() {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let resolved = ray.wait(&shared, &ids, need, deadline);
+        let resolved = ray.wait(refs, need, deadline);
         return split(refs, need, |i, _| resolved[i]);
     }
     // Look first without subscribing: when enough are resolved already (the usual case in a
     // progress loop over `wait(&pending, 1, ..)`), no waiter is left behind on the others.
-    let resolved = |id: &&ObjectId| !matches!(shared.store.state(**id), State::Pending);
-    let enough_now = ids.iter().filter(resolved).take(need).count() >= need;
+    let resolved = |r: &ObjectRef<T>| r.is_resolved_in(shared.id);
+    let enough_now = refs.iter().filter(|r| resolved(r)).take(need).count() >= need;
     if !enough_now && shared.check().is_ok() {
-        block_until(&shared, &ids, need, timeout.map(|t| Instant::now() + t));
+        let cells: Vec<Option<&Arc<Cell>>> = refs.iter().map(|r| r.cell_in(shared.id)).collect();
+        block_until(&cells, need, timeout.map(|t| Instant::now() + t));
     }
-    split(refs, need, |_, r| {
-        !matches!(shared.store.state(r.id()), State::Pending)
-    })
+    split(refs, need, |_, r| resolved(r))
 }
 
 /// Splits `refs` into (at most `need` resolved ones, the rest), each in input order.
@@ -155,7 +154,7 @@ pub fn cancel<T>(r: &ObjectRef<T>) -> bool {
     if shared.ray().is_some() {
         return false;
     }
-    shared.store.cancel(r.id())
+    r.cell_in(shared.id).is_some_and(|cell| cell.cancel())
 }
 
 /// A counter of resolved objects that wakes one parked thread.
@@ -164,23 +163,22 @@ struct Signal {
     thread: Thread,
 }
 
-/// Parks the calling thread until `need` of `ids` are resolved or the deadline passes; returns
-/// whether enough resolved. Inside a task, the task's CPUs are lent back while it waits. On a
-/// tokio worker thread, the worker hands its other tasks to another thread first.
+/// Parks the calling thread until `need` of `cells` are resolved (a missing object counts as
+/// resolved) or the deadline passes; returns whether enough resolved. Inside a task, the
+/// task's CPUs are lent back while it waits. On a tokio worker thread, the worker hands its
+/// other tasks to another thread first.
 pub(crate) fn block_until(
-    shared: &Shared,
-    ids: &[ObjectId],
+    cells: &[Option<&Arc<Cell>>],
     need: usize,
     deadline: Option<Instant>,
 ) -> bool {
-    block_until_reporting(shared, ids, need, deadline, |_| {})
+    block_until_reporting(cells, need, deadline, |_| {})
 }
 
 /// [`block_until`], calling `progress` with the number resolved so far after each wake-up
 /// (and once at the start).
 pub(crate) fn block_until_reporting(
-    shared: &Shared,
-    ids: &[ObjectId],
+    cells: &[Option<&Arc<Cell>>],
     need: usize,
     deadline: Option<Instant>,
     mut progress: impl FnMut(usize),
@@ -190,16 +188,20 @@ pub(crate) fn block_until_reporting(
         thread: std::thread::current(),
     });
     let mut resolved = 0;
-    for &id in ids {
+    for cell in cells {
         if resolved >= need {
             break;
         }
+        let Some(cell) = cell else {
+            resolved += 1; // missing: nothing to wait for
+            continue;
+        };
         let notify = Arc::clone(&signal);
         let waiter = Box::new(move |_: &State| {
             notify.resolved.fetch_add(1, Ordering::AcqRel);
             notify.thread.unpark();
         });
-        if shared.store.subscribe(id, waiter).is_some() {
+        if cell.subscribe(waiter).is_some() {
             resolved += 1;
         }
     }

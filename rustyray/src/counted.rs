@@ -1,13 +1,14 @@
-//! Counted handles: what object refs and actor handles share.
+//! Counted handles, and keeping what serialized bytes name alive.
 //!
-//! A ref or handle carries, beside its id, a [`Handle`]: an `Arc` shared by its clones (so
-//! cloning never touches the runtime) whose drop releases one count in the runtime's table,
-//! from whatever thread drops it. A handle read back from bytes takes a new count in the current
-//! runtime, or stays uncounted if the object or actor is gone.
+//! An actor handle carries, beside its id, a [`Handle`]: an `Arc` shared by its clones (so
+//! cloning never touches the runtime) whose drop releases one count in the runtime's actor
+//! table, from whatever thread drops it. A handle read back from bytes takes a new count in the
+//! current runtime, or stays uncounted if the actor is gone. (Object refs need no table: they
+//! hold their object's cell, whose `Arc` count is the ref count.)
 //!
-//! While a value is serialized inside [`keeping_handles`] (to spill it to disk), every handle it
-//! contains is collected, so the objects and actors it names stay alive while the bytes are the
-//! only place that names them.
+//! While a value is serialized inside [`keeping_handles`] (to spill it to disk), every ref and
+//! handle it contains is collected, so the objects and actors it names stay alive while the
+//! bytes are the only place that names them.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -69,13 +70,12 @@ pub(crate) fn keeping_handles<R>(serialize: impl FnOnce() -> R) -> (R, Kept) {
     (out, kept)
 }
 
-/// Called when a ref or handle is serialized: keeps it if a [`keeping_handles`] is running.
-pub(crate) fn note_serialized<I: Counted>(handle: &Handle<I>) {
-    if let Some(holder) = handle {
-        KEPT.with(|k| {
-            if let Some(kept) = k.borrow_mut().as_mut() {
-                kept.push(Arc::clone(holder) as Arc<dyn Any + Send + Sync>);
-            }
-        });
-    }
+/// Called when a ref or handle is serialized: keeps what `keep` returns if a
+/// [`keeping_handles`] is running.
+pub(crate) fn note_serialized(keep: impl FnOnce() -> Arc<dyn Any + Send + Sync>) {
+    KEPT.with(|k| {
+        if let Some(kept) = k.borrow_mut().as_mut() {
+            kept.push(keep());
+        }
+    });
 }

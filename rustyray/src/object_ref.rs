@@ -2,8 +2,8 @@
 //!
 //! An [`ObjectRef<T>`] is a promise of a `T` in the object store: `put` returns one for a value
 //! it stored, and `remote` calls return one for a result that will be stored when the task ends.
-//! It holds only the object's [`ObjectId`] and finds the store of the current runtime when used,
-//! so it is as cheap to clone, send and serialize as an integer pair.
+//! It holds the object's [`ObjectId`] and its cell in the store, so using it goes straight to
+//! the object; cloning it is one atomic increment. It serializes as its id.
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
@@ -15,10 +15,10 @@ use std::task::{Context, Poll};
 use futures_util::task::AtomicWaker;
 use serde::{Deserialize, Serialize};
 
-use crate::counted::{self, Counted, Handle};
+use crate::counted;
 use crate::error::{Error, Result};
-use crate::object_store::{ObjectStore, State, Value};
-use crate::runtime::{self, Shared};
+use crate::object_store::{Cell, State, Value};
+use crate::runtime;
 use crate::scheduler::BlockedGuard;
 
 /// The identity of an object: the runtime that owns it and a sequence number unique within that
@@ -68,7 +68,7 @@ impl fmt::Display for ObjectId {
 ///
 /// Refs are counted: the object is freed when the last `ObjectRef` to it is dropped and no
 /// pending task or actor call needs it (those hold refs of their own, as does any stored object
-/// that contains the ref). Clones share one count, so cloning never touches the store.
+/// that contains the ref). Cloning never touches the store.
 ///
 /// ```
 /// use rustyray::{Config, ObjectRef, Runtime};
@@ -76,42 +76,34 @@ impl fmt::Display for ObjectId {
 /// let rt = Runtime::new(Config::default()).unwrap();
 /// let _guard = rt.enter();
 /// let r: ObjectRef<String> = rustyray::put("hello".to_string()).unwrap();
-/// let copy = r.clone(); // cheap: copies the id only
+/// let copy = r.clone(); // cheap: one atomic increment
 /// assert_eq!(rustyray::get(&copy).unwrap(), "hello");
 /// ```
 pub struct ObjectRef<T> {
     id: ObjectId,
-    holder: Handle<ObjectId>,
+    /// The object, or `None` for a ref read back from bytes after its object was freed (or in
+    /// another runtime): using it reports the object as not found.
+    cell: Option<Arc<Cell>>,
     _type: PhantomData<fn() -> T>,
 }
 
-impl Counted for ObjectId {
-    fn retain(self, shared: &Shared) -> bool {
-        shared.store.retain(self)
-    }
-
-    fn release(self, shared: &Shared) {
-        shared.store.release(self)
-    }
-}
-
 impl<T> ObjectRef<T> {
-    /// Takes over the count that the store gave a new object when inserting it.
-    pub(crate) fn adopt(shared: &Arc<Shared>, id: ObjectId) -> ObjectRef<T> {
+    /// A ref to a new object (the cell the store just made).
+    pub(crate) fn adopt(cell: Arc<Cell>) -> ObjectRef<T> {
         ObjectRef {
-            id,
-            holder: counted::adopt(shared, id),
+            id: cell.id(),
+            cell: Some(cell),
             _type: PhantomData,
         }
     }
 
-    /// A new counted handle to an existing object of the current runtime (for example one read
-    /// back from bytes); an uncounted one if the object is gone or not this runtime's, which
+    /// A ref to an existing object of the current runtime, found by id (for one read back
+    /// from bytes); one without a cell if the object is gone or not this runtime's, which
     /// `get` then reports as not found.
-    fn retained(id: ObjectId) -> ObjectRef<T> {
+    fn find(id: ObjectId) -> ObjectRef<T> {
         ObjectRef {
             id,
-            holder: counted::retained(id),
+            cell: runtime::current_if_any().and_then(|shared| shared.store.lookup(id)),
             _type: PhantomData,
         }
     }
@@ -120,13 +112,34 @@ impl<T> ObjectRef<T> {
     pub fn id(&self) -> ObjectId {
         self.id
     }
+
+    /// The object's cell, if it exists (in any runtime).
+    pub(crate) fn cell(&self) -> Option<&Arc<Cell>> {
+        self.cell.as_ref()
+    }
+
+    /// The object's cell if it belongs to `runtime`: a ref is valid only in the runtime that
+    /// made it (after a restart of the global runtime, old refs are not found).
+    pub(crate) fn cell_in(&self, runtime: u32) -> Option<&Arc<Cell>> {
+        self.cell.as_ref().filter(|_| self.id.owner() == runtime)
+    }
+
+    /// The object's cell in `runtime`, or the error for an object that is not there.
+    pub(crate) fn cell_or_missing(&self, runtime: u32) -> Result<&Arc<Cell>> {
+        self.cell_in(runtime).ok_or_else(|| missing(self.id))
+    }
+
+    /// Whether the object is resolved in `runtime` (ready, failed, or not there).
+    pub(crate) fn is_resolved_in(&self, runtime: u32) -> bool {
+        self.cell_in(runtime).is_none_or(|cell| !cell.is_pending())
+    }
 }
 
 impl<T> Clone for ObjectRef<T> {
     fn clone(&self) -> Self {
         ObjectRef {
             id: self.id,
-            holder: self.holder.clone(),
+            cell: self.cell.clone(),
             _type: PhantomData,
         }
     }
@@ -154,25 +167,18 @@ impl<T> fmt::Debug for ObjectRef<T> {
 
 impl<T> Serialize for ObjectRef<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        counted::note_serialized(&self.holder);
+        if let Some(cell) = &self.cell {
+            // Findable by id from now on, so the bytes can be read back into a ref.
+            cell.enter_index();
+            counted::note_serialized(|| Arc::clone(cell) as _);
+        }
         self.id.serialize(serializer)
     }
 }
 
 impl<'de, T> Deserialize<'de> for ObjectRef<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        ObjectId::deserialize(deserializer).map(ObjectRef::retained)
-    }
-}
-
-/// Turns a resolved state into the typed value, reading it back from disk if it was spilled.
-pub(crate) fn typed<T: Value>(store: &ObjectStore, id: ObjectId, state: State) -> Result<Arc<T>> {
-    match state {
-        State::Ready(object) => object.downcast::<T>(),
-        State::Spilled => store.read_spilled::<T>(id),
-        State::Failed(error) => Err(error),
-        State::Missing => Err(missing(id)),
-        State::Pending => unreachable!("resolved states only"),
+        ObjectId::deserialize(deserializer).map(ObjectRef::find)
     }
 }
 
@@ -187,21 +193,19 @@ pub(crate) fn missing(id: ObjectId) -> Error {
 
 /// A future that completes when an object resolves, with its final state.
 ///
-/// It registers one waker slot with the store the first time it finds the object pending and
+/// It registers one waker slot with the object the first time it finds it pending and
 /// refreshes that slot on later polls, so polling it often costs nothing extra. While it waits
 /// inside a task, the task's CPU slot is lent back to the scheduler.
 pub(crate) struct Resolve {
-    shared: Arc<Shared>,
-    id: ObjectId,
+    cell: Arc<Cell>,
     waker: Option<Arc<AtomicWaker>>,
     blocked: Option<BlockedGuard>,
 }
 
 impl Resolve {
-    pub(crate) fn new(shared: Arc<Shared>, id: ObjectId) -> Resolve {
+    pub(crate) fn new(cell: Arc<Cell>) -> Resolve {
         Resolve {
-            shared,
-            id,
+            cell,
             waker: None,
             blocked: None,
         }
@@ -216,7 +220,7 @@ impl Future for Resolve {
         if let Some(slot) = &this.waker {
             // Register before looking, so a completion between the two cannot be missed.
             slot.register(cx.waker());
-            return match this.shared.store.state(this.id) {
+            return match this.cell.state() {
                 State::Pending => Poll::Pending,
                 state => {
                     this.blocked = None;
@@ -227,11 +231,7 @@ impl Future for Resolve {
         let slot = Arc::new(AtomicWaker::new());
         slot.register(cx.waker());
         let notify = Arc::clone(&slot);
-        match this
-            .shared
-            .store
-            .subscribe(this.id, Box::new(move |_| notify.wake()))
-        {
+        match this.cell.subscribe(Box::new(move |_| notify.wake())) {
             Some(state) => Poll::Ready(state),
             None => {
                 this.waker = Some(slot);
@@ -244,9 +244,9 @@ impl Future for Resolve {
 
 /// The future of `ref.await`: the object's value, or the error that failed it.
 pub struct ObjectFuture<T> {
+    /// What it waits on; holding the object's cell (or a clone of the ref) keeps the object
+    /// alive until it resolves.
     inner: Waiting<T>,
-    /// The awaited ref, when awaited by value: it keeps the object alive until it resolves.
-    _keep: Option<ObjectRef<T>>,
 }
 
 enum Waiting<T> {
@@ -259,20 +259,25 @@ enum Waiting<T> {
 }
 
 impl<T: Value + Clone> ObjectFuture<T> {
-    fn new(id: ObjectId, keep: Option<ObjectRef<T>>) -> ObjectFuture<T> {
+    fn new(r: &ObjectRef<T>) -> ObjectFuture<T> {
         let shared = runtime::current();
+        let id = r.id();
         let inner = match (shared.check(), shared.handle()) {
             (Err(error), _) => Waiting::Failed(Some(error)),
             (Ok(()), Some(tokio)) if shared.ray().is_some() => {
                 let shared = Arc::clone(&shared);
+                let r = r.clone();
                 Waiting::Ray(tokio.spawn_blocking(move || {
                     let ray = shared.ray().expect("checked above");
-                    ray.get::<T>(&shared, id, None).map(|v| T::clone(&v))
+                    ray.get::<T>(&r, None).map(|v| T::clone(&v))
                 }))
             }
-            (Ok(()), _) => Waiting::Local(Resolve::new(shared, id)),
+            (Ok(()), _) => match r.cell_in(shared.id) {
+                Some(cell) => Waiting::Local(Resolve::new(Arc::clone(cell))),
+                None => Waiting::Failed(Some(missing(id))),
+            },
         };
-        ObjectFuture { inner, _keep: keep }
+        ObjectFuture { inner }
     }
 }
 
@@ -284,11 +289,10 @@ impl<T: Value + Clone> Future for ObjectFuture<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         match &mut self.inner {
             Waiting::Local(resolve) => {
-                let id = resolve.id;
-                let shared = Arc::clone(&resolve.shared);
+                let cell = Arc::clone(&resolve.cell);
                 Pin::new(resolve)
                     .poll(cx)
-                    .map(|state| typed::<T>(&shared.store, id, state).map(|v| T::clone(&v)))
+                    .map(|state| cell.typed::<T>(state).map(|v| T::clone(&v)))
             }
             Waiting::Ray(fetch) => Pin::new(fetch).poll(cx).map(|joined| {
                 joined.unwrap_or_else(|e| {
@@ -315,7 +319,7 @@ impl<T: Value + Clone> IntoFuture for ObjectRef<T> {
     type IntoFuture = ObjectFuture<T>;
 
     fn into_future(self) -> ObjectFuture<T> {
-        ObjectFuture::new(self.id, Some(self))
+        ObjectFuture::new(&self)
     }
 }
 
@@ -324,6 +328,6 @@ impl<T: Value + Clone> IntoFuture for &ObjectRef<T> {
     type IntoFuture = ObjectFuture<T>;
 
     fn into_future(self) -> ObjectFuture<T> {
-        ObjectFuture::new(self.id, None)
+        ObjectFuture::new(self)
     }
 }

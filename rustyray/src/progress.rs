@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::api::{self, block_until_reporting};
 use crate::error::Result;
-use crate::object_ref::{ObjectId, ObjectRef};
+use crate::object_ref::ObjectRef;
 use crate::object_store::Value;
 use crate::runtime;
 
@@ -71,8 +71,8 @@ fn wait_reporting<T>(refs: &[ObjectRef<T>], mut progress: impl FnMut(usize)) {
         }
         return;
     }
-    let ids: Vec<ObjectId> = refs.iter().map(ObjectRef::id).collect();
-    block_until_reporting(&shared, &ids, ids.len(), None, progress);
+    let cells: Vec<_> = refs.iter().map(|r| r.cell_in(shared.id)).collect();
+    block_until_reporting(&cells, cells.len(), None, progress);
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub(crate) struct Shared {
     pub(crate) id: u32,
     /// Threads for sync bodies.
     pub(crate) pool: CpuPool,
-    pub(crate) store: ObjectStore,
+    pub(crate) store: Arc<ObjectStore>,
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) actors: ActorTable,
     /// Set when the runtime runs on a Ray cluster (see the `ray` module).

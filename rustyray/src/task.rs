@@ -48,8 +48,8 @@ use tracing::Instrument;
 
 use crate::cpu_pool;
 use crate::error::{Error, Result};
-use crate::object_ref::{typed, ObjectId, ObjectRef};
-use crate::object_store::{Object, State, Value};
+use crate::object_ref::{missing, ObjectId, ObjectRef};
+use crate::object_store::{Cell, Object, State, Value};
 use crate::ray::Wire;
 use crate::runtime::{self, Shared};
 use crate::scheduler::{self, Lease, Queued};
@@ -105,9 +105,9 @@ impl<T: Value + Clone> ArgSlot<T> {
         match self {
             ArgSlot::Value(v) => Ok(v.clone()),
             ArgSlot::Ref(r) => {
-                let shared = runtime::current();
-                let state = shared.store.state(r.id());
-                typed::<T>(&shared.store, r.id(), state).map(|v| T::clone(&v))
+                // Its runtime was checked when the task was submitted.
+                let cell = r.cell().ok_or_else(|| missing(r.id()))?;
+                cell.typed::<T>(cell.state()).map(|v| T::clone(&v))
             }
         }
     }
@@ -118,17 +118,55 @@ impl<T: Value> ArgSlot<T> {
     /// in `wire` how it travels to Ray, if the `ray` backend may run the call.
     pub(crate) fn collect(
         arg: impl IntoArg<T>,
-        deps: &mut Vec<ObjectId>,
+        deps: &mut Deps,
         wire: &mut Option<Wire>,
     ) -> ArgSlot<T> {
         let slot = arg.into_arg();
         if let ArgSlot::Ref(r) = &slot {
-            deps.push(r.id());
+            match r.cell() {
+                Some(cell) => deps.cells.push(Arc::clone(cell)),
+                None => {
+                    deps.missing.get_or_insert(r.id());
+                }
+            }
         }
         if let Some(wire) = wire {
             wire.push(&slot);
         }
         slot
+    }
+}
+
+/// The objects a task or actor call waits for before it runs.
+#[derive(Default, Clone)]
+pub(crate) struct Deps {
+    /// The cells of its ref arguments.
+    pub(crate) cells: Vec<Arc<Cell>>,
+    /// The first ref argument whose object does not exist: the call fails with "not found".
+    pub(crate) missing: Option<ObjectId>,
+}
+
+impl Deps {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cells.is_empty() && self.missing.is_none()
+    }
+
+    /// Counts the refs another runtime made as missing: a ref is valid only in its own.
+    pub(crate) fn keep_owned_by(&mut self, runtime: u32) {
+        if let Some(foreign) = self.cells.iter().find(|c| c.id().owner() != runtime) {
+            self.missing.get_or_insert(foreign.id());
+            self.cells.retain(|c| c.id().owner() == runtime);
+        }
+    }
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<ObjectId> = self.cells.iter().map(|c| c.id()).collect();
+        f.debug_struct("Deps")
+            .field("cells", &ids)
+            .field("missing", &self.missing)
+            .finish()
     }
 }
 
@@ -220,7 +258,7 @@ pub struct TaskBuilder {
     /// The function's id in the registry, which the `ray` backend runs it by.
     registered: Option<&'static str>,
     options: TaskOptions,
-    deps: Vec<ObjectId>,
+    deps: Deps,
     wire: Option<Wire>,
 }
 
@@ -243,7 +281,7 @@ impl TaskBuilder {
             function: function.into(),
             registered: None,
             options: TaskOptions::default(),
-            deps: Vec::new(),
+            deps: Deps::default(),
             wire: Wire::start(),
         }
     }
@@ -325,7 +363,7 @@ impl TaskBuilder {
         self.submit(AsyncBody(move || body().map(|r| r.map(Object::new))))
     }
 
-    fn submit<R, B: Body>(self, body: B) -> ObjectRef<R> {
+    fn submit<R, B: Body>(mut self, body: B) -> ObjectRef<R> {
         let shared = runtime::current();
         if let Some(ray) = shared.ray() {
             let out = match (self.registered, self.wire) {
@@ -336,7 +374,7 @@ impl TaskBuilder {
                     .store
                     .insert_failed(not_registered("task", &self.function)),
             };
-            return ObjectRef::adopt(&shared, out);
+            return ObjectRef::adopt(out);
         }
         let function: Cow<'static, str> = match self.options.name.clone() {
             Some(name) => name.into(),
@@ -350,7 +388,7 @@ impl TaskBuilder {
         });
         let demand = match demand {
             Ok(demand) => demand,
-            Err(error) => return ObjectRef::adopt(&shared, shared.store.insert_failed(error)),
+            Err(error) => return ObjectRef::adopt(shared.store.insert_failed(error)),
         };
         let control = Arc::new(TaskControl {
             function,
@@ -360,11 +398,12 @@ impl TaskBuilder {
             demand: (self.options.num_cpus, self.options.num_gpus),
         });
         let out = shared.store.insert_pending(Some(Arc::clone(&control)));
+        self.deps.keep_owned_by(shared.id);
         tracing::trace!(
             target: "rustyray::task",
             function = %control.function,
-            object = %out,
-            dependencies = self.deps.len(),
+            object = %out.id(),
+            dependencies = self.deps.cells.len(),
             "submitted"
         );
         // With arguments to wait for, the gate marks the task queued when they are ready.
@@ -377,7 +416,7 @@ impl TaskBuilder {
         let job = Job {
             shared: Arc::clone(&shared),
             control,
-            out,
+            out: Arc::clone(&out),
             max_retries: self.options.max_retries,
             retry_exceptions: self.options.retry_exceptions,
             body,
@@ -386,12 +425,12 @@ impl TaskBuilder {
             demand,
             start: Box::new(move |lease| job.start(lease)),
         };
-        Gate::open_when_ready(&shared, &self.deps, out, queued, gate_control);
+        Gate::open_when_ready(&shared, self.deps, &out, queued, gate_control);
         if shared.is_shut_down() {
             // Shutdown raced with this submission: make sure the result does not stay pending.
-            shared.store.complete(out, Err(Error::RuntimeShutdown));
+            out.complete(Err(Error::RuntimeShutdown));
         }
-        ObjectRef::adopt(&shared, out)
+        ObjectRef::adopt(out)
     }
 }
 
@@ -409,17 +448,17 @@ pub(crate) struct Gate {
     failure: Mutex<Option<Error>>,
     queued: Mutex<Option<Queued>>,
     shared: Arc<Shared>,
-    out: ObjectId,
+    out: Arc<Cell>,
     control: Arc<TaskControl>,
 }
 
 impl Gate {
-    /// Hands `queued` to the scheduler once every object in `deps` is resolved; if one failed,
-    /// fails `out` with its error instead.
+    /// Hands `queued` to the scheduler once every object in `deps` is resolved; if one failed
+    /// (or does not exist), fails `out` with its error instead.
     pub(crate) fn open_when_ready(
         shared: &Arc<Shared>,
-        deps: &[ObjectId],
-        out: ObjectId,
+        deps: Deps,
+        out: &Arc<Cell>,
         queued: Queued,
         control: Option<Arc<TaskControl>>,
     ) {
@@ -429,27 +468,25 @@ impl Gate {
         };
         // One extra count, held until every subscription is made, so the gate cannot open early.
         let gate = Arc::new(Gate {
-            remaining: AtomicUsize::new(deps.len() + 1),
-            failure: Mutex::new(None),
+            remaining: AtomicUsize::new(deps.cells.len() + 1),
+            failure: Mutex::new(deps.missing.map(missing)),
             queued: Mutex::new(Some(queued)),
             shared: Arc::clone(shared),
-            out,
+            out: Arc::clone(out),
             control,
         });
-        for &dep in deps {
+        for dep in deps.cells {
             let waiting = Arc::clone(&gate);
-            let subscribed = shared
-                .store
-                .subscribe(dep, Box::new(move |state| waiting.arrive(dep, state)));
+            let subscribed = dep.subscribe(Box::new(move |state| waiting.arrive(state)));
             if let Some(state) = subscribed {
-                gate.arrive(dep, &state);
+                gate.arrive(&state);
             }
         }
         gate.arrive_done();
     }
 
-    fn arrive(&self, dep: ObjectId, state: &State) {
-        if let Some(error) = state.failure(dep) {
+    fn arrive(&self, state: &State) {
+        if let Some(error) = state.failure() {
             self.failure.lock().get_or_insert(error);
         }
         self.arrive_done();
@@ -465,10 +502,10 @@ impl Gate {
             (Some(_), Some(error)) => {
                 timeline::record_skipped(
                     &self.control.function,
-                    self.out,
+                    self.out.id(),
                     timeline::Skipped::DependencyFailed,
                 );
-                self.shared.store.complete(self.out, Err(error));
+                self.out.complete(Err(error));
             }
             (Some(queued), None) => {
                 self.control.set_phase(PHASE_QUEUED);
@@ -549,7 +586,7 @@ impl TaskControl {
 struct Job<B> {
     shared: Arc<Shared>,
     control: Arc<TaskControl>,
-    out: ObjectId,
+    out: Arc<Cell>,
     max_retries: u32,
     retry_exceptions: bool,
     body: B,
@@ -610,7 +647,7 @@ impl<B: Body> Job<B> {
         tracing::trace!(
             target: "rustyray::task",
             function = %self.control.function,
-            object = %self.out,
+            object = %self.out.id(),
             "scheduled"
         );
         self.control.set_phase(PHASE_RUNNING);
@@ -625,7 +662,7 @@ impl<B> Job<B> {
             target: "rustyray::task",
             "run",
             function = %self.control.function,
-            object = %self.out,
+            object = %self.out.id(),
         )
     }
 
@@ -641,18 +678,16 @@ impl<B> Job<B> {
             ended: timeline::now(),
             failed: outcome.is_err(),
             skipped: None,
-            object: self.out,
+            object: self.out.id(),
         });
     }
 
     /// Stores the result. The body goes first: its argument refs are released before anyone
     /// waiting for the result wakes up.
     fn finish(self, outcome: Result<Object>) {
-        let Job {
-            shared, out, body, ..
-        } = self;
+        let Job { out, body, .. } = self;
         drop(body);
-        shared.store.complete(out, outcome);
+        out.complete(outcome);
     }
 
     /// The final result of a try, or `None` if the task should run again.

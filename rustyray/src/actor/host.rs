@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
@@ -25,11 +25,10 @@ use tracing::Instrument;
 use super::table::ActorCell;
 use super::{Call, Ctor, Method};
 use crate::error::{Error, Result};
-use crate::object_ref::ObjectId;
-use crate::object_ref::Resolve;
-use crate::object_store::{Object, State};
+use crate::object_ref::{missing, Resolve};
+use crate::object_store::{Cell, Object};
 use crate::runtime::Shared;
-use crate::task::BoxFuture;
+use crate::task::{BoxFuture, Deps};
 use crate::timeline;
 
 /// How many ready sync calls one trip to the CPU pool runs at most.
@@ -51,7 +50,7 @@ pub(super) struct ActorHost<A> {
     pub(super) shared: Arc<Shared>,
     pub(super) cell: Arc<ActorCell<A>>,
     pub(super) inbox: mpsc::UnboundedReceiver<Call<A>>,
-    pub(super) deps: Vec<ObjectId>,
+    pub(super) deps: Deps,
     pub(super) ctor: Ctor<A>,
     pub(super) restarts_left: u32,
     pub(super) max_task_retries: u32,
@@ -59,8 +58,9 @@ pub(super) struct ActorHost<A> {
     pub(super) concurrent: Option<ConcurrentRunner<A>>,
     /// Calls taken from the mailbox but not run yet.
     pub(super) backlog: VecDeque<Call<A>>,
-    /// Results of the calls running now, failed if the host is dropped mid-call.
-    pub(super) running: Vec<ObjectId>,
+    /// Results of the calls running now, failed if the host is dropped mid-call. Weak: a
+    /// result nobody refers to any more needs no failing, and the list must not keep it alive.
+    pub(super) running: Vec<Weak<Cell>>,
 }
 
 impl<A: Send + 'static> ActorHost<A> {
@@ -74,58 +74,47 @@ impl<A: Send + 'static> ActorHost<A> {
                 return; // the mailbox closed: the last handle was dropped
             };
             self.cell.set_queued(self.inbox.len() + self.backlog.len());
-            if self.shared.store.is_resolved(call.out) {
+            if call.out.is_resolved() {
                 continue; // cancelled while queued
             }
-            if let Some(error) = wait_for(&self.shared, &call.deps).await {
-                self.shared.store.complete(call.out, Err(error));
+            if let Some(error) = wait_for(&call.deps).await {
+                call.out.complete(Err(error));
                 continue;
             }
             let crash = match &call.body {
                 Method::Async(method) => {
-                    self.running = vec![call.out];
+                    self.running.push(Arc::downgrade(&call.out));
                     let started = timeline::now();
                     let outcome = AssertUnwindSafe(method(&mut state))
                         .catch_unwind()
                         .instrument(call_span(&self.cell, &call))
                         .await;
                     self.running.clear();
-                    settle(
-                        &self.shared,
-                        &self.cell,
-                        call,
-                        outcome,
-                        Run::until_now(started, true),
-                    )
+                    settle(&self.cell, call, outcome, Run::until_now(started, true))
                 }
                 Method::Shared(method) => match self.concurrent {
                     Some(runner) if self.max_concurrency > 1 => {
                         runner(&mut self, &state, call).await
                     }
                     _ => {
-                        self.running = vec![call.out];
+                        self.running.push(Arc::downgrade(&call.out));
                         let started = timeline::now();
                         let outcome = AssertUnwindSafe(method(&state))
                             .catch_unwind()
                             .instrument(call_span(&self.cell, &call))
                             .await;
                         self.running.clear();
-                        settle(
-                            &self.shared,
-                            &self.cell,
-                            call,
-                            outcome,
-                            Run::until_now(started, true),
-                        )
+                        settle(&self.cell, call, outcome, Run::until_now(started, true))
                     }
                 },
                 Method::Sync(_) => {
                     let batch = self.take_batch(call);
-                    self.running = batch.iter().map(|c| c.out).collect();
-                    let (shared, cell) = (Arc::clone(&self.shared), Arc::clone(&self.cell));
+                    self.running
+                        .extend(batch.iter().map(|c| Arc::downgrade(&c.out)));
+                    let cell = Arc::clone(&self.cell);
                     let (back, ran) = oneshot::channel();
                     self.shared.pool.spawn(Box::new(move || {
-                        let crash = run_batch(&shared, &cell, &mut state, batch);
+                        let crash = run_batch(&cell, &mut state, batch);
                         let _ = back.send((state, crash));
                     }));
                     let ran = ran.await;
@@ -163,7 +152,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 call.attempts += 1;
                 self.backlog.push_front(call);
             } else {
-                self.shared.store.complete(call.out, Err(error));
+                call.out.complete(Err(error));
             }
         }
         if !restart {
@@ -187,10 +176,10 @@ impl<A: Send + 'static> ActorHost<A> {
     where
         A: Sync,
     {
-        let (shared, cell, limit) = (&self.shared, &self.cell, self.max_concurrency);
+        let (cell, limit) = (&self.cell, self.max_concurrency);
         let start = |call: Call<A>| async move {
-            if let Some(error) = wait_for(shared, &call.deps).await {
-                shared.store.complete(call.out, Err(error));
+            if let Some(error) = wait_for(&call.deps).await {
+                call.out.complete(Err(error));
                 return None;
             }
             let Method::Shared(method) = &call.body else {
@@ -201,10 +190,10 @@ impl<A: Send + 'static> ActorHost<A> {
                 .catch_unwind()
                 .instrument(call_span(cell, &call))
                 .await;
-            settle(shared, cell, call, outcome, Run::until_now(started, true))
+            settle(cell, call, outcome, Run::until_now(started, true))
         };
         let mut started = vec![first.clone()];
-        self.running = vec![first.out];
+        self.running.push(Arc::downgrade(&first.out));
         let mut running = FuturesUnordered::new();
         running.push(start(first));
         let mut accepting = true;
@@ -218,10 +207,10 @@ impl<A: Send + 'static> ActorHost<A> {
                         }
                     }
                     next = next_call(&mut self.backlog, &mut self.inbox) => match next {
-                        Some(call) if shared.store.is_resolved(call.out) => {}
+                        Some(call) if call.out.is_resolved() => {}
                         Some(call) if matches!(call.body, Method::Shared(_)) => {
                             started.push(call.clone());
-                            self.running.push(call.out);
+                            self.running.push(Arc::downgrade(&call.out));
                             running.push(start(call));
                         }
                         Some(call) => {
@@ -250,9 +239,9 @@ impl<A: Send + 'static> ActorHost<A> {
             actor: self.cell.class.to_string(),
             reason: crash.reason.clone(),
         };
-        let crashed = crash.in_flight.first().map(|(c, _)| c.out);
+        let crashed = crash.in_flight.first().map(|(c, _)| c.out.id());
         for call in started {
-            if Some(call.out) != crashed && !self.shared.store.is_resolved(call.out) {
+            if Some(call.out.id()) != crashed && !call.out.is_resolved() {
                 crash.in_flight.push((call, interrupted.clone()));
             }
         }
@@ -270,7 +259,7 @@ impl<A: Send + 'static> ActorHost<A> {
                     Err(_) => break,
                 },
             };
-            if matches!(next.body, Method::Sync(_)) && all_resolved(&self.shared, &next.deps) {
+            if matches!(next.body, Method::Sync(_)) && next.deps.iter().all(|d| !d.is_pending()) {
                 batch.push(next);
             } else {
                 self.backlog.push_front(next);
@@ -281,7 +270,11 @@ impl<A: Send + 'static> ActorHost<A> {
     }
 
     async fn construct(&self) -> Result<A, String> {
-        if let Some(error) = wait_for(&self.shared, &self.deps).await {
+        let failed = match self.deps.missing {
+            Some(id) => Some(missing(id)),
+            None => wait_for(&self.deps.cells).await,
+        };
+        if let Some(error) = failed {
             return Err(format!("a constructor argument failed: {error}"));
         }
         let function = format!("{}::new", self.cell.class);
@@ -324,35 +317,29 @@ impl<A> Drop for ActorHost<A> {
         // shutdown) fails now; results that were already stored keep their first outcome.
         self.inbox.close();
         let error = self.cell.died_error();
-        let store = &self.shared.store;
-        for out in self.running.drain(..) {
-            store.complete(out, Err(error.clone()));
+        for out in self.running.drain(..).filter_map(|out| out.upgrade()) {
+            out.complete(Err(error.clone()));
         }
         for call in self.backlog.drain(..) {
-            store.complete(call.out, Err(error.clone()));
+            call.out.complete(Err(error.clone()));
         }
         while let Ok(call) = self.inbox.try_recv() {
-            store.complete(call.out, Err(error.clone()));
+            call.out.complete(Err(error.clone()));
         }
     }
 }
 
 /// Runs ready sync calls in order, stopping at the first panic.
-fn run_batch<A>(
-    shared: &Shared,
-    cell: &ActorCell<A>,
-    state: &mut A,
-    batch: Vec<Call<A>>,
-) -> Option<Crash<A>> {
+fn run_batch<A>(cell: &ActorCell<A>, state: &mut A, batch: Vec<Call<A>>) -> Option<Crash<A>> {
     let mut calls = batch.into_iter();
     // One clock reading per call: each call's end is the next one's start.
     let mut started = timeline::now();
     while let Some(call) = calls.next() {
-        if shared.store.is_resolved(call.out) {
+        if call.out.is_resolved() {
             continue; // cancelled
         }
-        if let Some(error) = first_failure(shared, &call.deps) {
-            shared.store.complete(call.out, Err(error));
+        if let Some(error) = first_failure(&call.deps) {
+            call.out.complete(Err(error));
             continue;
         }
         let Method::Sync(method) = &call.body else {
@@ -368,7 +355,7 @@ fn run_batch<A>(
             asynchronous: false,
         };
         started = ended;
-        if let Some(mut crash) = settle(shared, cell, call, outcome, run) {
+        if let Some(mut crash) = settle(cell, call, outcome, run) {
             crash.unrun = calls.collect();
             return Some(crash);
         }
@@ -383,7 +370,7 @@ fn call_span<A>(cell: &ActorCell<A>, call: &Call<A>) -> tracing::Span {
         "call",
         actor = %cell.class,
         method = %call.method,
-        object = %call.out,
+        object = %call.out.id(),
     )
 }
 
@@ -407,7 +394,6 @@ impl Run {
 /// Stores a call's result, or its error; a panic is returned as a crash instead. The call is
 /// entered in the timeline with its `run`.
 fn settle<A>(
-    shared: &Shared,
     cell: &ActorCell<A>,
     call: Call<A>,
     outcome: std::thread::Result<anyhow::Result<Object>>,
@@ -422,24 +408,24 @@ fn settle<A>(
         ended: run.ended,
         failed: !matches!(outcome, Ok(Ok(_))),
         skipped: None,
-        object: call.out,
+        object: call.out.id(),
     });
     let function = || format!("{}::{}", cell.class, call.method);
     // On success or error the call is done: its body (and the argument refs in it) is dropped
     // before the result is stored, as a task's is. A panicked call is kept, to be retried.
     match outcome {
         Ok(Ok(object)) => {
-            let out = call.out;
+            let out = Arc::clone(&call.out);
             drop(call);
-            shared.store.complete(out, Ok(object));
+            out.complete(Ok(object));
             None
         }
         Ok(Err(error)) => {
             let error = Error::task_failed(&function(), &error);
             tracing::warn!(target: "rustyray::actor", %error, "actor call failed");
-            let out = call.out;
+            let out = Arc::clone(&call.out);
             drop(call);
-            shared.store.complete(out, Err(error));
+            out.complete(Err(error));
             None
         }
         Err(payload) => {
@@ -466,21 +452,15 @@ async fn next_call<A>(
 }
 
 /// Waits until every object in `deps` resolves; returns the first failure, if any.
-async fn wait_for(shared: &Arc<Shared>, deps: &[ObjectId]) -> Option<Error> {
-    for &dep in deps {
-        if let Some(error) = Resolve::new(Arc::clone(shared), dep).await.failure(dep) {
+async fn wait_for(deps: &[Arc<Cell>]) -> Option<Error> {
+    for dep in deps {
+        if let Some(error) = Resolve::new(Arc::clone(dep)).await.failure() {
             return Some(error);
         }
     }
     None
 }
 
-fn all_resolved(shared: &Shared, deps: &[ObjectId]) -> bool {
-    deps.iter()
-        .all(|&dep| !matches!(shared.store.state(dep), State::Pending))
-}
-
-fn first_failure(shared: &Shared, deps: &[ObjectId]) -> Option<Error> {
-    deps.iter()
-        .find_map(|&dep| shared.store.state(dep).failure(dep))
+fn first_failure(deps: &[Arc<Cell>]) -> Option<Error> {
+    deps.iter().find_map(|dep| dep.state().failure())
 }

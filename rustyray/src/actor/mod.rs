@@ -58,11 +58,11 @@ use tokio::sync::mpsc;
 
 use crate::counted::{self, Counted, Handle};
 use crate::error::{Error, Result};
-use crate::object_ref::{ObjectId, ObjectRef};
-use crate::object_store::{Object, Value};
+use crate::object_ref::{missing, ObjectRef};
+use crate::object_store::{Cell, Object, Value};
 use crate::ray::Wire;
 use crate::runtime::{self, Shared};
-use crate::task::{ArgSlot, BoxFuture, IntoArg};
+use crate::task::{ArgSlot, BoxFuture, Deps, IntoArg};
 
 use host::{ActorHost, ConcurrentRunner};
 use table::ActorCell;
@@ -203,7 +203,9 @@ impl<A: Actor> fmt::Debug for ActorHandle<A> {
 
 impl<A: Actor> Serialize for ActorHandle<A> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        counted::note_serialized(&self.holder);
+        if let Some(holder) = &self.holder {
+            counted::note_serialized(|| Arc::clone(holder) as _);
+        }
         self.id.serialize(serializer)
     }
 }
@@ -329,8 +331,8 @@ impl<A> Clone for Method<A> {
 /// One call in a mailbox. Cloning shares the body, so a call can be sent again after a crash.
 struct Call<A> {
     method: Cow<'static, str>,
-    deps: Vec<ObjectId>,
-    out: ObjectId,
+    deps: Vec<Arc<Cell>>,
+    out: Arc<Cell>,
     body: Method<A>,
     /// How many times the call was re-sent after a crash.
     attempts: u32,
@@ -341,7 +343,7 @@ impl<A> Clone for Call<A> {
         Call {
             method: self.method.clone(),
             deps: self.deps.clone(),
-            out: self.out,
+            out: Arc::clone(&self.out),
             body: self.body.clone(),
             attempts: self.attempts,
         }
@@ -366,7 +368,7 @@ pub struct ActorBuilder<A> {
     registered: Option<&'static str>,
     options: ActorOptions,
     concurrent: Option<ConcurrentRunner<A>>,
-    deps: Vec<ObjectId>,
+    deps: Deps,
     wire: Option<Wire>,
 }
 
@@ -388,7 +390,7 @@ impl<A: Actor> ActorBuilder<A> {
             registered: None,
             options: ActorOptions::default(),
             concurrent: None,
-            deps: Vec::new(),
+            deps: Deps::default(),
             wire: Wire::start(),
         }
     }
@@ -461,11 +463,12 @@ impl<A: Actor> ActorBuilder<A> {
         self.start(Ctor::Async(Arc::new(move || Box::pin(ctor()))))
     }
 
-    fn start(self, ctor: Ctor<A>) -> ActorHandle<A> {
+    fn start(mut self, ctor: Ctor<A>) -> ActorHandle<A> {
         let shared = runtime::current();
         if let Some(ray) = shared.ray() {
             return self.start_on_ray(&shared, ray);
         }
+        self.deps.keep_owned_by(shared.id);
         let (mailbox, inbox) = mpsc::unbounded_channel();
         let concurrency = self.check_concurrency();
         let class = match &self.options.name {
@@ -541,7 +544,7 @@ pub struct CallBuilder<A> {
     method: Cow<'static, str>,
     /// The method's id in the registry, which the `ray` backend calls it by.
     registered: Option<&'static str>,
-    deps: Vec<ObjectId>,
+    deps: Deps,
     wire: Option<Wire>,
     _actor: PhantomData<fn() -> A>,
 }
@@ -563,7 +566,7 @@ impl<A: Actor> CallBuilder<A> {
             actor,
             method: method.into(),
             registered: None,
-            deps: Vec::new(),
+            deps: Deps::default(),
             wire: Wire::start(),
             _actor: PhantomData,
         }
@@ -633,45 +636,49 @@ impl<A: Actor> CallBuilder<A> {
         })))
     }
 
-    fn send<R>(self, body: Method<A>) -> ObjectRef<R> {
+    fn send<R>(mut self, body: Method<A>) -> ObjectRef<R> {
         let shared = runtime::current();
         if let Some(ray) = shared.ray() {
             let out = self.send_to_ray(&shared, ray);
-            return ObjectRef::adopt(&shared, out);
+            return ObjectRef::adopt(out);
         }
         let cell = match shared
             .check()
             .and_then(|()| shared.actors.get::<A>(self.actor))
         {
             Ok(cell) => cell,
-            Err(error) => return ObjectRef::adopt(&shared, shared.store.insert_failed(error)),
+            Err(error) => return ObjectRef::adopt(shared.store.insert_failed(error)),
         };
         if !cell.is_alive() {
-            return ObjectRef::adopt(&shared, shared.store.insert_failed(cell.died_error()));
+            return ObjectRef::adopt(shared.store.insert_failed(cell.died_error()));
+        }
+        self.deps.keep_owned_by(shared.id);
+        if let Some(id) = self.deps.missing {
+            return ObjectRef::adopt(shared.store.insert_failed(missing(id)));
         }
         let out = shared.store.insert_pending(None);
         tracing::trace!(
             target: "rustyray::actor",
             actor = %cell.class,
             method = %self.method,
-            object = %out,
+            object = %out.id(),
             "submitted"
         );
         let call = Call {
             method: self.method,
-            deps: self.deps,
-            out,
+            deps: self.deps.cells,
+            out: Arc::clone(&out),
             body,
             attempts: 0,
         };
         if cell.send(call).is_err() {
             // The actor died or was freed after the check above.
-            shared.store.complete(out, Err(cell.died_error()));
+            out.complete(Err(cell.died_error()));
         }
-        ObjectRef::adopt(&shared, out)
+        ObjectRef::adopt(out)
     }
 
-    fn send_to_ray(self, shared: &Shared, ray: &crate::ray::Backend) -> ObjectId {
+    fn send_to_ray(self, shared: &Shared, ray: &crate::ray::Backend) -> Arc<Cell> {
         let sent = match (self.registered, self.wire) {
             (Some(id), Some(wire)) => shared
                 .actors

@@ -2,21 +2,27 @@
 //!
 //! # Design
 //!
-//! A sharded map from an object's sequence number to its [`Entry`]: `Pending` (with the
-//! callbacks waiting for it), `Ready` (the value) or `Failed` (the error). Sequence numbers are
-//! handed out by a counter, so the low bits pick the shard and neighbouring objects land on
-//! different locks.
+//! Each object is a [`Cell`]: its entry (`Pending` with the callbacks waiting for it, `Ready`
+//! with the value, `Spilled` or `Failed`) behind the cell's own small lock. Refs, the task or
+//! call producing the object, and the tasks waiting for it all hold the cell, so the hot paths
+//! (store a result, read it, wait for it, drop the last ref) touch only that object's memory.
+//! The `Arc`'s count is the ref count; the cell's `Drop` gives its memory back.
+//!
+//! The store keeps two weak directories beside the cells, off the hot path:
+//! - a registry of every cell (one list per thread, compacted as it fills), for the state API,
+//!   `stats` and failing what is pending at shutdown;
+//! - an index by id of the cells that must be findable: those a ref was serialized to (so
+//!   [`ObjectStore::lookup`] can read the ref back from bytes) and those of at least
+//!   [`SPILLABLE`] bytes (the candidates for spilling).
 //!
 //! Local objects stay typed: a ready entry holds the value as an `Arc<dyn Any>` together with its
 //! size and a monomorphized postcard serializer (kept for spilling to disk), so the local path
 //! never serializes. Reads downcast the `Arc`, which is a pointer comparison of `TypeId`s.
 //!
 //! Waiting is notification-based. A waiter is a one-shot callback stored in the pending entry and
-//! run once, after the shard lock is released, when the entry resolves. Callbacks may resolve
+//! run once, after the cell's lock is released, when the entry resolves. Callbacks may resolve
 //! further objects (a failed task fails its dependents, which fail theirs, ...); a per-thread
 //! trampoline runs those iteratively, so a chain of any length uses constant stack.
-//!
-//! Each slot counts the `ObjectRef` handles to it; the last release frees it.
 //!
 //! # Memory and spilling
 //!
@@ -24,21 +30,23 @@
 //! while there is room. When a new object does not fit, the store spills the least recently
 //! read object that nobody holds (its `Arc` is the store's only one, so a value lent out by
 //! `get_arc` is never spilled) to [`spill`]'s folder, and repeats until the new object fits.
-//! An object larger than the whole budget goes to disk directly. A spilled object is read back
-//! on its next typed read (`get`, a task argument) and re-admitted if room can be made. Refs
-//! inside a spilled object stay counted: serialization collects their handles, which the
-//! spilled entry keeps. When neither memory nor disk can take an object, the caller gets
-//! [`Error::ObjectStoreFull`] and nothing already stored changes. Finding the LRU victim scans
-//! the shards, which is fine while spilling is rare and objects are large.
+//! Objects under [`SPILLABLE`] bytes always stay in memory. An object larger than the whole
+//! budget goes to disk directly. A spilled object is read back on its next typed read (`get`, a
+//! task argument) and re-admitted if room can be made. Refs inside a spilled object stay
+//! counted: serialization collects their handles, which the spilled entry keeps. When neither
+//! memory nor disk can take an object, the caller gets [`Error::ObjectStoreFull`] and nothing
+//! already stored changes. Finding the LRU victim scans the index, which is fine while
+//! spilling is rare and objects are large.
 
+mod cell;
 mod spill;
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
@@ -50,6 +58,7 @@ use crate::counted::keeping_handles;
 use crate::error::{Error, Result};
 use crate::object_ref::ObjectId;
 use crate::task::TaskControl;
+pub(crate) use cell::Cell;
 use spill::Spill;
 
 /// What can be stored as an object: serializable (for spilling and for other processes), owned
@@ -237,10 +246,8 @@ struct Spilled {
     _nested: Vec<Arc<dyn Any + Send + Sync>>,
 }
 
-/// An entry, how many `ObjectRef` handles keep it alive, and (while it is a pending task
-/// result) how to cancel the task.
+/// What a cell holds: its entry and (while it is a pending task result) how to cancel the task.
 struct Slot {
-    refs: usize,
     entry: Entry,
     control: Option<Arc<TaskControl>>,
     /// When the object was last read (a tick of the store's clock), for LRU spilling.
@@ -253,52 +260,61 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub(crate) enum State {
     Ready(Object),
-    /// Ready, on disk: a typed read brings it back ([`ObjectStore::read_spilled`]).
+    /// Ready, on disk: a typed read brings it back ([`Cell::read_spilled`]).
     Spilled,
     Failed(Error),
     Pending,
-    Missing,
 }
 
 impl State {
-    /// The error a task or call taking object `id` as an argument fails with, if any.
-    pub(crate) fn failure(&self, id: ObjectId) -> Option<Error> {
+    /// The error a task or call taking the object as an argument fails with, if any.
+    pub(crate) fn failure(&self) -> Option<Error> {
         match self {
             State::Failed(error) => Some(error.clone()),
-            State::Missing => Some(crate::object_ref::missing(id)),
             State::Ready(_) | State::Spilled | State::Pending => None,
         }
     }
 
-    fn of(entry: Option<&Entry>) -> State {
+    fn of(entry: &Entry) -> State {
         match entry {
-            Some(Entry::Ready(o)) => State::Ready(o.clone()),
-            Some(Entry::Spilled(_)) => State::Spilled,
-            Some(Entry::Failed(e)) => State::Failed(e.clone()),
-            Some(Entry::Pending(_)) => State::Pending,
-            None => State::Missing,
+            Entry::Ready(o) => State::Ready(o.clone()),
+            Entry::Spilled(_) => State::Spilled,
+            Entry::Failed(e) => State::Failed(e.clone()),
+            Entry::Pending(_) => State::Pending,
         }
     }
 }
 
 const SHARDS: usize = 64;
 
-type Shard = CachePadded<Mutex<FxHashMap<u64, Slot>>>;
-
 /// Waiters to run, with the state they are run with.
 type WaiterBatch = (Vec<Waiter>, State);
 
-/// The sharded object map of one runtime.
+/// Objects of at least this size are entered in the index when they become ready, so that
+/// spilling can find them. Smaller ones always stay in memory (Ray keeps small objects inline
+/// with their owner too).
+const SPILLABLE: usize = 1024;
+
+type Registry = CachePadded<Mutex<Vec<Weak<Cell>>>>;
+type IndexShard = CachePadded<Mutex<FxHashMap<u64, Weak<Cell>>>>;
+
+/// The object store of one runtime.
 pub(crate) struct ObjectStore {
     owner: u32,
     next: AtomicU64,
-    shards: Box<[Shard]>,
+    /// Every cell made, for the state API, `stats` and shutdown: one list per thread (taken
+    /// by that thread's index), compacted when it fills. A dead cell's memory is given back at
+    /// the next compaction.
+    registry: Box<[Registry]>,
+    /// Cells findable by id: those a ref was serialized to (so it can be read back) and those
+    /// big enough to spill. The entries are weak, so the index never keeps an object alive.
+    index: Box<[IndexShard]>,
     /// The memory budget, and the bytes of ready objects in memory.
     limit: u64,
     used: AtomicU64,
     /// Serializes the slow path of admission (spilling to make room).
     admission: Mutex<()>,
-    /// How many cancellations happened, so callers can skip the "was it cancelled?" lookup
+    /// How many cancellations happened, so callers can skip the "was it cancelled?" check
     /// when none ever did.
     cancellations: AtomicU64,
     spill: Spill,
@@ -311,12 +327,25 @@ pub(crate) struct StoreLimits {
     pub(crate) spill_limit: Option<u64>,
 }
 
+/// This thread's registry list: threads are spread over the lists in the order they first
+/// make an object, so each usually has its own.
+fn registry_shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|s| *s)
+}
+
 impl ObjectStore {
-    pub(crate) fn new(owner: u32, limits: StoreLimits) -> ObjectStore {
-        ObjectStore {
+    pub(crate) fn new(owner: u32, limits: StoreLimits) -> Arc<ObjectStore> {
+        Arc::new(ObjectStore {
             owner,
             next: AtomicU64::new(1),
-            shards: (0..SHARDS)
+            registry: (0..SHARDS)
+                .map(|_| CachePadded::new(Mutex::default()))
+                .collect(),
+            index: (0..SHARDS)
                 .map(|_| CachePadded::new(Mutex::default()))
                 .collect(),
             limit: limits.memory,
@@ -324,7 +353,7 @@ impl ObjectStore {
             admission: Mutex::new(()),
             cancellations: AtomicU64::new(0),
             spill: Spill::new(limits.spill_dir, owner, limits.spill_limit),
-        }
+        })
     }
 
     /// The LRU clock: the newest id handed out. Reading it writes nothing shared, so marking
@@ -333,65 +362,78 @@ impl ObjectStore {
         self.next.load(Ordering::Relaxed)
     }
 
-    fn shard(&self, id: ObjectId) -> &Mutex<FxHashMap<u64, Slot>> {
-        &self.shards[id.seq() as usize % SHARDS]
-    }
-
     fn new_id(&self) -> ObjectId {
         ObjectId::new(self.owner, self.next.fetch_add(1, Ordering::Relaxed))
     }
 
-    fn insert(&self, entry: Entry, control: Option<Arc<TaskControl>>) -> ObjectId {
-        let id = self.new_id();
-        self.insert_as(id, entry, control);
-        id
+    /// Makes a cell and registers it; indexes it too if it is big enough to spill.
+    fn make(
+        self: &Arc<Self>,
+        id: ObjectId,
+        entry: Entry,
+        control: Option<Arc<TaskControl>>,
+    ) -> Arc<Cell> {
+        let spillable = is_spillable(&entry);
+        let cell = Arc::new(Cell::new(id, Arc::clone(self), entry, control, self.tick()));
+        {
+            let mut list = self.registry[registry_shard()].lock();
+            if list.len() == list.capacity() && list.len() >= 64 {
+                // Full: drop the dead cells' entries first, so the list grows only with the
+                // live ones (amortized O(1) per cell).
+                list.retain(|cell| cell.strong_count() > 0);
+            }
+            list.push(Arc::downgrade(&cell));
+        }
+        if spillable {
+            self.enter_index(&cell);
+        }
+        cell
     }
 
-    fn insert_as(&self, id: ObjectId, entry: Entry, control: Option<Arc<TaskControl>>) {
-        let slot = Slot {
-            refs: 1,
-            entry,
-            control,
-            last_used: self.tick(),
-            unspillable: false,
-        };
-        self.shard(id).lock().insert(id.seq(), slot);
+    /// Enters a cell in the index (once).
+    fn enter_index(&self, cell: &Arc<Cell>) {
+        if !cell.indexed.swap(true, Ordering::AcqRel) {
+            let id = cell.id();
+            self.index[id.seq() as usize % SHARDS]
+                .lock()
+                .insert(id.seq(), Arc::downgrade(cell));
+        }
     }
 
-    /// Counts one more handle to the object; false if it no longer exists.
-    pub(crate) fn retain(&self, id: ObjectId) -> bool {
+    /// Takes a dying cell out of the index.
+    fn leave_index(&self, id: ObjectId) {
+        let mut shard = self.index[id.seq() as usize % SHARDS].lock();
+        if shard
+            .get(&id.seq())
+            .is_some_and(|cell| cell.strong_count() == 0)
+        {
+            shard.remove(&id.seq());
+        }
+    }
+
+    /// The cell of an object whose ref was serialized, if it still exists (to read a ref back
+    /// from bytes).
+    pub(crate) fn lookup(&self, id: ObjectId) -> Option<Arc<Cell>> {
         if id.owner() != self.owner {
-            return false;
+            return None;
         }
-        match self.shard(id).lock().get_mut(&id.seq()) {
-            Some(slot) => {
-                slot.refs += 1;
-                true
-            }
-            None => false,
-        }
+        let cell = self.index[id.seq() as usize % SHARDS]
+            .lock()
+            .get(&id.seq())
+            .and_then(Weak::upgrade);
+        cell
     }
 
-    /// Counts one handle less; the object is freed when none is left.
-    pub(crate) fn release(&self, id: ObjectId) {
-        let freed = {
-            let mut shard = self.shard(id).lock();
-            match shard.get_mut(&id.seq()) {
-                Some(slot) if slot.refs > 1 => {
-                    slot.refs -= 1;
-                    None
-                }
-                Some(_) => shard.remove(&id.seq()),
-                None => None,
-            }
-        };
-        // Dropped outside the lock: the value may hold refs whose release locks shards.
-        if let Some(slot) = freed {
-            self.forget(slot.entry);
+    /// Every live cell (strong handles taken under the lists' locks, released after).
+    fn live(&self) -> Vec<Arc<Cell>> {
+        let mut out = Vec::new();
+        for list in self.registry.iter() {
+            out.extend(list.lock().iter().filter_map(Weak::upgrade));
         }
+        out
     }
 
-    /// Gives back what a removed entry held: its memory, or its spill file.
+    /// Gives back what an entry held: its memory, or its spill file.
     fn forget(&self, entry: Entry) {
         match entry {
             Entry::Ready(object) => {
@@ -424,8 +466,11 @@ impl ObjectStore {
             match self.spill_one() {
                 Ok(true) => continue,
                 Ok(false) => {
-                    let reason = "every object in memory is in use (being read or lent out)";
-                    return Err(self.full(size, reason));
+                    let reason = format!(
+                        "every object in memory of at least {SPILLABLE} bytes is in use (being \
+                         read or lent out); smaller objects are never spilled"
+                    );
+                    return Err(self.full(size, &reason));
                 }
                 Err(reason) => return Err(self.full(size, &reason)),
             }
@@ -443,61 +488,27 @@ impl ObjectStore {
 
     /// Spills the least recently read object nobody holds. `Ok(false)` if there is none.
     fn spill_one(&self) -> std::result::Result<bool, String> {
-        let mut victim: Option<(u64, u64)> = None;
-        for shard in self.shards.iter() {
-            for (seq, slot) in shard.lock().iter() {
-                let Entry::Ready(object) = &slot.entry else {
-                    continue;
-                };
-                let idle = Arc::strong_count(&object.value) == 1 && !slot.unspillable;
-                if idle && victim.is_none_or(|(used, _)| slot.last_used < used) {
-                    victim = Some((slot.last_used, *seq));
-                }
+        // Candidates are taken out of the index first: a cell dropped here may leave the
+        // index, which takes an index lock.
+        let mut candidates = Vec::new();
+        for shard in self.index.iter() {
+            candidates.extend(shard.lock().values().filter_map(Weak::upgrade));
+        }
+        let mut victim: Option<(u64, &Arc<Cell>)> = None;
+        for cell in &candidates {
+            let slot = cell.slot.lock();
+            let Entry::Ready(object) = &slot.entry else {
+                continue;
+            };
+            let idle = Arc::strong_count(&object.value) == 1 && !slot.unspillable;
+            if idle && victim.is_none_or(|(used, _)| slot.last_used < used) {
+                victim = Some((slot.last_used, cell));
             }
         }
-        let Some((_, seq)) = victim else {
-            return Ok(false);
-        };
-        let id = ObjectId::new(self.owner, seq);
-        let object = match self.shard(id).lock().get(&seq).map(|s| &s.entry) {
-            Some(Entry::Ready(object)) => object.clone(),
-            _ => return Ok(true), // freed or changed meanwhile: look again
-        };
-        let (encoded, nested) = keeping_handles(|| object.to_bytes());
-        let Ok(bytes) = encoded else {
-            if let Some(slot) = self.shard(id).lock().get_mut(&seq) {
-                slot.unspillable = true;
-            }
-            return Ok(true);
-        };
-        let path = self.spill.write(seq, &bytes)?;
-        let spilled = {
-            let mut shard = self.shard(id).lock();
-            match shard.get_mut(&seq) {
-                // Still the same value, held by the store and `object` only.
-                Some(slot)
-                    if matches!(&slot.entry, Entry::Ready(o)
-                        if Arc::ptr_eq(&o.value, &object.value)
-                            && Arc::strong_count(&o.value) == 2) =>
-                {
-                    slot.entry = Entry::Spilled(Spilled {
-                        path: path.clone(),
-                        size: bytes.len(),
-                        type_id: (*object.value).type_id(),
-                        type_name: object.type_name,
-                        _nested: nested,
-                    });
-                    true
-                }
-                _ => false,
-            }
-        };
-        if spilled {
-            self.used.fetch_sub(object.size as u64, Ordering::AcqRel);
-        } else {
-            self.spill.remove(&path, bytes.len() as u64);
+        match victim {
+            Some((_, cell)) => cell.spill().map(|()| true),
+            None => Ok(false),
         }
-        Ok(true)
     }
 
     /// A ready object's entry: in memory if the budget (after spilling others) allows, else on
@@ -528,196 +539,28 @@ impl ObjectStore {
         }))
     }
 
-    /// Reads a spilled object back, re-admitting it to memory if room can be made.
-    pub(crate) fn read_spilled<T: Value>(&self, id: ObjectId) -> Result<Arc<T>> {
-        let path = match self.shard(id).lock().get(&id.seq()).map(|s| &s.entry) {
-            Some(Entry::Spilled(s)) if s.type_id == TypeId::of::<T>() => s.path.clone(),
-            Some(Entry::Spilled(s)) => {
-                return Err(Error::TypeMismatch {
-                    expected: std::any::type_name::<T>(),
-                    found: s.type_name,
-                })
-            }
-            Some(Entry::Ready(object)) => return object.downcast::<T>(), // read back meanwhile
-            Some(Entry::Failed(error)) => return Err(error.clone()),
-            Some(Entry::Pending(_)) | None => return Err(crate::object_ref::missing(id)),
-        };
-        let bytes = self.spill.read(&path).map_err(|e| {
-            let at = path.display();
-            Error::Serialization(format!("reading spilled object {id} from {at}: {e}"))
-        })?;
-        let value: Arc<T> = decode::<T>(&bytes)
-            .map_err(|e| Error::Serialization(format!("decoding spilled object {id}: {e}")))?;
-        let object = Object::from_arc(Arc::clone(&value));
-        let size = object.size as u64;
-        if self.admit(size).is_ok() {
-            let replaced = {
-                let mut shard = self.shard(id).lock();
-                match shard.get_mut(&id.seq()) {
-                    Some(slot) if matches!(&slot.entry, Entry::Spilled(s) if s.path == path) => {
-                        slot.last_used = self.tick();
-                        Some(std::mem::replace(&mut slot.entry, Entry::Ready(object)))
-                    }
-                    _ => None,
-                }
-            };
-            match replaced {
-                Some(spilled) => self.forget(spilled),
-                None => {
-                    self.used.fetch_sub(size, Ordering::AcqRel);
-                }
-            }
-        }
-        Ok(value)
-    }
-
     /// A new object that a task or actor call will produce later; `control` cancels the task.
-    pub(crate) fn insert_pending(&self, control: Option<Arc<TaskControl>>) -> ObjectId {
-        self.insert(Entry::Pending(Vec::new()), control)
+    pub(crate) fn insert_pending(self: &Arc<Self>, control: Option<Arc<TaskControl>>) -> Arc<Cell> {
+        self.make(self.new_id(), Entry::Pending(Vec::new()), control)
     }
 
     /// A new object that is ready now, in memory or (over the budget) on disk; fails with
     /// [`Error::ObjectStoreFull`] when neither can take it.
-    pub(crate) fn insert_ready(&self, object: Object) -> Result<ObjectId> {
+    pub(crate) fn insert_ready(self: &Arc<Self>, object: Object) -> Result<Arc<Cell>> {
         let id = self.new_id();
         let entry = self.admit_or_spill(id, object)?;
-        self.insert_as(id, entry, None);
-        Ok(id)
+        Ok(self.make(id, entry, None))
     }
 
     /// A new object that failed already (for example, an infeasible task's result).
-    pub(crate) fn insert_failed(&self, error: Error) -> ObjectId {
-        self.insert(Entry::Failed(error), None)
-    }
-
-    /// Cancels the task producing a pending object: the object fails with
-    /// [`Error::Cancelled`] now (so its dependents fail too), and the task is told to stop.
-    /// Returns false if the object was no longer pending.
-    pub(crate) fn cancel(&self, id: ObjectId) -> bool {
-        let control = {
-            let mut shard = self.shard(id).lock();
-            match shard.get_mut(&id.seq()) {
-                Some(slot) if matches!(slot.entry, Entry::Pending(_)) => slot.control.take(),
-                _ => return false,
-            }
-        };
-        let function = control
-            .as_ref()
-            .map_or_else(|| "an actor method".to_owned(), |c| c.function().to_owned());
-        self.cancellations.fetch_add(1, Ordering::AcqRel);
-        let cancelled = self.complete(id, Err(Error::Cancelled { function }));
-        if let Some(control) = control {
-            if control.phase() != crate::task::PHASE_RUNNING {
-                // It never runs, so it leaves no run in the timeline: record the cancellation.
-                crate::timeline::record_skipped(
-                    control.function_name(),
-                    id,
-                    crate::timeline::Skipped::Cancelled,
-                );
-            }
-            control.cancel();
-        }
-        cancelled
-    }
-
-    /// Resolves a pending object and runs its waiters. An object that already resolved keeps its
-    /// first outcome; the call returns whether this one took effect.
-    pub(crate) fn complete(&self, id: ObjectId, outcome: Result<Object>) -> bool {
-        let entry = match outcome {
-            Ok(object) => self
-                .admit_or_spill(id, object)
-                .unwrap_or_else(Entry::Failed),
-            Err(error) => Entry::Failed(error),
-        };
-        let resolved = {
-            let mut shard = self.shard(id).lock();
-            match shard.get_mut(&id.seq()) {
-                Some(Slot {
-                    entry: current @ Entry::Pending(_),
-                    control,
-                    ..
-                }) => {
-                    *control = None;
-                    let state = State::of(Some(&entry));
-                    match std::mem::replace(current, entry) {
-                        Entry::Pending(waiters) => Ok((waiters, state)),
-                        _ => unreachable!("matched as pending above"),
-                    }
-                }
-                _ => Err(entry),
-            }
-        };
-        match resolved {
-            Ok((waiters, state)) => {
-                run_waiters(waiters, state);
-                true
-            }
-            Err(unused) => {
-                // Already resolved (cancelled, say) or freed: give back what was taken for it.
-                self.forget(unused);
-                false
-            }
-        }
-    }
-
-    /// The object's current state. Reading a ready object marks it recently used.
-    pub(crate) fn state(&self, id: ObjectId) -> State {
-        if id.owner() != self.owner {
-            return State::Missing;
-        }
-        let mut shard = self.shard(id).lock();
-        match shard.get_mut(&id.seq()) {
-            Some(slot) => {
-                if matches!(slot.entry, Entry::Ready(_)) {
-                    slot.last_used = self.tick();
-                }
-                State::of(Some(&slot.entry))
-            }
-            None => State::Missing,
-        }
-    }
-
-    /// Whether the object exists and already resolved: a task or call whose result is
-    /// resolved before it runs was cancelled. (A result nobody refers to any more is gone, not
-    /// resolved: its task still runs, for its effects.)
-    pub(crate) fn is_resolved(&self, id: ObjectId) -> bool {
-        if self.cancellations.load(Ordering::Acquire) == 0 {
-            return false; // only a cancellation resolves a result before its call runs
-        }
-        matches!(
-            self.shard(id).lock().get(&id.seq()).map(|s| &s.entry),
-            Some(Entry::Ready(_) | Entry::Failed(_) | Entry::Spilled(_))
-        )
-    }
-
-    /// Registers `waiter` to run when the object resolves and returns `None`; if the object is
-    /// not pending, returns its state instead and drops `waiter` without running it.
-    pub(crate) fn subscribe(&self, id: ObjectId, waiter: Waiter) -> Option<State> {
-        if id.owner() != self.owner {
-            return Some(State::Missing);
-        }
-        let mut shard = self.shard(id).lock();
-        match shard.get_mut(&id.seq()).map(|slot| &mut slot.entry) {
-            Some(Entry::Pending(waiters)) => {
-                waiters.push(waiter);
-                None
-            }
-            other => Some(State::of(other.map(|e| &*e))),
-        }
+    pub(crate) fn insert_failed(self: &Arc<Self>, error: Error) -> Arc<Cell> {
+        self.make(self.new_id(), Entry::Failed(error), None)
     }
 
     /// Fails every pending object with `error` (at shutdown), waking all waiters.
     pub(crate) fn fail_all_pending(&self, error: &Error) {
-        for shard in self.shards.iter() {
-            let mut waiters = Vec::new();
-            for slot in shard.lock().values_mut() {
-                let entry = &mut slot.entry;
-                if let Entry::Pending(w) = entry {
-                    waiters.append(w);
-                    *entry = Entry::Failed(error.clone());
-                }
-            }
-            run_waiters(waiters, State::Failed(error.clone()));
+        for cell in self.live() {
+            cell.complete(Err(error.clone()));
         }
     }
 
@@ -729,41 +572,44 @@ impl ObjectStore {
         Vec<(ObjectId, Arc<TaskControl>)>,
     ) {
         use crate::state::{ObjectInfo, ObjectState};
-        let mut objects = Vec::new();
+        let live = self.live();
+        let mut objects = Vec::with_capacity(live.len());
         let mut tasks = Vec::new();
-        for shard in self.shards.iter() {
-            let shard = shard.lock();
-            for (&seq, slot) in shard.iter() {
-                let id = ObjectId::new(self.owner, seq);
-                let (state, size, pinned) = match &slot.entry {
-                    Entry::Pending(_) => (ObjectState::Pending, None, false),
-                    Entry::Ready(o) => (
-                        ObjectState::Ready,
-                        Some(o.size as u64),
-                        Arc::strong_count(&o.value) > 1,
-                    ),
-                    Entry::Spilled(s) => (ObjectState::Spilled, Some(s.size as u64), false),
-                    Entry::Failed(_) => (ObjectState::Failed, None, false),
-                };
-                if let (Entry::Pending(_), Some(control)) = (&slot.entry, &slot.control) {
-                    tasks.push((id, Arc::clone(control)));
-                }
-                objects.push(ObjectInfo {
-                    id,
-                    state,
-                    size,
-                    refs: slot.refs,
-                    pinned,
-                });
+        for cell in &live {
+            let slot = cell.slot.lock();
+            let (state, size, pinned) = match &slot.entry {
+                Entry::Pending(_) => (ObjectState::Pending, None, false),
+                Entry::Ready(o) => (
+                    ObjectState::Ready,
+                    Some(o.size as u64),
+                    Arc::strong_count(&o.value) > 1,
+                ),
+                Entry::Spilled(s) => (ObjectState::Spilled, Some(s.size as u64), false),
+                Entry::Failed(_) => (ObjectState::Failed, None, false),
+            };
+            if let (Entry::Pending(_), Some(control)) = (&slot.entry, &slot.control) {
+                tasks.push((cell.id(), Arc::clone(control)));
             }
+            objects.push(ObjectInfo {
+                id: cell.id(),
+                state,
+                size,
+                // Not counting the handle this snapshot holds.
+                refs: Arc::strong_count(cell) - 1,
+                pinned,
+            });
         }
+        drop(live);
         objects.sort_by_key(|o| o.id);
         (objects, tasks)
     }
 
     /// Number of objects held (any state).
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+        self.registry
+            .iter()
+            .map(|list| list.lock().iter().filter(|c| c.strong_count() > 0).count())
+            .sum()
     }
 
     /// Bytes of ready objects in memory; bytes and objects on disk.
@@ -785,6 +631,11 @@ impl ObjectStore {
     pub(crate) fn clear_spill(&self) {
         self.spill.clear();
     }
+}
+
+/// Whether an entry is an object in memory big enough to be worth spilling.
+fn is_spillable(entry: &Entry) -> bool {
+    matches!(entry, Entry::Ready(object) if object.size >= SPILLABLE)
 }
 
 thread_local! {
@@ -837,9 +688,8 @@ fn run_waiters(waiters: Vec<Waiter>, state: State) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
 
-    fn test_store(owner: u32) -> ObjectStore {
+    fn test_store(owner: u32) -> Arc<ObjectStore> {
         let limits = StoreLimits {
             memory: 1 << 30,
             spill_dir: std::env::temp_dir(),
@@ -851,8 +701,8 @@ mod tests {
     #[test]
     fn ready_objects_round_trip_typed_and_serialized() {
         let store = test_store(7);
-        let id = store.insert_ready(Object::new(vec![1u32, 2, 3])).unwrap();
-        let State::Ready(object) = store.state(id) else {
+        let cell = store.insert_ready(Object::new(vec![1u32, 2, 3])).unwrap();
+        let State::Ready(object) = cell.state() else {
             panic!("not ready")
         };
         assert_eq!(*object.downcast::<Vec<u32>>().unwrap(), vec![1, 2, 3]);
@@ -899,28 +749,22 @@ mod tests {
     #[test]
     fn waiters_run_once_on_completion_and_not_for_resolved_objects() {
         let store = test_store(1);
-        let id = store.insert_pending(None);
+        let cell = store.insert_pending(None);
         let hits = Arc::new(AtomicUsize::new(0));
         for _ in 0..3 {
             let hits = hits.clone();
-            assert!(store
-                .subscribe(
-                    id,
-                    Box::new(move |state| {
-                        assert!(matches!(state, State::Ready(_)));
-                        hits.fetch_add(1, Ordering::SeqCst);
-                    })
-                )
+            assert!(cell
+                .subscribe(Box::new(move |state| {
+                    assert!(matches!(state, State::Ready(_)));
+                    hits.fetch_add(1, Ordering::SeqCst);
+                }))
                 .is_none());
         }
-        assert!(store.complete(id, Ok(Object::new(5u8))));
-        assert!(
-            !store.complete(id, Ok(Object::new(6u8))),
-            "first outcome wins"
-        );
+        assert!(cell.complete(Ok(Object::new(5u8))));
+        assert!(!cell.complete(Ok(Object::new(6u8))), "first outcome wins");
         assert_eq!(hits.load(Ordering::SeqCst), 3);
         assert!(matches!(
-            store.subscribe(id, Box::new(|_| unreachable!())),
+            cell.subscribe(Box::new(|_| unreachable!())),
             Some(State::Ready(_))
         ));
     }
@@ -929,46 +773,62 @@ mod tests {
     fn a_long_chain_of_waiters_resolving_objects_uses_constant_stack() {
         // Each object's waiter fails the next one; 200k levels would overflow any stack if run
         // recursively.
-        let store = Arc::new(test_store(1));
-        let ids: Vec<ObjectId> = (0..200_000).map(|_| store.insert_pending(None)).collect();
-        for pair in ids.windows(2) {
-            let (this, next) = (pair[0], pair[1]);
-            let s = store.clone();
-            store.subscribe(
-                this,
-                Box::new(move |_| {
-                    s.complete(next, Err(Error::RuntimeShutdown));
-                }),
-            );
+        let store = test_store(1);
+        let cells: Vec<Arc<Cell>> = (0..200_000).map(|_| store.insert_pending(None)).collect();
+        for pair in cells.windows(2) {
+            let next = Arc::clone(&pair[1]);
+            pair[0].subscribe(Box::new(move |_| {
+                next.complete(Err(Error::RuntimeShutdown));
+            }));
         }
-        store.complete(ids[0], Err(Error::RuntimeShutdown));
+        cells[0].complete(Err(Error::RuntimeShutdown));
         assert!(matches!(
-            store.state(*ids.last().unwrap()),
+            cells.last().unwrap().state(),
             State::Failed(Error::RuntimeShutdown)
         ));
     }
 
     #[test]
-    fn objects_are_freed_when_their_last_handle_is_released() {
+    fn objects_are_freed_with_their_last_holder_and_then_cannot_be_found() {
         let store = test_store(1);
-        let id = store.insert_ready(Object::new(vec![0u8; 64])).unwrap();
-        assert!(store.retain(id));
-        store.release(id);
+        let small = store.insert_ready(Object::new(vec![0u8; 64])).unwrap();
+        let big = store.insert_ready(Object::new(vec![0u8; 4096])).unwrap();
+        let (small_id, big_id) = (small.id(), big.id());
+        assert!(store.usage().0 > 4096);
         assert!(
-            matches!(store.state(id), State::Ready(_)),
-            "one handle left"
+            store.lookup(small_id).is_none(),
+            "small objects are not indexed"
         );
-        store.release(id);
-        assert!(matches!(store.state(id), State::Missing));
-        assert!(!store.retain(id), "a freed object cannot be revived");
+        assert!(store.lookup(big_id).is_some(), "spill candidates are");
+        small.enter_index();
+        let again = store.lookup(small_id).expect("indexed once serialized");
+        assert!(Arc::ptr_eq(&again, &small));
+        drop((small, again, big));
         assert_eq!(store.len(), 0);
+        assert_eq!(store.usage().0, 0, "memory given back");
+        assert!(store.lookup(small_id).is_none() && store.lookup(big_id).is_none());
+        assert!(store.index.iter().all(|shard| shard.lock().is_empty()));
     }
 
     #[test]
-    fn objects_of_another_owner_are_missing() {
+    fn the_registry_forgets_dead_cells_as_it_fills() {
         let store = test_store(1);
-        let id = store.insert_ready(Object::new(1u8)).unwrap();
-        let foreign = ObjectId::new(2, id.seq());
-        assert!(matches!(store.state(foreign), State::Missing));
+        let keep = store.insert_pending(None);
+        for _ in 0..10_000 {
+            drop(store.insert_failed(Error::RuntimeShutdown));
+        }
+        let listed: usize = store.registry.iter().map(|list| list.lock().len()).sum();
+        assert!(listed < 200, "dead cells compacted away, {listed} left");
+        assert_eq!(store.len(), 1);
+        assert_eq!(store.snapshot().0.len(), 1);
+        drop(keep);
+    }
+
+    #[test]
+    fn objects_of_another_owner_are_not_found_by_id() {
+        let store = test_store(1);
+        let cell = store.insert_ready(Object::new(vec![1u8; 4096])).unwrap();
+        assert!(store.lookup(cell.id()).is_some());
+        assert!(store.lookup(ObjectId::new(2, cell.id().seq())).is_none());
     }
 }

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use crate::actor::{ActorId, ActorOptions};
 use crate::error::{Error, Result};
-use crate::object_ref::ObjectId;
-use crate::object_store::Value;
+use crate::object_ref::ObjectRef;
+use crate::object_store::{Cell, Value};
 use crate::runtime::Shared;
 use crate::task::{ArgSlot, TaskOptions};
 
@@ -46,26 +46,15 @@ impl Backend {
         }
     }
 
-    pub(crate) fn put<T: Value>(&self, _: &Shared, _: &T) -> Result<ObjectId> {
+    pub(crate) fn put<T: Value>(&self, _: &Shared, _: &T) -> Result<Arc<Cell>> {
         match *self {}
     }
 
-    pub(crate) fn get<T: Value>(
-        &self,
-        _: &Shared,
-        _: ObjectId,
-        _: Option<Instant>,
-    ) -> Result<Arc<T>> {
+    pub(crate) fn get<T: Value>(&self, _: &ObjectRef<T>, _: Option<Instant>) -> Result<Arc<T>> {
         match *self {}
     }
 
-    pub(crate) fn wait(
-        &self,
-        _: &Shared,
-        _: &[ObjectId],
-        _: usize,
-        _: Option<Instant>,
-    ) -> Vec<bool> {
+    pub(crate) fn wait<T>(&self, _: &[ObjectRef<T>], _: usize, _: Option<Instant>) -> Vec<bool> {
         match *self {}
     }
 
@@ -76,7 +65,7 @@ impl Backend {
         _: &'static str,
         _: &str,
         _: &TaskOptions,
-    ) -> ObjectId {
+    ) -> Arc<Cell> {
         match *self {}
     }
 
@@ -98,7 +87,7 @@ impl Backend {
         _: Wire,
         _: &'static str,
         _: &str,
-    ) -> ObjectId {
+    ) -> Arc<Cell> {
         match *self {}
     }
 

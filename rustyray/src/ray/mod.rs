@@ -33,8 +33,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::actor::{ActorId, ActorOptions};
 use crate::config::RayTarget;
 use crate::error::{Error, Result};
-use crate::object_ref::ObjectId;
-use crate::object_store::{Object, State, Value};
+use crate::object_ref::ObjectRef;
+use crate::object_store::{Cell, Object, State, Value};
 use crate::runtime::Shared;
 use crate::task::{ArgSlot, TaskOptions};
 
@@ -122,7 +122,7 @@ impl Wire {
             ArgSlot::Value(value) => postcard::to_stdvec(value)
                 .map(WireArg::Bytes)
                 .map_err(|e| Error::Serialization(e.to_string())),
-            ArgSlot::Ref(r) => lookup(&crate::runtime::current(), r.id()).map(WireArg::Object),
+            ArgSlot::Ref(r) => lookup(r).map(WireArg::Object),
         };
         match arg {
             Ok(arg) => self.args.push(arg),
@@ -144,13 +144,15 @@ impl Wire {
 }
 
 /// The Ray object behind a local entry.
-fn lookup(shared: &Shared, id: ObjectId) -> Result<Arc<RayObject>> {
-    match shared.store.state(id) {
+fn lookup<T>(r: &ObjectRef<T>) -> Result<Arc<RayObject>> {
+    let id = r.id();
+    let cell = r.cell().ok_or_else(|| crate::object_ref::missing(id))?;
+    match cell.state() {
         State::Ready(object) => object.downcast::<RayObject>().map_err(|_| Error::NotFound {
             what: format!("object {id} on the Ray cluster (it was made by an embedded runtime)"),
         }),
         state => Err(state
-            .failure(id)
+            .failure()
             .unwrap_or_else(|| crate::object_ref::missing(id))),
     }
 }
@@ -308,7 +310,7 @@ impl Backend {
         Ok(Backend { _connected: () })
     }
 
-    fn enter(&self, shared: &Shared, id: Vec<u8>, origin: Cow<'static, str>) -> ObjectId {
+    fn enter(&self, shared: &Shared, id: Vec<u8>, origin: Cow<'static, str>) -> Arc<Cell> {
         let object = Object::new(RayObject::adopt(id, origin));
         shared
             .store
@@ -316,12 +318,12 @@ impl Backend {
             .unwrap_or_else(|error| shared.store.insert_failed(error))
     }
 
-    fn failed(&self, shared: &Shared, error: Error) -> ObjectId {
+    fn failed(&self, shared: &Shared, error: Error) -> Arc<Cell> {
         shared.store.insert_failed(error)
     }
 
     /// Stores a value in Ray's object store.
-    pub(crate) fn put<T: Value>(&self, shared: &Shared, value: &T) -> Result<ObjectId> {
+    pub(crate) fn put<T: Value>(&self, shared: &Shared, value: &T) -> Result<Arc<Cell>> {
         let bytes = postcard::to_stdvec(value).map_err(|e| Error::Serialization(e.to_string()))?;
         let started = Instant::now();
         let id = ffi::put(&bytes).map_err(|e| error("put", e, started))?;
@@ -331,11 +333,10 @@ impl Backend {
     /// Fetches and decodes an object, waiting until `deadline` at most.
     pub(crate) fn get<T: Value>(
         &self,
-        shared: &Shared,
-        id: ObjectId,
+        r: &ObjectRef<T>,
         deadline: Option<Instant>,
     ) -> Result<Arc<T>> {
-        let object = lookup(shared, id)?;
+        let object = lookup(r)?;
         let started = Instant::now();
         let bytes = crate::api::outside_async_worker(|| ffi::get(&object.id, timeout_ms(deadline)))
             .map_err(|e| error(&object.origin, e, started))?;
@@ -349,17 +350,15 @@ impl Backend {
         Ok(Arc::new(value))
     }
 
-    /// Which of `ids` are resolved once `need` of them are, or the deadline passed. An entry
+    /// Which of `refs` are resolved once `need` of them are, or the deadline passed. An entry
     /// that failed locally (a call that could not be sent) counts as resolved.
-    pub(crate) fn wait(
+    pub(crate) fn wait<T>(
         &self,
-        shared: &Shared,
-        ids: &[ObjectId],
+        refs: &[ObjectRef<T>],
         need: usize,
         deadline: Option<Instant>,
     ) -> Vec<bool> {
-        let objects: Vec<Option<Arc<RayObject>>> =
-            ids.iter().map(|&id| lookup(shared, id).ok()).collect();
+        let objects: Vec<Option<Arc<RayObject>>> = refs.iter().map(|r| lookup(r).ok()).collect();
         let local = objects.iter().filter(|o| o.is_none()).count();
         // Ray's wait takes each object once: wait on the distinct ones, then map back.
         let mut remote: Vec<&[u8]> = objects.iter().flatten().map(|o| &o.id[..]).collect();
@@ -396,7 +395,7 @@ impl Backend {
         function: &'static str,
         name: &str,
         options: &TaskOptions,
-    ) -> ObjectId {
+    ) -> Arc<Cell> {
         if let Some(error) = wire.broken {
             return self.failed(shared, error);
         }
@@ -448,7 +447,7 @@ impl Backend {
         wire: Wire,
         method: &'static str,
         name: &str,
-    ) -> ObjectId {
+    ) -> Arc<Cell> {
         if let Some(error) = wire.broken {
             return self.failed(shared, error);
         }

@@ -1,0 +1,277 @@
+//! One object: its state behind its own small lock, shared by every ref to it.
+//!
+//! An [`ObjectRef`](crate::ObjectRef) holds its object's cell, and so do the task or actor call
+//! producing it and the tasks waiting for it. Reading, completing, waiting on and cancelling an
+//! object therefore touch only that object's memory, never a shared map. The `Arc`'s count is
+//! the ref count: when the last holder lets go, [`Drop`] gives back the object's memory or
+//! deletes its spill file.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::{decode, is_spillable, run_waiters, Entry, Object, ObjectStore, Slot, Spilled};
+use super::{State, Value, Waiter};
+use crate::counted::keeping_handles;
+use crate::error::{Error, Result};
+use crate::object_ref::ObjectId;
+use crate::task::TaskControl;
+
+/// One object of a store.
+pub(crate) struct Cell {
+    id: ObjectId,
+    store: Arc<ObjectStore>,
+    pub(super) slot: Mutex<Slot>,
+    /// Whether the store's index has it (see [`ObjectStore::lookup`]).
+    pub(super) indexed: AtomicBool,
+}
+
+impl Cell {
+    pub(super) fn new(
+        id: ObjectId,
+        store: Arc<ObjectStore>,
+        entry: Entry,
+        control: Option<Arc<TaskControl>>,
+        tick: u64,
+    ) -> Cell {
+        Cell {
+            id,
+            store,
+            slot: Mutex::new(Slot {
+                entry,
+                control,
+                last_used: tick,
+                unspillable: false,
+            }),
+            indexed: AtomicBool::new(false),
+        }
+    }
+
+    /// The object's id.
+    pub(crate) fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    /// Makes the object findable by id, so a ref serialized to bytes can be read back.
+    pub(crate) fn enter_index(self: &Arc<Self>) {
+        self.store.enter_index(self);
+    }
+
+    /// The object's current state. Reading a ready object marks it recently used.
+    pub(crate) fn state(&self) -> State {
+        let mut slot = self.slot.lock();
+        if matches!(slot.entry, Entry::Ready(_)) {
+            slot.last_used = self.store.tick();
+        }
+        State::of(&slot.entry)
+    }
+
+    /// Whether it is still pending (without marking it used).
+    pub(crate) fn is_pending(&self) -> bool {
+        matches!(self.slot.lock().entry, Entry::Pending(_))
+    }
+
+    /// Whether it already resolved: a task or call whose result is resolved before it runs was
+    /// cancelled.
+    pub(crate) fn is_resolved(&self) -> bool {
+        if self.store.cancellations.load(Ordering::Acquire) == 0 {
+            return false; // only a cancellation resolves a result before its call runs
+        }
+        !self.is_pending()
+    }
+
+    /// Registers `waiter` to run when the object resolves and returns `None`; if it is not
+    /// pending, returns its state instead and drops `waiter` without running it.
+    pub(crate) fn subscribe(&self, waiter: Waiter) -> Option<State> {
+        let mut slot = self.slot.lock();
+        match &mut slot.entry {
+            Entry::Pending(waiters) => {
+                waiters.push(waiter);
+                None
+            }
+            other => Some(State::of(other)),
+        }
+    }
+
+    /// Resolves the pending object and runs its waiters. An object that already resolved keeps
+    /// its first outcome; the call returns whether this one took effect.
+    pub(crate) fn complete(self: &Arc<Self>, outcome: Result<Object>) -> bool {
+        let entry = match outcome {
+            Ok(object) => self
+                .store
+                .admit_or_spill(self.id, object)
+                .unwrap_or_else(Entry::Failed),
+            Err(error) => Entry::Failed(error),
+        };
+        let spillable = is_spillable(&entry);
+        let resolved = {
+            let mut slot = self.slot.lock();
+            match &slot.entry {
+                Entry::Pending(_) => {
+                    slot.control = None;
+                    let state = State::of(&entry);
+                    match std::mem::replace(&mut slot.entry, entry) {
+                        Entry::Pending(waiters) => Ok((waiters, state)),
+                        _ => unreachable!("matched as pending above"),
+                    }
+                }
+                _ => Err(entry),
+            }
+        };
+        match resolved {
+            Ok((waiters, state)) => {
+                if spillable {
+                    self.store.enter_index(self);
+                }
+                run_waiters(waiters, state);
+                true
+            }
+            Err(unused) => {
+                // Already resolved (cancelled, say): give back what was taken for it.
+                self.store.forget(unused);
+                false
+            }
+        }
+    }
+
+    /// Cancels the task producing the pending object: the object fails with
+    /// [`Error::Cancelled`] now (so its dependents fail too), and the task is told to stop.
+    /// Returns false if the object was no longer pending.
+    pub(crate) fn cancel(self: &Arc<Self>) -> bool {
+        let control = {
+            let mut slot = self.slot.lock();
+            if !matches!(slot.entry, Entry::Pending(_)) {
+                return false;
+            }
+            slot.control.take()
+        };
+        let function = control
+            .as_ref()
+            .map_or_else(|| "an actor method".to_owned(), |c| c.function().to_owned());
+        self.store.cancellations.fetch_add(1, Ordering::AcqRel);
+        let cancelled = self.complete(Err(Error::Cancelled { function }));
+        if let Some(control) = control {
+            if control.phase() != crate::task::PHASE_RUNNING {
+                // It never runs, so it leaves no run in the timeline: record the cancellation.
+                crate::timeline::record_skipped(
+                    control.function_name(),
+                    self.id,
+                    crate::timeline::Skipped::Cancelled,
+                );
+            }
+            control.cancel();
+        }
+        cancelled
+    }
+
+    /// Turns a resolved state of this object into the typed value, reading it back from disk
+    /// if it was spilled.
+    pub(crate) fn typed<T: Value>(self: &Arc<Self>, state: State) -> Result<Arc<T>> {
+        match state {
+            State::Ready(object) => object.downcast::<T>(),
+            State::Spilled => self.read_spilled::<T>(),
+            State::Failed(error) => Err(error),
+            State::Pending => unreachable!("resolved states only"),
+        }
+    }
+
+    /// Reads a spilled object back, re-admitting it to memory if room can be made.
+    fn read_spilled<T: Value>(self: &Arc<Self>) -> Result<Arc<T>> {
+        let id = self.id;
+        let path = match &self.slot.lock().entry {
+            Entry::Spilled(s) if s.type_id == std::any::TypeId::of::<T>() => s.path.clone(),
+            Entry::Spilled(s) => {
+                return Err(Error::TypeMismatch {
+                    expected: std::any::type_name::<T>(),
+                    found: s.type_name,
+                })
+            }
+            Entry::Ready(object) => return object.downcast::<T>(), // read back meanwhile
+            Entry::Failed(error) => return Err(error.clone()),
+            Entry::Pending(_) => return Err(crate::object_ref::missing(id)),
+        };
+        let store = &self.store;
+        let bytes = store.spill.read(&path).map_err(|e| {
+            let at = path.display();
+            Error::Serialization(format!("reading spilled object {id} from {at}: {e}"))
+        })?;
+        let value: Arc<T> = decode::<T>(&bytes)
+            .map_err(|e| Error::Serialization(format!("decoding spilled object {id}: {e}")))?;
+        let object = Object::from_arc(Arc::clone(&value));
+        let size = object.size as u64;
+        if store.admit(size).is_ok() {
+            let replaced = {
+                let mut slot = self.slot.lock();
+                if matches!(&slot.entry, Entry::Spilled(s) if s.path == path) {
+                    slot.last_used = store.tick();
+                    Some(std::mem::replace(&mut slot.entry, Entry::Ready(object)))
+                } else {
+                    None
+                }
+            };
+            match replaced {
+                Some(spilled) => store.forget(spilled),
+                None => {
+                    store.used.fetch_sub(size, Ordering::AcqRel);
+                }
+            }
+        }
+        Ok(value)
+    }
+
+    /// Moves the object to disk if it is in memory and nobody holds its value (called by the
+    /// store to make room).
+    pub(super) fn spill(&self) -> std::result::Result<(), String> {
+        let store = &self.store;
+        let object = match &self.slot.lock().entry {
+            Entry::Ready(object) => object.clone(),
+            _ => return Ok(()), // changed meanwhile: the store looks again
+        };
+        let (encoded, nested) = keeping_handles(|| object.to_bytes());
+        let Ok(bytes) = encoded else {
+            self.slot.lock().unspillable = true;
+            return Ok(());
+        };
+        let path = store.spill.write(self.id.seq(), &bytes)?;
+        let spilled = {
+            let mut slot = self.slot.lock();
+            // Still the same value, held by the cell and `object` only.
+            let same = matches!(&slot.entry, Entry::Ready(o)
+                if Arc::ptr_eq(&o.value, &object.value) && Arc::strong_count(&o.value) == 2);
+            if same {
+                slot.entry = Entry::Spilled(Spilled {
+                    path: path.clone(),
+                    size: bytes.len(),
+                    type_id: (*object.value).type_id(),
+                    type_name: object.type_name,
+                    _nested: nested,
+                });
+            }
+            same
+        };
+        if spilled {
+            store.used.fetch_sub(object.size as u64, Ordering::AcqRel);
+        } else {
+            store.spill.remove(&path, bytes.len() as u64);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Cell {
+    fn drop(&mut self) {
+        let slot = self.slot.get_mut();
+        let entry = std::mem::replace(&mut slot.entry, Entry::Pending(Vec::new()));
+        self.store.forget(entry);
+        if *self.indexed.get_mut() {
+            self.store.leave_index(self.id);
+        }
+    }
+}
+
+impl std::fmt::Debug for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cell({})", self.id)
+    }
+}
