@@ -101,8 +101,8 @@ impl Cell {
             Ok(object) => self
                 .store
                 .admit_or_spill(self.id, object)
-                .unwrap_or_else(Entry::Failed),
-            Err(error) => Entry::Failed(error),
+                .unwrap_or_else(|error| Entry::Failed(Box::new(error))),
+            Err(error) => Entry::Failed(Box::new(error)),
         };
         let spillable = is_spillable(&entry);
         let resolved = {
@@ -188,7 +188,7 @@ impl Cell {
                 })
             }
             Entry::Ready(object) => return object.downcast::<T>(), // read back meanwhile
-            Entry::Failed(error) => return Err(error.clone()),
+            Entry::Failed(error) => return Err((**error).clone()),
             Entry::Pending(_) => return Err(crate::object_ref::missing(id)),
         };
         let store = &self.store;
@@ -199,8 +199,8 @@ impl Cell {
         let value: Arc<T> = decode::<T>(&bytes)
             .map_err(|e| Error::Serialization(format!("decoding spilled object {id}: {e}")))?;
         let object = Object::from_arc(Arc::clone(&value));
-        let size = object.size as u64;
-        if store.admit(size).is_ok() {
+        let object_size = object.size;
+        if store.charge(object_size).is_ok() {
             let replaced = {
                 let mut slot = self.slot.lock();
                 if matches!(&slot.entry, Entry::Spilled(s) if s.path == path) {
@@ -212,9 +212,7 @@ impl Cell {
             };
             match replaced {
                 Some(spilled) => store.forget(spilled),
-                None => {
-                    store.used.fetch_sub(size, Ordering::AcqRel);
-                }
+                None => store.uncharge(object_size),
             }
         }
         Ok(value)
@@ -240,18 +238,18 @@ impl Cell {
             let same = matches!(&slot.entry, Entry::Ready(o)
                 if Arc::ptr_eq(&o.value, &object.value) && Arc::strong_count(&o.value) == 2);
             if same {
-                slot.entry = Entry::Spilled(Spilled {
+                slot.entry = Entry::Spilled(Box::new(Spilled {
                     path: path.clone(),
                     size: bytes.len(),
                     type_id: (*object.value).type_id(),
                     type_name: object.type_name,
                     _nested: nested,
-                });
+                }));
             }
             same
         };
         if spilled {
-            store.used.fetch_sub(object.size as u64, Ordering::AcqRel);
+            store.uncharge(object.size);
         } else {
             store.spill.remove(&path, bytes.len() as u64);
         }

@@ -26,11 +26,12 @@
 //!
 //! # Memory and spilling
 //!
-//! Ready objects in memory count against `object_store_memory`. Admission is one atomic update
-//! while there is room. When a new object does not fit, the store spills the least recently
+//! Ready objects in memory of at least [`SPILLABLE`] bytes count against `object_store_memory`
+//! (smaller ones are neither counted nor spilled, as Ray keeps small objects in the owner's
+//! memory outside its object store). Admission is one atomic update while there is room. When a new object does not fit, the store spills the least recently
 //! read object that nobody holds (its `Arc` is the store's only one, so a value lent out by
 //! `get_arc` is never spilled) to [`spill`]'s folder, and repeats until the new object fits.
-//! Objects under [`SPILLABLE`] bytes always stay in memory. An object larger than the whole
+//! An object larger than the whole
 //! budget goes to disk directly. A spilled object is read back on its next typed read (`get`, a
 //! task argument) and re-admitted if room can be made. Refs inside a spilled object stay
 //! counted: serialization collects their handles, which the spilled entry keeps. When neither
@@ -229,11 +230,12 @@ fn serialize_as<T: Value>(value: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(|e| Error::Serialization(e.to_string()))
 }
 
+/// What a cell holds. The rare, large variants are boxed, so a cell stays small.
 enum Entry {
     Pending(Vec<Waiter>),
     Ready(Object),
-    Failed(Error),
-    Spilled(Spilled),
+    Failed(Box<Error>),
+    Spilled(Box<Spilled>),
 }
 
 /// An object on disk: its file, its encoded size, its type, and the handles of the refs it
@@ -279,7 +281,7 @@ impl State {
         match entry {
             Entry::Ready(o) => State::Ready(o.clone()),
             Entry::Spilled(_) => State::Spilled,
-            Entry::Failed(e) => State::Failed(e.clone()),
+            Entry::Failed(e) => State::Failed((**e).clone()),
             Entry::Pending(_) => State::Pending,
         }
     }
@@ -436,11 +438,27 @@ impl ObjectStore {
     /// Gives back what an entry held: its memory, or its spill file.
     fn forget(&self, entry: Entry) {
         match entry {
-            Entry::Ready(object) => {
-                self.used.fetch_sub(object.size as u64, Ordering::AcqRel);
-            }
+            Entry::Ready(object) => self.uncharge(object.size),
             Entry::Spilled(spilled) => self.spill.remove(&spilled.path, spilled.size as u64),
             Entry::Pending(_) | Entry::Failed(_) => {}
+        }
+    }
+
+    /// Takes an object of `size` bytes out of the memory budget (spilling others to make room
+    /// if needed). Objects under [`SPILLABLE`] bytes are not counted: they are never spilled,
+    /// and counting them would cost a shared atomic update per object, more than they hold
+    /// (Ray likewise keeps small objects in the owner's memory, outside its object store).
+    fn charge(&self, size: usize) -> Result<()> {
+        if size < SPILLABLE {
+            return Ok(());
+        }
+        self.admit(size as u64)
+    }
+
+    /// Gives back what [`charge`](Self::charge) took.
+    fn uncharge(&self, size: usize) {
+        if size >= SPILLABLE {
+            self.used.fetch_sub(size as u64, Ordering::AcqRel);
         }
     }
 
@@ -516,7 +534,7 @@ impl ObjectStore {
     fn admit_or_spill(&self, id: ObjectId, object: Object) -> Result<Entry> {
         let size = object.size as u64;
         let memory = if size <= self.limit {
-            match self.admit(size) {
+            match self.charge(object.size) {
                 Ok(()) => return Ok(Entry::Ready(object)),
                 Err(Error::ObjectStoreFull { reason, .. }) => reason,
                 Err(other) => return Err(other),
@@ -530,13 +548,13 @@ impl ObjectStore {
             .spill
             .write(id.seq(), &bytes)
             .map_err(|disk| self.full(size, &format!("in memory, {memory}; on disk, {disk}")))?;
-        Ok(Entry::Spilled(Spilled {
+        Ok(Entry::Spilled(Box::new(Spilled {
             path,
             size: bytes.len(),
             type_id: (*object.value).type_id(),
             type_name: object.type_name,
             _nested: nested,
-        }))
+        })))
     }
 
     /// A new object that a task or actor call will produce later; `control` cancels the task.
@@ -554,7 +572,7 @@ impl ObjectStore {
 
     /// A new object that failed already (for example, an infeasible task's result).
     pub(crate) fn insert_failed(self: &Arc<Self>, error: Error) -> Arc<Cell> {
-        self.make(self.new_id(), Entry::Failed(error), None)
+        self.make(self.new_id(), Entry::Failed(Box::new(error)), None)
     }
 
     /// Fails every pending object with `error` (at shutdown), waking all waiters.
@@ -792,9 +810,10 @@ mod tests {
     fn objects_are_freed_with_their_last_holder_and_then_cannot_be_found() {
         let store = test_store(1);
         let small = store.insert_ready(Object::new(vec![0u8; 64])).unwrap();
+        assert_eq!(store.usage().0, 0, "small objects are outside the budget");
         let big = store.insert_ready(Object::new(vec![0u8; 4096])).unwrap();
         let (small_id, big_id) = (small.id(), big.id());
-        assert!(store.usage().0 > 4096);
+        assert_eq!(store.usage().0, 4098, "4096 bytes and their length prefix");
         assert!(
             store.lookup(small_id).is_none(),
             "small objects are not indexed"
