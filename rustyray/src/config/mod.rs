@@ -86,7 +86,9 @@ impl Config {
     }
 
     /// The object store's memory budget in bytes: ready objects beyond it are spilled to
-    /// disk. Default: 30% of system memory (as Ray's), or 2 GiB where that cannot be read.
+    /// disk. Objects under 1 KiB are not counted and never spilled (Ray too keeps small
+    /// objects outside its object store). Default: 30% of system memory (as Ray's), or 2 GiB
+    /// where that cannot be read.
     pub fn object_store_memory(mut self, bytes: u64) -> Self {
         self.object_store_memory = Some(bytes);
         self
