@@ -9,8 +9,9 @@
 //! The `Arc`'s count is the ref count; the cell's `Drop` gives its memory back.
 //!
 //! The store keeps two weak directories beside the cells, off the hot path:
-//! - a registry of every cell (one list per thread, compacted as it fills), for the state API,
-//!   `stats` and failing what is pending at shutdown;
+//! - a registry of every cell (one list per thread, swept as it grows: each new entry checks
+//!   two old ones and removes them if dead), for the state API, `stats` and failing what is
+//!   pending at shutdown;
 //! - an index by id of the cells that must be findable: those a ref was serialized to (so
 //!   [`ObjectStore::lookup`] can read the ref back from bytes) and those of at least
 //!   [`SPILLABLE`] bytes (the candidates for spilling).
@@ -297,7 +298,34 @@ type WaiterBatch = (Vec<Waiter>, State);
 /// with their owner too).
 const SPILLABLE: usize = 1024;
 
-type Registry = CachePadded<Mutex<Vec<Weak<Cell>>>>;
+type Registry = CachePadded<Mutex<Sweep>>;
+
+/// One thread's registered cells, and where the sweep for dead ones stands.
+#[derive(Default)]
+struct Sweep {
+    cells: Vec<Weak<Cell>>,
+    cursor: usize,
+}
+
+impl Sweep {
+    /// Adds a cell, after checking the next two entries and dropping them if their cell is
+    /// gone: constant work per cell, and the list stays within about twice the live cells, so
+    /// a dead cell's memory is given back within a lap.
+    fn push(&mut self, cell: Weak<Cell>) {
+        for _ in 0..2 {
+            if self.cursor >= self.cells.len() {
+                self.cursor = 0;
+                break;
+            }
+            if self.cells[self.cursor].strong_count() == 0 {
+                self.cells.swap_remove(self.cursor);
+            } else {
+                self.cursor += 1;
+            }
+        }
+        self.cells.push(cell);
+    }
+}
 type IndexShard = CachePadded<Mutex<FxHashMap<u64, Weak<Cell>>>>;
 
 /// The object store of one runtime.
@@ -305,8 +333,7 @@ pub(crate) struct ObjectStore {
     owner: u32,
     next: AtomicU64,
     /// Every cell made, for the state API, `stats` and shutdown: one list per thread (taken
-    /// by that thread's index), compacted when it fills. A dead cell's memory is given back at
-    /// the next compaction.
+    /// by that thread's index), swept as it grows (see [`Sweep::push`]).
     registry: Box<[Registry]>,
     /// Cells findable by id: those a ref was serialized to (so it can be read back) and those
     /// big enough to spill. The entries are weak, so the index never keeps an object alive.
@@ -377,15 +404,9 @@ impl ObjectStore {
     ) -> Arc<Cell> {
         let spillable = is_spillable(&entry);
         let cell = Arc::new(Cell::new(id, Arc::clone(self), entry, control, self.tick()));
-        {
-            let mut list = self.registry[registry_shard()].lock();
-            if list.len() == list.capacity() && list.len() >= 64 {
-                // Full: drop the dead cells' entries first, so the list grows only with the
-                // live ones (amortized O(1) per cell).
-                list.retain(|cell| cell.strong_count() > 0);
-            }
-            list.push(Arc::downgrade(&cell));
-        }
+        self.registry[registry_shard()]
+            .lock()
+            .push(Arc::downgrade(&cell));
         if spillable {
             self.enter_index(&cell);
         }
@@ -430,7 +451,7 @@ impl ObjectStore {
     fn live(&self) -> Vec<Arc<Cell>> {
         let mut out = Vec::new();
         for list in self.registry.iter() {
-            out.extend(list.lock().iter().filter_map(Weak::upgrade));
+            out.extend(list.lock().cells.iter().filter_map(Weak::upgrade));
         }
         out
     }
@@ -626,7 +647,10 @@ impl ObjectStore {
     pub(crate) fn len(&self) -> usize {
         self.registry
             .iter()
-            .map(|list| list.lock().iter().filter(|c| c.strong_count() > 0).count())
+            .map(|list| {
+                let list = list.lock();
+                list.cells.iter().filter(|c| c.strong_count() > 0).count()
+            })
             .sum()
     }
 
@@ -830,17 +854,21 @@ mod tests {
     }
 
     #[test]
-    fn the_registry_forgets_dead_cells_as_it_fills() {
+    fn the_registry_forgets_dead_cells_as_it_grows() {
         let store = test_store(1);
-        let keep = store.insert_pending(None);
+        let keep: Vec<_> = (0..100).map(|_| store.insert_pending(None)).collect();
         for _ in 0..10_000 {
             drop(store.insert_failed(Error::RuntimeShutdown));
         }
-        let listed: usize = store.registry.iter().map(|list| list.lock().len()).sum();
-        assert!(listed < 200, "dead cells compacted away, {listed} left");
-        assert_eq!(store.len(), 1);
-        assert_eq!(store.snapshot().0.len(), 1);
+        let listed: usize = store.registry.iter().map(|l| l.lock().cells.len()).sum();
+        assert!(
+            listed <= 2 * keep.len() + 2,
+            "dead cells swept away, {listed} left"
+        );
+        assert_eq!(store.len(), 100);
+        assert_eq!(store.snapshot().0.len(), 100);
         drop(keep);
+        assert_eq!(store.len(), 0);
     }
 
     #[test]
