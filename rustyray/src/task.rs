@@ -446,9 +446,10 @@ pub(crate) fn not_registered(what: &str, name: &str) -> Error {
 pub(crate) struct Gate {
     remaining: AtomicUsize,
     failure: Mutex<Option<Error>>,
-    queued: Mutex<Option<Queued>>,
+    /// The task, and its result to fail instead if an argument failed; taken when the gate
+    /// opens, so nothing of the task stays behind in the arguments' waiter lists.
+    queued: Mutex<Option<(Queued, Arc<Cell>)>>,
     shared: Arc<Shared>,
-    out: Arc<Cell>,
     control: Arc<TaskControl>,
 }
 
@@ -470,9 +471,8 @@ impl Gate {
         let gate = Arc::new(Gate {
             remaining: AtomicUsize::new(deps.cells.len() + 1),
             failure: Mutex::new(deps.missing.map(missing)),
-            queued: Mutex::new(Some(queued)),
+            queued: Mutex::new(Some((queued, Arc::clone(out)))),
             shared: Arc::clone(shared),
-            out: Arc::clone(out),
             control,
         });
         for dep in deps.cells {
@@ -499,15 +499,17 @@ impl Gate {
         let queued = self.queued.lock().take();
         let failure = self.failure.lock().take();
         match (queued, failure) {
-            (Some(_), Some(error)) => {
+            (Some((queued, out)), Some(error)) => {
+                drop(queued);
                 timeline::record_skipped(
                     &self.control.function,
-                    self.out.id(),
+                    out.id(),
                     timeline::Skipped::DependencyFailed,
                 );
-                self.out.complete(Err(error));
+                out.finish(Err(error));
             }
-            (Some(queued), None) => {
+            (Some((queued, out)), None) => {
+                drop(out);
                 self.control.set_phase(PHASE_QUEUED);
                 self.shared.scheduler.submit(queued)
             }
@@ -687,7 +689,7 @@ impl<B> Job<B> {
     fn finish(self, outcome: Result<Object>) {
         let Job { out, body, .. } = self;
         drop(body);
-        out.complete(outcome);
+        out.finish(outcome);
     }
 
     /// The final result of a try, or `None` if the task should run again.

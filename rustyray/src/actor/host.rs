@@ -78,7 +78,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 continue; // cancelled while queued
             }
             if let Some(error) = wait_for(&call.deps).await {
-                call.out.complete(Err(error));
+                call.finish(Err(error));
                 continue;
             }
             let crash = match &call.body {
@@ -152,7 +152,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 call.attempts += 1;
                 self.backlog.push_front(call);
             } else {
-                call.out.complete(Err(error));
+                call.finish(Err(error));
             }
         }
         if !restart {
@@ -179,7 +179,7 @@ impl<A: Send + 'static> ActorHost<A> {
         let (cell, limit) = (&self.cell, self.max_concurrency);
         let start = |call: Call<A>| async move {
             if let Some(error) = wait_for(&call.deps).await {
-                call.out.complete(Err(error));
+                call.finish(Err(error));
                 return None;
             }
             let Method::Shared(method) = &call.body else {
@@ -318,13 +318,13 @@ impl<A> Drop for ActorHost<A> {
         self.inbox.close();
         let error = self.cell.died_error();
         for out in self.running.drain(..).filter_map(|out| out.upgrade()) {
-            out.complete(Err(error.clone()));
+            out.finish(Err(error.clone()));
         }
         for call in self.backlog.drain(..) {
-            call.out.complete(Err(error.clone()));
+            call.finish(Err(error.clone()));
         }
         while let Ok(call) = self.inbox.try_recv() {
-            call.out.complete(Err(error.clone()));
+            call.finish(Err(error.clone()));
         }
     }
 }
@@ -339,7 +339,7 @@ fn run_batch<A>(cell: &ActorCell<A>, state: &mut A, batch: Vec<Call<A>>) -> Opti
             continue; // cancelled
         }
         if let Some(error) = first_failure(&call.deps) {
-            call.out.complete(Err(error));
+            call.finish(Err(error));
             continue;
         }
         let Method::Sync(method) = &call.body else {
@@ -415,17 +415,13 @@ fn settle<A>(
     // before the result is stored, as a task's is. A panicked call is kept, to be retried.
     match outcome {
         Ok(Ok(object)) => {
-            let out = Arc::clone(&call.out);
-            drop(call);
-            out.complete(Ok(object));
+            call.finish(Ok(object));
             None
         }
         Ok(Err(error)) => {
             let error = Error::task_failed(&function(), &error);
             tracing::warn!(target: "rustyray::actor", %error, "actor call failed");
-            let out = Arc::clone(&call.out);
-            drop(call);
-            out.complete(Err(error));
+            call.finish(Err(error));
             None
         }
         Err(payload) => {

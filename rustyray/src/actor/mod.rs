@@ -338,6 +338,16 @@ struct Call<A> {
     attempts: u32,
 }
 
+impl<A> Call<A> {
+    /// Stores the call's outcome, letting go of the call (its body and argument refs) first,
+    /// and of its handle to the result before the result's waiters run.
+    fn finish(self, outcome: Result<Object>) {
+        let out = Arc::clone(&self.out);
+        drop(self);
+        out.finish(outcome);
+    }
+}
+
 impl<A> Clone for Call<A> {
     fn clone(&self) -> Self {
         Call {

@@ -97,6 +97,33 @@ impl Cell {
     /// Resolves the pending object and runs its waiters. An object that already resolved keeps
     /// its first outcome; the call returns whether this one took effect.
     pub(crate) fn complete(self: &Arc<Self>, outcome: Result<Object>) -> bool {
+        match self.resolve(outcome) {
+            Some((waiters, state)) => {
+                run_waiters(waiters, state);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`complete`](Self::complete) by the holder of the producer's handle, which is let go
+    /// before the waiters run: whoever they wake finds the object held only by the refs that
+    /// still exist (so dropping the last one frees it at once).
+    pub(crate) fn finish(self: Arc<Self>, outcome: Result<Object>) -> bool {
+        let resolved = self.resolve(outcome);
+        drop(self);
+        match resolved {
+            Some((waiters, state)) => {
+                run_waiters(waiters, state);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stores the outcome if the object is still pending, and returns its waiters with the
+    /// state to run them with.
+    fn resolve(self: &Arc<Self>, outcome: Result<Object>) -> Option<(Vec<Waiter>, State)> {
         let entry = match outcome {
             Ok(object) => self
                 .store
@@ -120,17 +147,16 @@ impl Cell {
             }
         };
         match resolved {
-            Ok((waiters, state)) => {
+            Ok(resolved) => {
                 if spillable {
                     self.store.enter_index(self);
                 }
-                run_waiters(waiters, state);
-                true
+                Some(resolved)
             }
             Err(unused) => {
                 // Already resolved (cancelled, say): give back what was taken for it.
                 self.store.forget(unused);
-                false
+                None
             }
         }
     }
