@@ -74,7 +74,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 return; // the mailbox closed: the last handle was dropped
             };
             self.cell.set_queued(self.inbox.len() + self.backlog.len());
-            if call.out.is_resolved() {
+            if call.out.resolved_before_run() {
                 continue; // cancelled while queued
             }
             if let Some(error) = wait_for(&call.deps).await {
@@ -207,7 +207,7 @@ impl<A: Send + 'static> ActorHost<A> {
                         }
                     }
                     next = next_call(&mut self.backlog, &mut self.inbox) => match next {
-                        Some(call) if call.out.is_resolved() => {}
+                        Some(call) if call.out.resolved_before_run() => {}
                         Some(call) if matches!(call.body, Method::Shared(_)) => {
                             started.push(call.clone());
                             self.running.push(Arc::downgrade(&call.out));
@@ -241,7 +241,7 @@ impl<A: Send + 'static> ActorHost<A> {
         };
         let crashed = crash.in_flight.first().map(|(c, _)| c.out.id());
         for call in started {
-            if Some(call.out.id()) != crashed && !call.out.is_resolved() {
+            if Some(call.out.id()) != crashed && !call.out.resolved_before_run() {
                 crash.in_flight.push((call, interrupted.clone()));
             }
         }
@@ -335,7 +335,7 @@ fn run_batch<A>(cell: &ActorCell<A>, state: &mut A, batch: Vec<Call<A>>) -> Opti
     // One clock reading per call: each call's end is the next one's start.
     let mut started = timeline::now();
     while let Some(call) = calls.next() {
-        if call.out.is_resolved() {
+        if call.out.resolved_before_run() {
             continue; // cancelled
         }
         if let Some(error) = first_failure(&call.deps) {

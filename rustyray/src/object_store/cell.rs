@@ -72,9 +72,9 @@ impl Cell {
         matches!(self.slot.lock().entry, Entry::Pending(_))
     }
 
-    /// Whether it already resolved: a task or call whose result is resolved before it runs was
-    /// cancelled.
-    pub(crate) fn is_resolved(&self) -> bool {
+    /// Whether the result of a call about to run is already resolved, which only a
+    /// cancellation does (so, with no cancellation ever, it is not even looked at).
+    pub(crate) fn resolved_before_run(&self) -> bool {
         if self.store.cancellations.load(Ordering::Acquire) == 0 {
             return false; // only a cancellation resolves a result before its call runs
         }
