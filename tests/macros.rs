@@ -489,6 +489,45 @@ fn concurrent_actors_interleave_shared_async_calls_up_to_max_concurrency() {
     );
 }
 
+static COUNTED_RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[rustyray::actor]
+struct Fragile;
+
+#[rustyray::actor(concurrent)]
+impl Fragile {
+    fn new() -> Self {
+        Fragile
+    }
+
+    async fn count(&self) -> usize {
+        COUNTED_RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
+
+    async fn boom(&self) -> u8 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        panic!("boom")
+    }
+}
+
+#[test]
+fn a_crash_retries_only_the_concurrent_calls_it_interrupted() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    // Two restarts: one for the crash, one for the retried call's crash.
+    let actor = Fragile::options()
+        .max_concurrency(2)
+        .max_restarts(2)
+        .max_task_retries(1)
+        .remote();
+    let counted = actor.count();
+    let boom = actor.boom();
+    assert_eq!(rustyray::get(&counted).unwrap(), 1);
+    assert!(rustyray::get(&boom).is_err(), "it panics on its retry too");
+    // The call that had finished before the crash is not run again by the restart.
+    assert_eq!(rustyray::get(&actor.count()).unwrap(), 2);
+}
+
 #[test]
 fn without_max_concurrency_calls_run_one_at_a_time_in_order() {
     let rt = runtime(2);

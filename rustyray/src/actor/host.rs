@@ -241,7 +241,7 @@ impl<A: Send + 'static> ActorHost<A> {
         };
         let crashed = crash.in_flight.first().map(|(c, _)| c.out.id());
         for call in started {
-            if Some(call.out.id()) != crashed && !call.out.resolved_before_run() {
+            if Some(call.out.id()) != crashed && call.out.is_pending() {
                 crash.in_flight.push((call, interrupted.clone()));
             }
         }
