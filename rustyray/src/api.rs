@@ -62,17 +62,14 @@ fn get_until<T: Value>(r: &ObjectRef<T>, deadline: Option<Instant>) -> Result<Ar
         return ray.get(r, deadline);
     }
     let cell = r.cell_or_missing(shared.id)?;
-    let state = match cell.state() {
-        State::Pending => {
-            let started = Instant::now();
-            if !block_until(&[Some(cell)], 1, deadline) {
-                return Err(Error::Timeout(started.elapsed()));
-            }
-            cell.state()
-        }
-        resolved => resolved,
-    };
-    cell.typed(state)
+    if let Some(read) = cell.read() {
+        return read;
+    }
+    let started = Instant::now();
+    if !block_until(&[Some(cell)], 1, deadline) {
+        return Err(Error::Timeout(started.elapsed()));
+    }
+    cell.read_resolved()
 }
 
 /// Gets every object, in order; fails with the first error met.

@@ -292,7 +292,7 @@ impl<T: Value + Clone> Future for ObjectFuture<T> {
                 let cell = Arc::clone(&resolve.cell);
                 Pin::new(resolve)
                     .poll(cx)
-                    .map(|state| cell.typed::<T>(state).map(|v| T::clone(&v)))
+                    .map(|_| cell.read_resolved::<T>().map(|v| T::clone(&v)))
             }
             Waiting::Ray(fetch) => Pin::new(fetch).poll(cx).map(|joined| {
                 joined.unwrap_or_else(|e| {

@@ -97,13 +97,7 @@ impl Cell {
     /// Resolves the pending object and runs its waiters. An object that already resolved keeps
     /// its first outcome; the call returns whether this one took effect.
     pub(crate) fn complete(self: &Arc<Self>, outcome: Result<Object>) -> bool {
-        match self.resolve(outcome) {
-            Some((waiters, state)) => {
-                run_waiters(waiters, state);
-                true
-            }
-            None => false,
-        }
+        wake(self.resolve(outcome))
     }
 
     /// [`complete`](Self::complete) by the holder of the producer's handle, which is let go
@@ -112,13 +106,7 @@ impl Cell {
     pub(crate) fn finish(self: Arc<Self>, outcome: Result<Object>) -> bool {
         let resolved = self.resolve(outcome);
         drop(self);
-        match resolved {
-            Some((waiters, state)) => {
-                run_waiters(waiters, state);
-                true
-            }
-            None => false,
-        }
+        wake(resolved)
     }
 
     /// Stores the outcome if the object is still pending, and returns its waiters with the
@@ -191,14 +179,29 @@ impl Cell {
         cancelled
     }
 
-    /// Turns a resolved state of this object into the typed value, reading it back from disk
-    /// if it was spilled.
-    pub(crate) fn typed<T: Value>(self: &Arc<Self>, state: State) -> Result<Arc<T>> {
-        match state {
-            State::Ready(object) => object.downcast::<T>(),
-            State::Spilled => self.read_spilled::<T>(),
-            State::Failed(error) => Err(error),
-            State::Pending => unreachable!("resolved states only"),
+    /// The typed value once the object is resolved (read back from disk if it was spilled),
+    /// or the error that failed it; `None` while it is pending. Reading a ready object marks it
+    /// recently used.
+    pub(crate) fn read<T: Value>(self: &Arc<Self>) -> Option<Result<Arc<T>>> {
+        let mut slot = self.slot.lock();
+        let read = match &slot.entry {
+            Entry::Pending(_) => return None,
+            Entry::Ready(object) => object.downcast::<T>(),
+            Entry::Failed(error) => return Some(Err((**error).clone())),
+            Entry::Spilled(_) => {
+                drop(slot);
+                return Some(self.read_spilled::<T>());
+            }
+        };
+        slot.last_used = self.store.tick();
+        Some(read)
+    }
+
+    /// [`read`](Self::read) of an object known to be resolved.
+    pub(crate) fn read_resolved<T: Value>(self: &Arc<Self>) -> Result<Arc<T>> {
+        match self.read() {
+            Some(read) => read,
+            None => unreachable!("a resolved object never becomes pending again"),
         }
     }
 
@@ -280,6 +283,17 @@ impl Cell {
             store.spill.remove(&path, bytes.len() as u64);
         }
         Ok(())
+    }
+}
+
+/// Runs the waiters of an object that [`Cell::resolve`] resolved; whether it did.
+fn wake(resolved: Option<(Vec<Waiter>, State)>) -> bool {
+    match resolved {
+        Some((waiters, state)) => {
+            run_waiters(waiters, state);
+            true
+        }
+        None => false,
     }
 }
 

@@ -29,10 +29,10 @@
 //!
 //! Ready objects in memory of at least [`SPILLABLE`] bytes count against `object_store_memory`
 //! (smaller ones are neither counted nor spilled, as Ray keeps small objects in the owner's
-//! memory outside its object store). Admission is one atomic update while there is room. When a new object does not fit, the store spills the least recently
-//! read object that nobody holds (its `Arc` is the store's only one, so a value lent out by
-//! `get_arc` is never spilled) to [`spill`]'s folder, and repeats until the new object fits.
-//! An object larger than the whole
+//! memory outside its object store). Admission is one atomic update while there is room. When a
+//! new object does not fit, the store spills the least recently read object that nobody holds
+//! (its `Arc` is the store's only one, so a value lent out by `get_arc` is never spilled) to
+//! [`spill`]'s folder, and repeats until the new object fits. An object larger than the whole
 //! budget goes to disk directly. A spilled object is read back on its next typed read (`get`, a
 //! task argument) and re-admitted if room can be made. Refs inside a spilled object stay
 //! counted: serialization collects their handles, which the spilled entry keeps. When neither
@@ -262,7 +262,8 @@ struct Slot {
 /// What a lookup found.
 #[derive(Debug, Clone)]
 pub(crate) enum State {
-    Ready(Object),
+    /// Ready, in memory (read it with [`Cell::read`]).
+    Ready,
     /// Ready, on disk: a typed read brings it back ([`Cell::read_spilled`]).
     Spilled,
     Failed(Error),
@@ -274,13 +275,13 @@ impl State {
     pub(crate) fn failure(&self) -> Option<Error> {
         match self {
             State::Failed(error) => Some(error.clone()),
-            State::Ready(_) | State::Spilled | State::Pending => None,
+            State::Ready | State::Spilled | State::Pending => None,
         }
     }
 
     fn of(entry: &Entry) -> State {
         match entry {
-            Entry::Ready(o) => State::Ready(o.clone()),
+            Entry::Ready(_) => State::Ready,
             Entry::Spilled(_) => State::Spilled,
             Entry::Failed(e) => State::Failed((**e).clone()),
             Entry::Pending(_) => State::Pending,
@@ -326,6 +327,7 @@ impl Sweep {
         self.cells.push(cell);
     }
 }
+
 type IndexShard = CachePadded<Mutex<FxHashMap<u64, Weak<Cell>>>>;
 
 /// The object store of one runtime.
@@ -743,10 +745,14 @@ mod tests {
     #[test]
     fn ready_objects_round_trip_typed_and_serialized() {
         let store = test_store(7);
-        let cell = store.insert_ready(Object::new(vec![1u32, 2, 3])).unwrap();
-        let State::Ready(object) = cell.state() else {
-            panic!("not ready")
-        };
+        let object = Object::new(vec![1u32, 2, 3]);
+        let cell = store.insert_ready(object.clone()).unwrap();
+        assert!(matches!(cell.state(), State::Ready));
+        assert_eq!(*cell.read::<Vec<u32>>().unwrap().unwrap(), vec![1, 2, 3]);
+        assert!(matches!(
+            cell.read::<String>(),
+            Some(Err(Error::TypeMismatch { .. }))
+        ));
         assert_eq!(*object.downcast::<Vec<u32>>().unwrap(), vec![1, 2, 3]);
         assert!(matches!(
             object.downcast::<String>(),
@@ -797,7 +803,7 @@ mod tests {
             let hits = hits.clone();
             assert!(cell
                 .subscribe(Box::new(move |state| {
-                    assert!(matches!(state, State::Ready(_)));
+                    assert!(matches!(state, State::Ready));
                     hits.fetch_add(1, Ordering::SeqCst);
                 }))
                 .is_none());
@@ -807,7 +813,7 @@ mod tests {
         assert_eq!(hits.load(Ordering::SeqCst), 3);
         assert!(matches!(
             cell.subscribe(Box::new(|_| unreachable!())),
-            Some(State::Ready(_))
+            Some(State::Ready)
         ));
     }
 

@@ -34,7 +34,7 @@ use crate::actor::{ActorId, ActorOptions};
 use crate::config::RayTarget;
 use crate::error::{Error, Result};
 use crate::object_ref::ObjectRef;
-use crate::object_store::{Cell, Object, State, Value};
+use crate::object_store::{Cell, Object, Value};
 use crate::runtime::Shared;
 use crate::task::{ArgSlot, TaskOptions};
 
@@ -147,13 +147,13 @@ impl Wire {
 fn lookup<T>(r: &ObjectRef<T>) -> Result<Arc<RayObject>> {
     let id = r.id();
     let cell = r.cell().ok_or_else(|| crate::object_ref::missing(id))?;
-    match cell.state() {
-        State::Ready(object) => object.downcast::<RayObject>().map_err(|_| Error::NotFound {
+    match cell.read::<RayObject>() {
+        Some(Err(Error::TypeMismatch { .. })) => Err(Error::NotFound {
             what: format!("object {id} on the Ray cluster (it was made by an embedded runtime)"),
         }),
-        state => Err(state
-            .failure()
-            .unwrap_or_else(|| crate::object_ref::missing(id))),
+        Some(read) => read,
+        // Entries for Ray objects are made ready.
+        None => Err(crate::object_ref::missing(id)),
     }
 }
 
