@@ -271,5 +271,55 @@ fn actor_methods_may_submit_tasks_and_block_on_them() {
         c.n += rustyray::get(&add(x.get()?, 1))?;
         Ok(c.n)
     });
-    assert_eq!(rustyray::get_timeout(&r, DEADLOCK_GUARD).unwrap(), 21);
+    assert_eq!(
+        rustyray::get_timeout(&r, std::time::Duration::from_secs(30)).unwrap(),
+        21
+    );
+}
+
+/// An idle sync actor parks its host and the next call wakes it. Calls sent from several
+/// threads at once, each waited for before the next (so the host parks between most of them),
+/// mixed with async calls (which send it back to tokio), are never lost or reordered.
+#[test]
+fn calls_racing_the_idle_actor_parking_are_never_lost() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let c = counter(0);
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let c = c.clone();
+            let rt = rt.clone();
+            std::thread::spawn(move || {
+                let _g = rt.enter();
+                for i in 0..5000 {
+                    let r = incr(&c, 1);
+                    if i % 50 == 0 {
+                        log(&c); // an async call in between
+                    }
+                    rustyray::get_timeout(&r, std::time::Duration::from_secs(30))
+                        .unwrap_or_else(|e| panic!("sender {t}, call {i}: {e}"));
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    assert_eq!(rustyray::get(&incr(&c, 0)).unwrap(), 20000);
+    let log = rustyray::get(&log(&c)).unwrap();
+    assert_eq!(log.len(), 20001);
+}
+
+/// Killing an idle (parked) sync actor drops it at once; its later calls fail.
+#[test]
+fn killing_an_idle_sync_actor_fails_its_later_calls() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let c = counter(0);
+    assert_eq!(rustyray::get(&incr(&c, 1)).unwrap(), 1); // the host is idle after this
+    rustyray::kill(&c).unwrap();
+    assert!(matches!(
+        rustyray::get_timeout(&incr(&c, 1), DEADLOCK_GUARD),
+        Err(Error::ActorDied { .. })
+    ));
 }

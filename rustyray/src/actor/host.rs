@@ -1,11 +1,18 @@
-//! The running side of an actor: one tokio task that owns the state and the mailbox.
+//! The running side of an actor: the host, which owns the state and the receiving end of the
+//! mailbox, and is at any moment in one of three places.
 //!
-//! Calls are taken in arrival order. Before a call runs, the host waits for its ref arguments; a
-//! call whose result was cancelled meanwhile is skipped. Async methods run on the host's task.
-//! Sync methods run on the CPU pool: the state moves to a pool thread together with every
-//! following sync call whose arguments are ready (up to [`MAX_BATCH`]), and comes back.
-//! On an actor allowed to interleave, async `&self` calls run side by side (see
-//! [`ActorHost::run_concurrently`]).
+//! - **On tokio** ([`ActorHost::serve`]): it builds the state, waits for ref arguments, and runs
+//!   async methods on its task. On an actor allowed to interleave, async `&self` calls run side
+//!   by side (see [`ActorHost::run_concurrently`]).
+//! - **On the CPU pool** ([`ActorHost::drain`]): at a sync call the whole host moves to a pool
+//!   thread and runs sync calls there, one after another, while the next call is a sync one
+//!   whose arguments are ready. Any other call, or a crash, sends it back to tokio.
+//! - **Parked** in the actor's cell, when the pool found the mailbox empty. The next call sent
+//!   takes it out and starts it on the pool directly, so a sync call costs one hand-off between
+//!   threads (caller to pool) instead of two (caller to tokio to pool); parking and sending are
+//!   serialized by the mailbox's lock, so no call is missed (see `ActorCell::park`).
+//!
+//! Calls are taken in arrival order. A call whose result was cancelled meanwhile is skipped.
 //!
 //! A panic is a crash. With restarts left, the state is rebuilt from the constructor; the calls
 //! that were in flight are sent again (ahead of the rest) while they have retries left
@@ -31,19 +38,14 @@ use crate::runtime::Shared;
 use crate::task::{BoxFuture, Deps};
 use crate::timeline;
 
-/// How many ready sync calls one trip to the CPU pool runs at most.
-const MAX_BATCH: usize = 256;
-
 /// Runs shared calls side by side; compiled only for `Sync` actors.
 pub(super) type ConcurrentRunner<A> =
     for<'a> fn(&'a mut ActorHost<A>, &'a A, Call<A>) -> BoxFuture<'a, Option<Crash<A>>>;
 
-/// What a panic interrupted: the calls in flight (with the error each would fail with) and the
-/// calls of the same batch that had not run yet.
+/// What a panic interrupted: the calls in flight, with the error each would fail with.
 pub(super) struct Crash<A> {
     reason: String,
     in_flight: Vec<(Call<A>, Error)>,
-    unrun: Vec<Call<A>>,
 }
 
 pub(super) struct ActorHost<A> {
@@ -64,12 +66,28 @@ pub(super) struct ActorHost<A> {
 }
 
 impl<A: Send + 'static> ActorHost<A> {
+    /// Builds the state, then serves calls.
     pub(super) async fn run(mut self) {
-        let mut state = match self.construct().await {
+        let state = match self.construct().await {
             Ok(state) => Box::new(state),
             Err(reason) => return self.die(reason),
         };
+        self.serve(state, None).await
+    }
+
+    /// Serves calls on tokio, after recovering from `crash` if one is given. Async calls run
+    /// here; at the first sync call the whole host moves to the CPU pool ([`Self::drain`]).
+    async fn serve(mut self, mut state: Box<A>, mut crash: Option<Crash<A>>) {
         loop {
+            if let Some(crash) = crash.take() {
+                match self.recover(crash).await {
+                    Some(rebuilt) => *state = rebuilt,
+                    None => return,
+                }
+            }
+            if !self.cell.is_alive() {
+                return; // killed while the host moved here: dropping it fails what it holds
+            }
             let Some(call) = next_call(&mut self.backlog, &mut self.inbox).await else {
                 return; // the mailbox closed: the last handle was dropped
             };
@@ -81,7 +99,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 call.finish(Err(error));
                 continue;
             }
-            let crash = match &call.body {
+            crash = match &call.body {
                 Method::Async(method) => {
                     self.running.push(Arc::downgrade(&call.out));
                     let started = timeline::now();
@@ -108,29 +126,92 @@ impl<A: Send + 'static> ActorHost<A> {
                     }
                 },
                 Method::Sync(_) => {
-                    let batch = self.take_batch(call);
-                    self.running
-                        .extend(batch.iter().map(|c| Arc::downgrade(&c.out)));
-                    let cell = Arc::clone(&self.cell);
-                    let (back, ran) = oneshot::channel();
-                    self.shared.pool.spawn(Box::new(move || {
-                        let crash = run_batch(&cell, &mut state, batch);
-                        let _ = back.send((state, crash));
-                    }));
-                    let ran = ran.await;
-                    self.running.clear();
-                    let Ok((back, crash)) = ran else {
-                        return; // the runtime is shutting down
-                    };
-                    state = back;
-                    crash
+                    self.backlog.push_front(call);
+                    return self.wake(state);
                 }
             };
+        }
+    }
+
+    /// Moves the host to a CPU pool thread, to run sync calls there ([`Self::drain`]). If the
+    /// pool is shut down, the job is dropped, and with it the host, which fails what it holds.
+    pub(super) fn wake(self, state: Box<A>) {
+        let shared = Arc::clone(&self.shared);
+        shared.pool.spawn(Box::new(move || self.drain(state)));
+    }
+
+    /// Hands the host back to tokio (for an async call, a sync call whose arguments are not
+    /// ready, or a crash to recover from).
+    fn back_to_tokio(self, state: Box<A>, crash: Option<Crash<A>>) {
+        let Some(tokio) = self.shared.handle().cloned() else {
+            return; // shutting down: dropping the host fails what it holds
+        };
+        let cell = Arc::clone(&self.cell);
+        let task = tokio.spawn(self.serve(state, crash));
+        cell.set_task(task.abort_handle());
+    }
+
+    /// Runs sync calls on this pool thread, in arrival order, while the next call is a sync
+    /// one whose arguments are ready. When the mailbox is empty the host parks in the actor's
+    /// cell, and the next call sent wakes it onto the pool directly (one hand-off per call
+    /// instead of two); any other call, or a crash, sends it back to tokio.
+    fn drain(mut self, mut state: Box<A>) {
+        let cell = Arc::clone(&self.cell);
+        // One clock reading per call: each call's end is the next one's start.
+        let mut started = timeline::now();
+        loop {
+            if !cell.is_alive() {
+                return; // killed: dropping the host fails what it holds
+            }
+            let call = match self.backlog.pop_front() {
+                Some(call) => call,
+                None => match self.inbox.try_recv() {
+                    Ok(call) => call,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return,
+                    Err(mpsc::error::TryRecvError::Empty) => match cell.park(self, state) {
+                        None => return, // the next call sent wakes it
+                        Some((host, back)) => {
+                            (self, state) = (host, back);
+                            started = timeline::now();
+                            continue;
+                        }
+                    },
+                },
+            };
+            cell.set_queued(self.inbox.len() + self.backlog.len());
+            if call.out.resolved_before_run() {
+                continue; // cancelled while queued
+            }
+            let ready =
+                matches!(call.body, Method::Sync(_)) && call.deps.iter().all(|d| !d.is_pending());
+            if !ready {
+                self.backlog.push_front(call);
+                return self.back_to_tokio(state, None);
+            }
+            if let Some(error) = first_failure(&call.deps) {
+                call.finish(Err(error));
+                continue;
+            }
+            let Method::Sync(method) = &call.body else {
+                unreachable!("checked to be sync above")
+            };
+            cell.set_running(Some(Arc::downgrade(&call.out)));
+            let outcome = {
+                let span = call_span(&cell, &call);
+                let _running = span.enter();
+                std::panic::catch_unwind(AssertUnwindSafe(|| method(&mut state)))
+            };
+            let ended = timeline::now();
+            let run = Run {
+                started,
+                ended,
+                asynchronous: false,
+            };
+            started = ended;
+            let crash = settle(&cell, call, outcome, run);
+            cell.set_running(None);
             if let Some(crash) = crash {
-                match self.recover(crash).await {
-                    Some(rebuilt) => *state = rebuilt,
-                    None => return,
-                }
+                return self.back_to_tokio(state, Some(crash));
             }
         }
     }
@@ -138,14 +219,7 @@ impl<A: Send + 'static> ActorHost<A> {
     /// After a crash: rebuilds the state if restarts are left (re-sending the in-flight calls
     /// that may retry), or lets the actor die. Returns the new state, if any.
     async fn recover(&mut self, crash: Crash<A>) -> Option<A> {
-        let Crash {
-            reason,
-            in_flight,
-            unrun,
-        } = crash;
-        for call in unrun.into_iter().rev() {
-            self.backlog.push_front(call);
-        }
+        let Crash { reason, in_flight } = crash;
         let restart = self.restarts_left > 0;
         for (mut call, error) in in_flight.into_iter().rev() {
             if restart && call.attempts < self.max_task_retries {
@@ -248,27 +322,6 @@ impl<A: Send + 'static> ActorHost<A> {
         Some(crash)
     }
 
-    /// `first` and the sync calls after it whose arguments are all resolved, in order.
-    fn take_batch(&mut self, first: Call<A>) -> Vec<Call<A>> {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            let next = match self.backlog.pop_front() {
-                Some(call) => call,
-                None => match self.inbox.try_recv() {
-                    Ok(call) => call,
-                    Err(_) => break,
-                },
-            };
-            if matches!(next.body, Method::Sync(_)) && next.deps.iter().all(|d| !d.is_pending()) {
-                batch.push(next);
-            } else {
-                self.backlog.push_front(next);
-                break;
-            }
-        }
-        batch
-    }
-
     async fn construct(&self) -> Result<A, String> {
         let failed = match self.deps.missing {
             Some(id) => Some(missing(id)),
@@ -327,40 +380,6 @@ impl<A> Drop for ActorHost<A> {
             call.finish(Err(error.clone()));
         }
     }
-}
-
-/// Runs ready sync calls in order, stopping at the first panic.
-fn run_batch<A>(cell: &ActorCell<A>, state: &mut A, batch: Vec<Call<A>>) -> Option<Crash<A>> {
-    let mut calls = batch.into_iter();
-    // One clock reading per call: each call's end is the next one's start.
-    let mut started = timeline::now();
-    while let Some(call) = calls.next() {
-        if call.out.resolved_before_run() {
-            continue; // cancelled
-        }
-        if let Some(error) = first_failure(&call.deps) {
-            call.finish(Err(error));
-            continue;
-        }
-        let Method::Sync(method) = &call.body else {
-            unreachable!("batches hold sync calls only")
-        };
-        let span = call_span(cell, &call);
-        let _running = span.enter();
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| method(state)));
-        let ended = timeline::now();
-        let run = Run {
-            started,
-            ended,
-            asynchronous: false,
-        };
-        started = ended;
-        if let Some(mut crash) = settle(cell, call, outcome, run) {
-            crash.unrun = calls.collect();
-            return Some(crash);
-        }
-    }
-    None
 }
 
 /// The tracing span of one call (free when no subscriber is installed).
@@ -430,7 +449,6 @@ fn settle<A>(
             Some(Crash {
                 reason: error.to_string(),
                 in_flight: vec![(call, error)],
-                unrun: Vec::new(),
             })
         }
     }

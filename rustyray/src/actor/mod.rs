@@ -32,8 +32,10 @@
 //!
 //! # Design
 //!
-//! Each actor is one tokio task (the [`host`]) that owns the actor's state and the receiving end
-//! of its mailbox, an unbounded channel. A call is sent with its result's pending ref, which the
+//! Each actor has one host (`actor/host.rs`) that owns the actor's state and the receiving end
+//! of its mailbox, an unbounded channel. The host runs async methods on a tokio task and sync
+//! methods on a CPU pool thread, moving between the two as the calls require, and parks in the
+//! actor's cell when it is idle after sync calls, to be started by the next call sent. A call is sent with its result's pending ref, which the
 //! caller gets back at once; calls are taken in the order they arrived, so each caller's calls
 //! run in the order it sent them. The [`table`] counts the handles to each actor: an unnamed
 //! actor is freed when its last handle drops (after running the calls already sent); a named

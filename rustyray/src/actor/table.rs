@@ -8,26 +8,41 @@
 use std::any::Any;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use tokio::sync::mpsc;
 
+use super::host::ActorHost;
 use super::{ActorId, Call};
 use crate::error::{Error, Result};
+use crate::object_store::Cell;
 use crate::ray::RemoteActor;
 use crate::state::{ActorInfo, ActorState};
 
 /// What callers share with a running actor: its mailbox and whether it is alive.
 pub(super) struct ActorCell<A> {
     pub(super) class: Cow<'static, str>,
-    mailbox: Mutex<Option<mpsc::UnboundedSender<Call<A>>>>,
+    mailbox: Mutex<Mailbox<A>>,
     alive: AtomicBool,
     death: Mutex<Option<String>>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The sync call running on the CPU pool now, failed at once by `kill`.
+    running: Mutex<Option<Weak<Cell>>>,
     /// Calls waiting in the mailbox when the actor last took one (for `rustyray::state`).
     queued: AtomicUsize,
+}
+
+/// The sending end of an actor's mailbox, and its host while it is idle.
+///
+/// A host that ran out of sync calls on the CPU pool parks here instead of going back to
+/// tokio; the next send takes it out and starts it on the pool again. Parking and sending
+/// both happen under this lock, so a call can never arrive unseen between the host's last look
+/// at an empty mailbox and its parking.
+struct Mailbox<A> {
+    sender: Option<mpsc::UnboundedSender<Call<A>>>,
+    parked: Option<(ActorHost<A>, Box<A>)>,
 }
 
 impl<A> ActorCell<A> {
@@ -37,10 +52,14 @@ impl<A> ActorCell<A> {
     ) -> ActorCell<A> {
         ActorCell {
             class,
-            mailbox: Mutex::new(Some(mailbox)),
+            mailbox: Mutex::new(Mailbox {
+                sender: Some(mailbox),
+                parked: None,
+            }),
             alive: AtomicBool::new(true),
             death: Mutex::new(None),
             task: Mutex::new(None),
+            running: Mutex::new(None),
             queued: AtomicUsize::new(0),
         }
     }
@@ -70,21 +89,63 @@ impl<A> ActorCell<A> {
         self.alive.store(false, Ordering::Release);
     }
 
-    /// Hands a call to the actor; gives it back if the mailbox is closed.
-    pub(super) fn send(&self, call: Call<A>) -> std::result::Result<(), Call<A>> {
-        match &*self.mailbox.lock() {
-            Some(mailbox) => mailbox.send(call).map_err(|e| e.0),
-            None => Err(call),
-        }
-    }
-
-    /// Closes the mailbox: the actor runs what was sent, then stops.
-    pub(super) fn close(&self) {
-        self.mailbox.lock().take();
-    }
-
     pub(super) fn set_task(&self, task: tokio::task::AbortHandle) {
         *self.task.lock() = Some(task);
+    }
+
+    /// Notes the sync call running on the CPU pool (`None` once it is done).
+    pub(super) fn set_running(&self, call: Option<Weak<Cell>>) {
+        *self.running.lock() = call;
+    }
+}
+
+impl<A: Send + 'static> ActorCell<A> {
+    /// Hands a call to the actor, waking its host if it is parked; gives the call back if
+    /// the mailbox is closed.
+    pub(super) fn send(&self, call: Call<A>) -> std::result::Result<(), Call<A>> {
+        let parked = {
+            let mut mailbox = self.mailbox.lock();
+            match &mailbox.sender {
+                Some(sender) => sender.send(call).map_err(|e| e.0)?,
+                None => return Err(call),
+            }
+            mailbox.parked.take()
+        };
+        if let Some((host, state)) = parked {
+            host.wake(state);
+        }
+        Ok(())
+    }
+
+    /// Parks an idle host whose mailbox looked empty, until the next send wakes it. Gives it
+    /// back if a call arrived meanwhile (it is then first in the backlog) or the mailbox was
+    /// closed (the host then finds it disconnected).
+    pub(super) fn park(
+        &self,
+        mut host: ActorHost<A>,
+        state: Box<A>,
+    ) -> Option<(ActorHost<A>, Box<A>)> {
+        let mut mailbox = self.mailbox.lock();
+        if mailbox.sender.is_none() {
+            return Some((host, state));
+        }
+        if let Ok(call) = host.inbox.try_recv() {
+            host.backlog.push_back(call);
+            return Some((host, state));
+        }
+        mailbox.parked = Some((host, state));
+        None
+    }
+
+    /// Closes the mailbox: the actor runs what was sent, then stops. A parked host has
+    /// nothing left to run, so it (and the actor's state) is dropped now.
+    pub(super) fn close(&self) {
+        let parked = {
+            let mut mailbox = self.mailbox.lock();
+            mailbox.sender = None;
+            mailbox.parked.take()
+        };
+        drop(parked);
     }
 }
 
@@ -125,6 +186,12 @@ impl<A: Send + 'static> CellOps for ActorCell<A> {
         // Stops the actor mid-call; its host fails every call it still holds as it drops.
         if let Some(task) = self.task.lock().take() {
             task.abort();
+        }
+        // A sync call running on the CPU pool finishes on its thread; its result is
+        // discarded, since it fails now (the first outcome stays).
+        let running = self.running.lock().take();
+        if let Some(out) = running.and_then(|out| out.upgrade()) {
+            out.finish(Err(self.died_error()));
         }
     }
 }
