@@ -35,6 +35,39 @@ fn get_all_keeps_input_order_and_reports_the_first_error() {
     }
 }
 
+/// `get_all` waits for the pending refs together, but a failure ends the wait early: the first
+/// error in input order is reported as soon as the refs before it are resolved, while later
+/// refs are still pending.
+#[test]
+fn get_all_fails_at_the_first_error_without_waiting_for_later_refs() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let (slow, open) = gated(7i64);
+    let first_fails = vec![fail("early"), slow.clone()];
+    let (done, finished) = std::sync::mpsc::channel();
+    let rt2 = rt.clone();
+    let getter = std::thread::spawn(move || {
+        let _g = rt2.enter();
+        done.send(rustyray::get_all(&first_fails).map_err(|e| e.to_string()))
+            .unwrap();
+    });
+    match finished.recv_timeout(DEADLOCK_GUARD) {
+        Ok(Err(message)) => assert!(message.contains("early"), "{message}"),
+        other => panic!("get_all waited for the gated ref: {other:?}"),
+    }
+    getter.join().unwrap();
+    // An error after a pending ref is reported once that ref resolves (input order).
+    let (gate, open_too) = gated(1i64);
+    let later_fails = vec![gate, fail("late")];
+    open_too.send(()).unwrap();
+    match rustyray::get_all(&later_fails) {
+        Err(Error::TaskFailed { message, .. }) => assert_eq!(message, "late"),
+        other => panic!("{other:?}"),
+    }
+    open.send(()).unwrap();
+    assert_eq!(rustyray::get(&slow).unwrap(), 7);
+}
+
 #[test]
 fn refs_clone_cheaply_and_serialize_as_their_id() {
     let rt = runtime(1);

@@ -3,14 +3,12 @@
 //! Each works anywhere: on the main thread, inside tasks, inside actor methods, in async code.
 //! They use the current runtime (see [`Runtime::enter`](crate::Runtime::enter)).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::object_ref::ObjectRef;
-use crate::object_store::{Cell, Object, State, Value};
+use crate::object_store::{Cell, Countdown, Object, State, Value, Waiter};
 use crate::runtime;
 use crate::scheduler::BlockedGuard;
 
@@ -73,8 +71,50 @@ fn get_until<T: Value>(r: &ObjectRef<T>, deadline: Option<Instant>) -> Result<Ar
 }
 
 /// Gets every object, in order; fails with the first error met.
+///
+/// The calling thread blocks at most once while all goes well: at the first object still
+/// pending, it waits for all the remaining ones together (woken early if one fails).
 pub fn get_all<T: Value + Clone>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
-    refs.iter().map(get).collect()
+    let shared = runtime::current();
+    shared.check()?;
+    if shared.ray().is_some() {
+        return refs.iter().map(get).collect();
+    }
+    let mut values = Vec::with_capacity(refs.len());
+    let mut waited = false;
+    for (i, r) in refs.iter().enumerate() {
+        let cell = r.cell_or_missing(shared.id)?;
+        let read = match cell.read() {
+            Some(read) => read,
+            None if !waited => {
+                waited = true;
+                let rest: Vec<Option<&Arc<Cell>>> =
+                    refs[i..].iter().map(|r| r.cell_in(shared.id)).collect();
+                let until = Until {
+                    need: rest.len(),
+                    deadline: None,
+                    stop_on_failure: true,
+                };
+                block(&rest, until, None);
+                read_when_resolved(cell)
+            }
+            // After a failure ended the wait early: one at a time, so the first error in
+            // order is the one reported.
+            None => read_when_resolved(cell),
+        };
+        let value: Arc<T> = read?;
+        values.push(T::clone(&value));
+    }
+    Ok(values)
+}
+
+/// The value of `cell`, once resolved.
+fn read_when_resolved<T: Value>(cell: &Arc<Cell>) -> Result<Arc<T>> {
+    if let Some(read) = cell.read() {
+        return read;
+    }
+    block_until(&[Some(cell)], 1, None);
+    cell.read_resolved()
 }
 
 /// Waits until `num_returns` of `refs` are resolved (ready or failed) or `timeout` passes, and
@@ -154,10 +194,25 @@ pub fn cancel<T>(r: &ObjectRef<T>) -> bool {
     r.cell_in(shared.id).is_some_and(|cell| cell.cancel())
 }
 
-/// A counter of resolved objects that wakes one parked thread.
-struct Signal {
-    resolved: AtomicUsize,
-    thread: Thread,
+/// How a blocked thread waits: for how many objects, until when, and what else ends the wait.
+#[derive(Clone, Copy)]
+pub(crate) struct Until {
+    /// How many must resolve (a missing object counts as resolved).
+    pub(crate) need: usize,
+    pub(crate) deadline: Option<Instant>,
+    /// Wake at the first failure, however many resolved.
+    pub(crate) stop_on_failure: bool,
+}
+
+impl Until {
+    /// Until `need` resolve, or the deadline passes.
+    pub(crate) fn resolved(need: usize, deadline: Option<Instant>) -> Until {
+        Until {
+            need,
+            deadline,
+            stop_on_failure: false,
+        }
+    }
 }
 
 /// Parks the calling thread until `need` of `cells` are resolved (a missing object counts as
@@ -169,7 +224,7 @@ pub(crate) fn block_until(
     need: usize,
     deadline: Option<Instant>,
 ) -> bool {
-    block_until_reporting(cells, need, deadline, |_| {})
+    block(cells, Until::resolved(need, deadline), None)
 }
 
 /// [`block_until`], calling `progress` with the number resolved so far after each wake-up
@@ -180,41 +235,54 @@ pub(crate) fn block_until_reporting(
     deadline: Option<Instant>,
     mut progress: impl FnMut(usize),
 ) -> bool {
-    let signal = Arc::new(Signal {
-        resolved: AtomicUsize::new(0),
-        thread: std::thread::current(),
-    });
-    let mut resolved = 0;
+    block(cells, Until::resolved(need, deadline), Some(&mut progress))
+}
+
+/// Parks the calling thread until `until` is met; returns whether it was (false when the
+/// deadline passed first). The thread is woken once, when the wait is over, not at every
+/// resolution (unless it reports progress): the cells count down one shared [`Countdown`].
+pub(crate) fn block(
+    cells: &[Option<&Arc<Cell>>],
+    until: Until,
+    mut progress: Option<&mut dyn FnMut(usize)>,
+) -> bool {
+    let need = until.need;
+    let countdown = Arc::new(Countdown::new(
+        need,
+        until.stop_on_failure,
+        progress.is_some(),
+    ));
     for cell in cells {
-        if resolved >= need {
+        if countdown.done() {
             break;
         }
-        let Some(cell) = cell else {
-            resolved += 1; // missing: nothing to wait for
-            continue;
-        };
-        let notify = Arc::clone(&signal);
-        let waiter = Box::new(move |_: &State| {
-            notify.resolved.fetch_add(1, Ordering::AcqRel);
-            notify.thread.unpark();
-        });
-        if cell.subscribe(waiter).is_some() {
-            resolved += 1;
+        match cell {
+            None => {
+                countdown.count(&State::Ready); // missing: nothing to wait for
+            }
+            Some(cell) => {
+                if let Some(state) = cell.subscribe(Waiter::Countdown(Arc::clone(&countdown))) {
+                    countdown.count(&state);
+                }
+            }
         }
     }
-    let count = || resolved + signal.resolved.load(Ordering::Acquire);
-    progress(count());
-    if count() >= need {
+    let report = |progress: &mut Option<&mut dyn FnMut(usize)>| {
+        if let Some(progress) = progress {
+            progress(countdown.resolved(need));
+        }
+    };
+    report(&mut progress);
+    if countdown.done() {
         return true;
     }
     let _lent = BlockedGuard::enter();
     outside_async_worker(|| loop {
-        let now_resolved = count();
-        progress(now_resolved);
-        if now_resolved >= need {
+        report(&mut progress);
+        if countdown.done() {
             return true;
         }
-        match deadline {
+        match until.deadline {
             None => std::thread::park(),
             Some(deadline) => {
                 let now = Instant::now();

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::counted;
 use crate::error::{Error, Result};
-use crate::object_store::{Cell, State, Value};
+use crate::object_store::{Cell, State, Value, Waiter};
 use crate::runtime;
 use crate::scheduler::BlockedGuard;
 
@@ -230,8 +230,7 @@ impl Future for Resolve {
         }
         let slot = Arc::new(AtomicWaker::new());
         slot.register(cx.waker());
-        let notify = Arc::clone(&slot);
-        match this.cell.subscribe(Box::new(move |_| notify.wake())) {
+        match this.cell.subscribe(Waiter::Wake(Arc::clone(&slot))) {
             Some(state) => Poll::Ready(state),
             None => {
                 this.waker = Some(slot);

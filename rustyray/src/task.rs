@@ -49,7 +49,7 @@ use tracing::Instrument;
 use crate::cpu_pool;
 use crate::error::{Error, Result};
 use crate::object_ref::{missing, ObjectId, ObjectRef};
-use crate::object_store::{Cell, Object, State, Value};
+use crate::object_store::{Cell, Object, State, Value, Waiter};
 use crate::ray::Wire;
 use crate::runtime::{self, Shared};
 use crate::scheduler::{self, Lease, Queued};
@@ -484,8 +484,7 @@ impl Gate {
             control,
         });
         for dep in deps.cells {
-            let waiting = Arc::clone(&gate);
-            let subscribed = dep.subscribe(Box::new(move |state| waiting.arrive(state)));
+            let subscribed = dep.subscribe(Waiter::Gate(Arc::clone(&gate)));
             if let Some(state) = subscribed {
                 gate.arrive(&state);
             }
@@ -493,7 +492,7 @@ impl Gate {
         gate.arrive_done();
     }
 
-    fn arrive(&self, state: &State) {
+    pub(crate) fn arrive(&self, state: &State) {
         if let Some(error) = state.failure() {
             self.failure.lock().get_or_insert(error);
         }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{decode, is_spillable, run_waiters, Entry, Object, ObjectStore, Slot, Spilled};
-use super::{State, Value, Waiter};
+use super::{State, Value, Waiter, Waiters};
 use crate::counted::keeping_handles;
 use crate::error::{Error, Result};
 use crate::object_ref::ObjectId;
@@ -111,7 +111,7 @@ impl Cell {
 
     /// Stores the outcome if the object is still pending, and returns its waiters with the
     /// state to run them with.
-    fn resolve(self: &Arc<Self>, outcome: Result<Object>) -> Option<(Vec<Waiter>, State)> {
+    fn resolve(self: &Arc<Self>, outcome: Result<Object>) -> Option<(Waiters, State)> {
         let entry = match outcome {
             Ok(object) => self
                 .store
@@ -287,7 +287,7 @@ impl Cell {
 }
 
 /// Runs the waiters of an object that [`Cell::resolve`] resolved; whether it did.
-fn wake(resolved: Option<(Vec<Waiter>, State)>) -> bool {
+fn wake(resolved: Option<(Waiters, State)>) -> bool {
     match resolved {
         Some((waiters, state)) => {
             run_waiters(waiters, state);
@@ -300,7 +300,7 @@ fn wake(resolved: Option<(Vec<Waiter>, State)>) -> bool {
 impl Drop for Cell {
     fn drop(&mut self) {
         let slot = self.slot.get_mut();
-        let entry = std::mem::replace(&mut slot.entry, Entry::Pending(Vec::new()));
+        let entry = std::mem::replace(&mut slot.entry, Entry::Pending(Waiters::new()));
         self.store.forget(entry);
         if *self.indexed.get_mut() {
             self.store.leave_index(self.id);

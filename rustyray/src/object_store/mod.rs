@@ -42,9 +42,9 @@
 
 mod cell;
 mod spill;
+mod waiter;
 
 use std::any::{Any, TypeId};
-use std::cell::RefCell;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -62,6 +62,8 @@ use crate::object_ref::ObjectId;
 use crate::task::TaskControl;
 pub(crate) use cell::Cell;
 use spill::Spill;
+use waiter::run_waiters;
+pub(crate) use waiter::{Countdown, Waiter, Waiters};
 
 /// What can be stored as an object: serializable (for spilling and for other processes), owned
 /// and shareable across threads.
@@ -76,9 +78,6 @@ use spill::Spill;
 pub trait Value: Serialize + DeserializeOwned + Send + Sync + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Value for T {}
-
-/// A one-shot callback run when an object resolves, with its final state (ready or failed).
-pub(crate) type Waiter = Box<dyn FnOnce(&State) + Send>;
 
 type SerializeFn = fn(&(dyn Any + Send + Sync)) -> Result<Vec<u8>>;
 
@@ -233,7 +232,7 @@ fn serialize_as<T: Value>(value: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
 
 /// What a cell holds. The rare, large variants are boxed, so a cell stays small.
 enum Entry {
-    Pending(Vec<Waiter>),
+    Pending(Waiters),
     Ready(Object),
     Failed(Box<Error>),
     Spilled(Box<Spilled>),
@@ -290,9 +289,6 @@ impl State {
 }
 
 const SHARDS: usize = 64;
-
-/// Waiters to run, with the state they are run with.
-type WaiterBatch = (Vec<Waiter>, State);
 
 /// Objects of at least this size are entered in the index when they become ready, so that
 /// spilling can find them. Smaller ones always stay in memory (Ray keeps small objects inline
@@ -582,7 +578,7 @@ impl ObjectStore {
 
     /// A new object that a task or actor call will produce later; `control` cancels the task.
     pub(crate) fn insert_pending(self: &Arc<Self>, control: Option<Arc<TaskControl>>) -> Arc<Cell> {
-        self.make(self.new_id(), Entry::Pending(Vec::new()), control)
+        self.make(self.new_id(), Entry::Pending(Waiters::new()), control)
     }
 
     /// A new object that is ready now, in memory or (over the budget) on disk; fails with
@@ -682,53 +678,6 @@ fn is_spillable(entry: &Entry) -> bool {
     matches!(entry, Entry::Ready(object) if object.size >= SPILLABLE)
 }
 
-thread_local! {
-    /// Waiters queued by callbacks that ran inside `run_waiters` on this thread, with the state
-    /// to run them with.
-    static QUEUED: RefCell<Option<Vec<WaiterBatch>>> = const { RefCell::new(None) };
-}
-
-/// Runs waiters; waiters that resolve further objects enqueue theirs here instead of recursing.
-fn run_waiters(waiters: Vec<Waiter>, state: State) {
-    if waiters.is_empty() {
-        return;
-    }
-    let mut first = Some((waiters, state));
-    let nested = QUEUED.with(|q| {
-        let mut q = q.borrow_mut();
-        match q.as_mut() {
-            Some(queue) => {
-                queue.extend(first.take());
-                true
-            }
-            None => {
-                *q = Some(Vec::new());
-                false
-            }
-        }
-    });
-    if nested {
-        return;
-    }
-    // Outermost call on this thread: drain until no callback queued more.
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            QUEUED.with(|q| *q.borrow_mut() = None);
-        }
-    }
-    let _reset = Reset;
-    let mut batch: Vec<WaiterBatch> = first.into_iter().collect();
-    while !batch.is_empty() {
-        for (waiters, state) in batch.drain(..) {
-            for waiter in waiters {
-                waiter(&state);
-            }
-        }
-        batch = QUEUED.with(|q| std::mem::take(q.borrow_mut().as_mut().expect("set above")));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -802,17 +751,17 @@ mod tests {
         for _ in 0..3 {
             let hits = hits.clone();
             assert!(cell
-                .subscribe(Box::new(move |state| {
+                .subscribe(Waiter::Call(Box::new(move |state| {
                     assert!(matches!(state, State::Ready));
                     hits.fetch_add(1, Ordering::SeqCst);
-                }))
+                })))
                 .is_none());
         }
         assert!(cell.complete(Ok(Object::new(5u8))));
         assert!(!cell.complete(Ok(Object::new(6u8))), "first outcome wins");
         assert_eq!(hits.load(Ordering::SeqCst), 3);
         assert!(matches!(
-            cell.subscribe(Box::new(|_| unreachable!())),
+            cell.subscribe(Waiter::Call(Box::new(|_| unreachable!()))),
             Some(State::Ready)
         ));
     }
@@ -825,9 +774,9 @@ mod tests {
         let cells: Vec<Arc<Cell>> = (0..200_000).map(|_| store.insert_pending(None)).collect();
         for pair in cells.windows(2) {
             let next = Arc::clone(&pair[1]);
-            pair[0].subscribe(Box::new(move |_| {
+            pair[0].subscribe(Waiter::Call(Box::new(move |_| {
                 next.complete(Err(Error::RuntimeShutdown));
-            }));
+            })));
         }
         cells[0].complete(Err(Error::RuntimeShutdown));
         assert!(matches!(
