@@ -187,6 +187,48 @@ fn cancelling_a_running_async_task_aborts_it_and_frees_its_cpu() {
     );
 }
 
+/// With one CPU, each async task that a finishing one makes ready runs next in the same tokio
+/// task. Cancelling one of those while it waits stops only it: the ones queued behind it still
+/// run, and the CPU comes back.
+#[test]
+fn cancelling_an_async_task_run_after_another_in_its_tokio_task_stops_only_it() {
+    let rt = runtime(1);
+    let _g = rt.enter();
+    let started = Arc::new(tokio::sync::Notify::new());
+    let first = TaskBuilder::new("first").spawn_async(|| async { Ok(1u8) });
+    let notify = started.clone();
+    let stuck = TaskBuilder::new("stuck").spawn_async(move || {
+        let notify = notify.clone();
+        async move {
+            notify.notify_one();
+            std::future::pending::<()>().await;
+            Ok(2u8)
+        }
+    });
+    let after: Vec<ObjectRef<u8>> = (0..100u8)
+        .map(|i| TaskBuilder::new("after").spawn_async(move || async move { Ok(i) }))
+        .collect();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(started.notified())
+    })
+    .join()
+    .unwrap();
+    assert!(rustyray::cancel(&stuck));
+    assert!(matches!(
+        rustyray::get(&stuck),
+        Err(Error::Cancelled { .. })
+    ));
+    assert_eq!(rustyray::get(&first).unwrap(), 1);
+    let values: Vec<u8> = after
+        .iter()
+        .map(|r| rustyray::get_timeout(r, DEADLOCK_GUARD).unwrap())
+        .collect();
+    assert_eq!(values, (0..100u8).collect::<Vec<_>>());
+}
+
 #[test]
 fn cancelling_a_running_sync_task_discards_its_result() {
     let rt = runtime(1);

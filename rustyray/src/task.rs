@@ -36,12 +36,15 @@
 //! `retry_exceptions`), and the result fails only after the last try.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tracing::Instrument;
@@ -401,7 +404,7 @@ impl TaskBuilder {
         let control = Arc::new(TaskControl {
             function,
             cancelled: AtomicBool::new(false),
-            abort: Mutex::new(None),
+            waker: AtomicWaker::new(),
             phase: AtomicU8::new(PHASE_WAITING),
             demand: (self.options.num_cpus, self.options.num_gpus),
         });
@@ -526,11 +529,12 @@ impl Gate {
 }
 
 /// How to stop one task: its name (for `Error::Cancelled`), whether it was cancelled, and the
-/// abort handle of its async body once it runs.
+/// waker that stops its async body when it is cancelled.
 pub(crate) struct TaskControl {
     function: Cow<'static, str>,
     cancelled: AtomicBool,
-    abort: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Woken by a cancellation, so a running async body is dropped at its next `.await`.
+    waker: AtomicWaker,
     /// Where the task is: one of the `PHASE_*` values (read by `rustyray::state`).
     phase: AtomicU8,
     /// The CPUs and GPUs it asked for.
@@ -572,21 +576,35 @@ impl TaskControl {
         self.cancelled.load(Ordering::Acquire)
     }
 
-    /// Marks the task cancelled and aborts its async body if it is running. A sync body
-    /// cannot be interrupted in-process: it runs to its end and its result is discarded.
+    /// Marks the task cancelled and stops its async body if it is running (at its next
+    /// `.await`). A sync body cannot be interrupted in-process: it runs to its end and its
+    /// result is discarded.
     pub(crate) fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
-        if let Some(task) = self.abort.lock().take() {
-            task.abort();
-        }
+        self.waker.wake();
     }
 
-    fn set_abort(&self, task: tokio::task::AbortHandle) {
-        let mut slot = self.abort.lock();
+    /// Polls an async body unless the task was cancelled, in which case it is `Ready(None)`
+    /// and the body is dropped by the caller.
+    fn poll_unless_cancelled<F: Future>(
+        &self,
+        cx: &mut Context<'_>,
+        body: Pin<&mut F>,
+    ) -> Poll<Option<F::Output>> {
         if self.is_cancelled() {
-            task.abort();
-        } else {
-            *slot = Some(task);
+            return Poll::Ready(None);
+        }
+        match body.poll(cx) {
+            Poll::Ready(output) => Poll::Ready(Some(output)),
+            Poll::Pending => {
+                // Registered before looking again, so a cancellation in between is not missed.
+                self.waker.register(cx.waker());
+                if self.is_cancelled() {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Pending
+                }
+            }
         }
     }
 }
@@ -629,18 +647,81 @@ where
     Fut: Future<Output = anyhow::Result<Object>> + Send + 'static,
 {
     fn launch(job: Job<Self>, lease: Arc<Lease>, tokio: &tokio::runtime::Handle) {
-        let control = Arc::clone(&job.control);
         let span = job.span();
-        let task = tokio.spawn(
-            async move {
-                let started = timeline::now();
-                let outcome = scheduler::with_async_lease(lease, job.run_async()).await;
-                job.record(started, true, &outcome);
-                job.finish(outcome);
-            }
-            .instrument(span),
-        );
-        control.set_abort(task.abort_handle());
+        let run = async move {
+            let started = timeline::now();
+            let control = Arc::clone(&job.control);
+            let outcome = {
+                let body = scheduler::with_async_lease(Arc::clone(&lease), job.run_async());
+                let mut body = std::pin::pin!(body);
+                std::future::poll_fn(|cx| control.poll_unless_cancelled(cx, body.as_mut())).await
+            };
+            // Giving the CPU back and storing the result both make tasks ready; the first
+            // async one of them runs next in this tokio task instead of a new one.
+            finishing_async(move || {
+                drop(lease);
+                match outcome {
+                    Some(outcome) => {
+                        job.record(started, true, &outcome);
+                        job.finish(outcome);
+                    }
+                    None => drop(job), // cancelled: its result already failed
+                }
+            })
+        }
+        .instrument(span);
+        if let Some(run) = keep_as_next(run) {
+            tokio.spawn(run_async_jobs(run));
+        }
+    }
+}
+
+/// An async job's whole run (body, timeline entry, result), as the next one a tokio task runs.
+/// It returns the next async job it made ready while finishing, if it kept one.
+struct NextAsync(Pin<Box<dyn Future<Output = Option<NextAsync>> + Send>>);
+
+/// How many async jobs one tokio task runs in a row before it yields to the others.
+const ASYNC_JOBS_BEFORE_YIELD: u32 = 32;
+
+thread_local! {
+    /// Set (to `Some`) while an async job finishes on this thread: the first async job this
+    /// makes ready is kept here, to run next in the same tokio task.
+    static NEXT_ASYNC: RefCell<Option<Option<NextAsync>>> = const { RefCell::new(None) };
+}
+
+/// Runs `finish` (giving back the lease, storing the result) and returns the async job it made
+/// ready and kept, if any.
+fn finishing_async(finish: impl FnOnce()) -> Option<NextAsync> {
+    let outer = NEXT_ASYNC.with(|slot| slot.replace(Some(None)));
+    finish();
+    NEXT_ASYNC.with(|slot| slot.replace(outer)).flatten()
+}
+
+/// Keeps `run` as the next job of the async job finishing on this thread, if one is and has
+/// kept none yet; gives it back otherwise.
+fn keep_as_next<R>(run: R) -> Option<R>
+where
+    R: Future<Output = Option<NextAsync>> + Send + 'static,
+{
+    NEXT_ASYNC.with(|slot| match &mut *slot.borrow_mut() {
+        Some(next @ None) => {
+            *next = Some(NextAsync(Box::pin(run)));
+            None
+        }
+        _ => Some(run),
+    })
+}
+
+/// One tokio task running async jobs: `first`, then each job the previous one kept.
+async fn run_async_jobs(first: impl Future<Output = Option<NextAsync>>) {
+    let mut next = first.await;
+    let mut in_a_row = 0;
+    while let Some(NextAsync(run)) = next {
+        in_a_row += 1;
+        if in_a_row % ASYNC_JOBS_BEFORE_YIELD == 0 {
+            tokio::task::yield_now().await;
+        }
+        next = run.await;
     }
 }
 
