@@ -102,12 +102,24 @@ impl fmt::Debug for Object {
 impl Object {
     /// Wraps a value. Its size is the length of its postcard encoding, counted without
     /// allocating.
+    ///
+    /// `()`, the result of every task run for its effect, shares one value instead of
+    /// allocating one per object.
     pub(crate) fn new<T: Value>(value: T) -> Object {
+        if TypeId::of::<T>() == TypeId::of::<()>() {
+            static UNIT: std::sync::LazyLock<Arc<()>> = std::sync::LazyLock::new(|| Arc::new(()));
+            return Object {
+                value: Arc::clone(&*UNIT) as Arc<dyn Any + Send + Sync>,
+                size: 0,
+                type_name: std::any::type_name::<T>(),
+                serialize: serialize_as::<T>,
+            };
+        }
         Object::from_arc(Arc::new(value))
     }
 
     pub(crate) fn from_arc<T: Value>(value: Arc<T>) -> Object {
-        let size = bulk_size(&*value).unwrap_or_else(|| {
+        let size = bulk_size::<T>(&*value).unwrap_or_else(|| {
             postcard::serialize_with_flavor(&*value, postcard::ser_flavors::Size::default())
                 .unwrap_or(0)
         });
@@ -137,22 +149,30 @@ impl Object {
 
 /// The encoded size of common bulk types, in O(1): a length prefix (a varint) plus the
 /// elements. Other types are measured by a counting pass over their encoding.
-fn bulk_size(value: &dyn Any) -> Option<usize> {
+/// The type tests are on `T` itself, so they fold away for every other type.
+fn bulk_size<T: 'static>(value: &T) -> Option<usize> {
+    fn is<T: 'static, U: 'static>() -> bool {
+        TypeId::of::<T>() == TypeId::of::<U>()
+    }
+    let value = value as &dyn Any;
     fn prefixed(len: usize, bytes: usize) -> usize {
         let varint = (usize::BITS - len.max(1).leading_zeros()).div_ceil(7) as usize;
         varint + bytes
     }
     macro_rules! fixed {
         ($($t:ty),*) => {$(
-            if let Some(v) = value.downcast_ref::<Vec<$t>>() {
+            if is::<T, Vec<$t>>() {
+                let v = value.downcast_ref::<Vec<$t>>()?;
                 return Some(prefixed(v.len(), v.len() * std::mem::size_of::<$t>()));
             }
         )*};
     }
-    if let Some(v) = value.downcast_ref::<Vec<u8>>() {
+    if is::<T, Vec<u8>>() {
+        let v = value.downcast_ref::<Vec<u8>>()?;
         return Some(prefixed(v.len(), v.len()));
     }
-    if let Some(s) = value.downcast_ref::<String>() {
+    if is::<T, String>() {
+        let s = value.downcast_ref::<String>()?;
         return Some(prefixed(s.len(), s.len()));
     }
     // Floats are written whole; integers wider than a byte are varints, at most this long.
@@ -689,6 +709,42 @@ mod tests {
             spill_limit: None,
         };
         ObjectStore::new(owner, limits)
+    }
+
+    #[test]
+    fn unit_objects_share_one_value_and_read_and_encode_like_others() {
+        let (a, b) = (Object::new(()), Object::new(()));
+        assert!(
+            Arc::ptr_eq(&a.value, &b.value),
+            "no allocation per unit object"
+        );
+        assert_eq!(a.size, 0);
+        assert!(a.to_bytes().unwrap().is_empty());
+        let store = test_store(8);
+        let cell = store.insert_ready(a).unwrap();
+        cell.read::<()>().unwrap().unwrap();
+        assert!(matches!(
+            cell.read::<u8>(),
+            Some(Err(Error::TypeMismatch { .. }))
+        ));
+        // Sizes of bulk types are still counted in O(1), and exactly.
+        for (object, encoded) in [
+            (
+                Object::new(vec![7u8; 300]),
+                postcard::to_stdvec(&vec![7u8; 300]).unwrap(),
+            ),
+            (
+                Object::new("hé".to_string()),
+                postcard::to_stdvec("hé").unwrap(),
+            ),
+            (
+                Object::new(vec![1.5f64; 3]),
+                postcard::to_stdvec(&vec![1.5f64; 3]).unwrap(),
+            ),
+            (Object::new(300u64), postcard::to_stdvec(&300u64).unwrap()),
+        ] {
+            assert_eq!(object.size, encoded.len(), "{object:?}");
+        }
     }
 
     #[test]
