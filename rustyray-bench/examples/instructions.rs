@@ -1,5 +1,6 @@
 //! The fixed workload behind `rustyray-bench/instructions.sh`: ROUNDS rounds of 20,000 no-op
-//! operations of one kind (`async` tasks, `sync` tasks or `actor` calls), submitted at once
+//! operations of one kind (`async` tasks, `sync` tasks, `actor` calls with an argument and a
+//! result, or `ping` calls with neither, as Ray's actor benchmarks make), submitted at once
 //! and then fetched, in a 2-CPU runtime. Counting its instructions at two round counts and
 //! taking the difference gives the cost per operation with start-up and shutdown cancelled out.
 //!
@@ -26,6 +27,7 @@ impl Sink {
     fn echo(&mut self, x: u64) -> u64 {
         x
     }
+    fn ping(&mut self) {}
 }
 
 const PER_ROUND: u64 = 20_000;
@@ -51,8 +53,12 @@ fn main() {
                 let refs: Vec<_> = (0..PER_ROUND).map(|i| sink.echo(i)).collect();
                 rustyray::get_all(&refs).unwrap();
             }
+            "ping" => {
+                let refs: Vec<_> = (0..PER_ROUND).map(|_| sink.ping()).collect();
+                rustyray::get_all(&refs).unwrap();
+            }
             other => {
-                eprintln!("unknown workload `{other}`: use async, sync or actor");
+                eprintln!("unknown workload `{other}`: use async, sync, actor or ping");
                 std::process::exit(2);
             }
         }

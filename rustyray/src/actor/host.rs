@@ -26,7 +26,7 @@ use std::sync::{Arc, Weak};
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::table::ActorCell;
@@ -51,7 +51,6 @@ pub(super) struct Crash<A> {
 pub(super) struct ActorHost<A> {
     pub(super) shared: Arc<Shared>,
     pub(super) cell: Arc<ActorCell<A>>,
-    pub(super) inbox: mpsc::UnboundedReceiver<Call<A>>,
     pub(super) deps: Deps,
     pub(super) ctor: Ctor<A>,
     pub(super) restarts_left: u32,
@@ -88,10 +87,10 @@ impl<A: Send + 'static> ActorHost<A> {
             if !self.cell.is_alive() {
                 return; // killed while the host moved here: dropping it fails what it holds
             }
-            let Some(call) = next_call(&mut self.backlog, &mut self.inbox).await else {
+            let Some(call) = next_call(&mut self.backlog, &self.cell).await else {
                 return; // the mailbox closed: the last handle was dropped
             };
-            self.cell.set_queued(self.inbox.len() + self.backlog.len());
+            self.cell.set_queued(self.backlog.len());
             if call.out.resolved_before_run() {
                 continue; // cancelled while queued
             }
@@ -165,10 +164,10 @@ impl<A: Send + 'static> ActorHost<A> {
             }
             let call = match self.backlog.pop_front() {
                 Some(call) => call,
-                None => match self.inbox.try_recv() {
-                    Ok(call) => call,
-                    Err(mpsc::error::TryRecvError::Disconnected) => return,
-                    Err(mpsc::error::TryRecvError::Empty) => match cell.park(self, state) {
+                None => match cell.take_calls(&mut self.backlog) {
+                    Some(true) => continue,
+                    None => return, // closed and empty: the last handle was dropped
+                    Some(false) => match cell.park(self, state) {
                         None => return, // the next call sent wakes it
                         Some((host, back)) => {
                             (self, state) = (host, back);
@@ -178,7 +177,7 @@ impl<A: Send + 'static> ActorHost<A> {
                     },
                 },
             };
-            cell.set_queued(self.inbox.len() + self.backlog.len());
+            cell.set_queued(self.backlog.len());
             if call.out.resolved_before_run() {
                 continue; // cancelled while queued
             }
@@ -195,7 +194,8 @@ impl<A: Send + 'static> ActorHost<A> {
             let Method::Sync(method) = &call.body else {
                 unreachable!("checked to be sync above")
             };
-            cell.set_running(Some(Arc::downgrade(&call.out)));
+            // Left in place after the call: `kill` failing a finished call changes nothing.
+            cell.set_running(Arc::downgrade(&call.out));
             let outcome = {
                 let span = call_span(&cell, &call);
                 let _running = span.enter();
@@ -209,7 +209,6 @@ impl<A: Send + 'static> ActorHost<A> {
             };
             started = ended;
             let crash = settle(&cell, call, outcome, run);
-            cell.set_running(None);
             if let Some(crash) = crash {
                 return self.back_to_tokio(state, Some(crash));
             }
@@ -266,7 +265,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 .await;
             settle(cell, call, outcome, Run::until_now(started, true))
         };
-        let mut started = vec![first.clone()];
+        let mut started: Vec<Call<A>> = first.copy_shared().into_iter().collect();
         self.running.push(Arc::downgrade(&first.out));
         let mut running = FuturesUnordered::new();
         running.push(start(first));
@@ -280,10 +279,10 @@ impl<A: Send + 'static> ActorHost<A> {
                             break outcome;
                         }
                     }
-                    next = next_call(&mut self.backlog, &mut self.inbox) => match next {
+                    next = next_call(&mut self.backlog, &self.cell) => match next {
                         Some(call) if call.out.resolved_before_run() => {}
                         Some(call) if matches!(call.body, Method::Shared(_)) => {
-                            started.push(call.clone());
+                            started.extend(call.copy_shared());
                             self.running.push(Arc::downgrade(&call.out));
                             running.push(start(call));
                         }
@@ -368,7 +367,6 @@ impl<A> Drop for ActorHost<A> {
     fn drop(&mut self) {
         // Whatever is still held (the host was killed, crashed for good, or dropped at
         // shutdown) fails now; results that were already stored keep their first outcome.
-        self.inbox.close();
         let error = self.cell.died_error();
         for out in self.running.drain(..).filter_map(|out| out.upgrade()) {
             out.finish(Err(error.clone()));
@@ -376,7 +374,7 @@ impl<A> Drop for ActorHost<A> {
         for call in self.backlog.drain(..) {
             call.finish(Err(error.clone()));
         }
-        while let Ok(call) = self.inbox.try_recv() {
+        for call in self.cell.close_and_take() {
             call.finish(Err(error.clone()));
         }
     }
@@ -454,15 +452,16 @@ fn settle<A>(
     }
 }
 
-/// The next call: from the backlog first, else from the mailbox (`None` once it is closed).
-async fn next_call<A>(
+/// The next call: from the backlog first, else from the mailbox (`None` once it is closed),
+/// taking every call waiting there at once.
+async fn next_call<A: Send + 'static>(
     backlog: &mut VecDeque<Call<A>>,
-    inbox: &mut mpsc::UnboundedReceiver<Call<A>>,
+    cell: &ActorCell<A>,
 ) -> Option<Call<A>> {
-    match backlog.pop_front() {
-        Some(call) => Some(call),
-        None => inbox.recv().await,
+    if backlog.is_empty() {
+        std::future::poll_fn(|cx| cell.poll_calls(cx, backlog)).await?;
     }
+    backlog.pop_front()
 }
 
 /// Waits until every object in `deps` resolves; returns the first failure, if any.

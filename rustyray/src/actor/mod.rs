@@ -32,8 +32,8 @@
 //!
 //! # Design
 //!
-//! Each actor has one host (`actor/host.rs`) that owns the actor's state and the receiving end
-//! of its mailbox, an unbounded channel. The host runs async methods on a tokio task and sync
+//! Each actor has one host (`actor/host.rs`) that owns the actor's state and takes the calls
+//! from its mailbox, an unbounded queue. The host runs async methods on a tokio task and sync
 //! methods on a CPU pool thread, moving between the two as the calls require, and parks in the
 //! actor's cell when it is idle after sync calls, to be started by the next call sent. A call is sent with its result's pending ref, which the
 //! caller gets back at once; calls are taken in the order they arrived, so each caller's calls
@@ -56,7 +56,6 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
 use crate::counted::{self, Counted, Handle};
 use crate::error::{Error, Result};
@@ -306,10 +305,12 @@ impl ActorOptions {
     }
 }
 
-// Shared, so a call can be sent again after a crash; one allocation per call.
-type SyncMethod<A> = Arc<dyn Fn(&mut A) -> anyhow::Result<Object> + Send + Sync>;
+// Boxed: a body that captures nothing (a method without arguments) allocates nothing. A call
+// interrupted by a crash is moved back into the backlog, never copied; only shared calls are
+// copied (a concurrent run keeps each one it started, to report it if another one crashes).
+type SyncMethod<A> = Box<dyn Fn(&mut A) -> anyhow::Result<Object> + Send + Sync>;
 type AsyncMethod<A> =
-    Arc<dyn for<'a> Fn(&'a mut A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
+    Box<dyn for<'a> Fn(&'a mut A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
 type SharedMethod<A> =
     Arc<dyn for<'a> Fn(&'a A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
 
@@ -320,17 +321,7 @@ enum Method<A> {
     Shared(SharedMethod<A>),
 }
 
-impl<A> Clone for Method<A> {
-    fn clone(&self) -> Self {
-        match self {
-            Method::Sync(m) => Method::Sync(Arc::clone(m)),
-            Method::Async(m) => Method::Async(Arc::clone(m)),
-            Method::Shared(m) => Method::Shared(Arc::clone(m)),
-        }
-    }
-}
-
-/// One call in a mailbox. Cloning shares the body, so a call can be sent again after a crash.
+/// One call in a mailbox.
 struct Call<A> {
     method: Cow<'static, str>,
     deps: Vec<Arc<Cell>>,
@@ -348,17 +339,19 @@ impl<A> Call<A> {
         drop(self);
         out.finish(outcome);
     }
-}
 
-impl<A> Clone for Call<A> {
-    fn clone(&self) -> Self {
-        Call {
+    /// A copy of a shared call (sharing its body); `None` for other kinds.
+    fn copy_shared(&self) -> Option<Call<A>> {
+        let Method::Shared(body) = &self.body else {
+            return None;
+        };
+        Some(Call {
             method: self.method.clone(),
             deps: self.deps.clone(),
             out: Arc::clone(&self.out),
-            body: self.body.clone(),
+            body: Method::Shared(Arc::clone(body)),
             attempts: self.attempts,
-        }
+        })
     }
 }
 
@@ -481,13 +474,12 @@ impl<A: Actor> ActorBuilder<A> {
             return self.start_on_ray(&shared, ray);
         }
         self.deps.keep_owned_by(shared.id);
-        let (mailbox, inbox) = mpsc::unbounded_channel();
         let concurrency = self.check_concurrency();
         let class = match &self.options.name {
             Some(name) => format!("{} `{name}`", self.class).into(),
             None => self.class,
         };
-        let cell = Arc::new(ActorCell::new(class, mailbox));
+        let cell = Arc::new(ActorCell::new(class));
         let id = shared.actors.insert(Arc::clone(&cell));
         let handle = ActorHandle::adopt(&shared, id);
         let checked = shared
@@ -502,7 +494,6 @@ impl<A: Actor> ActorBuilder<A> {
                 let host = ActorHost {
                     shared: Arc::clone(&shared),
                     cell: Arc::clone(&cell),
-                    inbox,
                     deps: self.deps,
                     ctor,
                     restarts_left: self.options.max_restarts,
@@ -539,8 +530,7 @@ impl<A: Actor> ActorBuilder<A> {
             _ => Err(crate::task::not_registered("actor", &self.class)),
         };
         let id = created.unwrap_or_else(|error| {
-            let (mailbox, _) = mpsc::unbounded_channel();
-            let cell = Arc::new(ActorCell::<A>::new(self.class.clone(), mailbox));
+            let cell = Arc::new(ActorCell::<A>::new(self.class.clone()));
             cell.mark_dead(error.to_string());
             cell.close();
             shared.actors.insert(cell)
@@ -604,7 +594,7 @@ impl<A: Actor> CallBuilder<A> {
         R: Value,
         F: Fn(&mut A) -> anyhow::Result<R> + Send + Sync + 'static,
     {
-        self.send(Method::Sync(Arc::new(move |a| body(a).map(Object::new))))
+        self.send(Method::Sync(Box::new(move |a| body(a).map(Object::new))))
     }
 
     /// Sends the call with an asynchronous body, run on the actor's tokio task.
@@ -629,7 +619,7 @@ impl<A: Actor> CallBuilder<A> {
         R: Value,
         F: for<'a> Fn(&'a mut A) -> BoxFuture<'a, anyhow::Result<R>> + Send + Sync + 'static,
     {
-        self.send(Method::Async(Arc::new(move |a| {
+        self.send(Method::Async(Box::new(move |a| {
             Box::pin(body(a).map(|r| r.map(Object::new)))
         })))
     }

@@ -7,12 +7,13 @@
 
 use std::any::Any;
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
 
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
-use tokio::sync::mpsc;
 
 use super::host::ActorHost;
 use super::{ActorId, Call};
@@ -28,32 +29,37 @@ pub(super) struct ActorCell<A> {
     alive: AtomicBool,
     death: Mutex<Option<String>>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
-    /// The sync call running on the CPU pool now, failed at once by `kill`.
+    /// The sync call running on the CPU pool now (or the last one run), failed at once by
+    /// `kill`.
     running: Mutex<Option<Weak<Cell>>>,
-    /// Calls waiting in the mailbox when the actor last took one (for `rustyray::state`).
+    /// Calls the host had taken from the mailbox but not run when it last took one (for
+    /// `rustyray::state`).
     queued: AtomicUsize,
 }
 
-/// The sending end of an actor's mailbox, and its host while it is idle.
+/// An actor's mailbox: the calls sent and not yet taken, and its host while it is idle.
 ///
 /// A host that ran out of sync calls on the CPU pool parks here instead of going back to
 /// tokio; the next send takes it out and starts it on the pool again. Parking and sending
-/// both happen under this lock, so a call can never arrive unseen between the host's last look
-/// at an empty mailbox and its parking.
+/// both happen under the mailbox's lock, so a call can never arrive unseen between the host's
+/// last look at an empty mailbox and its parking. The host takes all waiting calls at once.
 struct Mailbox<A> {
-    sender: Option<mpsc::UnboundedSender<Call<A>>>,
+    calls: VecDeque<Call<A>>,
+    /// Set once no more calls are accepted (the last handle dropped, or the actor died).
+    closed: bool,
+    /// The host's task, waiting on tokio for the next call.
+    waker: Option<Waker>,
     parked: Option<(ActorHost<A>, Box<A>)>,
 }
 
 impl<A> ActorCell<A> {
-    pub(super) fn new(
-        class: Cow<'static, str>,
-        mailbox: mpsc::UnboundedSender<Call<A>>,
-    ) -> ActorCell<A> {
+    pub(super) fn new(class: Cow<'static, str>) -> ActorCell<A> {
         ActorCell {
             class,
             mailbox: Mutex::new(Mailbox {
-                sender: Some(mailbox),
+                calls: VecDeque::new(),
+                closed: false,
+                waker: None,
                 parked: None,
             }),
             alive: AtomicBool::new(true),
@@ -93,44 +99,85 @@ impl<A> ActorCell<A> {
         *self.task.lock() = Some(task);
     }
 
-    /// Notes the sync call running on the CPU pool (`None` once it is done).
-    pub(super) fn set_running(&self, call: Option<Weak<Cell>>) {
-        *self.running.lock() = call;
+    /// Closes the mailbox and returns the calls still in it (for the host to fail).
+    pub(super) fn close_and_take(&self) -> VecDeque<Call<A>> {
+        let mut mailbox = self.mailbox.lock();
+        mailbox.closed = true;
+        std::mem::take(&mut mailbox.calls)
+    }
+
+    /// Notes the sync call starting on the CPU pool.
+    pub(super) fn set_running(&self, call: Weak<Cell>) {
+        *self.running.lock() = Some(call);
     }
 }
 
 impl<A: Send + 'static> ActorCell<A> {
-    /// Hands a call to the actor, waking its host if it is parked; gives the call back if
-    /// the mailbox is closed.
+    /// Hands a call to the actor, waking its host (parked, or waiting on tokio); gives the
+    /// call back if the mailbox is closed.
     pub(super) fn send(&self, call: Call<A>) -> std::result::Result<(), Call<A>> {
-        let parked = {
+        let (parked, waker) = {
             let mut mailbox = self.mailbox.lock();
-            match &mailbox.sender {
-                Some(sender) => sender.send(call).map_err(|e| e.0)?,
-                None => return Err(call),
+            if mailbox.closed {
+                return Err(call);
             }
-            mailbox.parked.take()
+            mailbox.calls.push_back(call);
+            (mailbox.parked.take(), mailbox.waker.take())
         };
         if let Some((host, state)) = parked {
             host.wake(state);
         }
+        if let Some(waker) = waker {
+            waker.wake();
+        }
         Ok(())
     }
 
+    /// Moves every waiting call to the end of `into` (in order); false if there were none.
+    /// Returns `None` once the mailbox is closed and empty.
+    pub(super) fn take_calls(&self, into: &mut VecDeque<Call<A>>) -> Option<bool> {
+        let mut mailbox = self.mailbox.lock();
+        if mailbox.calls.is_empty() {
+            return if mailbox.closed { None } else { Some(false) };
+        }
+        if into.is_empty() {
+            std::mem::swap(into, &mut mailbox.calls); // both keep their capacity
+        } else {
+            into.append(&mut mailbox.calls);
+        }
+        Some(true)
+    }
+
+    /// Waits on tokio for calls and moves them to `into`; `None` once the mailbox is closed
+    /// and empty.
+    pub(super) fn poll_calls(
+        &self,
+        cx: &mut Context<'_>,
+        into: &mut VecDeque<Call<A>>,
+    ) -> Poll<Option<()>> {
+        let mut mailbox = self.mailbox.lock();
+        if mailbox.calls.is_empty() {
+            if mailbox.closed {
+                return Poll::Ready(None);
+            }
+            mailbox.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        into.append(&mut mailbox.calls);
+        Poll::Ready(Some(()))
+    }
+
     /// Parks an idle host whose mailbox looked empty, until the next send wakes it. Gives it
-    /// back if a call arrived meanwhile (it is then first in the backlog) or the mailbox was
-    /// closed (the host then finds it disconnected).
+    /// back if a call arrived meanwhile (it is then in the backlog) or the mailbox was closed
+    /// (the host then finds it closed and stops).
     pub(super) fn park(
         &self,
         mut host: ActorHost<A>,
         state: Box<A>,
     ) -> Option<(ActorHost<A>, Box<A>)> {
         let mut mailbox = self.mailbox.lock();
-        if mailbox.sender.is_none() {
-            return Some((host, state));
-        }
-        if let Ok(call) = host.inbox.try_recv() {
-            host.backlog.push_back(call);
+        if mailbox.closed || !mailbox.calls.is_empty() {
+            host.backlog.append(&mut mailbox.calls);
             return Some((host, state));
         }
         mailbox.parked = Some((host, state));
@@ -140,12 +187,15 @@ impl<A: Send + 'static> ActorCell<A> {
     /// Closes the mailbox: the actor runs what was sent, then stops. A parked host has
     /// nothing left to run, so it (and the actor's state) is dropped now.
     pub(super) fn close(&self) {
-        let parked = {
+        let (parked, waker) = {
             let mut mailbox = self.mailbox.lock();
-            mailbox.sender = None;
-            mailbox.parked.take()
+            mailbox.closed = true;
+            (mailbox.parked.take(), mailbox.waker.take())
         };
         drop(parked);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 }
 
@@ -173,10 +223,12 @@ impl<A: Send + 'static> CellOps for ActorCell<A> {
         } else {
             ActorState::Dead(self.died_error().to_string())
         };
+        // The calls the host took but has not run, and those still in the mailbox.
+        let waiting = self.mailbox.lock().calls.len();
         (
             self.class.to_string(),
             state,
-            self.queued.load(Ordering::Relaxed),
+            self.queued.load(Ordering::Relaxed) + waiting,
         )
     }
 
