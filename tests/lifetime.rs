@@ -154,13 +154,11 @@ fn cancelling_a_queued_task_fails_it_and_its_dependents_at_once_and_it_never_run
     );
 }
 
-#[test]
-fn cancelling_a_running_async_task_aborts_it_and_frees_its_cpu() {
-    let rt = runtime(1);
-    let _g = rt.enter();
+/// An async task that waits forever once it runs, and a function that returns once it runs.
+fn stuck_async(name: &'static str) -> (ObjectRef<u8>, impl FnOnce()) {
     let started = Arc::new(tokio::sync::Notify::new());
     let notify = started.clone();
-    let forever = TaskBuilder::new("forever").spawn_async(move || {
+    let task = TaskBuilder::new(name).spawn_async(move || {
         let notify = notify.clone();
         async move {
             notify.notify_one();
@@ -168,13 +166,25 @@ fn cancelling_a_running_async_task_aborts_it_and_frees_its_cpu() {
             Ok(0u8)
         }
     });
-    let waiter = std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(started.notified())
-    });
-    waiter.join().unwrap();
+    let wait_started = move || {
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(started.notified())
+        })
+        .join()
+        .unwrap()
+    };
+    (task, wait_started)
+}
+
+#[test]
+fn cancelling_a_running_async_task_aborts_it_and_frees_its_cpu() {
+    let rt = runtime(1);
+    let _g = rt.enter();
+    let (forever, started) = stuck_async("forever");
+    started();
     assert!(rustyray::cancel(&forever));
     assert!(matches!(
         rustyray::get(&forever),
@@ -194,28 +204,12 @@ fn cancelling_a_running_async_task_aborts_it_and_frees_its_cpu() {
 fn cancelling_an_async_task_run_after_another_in_its_tokio_task_stops_only_it() {
     let rt = runtime(1);
     let _g = rt.enter();
-    let started = Arc::new(tokio::sync::Notify::new());
     let first = TaskBuilder::new("first").spawn_async(|| async { Ok(1u8) });
-    let notify = started.clone();
-    let stuck = TaskBuilder::new("stuck").spawn_async(move || {
-        let notify = notify.clone();
-        async move {
-            notify.notify_one();
-            std::future::pending::<()>().await;
-            Ok(2u8)
-        }
-    });
+    let (stuck, started) = stuck_async("stuck");
     let after: Vec<ObjectRef<u8>> = (0..100u8)
         .map(|i| TaskBuilder::new("after").spawn_async(move || async move { Ok(i) }))
         .collect();
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(started.notified())
-    })
-    .join()
-    .unwrap();
+    started();
     assert!(rustyray::cancel(&stuck));
     assert!(matches!(
         rustyray::get(&stuck),
