@@ -646,7 +646,7 @@ impl<A: Actor> CallBuilder<A> {
         }
         let cell = match shared
             .check()
-            .and_then(|()| shared.actors.get::<A>(self.actor))
+            .and_then(|()| shared.actors.get_live::<A>(self.actor))
         {
             Ok(cell) => cell,
             Err(error) => return ObjectRef::adopt(shared.store.insert_failed(error)),
@@ -675,7 +675,11 @@ impl<A: Actor> CallBuilder<A> {
         };
         if cell.send(call).is_err() {
             // The actor died or was freed after the check above.
-            out.complete(Err(cell.died_error()));
+            let error = match shared.actors.get::<A>(self.actor) {
+                Ok(cell) => cell.died_error(),
+                Err(not_found) => not_found,
+            };
+            out.complete(Err(error));
         }
         ObjectRef::adopt(out)
     }

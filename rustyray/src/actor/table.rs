@@ -7,6 +7,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -411,6 +412,29 @@ impl ActorTable {
         };
         cell.kill("killed by rustyray::kill".to_owned());
         Ok(())
+    }
+
+    /// The cell of a live actor to send a call to. The last one this thread sent to is kept
+    /// (weakly) per thread, so a run of calls to one actor skips the table's shared lock; a
+    /// kept cell whose actor died is looked up again, so errors are the table's.
+    pub(super) fn get_live<A: Send + 'static>(&self, id: ActorId) -> Result<Arc<ActorCell<A>>> {
+        thread_local! {
+            static LAST: RefCell<Option<(ActorId, Weak<dyn Any + Send + Sync>)>> =
+                const { RefCell::new(None) };
+        }
+        let kept = LAST.with(|last| match &*last.borrow() {
+            Some((kept, cell)) if *kept == id => cell.upgrade(),
+            _ => None,
+        });
+        if let Some(cell) = kept.and_then(|cell| cell.downcast::<ActorCell<A>>().ok()) {
+            if cell.is_alive() {
+                return Ok(cell);
+            }
+        }
+        let cell = self.get::<A>(id)?;
+        let weak = Arc::downgrade(&cell) as Weak<dyn Any + Send + Sync>;
+        LAST.with(|last| *last.borrow_mut() = Some((id, weak)));
+        Ok(cell)
     }
 
     pub(super) fn get<A: Send + 'static>(&self, id: ActorId) -> Result<Arc<ActorCell<A>>> {
