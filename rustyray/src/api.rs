@@ -196,17 +196,17 @@ pub fn cancel<T>(r: &ObjectRef<T>) -> bool {
 
 /// How a blocked thread waits: for how many objects, until when, and what else ends the wait.
 #[derive(Clone, Copy)]
-pub(crate) struct Until {
+struct Until {
     /// How many must resolve (a missing object counts as resolved).
-    pub(crate) need: usize,
-    pub(crate) deadline: Option<Instant>,
+    need: usize,
+    deadline: Option<Instant>,
     /// Wake at the first failure, however many resolved.
-    pub(crate) stop_on_failure: bool,
+    stop_on_failure: bool,
 }
 
 impl Until {
     /// Until `need` resolve, or the deadline passes.
-    pub(crate) fn resolved(need: usize, deadline: Option<Instant>) -> Until {
+    fn resolved(need: usize, deadline: Option<Instant>) -> Until {
         Until {
             need,
             deadline,
@@ -241,7 +241,7 @@ pub(crate) fn block_until_reporting(
 /// Parks the calling thread until `until` is met; returns whether it was (false when the
 /// deadline passed first). The thread is woken once, when the wait is over, not at every
 /// resolution (unless it reports progress): the cells count down one shared [`Countdown`].
-pub(crate) fn block(
+fn block(
     cells: &[Option<&Arc<Cell>>],
     until: Until,
     mut progress: Option<&mut dyn FnMut(usize)>,
