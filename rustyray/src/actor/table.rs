@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
@@ -30,6 +31,13 @@ pub(super) struct ActorCell<A> {
     alive: AtomicBool,
     death: Mutex<Option<String>>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// What the host writes at every call, on a cache line of its own so that callers
+    /// reading `alive` do not miss on it.
+    progress: CachePadded<Progress>,
+}
+
+/// What an actor's host notes as it takes each call.
+struct Progress {
     /// The sync call running on the CPU pool now (or the last one run), failed at once by
     /// `kill`.
     running: Mutex<Option<Weak<Cell>>>,
@@ -66,14 +74,16 @@ impl<A> ActorCell<A> {
             alive: AtomicBool::new(true),
             death: Mutex::new(None),
             task: Mutex::new(None),
-            running: Mutex::new(None),
-            queued: AtomicUsize::new(0),
+            progress: CachePadded::new(Progress {
+                running: Mutex::new(None),
+                queued: AtomicUsize::new(0),
+            }),
         }
     }
 
     /// Notes how many calls wait in the mailbox (written by the actor's host only).
     pub(super) fn set_queued(&self, calls: usize) {
-        self.queued.store(calls, Ordering::Relaxed);
+        self.progress.queued.store(calls, Ordering::Relaxed);
     }
 
     pub(super) fn is_alive(&self) -> bool {
@@ -109,7 +119,7 @@ impl<A> ActorCell<A> {
 
     /// Notes the sync call starting on the CPU pool.
     pub(super) fn set_running(&self, call: Weak<Cell>) {
-        *self.running.lock() = Some(call);
+        *self.progress.running.lock() = Some(call);
     }
 }
 
@@ -229,7 +239,7 @@ impl<A: Send + 'static> CellOps for ActorCell<A> {
         (
             self.class.to_string(),
             state,
-            self.queued.load(Ordering::Relaxed) + waiting,
+            self.progress.queued.load(Ordering::Relaxed) + waiting,
         )
     }
 
@@ -242,7 +252,7 @@ impl<A: Send + 'static> CellOps for ActorCell<A> {
         }
         // A sync call running on the CPU pool finishes on its thread; its result is
         // discarded, since it fails now (the first outcome stays).
-        let running = self.running.lock().take();
+        let running = self.progress.running.lock().take();
         if let Some(out) = running.and_then(|out| out.upgrade()) {
             out.finish(Err(self.died_error()));
         }
