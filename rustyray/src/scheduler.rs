@@ -81,17 +81,22 @@ impl State {
     /// need no allocation.)
     fn runnable(&mut self) -> SmallVec<[Queued; 2]> {
         let mut out = SmallVec::new();
+        let mut emptied = false;
         for q in 0..self.queues.len() {
             while let Some(head) = self.queues[q].1.front() {
                 if !self.fits(&head.demand) {
                     break;
                 }
-                let demand = head.demand.clone();
-                self.take(&demand);
-                out.extend(self.queues[q].1.pop_front());
+                if let Some(task) = self.queues[q].1.pop_front() {
+                    self.take(&task.demand);
+                    out.push(task);
+                }
             }
+            emptied |= self.queues[q].1.is_empty();
         }
-        self.queues.retain(|(_, queue)| !queue.is_empty());
+        if emptied {
+            self.queues.retain(|(_, queue)| !queue.is_empty());
+        }
         out
     }
 }
@@ -100,6 +105,8 @@ impl State {
 pub(crate) struct Scheduler {
     names: Vec<String>,
     total: Vec<i64>,
+    /// The demand of the default request (one CPU), if this runtime has a CPU to give.
+    one_cpu: Option<Demand>,
     state: Mutex<State>,
 }
 
@@ -114,7 +121,10 @@ impl Scheduler {
             names.push(name.clone());
             total.push(to_milli(*amount));
         }
+        let one_cpu = (total[CPU] >= to_milli(1.0))
+            .then(|| Demand(smallvec::smallvec![(CPU, to_milli(1.0))]));
         Arc::new(Scheduler {
+            one_cpu,
             names,
             state: Mutex::new(State {
                 available: total.clone(),
@@ -133,6 +143,12 @@ impl Scheduler {
         gpus: f64,
         custom: &[(String, f64)],
     ) -> Result<Demand> {
+        // The default request (one CPU, nothing else), checked once when the runtime starts.
+        if cpus == 1.0 && gpus == 0.0 && custom.is_empty() {
+            if let Some(one_cpu) = &self.one_cpu {
+                return Ok(one_cpu.clone());
+            }
+        }
         let mut amounts: SmallVec<[(usize, i64); 2]> = SmallVec::new();
         let mut add = |index: usize, name: &str, requested: f64| -> Result<()> {
             if !requested.is_finite() || requested < 0.0 {
@@ -367,6 +383,16 @@ mod tests {
         drop(second);
         assert_eq!(started.load(Ordering::SeqCst), 4, "the disk task fits now");
         assert_eq!(s.queued(), 0);
+    }
+
+    #[test]
+    fn the_default_request_is_the_same_demand_as_any_other_one_cpu_request() {
+        let s = Scheduler::new(&Config::default().num_cpus(2));
+        let shortcut = s.demand("f", 1.0, 0.0, &[]).unwrap();
+        // A zero custom amount leaves the demand unchanged but takes the general path.
+        let general = s.demand("f", 1.0, 0.0, &[("unused".into(), 0.0)]).unwrap();
+        assert_eq!(shortcut, general);
+        assert_eq!(shortcut, Demand(smallvec::smallvec![(CPU, 1000)]));
     }
 
     #[test]
