@@ -59,15 +59,7 @@ fn get_until<T: Value>(r: &ObjectRef<T>, deadline: Option<Instant>) -> Result<Ar
     if let Some(ray) = shared.ray() {
         return ray.get(r, deadline);
     }
-    let cell = r.cell_or_missing(shared.id)?;
-    if let Some(read) = cell.read() {
-        return read;
-    }
-    let started = Instant::now();
-    if !block_until(&[Some(cell)], 1, deadline) {
-        return Err(Error::Timeout(started.elapsed()));
-    }
-    cell.read_resolved()
+    read_when_resolved(r.cell_or_missing(shared.id)?, deadline)
 }
 
 /// Gets every object, in order; fails with the first error met.
@@ -96,11 +88,11 @@ pub fn get_all<T: Value + Clone>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
                     stop_on_failure: true,
                 };
                 block(&rest, until, None);
-                read_when_resolved(cell)
+                read_when_resolved(cell, None)
             }
             // After a failure ended the wait early: one at a time, so the first error in
             // order is the one reported.
-            None => read_when_resolved(cell),
+            None => read_when_resolved(cell, None),
         };
         let value: Arc<T> = read?;
         values.push(T::clone(&value));
@@ -108,12 +100,15 @@ pub fn get_all<T: Value + Clone>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
     Ok(values)
 }
 
-/// The value of `cell`, once resolved.
-fn read_when_resolved<T: Value>(cell: &Arc<Cell>) -> Result<Arc<T>> {
+/// The value of `cell` once resolved, or [`Error::Timeout`] when the deadline passes first.
+fn read_when_resolved<T: Value>(cell: &Arc<Cell>, deadline: Option<Instant>) -> Result<Arc<T>> {
     if let Some(read) = cell.read() {
         return read;
     }
-    block_until(&[Some(cell)], 1, None);
+    let started = Instant::now();
+    if !block_until(&[Some(cell)], 1, deadline) {
+        return Err(Error::Timeout(started.elapsed()));
+    }
     cell.read_resolved()
 }
 

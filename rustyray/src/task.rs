@@ -650,8 +650,8 @@ where
         let span = job.span();
         let run = async move {
             let started = timeline::now();
-            let control = Arc::clone(&job.control);
             let outcome = {
+                let control = &job.control;
                 let body = scheduler::with_async_lease(Arc::clone(&lease), job.run_async());
                 let mut body = std::pin::pin!(body);
                 std::future::poll_fn(|cx| control.poll_unless_cancelled(cx, body.as_mut())).await

@@ -10,7 +10,7 @@
 //! - **Parked** in the actor's cell, when the pool found the mailbox empty. The next call sent
 //!   takes it out and starts it on the pool directly, so a sync call costs one hand-off between
 //!   threads (caller to pool) instead of two (caller to tokio to pool); parking and sending are
-//!   serialized by the mailbox's lock, so no call is missed (see `ActorCell::park`).
+//!   serialized by the mailbox's lock, so no call is missed (see `ActorCell::take_calls_or_park`).
 //!
 //! Calls are taken in arrival order. A call whose result was cancelled meanwhile is skipped.
 //!
@@ -29,11 +29,11 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::table::ActorCell;
+use super::table::{ActorCell, Taken};
 use super::{Call, Ctor, Method};
 use crate::error::{Error, Result};
 use crate::object_ref::{missing, Resolve};
-use crate::object_store::{Cell, Object};
+use crate::object_store::{Cell, Object, State};
 use crate::runtime::Shared;
 use crate::task::{BoxFuture, Deps};
 use crate::timeline;
@@ -162,38 +162,28 @@ impl<A: Send + 'static> ActorHost<A> {
             if !cell.is_alive() {
                 return; // killed: dropping the host fails what it holds
             }
-            let call = match self.backlog.pop_front() {
-                Some(call) => call,
-                None => match cell.take_calls(&mut self.backlog) {
-                    Some(true) => continue,
-                    None => return, // closed and empty: the last handle was dropped
-                    Some(false) => match cell.park(self, state) {
-                        None => return, // the next call sent wakes it
-                        Some((host, back)) => {
-                            (self, state) = (host, back);
-                            started = timeline::now();
-                            continue;
-                        }
-                    },
-                },
+            let Some(call) = self.backlog.pop_front() else {
+                match cell.take_calls_or_park(self, state) {
+                    Taken::Calls(host, back) => (self, state) = (host, back),
+                    Taken::Parked => return, // the next call sent wakes it
+                    Taken::Closed => return, // the last handle was dropped
+                }
+                continue;
             };
             cell.set_queued(self.backlog.len());
             if call.out.resolved_before_run() {
                 continue; // cancelled while queued
             }
-            let ready =
-                matches!(call.body, Method::Sync(_)) && call.deps.iter().all(|d| !d.is_pending());
-            if !ready {
+            let (Method::Sync(method), Some(failure)) = (&call.body, resolved_args(&call.deps))
+            else {
+                // Another kind of call, or one whose arguments are pending: tokio's turn.
                 self.backlog.push_front(call);
                 return self.back_to_tokio(state, None);
-            }
-            if let Some(error) = first_failure(&call.deps) {
+            };
+            if let Some(error) = failure {
                 call.finish(Err(error));
                 continue;
             }
-            let Method::Sync(method) = &call.body else {
-                unreachable!("checked to be sync above")
-            };
             // Left in place after the call: `kill` failing a finished call changes nothing.
             cell.set_running(Arc::downgrade(&call.out));
             let outcome = {
@@ -474,6 +464,16 @@ async fn wait_for(deps: &[Arc<Cell>]) -> Option<Error> {
     None
 }
 
-fn first_failure(deps: &[Arc<Cell>]) -> Option<Error> {
-    deps.iter().find_map(|dep| dep.state().failure())
+/// `None` while an argument is pending; else the first argument's failure, if any (one look
+/// at each argument).
+fn resolved_args(deps: &[Arc<Cell>]) -> Option<Option<Error>> {
+    let mut failure = None;
+    for dep in deps {
+        match dep.state() {
+            State::Pending => return None,
+            state if failure.is_none() => failure = state.failure(),
+            _ => {}
+        }
+    }
+    Some(failure)
 }

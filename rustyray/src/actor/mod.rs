@@ -35,11 +35,11 @@
 //! Each actor has one host (`actor/host.rs`) that owns the actor's state and takes the calls
 //! from its mailbox, an unbounded queue. The host runs async methods on a tokio task and sync
 //! methods on a CPU pool thread, moving between the two as the calls require, and parks in the
-//! actor's cell when it is idle after sync calls, to be started by the next call sent. A call is sent with its result's pending ref, which the
-//! caller gets back at once; calls are taken in the order they arrived, so each caller's calls
-//! run in the order it sent them. The [`table`] counts the handles to each actor: an unnamed
-//! actor is freed when its last handle drops (after running the calls already sent); a named
-//! one lives until [`kill`]ed.
+//! actor's cell when it is idle after sync calls, to be started by the next call sent. A call
+//! is sent with its result's pending ref, which the caller gets back at once; calls are taken
+//! in the order they arrived, so each caller's calls run in the order it sent them. The
+//! [`table`] counts the handles to each actor: an unnamed actor is freed when its last handle
+//! drops (after running the calls already sent); a named one lives until [`kill`]ed.
 //!
 //! A method returning `Err` fails that call only. A panic is a crash: the actor is rebuilt from
 //! its constructor while `max_restarts` allows (re-sending the calls in flight while

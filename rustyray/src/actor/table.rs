@@ -61,6 +61,32 @@ struct Mailbox<A> {
     parked: Option<(ActorHost<A>, Box<A>)>,
 }
 
+impl<A> Mailbox<A> {
+    /// Moves every waiting call to the end of `into`, in order. Whether there were any, or
+    /// `None` once the mailbox is closed and empty.
+    fn take_into(&mut self, into: &mut VecDeque<Call<A>>) -> Option<bool> {
+        if self.calls.is_empty() {
+            return if self.closed { None } else { Some(false) };
+        }
+        if into.is_empty() {
+            std::mem::swap(into, &mut self.calls); // both keep their capacity
+        } else {
+            into.append(&mut self.calls);
+        }
+        Some(true)
+    }
+}
+
+/// What a host that ran out of calls found in the mailbox.
+pub(super) enum Taken<A> {
+    /// More calls, now in its backlog.
+    Calls(ActorHost<A>, Box<A>),
+    /// None: it is parked until the next send.
+    Parked,
+    /// None, and none will come: the host has been dropped.
+    Closed,
+}
+
 impl<A> ActorCell<A> {
     pub(super) fn new(class: Cow<'static, str>) -> ActorCell<A> {
         ActorCell {
@@ -144,19 +170,23 @@ impl<A: Send + 'static> ActorCell<A> {
         Ok(())
     }
 
-    /// Moves every waiting call to the end of `into` (in order); false if there were none.
-    /// Returns `None` once the mailbox is closed and empty.
-    pub(super) fn take_calls(&self, into: &mut VecDeque<Call<A>>) -> Option<bool> {
+    /// Moves every waiting call to the host's backlog; if there are none, parks the host until
+    /// the next send wakes it. Both under the mailbox lock, so no call can arrive unseen
+    /// between the look and the parking.
+    pub(super) fn take_calls_or_park(&self, mut host: ActorHost<A>, state: Box<A>) -> Taken<A> {
         let mut mailbox = self.mailbox.lock();
-        if mailbox.calls.is_empty() {
-            return if mailbox.closed { None } else { Some(false) };
+        match mailbox.take_into(&mut host.backlog) {
+            Some(true) => Taken::Calls(host, state),
+            Some(false) => {
+                mailbox.parked = Some((host, state));
+                Taken::Parked
+            }
+            None => {
+                drop(mailbox); // the host's drop takes the lock
+                drop((host, state));
+                Taken::Closed
+            }
         }
-        if into.is_empty() {
-            std::mem::swap(into, &mut mailbox.calls); // both keep their capacity
-        } else {
-            into.append(&mut mailbox.calls);
-        }
-        Some(true)
     }
 
     /// Waits on tokio for calls and moves them to `into`; `None` once the mailbox is closed
@@ -167,32 +197,14 @@ impl<A: Send + 'static> ActorCell<A> {
         into: &mut VecDeque<Call<A>>,
     ) -> Poll<Option<()>> {
         let mut mailbox = self.mailbox.lock();
-        if mailbox.calls.is_empty() {
-            if mailbox.closed {
-                return Poll::Ready(None);
+        match mailbox.take_into(into) {
+            Some(true) => Poll::Ready(Some(())),
+            None => Poll::Ready(None),
+            Some(false) => {
+                mailbox.waker = Some(cx.waker().clone());
+                Poll::Pending
             }
-            mailbox.waker = Some(cx.waker().clone());
-            return Poll::Pending;
         }
-        into.append(&mut mailbox.calls);
-        Poll::Ready(Some(()))
-    }
-
-    /// Parks an idle host whose mailbox looked empty, until the next send wakes it. Gives it
-    /// back if a call arrived meanwhile (it is then in the backlog) or the mailbox was closed
-    /// (the host then finds it closed and stops).
-    pub(super) fn park(
-        &self,
-        mut host: ActorHost<A>,
-        state: Box<A>,
-    ) -> Option<(ActorHost<A>, Box<A>)> {
-        let mut mailbox = self.mailbox.lock();
-        if mailbox.closed || !mailbox.calls.is_empty() {
-            host.backlog.append(&mut mailbox.calls);
-            return Some((host, state));
-        }
-        mailbox.parked = Some((host, state));
-        None
     }
 
     /// Closes the mailbox: the actor runs what was sent, then stops. A parked host has

@@ -32,8 +32,8 @@ pub(crate) enum Waiter {
     Wake(Arc<AtomicWaker>),
     /// A task waiting for its ref arguments.
     Gate(Arc<Gate>),
-    /// Any other callback.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Any other callback (the store's own tests use it).
+    #[cfg(test)]
     Call(Box<dyn FnOnce(&State) + Send>),
 }
 
@@ -51,6 +51,7 @@ impl Waiter {
             Waiter::Countdown(countdown) => countdown.arrive(state),
             Waiter::Wake(waker) => waker.wake(),
             Waiter::Gate(gate) => gate.arrive(state),
+            #[cfg(test)]
             Waiter::Call(call) => call(state),
         }
     }
