@@ -10,7 +10,7 @@
 //! - **Parked** in the actor's cell, when the pool found the mailbox empty. The next call sent
 //!   takes it out and starts it on the pool directly, so a sync call costs one hand-off between
 //!   threads (caller to pool) instead of two (caller to tokio to pool); parking and sending are
-//!   serialized by the mailbox's lock, so no call is missed (see `ActorCell::take_calls_or_park`).
+//!   serialized by the mailbox's lock, so no call is missed (see `ActorCell::park`).
 //!
 //! Calls are taken in arrival order. A call whose result was cancelled meanwhile is skipped.
 //!
@@ -163,10 +163,14 @@ impl<A: Send + 'static> ActorHost<A> {
                 return; // killed: dropping the host fails what it holds
             }
             let Some(call) = self.backlog.pop_front() else {
-                match cell.take_calls_or_park(self, state) {
-                    Taken::Calls(host, back) => (self, state) = (host, back),
-                    Taken::Parked => return, // the next call sent wakes it
-                    Taken::Closed => return, // the last handle was dropped
+                match cell.take_calls(&mut self.backlog) {
+                    Some(true) => {}
+                    None => return, // closed and empty: the last handle was dropped
+                    Some(false) => match cell.park(self, state) {
+                        Taken::Calls(host, back) => (self, state) = (host, back),
+                        Taken::Parked => return, // the next call sent wakes it
+                        Taken::Closed => return,
+                    },
                 }
                 continue;
             };

@@ -170,17 +170,24 @@ impl<A: Send + 'static> ActorCell<A> {
         Ok(())
     }
 
-    /// Moves every waiting call to the host's backlog; if there are none, parks the host until
-    /// the next send wakes it. Both under the mailbox lock, so no call can arrive unseen
-    /// between the look and the parking.
-    pub(super) fn take_calls_or_park(&self, mut host: ActorHost<A>, state: Box<A>) -> Taken<A> {
+    /// Moves every waiting call to the end of `into` (in order): whether there were any, or
+    /// `None` once the mailbox is closed and empty.
+    pub(super) fn take_calls(&self, into: &mut VecDeque<Call<A>>) -> Option<bool> {
+        self.mailbox.lock().take_into(into)
+    }
+
+    /// Parks a host that found the mailbox empty, until the next send wakes it. It looks again
+    /// under the lock that sends take, so a call sent since its last look is not missed: the
+    /// host then gets it (and is given back), as it does when the mailbox was closed meanwhile.
+    /// (Only the idle path moves the host; taking calls does not.)
+    pub(super) fn park(&self, mut host: ActorHost<A>, state: Box<A>) -> Taken<A> {
         let mut mailbox = self.mailbox.lock();
         match mailbox.take_into(&mut host.backlog) {
-            Some(true) => Taken::Calls(host, state),
             Some(false) => {
                 mailbox.parked = Some((host, state));
                 Taken::Parked
             }
+            Some(true) => Taken::Calls(host, state),
             None => {
                 drop(mailbox); // the host's drop takes the lock
                 drop((host, state));
