@@ -38,28 +38,37 @@ pub fn put<T: Value>(value: T) -> Result<ObjectRef<T>> {
 ///
 /// Inside a task, the wait lends the task's CPU back to the scheduler.
 pub fn get<T: Value + Clone>(r: &ObjectRef<T>) -> Result<T> {
-    get_arc(r).map(|value| T::clone(&value))
+    get_until(r, None, Cell::read_value)
 }
 
 /// Like [`get`], but shares the stored value instead of cloning it: O(1) whatever its size.
 pub fn get_arc<T: Value>(r: &ObjectRef<T>) -> Result<Arc<T>> {
-    get_until(r, None)
+    get_until(r, None, Cell::read)
 }
 
 /// Like [`get`], but fails with [`Error::Timeout`] if the object is not resolved within
 /// `timeout`. The task producing it keeps running.
 pub fn get_timeout<T: Value + Clone>(r: &ObjectRef<T>, timeout: Duration) -> Result<T> {
-    get_until(r, Some(Instant::now() + timeout)).map(|value| T::clone(&value))
+    get_until(r, Some(Instant::now() + timeout), Cell::read_value)
 }
 
-/// The object's value once resolved, or [`Error::Timeout`] when the deadline passes first.
-fn get_until<T: Value>(r: &ObjectRef<T>, deadline: Option<Instant>) -> Result<Arc<T>> {
+/// How a value is read out of its cell: shared ([`Cell::read`]) or copied
+/// ([`Cell::read_value`]); `None` while it is pending.
+type Reader<R> = fn(&Arc<Cell>) -> Option<Result<R>>;
+
+/// The object's value once resolved, as `read` gives it, or [`Error::Timeout`] when the
+/// deadline passes first.
+fn get_until<T: Value, R: From<T>>(
+    r: &ObjectRef<T>,
+    deadline: Option<Instant>,
+    read: Reader<R>,
+) -> Result<R> {
     let shared = runtime::current();
     shared.check()?;
     if let Some(ray) = shared.ray() {
-        return ray.get(r, deadline);
+        return ray.get(r, deadline).map(R::from);
     }
-    read_when_resolved(r.cell_or_missing(shared.id)?, deadline)
+    read_when_resolved(r.cell_or_missing(shared.id)?, deadline, read)
 }
 
 /// Gets every object, in order; fails with the first error met.
@@ -76,7 +85,7 @@ pub fn get_all<T: Value + Clone>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
     let mut waited = false;
     for (i, r) in refs.iter().enumerate() {
         let cell = r.cell_or_missing(shared.id)?;
-        let read = match cell.read() {
+        let read = match cell.read_value() {
             Some(read) => read,
             None if !waited => {
                 waited = true;
@@ -88,28 +97,32 @@ pub fn get_all<T: Value + Clone>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
                     stop_on_failure: true,
                 };
                 block(&rest, until, None);
-                read_when_resolved(cell, None)
+                read_when_resolved(cell, None, Cell::read_value)
             }
             // After a failure ended the wait early: one at a time, so the first error in
             // order is the one reported.
-            None => read_when_resolved(cell, None),
+            None => read_when_resolved(cell, None, Cell::read_value),
         };
-        let value: Arc<T> = read?;
-        values.push(T::clone(&value));
+        values.push(read?);
     }
     Ok(values)
 }
 
-/// The value of `cell` once resolved, or [`Error::Timeout`] when the deadline passes first.
-fn read_when_resolved<T: Value>(cell: &Arc<Cell>, deadline: Option<Instant>) -> Result<Arc<T>> {
-    if let Some(read) = cell.read() {
-        return read;
+/// The value of `cell` once resolved, as `read` gives it, or [`Error::Timeout`] when the
+/// deadline passes first.
+fn read_when_resolved<R>(
+    cell: &Arc<Cell>,
+    deadline: Option<Instant>,
+    read: Reader<R>,
+) -> Result<R> {
+    if let Some(value) = read(cell) {
+        return value;
     }
     let started = Instant::now();
     if !block_until(&[Some(cell)], 1, deadline) {
         return Err(Error::Timeout(started.elapsed()));
     }
-    cell.read_resolved()
+    read(cell).expect("a resolved object never becomes pending again")
 }
 
 /// Waits until `num_returns` of `refs` are resolved (ready or failed) or `timeout` passes, and

@@ -291,7 +291,7 @@ impl<T: Value + Clone> Future for ObjectFuture<T> {
                 let cell = Arc::clone(&resolve.cell);
                 Pin::new(resolve)
                     .poll(cx)
-                    .map(|_| cell.read_resolved::<T>().map(|v| T::clone(&v)))
+                    .map(|_| cell.read_value_resolved::<T>())
             }
             Waiting::Ray(fetch) => Pin::new(fetch).poll(cx).map(|joined| {
                 joined.unwrap_or_else(|e| {

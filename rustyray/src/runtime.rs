@@ -14,8 +14,8 @@
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -72,9 +72,15 @@ impl Shared {
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+    /// The global runtime as this thread last saw it, and the global's generation then.
+    static GLOBAL_SEEN: RefCell<(u64, Weak<Shared>)> = const { RefCell::new((0, Weak::new())) };
 }
 
 static GLOBAL: RwLock<Option<Runtime>> = RwLock::new(None);
+/// Bumped after every change of [`GLOBAL`], so a thread's [`GLOBAL_SEEN`] is used only while
+/// it is still the global runtime: a call then costs no shared lock and no count of the
+/// runtime handle, only the weak upgrade.
+static GLOBAL_GENERATION: AtomicU64 = AtomicU64::new(1);
 static NEXT_RUNTIME_ID: AtomicU32 = AtomicU32::new(1);
 
 /// The runtime calls on this thread use: the entered one, else the global one (started with
@@ -83,11 +89,31 @@ pub(crate) fn current() -> Arc<Shared> {
     if let Some(shared) = CURRENT.with(|c| c.borrow().clone()) {
         return shared;
     }
+    // Read before the global itself: a change after this read makes the cached copy stale
+    // at the next call, never the other way round.
+    let generation = GLOBAL_GENERATION.load(Ordering::Acquire);
+    let seen = GLOBAL_SEEN.with(|seen| {
+        let seen = seen.borrow();
+        (seen.0 == generation).then(|| seen.1.upgrade()).flatten()
+    });
+    if let Some(shared) = seen {
+        return shared;
+    }
     let rt = global_or_start(|| match Config::from_env() {
         Ok(config) => Runtime::build(config),
         Err(error) => Runtime::failed(error),
     });
-    Arc::clone(&rt.owner.shared)
+    let shared = Arc::clone(&rt.owner.shared);
+    GLOBAL_SEEN.with(|seen| *seen.borrow_mut() = (generation, Arc::downgrade(&shared)));
+    shared
+}
+
+/// Replaces the global runtime (under its write lock) and makes every thread's cached copy
+/// stale; returns the one it held.
+fn set_global(global: &mut Option<Runtime>, rt: Option<Runtime>) -> Option<Runtime> {
+    let previous = std::mem::replace(global, rt);
+    GLOBAL_GENERATION.fetch_add(1, Ordering::AcqRel);
+    previous
 }
 
 /// The global runtime, started with `start()` if there is none yet.
@@ -95,7 +121,13 @@ pub(crate) fn global_or_start(start: impl FnOnce() -> Runtime) -> Runtime {
     if let Some(rt) = GLOBAL.read().as_ref() {
         return rt.clone();
     }
-    GLOBAL.write().get_or_insert_with(start).clone()
+    let mut global = GLOBAL.write();
+    if let Some(rt) = global.as_ref() {
+        return rt.clone();
+    }
+    let rt = start();
+    set_global(&mut global, Some(rt.clone()));
+    rt
 }
 
 /// The current runtime if there is one, without starting the global runtime.
@@ -377,13 +409,13 @@ fn start_global(config: Config, exclusive: bool) -> Result<()> {
     }
     let rt = Runtime::build(config);
     rt.owner.shared.check()?;
-    *global = Some(rt);
+    set_global(&mut global, Some(rt));
     Ok(())
 }
 
 /// Shuts the global runtime down (see [`Runtime::shutdown`]). The next call starts a new one.
 pub fn shutdown() {
-    let rt = GLOBAL.write().take();
+    let rt = set_global(&mut GLOBAL.write(), None);
     if let Some(rt) = rt {
         rt.shutdown();
         if rt.owner.shared.ray().is_some() {

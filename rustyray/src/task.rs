@@ -110,15 +110,14 @@ impl<T: Value + Clone> ArgSlot<T> {
             ArgSlot::Ref(r) => {
                 // Its runtime was checked when the task was submitted.
                 let cell = r.cell().ok_or_else(|| missing(r.id()))?;
-                let value = match cell.read::<T>() {
+                match cell.read_value::<T>() {
                     Some(read) => read,
                     // Resolved before the body runs, unless the slot was made by hand.
                     None => {
                         crate::api::block_until(&[Some(cell)], 1, None);
-                        cell.read_resolved()
+                        cell.read_value_resolved()
                     }
-                };
-                value.map(|v| T::clone(&v))
+                }
             }
         }
     }

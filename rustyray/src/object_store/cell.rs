@@ -18,6 +18,10 @@ use crate::error::{Error, Result};
 use crate::object_ref::ObjectId;
 use crate::task::TaskControl;
 
+/// The largest value (in bytes, and owning nothing on the heap) that
+/// [`Cell::read_value`] copies under the cell's lock rather than sharing.
+const CHEAP_COPY: usize = 64;
+
 /// One object of a store.
 pub(crate) struct Cell {
     id: ObjectId,
@@ -197,9 +201,34 @@ impl Cell {
         Some(read)
     }
 
-    /// [`read`](Self::read) of an object known to be resolved.
-    pub(crate) fn read_resolved<T: Value>(self: &Arc<Self>) -> Result<Arc<T>> {
-        match self.read() {
+    /// A copy of the typed value once the object is resolved, or the error that failed it;
+    /// `None` while it is pending.
+    ///
+    /// A value that owns nothing on the heap and is small (`()`, integers, small plain
+    /// structs) is copied under the cell's lock, which leaves the shared value's count alone:
+    /// the thread that stored it does not see its cache line taken away at every read. Any
+    /// other value is shared out of the lock and cloned after, as [`read`](Self::read) does.
+    pub(crate) fn read_value<T: Value + Clone>(self: &Arc<Self>) -> Option<Result<T>> {
+        if std::mem::needs_drop::<T>() || std::mem::size_of::<T>() > CHEAP_COPY {
+            return self.read::<T>().map(|read| read.map(|v| T::clone(&v)));
+        }
+        let mut slot = self.slot.lock();
+        let read = match &slot.entry {
+            Entry::Pending(_) => return None,
+            Entry::Ready(object) => object.cloned::<T>(),
+            Entry::Failed(error) => return Some(Err((**error).clone())),
+            Entry::Spilled(_) => {
+                drop(slot);
+                return Some(self.read_spilled::<T>().map(|v| T::clone(&v)));
+            }
+        };
+        slot.last_used = self.store.tick();
+        Some(read)
+    }
+
+    /// [`read_value`](Self::read_value) of an object known to be resolved.
+    pub(crate) fn read_value_resolved<T: Value + Clone>(self: &Arc<Self>) -> Result<T> {
+        match self.read_value() {
             Some(read) => read,
             None => unreachable!("a resolved object never becomes pending again"),
         }

@@ -141,6 +141,17 @@ impl Object {
             })
     }
 
+    /// A clone of the value, or a [`Error::TypeMismatch`].
+    pub(crate) fn cloned<T: Value + Clone>(&self) -> Result<T> {
+        self.value
+            .downcast_ref::<T>()
+            .cloned()
+            .ok_or_else(|| Error::TypeMismatch {
+                expected: std::any::type_name::<T>(),
+                found: self.type_name,
+            })
+    }
+
     /// The object in postcard form.
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
         (self.serialize)(&*self.value)
@@ -747,6 +758,41 @@ mod tests {
         ] {
             assert_eq!(object.size, encoded.len(), "{object:?}");
         }
+    }
+
+    #[test]
+    fn small_plain_values_are_copied_out_and_others_shared() {
+        let store = test_store(9);
+        let small = store.insert_ready(Object::new(41u64)).unwrap();
+        let stored = |cell: &Arc<Cell>| match &cell.slot.lock().entry {
+            Entry::Ready(object) => Arc::strong_count(&object.value),
+            _ => unreachable!("ready"),
+        };
+        assert_eq!(small.read_value::<u64>().unwrap().unwrap(), 41);
+        assert_eq!(
+            stored(&small),
+            1,
+            "copied under the lock: the count never moved"
+        );
+        assert!(matches!(
+            small.read_value::<u32>(),
+            Some(Err(Error::TypeMismatch { .. }))
+        ));
+        let text = store.insert_ready(Object::new("hi".to_string())).unwrap();
+        assert_eq!(text.read_value::<String>().unwrap().unwrap(), "hi");
+        assert!(matches!(
+            text.read_value::<Vec<u8>>(),
+            Some(Err(Error::TypeMismatch { .. }))
+        ));
+        let pending = store.insert_pending(None);
+        assert!(pending.read_value::<u64>().is_none());
+        pending.complete(Err(Error::Cancelled {
+            function: "f".into(),
+        }));
+        assert!(matches!(
+            pending.read_value::<u64>(),
+            Some(Err(Error::Cancelled { .. }))
+        ));
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl Backend {
         match *self {}
     }
 
-    pub(crate) fn get<T: Value>(&self, _: &ObjectRef<T>, _: Option<Instant>) -> Result<Arc<T>> {
+    pub(crate) fn get<T: Value>(&self, _: &ObjectRef<T>, _: Option<Instant>) -> Result<T> {
         match *self {}
     }
 

@@ -331,23 +331,18 @@ impl Backend {
     }
 
     /// Fetches and decodes an object, waiting until `deadline` at most.
-    pub(crate) fn get<T: Value>(
-        &self,
-        r: &ObjectRef<T>,
-        deadline: Option<Instant>,
-    ) -> Result<Arc<T>> {
+    pub(crate) fn get<T: Value>(&self, r: &ObjectRef<T>, deadline: Option<Instant>) -> Result<T> {
         let object = lookup(r)?;
         let started = Instant::now();
         let bytes = crate::api::outside_async_worker(|| ffi::get(&object.id, timeout_ms(deadline)))
             .map_err(|e| error(&object.origin, e, started))?;
-        let value = postcard::from_bytes(&bytes).map_err(|e| {
+        postcard::from_bytes(&bytes).map_err(|e| {
             Error::Serialization(format!(
                 "the object from `{}` is not a `{}`: {e}",
                 object.origin,
                 std::any::type_name::<T>()
             ))
-        })?;
-        Ok(Arc::new(value))
+        })
     }
 
     /// Which of `refs` are resolved once `need` of them are, or the deadline passed. An entry
