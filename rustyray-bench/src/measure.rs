@@ -60,13 +60,46 @@ impl Line {
 /// returns the median rate in operations per second.
 pub(crate) fn rate(effort: Effort, ops: usize, mut work: impl FnMut()) -> f64 {
     work();
-    let mut rates: Vec<f64> = (0..effort.rounds)
+    let rates: Vec<f64> = (0..effort.rounds)
         .map(|_| {
             let started = Instant::now();
             work();
             ops as f64 / started.elapsed().as_secs_f64().max(1e-9)
         })
         .collect();
+    median(rates)
+}
+
+/// Runs `ours` and `floor` (each performing `ops` operations) once each to warm up, then
+/// `rounds` times each, alternating which goes first; returns both median rates. Measured
+/// side by side, both see the same machine: a slow spell of a noisy host lands on both.
+pub(crate) fn paired(
+    effort: Effort,
+    ops: usize,
+    mut ours: impl FnMut(),
+    mut floor: impl FnMut(),
+) -> (f64, f64) {
+    ours();
+    floor();
+    let timed = |work: &mut dyn FnMut()| {
+        let started = Instant::now();
+        work();
+        ops as f64 / started.elapsed().as_secs_f64().max(1e-9)
+    };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for round in 0..effort.rounds {
+        if round % 2 == 0 {
+            a.push(timed(&mut ours));
+            b.push(timed(&mut floor));
+        } else {
+            b.push(timed(&mut floor));
+            a.push(timed(&mut ours));
+        }
+    }
+    (median(a), median(b))
+}
+
+fn median(mut rates: Vec<f64>) -> f64 {
     rates.sort_by(f64::total_cmp);
     rates[rates.len() / 2]
 }

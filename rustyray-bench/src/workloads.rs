@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rustyray::{ActorHandle, ObjectRef};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::measure::{percentile_us, rate, ray, Effort, Line};
+use crate::measure::{paired, percentile_us, rate, ray, Effort, Line};
 
 #[rustyray::remote]
 fn nop() {}
@@ -166,29 +166,27 @@ impl Floor {
     }
 }
 
-/// The rate of `n` calls made by `call(i)`: all submitted, then all gotten.
+/// `n` calls made by `call(i)`: all submitted, then all gotten.
 fn pipelined<T: rustyray::Value + Clone>(
-    e: Effort,
     n: usize,
     call: impl Fn(usize) -> ObjectRef<T>,
-) -> f64 {
-    rate(e, n, || {
+) -> impl FnMut() {
+    move || {
         let refs: Vec<ObjectRef<T>> = (0..n).map(&call).collect();
         rustyray::get_all(&refs).unwrap();
-    })
+    }
 }
 
-/// The rate of `n` calls made by `call()`, each gotten before the next is made.
+/// `n` calls made by `call()`, each gotten before the next is made.
 fn one_at_a_time<T: rustyray::Value + Clone>(
-    e: Effort,
     n: usize,
     call: impl Fn() -> ObjectRef<T>,
-) -> f64 {
-    rate(e, n, || {
+) -> impl FnMut() {
+    move || {
         for _ in 0..n {
             rustyray::get(&call()).unwrap();
         }
-    })
+    }
 }
 
 fn line(name: &str, unit: &'static str, ours: f64, floor: Option<(&str, f64)>) -> Line {
@@ -224,8 +222,7 @@ pub(crate) fn all(e: Effort, floor: &Floor, cpus: usize, filter: Option<&str>) -
 fn tasks(e: Effort, floor: &Floor) -> Vec<Line> {
     let mut out = Vec::new();
     let n = e.size(2_000, 200);
-    let ours = one_at_a_time(e, n, nop::remote);
-    let raw = rate(e, n, || {
+    let (ours, raw) = paired(e, n, one_at_a_time(n, nop::remote), || {
         for _ in 0..n {
             floor.tokio.block_on(floor.tokio.spawn(async {})).unwrap();
         }
@@ -239,13 +236,15 @@ fn tasks(e: Effort, floor: &Floor) -> Vec<Line> {
 
     let batch = 1_000;
     let batches = e.size(100, 5);
-    let ours = rate(e, batch * batches, || {
-        for _ in 0..batches {
-            let refs: Vec<ObjectRef<()>> = (0..batch).map(|_| nop_async::remote()).collect();
-            rustyray::get_all(&refs).unwrap();
+    let batched = |submit: fn() -> ObjectRef<()>| {
+        move || {
+            for _ in 0..batches {
+                let refs: Vec<ObjectRef<()>> = (0..batch).map(|_| submit()).collect();
+                rustyray::get_all(&refs).unwrap();
+            }
         }
-    });
-    let raw = rate(e, batch * batches, || {
+    };
+    let (ours, raw) = paired(e, batch * batches, batched(nop_async::remote), || {
         for _ in 0..batches {
             floor.spawn_join(batch);
         }
@@ -263,13 +262,7 @@ fn tasks(e: Effort, floor: &Floor) -> Vec<Line> {
         Some(("tokio::spawn + join", raw / batch as f64)),
     ));
 
-    let sync_batch = rate(e, batch * batches, || {
-        for _ in 0..batches {
-            let refs: Vec<ObjectRef<()>> = (0..batch).map(|_| nop::remote()).collect();
-            rustyray::get_all(&refs).unwrap();
-        }
-    });
-    let raw_sync = rate(e, batch * batches, || {
+    let (sync_batch, raw_sync) = paired(e, batch * batches, batched(nop::remote), || {
         floor.tokio.block_on(async {
             for _ in 0..batches {
                 let handles: Vec<_> = (0..batch)
@@ -289,11 +282,11 @@ fn tasks(e: Effort, floor: &Floor) -> Vec<Line> {
     ));
 
     let per_client = e.size(10_000, 500);
-    let ours = rate(e, 4 * per_client, || {
+    let ours = || {
         let clients: Vec<_> = (0..4).map(|_| task_client::remote(per_client)).collect();
         rustyray::get_all(&clients).unwrap();
-    });
-    let raw = rate(e, 4 * per_client, || {
+    };
+    let (ours, raw) = paired(e, 4 * per_client, ours, || {
         floor.tokio.block_on(async {
             let clients: Vec<_> = (0..4)
                 .map(|_| {
@@ -325,69 +318,89 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
     let singles = e.size(5_000, 200);
     let sink = Sink::remote();
     let raw_actor = floor.actor();
-
-    let ours = one_at_a_time(e, singles, || sink.ping());
-    let raw_sync = rate(e, singles, || {
+    // Each line is measured beside its own run of the floor (see `paired`).
+    let mut raw_sync = || {
         for _ in 0..singles {
             let (reply, answer) = oneshot::channel();
             raw_actor.send(reply).unwrap();
             answer.blocking_recv().unwrap();
         }
-    });
+    };
+    let raw_actor_async = raw_actor.clone();
+    let mut raw_async = || {
+        floor
+            .tokio
+            .block_on(Floor::calls(std::slice::from_ref(&raw_actor_async), calls))
+    };
+    const ONE_AT_A_TIME: &str = "mpsc + oneshot, one at a time";
+    const PIPELINED: &str = "mpsc + oneshot, pipelined";
+
+    let (ours, raw) = paired(
+        e,
+        singles,
+        one_at_a_time(singles, || sink.ping()),
+        &mut raw_sync,
+    );
     out.push(line(
         "1:1 actor calls sync",
         "calls",
         ours,
-        Some(("mpsc + oneshot, one at a time", raw_sync)),
+        Some((ONE_AT_A_TIME, raw)),
     ));
 
-    let ours = pipelined(e, calls, |_| sink.ping());
-    let raw_async = rate(e, calls, || {
-        floor
-            .tokio
-            .block_on(Floor::calls(std::slice::from_ref(&raw_actor), calls))
-    });
+    let (ours, raw) = paired(e, calls, pipelined(calls, |_| sink.ping()), &mut raw_async);
     out.push(line(
         "1:1 actor calls async",
         "calls",
         ours,
-        Some(("mpsc + oneshot, pipelined", raw_async)),
+        Some((PIPELINED, raw)),
     ));
 
     // Not in Ray's set: a value argument and a non-unit result cost an allocation each more.
-    let ours = pipelined(e, calls, |i| sink.ping_arg(i as u64));
+    let with_value = pipelined(calls, |i| sink.ping_arg(i as u64));
+    let (ours, raw) = paired(e, calls, with_value, &mut raw_async);
     out.push(line(
         "1:1 actor calls with a value and a result (extra)",
         "calls",
         ours,
-        Some(("mpsc + oneshot, pipelined", raw_async)),
+        Some((PIPELINED, raw)),
     ));
 
     let concurrent = AsyncSink::options().max_concurrency(16).remote();
-    let ours = pipelined(e, calls, |_| concurrent.ping());
+    let (ours, raw) = paired(
+        e,
+        calls,
+        pipelined(calls, |_| concurrent.ping()),
+        &mut raw_async,
+    );
     out.push(line(
         "1:1 actor calls concurrent",
         "calls",
         ours,
-        Some(("mpsc + oneshot, pipelined", raw_async)),
+        Some((PIPELINED, raw)),
     ));
 
     let n = cpus.max(2);
     let sinks: Vec<ActorHandle<Sink>> = (0..n).map(|_| Sink::remote()).collect();
     let raw_actors: Vec<_> = (0..n).map(|_| floor.actor()).collect();
-    let ours = pipelined(e, calls, |i| sinks[i % n].ping());
-    let raw_1n = rate(e, calls, || {
-        floor.tokio.block_on(Floor::calls(&raw_actors, calls))
-    });
+    const TO_N: &str = "mpsc + oneshot to n actors";
+    let mut raw_1n = || floor.tokio.block_on(Floor::calls(&raw_actors, calls));
+    let (ours, raw) = paired(
+        e,
+        calls,
+        pipelined(calls, |i| sinks[i % n].ping()),
+        &mut raw_1n,
+    );
     out.push(line(
         "1:n actor calls async",
         "calls",
         ours,
-        Some(("mpsc + oneshot to n actors", raw_1n)),
+        Some((TO_N, raw)),
     ));
 
     let per_client = calls / n;
-    let raw_nn = rate(e, calls, || {
+    const N_CLIENTS: &str = "n tokio clients × mpsc actors";
+    let mut raw_nn = || {
         floor.tokio.block_on(async {
             let clients: Vec<_> = (0..n)
                 .map(|_| {
@@ -399,70 +412,75 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
                 let _ = c.await;
             }
         })
-    });
+    };
     for with_arg in [false, true] {
-        let ours = rate(e, per_client * n, || {
+        let ours = || {
             let clients: Vec<_> = (0..n)
                 .map(|_| actor_client::remote(sinks.clone(), per_client, with_arg))
                 .collect();
             rustyray::get_all(&clients).unwrap();
-        });
+        };
+        let (ours, raw) = paired(e, per_client * n, ours, &mut raw_nn);
         let name = if with_arg {
             "n:n actor calls with arg async"
         } else {
             "n:n actor calls async"
         };
-        out.push(line(
-            name,
-            "calls",
-            ours,
-            Some(("n tokio clients × mpsc actors", raw_nn)),
-        ));
+        out.push(line(name, "calls", ours, Some((N_CLIENTS, raw))));
     }
 
     let async_sink = AsyncSink::remote();
-    let ours = one_at_a_time(e, singles, || async_sink.ping());
+    let one = one_at_a_time(singles, || async_sink.ping());
+    let (ours, raw) = paired(e, singles, one, &mut raw_sync);
     out.push(line(
         "1:1 async-actor calls sync",
         "calls",
         ours,
-        Some(("mpsc + oneshot, one at a time", raw_sync)),
+        Some((ONE_AT_A_TIME, raw)),
     ));
-    let ours = pipelined(e, calls, |_| async_sink.ping());
+    let (ours, raw) = paired(
+        e,
+        calls,
+        pipelined(calls, |_| async_sink.ping()),
+        &mut raw_async,
+    );
     out.push(line(
         "1:1 async-actor calls async",
         "calls",
         ours,
-        Some(("mpsc + oneshot, pipelined", raw_async)),
+        Some((PIPELINED, raw)),
     ));
     let arg = rustyray::put(3u64).unwrap();
-    let ours = pipelined(e, calls, |_| async_sink.ping_arg(&arg));
+    let with_args = pipelined(calls, |_| async_sink.ping_arg(&arg));
+    let (ours, raw) = paired(e, calls, with_args, &mut raw_async);
     out.push(line(
         "1:1 async-actor calls with args async",
         "calls",
         ours,
-        Some(("mpsc + oneshot, pipelined", raw_async)),
+        Some((PIPELINED, raw)),
     ));
 
     let async_sinks: Vec<ActorHandle<AsyncSink>> = (0..n).map(|_| AsyncSink::remote()).collect();
-    let ours = pipelined(e, calls, |i| async_sinks[i % n].ping());
+    let spread = pipelined(calls, |i| async_sinks[i % n].ping());
+    let (ours, raw) = paired(e, calls, spread, &mut raw_1n);
     out.push(line(
         "1:n async-actor calls async",
         "calls",
         ours,
-        Some(("mpsc + oneshot to n actors", raw_1n)),
+        Some((TO_N, raw)),
     ));
-    let ours = rate(e, per_client * n, || {
+    let ours = || {
         let clients: Vec<_> = (0..n)
             .map(|_| async_actor_client::remote(async_sinks.clone(), per_client))
             .collect();
         rustyray::get_all(&clients).unwrap();
-    });
+    };
+    let (ours, raw) = paired(e, per_client * n, ours, &mut raw_nn);
     out.push(line(
         "n:n async-actor calls async",
         "calls",
         ours,
-        Some(("n tokio clients × mpsc actors", raw_nn)),
+        Some((N_CLIENTS, raw)),
     ));
     out
 }
@@ -470,30 +488,31 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
 fn objects(e: Effort) -> Vec<Line> {
     let mut out = Vec::new();
     let n = e.size(200_000, 5_000);
-    let ours = rate(e, n, || {
-        for i in 0..n {
-            drop(rustyray::put(i as u64).unwrap());
-        }
-    });
     let map = parking_lot::Mutex::new(HashMap::new());
-    let raw_put = rate(e, n, || {
+    let mut raw_put = || {
         for i in 0..n {
             map.lock().insert(i, Arc::new(i as u64));
             map.lock().remove(&i);
         }
-    });
+    };
+    let puts = || {
+        for i in 0..n {
+            drop(rustyray::put(i as u64).unwrap());
+        }
+    };
+    let (ours, raw) = paired(e, n, puts, &mut raw_put);
     out.push(line(
         "single client put calls",
         "puts",
         ours,
-        Some(("Mutex<HashMap> insert + remove", raw_put)),
+        Some(("Mutex<HashMap> insert + remove", raw)),
     ));
 
-    let ours = rate(e, 1_000, || {
+    let clients = || {
         let clients: Vec<_> = (0..10).map(|_| put_client::remote(100)).collect();
         rustyray::get_all(&clients).unwrap();
-    });
-    let raw = rate(e, 1_000, || {
+    };
+    let (ours, raw) = paired(e, 1_000, clients, || {
         std::thread::scope(|s| {
             for t in 0..10 {
                 let map = &map;
@@ -514,35 +533,38 @@ fn objects(e: Effort) -> Vec<Line> {
     ));
 
     let stored = rustyray::put(42u64).unwrap();
-    let ours = rate(e, n, || {
+    let gets = || {
         for _ in 0..n {
             rustyray::get(&stored).unwrap();
         }
-    });
-    map.lock().insert(0, Arc::new(42u64));
-    let raw = rate(e, n, || {
+    };
+    let lookups = || {
         for _ in 0..n {
             let v = map.lock().get(&0).cloned();
             std::hint::black_box(v);
         }
-    });
+    };
+    map.lock().insert(0, Arc::new(42u64));
+    let (ours, raw) = paired(e, n, gets, lookups);
+    map.lock().clear();
     out.push(line(
         "single client get calls",
         "gets",
         ours,
         Some(("Mutex<HashMap> lookup + Arc clone", raw)),
     ));
-    let put_get = rate(e, n, || {
+    let put_get = || {
         for i in 0..n {
             let r = rustyray::put(i as u64).unwrap();
             rustyray::get(&r).unwrap();
         }
-    });
+    };
+    let (put_get, raw) = paired(e, n, put_get, &mut raw_put);
     out.push(line(
         "put + get of a u64 (extra)",
         "pairs",
         put_get,
-        Some(("Mutex<HashMap> insert + remove", raw_put)),
+        Some(("Mutex<HashMap> insert + remove", raw)),
     ));
 
     // Large objects: put moves the value in (no copy), so it is O(1) in the size.
@@ -620,12 +642,12 @@ fn objects(e: Effort) -> Vec<Line> {
     let holder = rustyray::put(refs).unwrap();
     let arcs: Vec<Arc<u64>> = (0..10_000).map(Arc::new).collect();
     let reps = e.size(200, 20);
-    let ours = rate(e, reps, || {
+    let gets = || {
         for _ in 0..reps {
             std::hint::black_box(rustyray::get(&holder).unwrap());
         }
-    });
-    let raw = rate(e, reps, || {
+    };
+    let (ours, raw) = paired(e, reps, gets, || {
         for _ in 0..reps {
             std::hint::black_box(arcs.clone());
         }
@@ -642,14 +664,14 @@ fn objects(e: Effort) -> Vec<Line> {
 fn extra(e: Effort, floor: &Floor) -> Vec<Line> {
     let mut out = Vec::new();
     let links = e.size(100_000, 5_000);
-    let ours = rate(e, links, || {
+    let chain = || {
         let mut r = add_one::remote(0);
         for _ in 1..links {
             r = add_one::remote(&r);
         }
         assert_eq!(rustyray::get(&r).unwrap(), links as u64);
-    });
-    let raw = rate(e, links, || {
+    };
+    let (ours, raw) = paired(e, links, chain, || {
         floor.tokio.block_on(async {
             let mut previous = tokio::spawn(async { 0u64 });
             for _ in 1..links {

@@ -11,7 +11,6 @@
 //! becomes an async slice ("b"/"e") of its own.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -74,7 +73,32 @@ pub(crate) enum Skipped {
 struct ThreadLog {
     tid: u64,
     name: String,
-    events: Mutex<VecDeque<Event>>,
+    events: Mutex<Ring>,
+}
+
+/// The last [`EVENTS_PER_THREAD`] events of one thread: filled, then overwritten oldest first.
+#[derive(Default)]
+struct Ring {
+    events: Vec<Event>,
+    /// Where the next event goes once the ring is full (so also the oldest one).
+    next: usize,
+}
+
+impl Ring {
+    fn push(&mut self, event: Event) {
+        if self.events.len() < EVENTS_PER_THREAD {
+            self.events.push(event);
+        } else {
+            self.events[self.next] = event;
+            self.next = (self.next + 1) % EVENTS_PER_THREAD;
+        }
+    }
+
+    /// Oldest first.
+    fn iter(&self) -> impl Iterator<Item = &Event> {
+        let (newer, older) = self.events.split_at(self.next);
+        older.iter().chain(newer)
+    }
 }
 
 /// Every thread's log, for the exporter.
@@ -87,7 +111,7 @@ thread_local! {
         let log = Arc::new(ThreadLog {
             tid: logs.len() as u64 + 1,
             name: std::thread::current().name().unwrap_or("unnamed").to_owned(),
-            events: Mutex::new(VecDeque::new()),
+            events: Mutex::new(Ring::default()),
         });
         logs.push(Arc::clone(&log));
         log
@@ -128,13 +152,7 @@ pub(crate) fn record(event: Finished<'_>) {
         skipped: event.skipped,
     };
     // A thread being torn down has no log any more; its last event is dropped.
-    let _ = LOG.try_with(|log| {
-        let mut events = log.events.lock();
-        if events.len() >= EVENTS_PER_THREAD {
-            events.pop_front();
-        }
-        events.push_back(event);
-    });
+    let _ = LOG.try_with(|log| log.events.lock().push(event));
 }
 
 /// Records a task that ended without running (it has no run to show in the trace).
@@ -317,4 +335,34 @@ fn collect(runtime: u32) -> (Vec<Ended>, Vec<(u64, String)>) {
     out.sort_by_key(|e| e.started);
     let threads = logs.iter().map(|l| (l.tid, l.name.clone())).collect();
     (out, threads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_ring_overwrites_its_oldest_event_and_lists_oldest_first() {
+        let at = now();
+        let event = |seq: u64| Event {
+            started: at,
+            ended: at,
+            name: Cow::Borrowed("f"),
+            actor: None,
+            runtime: 1,
+            seq,
+            kind: Kind::Task,
+            asynchronous: false,
+            failed: false,
+            skipped: None,
+        };
+        let mut ring = Ring::default();
+        let total = EVENTS_PER_THREAD as u64 + 3;
+        for seq in 0..total {
+            ring.push(event(seq));
+        }
+        let seqs: Vec<u64> = ring.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs.len(), EVENTS_PER_THREAD);
+        assert_eq!(seqs, (3..total).collect::<Vec<_>>());
+    }
 }

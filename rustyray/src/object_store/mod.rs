@@ -583,7 +583,16 @@ impl ObjectStore {
 
     /// A ready object's entry: in memory if the budget (after spilling others) allows, else on
     /// disk; [`Error::ObjectStoreFull`] if neither can take it.
+    #[inline]
     fn admit_or_spill(&self, id: ObjectId, object: Object) -> Result<Entry> {
+        if object.size < SPILLABLE && object.size as u64 <= self.limit {
+            return Ok(Entry::Ready(object)); // not counted: see `charge`
+        }
+        self.admit_or_spill_counted(id, object)
+    }
+
+    /// [`admit_or_spill`](Self::admit_or_spill) of an object that counts against the budget.
+    fn admit_or_spill_counted(&self, id: ObjectId, object: Object) -> Result<Entry> {
         let size = object.size as u64;
         let memory = if size <= self.limit {
             match self.charge(object.size) {
