@@ -25,7 +25,7 @@ before="$worktree/target/release/examples/instructions"
 now=target/release/examples/instructions
 
 count() { # binary workload rounds
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$1" "$2" "$3" 2>&1 |
+  valgrind --tool=callgrind --fair-sched=yes --callgrind-out-file=/dev/null "$1" "$2" "$3" 2>&1 |
     awk '/Collected/ { print $4 }'
 }
 per_op() { # binary workload
@@ -38,5 +38,5 @@ for workload in async sync actor ping; do
   n=$(per_op "$now" "$workload")
   printf '%-8s %12s %12s %7.1f%%\n' "$workload" "$b" "$n" "$(echo "100 * ($n - $b) / $b" | bc -l)"
 done
-echo "(instructions per operation; callgrind runs the threads one at a time, so a run varies"
-echo " by about 2% with how they interleave)"
+echo "(instructions per operation; callgrind runs the threads one at a time, in turn with"
+echo " --fair-sched, so a run varies by about 1% with how they interleave)"

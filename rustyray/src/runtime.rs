@@ -44,7 +44,17 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Fails with the reason this runtime cannot take work, if it cannot.
+    #[inline]
     pub(crate) fn check(&self) -> Result<()> {
+        if self.start_error.get().is_none() && !self.shut_down.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.refusal()
+    }
+
+    /// Why [`check`](Self::check) refuses a call.
+    #[cold]
+    fn refusal(&self) -> Result<()> {
         if let Some(error) = self.start_error.get() {
             return Err(error.clone());
         }

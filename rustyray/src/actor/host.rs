@@ -470,7 +470,16 @@ async fn wait_for(deps: &[Arc<Cell>]) -> Option<Error> {
 
 /// `None` while an argument is pending; else the first argument's failure, if any (one look
 /// at each argument).
+#[inline]
 fn resolved_args(deps: &[Arc<Cell>]) -> Option<Option<Error>> {
+    if deps.is_empty() {
+        return Some(None);
+    }
+    first_failure(deps)
+}
+
+/// [`resolved_args`] of a call with arguments.
+fn first_failure(deps: &[Arc<Cell>]) -> Option<Option<Error>> {
     let mut failure = None;
     for dep in deps {
         match dep.state() {

@@ -296,7 +296,8 @@ pub(crate) enum State {
     Ready,
     /// Ready, on disk: a typed read brings it back ([`Cell::read_spilled`]).
     Spilled,
-    Failed(Error),
+    /// Boxed, so a state stays two words: states are moved through every resolution.
+    Failed(Box<Error>),
     Pending,
 }
 
@@ -304,7 +305,7 @@ impl State {
     /// The error a task or call taking the object as an argument fails with, if any.
     pub(crate) fn failure(&self) -> Option<Error> {
         match self {
-            State::Failed(error) => Some(error.clone()),
+            State::Failed(error) => Some((**error).clone()),
             State::Ready | State::Spilled | State::Pending => None,
         }
     }
@@ -313,7 +314,7 @@ impl State {
         match entry {
             Entry::Ready(_) => State::Ready,
             Entry::Spilled(_) => State::Spilled,
-            Entry::Failed(e) => State::Failed((**e).clone()),
+            Entry::Failed(e) => State::Failed(e.clone()),
             Entry::Pending(_) => State::Pending,
         }
     }
@@ -894,7 +895,7 @@ mod tests {
         cells[0].complete(Err(Error::RuntimeShutdown));
         assert!(matches!(
             cells.last().unwrap().state(),
-            State::Failed(Error::RuntimeShutdown)
+            State::Failed(error) if matches!(*error, Error::RuntimeShutdown)
         ));
     }
 
