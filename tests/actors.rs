@@ -323,3 +323,95 @@ fn killing_an_idle_sync_actor_fails_its_later_calls() {
         Err(Error::ActorDied { .. })
     ));
 }
+
+#[rustyray::actor]
+struct Where;
+
+#[rustyray::actor]
+impl Where {
+    fn new() -> Self {
+        Where
+    }
+
+    /// The name of the thread the call runs on.
+    fn thread(&self) -> String {
+        std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_owned()
+    }
+}
+
+/// A call gotten at once, made to an idle sync actor, may run on the thread that gets it
+/// (instead of waking a pool thread and waiting for it); a bounded wait never runs it.
+#[test]
+fn a_blocked_get_runs_the_idle_actors_call_itself_but_a_bounded_one_does_not() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let here = std::thread::current().name().unwrap().to_owned();
+    let w = Where::remote();
+    let ran_here = (0..50)
+        .filter(|_| rustyray::get(&w.thread()).unwrap() == here)
+        .count();
+    assert!(ran_here > 0, "no call of 50 ran on the getting thread");
+    for _ in 0..50 {
+        let ran = rustyray::get_timeout(&w.thread(), DEADLOCK_GUARD).unwrap();
+        assert_ne!(ran, here, "a bounded wait ran the call itself");
+    }
+}
+
+/// Calls run by blocked senders, by the pool and by tokio (async calls) from four threads at
+/// once: none is lost or run twice, and each sender's calls run in its order.
+#[test]
+fn calls_run_by_their_blocked_senders_keep_every_senders_order() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let c = counter(0);
+    let (done, finished) = std::sync::mpsc::channel();
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let c = c.clone();
+            let rt = rt.clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let _g = rt.enter();
+                let _done = Defer(Some(move || done.send(()).unwrap()));
+                let mut last = 0;
+                for i in 0..2000 {
+                    let r = incr(&c, 1);
+                    if i % 100 == 0 {
+                        log(&c); // an async call in between
+                        let burst: Vec<_> = (0..20).map(|_| incr(&c, 1)).collect();
+                        rustyray::get_all(&burst).unwrap();
+                    }
+                    let now = rustyray::get(&r).unwrap_or_else(|e| panic!("{t}/{i}: {e}"));
+                    assert!(now > last, "sender {t}: {now} after {last}");
+                    last = now;
+                }
+            })
+        })
+        .collect();
+    for _ in &senders {
+        // A lost call would leave its sender blocked in `get` for ever.
+        finished
+            .recv_timeout(DEADLOCK_GUARD)
+            .expect("a sender is stuck");
+    }
+    for s in senders {
+        s.join().unwrap();
+    }
+    let total = 4 * (2000 + 20 * 20);
+    assert_eq!(rustyray::get(&incr(&c, 0)).unwrap(), total);
+    assert_eq!(rustyray::get(&log(&c)).unwrap().len(), total as usize + 1);
+}
+
+/// Runs its closure when dropped (also when the thread panics).
+struct Defer<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> Drop for Defer<F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}

@@ -136,7 +136,7 @@ impl<A: Send + 'static> ActorHost<A> {
     /// pool is shut down, the job is dropped, and with it the host, which fails what it holds.
     pub(super) fn wake(self, state: Box<A>) {
         let shared = Arc::clone(&self.shared);
-        shared.pool.spawn(Box::new(move || self.drain(state)));
+        shared.pool.spawn(Box::new(move || self.drain(state, None)));
     }
 
     /// Hands the host back to tokio (for an async call, a sync call whose arguments are not
@@ -154,13 +154,27 @@ impl<A: Send + 'static> ActorHost<A> {
     /// one whose arguments are ready. When the mailbox is empty the host parks in the actor's
     /// cell, and the next call sent wakes it onto the pool directly (one hand-off per call
     /// instead of two); any other call, or a crash, sends it back to tokio.
-    fn drain(mut self, mut state: Box<A>) {
+    ///
+    /// A thread blocking on a call's result may run it this way too ([`ActorCell::help`]):
+    /// then `helping` is that result, and once it resolves the host parks again, or goes on
+    /// on the pool if calls are left.
+    pub(super) fn drain(mut self, mut state: Box<A>, helping: Option<&Arc<Cell>>) {
         let cell = Arc::clone(&self.cell);
         // One clock reading per call: each call's end is the next one's start.
         let mut started = timeline::now();
         loop {
             if !cell.is_alive() {
                 return; // killed: dropping the host fails what it holds
+            }
+            if helping.is_some_and(|out| !out.is_pending()) {
+                if !self.backlog.is_empty() {
+                    return self.wake(state);
+                }
+                match cell.park(self, state) {
+                    Taken::Calls(host, state) => host.wake(state),
+                    Taken::Parked | Taken::Closed => {}
+                }
+                return;
             }
             let Some(call) = self.backlog.pop_front() else {
                 match cell.take_calls(&mut self.backlog) {

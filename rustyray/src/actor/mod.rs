@@ -67,7 +67,7 @@ use crate::task::{ArgSlot, BoxFuture, Deps, IntoArg};
 
 use host::{ActorHost, ConcurrentRunner};
 use table::ActorCell;
-pub(crate) use table::ActorTable;
+pub(crate) use table::{help, ActorTable};
 
 /// The identity of an actor: its runtime and a sequence number.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -673,7 +673,7 @@ impl<A: Actor> CallBuilder<A> {
             body,
             attempts: 0,
         };
-        if cell.send(call).is_err() {
+        if cell.send(call, &shared.pool).is_err() {
             // The actor died or was freed after the check above.
             let error = match shared.actors.get::<A>(self.actor) {
                 Ok(cell) => cell.died_error(),

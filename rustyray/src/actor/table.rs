@@ -19,6 +19,7 @@ use rustc_hash::FxHashMap;
 
 use super::host::ActorHost;
 use super::{ActorId, Call};
+use crate::cpu_pool::CpuPool;
 use crate::error::{Error, Result};
 use crate::object_store::Cell;
 use crate::ray::RemoteActor;
@@ -59,6 +60,9 @@ struct Mailbox<A> {
     /// The host's task, waiting on tokio for the next call.
     waker: Option<Waker>,
     parked: Option<(ActorHost<A>, Box<A>)>,
+    /// A job that starts the parked host is queued on the CPU pool (so a send need not queue
+    /// another).
+    started: bool,
 }
 
 impl<A> Mailbox<A> {
@@ -75,6 +79,36 @@ impl<A> Mailbox<A> {
         }
         Some(true)
     }
+}
+
+/// The cell of the actor a thread last sent a call to (see [`ActorTable::get_live`]), also as
+/// the helper that can run that actor's waiting calls ([`help`]).
+type LastActor = (ActorId, Weak<dyn Any + Send + Sync>, Weak<dyn Helper>);
+
+thread_local! {
+    static LAST: RefCell<Option<LastActor>> = const { RefCell::new(None) };
+}
+
+/// An actor whose parked host a blocked thread can run.
+trait Helper: Send + Sync {
+    fn help(&self, out: &Arc<Cell>) -> bool;
+}
+
+impl<A: Send + 'static> Helper for ActorCell<A> {
+    fn help(&self, out: &Arc<Cell>) -> bool {
+        ActorCell::help(self, out)
+    }
+}
+
+/// Called by a thread about to block on `out`: if `out` is the result of the last call this
+/// thread sent, and that call waits for an idle sync actor whose host has not started yet, runs
+/// it here instead of waiting for a CPU-pool thread to wake up. Returns whether it ran calls.
+///
+/// The thread was going to wait for it anyway; running it here saves the two thread wake-ups
+/// of a round trip (to the pool and back), which dominate a call made one at a time.
+pub(crate) fn help(out: &Arc<Cell>) -> bool {
+    let helper = LAST.with(|last| last.borrow().as_ref().and_then(|(_, _, h)| h.upgrade()));
+    helper.is_some_and(|helper| helper.help(out))
 }
 
 /// What a host that ran out of calls found in the mailbox.
@@ -96,6 +130,7 @@ impl<A> ActorCell<A> {
                 closed: false,
                 waker: None,
                 parked: None,
+                started: false,
             }),
             alive: AtomicBool::new(true),
             death: Mutex::new(None),
@@ -152,22 +187,72 @@ impl<A> ActorCell<A> {
 impl<A: Send + 'static> ActorCell<A> {
     /// Hands a call to the actor, waking its host (parked, or waiting on tokio); gives the
     /// call back if the mailbox is closed.
-    pub(super) fn send(&self, call: Call<A>) -> std::result::Result<(), Call<A>> {
-        let (parked, waker) = {
+    ///
+    /// A parked host stays in the mailbox: the job queued on the CPU pool takes it out when it
+    /// runs. Until then, a thread that blocks on the call's result may take it first and run
+    /// the call itself ([`help`](Self::help)).
+    pub(super) fn send(
+        self: &Arc<Self>,
+        call: Call<A>,
+        pool: &CpuPool,
+    ) -> std::result::Result<(), Call<A>> {
+        let (start, waker) = {
             let mut mailbox = self.mailbox.lock();
             if mailbox.closed {
                 return Err(call);
             }
             mailbox.calls.push_back(call);
-            (mailbox.parked.take(), mailbox.waker.take())
+            let start = mailbox.parked.is_some() && !mailbox.started;
+            mailbox.started |= start;
+            (start, mailbox.waker.take())
         };
-        if let Some((host, state)) = parked {
-            host.wake(state);
+        if start {
+            let cell = Arc::clone(self);
+            pool.spawn(Box::new(move || cell.start_parked()));
         }
         if let Some(waker) = waker {
             waker.wake();
         }
         Ok(())
+    }
+
+    /// The start job of a parked host: runs the waiting calls on this pool thread, unless a
+    /// helper took the host meanwhile (or nothing waits).
+    fn start_parked(&self) {
+        let parked = {
+            let mut mailbox = self.mailbox.lock();
+            mailbox.started = false;
+            if mailbox.calls.is_empty() {
+                None
+            } else {
+                mailbox.parked.take()
+            }
+        };
+        if let Some((host, state)) = parked {
+            host.drain(state, None);
+        }
+    }
+
+    /// Runs the calls waiting for a parked host on this thread, if the last one is the call
+    /// producing `out` (the thread is about to block on it): returns whether it did. The host
+    /// runs until `out` resolves, then parks again (or goes on on the CPU pool if more calls
+    /// came meanwhile).
+    pub(super) fn help(&self, out: &Arc<Cell>) -> bool {
+        let parked = {
+            let mut mailbox = self.mailbox.lock();
+            let produces = |call: &Call<A>| Arc::ptr_eq(&call.out, out);
+            if !mailbox.calls.back().is_some_and(produces) {
+                return false;
+            }
+            mailbox.parked.take()
+        };
+        match parked {
+            Some((host, state)) => {
+                host.drain(state, Some(out));
+                true
+            }
+            None => false,
+        }
     }
 
     /// Moves every waiting call to the end of `into` (in order): whether there were any, or
@@ -447,12 +532,8 @@ impl ActorTable {
     /// (weakly) per thread, so a run of calls to one actor skips the table's shared lock; a
     /// kept cell whose actor died is looked up again, so errors are the table's.
     pub(super) fn get_live<A: Send + 'static>(&self, id: ActorId) -> Result<Arc<ActorCell<A>>> {
-        thread_local! {
-            static LAST: RefCell<Option<(ActorId, Weak<dyn Any + Send + Sync>)>> =
-                const { RefCell::new(None) };
-        }
         let kept = LAST.with(|last| match &*last.borrow() {
-            Some((kept, cell)) if *kept == id => cell.upgrade(),
+            Some((kept, cell, _)) if *kept == id => cell.upgrade(),
             _ => None,
         });
         if let Some(cell) = kept.and_then(|cell| cell.downcast::<ActorCell<A>>().ok()) {
@@ -462,7 +543,8 @@ impl ActorTable {
         }
         let cell = self.get::<A>(id)?;
         let weak = Arc::downgrade(&cell) as Weak<dyn Any + Send + Sync>;
-        LAST.with(|last| *last.borrow_mut() = Some((id, weak)));
+        let helper = Arc::downgrade(&cell) as Weak<dyn Helper>;
+        LAST.with(|last| *last.borrow_mut() = Some((id, weak, helper)));
         Ok(cell)
     }
 
