@@ -348,6 +348,21 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
         Some((ONE_AT_A_TIME, raw)),
     ));
 
+    // Not in Ray's set: a bounded `get` never runs the call on the getting thread, so this is
+    // the cross-thread round trip (caller → pool thread → caller) that `get` above skips.
+    let bounded = || {
+        for _ in 0..singles {
+            rustyray::get_timeout(&sink.ping(), Duration::from_secs(60)).unwrap();
+        }
+    };
+    let (ours, raw) = paired(e, singles, bounded, &mut raw_sync);
+    out.push(line(
+        "1:1 actor calls sync, with a timeout (extra)",
+        "calls",
+        ours,
+        Some((ONE_AT_A_TIME, raw)),
+    ));
+
     let (ours, raw) = paired(e, calls, pipelined(calls, |_| sink.ping()), &mut raw_async);
     out.push(line(
         "1:1 actor calls async",
