@@ -318,6 +318,7 @@ impl Cell {
 /// Runs the waiters of an object that [`Cell::resolve`] resolved; whether it did.
 fn wake(resolved: Option<(Waiters, State)>) -> bool {
     match resolved {
+        Some((waiters, _)) if waiters.is_empty() => true,
         Some((waiters, state)) => {
             run_waiters(waiters, state);
             true
