@@ -36,7 +36,10 @@ pub fn put<T: Value>(value: T) -> Result<ObjectRef<T>> {
 /// Waits for the object and returns a copy of its value (a clone of the stored one), or the
 /// error that failed it. Never gives up on its own: use [`get_timeout`] for a bounded wait.
 ///
-/// Inside a task, the wait lends the task's CPU back to the scheduler.
+/// Inside a task, the wait lends the task's CPU back to the scheduler. If `r` is the result of
+/// the call this thread just sent to an idle sync actor, the call may run on this thread
+/// instead of waking a pool thread (the same call, in the same order, without the two thread
+/// wake-ups of the round trip). [`get_timeout`] never does that.
 pub fn get<T: Value + Clone>(r: &ObjectRef<T>) -> Result<T> {
     get_until(r, None, Cell::read_value)
 }

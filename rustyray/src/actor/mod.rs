@@ -35,10 +35,12 @@
 //! Each actor has one host (`actor/host.rs`) that owns the actor's state and takes the calls
 //! from its mailbox, an unbounded queue. The host runs async methods on a tokio task and sync
 //! methods on a CPU pool thread, moving between the two as the calls require, and parks in the
-//! actor's cell when it is idle after sync calls, to be started by the next call sent. A call
-//! is sent with its result's pending ref, which the caller gets back at once; calls are taken
+//! actor's cell when it is idle after sync calls, to be started by the next call sent (on the
+//! pool, or on the thread that blocks on that call's result first: see `ActorCell::help` in
+//! `actor/table.rs`). A call is sent with its result's pending ref, which the caller gets back
+//! at once; calls are taken
 //! in the order they arrived, so each caller's calls run in the order it sent them. The
-//! [`table`] counts the handles to each actor: an unnamed actor is freed when its last handle
+//! `table` counts the handles to each actor: an unnamed actor is freed when its last handle
 //! drops (after running the calls already sent); a named one lives until [`kill`]ed.
 //!
 //! A method returning `Err` fails that call only. A panic is a crash: the actor is rebuilt from
@@ -246,6 +248,8 @@ pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
 /// Kills the actor at once: the call running now is abandoned (an async one is dropped at its
 /// next `.await`; a sync one finishes on its thread and its result is discarded), and every
 /// call it holds or receives fails with [`Error::ActorDied`]. A named actor's name is freed.
+/// (A sync call that the thread blocked on its result is running itself, as `get` does for an
+/// idle actor, fails at once too, but that thread's `get` returns when the body ends.)
 /// No restart follows.
 pub fn kill<A: Actor>(handle: &ActorHandle<A>) -> Result<()> {
     let shared = runtime::current();
