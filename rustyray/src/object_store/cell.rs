@@ -24,12 +24,18 @@ const CHEAP_COPY: usize = 64;
 
 /// One object of a store.
 pub(crate) struct Cell {
-    id: ObjectId,
+    /// The object's sequence number; its owner is the store's (see [`Cell::id`]).
+    seq: u64,
     store: Arc<ObjectStore>,
     pub(super) slot: Mutex<Slot>,
     /// Whether the store's index has it (see [`ObjectStore::lookup`]).
     pub(super) indexed: AtomicBool,
 }
+
+// With the `Arc`'s two counts, a cell is a 120-byte allocation: the largest that glibc serves
+// from its fast bins, which a program making and dropping many objects on threads of its own
+// goes through once its per-thread cache is full.
+const _: () = assert!(std::mem::size_of::<Cell>() <= 104);
 
 impl Cell {
     pub(super) fn new(
@@ -39,8 +45,9 @@ impl Cell {
         control: Option<Arc<TaskControl>>,
         tick: u64,
     ) -> Cell {
+        debug_assert_eq!(id.owner(), store.owner);
         Cell {
-            id,
+            seq: id.seq(),
             store,
             slot: Mutex::new(Slot {
                 entry,
@@ -54,7 +61,7 @@ impl Cell {
 
     /// The object's id.
     pub(crate) fn id(&self) -> ObjectId {
-        self.id
+        ObjectId::new(self.store.owner, self.seq)
     }
 
     /// Makes the object findable by id, so a ref serialized to bytes can be read back.
@@ -119,7 +126,7 @@ impl Cell {
         let entry = match outcome {
             Ok(object) => self
                 .store
-                .admit_or_spill(self.id, object)
+                .admit_or_spill(self.id(), object)
                 .unwrap_or_else(|error| Entry::Failed(Box::new(error))),
             Err(error) => Entry::Failed(Box::new(error)),
         };
@@ -174,7 +181,7 @@ impl Cell {
                 // It never runs, so it leaves no run in the timeline: record the cancellation.
                 crate::timeline::record_skipped(
                     control.function_name(),
-                    self.id,
+                    self.id(),
                     crate::timeline::Skipped::Cancelled,
                 );
             }
@@ -236,7 +243,7 @@ impl Cell {
 
     /// Reads a spilled object back, re-admitting it to memory if room can be made.
     fn read_spilled<T: Value>(self: &Arc<Self>) -> Result<Arc<T>> {
-        let id = self.id;
+        let id = self.id();
         let path = match &self.slot.lock().entry {
             Entry::Spilled(s) if s.type_id == std::any::TypeId::of::<T>() => s.path.clone(),
             Entry::Spilled(s) => {
@@ -289,7 +296,7 @@ impl Cell {
             self.slot.lock().unspillable = true;
             return Ok(());
         };
-        let path = store.spill.write(self.id.seq(), &bytes)?;
+        let path = store.spill.write(self.id().seq(), &bytes)?;
         let spilled = {
             let mut slot = self.slot.lock();
             // Still the same value, held by the cell and `object` only.
@@ -300,7 +307,7 @@ impl Cell {
                     path: path.clone(),
                     size: bytes.len(),
                     type_id: (*object.value).type_id(),
-                    type_name: object.type_name,
+                    type_name: object.type_name(),
                     _nested: nested,
                 }));
             }
@@ -333,13 +340,13 @@ impl Drop for Cell {
         let entry = std::mem::replace(&mut slot.entry, Entry::Pending(Waiters::new()));
         self.store.forget(entry);
         if *self.indexed.get_mut() {
-            self.store.leave_index(self.id);
+            self.store.leave_index(self.id());
         }
     }
 }
 
 impl std::fmt::Debug for Cell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Cell({})", self.id)
+        write!(f, "Cell({})", self.id())
     }
 }

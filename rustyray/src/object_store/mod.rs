@@ -81,19 +81,35 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Value for T {}
 
 type SerializeFn = fn(&(dyn Any + Send + Sync)) -> Result<Vec<u8>>;
 
-/// A ready object: the typed value, its size and how to serialize it.
+/// A ready object: the typed value, its size and what its type is (four words, so that a cell
+/// stays within the allocator's fast size classes).
 #[derive(Clone)]
 pub(crate) struct Object {
     value: Arc<dyn Any + Send + Sync>,
     size: usize,
-    type_name: &'static str,
+    of: &'static ValueType,
+}
+
+/// What an object's type is: its name (for errors) and how to serialize it. One per type.
+struct ValueType {
+    type_name: fn() -> &'static str,
     serialize: SerializeFn,
+}
+
+/// The [`ValueType`] of `T`, as a constant promoted to a static.
+struct TypeOf<T>(std::marker::PhantomData<T>);
+
+impl<T: Value> TypeOf<T> {
+    const OF: &'static ValueType = &ValueType {
+        type_name: std::any::type_name::<T>,
+        serialize: serialize_as::<T>,
+    };
 }
 
 impl fmt::Debug for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Object")
-            .field("type", &self.type_name)
+            .field("type", &self.type_name())
             .field("size", &self.size)
             .finish()
     }
@@ -111,8 +127,7 @@ impl Object {
             return Object {
                 value: Arc::clone(&*UNIT) as Arc<dyn Any + Send + Sync>,
                 size: 0,
-                type_name: std::any::type_name::<T>(),
-                serialize: serialize_as::<T>,
+                of: TypeOf::<T>::OF,
             };
         }
         Object::from_arc(Arc::new(value))
@@ -126,8 +141,7 @@ impl Object {
         Object {
             value,
             size,
-            type_name: std::any::type_name::<T>(),
-            serialize: serialize_as::<T>,
+            of: TypeOf::<T>::OF,
         }
     }
 
@@ -137,7 +151,7 @@ impl Object {
             .downcast::<T>()
             .map_err(|_| Error::TypeMismatch {
                 expected: std::any::type_name::<T>(),
-                found: self.type_name,
+                found: self.type_name(),
             })
     }
 
@@ -148,13 +162,18 @@ impl Object {
             .cloned()
             .ok_or_else(|| Error::TypeMismatch {
                 expected: std::any::type_name::<T>(),
-                found: self.type_name,
+                found: self.type_name(),
             })
     }
 
     /// The object in postcard form.
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
-        (self.serialize)(&*self.value)
+        (self.of.serialize)(&*self.value)
+    }
+
+    /// The name of the value's type.
+    fn type_name(&self) -> &'static str {
+        (self.of.type_name)()
     }
 }
 
@@ -614,7 +633,7 @@ impl ObjectStore {
             path,
             size: bytes.len(),
             type_id: (*object.value).type_id(),
-            type_name: object.type_name,
+            type_name: object.type_name(),
             _nested: nested,
         })))
     }
