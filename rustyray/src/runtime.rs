@@ -95,6 +95,7 @@ static NEXT_RUNTIME_ID: AtomicU32 = AtomicU32::new(1);
 
 /// The runtime calls on this thread use: the entered one, else the global one (started with
 /// defaults if there is none yet).
+#[inline]
 pub(crate) fn current() -> Arc<Shared> {
     if let Some(shared) = CURRENT.with(|c| c.borrow().clone()) {
         return shared;

@@ -138,6 +138,7 @@ pub(crate) struct Finished<'a> {
 }
 
 /// Records a finished task or call on this thread's ring.
+#[inline]
 pub(crate) fn record(event: Finished<'_>) {
     let event = Event {
         started: event.started,
@@ -151,6 +152,10 @@ pub(crate) fn record(event: Finished<'_>) {
         failed: event.failed,
         skipped: event.skipped,
     };
+    push(event);
+}
+
+fn push(event: Event) {
     // A thread being torn down has no log any more; its last event is dropped.
     let _ = LOG.try_with(|log| log.events.lock().push(event));
 }

@@ -418,6 +418,7 @@ impl Run {
 
 /// Stores a call's result, or its error; a panic is returned as a crash instead. The call is
 /// entered in the timeline with its `run`.
+#[inline]
 fn settle<A>(
     cell: &ActorCell<A>,
     call: Call<A>,

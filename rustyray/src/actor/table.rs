@@ -28,7 +28,9 @@ use crate::state::{ActorInfo, ActorState};
 /// What callers share with a running actor: its mailbox and whether it is alive.
 pub(super) struct ActorCell<A> {
     pub(super) class: Cow<'static, str>,
-    mailbox: Mutex<Mailbox<A>>,
+    /// On a cache line of its own: the host takes its lock too, and callers write the cell's
+    /// reference count (the `Arc`'s, just before `class`) at every call.
+    mailbox: CachePadded<Mutex<Mailbox<A>>>,
     alive: AtomicBool,
     death: Mutex<Option<String>>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
@@ -125,13 +127,13 @@ impl<A> ActorCell<A> {
     pub(super) fn new(class: Cow<'static, str>) -> ActorCell<A> {
         ActorCell {
             class,
-            mailbox: Mutex::new(Mailbox {
+            mailbox: CachePadded::new(Mutex::new(Mailbox {
                 calls: VecDeque::new(),
                 closed: false,
                 waker: None,
                 parked: None,
                 started: false,
-            }),
+            })),
             alive: AtomicBool::new(true),
             death: Mutex::new(None),
             task: Mutex::new(None),

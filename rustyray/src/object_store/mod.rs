@@ -447,6 +447,7 @@ impl ObjectStore {
     }
 
     /// Makes a cell and registers it; indexes it too if it is big enough to spill.
+    #[inline]
     fn make(
         self: &Arc<Self>,
         id: ObjectId,
@@ -639,6 +640,7 @@ impl ObjectStore {
     }
 
     /// A new object that a task or actor call will produce later; `control` cancels the task.
+    #[inline]
     pub(crate) fn insert_pending(self: &Arc<Self>, control: Option<Arc<TaskControl>>) -> Arc<Cell> {
         self.make(self.new_id(), Entry::Pending(Waiters::new()), control)
     }
