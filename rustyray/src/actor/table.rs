@@ -83,23 +83,10 @@ impl<A> Mailbox<A> {
     }
 }
 
-/// The cell of the actor a thread last sent a call to (see [`ActorTable::get_live`]), also as
-/// the helper that can run that actor's waiting calls ([`help`]).
-type LastActor = (ActorId, Weak<dyn Any + Send + Sync>, Weak<dyn Helper>);
-
 thread_local! {
-    static LAST: RefCell<Option<LastActor>> = const { RefCell::new(None) };
-}
-
-/// An actor whose parked host a blocked thread can run.
-trait Helper: Send + Sync {
-    fn help(&self, out: &Arc<Cell>) -> bool;
-}
-
-impl<A: Send + 'static> Helper for ActorCell<A> {
-    fn help(&self, out: &Arc<Cell>) -> bool {
-        ActorCell::help(self, out)
-    }
+    /// The cell of the actor this thread last sent a call to (see [`ActorTable::get_live`]
+    /// and [`help`]).
+    static LAST: RefCell<Option<(ActorId, Weak<dyn CellOps>)>> = const { RefCell::new(None) };
 }
 
 /// Called by a thread about to block on `out`: if `out` is the result of the last call this
@@ -109,8 +96,8 @@ impl<A: Send + 'static> Helper for ActorCell<A> {
 /// The thread was going to wait for it anyway; running it here saves the two thread wake-ups
 /// of a round trip (to the pool and back), which dominate a call made one at a time.
 pub(crate) fn help(out: &Arc<Cell>) -> bool {
-    let helper = LAST.with(|last| last.borrow().as_ref().and_then(|(_, _, h)| h.upgrade()));
-    helper.is_some_and(|helper| helper.help(out))
+    let last = LAST.with(|last| last.borrow().as_ref().and_then(|(_, cell)| cell.upgrade()));
+    last.is_some_and(|cell| cell.help(out))
 }
 
 /// What a host that ran out of calls found in the mailbox.
@@ -321,6 +308,8 @@ trait CellOps: Send + Sync {
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn close(&self);
     fn kill(&self, reason: String);
+    /// See [`ActorCell::help`].
+    fn help(&self, out: &Arc<Cell>) -> bool;
     /// Its class, whether it is alive (or why it died), and its queued calls.
     fn describe(&self) -> (String, ActorState, usize);
 }
@@ -332,6 +321,10 @@ impl<A: Send + 'static> CellOps for ActorCell<A> {
 
     fn close(&self) {
         ActorCell::close(self)
+    }
+
+    fn help(&self, out: &Arc<Cell>) -> bool {
+        ActorCell::help(self, out)
     }
 
     fn describe(&self) -> (String, ActorState, usize) {
@@ -372,6 +365,10 @@ impl CellOps for RemoteActor {
 
     fn close(&self) {
         // Ray owns the actor: it ends with the job, or when killed.
+    }
+
+    fn help(&self, _out: &Arc<Cell>) -> bool {
+        false // its calls run in Ray's workers
     }
 
     fn kill(&self, _reason: String) {
@@ -535,18 +532,17 @@ impl ActorTable {
     /// kept cell whose actor died is looked up again, so errors are the table's.
     pub(super) fn get_live<A: Send + 'static>(&self, id: ActorId) -> Result<Arc<ActorCell<A>>> {
         let kept = LAST.with(|last| match &*last.borrow() {
-            Some((kept, cell, _)) if *kept == id => cell.upgrade(),
+            Some((kept, cell)) if *kept == id => cell.upgrade(),
             _ => None,
         });
-        if let Some(cell) = kept.and_then(|cell| cell.downcast::<ActorCell<A>>().ok()) {
+        if let Some(cell) = kept.and_then(|cell| cell.as_any().downcast::<ActorCell<A>>().ok()) {
             if cell.is_alive() {
                 return Ok(cell);
             }
         }
         let cell = self.get::<A>(id)?;
-        let weak = Arc::downgrade(&cell) as Weak<dyn Any + Send + Sync>;
-        let helper = Arc::downgrade(&cell) as Weak<dyn Helper>;
-        LAST.with(|last| *last.borrow_mut() = Some((id, weak, helper)));
+        let weak = Arc::downgrade(&cell) as Weak<dyn CellOps>;
+        LAST.with(|last| *last.borrow_mut() = Some((id, weak)));
         Ok(cell)
     }
 

@@ -194,14 +194,25 @@ impl Cell {
     /// or the error that failed it; `None` while it is pending. Reading a ready object marks it
     /// recently used.
     pub(crate) fn read<T: Value>(self: &Arc<Self>) -> Option<Result<Arc<T>>> {
+        self.read_with(Object::downcast::<T>, |value| value)
+    }
+
+    /// What [`read`](Self::read) and [`read_value`](Self::read_value) share: `ready` takes the
+    /// value out of a ready object under the lock; `spilled` turns a value read back from disk
+    /// into the same.
+    fn read_with<T: Value, R>(
+        self: &Arc<Self>,
+        ready: impl FnOnce(&Object) -> Result<R>,
+        spilled: impl FnOnce(Arc<T>) -> R,
+    ) -> Option<Result<R>> {
         let mut slot = self.slot.lock();
         let read = match &slot.entry {
             Entry::Pending(_) => return None,
-            Entry::Ready(object) => object.downcast::<T>(),
+            Entry::Ready(object) => ready(object),
             Entry::Failed(error) => return Some(Err((**error).clone())),
             Entry::Spilled(_) => {
                 drop(slot);
-                return Some(self.read_spilled::<T>());
+                return Some(self.read_spilled::<T>().map(spilled));
             }
         };
         slot.last_used = self.store.tick();
@@ -216,21 +227,11 @@ impl Cell {
     /// the thread that stored it does not see its cache line taken away at every read. Any
     /// other value is shared out of the lock and cloned after, as [`read`](Self::read) does.
     pub(crate) fn read_value<T: Value + Clone>(self: &Arc<Self>) -> Option<Result<T>> {
+        let copy = |value: Arc<T>| T::clone(&value);
         if std::mem::needs_drop::<T>() || std::mem::size_of::<T>() > CHEAP_COPY {
-            return self.read::<T>().map(|read| read.map(|v| T::clone(&v)));
+            return self.read::<T>().map(|read| read.map(copy));
         }
-        let mut slot = self.slot.lock();
-        let read = match &slot.entry {
-            Entry::Pending(_) => return None,
-            Entry::Ready(object) => object.cloned::<T>(),
-            Entry::Failed(error) => return Some(Err((**error).clone())),
-            Entry::Spilled(_) => {
-                drop(slot);
-                return Some(self.read_spilled::<T>().map(|v| T::clone(&v)));
-            }
-        };
-        slot.last_used = self.store.tick();
-        Some(read)
+        self.read_with(Object::cloned::<T>, copy)
     }
 
     /// [`read_value`](Self::read_value) of an object known to be resolved.
