@@ -189,6 +189,20 @@ fn one_at_a_time<T: rustyray::Value + Clone>(
     }
 }
 
+/// A line measured beside its floor (see [`paired`]): `floor` is what the floor is and its
+/// workload.
+fn beside(
+    e: Effort,
+    name: &str,
+    unit: &'static str,
+    ops: usize,
+    ours: impl FnMut(),
+    (what, floor): (&str, impl FnMut()),
+) -> Line {
+    let (ours, raw) = paired(e, ops, ours, floor);
+    line(name, unit, ours, Some((what, raw)))
+}
+
 fn line(name: &str, unit: &'static str, ours: f64, floor: Option<(&str, f64)>) -> Line {
     Line {
         name: name.to_owned(),
@@ -335,17 +349,13 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
     const ONE_AT_A_TIME: &str = "mpsc + oneshot, one at a time";
     const PIPELINED: &str = "mpsc + oneshot, pipelined";
 
-    let (ours, raw) = paired(
+    out.push(beside(
         e,
-        singles,
-        one_at_a_time(singles, || sink.ping()),
-        &mut raw_sync,
-    );
-    out.push(line(
         "1:1 actor calls sync",
         "calls",
-        ours,
-        Some((ONE_AT_A_TIME, raw)),
+        singles,
+        one_at_a_time(singles, || sink.ping()),
+        (ONE_AT_A_TIME, &mut raw_sync),
     ));
 
     // Not in Ray's set: a bounded `get` never runs the call on the getting thread, so this is
@@ -355,44 +365,43 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
             rustyray::get_timeout(&sink.ping(), Duration::from_secs(60)).unwrap();
         }
     };
-    let (ours, raw) = paired(e, singles, bounded, &mut raw_sync);
-    out.push(line(
+    out.push(beside(
+        e,
         "1:1 actor calls sync, with a timeout (extra)",
         "calls",
-        ours,
-        Some((ONE_AT_A_TIME, raw)),
+        singles,
+        bounded,
+        (ONE_AT_A_TIME, &mut raw_sync),
     ));
 
-    let (ours, raw) = paired(e, calls, pipelined(calls, |_| sink.ping()), &mut raw_async);
-    out.push(line(
+    out.push(beside(
+        e,
         "1:1 actor calls async",
         "calls",
-        ours,
-        Some((PIPELINED, raw)),
+        calls,
+        pipelined(calls, |_| sink.ping()),
+        (PIPELINED, &mut raw_async),
     ));
 
     // Not in Ray's set: a value argument and a non-unit result cost an allocation each more.
     let with_value = pipelined(calls, |i| sink.ping_arg(i as u64));
-    let (ours, raw) = paired(e, calls, with_value, &mut raw_async);
-    out.push(line(
+    out.push(beside(
+        e,
         "1:1 actor calls with a value and a result (extra)",
         "calls",
-        ours,
-        Some((PIPELINED, raw)),
+        calls,
+        with_value,
+        (PIPELINED, &mut raw_async),
     ));
 
     let concurrent = AsyncSink::options().max_concurrency(16).remote();
-    let (ours, raw) = paired(
+    out.push(beside(
         e,
-        calls,
-        pipelined(calls, |_| concurrent.ping()),
-        &mut raw_async,
-    );
-    out.push(line(
         "1:1 actor calls concurrent",
         "calls",
-        ours,
-        Some((PIPELINED, raw)),
+        calls,
+        pipelined(calls, |_| concurrent.ping()),
+        (PIPELINED, &mut raw_async),
     ));
 
     let n = cpus.max(2);
@@ -400,17 +409,13 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
     let raw_actors: Vec<_> = (0..n).map(|_| floor.actor()).collect();
     const TO_N: &str = "mpsc + oneshot to n actors";
     let mut raw_1n = || floor.tokio.block_on(Floor::calls(&raw_actors, calls));
-    let (ours, raw) = paired(
+    out.push(beside(
         e,
-        calls,
-        pipelined(calls, |i| sinks[i % n].ping()),
-        &mut raw_1n,
-    );
-    out.push(line(
         "1:n actor calls async",
         "calls",
-        ours,
-        Some((TO_N, raw)),
+        calls,
+        pipelined(calls, |i| sinks[i % n].ping()),
+        (TO_N, &mut raw_1n),
     ));
 
     let per_client = calls / n;
@@ -446,43 +451,42 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
 
     let async_sink = AsyncSink::remote();
     let one = one_at_a_time(singles, || async_sink.ping());
-    let (ours, raw) = paired(e, singles, one, &mut raw_sync);
-    out.push(line(
+    out.push(beside(
+        e,
         "1:1 async-actor calls sync",
         "calls",
-        ours,
-        Some((ONE_AT_A_TIME, raw)),
+        singles,
+        one,
+        (ONE_AT_A_TIME, &mut raw_sync),
     ));
-    let (ours, raw) = paired(
+    out.push(beside(
         e,
-        calls,
-        pipelined(calls, |_| async_sink.ping()),
-        &mut raw_async,
-    );
-    out.push(line(
         "1:1 async-actor calls async",
         "calls",
-        ours,
-        Some((PIPELINED, raw)),
+        calls,
+        pipelined(calls, |_| async_sink.ping()),
+        (PIPELINED, &mut raw_async),
     ));
     let arg = rustyray::put(3u64).unwrap();
     let with_args = pipelined(calls, |_| async_sink.ping_arg(&arg));
-    let (ours, raw) = paired(e, calls, with_args, &mut raw_async);
-    out.push(line(
+    out.push(beside(
+        e,
         "1:1 async-actor calls with args async",
         "calls",
-        ours,
-        Some((PIPELINED, raw)),
+        calls,
+        with_args,
+        (PIPELINED, &mut raw_async),
     ));
 
     let async_sinks: Vec<ActorHandle<AsyncSink>> = (0..n).map(|_| AsyncSink::remote()).collect();
     let spread = pipelined(calls, |i| async_sinks[i % n].ping());
-    let (ours, raw) = paired(e, calls, spread, &mut raw_1n);
-    out.push(line(
+    out.push(beside(
+        e,
         "1:n async-actor calls async",
         "calls",
-        ours,
-        Some((TO_N, raw)),
+        calls,
+        spread,
+        (TO_N, &mut raw_1n),
     ));
     let ours = || {
         let clients: Vec<_> = (0..n)
@@ -490,12 +494,13 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
             .collect();
         rustyray::get_all(&clients).unwrap();
     };
-    let (ours, raw) = paired(e, per_client * n, ours, &mut raw_nn);
-    out.push(line(
+    out.push(beside(
+        e,
         "n:n async-actor calls async",
         "calls",
+        per_client * n,
         ours,
-        Some((N_CLIENTS, raw)),
+        (N_CLIENTS, &mut raw_nn),
     ));
     out
 }
@@ -515,12 +520,13 @@ fn objects(e: Effort) -> Vec<Line> {
             drop(rustyray::put(i as u64).unwrap());
         }
     };
-    let (ours, raw) = paired(e, n, puts, &mut raw_put);
-    out.push(line(
+    out.push(beside(
+        e,
         "single client put calls",
         "puts",
-        ours,
-        Some(("Mutex<HashMap> insert + remove", raw)),
+        n,
+        puts,
+        ("Mutex<HashMap> insert + remove", &mut raw_put),
     ));
 
     let clients = || {
