@@ -12,7 +12,7 @@
 
 use std::borrow::Cow;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -20,6 +20,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::object_ref::ObjectId;
 use crate::runtime;
+
+mod clock;
 
 /// How many events each thread keeps.
 pub const EVENTS_PER_THREAD: usize = 16 * 1024;
@@ -31,16 +33,9 @@ pub(crate) enum Kind {
     ActorCall,
 }
 
-/// A clock reading.
-pub(crate) type Stamp = std::time::Instant;
+pub(crate) use clock::{now, Stamp};
 
-/// The time now, for a task's or call's start and end.
-#[inline]
-pub(crate) fn now() -> Stamp {
-    Stamp::now()
-}
-
-/// One finished task or actor call: 96 bytes, laid out so the flags fill the gap an
+/// One finished task or actor call: 80 bytes, laid out so the flags fill the gap an
 /// `ObjectId` would leave.
 struct Event {
     /// When it started and ended, turned into trace times only on export.
@@ -59,7 +54,7 @@ struct Event {
 }
 
 // Each ring slot is written once per event: keep it small.
-const _: () = assert!(std::mem::size_of::<Event>() <= 96);
+const _: () = assert!(std::mem::size_of::<Event>() <= 80);
 
 /// Why a task ended without running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +101,7 @@ static LOGS: Mutex<Vec<Arc<ThreadLog>>> = Mutex::new(Vec::new());
 
 thread_local! {
     static LOG: Arc<ThreadLog> = {
-        epoch(); // set before this thread's first event, so no event starts before it
+        clock::start(); // before this thread's first event, so no event starts before it
         let mut logs = LOGS.lock();
         let log = Arc::new(ThreadLog {
             tid: logs.len() as u64 + 1,
@@ -116,12 +111,6 @@ thread_local! {
         logs.push(Arc::clone(&log));
         log
     };
-}
-
-/// The zero of trace times: set when the first runtime starts or the first thread records.
-fn epoch() -> Stamp {
-    static EPOCH: OnceLock<Stamp> = OnceLock::new();
-    *EPOCH.get_or_init(now)
 }
 
 /// What a task or call records when it finishes.
@@ -320,6 +309,7 @@ pub(crate) fn ended(runtime: u32) -> Vec<Ended> {
 /// and name.
 fn collect(runtime: u32) -> (Vec<Ended>, Vec<(u64, String)>) {
     let logs: Vec<Arc<ThreadLog>> = LOGS.lock().clone();
+    let scale = clock::Scale::now();
     let mut out = Vec::new();
     for log in &logs {
         for e in log.events.lock().iter().filter(|e| e.runtime == runtime) {
@@ -329,8 +319,8 @@ fn collect(runtime: u32) -> (Vec<Ended>, Vec<(u64, String)>) {
                 actor: e.actor.as_ref().map(|a| a.to_string()),
                 asynchronous: e.asynchronous,
                 tid: log.tid,
-                started: e.started.saturating_duration_since(epoch()),
-                duration: e.ended.saturating_duration_since(e.started),
+                started: scale.since_start(e.started),
+                duration: scale.between(e.started, e.ended),
                 failed: e.failed,
                 skipped: e.skipped,
                 object: ObjectId::new(e.runtime, e.seq),
