@@ -302,12 +302,12 @@ impl Cell {
             let mut slot = self.slot.lock();
             // Still the same value, held by the cell and `object` only.
             let same = matches!(&slot.entry, Entry::Ready(o)
-                if Arc::ptr_eq(&o.value, &object.value) && Arc::strong_count(&o.value) == 2);
+                if o.same_value(&object) && o.holders() == 2);
             if same {
                 slot.entry = Entry::Spilled(Box::new(Spilled {
                     path: path.clone(),
                     size: bytes.len(),
-                    type_id: (*object.value).type_id(),
+                    type_id: (*object.any()).type_id(),
                     type_name: object.type_name(),
                     _nested: nested,
                 }));

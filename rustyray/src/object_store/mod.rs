@@ -85,7 +85,9 @@ type SerializeFn = fn(&(dyn Any + Send + Sync)) -> Result<Vec<u8>>;
 /// stays within the allocator's fast size classes).
 #[derive(Clone)]
 pub(crate) struct Object {
-    value: Arc<dyn Any + Send + Sync>,
+    /// `None` for `()`, the result of every task run for its effect: it needs no allocation,
+    /// and no count that the threads storing and dropping such results would all write.
+    value: Option<Arc<dyn Any + Send + Sync>>,
     size: usize,
     of: &'static ValueType,
 }
@@ -119,13 +121,11 @@ impl Object {
     /// Wraps a value. Its size is the length of its postcard encoding, counted without
     /// allocating.
     ///
-    /// `()`, the result of every task run for its effect, shares one value instead of
-    /// allocating one per object.
+    /// `()` is held by no `Arc` at all (see [`Object::value`]).
     pub(crate) fn new<T: Value>(value: T) -> Object {
         if TypeId::of::<T>() == TypeId::of::<()>() {
-            static UNIT: std::sync::LazyLock<Arc<()>> = std::sync::LazyLock::new(|| Arc::new(()));
             return Object {
-                value: Arc::clone(&*UNIT) as Arc<dyn Any + Send + Sync>,
+                value: None,
                 size: 0,
                 of: TypeOf::<T>::OF,
             };
@@ -139,25 +139,46 @@ impl Object {
                 .unwrap_or(0)
         });
         Object {
-            value,
+            value: Some(value),
             size,
             of: TypeOf::<T>::OF,
         }
     }
 
+    /// The value.
+    fn any(&self) -> &(dyn Any + Send + Sync) {
+        self.value.as_deref().unwrap_or(&())
+    }
+
+    /// How many hold the value: the object, and the `Arc`s lent out by reads (one for `()`,
+    /// which is never lent).
+    fn holders(&self) -> usize {
+        self.value.as_ref().map_or(1, Arc::strong_count)
+    }
+
+    /// Whether `self` and `other` hold the same value (not merely equal ones).
+    fn same_value(&self, other: &Object) -> bool {
+        match (&self.value, &other.value) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// The value as `Arc<T>`, or a [`Error::TypeMismatch`].
     pub(crate) fn downcast<T: Value>(&self) -> Result<Arc<T>> {
-        Arc::clone(&self.value)
-            .downcast::<T>()
-            .map_err(|_| Error::TypeMismatch {
-                expected: std::any::type_name::<T>(),
-                found: self.type_name(),
-            })
+        let value = match &self.value {
+            Some(value) => Arc::clone(value),
+            None => Arc::new(()),
+        };
+        value.downcast::<T>().map_err(|_| Error::TypeMismatch {
+            expected: std::any::type_name::<T>(),
+            found: self.type_name(),
+        })
     }
 
     /// A clone of the value, or a [`Error::TypeMismatch`].
     pub(crate) fn cloned<T: Value + Clone>(&self) -> Result<T> {
-        self.value
+        self.any()
             .downcast_ref::<T>()
             .cloned()
             .ok_or_else(|| Error::TypeMismatch {
@@ -168,7 +189,7 @@ impl Object {
 
     /// The object in postcard form.
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
-        (self.of.serialize)(&*self.value)
+        (self.of.serialize)(self.any())
     }
 
     /// The name of the value's type.
@@ -591,7 +612,7 @@ impl ObjectStore {
             let Entry::Ready(object) = &slot.entry else {
                 continue;
             };
-            let idle = Arc::strong_count(&object.value) == 1 && !slot.unspillable;
+            let idle = object.holders() == 1 && !slot.unspillable;
             if idle && victim.is_none_or(|(used, _)| slot.last_used < used) {
                 victim = Some((slot.last_used, cell));
             }
@@ -633,7 +654,7 @@ impl ObjectStore {
         Ok(Entry::Spilled(Box::new(Spilled {
             path,
             size: bytes.len(),
-            type_id: (*object.value).type_id(),
+            type_id: (*object.any()).type_id(),
             type_name: object.type_name(),
             _nested: nested,
         })))
@@ -680,11 +701,7 @@ impl ObjectStore {
             let slot = cell.slot.lock();
             let (state, size, pinned) = match &slot.entry {
                 Entry::Pending(_) => (ObjectState::Pending, None, false),
-                Entry::Ready(o) => (
-                    ObjectState::Ready,
-                    Some(o.size as u64),
-                    Arc::strong_count(&o.value) > 1,
-                ),
+                Entry::Ready(o) => (ObjectState::Ready, Some(o.size as u64), o.holders() > 1),
                 Entry::Spilled(s) => (ObjectState::Spilled, Some(s.size as u64), false),
                 Entry::Failed(_) => (ObjectState::Failed, None, false),
             };
@@ -756,10 +773,10 @@ mod tests {
     }
 
     #[test]
-    fn unit_objects_share_one_value_and_read_and_encode_like_others() {
+    fn unit_objects_hold_no_value_and_read_and_encode_like_others() {
         let (a, b) = (Object::new(()), Object::new(()));
         assert!(
-            Arc::ptr_eq(&a.value, &b.value),
+            a.value.is_none() && b.value.is_none(),
             "no allocation per unit object"
         );
         assert_eq!(a.size, 0);
@@ -767,10 +784,19 @@ mod tests {
         let store = test_store(8);
         let cell = store.insert_ready(a).unwrap();
         cell.read::<()>().unwrap().unwrap();
-        assert!(matches!(
-            cell.read::<u8>(),
-            Some(Err(Error::TypeMismatch { .. }))
-        ));
+        cell.read_value::<()>().unwrap().unwrap();
+        for mismatch in [
+            cell.read::<u8>().map(|r| r.map(drop)),
+            cell.read_value::<u8>().map(|r| r.map(drop)),
+        ] {
+            assert!(
+                matches!(
+                    &mismatch,
+                    Some(Err(Error::TypeMismatch { found: "()", .. }))
+                ),
+                "{mismatch:?}"
+            );
+        }
         // Sizes of bulk types are still counted in O(1), and exactly.
         for (object, encoded) in [
             (
@@ -796,7 +822,7 @@ mod tests {
         let store = test_store(9);
         let small = store.insert_ready(Object::new(41u64)).unwrap();
         let stored = |cell: &Arc<Cell>| match &cell.slot.lock().entry {
-            Entry::Ready(object) => Arc::strong_count(&object.value),
+            Entry::Ready(object) => object.holders(),
             _ => unreachable!("ready"),
         };
         assert_eq!(small.read_value::<u64>().unwrap().unwrap(), 41);
