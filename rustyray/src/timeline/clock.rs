@@ -14,6 +14,18 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Stamp(u64);
 
+impl Stamp {
+    /// The reading as a word, to store.
+    pub(super) fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// A reading stored with [`raw`](Self::raw).
+    pub(super) fn from_raw(raw: u64) -> Stamp {
+        Stamp(raw)
+    }
+}
+
 /// Where readings come from, and the clock's start in both units.
 struct Source {
     tsc: bool,

@@ -3,10 +3,11 @@
 //!
 //! # Design
 //!
-//! Each thread that runs tasks keeps its own ring of events, so recording one is a push under
-//! a lock that only that thread takes on the hot path (the exporter takes it rarely). A ring
-//! holds the last [`EVENTS_PER_THREAD`] events; older ones are dropped, so memory stays bounded
-//! however long the program runs. A sync task or call becomes a complete event ("X") on the row
+//! Each thread that runs tasks keeps its own ring of events, which it writes without a lock
+//! and the exporter reads at any time (`ring.rs`); each reading of the clock is one `rdtsc`
+//! where the kernel keeps time with it (`clock.rs`). A ring holds the last
+//! [`EVENTS_PER_THREAD`] events; older ones are dropped, so memory stays bounded however long
+//! the program runs. A sync task or call becomes a complete event ("X") on the row
 //! of the thread that ran it; an async one, which may move between threads at its `.await`s,
 //! becomes an async slice ("b"/"e") of its own.
 
@@ -22,6 +23,9 @@ use crate::object_ref::ObjectId;
 use crate::runtime;
 
 mod clock;
+mod ring;
+
+use ring::{ThreadLog, Writer};
 
 /// How many events each thread keeps.
 pub const EVENTS_PER_THREAD: usize = 16 * 1024;
@@ -35,27 +39,6 @@ pub(crate) enum Kind {
 
 pub(crate) use clock::{now, Stamp};
 
-/// One finished task or actor call: 80 bytes, laid out so the flags fill the gap an
-/// `ObjectId` would leave.
-struct Event {
-    /// When it started and ended, turned into trace times only on export.
-    started: Stamp,
-    ended: Stamp,
-    name: Cow<'static, str>,
-    actor: Option<Cow<'static, str>>,
-    /// Its result's id, split: the runtime that owns it and its sequence number.
-    runtime: u32,
-    seq: u64,
-    kind: Kind,
-    asynchronous: bool,
-    failed: bool,
-    /// Set when it never ran (then it has no run to show in the trace).
-    skipped: Option<Skipped>,
-}
-
-// Each ring slot is written once per event: keep it small.
-const _: () = assert!(std::mem::size_of::<Event>() <= 80);
-
 /// Why a task ended without running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Skipped {
@@ -65,51 +48,19 @@ pub(crate) enum Skipped {
     DependencyFailed,
 }
 
-struct ThreadLog {
-    tid: u64,
-    name: String,
-    events: Mutex<Ring>,
-}
-
-/// The last [`EVENTS_PER_THREAD`] events of one thread: filled, then overwritten oldest first.
-#[derive(Default)]
-struct Ring {
-    events: Vec<Event>,
-    /// Where the next event goes once the ring is full (so also the oldest one).
-    next: usize,
-}
-
-impl Ring {
-    fn push(&mut self, event: Event) {
-        if self.events.len() < EVENTS_PER_THREAD {
-            self.events.push(event);
-        } else {
-            self.events[self.next] = event;
-            self.next = (self.next + 1) % EVENTS_PER_THREAD;
-        }
-    }
-
-    /// Oldest first.
-    fn iter(&self) -> impl Iterator<Item = &Event> {
-        let (newer, older) = self.events.split_at(self.next);
-        older.iter().chain(newer)
-    }
-}
-
 /// Every thread's log, for the exporter.
 static LOGS: Mutex<Vec<Arc<ThreadLog>>> = Mutex::new(Vec::new());
 
 thread_local! {
-    static LOG: Arc<ThreadLog> = {
+    static LOG: Writer = {
         clock::start(); // before this thread's first event, so no event starts before it
         let mut logs = LOGS.lock();
-        let log = Arc::new(ThreadLog {
-            tid: logs.len() as u64 + 1,
-            name: std::thread::current().name().unwrap_or("unnamed").to_owned(),
-            events: Mutex::new(Ring::default()),
-        });
+        let log = Arc::new(ThreadLog::new(
+            logs.len() as u64 + 1,
+            std::thread::current().name().unwrap_or("unnamed").to_owned(),
+        ));
         logs.push(Arc::clone(&log));
-        log
+        Writer::new(log)
     };
 }
 
@@ -129,24 +80,8 @@ pub(crate) struct Finished<'a> {
 /// Records a finished task or call on this thread's ring.
 #[inline]
 pub(crate) fn record(event: Finished<'_>) {
-    let event = Event {
-        started: event.started,
-        ended: event.ended,
-        name: event.name.clone(),
-        actor: event.actor.cloned(),
-        runtime: event.object.owner(),
-        seq: event.object.seq(),
-        kind: event.kind,
-        asynchronous: event.asynchronous,
-        failed: event.failed,
-        skipped: event.skipped,
-    };
-    push(event);
-}
-
-fn push(event: Event) {
     // A thread being torn down has no log any more; its last event is dropped.
-    let _ = LOG.try_with(|log| log.events.lock().push(event));
+    let _ = LOG.try_with(|log| log.push(&event));
 }
 
 /// Records a task that ended without running (it has no run to show in the trace).
@@ -312,11 +247,11 @@ fn collect(runtime: u32) -> (Vec<Ended>, Vec<(u64, String)>) {
     let scale = clock::Scale::now();
     let mut out = Vec::new();
     for log in &logs {
-        for e in log.events.lock().iter().filter(|e| e.runtime == runtime) {
+        for e in log.events().into_iter().filter(|e| e.runtime == runtime) {
             out.push(Ended {
                 kind: e.kind,
-                name: e.name.to_string(),
-                actor: e.actor.as_ref().map(|a| a.to_string()),
+                name: e.name.into_owned(),
+                actor: e.actor.map(Cow::into_owned),
                 asynchronous: e.asynchronous,
                 tid: log.tid,
                 started: scale.since_start(e.started),
@@ -330,34 +265,4 @@ fn collect(runtime: u32) -> (Vec<Ended>, Vec<(u64, String)>) {
     out.sort_by_key(|e| e.started);
     let threads = logs.iter().map(|l| (l.tid, l.name.clone())).collect();
     (out, threads)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_full_ring_overwrites_its_oldest_event_and_lists_oldest_first() {
-        let at = now();
-        let event = |seq: u64| Event {
-            started: at,
-            ended: at,
-            name: Cow::Borrowed("f"),
-            actor: None,
-            runtime: 1,
-            seq,
-            kind: Kind::Task,
-            asynchronous: false,
-            failed: false,
-            skipped: None,
-        };
-        let mut ring = Ring::default();
-        let total = EVENTS_PER_THREAD as u64 + 3;
-        for seq in 0..total {
-            ring.push(event(seq));
-        }
-        let seqs: Vec<u64> = ring.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs.len(), EVENTS_PER_THREAD);
-        assert_eq!(seqs, (3..total).collect::<Vec<_>>());
-    }
 }
