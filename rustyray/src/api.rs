@@ -92,14 +92,15 @@ pub fn get_all<T: Value + Clone>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
             Some(read) => read,
             None if !waited => {
                 waited = true;
-                let rest: Vec<Option<&Arc<Cell>>> =
-                    refs[i..].iter().map(|r| r.cell_in(shared.id)).collect();
+                // Straight from the refs: a list of the cells would be one large allocation
+                // per call, which makes the allocator sort every small block freed before it.
+                let rest = refs[i..].iter().map(|r| r.cell_in(shared.id));
                 let until = Until {
-                    need: rest.len(),
+                    need: refs.len() - i,
                     deadline: None,
                     stop_on_failure: true,
                 };
-                block(&rest, until, None);
+                block(rest, until, None);
                 read_when_resolved(cell, None, Cell::read_value)
             }
             // After a failure ended the wait early: one at a time, so the first error in
@@ -129,7 +130,7 @@ fn read_when_resolved<R>(
         }
     }
     let started = Instant::now();
-    if !block_until(&[Some(cell)], 1, deadline) {
+    if !block_until([Some(cell)], 1, deadline) {
         return Err(Error::Timeout(started.elapsed()));
     }
     read(cell).expect("a resolved object never becomes pending again")
@@ -168,8 +169,8 @@ pub fn wait<T>(
     let resolved = |r: &ObjectRef<T>| r.is_resolved_in(shared.id);
     let enough_now = refs.iter().filter(|r| resolved(r)).take(need).count() >= need;
     if !enough_now && shared.check().is_ok() {
-        let cells: Vec<Option<&Arc<Cell>>> = refs.iter().map(|r| r.cell_in(shared.id)).collect();
-        block_until(&cells, need, timeout.map(|t| Instant::now() + t));
+        let cells = refs.iter().map(|r| r.cell_in(shared.id));
+        block_until(cells, need, timeout.map(|t| Instant::now() + t));
     }
     split(refs, need, |_, r| resolved(r))
 }
@@ -237,8 +238,8 @@ impl Until {
 /// resolved) or the deadline passes; returns whether enough resolved. Inside a task, the
 /// task's CPUs are lent back while it waits. On a tokio worker thread, the worker hands its
 /// other tasks to another thread first.
-pub(crate) fn block_until(
-    cells: &[Option<&Arc<Cell>>],
+pub(crate) fn block_until<'a>(
+    cells: impl IntoIterator<Item = Option<&'a Arc<Cell>>>,
     need: usize,
     deadline: Option<Instant>,
 ) -> bool {
@@ -247,8 +248,8 @@ pub(crate) fn block_until(
 
 /// [`block_until`], calling `progress` with the number resolved so far after each wake-up
 /// (and once at the start).
-pub(crate) fn block_until_reporting(
-    cells: &[Option<&Arc<Cell>>],
+pub(crate) fn block_until_reporting<'a>(
+    cells: impl IntoIterator<Item = Option<&'a Arc<Cell>>>,
     need: usize,
     deadline: Option<Instant>,
     mut progress: impl FnMut(usize),
@@ -259,8 +260,8 @@ pub(crate) fn block_until_reporting(
 /// Parks the calling thread until `until` is met; returns whether it was (false when the
 /// deadline passed first). The thread is woken once, when the wait is over, not at every
 /// resolution (unless it reports progress): the cells count down one shared [`Countdown`].
-fn block(
-    cells: &[Option<&Arc<Cell>>],
+fn block<'a>(
+    cells: impl IntoIterator<Item = Option<&'a Arc<Cell>>>,
     until: Until,
     mut progress: Option<&mut dyn FnMut(usize)>,
 ) -> bool {

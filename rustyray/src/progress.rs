@@ -71,8 +71,8 @@ fn wait_reporting<T>(refs: &[ObjectRef<T>], mut progress: impl FnMut(usize)) {
         }
         return;
     }
-    let cells: Vec<_> = refs.iter().map(|r| r.cell_in(shared.id)).collect();
-    block_until_reporting(&cells, cells.len(), None, progress);
+    let cells = refs.iter().map(|r| r.cell_in(shared.id));
+    block_until_reporting(cells, refs.len(), None, progress);
 }
 
 #[cfg(test)]

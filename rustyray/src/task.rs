@@ -114,7 +114,7 @@ impl<T: Value + Clone> ArgSlot<T> {
                     Some(read) => read,
                     // Resolved before the body runs, unless the slot was made by hand.
                     None => {
-                        crate::api::block_until(&[Some(cell)], 1, None);
+                        crate::api::block_until([Some(cell)], 1, None);
                         cell.read_value_resolved()
                     }
                 }
