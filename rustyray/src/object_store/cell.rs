@@ -265,7 +265,7 @@ impl Cell {
         let value: Arc<T> = decode::<T>(&bytes)
             .map_err(|e| Error::Serialization(format!("decoding spilled object {id}: {e}")))?;
         let object = Object::from_arc(Arc::clone(&value));
-        let object_size = object.size;
+        let object_size = object.size();
         if store.charge(object_size).is_ok() {
             let replaced = {
                 let mut slot = self.slot.lock();
@@ -315,7 +315,7 @@ impl Cell {
             same
         };
         if spilled {
-            store.uncharge(object.size);
+            store.uncharge(object.size());
         } else {
             store.spill.remove(&path, bytes.len() as u64);
         }

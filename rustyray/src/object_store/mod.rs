@@ -81,15 +81,107 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Value for T {}
 
 type SerializeFn = fn(&(dyn Any + Send + Sync)) -> Result<Vec<u8>>;
 
-/// A ready object: the typed value, its size and what its type is (four words, so that a cell
-/// stays within the allocator's fast size classes).
+/// A ready object: the typed value (with its size) and what its type is (five words: a cell
+/// must stay within the allocator's fast size classes, see `cell.rs`).
 #[derive(Clone)]
 pub(crate) struct Object {
-    /// `None` for `()`, the result of every task run for its effect: it needs no allocation,
-    /// and no count that the threads storing and dropping such results would all write.
-    value: Option<Arc<dyn Any + Send + Sync>>,
-    size: usize,
+    value: Held,
     of: &'static ValueType,
+}
+
+/// How an object holds its value.
+///
+/// `()` (the result of every task run for its effect) and the primitive numbers and flags are
+/// held inline: they need no allocation, made by the thread that stores the result and freed by
+/// the one that drops the last ref, and no count that both would write.
+#[derive(Clone)]
+enum Held {
+    Unit,
+    Inline(Scalar),
+    /// Any other value, with its encoded size.
+    Shared {
+        value: Arc<dyn Any + Send + Sync>,
+        size: usize,
+    },
+}
+
+/// A primitive value held inline; each variant holds the value's own type, so reads downcast
+/// it as they do a shared one.
+#[derive(Clone, Copy)]
+enum Scalar {
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    U64(u64),
+    Usize(usize),
+    I8(i8),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    Isize(isize),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    Char(char),
+}
+
+/// `match` over a [`Scalar`], binding the value to `$v` in every arm.
+macro_rules! each_scalar {
+    ($scalar:expr, $v:ident => $body:expr) => {
+        match $scalar {
+            Scalar::U8($v) => $body,
+            Scalar::U16($v) => $body,
+            Scalar::U32($v) => $body,
+            Scalar::U64($v) => $body,
+            Scalar::Usize($v) => $body,
+            Scalar::I8($v) => $body,
+            Scalar::I16($v) => $body,
+            Scalar::I32($v) => $body,
+            Scalar::I64($v) => $body,
+            Scalar::Isize($v) => $body,
+            Scalar::F32($v) => $body,
+            Scalar::F64($v) => $body,
+            Scalar::Bool($v) => $body,
+            Scalar::Char($v) => $body,
+        }
+    };
+}
+
+impl Scalar {
+    /// `value` as a scalar, if its type is one (the type tests fold away for every `T`).
+    #[inline]
+    fn of<T: 'static>(value: &T) -> Option<Scalar> {
+        let any = value as &dyn Any;
+        macro_rules! try_as {
+            ($($t:ty => $variant:ident),*) => {$(
+                if TypeId::of::<T>() == TypeId::of::<$t>() {
+                    return any.downcast_ref::<$t>().copied().map(Scalar::$variant);
+                }
+            )*};
+        }
+        try_as!(u8 => U8, u16 => U16, u32 => U32, u64 => U64, usize => Usize, i8 => I8,
+            i16 => I16, i32 => I32, i64 => I64, isize => Isize, f32 => F32, f64 => F64,
+            bool => Bool, char => Char);
+        None
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        each_scalar!(self, v => v)
+    }
+
+    fn to_arc(self) -> Arc<dyn Any + Send + Sync> {
+        each_scalar!(self, v => Arc::new(v))
+    }
+
+    /// The length of its postcard encoding.
+    fn size(&self) -> usize {
+        each_scalar!(self, v => encoded_size(v))
+    }
+}
+
+/// The length of `value`'s postcard encoding, counted without allocating.
+fn encoded_size<T: Serialize + ?Sized>(value: &T) -> usize {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default()).unwrap_or(0)
 }
 
 /// What an object's type is: its name (for errors) and how to serialize it. One per type.
@@ -112,7 +204,7 @@ impl fmt::Debug for Object {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Object")
             .field("type", &self.type_name())
-            .field("size", &self.size)
+            .field("size", &self.size())
             .finish()
     }
 }
@@ -121,45 +213,71 @@ impl Object {
     /// Wraps a value. Its size is the length of its postcard encoding, counted without
     /// allocating.
     ///
-    /// `()` is held by no `Arc` at all (see [`Object::value`]).
+    /// `()` and primitives are held inline (see [`Held`]).
+    #[inline]
     pub(crate) fn new<T: Value>(value: T) -> Object {
+        let of = TypeOf::<T>::OF;
         if TypeId::of::<T>() == TypeId::of::<()>() {
             return Object {
-                value: None,
-                size: 0,
-                of: TypeOf::<T>::OF,
+                value: Held::Unit,
+                of,
+            };
+        }
+        if let Some(scalar) = Scalar::of(&value) {
+            return Object {
+                value: Held::Inline(scalar),
+                of,
             };
         }
         Object::from_arc(Arc::new(value))
     }
 
     pub(crate) fn from_arc<T: Value>(value: Arc<T>) -> Object {
-        let size = bulk_size::<T>(&*value).unwrap_or_else(|| {
-            postcard::serialize_with_flavor(&*value, postcard::ser_flavors::Size::default())
-                .unwrap_or(0)
-        });
+        let size = bulk_size::<T>(&*value).unwrap_or_else(|| encoded_size(&*value));
         Object {
-            value: Some(value),
-            size,
+            value: Held::Shared { value, size },
             of: TypeOf::<T>::OF,
         }
     }
 
     /// The value.
     fn any(&self) -> &(dyn Any + Send + Sync) {
-        self.value.as_deref().unwrap_or(&())
+        match &self.value {
+            Held::Unit => &(),
+            Held::Inline(scalar) => scalar.as_any(),
+            Held::Shared { value, .. } => &**value,
+        }
     }
 
-    /// How many hold the value: the object, and the `Arc`s lent out by reads (one for `()`,
-    /// which is never lent).
+    /// The length of the value's postcard encoding.
+    fn size(&self) -> usize {
+        match &self.value {
+            Held::Unit => 0,
+            Held::Inline(scalar) => scalar.size(),
+            Held::Shared { size, .. } => *size,
+        }
+    }
+
+    /// Whether it may count against the memory budget (and be spilled): only a shared value
+    /// can be large.
+    #[inline]
+    fn is_large(&self) -> bool {
+        matches!(self.value, Held::Shared { size, .. } if size >= SPILLABLE)
+    }
+
+    /// How many hold the value: the object, and the `Arc`s lent out by reads (one for a value
+    /// held inline, which is never lent).
     fn holders(&self) -> usize {
-        self.value.as_ref().map_or(1, Arc::strong_count)
+        match &self.value {
+            Held::Shared { value, .. } => Arc::strong_count(value),
+            Held::Unit | Held::Inline(_) => 1,
+        }
     }
 
     /// Whether `self` and `other` hold the same value (not merely equal ones).
     fn same_value(&self, other: &Object) -> bool {
         match (&self.value, &other.value) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (Held::Shared { value: a, .. }, Held::Shared { value: b, .. }) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -167,8 +285,9 @@ impl Object {
     /// The value as `Arc<T>`, or a [`Error::TypeMismatch`].
     pub(crate) fn downcast<T: Value>(&self) -> Result<Arc<T>> {
         let value = match &self.value {
-            Some(value) => Arc::clone(value),
-            None => Arc::new(()),
+            Held::Shared { value, .. } => Arc::clone(value),
+            Held::Unit => Arc::new(()),
+            Held::Inline(scalar) => scalar.to_arc(),
         };
         value.downcast::<T>().map_err(|_| Error::TypeMismatch {
             expected: std::any::type_name::<T>(),
@@ -532,9 +651,9 @@ impl ObjectStore {
     /// Gives back what an entry held: its memory, or its spill file.
     fn forget(&self, entry: Entry) {
         match entry {
-            Entry::Ready(object) => self.uncharge(object.size),
+            Entry::Ready(object) if object.is_large() => self.uncharge(object.size()),
             Entry::Spilled(spilled) => self.spill.remove(&spilled.path, spilled.size as u64),
-            Entry::Pending(_) | Entry::Failed(_) => {}
+            Entry::Ready(_) | Entry::Pending(_) | Entry::Failed(_) => {}
         }
     }
 
@@ -627,7 +746,7 @@ impl ObjectStore {
     /// disk; [`Error::ObjectStoreFull`] if neither can take it.
     #[inline]
     fn admit_or_spill(&self, id: ObjectId, object: Object) -> Result<Entry> {
-        if object.size < SPILLABLE && object.size as u64 <= self.limit {
+        if !object.is_large() && object.size() as u64 <= self.limit {
             return Ok(Entry::Ready(object)); // not counted: see `charge`
         }
         self.admit_or_spill_counted(id, object)
@@ -635,9 +754,9 @@ impl ObjectStore {
 
     /// [`admit_or_spill`](Self::admit_or_spill) of an object that counts against the budget.
     fn admit_or_spill_counted(&self, id: ObjectId, object: Object) -> Result<Entry> {
-        let size = object.size as u64;
+        let size = object.size() as u64;
         let memory = if size <= self.limit {
-            match self.charge(object.size) {
+            match self.charge(object.size()) {
                 Ok(()) => return Ok(Entry::Ready(object)),
                 Err(Error::ObjectStoreFull { reason, .. }) => reason,
                 Err(other) => return Err(other),
@@ -701,7 +820,7 @@ impl ObjectStore {
             let slot = cell.slot.lock();
             let (state, size, pinned) = match &slot.entry {
                 Entry::Pending(_) => (ObjectState::Pending, None, false),
-                Entry::Ready(o) => (ObjectState::Ready, Some(o.size as u64), o.holders() > 1),
+                Entry::Ready(o) => (ObjectState::Ready, Some(o.size() as u64), o.holders() > 1),
                 Entry::Spilled(s) => (ObjectState::Spilled, Some(s.size as u64), false),
                 Entry::Failed(_) => (ObjectState::Failed, None, false),
             };
@@ -756,7 +875,7 @@ impl ObjectStore {
 
 /// Whether an entry is an object in memory big enough to be worth spilling.
 fn is_spillable(entry: &Entry) -> bool {
-    matches!(entry, Entry::Ready(object) if object.size >= SPILLABLE)
+    matches!(entry, Entry::Ready(object) if object.is_large())
 }
 
 #[cfg(test)]
@@ -776,10 +895,10 @@ mod tests {
     fn unit_objects_hold_no_value_and_read_and_encode_like_others() {
         let (a, b) = (Object::new(()), Object::new(()));
         assert!(
-            a.value.is_none() && b.value.is_none(),
+            matches!((&a.value, &b.value), (Held::Unit, Held::Unit)),
             "no allocation per unit object"
         );
-        assert_eq!(a.size, 0);
+        assert_eq!(a.size(), 0);
         assert!(a.to_bytes().unwrap().is_empty());
         let store = test_store(8);
         let cell = store.insert_ready(a).unwrap();
@@ -813,19 +932,20 @@ mod tests {
             ),
             (Object::new(300u64), postcard::to_stdvec(&300u64).unwrap()),
         ] {
-            assert_eq!(object.size, encoded.len(), "{object:?}");
+            assert_eq!(object.size(), encoded.len(), "{object:?}");
         }
     }
 
     #[test]
     fn small_plain_values_are_copied_out_and_others_shared() {
         let store = test_store(9);
-        let small = store.insert_ready(Object::new(41u64)).unwrap();
+        // A small plain value that is not a primitive: shared, but copied out.
+        let small = store.insert_ready(Object::new((7u32, 41u32))).unwrap();
         let stored = |cell: &Arc<Cell>| match &cell.slot.lock().entry {
             Entry::Ready(object) => object.holders(),
             _ => unreachable!("ready"),
         };
-        assert_eq!(small.read_value::<u64>().unwrap().unwrap(), 41);
+        assert_eq!(small.read_value::<(u32, u32)>().unwrap().unwrap(), (7, 41));
         assert_eq!(
             stored(&small),
             1,
@@ -853,6 +973,45 @@ mod tests {
     }
 
     #[test]
+    fn primitives_are_held_inline_and_read_encode_and_mismatch_like_others() {
+        fn check<T: Value + Clone + PartialEq + fmt::Debug>(value: T) {
+            let object = Object::new(value.clone());
+            assert!(matches!(object.value, Held::Inline(_)), "{value:?} inline");
+            let encoded = postcard::to_stdvec(&value).unwrap();
+            assert_eq!(object.to_bytes().unwrap(), encoded, "{value:?}");
+            assert_eq!(object.size(), encoded.len(), "{value:?}");
+            let cell = test_store(11).insert_ready(object).unwrap();
+            assert_eq!(cell.read_value::<T>().unwrap().unwrap(), value);
+            assert_eq!(*cell.read::<T>().unwrap().unwrap(), value);
+            let found = std::any::type_name::<T>();
+            assert!(
+                matches!(cell.read_value::<String>(), Some(Err(Error::TypeMismatch { found: f, .. })) if f == found),
+                "{value:?}"
+            );
+            assert!(matches!(
+                cell.read::<()>(),
+                Some(Err(Error::TypeMismatch { .. }))
+            ));
+        }
+        check(7u8);
+        check(300u16);
+        check(70_000u32);
+        check(u64::MAX);
+        check(12usize);
+        check(-7i8);
+        check(-300i16);
+        check(i32::MIN);
+        check(-1i64);
+        check(isize::MAX);
+        check(1.5f32);
+        check(-2.25f64);
+        check(true);
+        check('é');
+        // Not a primitive: shared.
+        assert!(matches!(Object::new(7u128).value, Held::Shared { .. }));
+    }
+
+    #[test]
     fn ready_objects_round_trip_typed_and_serialized() {
         let store = test_store(7);
         let object = Object::new(vec![1u32, 2, 3]);
@@ -869,7 +1028,7 @@ mod tests {
             Err(Error::TypeMismatch { .. })
         ));
         let bytes = object.to_bytes().unwrap();
-        assert_eq!(bytes.len(), object.size);
+        assert_eq!(bytes.len(), object.size());
         for len in [0usize, 1, 127, 128, 16_383, 16_384, 100_000] {
             let bytes = Object::new(vec![7u8; len]);
             let fast = bytes.to_bytes().unwrap();
@@ -885,17 +1044,21 @@ mod tests {
             assert_eq!(*decode::<String>(&encoded).unwrap(), text);
             assert_eq!(
                 bytes.to_bytes().unwrap().len(),
-                bytes.size,
+                bytes.size(),
                 "Vec<u8> of {len}"
             );
             let floats = Object::new(vec![0.5f64; len]);
             assert_eq!(
                 floats.to_bytes().unwrap().len(),
-                floats.size,
+                floats.size(),
                 "Vec<f64> of {len}"
             );
             let text = Object::new("é".repeat(len));
-            assert_eq!(text.to_bytes().unwrap().len(), text.size, "String of {len}");
+            assert_eq!(
+                text.to_bytes().unwrap().len(),
+                text.size(),
+                "String of {len}"
+            );
         }
         assert_eq!(
             postcard::from_bytes::<Vec<u32>>(&bytes).unwrap(),
