@@ -26,7 +26,7 @@
 //! # Design
 //!
 //! Submitting creates the result's pending entry and returns its ref at once. If any argument is
-//! a ref still pending, a [`Gate`] subscribes to each such object and counts them down; the last
+//! a ref still pending, a `Gate` subscribes to each such object and counts them down; the last
 //! one to resolve hands the task to the scheduler, so no thread waits for dependencies. If any
 //! dependency failed, the task never runs and its result fails with that same error.
 //!
