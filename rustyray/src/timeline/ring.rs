@@ -148,6 +148,7 @@ impl ThreadLog {
         }
     }
 
+    #[inline]
     fn slot(&self, n: u64) -> &Slot {
         let at = (n % EVENTS_PER_THREAD as u64) as usize;
         let chunk =
