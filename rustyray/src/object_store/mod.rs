@@ -19,6 +19,8 @@
 //! Local objects stay typed: a ready entry holds the value as an `Arc<dyn Any>` together with its
 //! size and a monomorphized postcard serializer (kept for spilling to disk), so the local path
 //! never serializes. Reads downcast the `Arc`, which is a pointer comparison of `TypeId`s.
+//! `()` and primitive values (numbers, `bool`, `char`) are held inline instead, with no `Arc`:
+//! no allocation made on one thread and freed on another, and no count both write.
 //!
 //! Waiting is notification-based. A waiter is a one-shot callback stored in the pending entry and
 //! run once, after the cell's lock is released, when the entry resolves. Callbacks may resolve
