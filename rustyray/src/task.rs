@@ -164,9 +164,6 @@ impl Deps {
     /// Counts the refs another runtime made as missing: a ref is valid only in its own.
     #[inline]
     pub(crate) fn keep_owned_by(&mut self, runtime: u32) {
-        if self.cells.is_empty() {
-            return;
-        }
         if let Some(foreign) = self.cells.iter().find(|c| c.id().owner() != runtime) {
             self.missing.get_or_insert(foreign.id());
             self.cells.retain(|c| c.id().owner() == runtime);

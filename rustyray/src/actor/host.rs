@@ -487,14 +487,6 @@ async fn wait_for(deps: &[Arc<Cell>]) -> Option<Error> {
 /// at each argument).
 #[inline]
 fn resolved_args(deps: &[Arc<Cell>]) -> Option<Option<Error>> {
-    if deps.is_empty() {
-        return Some(None);
-    }
-    first_failure(deps)
-}
-
-/// [`resolved_args`] of a call with arguments.
-fn first_failure(deps: &[Arc<Cell>]) -> Option<Option<Error>> {
     let mut failure = None;
     for dep in deps {
         match dep.state() {

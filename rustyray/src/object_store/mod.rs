@@ -98,7 +98,6 @@ pub(crate) struct Object {
 /// the one that drops the last ref, and no count that both would write.
 #[derive(Clone)]
 enum Held {
-    Unit,
     Inline(Scalar),
     /// Any other value, with its encoded size.
     Shared {
@@ -111,6 +110,7 @@ enum Held {
 /// it as they do a shared one.
 #[derive(Clone, Copy)]
 enum Scalar {
+    Unit(()),
     U8(u8),
     U16(u16),
     U32(u32),
@@ -131,6 +131,7 @@ enum Scalar {
 macro_rules! each_scalar {
     ($scalar:expr, $v:ident => $body:expr) => {
         match $scalar {
+            Scalar::Unit($v) => $body,
             Scalar::U8($v) => $body,
             Scalar::U16($v) => $body,
             Scalar::U32($v) => $body,
@@ -161,7 +162,7 @@ impl Scalar {
                 }
             )*};
         }
-        try_as!(u8 => U8, u16 => U16, u32 => U32, u64 => U64, usize => Usize, i8 => I8,
+        try_as!(() => Unit, u8 => U8, u16 => U16, u32 => U32, u64 => U64, usize => Usize, i8 => I8,
             i16 => I16, i32 => I32, i64 => I64, isize => Isize, f32 => F32, f64 => F64,
             bool => Bool, char => Char);
         None
@@ -218,20 +219,13 @@ impl Object {
     /// `()` and primitives are held inline (see [`Held`]).
     #[inline]
     pub(crate) fn new<T: Value>(value: T) -> Object {
-        let of = TypeOf::<T>::OF;
-        if TypeId::of::<T>() == TypeId::of::<()>() {
-            return Object {
-                value: Held::Unit,
-                of,
-            };
-        }
-        if let Some(scalar) = Scalar::of(&value) {
-            return Object {
+        match Scalar::of(&value) {
+            Some(scalar) => Object {
                 value: Held::Inline(scalar),
-                of,
-            };
+                of: TypeOf::<T>::OF,
+            },
+            None => Object::from_arc(Arc::new(value)),
         }
-        Object::from_arc(Arc::new(value))
     }
 
     pub(crate) fn from_arc<T: Value>(value: Arc<T>) -> Object {
@@ -245,7 +239,6 @@ impl Object {
     /// The value.
     fn any(&self) -> &(dyn Any + Send + Sync) {
         match &self.value {
-            Held::Unit => &(),
             Held::Inline(scalar) => scalar.as_any(),
             Held::Shared { value, .. } => &**value,
         }
@@ -254,7 +247,6 @@ impl Object {
     /// The length of the value's postcard encoding.
     fn size(&self) -> usize {
         match &self.value {
-            Held::Unit => 0,
             Held::Inline(scalar) => scalar.size(),
             Held::Shared { size, .. } => *size,
         }
@@ -272,7 +264,7 @@ impl Object {
     fn holders(&self) -> usize {
         match &self.value {
             Held::Shared { value, .. } => Arc::strong_count(value),
-            Held::Unit | Held::Inline(_) => 1,
+            Held::Inline(_) => 1,
         }
     }
 
@@ -288,7 +280,6 @@ impl Object {
     pub(crate) fn downcast<T: Value>(&self) -> Result<Arc<T>> {
         let value = match &self.value {
             Held::Shared { value, .. } => Arc::clone(value),
-            Held::Unit => Arc::new(()),
             Held::Inline(scalar) => scalar.to_arc(),
         };
         value.downcast::<T>().map_err(|_| Error::TypeMismatch {
@@ -748,7 +739,10 @@ impl ObjectStore {
     /// disk; [`Error::ObjectStoreFull`] if neither can take it.
     #[inline]
     fn admit_or_spill(&self, id: ObjectId, object: Object) -> Result<Entry> {
-        if !object.is_large() && object.size() as u64 <= self.limit {
+        // A small object fits any budget of at least `SPILLABLE` bytes without being measured.
+        if !object.is_large()
+            && (self.limit >= SPILLABLE as u64 || object.size() as u64 <= self.limit)
+        {
             return Ok(Entry::Ready(object)); // not counted: see `charge`
         }
         self.admit_or_spill_counted(id, object)
@@ -897,7 +891,13 @@ mod tests {
     fn unit_objects_hold_no_value_and_read_and_encode_like_others() {
         let (a, b) = (Object::new(()), Object::new(()));
         assert!(
-            matches!((&a.value, &b.value), (Held::Unit, Held::Unit)),
+            matches!(
+                (&a.value, &b.value),
+                (
+                    Held::Inline(Scalar::Unit(())),
+                    Held::Inline(Scalar::Unit(()))
+                )
+            ),
             "no allocation per unit object"
         );
         assert_eq!(a.size(), 0);
