@@ -107,6 +107,15 @@ impl Scale {
         }
     }
 
+    /// One nanosecond per unit, from a reading of zero (for tests of what stores readings).
+    #[cfg(test)]
+    pub(super) fn identity() -> Scale {
+        Scale {
+            start_ticks: 0,
+            rate: 1.0,
+        }
+    }
+
     /// The time from the clock's start (the trace's zero) to `at`.
     pub(crate) fn since_start(&self, at: Stamp) -> Duration {
         self.between(Stamp(self.start_ticks), at)

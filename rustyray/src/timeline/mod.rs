@@ -247,20 +247,7 @@ fn collect(runtime: u32) -> (Vec<Ended>, Vec<(u64, String)>) {
     let scale = clock::Scale::now();
     let mut out = Vec::new();
     for log in &logs {
-        for e in log.events().into_iter().filter(|e| e.runtime == runtime) {
-            out.push(Ended {
-                kind: e.kind,
-                name: e.name.into_owned(),
-                actor: e.actor.map(Cow::into_owned),
-                asynchronous: e.asynchronous,
-                tid: log.tid,
-                started: scale.since_start(e.started),
-                duration: scale.between(e.started, e.ended),
-                failed: e.failed,
-                skipped: e.skipped,
-                object: ObjectId::new(e.runtime, e.seq),
-            });
-        }
+        out.extend(log.ended(runtime, &scale));
     }
     out.sort_by_key(|e| e.started);
     let threads = logs.iter().map(|l| (l.tid, l.name.clone())).collect();

@@ -22,8 +22,9 @@ use std::sync::OnceLock;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
-use super::clock::Stamp;
-use super::{Finished, Kind, Skipped, EVENTS_PER_THREAD};
+use super::clock::{Scale, Stamp};
+use super::{Ended, Finished, Kind, Skipped, EVENTS_PER_THREAD};
+use crate::object_ref::ObjectId;
 
 /// Slots allocated at once.
 const CHUNK: usize = 1024;
@@ -50,20 +51,6 @@ struct Slot {
     names: AtomicU64,
     /// The runtime (high half) and the flags (low half, see [`Flags`]).
     meta: AtomicU64,
-}
-
-/// An event read back from a ring.
-pub(super) struct Event {
-    pub(super) started: Stamp,
-    pub(super) ended: Stamp,
-    pub(super) name: Cow<'static, str>,
-    pub(super) actor: Option<Cow<'static, str>>,
-    pub(super) runtime: u32,
-    pub(super) seq: u64,
-    pub(super) kind: Kind,
-    pub(super) asynchronous: bool,
-    pub(super) failed: bool,
-    pub(super) skipped: Option<Skipped>,
 }
 
 /// The low half of [`Slot::meta`].
@@ -116,7 +103,7 @@ fn same(a: &str, b: &str) -> bool {
 
 /// The writing side of a thread's log, in that thread's thread-local.
 pub(super) struct Writer {
-    pub(super) log: std::sync::Arc<ThreadLog>,
+    log: std::sync::Arc<ThreadLog>,
     numbering: RefCell<Numbering>,
 }
 
@@ -224,17 +211,17 @@ impl ThreadLog {
         }
     }
 
-    /// The events still in the ring, oldest first (one being overwritten as it is read is
-    /// left out: it is gone).
-    pub(super) fn events(&self) -> Vec<Event> {
+    /// The events of `runtime` still in the ring, oldest first, with their times scaled by
+    /// `scale` (one being overwritten as it is read is left out: it is gone).
+    pub(super) fn ended(&self, runtime: u32, scale: &Scale) -> Vec<Ended> {
         let written = self.written.load(Ordering::Acquire);
         let names = self.names.lock();
         let name = |number: u32| match names.get(number as usize) {
-            Some(name) => name.clone(),
-            None => Cow::Borrowed(UNKEPT),
+            Some(name) => name.to_string(),
+            None => UNKEPT.to_owned(),
         };
         let first = written.saturating_sub(EVENTS_PER_THREAD as u64);
-        let mut out = Vec::with_capacity((written - first) as usize);
+        let mut out = Vec::new();
         for n in first..written {
             let slot = self.slot(n);
             let version = slot.version.load(Ordering::Acquire);
@@ -251,21 +238,24 @@ impl ThreadLog {
                 continue;
             }
             let [started, ended, seq, names, meta] = words;
+            if (meta >> 32) as u32 != runtime {
+                continue;
+            }
+            let (started, ended) = (Stamp::from_raw(started), Stamp::from_raw(ended));
             let flag = |flag: u64| meta & flag != 0;
             let actor = (names & 0xffff_ffff) as u32;
-            out.push(Event {
-                started: Stamp::from_raw(started),
-                ended: Stamp::from_raw(ended),
-                name: name((names >> 32) as u32),
-                actor: actor.checked_sub(1).map(name),
-                runtime: (meta >> 32) as u32,
-                seq,
+            out.push(Ended {
                 kind: if flag(Flags::ACTOR_CALL) {
                     Kind::ActorCall
                 } else {
                     Kind::Task
                 },
+                name: name((names >> 32) as u32),
+                actor: actor.checked_sub(1).map(name),
                 asynchronous: flag(Flags::ASYNCHRONOUS),
+                tid: self.tid,
+                started: scale.since_start(started),
+                duration: scale.between(started, ended),
                 failed: flag(Flags::FAILED),
                 skipped: if flag(Flags::CANCELLED) {
                     Some(Skipped::Cancelled)
@@ -274,6 +264,7 @@ impl ThreadLog {
                 } else {
                     None
                 },
+                object: ObjectId::new(runtime, seq),
             });
         }
         out
@@ -283,7 +274,12 @@ impl ThreadLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object_ref::ObjectId;
+    use std::time::Duration;
+
+    /// Every event of the tests' runtime, at one nanosecond per tick.
+    fn events(log: &ThreadLog) -> Vec<Ended> {
+        log.ended(7, &Scale::identity())
+    }
 
     #[allow(clippy::ptr_arg)]
     fn finished<'a>(
@@ -318,14 +314,14 @@ mod tests {
             let actor = (seq % 4 == 0).then_some(&class);
             log.push(&finished(&f, actor, seq), &mut numbering);
         }
-        let events = log.events();
-        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        let events = events(&log);
+        let seqs: Vec<u64> = events.iter().map(|e| e.object.seq()).collect();
         assert_eq!(seqs, (3..total).collect::<Vec<_>>());
         for e in &events {
-            let seq = e.seq;
+            let seq = e.object.seq();
             assert_eq!(
-                (e.started.raw(), e.ended.raw(), e.runtime),
-                (seq, seq + 1, 7)
+                (e.started, e.started + e.duration, e.object.owner()),
+                (Duration::from_nanos(seq), Duration::from_nanos(seq + 1), 7)
             );
             assert_eq!(e.name, "f");
             assert_eq!(e.actor.as_deref(), (seq % 4 == 0).then_some("Counter `c`"));
@@ -348,7 +344,7 @@ mod tests {
         for (seq, name) in names.iter().enumerate() {
             log.push(&finished(name, None, seq as u64), &mut numbering);
         }
-        let events = log.events();
+        let events = events(&log);
         let last = events.last().expect("events");
         assert_eq!(last.name, UNKEPT);
         let kept = &events[events.len() - 2];
@@ -381,8 +377,14 @@ mod tests {
             std::thread::yield_now();
         }
         for _ in 0..200 {
-            for e in log.events() {
-                assert_eq!(e.ended.raw(), e.seq + 1, "words of two events mixed");
+            for e in events(&log) {
+                let ended = e.started + e.duration;
+                let seq = e.object.seq();
+                assert_eq!(
+                    ended,
+                    Duration::from_nanos(seq + 1),
+                    "words of two events mixed"
+                );
             }
         }
         stop.store(true, Ordering::Relaxed);
