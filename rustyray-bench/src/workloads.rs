@@ -103,6 +103,11 @@ impl Sink {
     fn ping_arg(&self, x: u64) -> u64 {
         x
     }
+
+    /// The id of the thread the call runs on.
+    fn thread(&self) -> String {
+        format!("{:?}", std::thread::current().id())
+    }
 }
 
 #[rustyray::actor]
@@ -372,6 +377,19 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
         singles,
         bounded,
         (ONE_AT_A_TIME, &mut raw_sync),
+    ));
+
+    // Not in Ray's set: how often `get` ran the call itself on the getting thread (the
+    // optimization the line above measures). Tests assert only that it may, never how often.
+    let here = format!("{:?}", std::thread::current().id());
+    let on_getter = (0..singles)
+        .filter(|_| rustyray::get(&sink.thread()).unwrap() == here)
+        .count();
+    out.push(line(
+        "1:1 sync actor calls run by their getter (extra)",
+        "%",
+        100.0 * on_getter as f64 / singles as f64,
+        None,
     ));
 
     out.push(beside(
