@@ -483,6 +483,7 @@ fn registrations(model: &ImplModel) -> TokenStream {
     let ctor_id = format!("{class}::{ctor_name}");
     let names = constructor.names();
     let tuple = constructor.tuple_type();
+    let type_names = constructor.type_names();
     let call = if constructor.is_async {
         quote!(<#self_ty>::#ctor_name(#(#names),*).await)
     } else {
@@ -497,7 +498,7 @@ fn registrations(model: &ImplModel) -> TokenStream {
             ::rustyray::Result<::std::boxed::Box<dyn ::std::any::Any + ::core::marker::Send>>,
         > {
             ::std::boxed::Box::pin(async move {
-                let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args)?;
+                let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
                 let output: ::rustyray::__private::anyhow::Result<#self_ty> = #wrapped;
                 ::rustyray::__private::boxed_actor(#ctor_id, output)
             })
@@ -515,6 +516,7 @@ fn registrations(model: &ImplModel) -> TokenStream {
         let entry = format_ident!("__rustyray_call_{}", name);
         let names = m.names();
         let tuple = m.tuple_type();
+        let type_names = m.type_names();
         let stored = m.stored_type();
         let call = if m.is_async {
             quote!(this.#name(#(#names),*).await)
@@ -529,7 +531,7 @@ fn registrations(model: &ImplModel) -> TokenStream {
             ) -> ::rustyray::task::BoxFuture<'a, ::rustyray::Result<::std::vec::Vec<u8>>> {
                 ::std::boxed::Box::pin(async move {
                     let this: &mut #self_ty = ::rustyray::__private::downcast_actor(this)?;
-                    let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args)?;
+                    let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
                     let output: ::rustyray::__private::anyhow::Result<#stored> = #wrapped;
                     ::rustyray::__private::encode(#id, output)
                 })

@@ -96,6 +96,7 @@ fn generate(model: &Model) -> TokenStream {
     };
     let setters = options::setters(defaults);
     let tuple = callable.tuple_type();
+    let type_names = callable.type_names();
     let invoke_call = {
         let call = if callable.is_async {
             quote!(super::#name(#(#names),*).await)
@@ -151,7 +152,7 @@ fn generate(model: &Model) -> TokenStream {
                 args: ::std::vec::Vec<u8>,
             ) -> ::rustyray::task::BoxFuture<'static, ::rustyray::Result<::std::vec::Vec<u8>>> {
                 ::std::boxed::Box::pin(async move {
-                    let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args)?;
+                    let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
                     let output: ::rustyray::__private::anyhow::Result<#stored> = #invoke_call;
                     ::rustyray::__private::encode(#name_str, output)
                 })

@@ -236,6 +236,13 @@ impl Callable {
         quote!((#(#tys,)*))
     }
 
+    /// The parameters' type names, in order (`&[type_name::<A>(), ..]`), which the framed
+    /// arguments of a call on a Ray worker are checked against.
+    pub(crate) fn type_names(&self) -> TokenStream {
+        let tys = self.params.iter().map(|p| &p.ty);
+        quote!(&[#(::core::any::type_name::<#tys>()),*])
+    }
+
     /// The stored type's tokens.
     pub(crate) fn stored_type(&self) -> TokenStream {
         self.output.stored().to_token_stream()

@@ -11,8 +11,8 @@
 // passed as an object ref before the entry runs, so chains of refs work without RustyRay
 // fetching anything itself.
 //
-// Every object RustyRay puts or returns holds one msgpack string: the postcard encoding of the
-// value. Exceptions never cross into Rust: each `rr_*` function catches them and reports the
+// Every object RustyRay puts or returns holds one msgpack string: the value's frame (a header
+// naming its type, then its postcard encoding; see rustyray/src/frame.rs). Exceptions never cross into Rust: each `rr_*` function catches them and reports the
 // message through an error string.
 //
 // Must be compiled with -std=c++17 -D_GLIBCXX_USE_CXX11_ABI=0 (the ABI libray_api.so uses).
@@ -101,35 +101,33 @@ namespace {
 
 rr_slice Slice(const std::string &s) { return rr_slice{s.data(), s.size()}; }
 
-// Errors raised by RustyRay code travel inside Ray's error messages between these markers (a
-// JSON object that the Rust side reads back), so an error keeps its exact shape however many
-// tasks and processes it passes through.
-const char kErrorStart[] = "\x1erustyray-error:";
-const char kErrorEnd[] = "\x1e";
+// Errors raised by RustyRay code travel inside Ray's error messages between markers (see
+// rustyray/src/ray/errors.rs), so an error keeps its exact shape however many tasks and
+// processes it passes through; a failed argument's record carries its producer's error to the
+// task that needed it.
 
-// An argument as Ray hands it to a task: normally the msgpack string holding postcard bytes.
-// The data of an argument whose producer failed is Ray's error record instead; the RustyRay
-// error inside it (if any) becomes this task's error, so failures reach every dependent.
-std::string ArgBytes(const ray::internal::ArgsBuffer &buffer) {
-  msgpack::object_handle handle;
-  bool unpacked = false;
+// The bytes inside an object's data: the msgpack string every RustyRay object holds (its
+// frame, see rustyray/src/frame.rs), or, for anything else (Ray's record of a failure, stored
+// where a value was expected), the data as it is. Rust checks the frame and turns what is not
+// one into an error, so nothing here guesses.
+std::string Contents(const char *data, size_t size) {
   try {
-    handle = msgpack::unpack(buffer.data(), buffer.size());
-    unpacked = true;
+    size_t offset = 0;
+    msgpack::object_handle handle = msgpack::unpack(data, size, offset);
+    const msgpack::object &object = handle.get();
+    if (offset == size && object.type == msgpack::type::STR) {
+      return std::string(object.via.str.ptr, object.via.str.size);
+    }
+    if (offset == size && object.type == msgpack::type::BIN) {
+      return std::string(object.via.bin.ptr, object.via.bin.size);
+    }
   } catch (const std::exception &) {
   }
-  if (unpacked) {
-    const msgpack::object &object = handle.get();
-    if (object.type == msgpack::type::STR) return std::string(object.via.str.ptr, object.via.str.size);
-    if (object.type == msgpack::type::BIN) return std::string(object.via.bin.ptr, object.via.bin.size);
-  }
-  std::string raw(buffer.data(), buffer.size());
-  auto start = raw.find(kErrorStart);
-  if (start != std::string::npos) {
-    auto end = raw.find(kErrorEnd, start + 1);
-    if (end != std::string::npos) throw std::runtime_error(raw.substr(start, end - start + 1));
-  }
-  throw std::runtime_error("an argument of this task failed before it could run");
+  return std::string(data, size);
+}
+
+std::string ArgBytes(const ray::internal::ArgsBuffer &buffer) {
+  return Contents(buffer.data(), buffer.size());
 }
 
 // The registered id (first argument) and the other arguments' bytes.
@@ -319,7 +317,13 @@ void ShutdownAtExit() {
 // Disconnects at exit, before the statics Ray's shutdown still uses are destroyed: a process
 // that exits connected otherwise aborts in Ray's own exit handler. Registered after the first
 // task is sent (which builds those statics), so that it runs before their destructors.
+// Drivers only: a worker's connection is Ray's to end (a worker that ran a nested task and then
+// exits would otherwise shut Ray down from inside its own exit, which Ray 2.60 answers with a
+// logging loop that never ends).
+bool is_driver = false;
+
 void DisconnectAtExitAfterFirstTask() {
+  if (!is_driver) return;
   static std::once_flag once;
   std::call_once(once, [] { std::atexit(ShutdownAtExit); });
 }
@@ -370,6 +374,7 @@ int rr_init(rr_slice address, const rr_slice *paths, size_t npaths, rr_slice ray
     for (auto &flag : flags) argv.push_back(flag.data());
     argv.push_back(nullptr);
     ray::Init(config, static_cast<int>(flags.size()), argv.data());
+    is_driver = true;
   });
 }
 
@@ -398,10 +403,10 @@ int rr_get(rr_slice id, int timeout_ms, std::string *out, std::string *error) {
     auto packed = GetRayRuntime()->Get(Str(id), timeout_ms);
     ray::CheckResult(packed);
     if (Serializer::IsXLang(packed->data(), packed->size())) {
-      *out = Serializer::Deserialize<std::string>(packed->data(), packed->size(),
-                                                  ray::internal::XLANG_HEADER_LEN);
+      *out = Contents(packed->data() + ray::internal::XLANG_HEADER_LEN,
+                      packed->size() - ray::internal::XLANG_HEADER_LEN);
     } else {
-      *out = Serializer::Deserialize<std::string>(packed->data(), packed->size());
+      *out = Contents(packed->data(), packed->size());
     }
   });
 }

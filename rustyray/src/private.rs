@@ -74,19 +74,15 @@ impl<E: Display> ViaDisplay for &ErrWrap<E> {
     }
 }
 
-/// Decodes a remote function's argument tuple.
-pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    crate::registry::wire::decode(bytes).map_err(|e| {
-        Error::Serialization(format!(
-            "the arguments do not match the function's parameters: {e}"
-        ))
-    })
+/// Decodes a remote function's argument tuple, whose elements have the types `names`.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], names: &[&'static str]) -> Result<T> {
+    crate::registry::wire::decode(bytes, names)
 }
 
 /// Encodes a remote function's outcome.
 pub fn encode<T: Value>(function: &str, outcome: anyhow::Result<T>) -> Result<Vec<u8>> {
     let value = outcome.map_err(|e| Error::task_failed(function, &e))?;
-    crate::registry::wire::encode(&value).map_err(Error::Serialization)
+    crate::registry::wire::encode(&value)
 }
 
 /// Boxes a constructed actor for the registry, or fails with the constructor's error.

@@ -110,3 +110,89 @@ impl Counter {
         anyhow::bail!("the counter was asked to fail at {}", self.count)
     }
 }
+
+/// Failures on purpose, for the backend suite: panics, errors, processes that exit, and tries
+/// counted in a file (a task's tries may run in different worker processes).
+pub mod probe {
+    use std::io::Write;
+
+    /// Panics.
+    #[rustyray::remote]
+    pub fn panics() -> u64 {
+        panic!("the probe panicked on purpose")
+    }
+
+    /// Ends the worker process that runs it.
+    #[rustyray::remote]
+    pub fn exits_its_process() -> u64 {
+        std::process::exit(3)
+    }
+
+    /// Records a try in the file at `path`, then fails (`Err`, or a panic if `panic`) while
+    /// fewer than `failures` tries came before it; returns which try succeeded.
+    #[rustyray::remote]
+    pub fn flaky(path: String, failures: u64, panic: bool) -> anyhow::Result<u64> {
+        let tries = record_try(&path);
+        if tries <= failures {
+            if panic {
+                panic!("try {tries} panicked on purpose");
+            }
+            anyhow::bail!("try {tries} failed on purpose");
+        }
+        Ok(tries)
+    }
+
+    /// Records a try in the file at `path`, then ends its worker process.
+    #[rustyray::remote]
+    pub fn record_then_exit(path: String) -> u64 {
+        record_try(&path);
+        std::process::exit(3)
+    }
+
+    /// Appends a line to the file at `path`; returns how many lines it has now.
+    pub fn record_try(path: &str) -> u64 {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open the tries file");
+        writeln!(file, "try").expect("record a try");
+        tries(path)
+    }
+
+    /// How many tries the file at `path` records.
+    pub fn tries(path: &str) -> u64 {
+        std::fs::read_to_string(path).map_or(0, |s| s.lines().count() as u64)
+    }
+
+    /// An actor whose methods fail in every way an actor can.
+    #[rustyray::actor]
+    pub struct Fragile {
+        n: u64,
+    }
+
+    #[rustyray::actor]
+    impl Fragile {
+        /// Starts at `n`.
+        pub fn new(n: u64) -> Self {
+            Fragile { n }
+        }
+
+        /// Adds `by`; returns the new value.
+        pub fn add(&mut self, by: u64) -> u64 {
+            self.n += by;
+            self.n
+        }
+
+        /// Adds `by` (a half-done update), then panics.
+        pub fn add_then_panic(&mut self, by: u64) -> u64 {
+            self.n += by;
+            panic!("the actor panicked on purpose at {}", self.n)
+        }
+
+        /// Ends the actor's process.
+        pub fn exit_process(&mut self) -> Vec<u8> {
+            std::process::exit(3)
+        }
+    }
+}

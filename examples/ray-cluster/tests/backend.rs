@@ -6,8 +6,10 @@
 //! runtime; each embedded case gets its own.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use ray_cluster::probe::{self, exits_its_process, flaky, panics, record_then_exit, Fragile};
 use ray_cluster::{
     check_even, node_label, plus_one, sleep_ms, square, sum, sum_of_squares, Counter,
 };
@@ -185,6 +187,224 @@ fn async_code_awaits_refs() {
     });
 }
 
+/// A fresh file to count a task's tries in (workers on this machine share the temp folder).
+fn tries_file(backend: &str, what: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!(
+        "rustyray-tries-{}-{backend}-{what}-{n}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    path.display().to_string()
+}
+
+/// Long enough for Ray to notice a dead process and report it.
+const DEATH_NOTICE: Duration = Duration::from_secs(120);
+
+fn retries_follow_max_retries_and_retry_exceptions() {
+    on_each_backend(|backend| {
+        let path = tries_file(backend, "err-retried");
+        let r = flaky::options()
+            .max_retries(3)
+            .retry_exceptions(true)
+            .remote(path.clone(), 3, false);
+        assert_eq!(rustyray::get(&r).unwrap(), 4, "{backend}");
+        assert_eq!(probe::tries(&path), 4, "{backend}");
+
+        let path = tries_file(backend, "panic-retried");
+        let r = flaky::options()
+            .max_retries(3)
+            .remote(path.clone(), 3, true);
+        assert_eq!(rustyray::get(&r).unwrap(), 4, "{backend}");
+
+        // An `Err` is retried only with retry_exceptions.
+        let path = tries_file(backend, "err-kept");
+        let r = flaky::options()
+            .max_retries(3)
+            .remote(path.clone(), 3, false);
+        let err = rustyray::get(&r).unwrap_err();
+        assert!(err.to_string().contains("try 1 failed"), "{backend}: {err}");
+        assert_eq!(probe::tries(&path), 1, "{backend}");
+
+        // Retries run out: the last try's error.
+        let path = tries_file(backend, "panic-out");
+        let r = flaky::options()
+            .max_retries(2)
+            .remote(path.clone(), 9, true);
+        let err = rustyray::get(&r).unwrap_err();
+        assert!(
+            err.to_string().contains("try 3 panicked"),
+            "{backend}: {err}"
+        );
+        assert_eq!(probe::tries(&path), 3, "{backend}");
+
+        // No retries by default.
+        let path = tries_file(backend, "default");
+        let err = rustyray::get(&flaky::remote(path.clone(), 9, true)).unwrap_err();
+        assert!(
+            err.to_string().contains("try 1 panicked"),
+            "{backend}: {err}"
+        );
+        assert_eq!(probe::tries(&path), 1, "{backend}");
+    });
+}
+
+fn a_panicking_task_is_named_as_embedded() {
+    on_each_backend(|backend| match rustyray::get(&panics::remote()) {
+        Err(Error::TaskFailed {
+            function, message, ..
+        }) => {
+            assert_eq!(function, "panics", "{backend}");
+            assert!(
+                message.contains("panicked on purpose"),
+                "{backend}: {message}"
+            );
+        }
+        other => panic!("{backend}: {other:?}"),
+    });
+}
+
+fn a_panicking_method_ends_the_actor() {
+    on_each_backend(|backend| {
+        let actor = Fragile::remote(10);
+        assert_eq!(rustyray::get(&actor.add(1)).unwrap(), 11, "{backend}");
+        match rustyray::get(&actor.add_then_panic(1000)) {
+            Err(Error::TaskFailed {
+                function, message, ..
+            }) => {
+                assert_eq!(function, "Fragile::add_then_panic", "{backend}");
+                assert!(
+                    message.contains("panicked on purpose"),
+                    "{backend}: {message}"
+                );
+            }
+            other => panic!("{backend}: {other:?}"),
+        }
+        match rustyray::get_timeout(&actor.add(1), DEATH_NOTICE) {
+            Err(Error::ActorDied { reason, .. }) => {
+                assert!(
+                    reason.contains("panicked on purpose"),
+                    "{backend}: {reason}"
+                )
+            }
+            other => panic!("{backend}: a call after the panic gave {other:?}"),
+        }
+    });
+}
+
+fn a_panicking_method_restarts_the_actor_while_restarts_remain() {
+    on_each_backend(|backend| {
+        let actor = Fragile::options().max_restarts(1).remote(10);
+        assert_eq!(rustyray::get(&actor.add(1)).unwrap(), 11, "{backend}");
+        let err = rustyray::get(&actor.add_then_panic(1000)).unwrap_err();
+        assert!(
+            matches!(err, Error::TaskFailed { .. }),
+            "{backend}: {err:?}"
+        );
+        // Rebuilt from its constructor's arguments.
+        assert_eq!(rustyray::get(&actor.add(0)).unwrap(), 10, "{backend}");
+        let err = rustyray::get(&actor.add_then_panic(1)).unwrap_err();
+        assert!(
+            matches!(err, Error::TaskFailed { .. }),
+            "{backend}: {err:?}"
+        );
+        let err = rustyray::get_timeout(&actor.add(0), DEATH_NOTICE).unwrap_err();
+        assert!(matches!(err, Error::ActorDied { .. }), "{backend}: {err:?}");
+    });
+}
+
+fn a_ref_read_as_another_type_is_a_type_mismatch() {
+    on_each_backend(|backend| {
+        let nine = square::remote(3);
+        let json = serde_json::to_string(&nine).unwrap();
+        let wrong: ObjectRef<String> = serde_json::from_str(&json).unwrap();
+        match rustyray::get(&wrong) {
+            Err(Error::TypeMismatch { expected, found }) => {
+                assert_eq!(expected, "alloc::string::String", "{backend}");
+                assert_eq!(found, "u64", "{backend}");
+            }
+            other => panic!("{backend}: {other:?}"),
+        }
+        // The same across the process boundary: a task's argument of the wrong type.
+        let text = rustyray::put("nine".to_owned()).unwrap();
+        let json = serde_json::to_string(&text).unwrap();
+        let wrong: ObjectRef<u64> = serde_json::from_str(&json).unwrap();
+        let err = rustyray::get(&plus_one::remote(&wrong)).unwrap_err();
+        assert!(
+            err.to_string().contains("type mismatch"),
+            "{backend}: {err}"
+        );
+        assert_eq!(
+            rustyray::get(&nine).unwrap(),
+            9,
+            "{backend}: the object is intact"
+        );
+    });
+}
+
+/// Whether `text` is a readable reason: not empty, no binary.
+fn readable(text: &str) -> bool {
+    !text.trim().is_empty() && !text.chars().any(|c| c.is_control() && c != '\n')
+}
+
+/// Ray only: a process that exits cannot be probed embedded, where it is the test's own.
+fn an_actor_whose_process_exits_fails_its_calls() {
+    if !ray_started() {
+        return;
+    }
+    let actor = Fragile::remote(1);
+    assert_eq!(rustyray::get(&actor.add(1)).unwrap(), 2);
+    match rustyray::get_timeout(&actor.exit_process(), DEATH_NOTICE) {
+        Err(Error::ActorDied { reason, .. }) => assert!(readable(&reason), "{reason:?}"),
+        other => panic!("the call in flight gave {other:?}"),
+    }
+    match rustyray::get_timeout(&actor.add(1), DEATH_NOTICE) {
+        Err(Error::ActorDied { reason, .. }) => assert!(readable(&reason), "{reason:?}"),
+        other => panic!("a later call gave {other:?}"),
+    }
+
+    // With a restart left, Ray rebuilds it from its constructor; the call in flight fails.
+    let restarted = Fragile::options().max_restarts(1).remote(5);
+    assert_eq!(rustyray::get(&restarted.add(1)).unwrap(), 6);
+    match rustyray::get_timeout(&restarted.exit_process(), DEATH_NOTICE) {
+        Err(Error::ActorDied { reason, .. }) => assert!(readable(&reason), "{reason:?}"),
+        Err(Error::TaskFailed { message, .. }) => assert!(readable(&message), "{message:?}"),
+        other => panic!("the call in flight gave {other:?}"),
+    }
+    assert_eq!(
+        rustyray::get_timeout(&restarted.add(1), DEATH_NOTICE).unwrap(),
+        6
+    );
+}
+
+/// Ray only, as above. Ray's C++ API re-runs a task whose worker died once, whatever
+/// `max_retries` says (docs/ray.md, "Options on Ray"); the error after that names Ray's reason.
+fn a_task_whose_worker_exits_fails_with_rays_reason() {
+    if !ray_started() {
+        return;
+    }
+    match rustyray::get_timeout(&exits_its_process::remote(), DEATH_NOTICE) {
+        Err(Error::TaskFailed {
+            function, message, ..
+        }) => {
+            assert_eq!(function, "exits_its_process");
+            let reason = message
+                .strip_prefix("its Ray worker died: ")
+                .unwrap_or_else(|| panic!("{message:?}"));
+            assert!(readable(reason) && reason.len() > 10, "{message:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let path = tries_file("ray", "worker-exit");
+    let err = rustyray::get_timeout(&record_then_exit::remote(path.clone()), DEATH_NOTICE);
+    assert!(err.is_err(), "{err:?}");
+    assert_eq!(probe::tries(&path), RAY_WORKER_DEATH_TRIES);
+}
+
+/// Tries of a task whose worker dies, on Ray 2.60's C++ API (measured; see docs/ray.md).
+const RAY_WORKER_DEATH_TRIES: u64 = 2;
+
 /// Runs a future to completion on this thread (the tests need no async runtime of their own).
 fn futures_executor<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -269,6 +489,34 @@ const CASES: &[(&str, fn())] = &[
     ),
     ("put_get_and_wait", put_get_and_wait),
     ("async_code_awaits_refs", async_code_awaits_refs),
+    (
+        "retries_follow_max_retries_and_retry_exceptions",
+        retries_follow_max_retries_and_retry_exceptions,
+    ),
+    (
+        "a_panicking_task_is_named_as_embedded",
+        a_panicking_task_is_named_as_embedded,
+    ),
+    (
+        "a_panicking_method_ends_the_actor",
+        a_panicking_method_ends_the_actor,
+    ),
+    (
+        "a_panicking_method_restarts_the_actor_while_restarts_remain",
+        a_panicking_method_restarts_the_actor_while_restarts_remain,
+    ),
+    (
+        "a_ref_read_as_another_type_is_a_type_mismatch",
+        a_ref_read_as_another_type_is_a_type_mismatch,
+    ),
+    (
+        "an_actor_whose_process_exits_fails_its_calls",
+        an_actor_whose_process_exits_fails_its_calls,
+    ),
+    (
+        "a_task_whose_worker_exits_fails_with_rays_reason",
+        a_task_whose_worker_exits_fails_with_rays_reason,
+    ),
     (
         "tasks_with_a_custom_resource_land_on_the_node_that_has_it",
         tasks_with_a_custom_resource_land_on_the_node_that_has_it,

@@ -265,7 +265,7 @@ pub fn kill<A: Actor>(handle: &ActorHandle<A>) -> Result<()> {
 pub struct ActorOptions {
     pub(crate) name: Option<String>,
     pub(crate) max_restarts: u32,
-    max_task_retries: u32,
+    pub(crate) max_task_retries: u32,
     pub(crate) max_concurrency: usize,
 }
 

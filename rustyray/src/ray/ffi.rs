@@ -399,10 +399,15 @@ fn report(
             1
         }
         Err(panic) => {
-            assign(out, super::worker::panic_message(id, &panic).as_bytes());
+            assign(out, panic_message(id, &*panic).as_bytes());
             1
         }
     }
+}
+
+/// What a callback reports for a panic that escaped the worker's own handling.
+fn panic_message(id: &str, payload: &(dyn std::any::Any + Send)) -> String {
+    super::errors::encode(&crate::Error::panicked(id, payload))
 }
 
 fn id_text(id: &[u8]) -> String {
@@ -451,7 +456,7 @@ pub unsafe extern "C" fn rustyray_worker_construct(
             1
         }
         Err(panic) => {
-            assign(error, super::worker::panic_message(&id, &panic).as_bytes());
+            assign(error, panic_message(&id, &*panic).as_bytes());
             1
         }
     }

@@ -20,6 +20,7 @@
 //! restarts, actor restarts (`max_restarts`). What Ray's C++ API cannot express is documented
 //! in docs/ray.md (no cancellation, no per-task retry counts, refs inside values stay local).
 
+mod errors;
 mod ffi;
 mod worker;
 
@@ -33,12 +34,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::actor::{ActorId, ActorOptions};
 use crate::config::RayTarget;
 use crate::error::{Error, Result};
+use crate::frame;
 use crate::object_ref::ObjectRef;
 use crate::object_store::{Cell, Object, Value};
 use crate::runtime::Shared;
 use crate::task::{ArgSlot, TaskOptions};
 
-use ffi::Failure;
+use errors::from_ray as error;
 
 /// Set once a runtime of this process uses Ray, so builders start recording wire arguments.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -119,9 +121,7 @@ impl Wire {
     /// Records one argument: a value as its bytes, a ref as its Ray object.
     pub(crate) fn push<T: Value>(&mut self, slot: &ArgSlot<T>) {
         let arg = match slot {
-            ArgSlot::Value(value) => postcard::to_stdvec(value)
-                .map(WireArg::Bytes)
-                .map_err(|e| Error::Serialization(e.to_string())),
+            ArgSlot::Value(value) => frame::encode(value).map(WireArg::Bytes),
             ArgSlot::Ref(r) => lookup(r).map(WireArg::Object),
         };
         match arg {
@@ -132,15 +132,33 @@ impl Wire {
         }
     }
 
-    fn ffi_args(&self) -> Vec<ffi::Arg> {
-        self.args
-            .iter()
-            .map(|arg| match arg {
-                WireArg::Bytes(bytes) => ffi::Arg::value(bytes),
-                WireArg::Object(object) => ffi::Arg::object(&object.id),
-            })
-            .collect()
+    /// The arguments as the shim takes them, after `policy` (a framed [`TaskPolicy`] or
+    /// [`ActorPolicy`]) where the entry point expects one.
+    fn ffi_args(&self, policy: Option<&[u8]>) -> Vec<ffi::Arg> {
+        let policy = policy.map(ffi::Arg::value);
+        let args = self.args.iter().map(|arg| match arg {
+            WireArg::Bytes(bytes) => ffi::Arg::value(bytes),
+            WireArg::Object(object) => ffi::Arg::object(&object.id),
+        });
+        policy.into_iter().chain(args).collect()
     }
+}
+
+/// How a Ray worker treats a task's failures, sent ahead of its arguments. Ray's C++ API
+/// takes no retry settings, so the worker runs the retries of `Err`s and panics itself.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TaskPolicy {
+    pub(crate) max_retries: u32,
+    pub(crate) retry_exceptions: bool,
+}
+
+/// How a Ray worker treats an actor's panics, sent ahead of its constructor's arguments: a
+/// panic ends the actor, or rebuilds it from its constructor while restarts remain (the call
+/// that panicked is re-run on the rebuilt actor while it has retries left).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ActorPolicy {
+    pub(crate) max_restarts: u32,
+    pub(crate) max_task_retries: u32,
 }
 
 /// The Ray object behind a local entry.
@@ -154,84 +172,6 @@ fn lookup<T>(r: &ObjectRef<T>) -> Result<Arc<RayObject>> {
         Some(read) => read,
         // Entries for Ray objects are made ready.
         None => Err(crate::object_ref::missing(id)),
-    }
-}
-
-/// Where a RustyRay error starts inside a Ray error message (see `encode_error`).
-const ERROR_START: &str = "\u{1e}rustyray-error:";
-/// Where it ends.
-const ERROR_END: char = '\u{1e}';
-
-/// A task's error as it travels inside Ray's messages.
-#[derive(Serialize, Deserialize)]
-struct WireError {
-    function: String,
-    message: String,
-    causes: Vec<String>,
-}
-
-/// The text a failed task on a Ray worker reports: the error between markers, so the driver
-/// (and any task downstream, through the shim) reads back the same error, not Ray's wrapping
-/// of it.
-pub(crate) fn encode_error(error: &Error) -> String {
-    let wire = match error {
-        Error::TaskFailed {
-            function,
-            message,
-            causes,
-        } => WireError {
-            function: function.clone(),
-            message: message.clone(),
-            causes: causes.clone(),
-        },
-        other => WireError {
-            function: String::new(),
-            message: other.to_string(),
-            causes: Vec::new(),
-        },
-    };
-    let json = serde_json::to_string(&wire).unwrap_or_else(|_| format!("{:?}", error.to_string()));
-    format!("{ERROR_START}{json}{ERROR_END}")
-}
-
-/// The RustyRay error inside a message from Ray, if there is one.
-fn decode_error(message: &str, origin: &str) -> Option<Error> {
-    let start = message.find(ERROR_START)? + ERROR_START.len();
-    let len = message[start..].find(ERROR_END)?;
-    let wire: WireError = serde_json::from_str(&message[start..start + len]).ok()?;
-    Some(Error::TaskFailed {
-        function: if wire.function.is_empty() {
-            origin.to_owned()
-        } else {
-            wire.function
-        },
-        message: wire.message,
-        causes: wire.causes,
-    })
-}
-
-/// Turns a failure reported by Ray into the library's error, keeping Ray's message.
-fn error(origin: &str, (failure, message): (Failure, String), started: Instant) -> Error {
-    if let Some(error) = decode_error(&message, origin) {
-        return error;
-    }
-    match failure {
-        Failure::TaskFailed => Error::TaskFailed {
-            function: origin.to_owned(),
-            message,
-            causes: Vec::new(),
-        },
-        Failure::ActorDied => Error::ActorDied {
-            actor: origin.to_owned(),
-            reason: message,
-        },
-        Failure::WorkerDied => Error::TaskFailed {
-            function: origin.to_owned(),
-            message: format!("its Ray worker died: {message}"),
-            causes: Vec::new(),
-        },
-        Failure::Timeout => Error::Timeout(started.elapsed()),
-        Failure::ObjectLost | Failure::Other => Error::Backend { message },
     }
 }
 
@@ -324,7 +264,7 @@ impl Backend {
 
     /// Stores a value in Ray's object store.
     pub(crate) fn put<T: Value>(&self, shared: &Shared, value: &T) -> Result<Arc<Cell>> {
-        let bytes = postcard::to_stdvec(value).map_err(|e| Error::Serialization(e.to_string()))?;
+        let bytes = frame::encode(value)?;
         let started = Instant::now();
         let id = ffi::put(&bytes).map_err(|e| error("put", e, started))?;
         Ok(self.enter(shared, id, "put".into()))
@@ -336,12 +276,9 @@ impl Backend {
         let started = Instant::now();
         let bytes = crate::api::outside_async_worker(|| ffi::get(&object.id, timeout_ms(deadline)))
             .map_err(|e| error(&object.origin, e, started))?;
-        postcard::from_bytes(&bytes).map_err(|e| {
-            Error::Serialization(format!(
-                "the object from `{}` is not a `{}`: {e}",
-                object.origin,
-                std::any::type_name::<T>()
-            ))
+        let what = format!("the object from `{}`", object.origin);
+        frame::decode(&bytes, &what, |bytes| {
+            errors::foreign(&object.origin, bytes)
         })
     }
 
@@ -401,7 +338,21 @@ impl Backend {
             .map(|(name, amount)| ffi::Resource::new(name, *amount))
             .collect();
         let task_name = options.name.as_deref().unwrap_or(name);
-        match ffi::submit(function, &wire.ffi_args(), &resources, task_name) {
+        let policy = frame::encode(&TaskPolicy {
+            max_retries: options.max_retries,
+            retry_exceptions: options.retry_exceptions,
+        });
+        let submitted = policy
+            .map_err(|e| (ffi::Failure::Other, e.to_string()))
+            .and_then(|policy| {
+                ffi::submit(
+                    function,
+                    &wire.ffi_args(Some(&policy)),
+                    &resources,
+                    task_name,
+                )
+            });
+        match submitted {
             Ok(id) => self.enter(shared, id, Cow::Owned(task_name.to_owned())),
             Err(e) => self.failed(shared, error(task_name, e, started)),
         }
@@ -420,9 +371,13 @@ impl Backend {
             return Err(error);
         }
         let started = Instant::now();
+        let policy = frame::encode(&ActorPolicy {
+            max_restarts: options.max_restarts,
+            max_task_retries: options.max_task_retries,
+        })?;
         let spec = ffi::ActorSpec {
             constructor,
-            args: &wire.ffi_args(),
+            args: &wire.ffi_args(Some(&policy)),
             resources: &[],
             name: options.name.as_deref().unwrap_or(""),
             max_restarts: i32::try_from(options.max_restarts).unwrap_or(i32::MAX),
@@ -454,8 +409,8 @@ impl Backend {
             return self.failed(shared, died);
         }
         let started = Instant::now();
-        let origin = format!("{}.{name}", actor.class);
-        match ffi::call_actor(&actor.id, method, &wire.ffi_args()) {
+        let origin = format!("{}::{name}", actor.class);
+        match ffi::call_actor(&actor.id, method, &wire.ffi_args(None)) {
             Ok(id) => self.enter(shared, id, origin.into()),
             Err(e) => self.failed(shared, error(&actor.class, e, started)),
         }
@@ -544,32 +499,6 @@ pub(crate) fn disconnect() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn task_errors_survive_being_wrapped_in_ray_messages() {
-        let error = Error::TaskFailed {
-            function: "check_even".to_owned(),
-            message: "refused".to_owned(),
-            causes: vec!["3 is odd".to_owned()],
-        };
-        let wrapped = format!(
-            "Invalid: An exception was thrown while executing function(RustyRayTask): \
-             std::runtime_error: {} (more text)",
-            encode_error(&error)
-        );
-        assert_eq!(decode_error(&wrapped, "plus_one"), Some(error));
-        let other = encode_error(&Error::Timeout(std::time::Duration::from_secs(1)));
-        match decode_error(&other, "caller") {
-            Some(Error::TaskFailed {
-                function, message, ..
-            }) => {
-                assert_eq!(function, "caller");
-                assert!(message.contains("timed out"), "{message}");
-            }
-            found => panic!("{found:?}"),
-        }
-        assert_eq!(decode_error("no marker here", "f"), None);
-    }
 
     #[test]
     fn a_local_cluster_is_reached_from_the_address_ray_gives_this_node() {

@@ -5,13 +5,25 @@
 //! entry points hand each call here with its arguments as bytes; it runs on the worker's
 //! thread inside the process's global runtime, which in a worker is a Ray runtime joined to the
 //! worker's connection, so `get`, `put` and nested `remote` calls inside a task go to Ray too.
+//!
+//! Failures behave as they do embedded, because Ray's C++ API has no settings for them:
+//! - a task runs again after a panic (and after an `Err` with `retry_exceptions`) while its
+//!   [`TaskPolicy`] allows;
+//! - an actor method that panics ends the actor (later calls fail with `ActorDied`), or, while
+//!   its [`ActorPolicy`] allows restarts, rebuilds it from its constructor's arguments in the
+//!   same process, re-running the call while it has retries left.
 
 use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use parking_lot::Mutex;
 
+use super::{errors, ActorPolicy, TaskPolicy};
 use crate::config::Config;
+use crate::error::Error;
+use crate::frame;
 use crate::registry;
+use crate::registry::wire::{with_encoding, Encoding};
 use crate::runtime::{self, Runtime};
 
 /// The global runtime of a worker process, started on the first call.
@@ -19,49 +31,197 @@ fn worker_runtime() -> Runtime {
     runtime::global_or_start(|| Runtime::build(Config::ray_worker()))
 }
 
-/// Runs `future` to completion on this thread, inside the worker's runtime.
-fn run<R>(future: impl std::future::Future<Output = crate::Result<R>>) -> Result<R, String> {
+/// Runs `future` to completion on this thread, inside the worker's runtime, with framed
+/// arguments and result. A panic of the body unwinds out of here.
+fn run<R>(future: impl std::future::Future<Output = crate::Result<R>>) -> crate::Result<R> {
+    let rt = worker_runtime();
+    let _entered = rt.enter();
+    let handle = rt.tokio_handle().ok_or_else(|| Error::Backend {
+        message: "the RustyRay runtime of this Ray worker could not start its threads".to_owned(),
+    })?;
+    handle.block_on(with_encoding(Encoding::Framed, future))
+}
+
+/// The name errors give a registered id, as on the embedded runtime: a function's own name
+/// (`resize`, not `my_crate::jobs::resize`), a method's `Type::method`.
+fn display_name(id: &str) -> &str {
+    let kind = registry::find(id).map(registry::Registration::kind);
+    let keep = match kind {
+        Some(registry::Kind::Function) | None => 1,
+        Some(_) => 2,
+    };
+    let mut cut = id.len();
+    for _ in 0..keep {
+        match id[..cut].rfind("::") {
+            Some(at) => cut = at,
+            None => return id,
+        }
+    }
+    &id[cut + 2..]
+}
+
+/// Splits off the policy frame an entry point's arguments start with, and checks that every
+/// argument is a RustyRay value: one that is not is Ray's record of a failure upstream (an
+/// actor that died, a lost object), which fails this call with that failure.
+fn prepare<P: serde::de::DeserializeOwned>(
+    id: &str,
+    args: &[&[u8]],
+) -> crate::Result<(P, Vec<u8>)> {
+    let (policy, args) = args.split_first().ok_or_else(|| {
+        Error::Serialization(format!(
+            "`{id}` was sent without its policy (is the driver built with this RustyRay?)"
+        ))
+    })?;
+    let policy = frame::decode(policy, "the call's policy", |_| {
+        Error::Serialization(format!("the policy of `{id}` is not a RustyRay value"))
+    })?;
+    Ok((policy, arguments(id, args)?))
+}
+
+/// The arguments, one frame after the other, as the registry's framed decoding reads them.
+fn arguments(id: &str, args: &[&[u8]]) -> crate::Result<Vec<u8>> {
+    if let Some(foreign) = args.iter().find(|arg| !frame::is_framed(arg)) {
+        return Err(errors::foreign(display_name(id), foreign));
+    }
+    Ok(args.concat())
+}
+
+/// What a panic of `id` reports.
+fn panicked(id: &str, payload: &(dyn Any + Send)) -> Error {
+    Error::panicked(display_name(id), payload)
+}
+
+pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
+    let (policy, args): (TaskPolicy, _) = prepare(id, args).map_err(|e| errors::encode(&e))?;
+    let mut retries = policy.max_retries;
+    loop {
+        let outcome = catch_unwind(AssertUnwindSafe(|| run(registry::invoke(id, args.clone()))));
+        let (error, retryable) = match outcome {
+            Ok(Ok(bytes)) => return Ok(bytes),
+            Ok(Err(error @ Error::TaskFailed { .. })) => (error, policy.retry_exceptions),
+            Ok(Err(error)) => (error, false),
+            Err(payload) => (panicked(id, &*payload), true),
+        };
+        if !retryable || retries == 0 {
+            return Err(errors::encode(&error));
+        }
+        retries -= 1;
+        tracing::warn!(target: "rustyray::task", %error, retries_left = retries, "retrying");
+    }
+}
+
+/// An actor on a Ray worker. Ray may run calls on several threads (an actor with
+/// `max_concurrency` above 1); the lock keeps `&mut` access exclusive.
+pub(crate) struct WorkerActor {
+    constructor: String,
+    /// The constructor's framed arguments, kept to rebuild the actor after a panic.
+    args: Vec<u8>,
+    policy: ActorPolicy,
+    state: Mutex<Life>,
+}
+
+struct Life {
+    /// The state, or why the actor died.
+    state: Result<Box<dyn Any + Send>, String>,
+    restarts_left: u32,
+}
+
+fn build(id: &str, args: &[u8]) -> Result<Box<dyn Any + Send>, Error> {
+    match catch_unwind(AssertUnwindSafe(|| {
+        run(registry::construct(id, args.to_vec()))
+    })) {
+        Ok(built) => built,
+        Err(payload) => Err(panicked(id, &*payload)),
+    }
+}
+
+pub(super) fn construct(id: &str, args: &[&[u8]]) -> Result<Box<WorkerActor>, String> {
+    let (policy, args): (ActorPolicy, _) = prepare(id, args).map_err(|e| errors::encode(&e))?;
+    let state = build(id, &args).map_err(|e| errors::encode(&e))?;
+    Ok(Box::new(WorkerActor {
+        constructor: id.to_owned(),
+        args,
+        policy,
+        state: Mutex::new(Life {
+            state: Ok(state),
+            restarts_left: policy.max_restarts,
+        }),
+    }))
+}
+
+impl WorkerActor {
+    /// The actor's type, as errors name it (`Counter`).
+    fn class(&self) -> &str {
+        let name = display_name(&self.constructor);
+        name.rsplit_once("::").map_or(name, |(class, _)| class)
+    }
+
+    /// After a panic: rebuilt while restarts remain, else dead with `error` as the reason.
+    fn crashed(&self, life: &mut Life, error: &Error) {
+        if life.restarts_left == 0 {
+            life.state = Err(error.to_string());
+            return;
+        }
+        life.restarts_left -= 1;
+        tracing::warn!(target: "rustyray::actor", actor = self.class(), %error, "restarting");
+        life.state = build(&self.constructor, &self.args)
+            .map_err(|rebuild| format!("{error}; then its restart failed: {rebuild}"));
+    }
+}
+
+pub(super) fn call(actor: &WorkerActor, id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
+    let args = arguments(id, args).map_err(|e| errors::encode(&e))?;
+    let mut life = actor.state.lock();
+    let mut retries = actor.policy.max_task_retries;
+    loop {
+        let state = match &mut life.state {
+            Ok(state) => state,
+            Err(reason) => {
+                return Err(errors::encode(&Error::ActorDied {
+                    actor: actor.class().to_owned(),
+                    reason: reason.clone(),
+                }))
+            }
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            run(registry::call_method(id, &mut **state, args.clone()))
+        }));
+        let error = match outcome {
+            Ok(result) => return result.map_err(|e| errors::encode(&e)),
+            Err(payload) => panicked(id, &*payload),
+        };
+        actor.crashed(&mut life, &error);
+        if life.state.is_err() || retries == 0 {
+            return Err(errors::encode(&error));
+        }
+        retries -= 1;
+    }
+}
+
+pub(super) fn run_json(id: &str, json: &[u8]) -> Result<Vec<u8>, String> {
+    let json = std::str::from_utf8(json).map_err(|e| format!("the JSON is not UTF-8: {e}"))?;
     let rt = worker_runtime();
     let _entered = rt.enter();
     let handle = rt.tokio_handle().ok_or_else(|| {
         "the RustyRay runtime of this Ray worker could not start its threads".to_owned()
     })?;
-    handle.block_on(future).map_err(|e| super::encode_error(&e))
+    match catch_unwind(AssertUnwindSafe(|| {
+        handle.block_on(registry::invoke_json(id, json))
+    })) {
+        Ok(result) => result
+            .map(String::into_bytes)
+            .map_err(|e| errors::encode(&e)),
+        Err(payload) => Err(errors::encode(&panicked(id, &*payload))),
+    }
 }
 
-/// The postcard encoding of a tuple is its fields' encodings one after the other.
-fn tuple(args: &[&[u8]]) -> Vec<u8> {
-    args.concat()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
-    run(registry::invoke(id, tuple(args)))
-}
-
-/// An actor's state on a Ray worker. Ray may run calls on several threads (an actor with
-/// `max_concurrency` above 1); the lock keeps `&mut` access exclusive.
-pub(crate) struct WorkerActor {
-    state: Mutex<Box<dyn Any + Send>>,
-}
-
-pub(super) fn construct(id: &str, args: &[&[u8]]) -> Result<Box<WorkerActor>, String> {
-    let state = run(registry::construct(id, tuple(args)))?;
-    Ok(Box::new(WorkerActor {
-        state: Mutex::new(state),
-    }))
-}
-
-pub(super) fn call(actor: &WorkerActor, id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
-    let mut state = actor.state.lock();
-    run(registry::call_method(id, &mut **state, tuple(args)))
-}
-
-pub(super) fn run_json(id: &str, json: &[u8]) -> Result<Vec<u8>, String> {
-    let json = std::str::from_utf8(json).map_err(|e| format!("the JSON is not UTF-8: {e}"))?;
-    run(registry::invoke_json(id, json)).map(String::into_bytes)
-}
-
-/// What a worker reports for a call of `id` that panicked.
-pub(crate) fn panic_message(id: &str, payload: &Box<dyn Any + Send>) -> String {
-    super::encode_error(&crate::Error::panicked(id, &**payload))
+    #[test]
+    fn errors_name_functions_as_the_embedded_runtime_does() {
+        assert_eq!(display_name("my_crate::jobs::resize"), "resize");
+        assert_eq!(display_name("plain"), "plain");
+    }
 }

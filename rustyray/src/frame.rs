@@ -1,0 +1,350 @@
+//! The frame around every value that leaves the process: a Ray object's contents, a task's
+//! argument and its result on the `ray` backend.
+//!
+//! Another process hands back bytes, and bytes can be anything: a value of another type (a
+//! driver and a cdylib built from different sources), or a backend's own error record where a
+//! value was expected (Ray returns some failures as the object's data). Postcard decodes many
+//! such byte strings as *some* value (an error record starting with `0x2A` reads as the
+//! integer 42), so a value must say what it is before it is decoded:
+//!
+//! ```text
+//! magic C1 'R' 'R' 'Y' | version u8 | type name: len u16 LE, UTF-8 | payload: len u64 LE, postcard
+//! ```
+//!
+//! `0xC1` is the one byte msgpack never uses, and protobuf records (Ray's errors) never start
+//! with it either. The type name is `std::any::type_name`, the same string in every process
+//! built by the same compiler from the same code; a mismatch is an [`Error::TypeMismatch`]
+//! that names both types. The payload's length makes frames self-delimiting, so a call's
+//! arguments travel as frames one after the other.
+
+use std::collections::HashSet;
+
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+const MAGIC: [u8; 4] = [0xC1, b'R', b'R', b'Y'];
+/// The frame version this build writes and reads.
+const VERSION: u8 = 1;
+
+/// One frame read from bytes: the type it says it holds and its postcard payload.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Frame<'a> {
+    pub(crate) type_name: &'a str,
+    pub(crate) payload: &'a [u8],
+}
+
+/// Why bytes are not a frame this build can read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NotAFrame {
+    /// No magic: the bytes are something else (a backend's error record, for one).
+    Foreign,
+    /// A frame of another version of RustyRay.
+    Version(u8),
+    /// The magic is there but the frame is cut short or its lengths are wrong.
+    Truncated,
+}
+
+/// Encodes `value` in a frame naming its type.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let payload = postcard::to_stdvec(value).map_err(|e| Error::Serialization(e.to_string()))?;
+    Ok(wrap(std::any::type_name::<T>(), &payload))
+}
+
+/// A frame around `payload`, said to hold a `type_name`.
+pub(crate) fn wrap(type_name: &str, payload: &[u8]) -> Vec<u8> {
+    // Type names are far below 64 KiB; a longer one is cut (and then never matches).
+    let name = &type_name.as_bytes()[..type_name.len().min(u16::MAX as usize)];
+    let mut out = Vec::with_capacity(4 + 1 + 2 + name.len() + 8 + payload.len());
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    out.extend_from_slice(name);
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Whether `bytes` start like a frame (of any version).
+pub(crate) fn is_framed(bytes: &[u8]) -> bool {
+    bytes.starts_with(&MAGIC)
+}
+
+/// Reads the first frame of `bytes`; returns it and the bytes after it.
+pub(crate) fn split(bytes: &[u8]) -> std::result::Result<(Frame<'_>, &[u8]), NotAFrame> {
+    let rest = bytes.strip_prefix(&MAGIC).ok_or(NotAFrame::Foreign)?;
+    let (&version, rest) = rest.split_first().ok_or(NotAFrame::Truncated)?;
+    if version != VERSION {
+        return Err(NotAFrame::Version(version));
+    }
+    let (len, rest) = take::<2>(rest)?;
+    let (name, rest) = take_n(rest, u16::from_le_bytes(len) as usize)?;
+    let type_name = std::str::from_utf8(name).map_err(|_| NotAFrame::Truncated)?;
+    let (len, rest) = take::<8>(rest)?;
+    let len = usize::try_from(u64::from_le_bytes(len)).map_err(|_| NotAFrame::Truncated)?;
+    let (payload, rest) = take_n(rest, len)?;
+    Ok((Frame { type_name, payload }, rest))
+}
+
+fn take<const N: usize>(bytes: &[u8]) -> std::result::Result<([u8; N], &[u8]), NotAFrame> {
+    let (head, rest) = take_n(bytes, N)?;
+    Ok((head.try_into().map_err(|_| NotAFrame::Truncated)?, rest))
+}
+
+fn take_n(bytes: &[u8], n: usize) -> std::result::Result<(&[u8], &[u8]), NotAFrame> {
+    if bytes.len() < n {
+        return Err(NotAFrame::Truncated);
+    }
+    Ok(bytes.split_at(n))
+}
+
+impl Frame<'_> {
+    /// The payload decoded as a `T`, if the frame says it holds one.
+    pub(crate) fn decode<T: DeserializeOwned>(&self) -> Result<T> {
+        let expected = std::any::type_name::<T>();
+        if self.type_name != expected {
+            return Err(Error::TypeMismatch {
+                expected,
+                found: intern(self.type_name),
+            });
+        }
+        postcard::from_bytes(self.payload).map_err(|e| {
+            Error::Serialization(format!("a framed `{expected}` does not decode: {e}"))
+        })
+    }
+}
+
+/// Decodes the one frame `bytes` hold as a `T`. `what` names where the bytes came from, for
+/// errors; bytes that are no frame at all are handed to `foreign` to make the error.
+pub(crate) fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+    foreign: impl FnOnce(&[u8]) -> Error,
+) -> Result<T> {
+    match split(bytes) {
+        Ok((frame, [])) => frame.decode(),
+        Ok(_) => Err(Error::Serialization(format!(
+            "{what} holds bytes after its value"
+        ))),
+        Err(not) => Err(not.error(what, bytes, foreign)),
+    }
+}
+
+impl NotAFrame {
+    /// The error for bytes from `what` that were not a readable frame.
+    pub(crate) fn error(
+        self,
+        what: &str,
+        bytes: &[u8],
+        foreign: impl FnOnce(&[u8]) -> Error,
+    ) -> Error {
+        match self {
+            NotAFrame::Foreign => foreign(bytes),
+            NotAFrame::Version(v) => Error::Serialization(format!(
+                "{what} was written by another version of RustyRay (frame version {v}, this \
+                 build reads {VERSION}); build the driver and the workers' library from the same \
+                 sources"
+            )),
+            NotAFrame::Truncated => Error::Serialization(format!(
+                "{what} is a truncated or corrupted RustyRay value ({} bytes)",
+                bytes.len()
+            )),
+        }
+    }
+}
+
+/// The readable text inside bytes that are not a frame. Ray's error records are protobuf
+/// messages: their text fields are kept (nested messages walked), the binary around them
+/// dropped. Bytes that are no protobuf message keep their runs of printable text.
+pub(crate) fn readable(bytes: &[u8]) -> String {
+    let mut texts = Vec::new();
+    if !protobuf_texts(bytes, 0, &mut texts) {
+        texts.clear();
+        let lossy = String::from_utf8_lossy(bytes);
+        texts.extend(
+            lossy
+                .split(|c: char| c.is_control() && c != '\n' || c == char::REPLACEMENT_CHARACTER)
+                .filter(|run| is_text(run))
+                // A run may start with a tag or length byte that happens to print.
+                .map(|run| run.trim_start_matches(|c: char| !c.is_alphanumeric()))
+                .map(|run| run.trim().to_owned()),
+        );
+    }
+    texts.join("; ")
+}
+
+/// Whether `s` reads as text: some words, no control characters but line breaks.
+fn is_text(s: &str) -> bool {
+    s.chars().filter(|c| c.is_alphanumeric()).count() >= 4
+        && !s.chars().any(|c| c.is_control() && c != '\n')
+}
+
+/// Collects the text fields of the protobuf message `bytes`, or returns false if the bytes
+/// are not one.
+fn protobuf_texts(bytes: &[u8], depth: usize, out: &mut Vec<String>) -> bool {
+    fn varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+        let mut value = 0u64;
+        for (i, &b) in bytes.iter().enumerate().take(10) {
+            value |= u64::from(b & 0x7F) << (7 * i);
+            if b & 0x80 == 0 {
+                return Some((value, &bytes[i + 1..]));
+            }
+        }
+        None
+    }
+    if depth > 16 {
+        return false;
+    }
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let Some((key, after)) = varint(rest) else {
+            return false;
+        };
+        if key >> 3 == 0 {
+            return false;
+        }
+        rest = match key & 7 {
+            0 => match varint(after) {
+                Some((_, after)) => after,
+                None => return false,
+            },
+            1 if after.len() >= 8 => &after[8..],
+            5 if after.len() >= 4 => &after[4..],
+            2 => {
+                let Some((len, after)) = varint(after) else {
+                    return false;
+                };
+                let Some(len) = usize::try_from(len).ok().filter(|&len| len <= after.len()) else {
+                    return false;
+                };
+                let (field, after) = after.split_at(len);
+                match std::str::from_utf8(field) {
+                    Ok(text) if is_text(text) => out.push(text.trim().to_owned()),
+                    _ => {
+                        let mut nested = Vec::new();
+                        if protobuf_texts(field, depth + 1, &mut nested) {
+                            out.extend(nested);
+                        }
+                    }
+                }
+                after
+            }
+            _ => return false,
+        };
+    }
+    true
+}
+
+/// A `'static` copy of a type name read from another process, for [`Error::TypeMismatch`].
+/// Names are kept once each; past a bound (names come from outside), a fixed text stands in.
+pub(crate) fn intern(name: &str) -> &'static str {
+    const MAX: usize = 4096;
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut names = NAMES.lock();
+    let names = names.get_or_insert_with(HashSet::new);
+    if let Some(known) = names.get(name) {
+        return known;
+    }
+    if names.len() >= MAX {
+        return "a type this process has not seen";
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn foreign(bytes: &[u8]) -> Error {
+        Error::Backend {
+            message: readable(bytes),
+        }
+    }
+
+    #[test]
+    fn a_value_reads_back_as_its_own_type_only() {
+        let bytes = encode(&vec![1u8, 2, 3]).unwrap();
+        assert_eq!(
+            decode::<Vec<u8>>(&bytes, "the test", foreign).unwrap(),
+            [1, 2, 3]
+        );
+        match decode::<u64>(&bytes, "the test", foreign) {
+            Err(Error::TypeMismatch { expected, found }) => {
+                assert_eq!(expected, "u64");
+                assert_eq!(found, "alloc::vec::Vec<u8>");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn frames_one_after_the_other_split_apart() {
+        let mut bytes = encode(&7u32).unwrap();
+        bytes.extend(encode(&"x".to_owned()).unwrap());
+        let (first, rest) = split(&bytes).unwrap();
+        assert_eq!(first.decode::<u32>().unwrap(), 7);
+        let (second, rest) = split(rest).unwrap();
+        assert_eq!(second.decode::<String>().unwrap(), "x");
+        assert!(rest.is_empty());
+    }
+
+    /// A Ray error record handed back where a value was expected: the bytes of one as seen
+    /// (a protobuf message whose first byte, 0x2A, postcard reads as 42).
+    #[test]
+    fn foreign_bytes_are_an_error_with_their_text_never_a_value() {
+        let mut record = vec![0x2A, 0x27];
+        record.extend_from_slice(b"The worker failed to receive a response");
+        record.extend_from_slice(&[0x10, 0x05, 0x12, 0x15]);
+        record.extend_from_slice(b"from the local raylet");
+        match decode::<u64>(&record, "the test", foreign) {
+            Err(Error::Backend { message }) => assert_eq!(
+                message,
+                "The worker failed to receive a response; from the local raylet"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(!is_framed(&record));
+    }
+
+    /// As Ray's record of an actor lost with a call in flight was seen: a protobuf message
+    /// whose text field sits between binary tags and lengths.
+    #[test]
+    fn protobuf_records_keep_their_text_fields_only() {
+        let text = b"The actor is temporarily unavailable: RpcError: Socket closed rpc_code: 14";
+        let mut inner = vec![0x0A, text.len() as u8];
+        inner.extend_from_slice(text);
+        inner.extend_from_slice(&[0x10, 0x0E]); // a number field
+        let mut record = vec![0x08, 0x2A, 0x2A, inner.len() as u8];
+        record.extend_from_slice(&inner);
+        record.extend_from_slice(&[0x58, 0x01]);
+        assert_eq!(readable(&record), std::str::from_utf8(text).unwrap());
+    }
+
+    #[test]
+    fn bytes_that_are_no_protobuf_keep_their_printable_runs() {
+        let mut bytes = vec![0xFF, b'*', b'\''];
+        bytes.extend_from_slice(b"Socket closed");
+        bytes.extend_from_slice(&[0x00, 0x07]);
+        bytes.extend_from_slice(b"rpc_code: 14");
+        assert_eq!(readable(&bytes), "Socket closed; rpc_code: 14");
+    }
+
+    #[test]
+    fn every_cut_of_a_frame_is_an_error_not_a_panic() {
+        let bytes = encode(&("a".to_owned(), 5u64)).unwrap();
+        for cut in 0..bytes.len() {
+            let result = decode::<(String, u64)>(&bytes[..cut], "the test", foreign);
+            assert!(result.is_err(), "cut at {cut}");
+        }
+        let mut other_version = bytes.clone();
+        other_version[4] = 9;
+        match decode::<(String, u64)>(&other_version, "the test", foreign) {
+            Err(Error::Serialization(m)) => assert!(m.contains("another version"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
