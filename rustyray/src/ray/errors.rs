@@ -2,7 +2,6 @@
 //! (exceptions, or error records handed back where a value was expected) turned into the
 //! library's [`Error`] with Ray's words, never into a value.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -157,7 +156,6 @@ fn classify(origin: &str, text: &str) -> Error {
         "failed to connect",
     ];
     if lost.iter().any(|word| lower.contains(word)) {
-        warn_cluster_lost(text);
         return Error::Backend {
             message: format!(
                 "`{origin}` could not finish: the Ray cluster was lost or could not be reached \
@@ -180,20 +178,6 @@ fn or_no_reason(text: String) -> String {
     } else {
         text
     }
-}
-
-/// Says once, on stderr, that the cluster is gone: Ray's C++ driver ends the process soon
-/// after it loses the cluster, without a word of its own on the terminal.
-fn warn_cluster_lost(text: &str) {
-    static WARNED: AtomicBool = AtomicBool::new(false);
-    if !WARNED.swap(true, Ordering::Relaxed) {
-        let address = super::CONNECTED.get().map_or("?", String::as_str);
-        eprintln!(
-            "rustyray: lost the Ray cluster at {address} ({text}); calls fail with \
-             Error::Backend, and Ray's driver may end this process shortly"
-        );
-    }
-    tracing::error!(target: "rustyray::ray", message = text, "lost the Ray cluster");
 }
 
 #[cfg(test)]

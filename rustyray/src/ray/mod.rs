@@ -22,6 +22,7 @@
 
 mod errors;
 mod ffi;
+mod watch;
 mod worker;
 
 use std::borrow::Cow;
@@ -175,6 +176,28 @@ fn lookup<T>(r: &ObjectRef<T>) -> Result<Arc<RayObject>> {
     }
 }
 
+/// Waits on Ray until `deadline` (none: without end), a [`watch::SLICE`] at a time, so that a
+/// lost cluster ends the wait: `attempt(timeout_ms)` waits at most that long and returns
+/// `Some` once done. `Ok(None)` when the deadline passed, `Err` (why) when the cluster is lost.
+fn in_slices<R>(
+    deadline: Option<Instant>,
+    mut attempt: impl FnMut(i32) -> Option<R>,
+) -> std::result::Result<Option<R>, &'static str> {
+    loop {
+        let slice_end = Instant::now() + watch::SLICE;
+        let until = deadline.map_or(slice_end, |d| d.min(slice_end));
+        if let Some(done) = attempt(timeout_ms(Some(until))) {
+            return Ok(Some(done));
+        }
+        if let Some(why) = watch::lost() {
+            return Err(why);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+    }
+}
+
 fn timeout_ms(deadline: Option<Instant>) -> i32 {
     match deadline {
         None => -1,
@@ -243,6 +266,7 @@ impl Backend {
                         },
                     )?;
                     let _ = CONNECTED.set(address.clone());
+                    watch::start(address);
                 }
             }
         }
@@ -274,8 +298,21 @@ impl Backend {
     pub(crate) fn get<T: Value>(&self, r: &ObjectRef<T>, deadline: Option<Instant>) -> Result<T> {
         let object = lookup(r)?;
         let started = Instant::now();
-        let bytes = crate::api::outside_async_worker(|| ffi::get(&object.id, timeout_ms(deadline)))
-            .map_err(|e| error(&object.origin, e, started))?;
+        let fetched = crate::api::outside_async_worker(|| {
+            in_slices(deadline, |ms| match ffi::get(&object.id, ms) {
+                Err((ffi::Failure::Timeout, _)) => None,
+                done => Some(done),
+            })
+        });
+        let bytes = match fetched {
+            Ok(Some(fetched)) => fetched.map_err(|e| error(&object.origin, e, started))?,
+            Ok(None) => return Err(Error::Timeout(started.elapsed())),
+            Err(lost) => {
+                return Err(Error::Backend {
+                    message: format!("`{}` could not finish: {lost}", object.origin),
+                })
+            }
+        };
         let what = format!("the object from `{}`", object.origin);
         frame::decode(&bytes, &what, |bytes| {
             errors::foreign(&object.origin, bytes)
@@ -297,17 +334,22 @@ impl Backend {
         remote.sort_unstable();
         remote.dedup();
         let need_remote = need.saturating_sub(local).min(remote.len());
-        let ready = if remote.is_empty() {
-            Vec::new()
-        } else {
+        let mut ready = vec![false; remote.len()];
+        if !remote.is_empty() {
             // With enough resolved locally, only look at which remote ones are ready now.
-            let (num, timeout) = match need_remote {
-                0 => (remote.len(), 0),
-                n => (n, timeout_ms(deadline)),
+            let (num, deadline) = match need_remote {
+                0 => (remote.len(), Some(Instant::now())),
+                n => (n, deadline),
             };
-            crate::api::outside_async_worker(|| ffi::wait(&remote, num, timeout))
-                .unwrap_or_else(|_| vec![false; remote.len()])
-        };
+            // A lost cluster ends the wait with what was ready; their gets say why.
+            let _ = crate::api::outside_async_worker(|| {
+                in_slices(deadline, |ms| {
+                    ready =
+                        ffi::wait(&remote, num, ms).unwrap_or_else(|_| vec![false; remote.len()]);
+                    (ready.iter().filter(|r| **r).count() >= num).then_some(())
+                })
+            });
+        }
         objects
             .iter()
             .map(|o| match o {
