@@ -1,14 +1,17 @@
-//! Ray's core microbenchmarks, run through RustyRay on a Ray cluster, beside Ray's own Python
-//! figures measured on this machine kind (../shared/ANCHORS.md).
+//! Ray's core microbenchmarks, run through RustyRay on a Ray cluster, beside the same workloads
+//! run with Ray's Python API on the same head in the same run (`python/workloads.py`).
 //!
 //! ```text
-//! RUSTYRAY_ADDRESS=127.0.0.1:6379 RUSTYRAY_CODE_SEARCH_PATH=target/release \
-//!     cargo run --release --bin ray-bench [-- --quick]
+//! RUSTYRAY_ADDRESS=127.0.0.1:6379 RUSTYRAY_CODE_SEARCH_PATH=target/ray-code \
+//!     RUSTYRAY_PYTHON=ray-env/bin/python cargo run --release --bin ray-bench [-- --quick]
 //! ```
 //!
 //! The workloads are Ray's (`ray microbenchmark`): no-op tasks and actor calls, one at a time
-//! ("sync") or 1000 submitted before getting them all ("async"). Each line is the median of a
-//! few rounds.
+//! ("sync") or 1000 submitted before getting them all ("async"), and small puts and gets. Each
+//! side first lets the head settle (workers started, a pause), then times each line for
+//! seconds, in rounds, and reports the median. Without `RUSTYRAY_PYTHON` (a Python with `ray`
+//! installed), the Python column says so instead of quoting figures from another machine.
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ray_cluster::{square, Counter};
@@ -28,58 +31,107 @@ fn rate(budget: Duration, ops: u64, mut round: impl FnMut()) -> f64 {
     rates[rates.len() / 2]
 }
 
+/// The same workloads with Ray's Python API, on the same head: name → rate, or why not.
+fn python_side(quick: bool) -> Result<BTreeMap<String, f64>, String> {
+    let python = std::env::var("RUSTYRAY_PYTHON")
+        .map_err(|_| "RUSTYRAY_PYTHON is not set (a Python with ray installed)".to_owned())?;
+    let address = std::env::var("RUSTYRAY_ADDRESS").map_err(|_| "no cluster".to_owned())?;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/workloads.py");
+    let mut command = std::process::Command::new(python);
+    command.args([script, &address]);
+    if quick {
+        command.arg("--quick");
+    }
+    let out = command.output().map_err(|e| format!("could not run Python: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).map_err(|e| {
+        format!(
+            "the Python side failed ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or_default()
+        )
+    })
+}
+
 #[rustyray::main]
 fn main() -> rustyray::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
     let budget = Duration::from_secs(if quick { 1 } else { 4 });
     let batch: u64 = if quick { 200 } else { 1000 };
+    let settle = Duration::from_secs(if quick { 1 } else { 5 });
     let backend = match std::env::var("RUSTYRAY_ADDRESS") {
         Ok(address) => format!("the Ray cluster at {address}"),
         Err(_) => "the embedded runtime (set RUSTYRAY_ADDRESS to measure Ray)".to_owned(),
     };
     println!("RustyRay microbenchmarks on {backend}");
+
+    // Let the head settle, as the Python side does: workers started, then a pause.
+    let warm: Vec<ObjectRef<u64>> = (0..batch).map(square::remote).collect();
+    rustyray::get_all(&warm)?;
+    std::thread::sleep(settle);
+
+    let mut ours: Vec<(&str, f64)> = Vec::new();
+    ours.push((
+        "single client tasks sync",
+        rate(budget, 10, || {
+            for i in 0..10 {
+                rustyray::get(&square::remote(i)).expect("task");
+            }
+        }),
+    ));
+    ours.push((
+        "single client tasks async",
+        rate(budget, batch, || {
+            let refs: Vec<ObjectRef<u64>> = (0..batch).map(square::remote).collect();
+            rustyray::get_all(&refs).expect("tasks");
+        }),
+    ));
+    let counter: ActorHandle<Counter> = Counter::remote(0);
+    ours.push((
+        "1:1 actor calls sync",
+        rate(budget, 10, || {
+            for _ in 0..10 {
+                rustyray::get(&counter.add(1)).expect("call");
+            }
+        }),
+    ));
+    ours.push((
+        "1:1 actor calls async",
+        rate(budget, batch, || {
+            let refs: Vec<ObjectRef<u64>> = (0..batch).map(|_| counter.add(1)).collect();
+            rustyray::get_all(&refs).expect("calls");
+        }),
+    ));
+    ours.push((
+        "put + get calls (small)",
+        rate(budget, 100, || {
+            for i in 0..100u64 {
+                let r = rustyray::put(i).expect("put");
+                rustyray::get(&r).expect("get");
+            }
+        }),
+    ));
+
+    let python = python_side(quick);
     println!(
         "{:<32} {:>12} {:>14} {:>8}",
         "benchmark (Ray's name)", "RustyRay/s", "Ray Python/s", "ratio"
     );
-    let line = |name: &str, ours: f64, ray: f64| {
-        println!("{name:<32} {ours:>12.0} {ray:>14.0} {:>7.2}x", ours / ray);
-    };
-
-    let sync_tasks = rate(budget, 10, || {
-        for i in 0..10 {
-            rustyray::get(&square::remote(i)).expect("task");
+    for (name, rate) in &ours {
+        match python.as_ref().ok().and_then(|p| p.get(*name)) {
+            Some(ray) => println!("{name:<32} {rate:>12.0} {ray:>14.0} {:>7.2}x", rate / ray),
+            None => println!("{name:<32} {rate:>12.0} {:>14} {:>8}", "-", "-"),
         }
-    });
-    line("single client tasks sync", sync_tasks, 714.0);
-
-    let async_tasks = rate(budget, batch, || {
-        let refs: Vec<ObjectRef<u64>> = (0..batch).map(square::remote).collect();
-        rustyray::get_all(&refs).expect("tasks");
-    });
-    line("single client tasks async", async_tasks, 2224.0);
-
-    let counter: ActorHandle<Counter> = Counter::remote(0);
-    let sync_calls = rate(budget, 10, || {
-        for _ in 0..10 {
-            rustyray::get(&counter.add(1)).expect("call");
-        }
-    });
-    line("1:1 actor calls sync", sync_calls, 1392.0);
-
-    let async_calls = rate(budget, batch, || {
-        let refs: Vec<ObjectRef<u64>> = (0..batch).map(|_| counter.add(1)).collect();
-        rustyray::get_all(&refs).expect("calls");
-    });
-    line("1:1 actor calls async", async_calls, 4834.0);
-
-    let put_get = rate(budget, 100, || {
-        for i in 0..100u64 {
-            let r = rustyray::put(i).expect("put");
-            rustyray::get(&r).expect("get");
-        }
-    });
-    line("put + get calls (small)", put_get, 1289.0);
-    println!("ratio: RustyRay on Ray / Ray's Python API on Ray, same machine kind (ANCHORS.md)");
+    }
+    match python {
+        Ok(_) => println!(
+            "ratio: RustyRay on Ray / Ray's Python API on Ray, both measured on this head in \
+             this run"
+        ),
+        Err(why) => println!("Ray Python column not measured: {why}"),
+    }
     Ok(())
 }
