@@ -3,9 +3,12 @@
 //! ```text
 //! ray start --head --node-ip-address=127.0.0.1 --port=6379
 //! cargo build --release            # builds the driver and the cdylib the workers load
-//! RUSTYRAY_ADDRESS=127.0.0.1:6379 RUSTYRAY_CODE_SEARCH_PATH=target/release \
-//!     cargo run --release
+//! mkdir -p target/ray-code && cp target/release/libray_cluster.so target/ray-code/
+//! RUSTYRAY_ADDRESS=127.0.0.1:6379 RUSTYRAY_CODE_SEARCH_PATH=$PWD/target/ray-code \
+//!     cargo run --release --bin ray-cluster
 //! ```
+//!
+//! Copy the cdylib again after every rebuild: Ray's workers load the copy.
 //!
 //! Without RUSTYRAY_ADDRESS, the same program runs embedded.
 use ray_cluster::{square, sum, Counter};
