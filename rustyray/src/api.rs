@@ -6,11 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::object_ref::ObjectRef;
-use crate::object_store::{Cell, Countdown, Object, State, Value, Waiter};
-use crate::runtime;
-use crate::scheduler::BlockedGuard;
+use crate::object_store::{Cell, Value};
+use crate::runtime::{self, Reader};
 
 /// Stores `value` in the object store and returns a ref to it.
 ///
@@ -26,11 +25,7 @@ use crate::scheduler::BlockedGuard;
 pub fn put<T: Value>(value: T) -> Result<ObjectRef<T>> {
     let shared = runtime::current();
     shared.check()?;
-    let cell = match shared.ray() {
-        Some(ray) => ray.put(&shared, &value)?,
-        None => shared.store.insert_ready(Object::new(value))?,
-    };
-    Ok(ObjectRef::adopt(cell))
+    Ok(ObjectRef::adopt(shared.backend.put(&shared, value)?))
 }
 
 /// Waits for the object and returns a copy of its value (a clone of the stored one), or the
@@ -55,10 +50,6 @@ pub fn get_timeout<T: Value + Clone>(r: &ObjectRef<T>, timeout: Duration) -> Res
     get_until(r, Some(Instant::now() + timeout), Cell::read_value)
 }
 
-/// How a value is read out of its cell: shared ([`Cell::read`]) or copied
-/// ([`Cell::read_value`]); `None` while it is pending.
-type Reader<R> = fn(&Arc<Cell>) -> Option<Result<R>>;
-
 /// The object's value once resolved, as `read` gives it, or [`Error::Timeout`] when the
 /// deadline passes first.
 fn get_until<T: Value, R: From<T>>(
@@ -68,10 +59,7 @@ fn get_until<T: Value, R: From<T>>(
 ) -> Result<R> {
     let shared = runtime::current();
     shared.check()?;
-    if let Some(ray) = shared.ray() {
-        return ray.get(r, deadline).map(R::from);
-    }
-    read_when_resolved(r.cell_or_missing(shared.id)?, deadline, read)
+    shared.backend.get(&shared, r, deadline, read)
 }
 
 /// Gets every object, in order; fails with the first error met.
@@ -81,59 +69,7 @@ fn get_until<T: Value, R: From<T>>(
 pub fn get_all<T: Value + Clone>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
     let shared = runtime::current();
     shared.check()?;
-    if shared.ray().is_some() {
-        return refs.iter().map(get).collect();
-    }
-    let mut values = Vec::with_capacity(refs.len());
-    let mut waited = false;
-    for (i, r) in refs.iter().enumerate() {
-        let cell = r.cell_or_missing(shared.id)?;
-        let read = match cell.read_value() {
-            Some(read) => read,
-            None if !waited => {
-                waited = true;
-                // Straight from the refs: a list of the cells would be one large allocation
-                // per call, which makes the allocator sort every small block freed before it.
-                let rest = refs[i..].iter().map(|r| r.cell_in(shared.id));
-                let until = Until {
-                    need: refs.len() - i,
-                    deadline: None,
-                    stop_on_failure: true,
-                };
-                block(rest, until, None);
-                read_when_resolved(cell, None, Cell::read_value)
-            }
-            // After a failure ended the wait early: one at a time, so the first error in
-            // order is the one reported.
-            None => read_when_resolved(cell, None, Cell::read_value),
-        };
-        values.push(read?);
-    }
-    Ok(values)
-}
-
-/// The value of `cell` once resolved, as `read` gives it, or [`Error::Timeout`] when the
-/// deadline passes first.
-fn read_when_resolved<R>(
-    cell: &Arc<Cell>,
-    deadline: Option<Instant>,
-    read: Reader<R>,
-) -> Result<R> {
-    if let Some(value) = read(cell) {
-        return value;
-    }
-    // Without a deadline, a call waiting for an idle actor may be run here (it runs to its
-    // end, so not when the wait is bounded).
-    if deadline.is_none() && crate::actor::help(cell) {
-        if let Some(value) = read(cell) {
-            return value;
-        }
-    }
-    let started = Instant::now();
-    if !block_until([Some(cell)], 1, deadline) {
-        return Err(Error::Timeout(started.elapsed()));
-    }
-    read(cell).expect("a resolved object never becomes pending again")
+    shared.backend.get_all(&shared, refs)
 }
 
 /// Waits until `num_returns` of `refs` are resolved (ready or failed) or `timeout` passes, and
@@ -159,20 +95,9 @@ pub fn wait<T>(
 ) -> (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>) {
     let shared = runtime::current();
     let need = num_returns.min(refs.len());
-    if let Some(ray) = shared.ray() {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let resolved = ray.wait(refs, need, deadline);
-        return split(refs, need, |i, _| resolved[i]);
-    }
-    // Look first without subscribing: when enough are resolved already (the usual case in a
-    // progress loop over `wait(&pending, 1, ..)`), no waiter is left behind on the others.
-    let resolved = |r: &ObjectRef<T>| r.is_resolved_in(shared.id);
-    let enough_now = refs.iter().filter(|r| resolved(r)).take(need).count() >= need;
-    if !enough_now && shared.check().is_ok() {
-        let cells = refs.iter().map(|r| r.cell_in(shared.id));
-        block_until(cells, need, timeout.map(|t| Instant::now() + t));
-    }
-    split(refs, need, |_, r| resolved(r))
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let resolved = shared.backend.wait(&shared, refs, need, deadline);
+    split(refs, need, |i, r| resolved.is_resolved(i, r))
 }
 
 /// Splits `refs` into (at most `need` resolved ones, the rest), each in input order.
@@ -207,121 +132,5 @@ fn split<T>(
 /// and the task runs on.
 pub fn cancel<T>(r: &ObjectRef<T>) -> bool {
     let shared = runtime::current();
-    if shared.ray().is_some() {
-        return false;
-    }
-    r.cell_in(shared.id).is_some_and(|cell| cell.cancel())
-}
-
-/// How a blocked thread waits: for how many objects, until when, and what else ends the wait.
-#[derive(Clone, Copy)]
-struct Until {
-    /// How many must resolve (a missing object counts as resolved).
-    need: usize,
-    deadline: Option<Instant>,
-    /// Wake at the first failure, however many resolved.
-    stop_on_failure: bool,
-}
-
-impl Until {
-    /// Until `need` resolve, or the deadline passes.
-    fn resolved(need: usize, deadline: Option<Instant>) -> Until {
-        Until {
-            need,
-            deadline,
-            stop_on_failure: false,
-        }
-    }
-}
-
-/// Parks the calling thread until `need` of `cells` are resolved (a missing object counts as
-/// resolved) or the deadline passes; returns whether enough resolved. Inside a task, the
-/// task's CPUs are lent back while it waits. On a tokio worker thread, the worker hands its
-/// other tasks to another thread first.
-pub(crate) fn block_until<'a>(
-    cells: impl IntoIterator<Item = Option<&'a Arc<Cell>>>,
-    need: usize,
-    deadline: Option<Instant>,
-) -> bool {
-    block(cells, Until::resolved(need, deadline), None)
-}
-
-/// [`block_until`], calling `progress` with the number resolved so far after each wake-up
-/// (and once at the start).
-pub(crate) fn block_until_reporting<'a>(
-    cells: impl IntoIterator<Item = Option<&'a Arc<Cell>>>,
-    need: usize,
-    deadline: Option<Instant>,
-    mut progress: impl FnMut(usize),
-) -> bool {
-    block(cells, Until::resolved(need, deadline), Some(&mut progress))
-}
-
-/// Parks the calling thread until `until` is met; returns whether it was (false when the
-/// deadline passed first). The thread is woken once, when the wait is over, not at every
-/// resolution (unless it reports progress): the cells count down one shared [`Countdown`].
-fn block<'a>(
-    cells: impl IntoIterator<Item = Option<&'a Arc<Cell>>>,
-    until: Until,
-    mut progress: Option<&mut dyn FnMut(usize)>,
-) -> bool {
-    let need = until.need;
-    let countdown = Arc::new(Countdown::new(
-        need,
-        until.stop_on_failure,
-        progress.is_some(),
-    ));
-    for cell in cells {
-        if countdown.done() {
-            break;
-        }
-        match cell {
-            None => {
-                countdown.count(&State::Ready); // missing: nothing to wait for
-            }
-            Some(cell) => {
-                if let Some(state) = cell.subscribe(Waiter::Countdown(Arc::clone(&countdown))) {
-                    countdown.count(&state);
-                }
-            }
-        }
-    }
-    let report = |progress: &mut Option<&mut dyn FnMut(usize)>| {
-        if let Some(progress) = progress {
-            progress(countdown.resolved(need));
-        }
-    };
-    report(&mut progress);
-    if countdown.done() {
-        return true;
-    }
-    let _lent = BlockedGuard::enter();
-    outside_async_worker(|| loop {
-        report(&mut progress);
-        if countdown.done() {
-            return true;
-        }
-        match until.deadline {
-            None => std::thread::park(),
-            Some(deadline) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return false;
-                }
-                std::thread::park_timeout(deadline - now);
-            }
-        }
-    })
-}
-
-/// Runs a blocking wait so that it does not stall a tokio worker: on a multi-threaded runtime's
-/// worker, through `block_in_place`; anywhere else, directly.
-pub(crate) fn outside_async_worker<R>(f: impl FnOnce() -> R) -> R {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
+    shared.backend.cancel(&shared, r)
 }

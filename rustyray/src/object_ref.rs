@@ -248,33 +248,40 @@ pub struct ObjectFuture<T> {
     inner: Waiting<T>,
 }
 
-enum Waiting<T> {
+/// A fetch of a `T` from the Ray cluster, on a blocking thread.
+#[cfg(feature = "ray")]
+pub(crate) type RayFetch<T> = tokio::task::JoinHandle<Result<T>>;
+/// Without the `ray` feature there is no fetch from Ray.
+#[cfg(not(feature = "ray"))]
+pub(crate) type RayFetch<T> = (std::convert::Infallible, std::marker::PhantomData<T>);
+
+/// What an [`ObjectFuture`] waits on (chosen by the runtime's backend).
+pub(crate) enum Waiting<T> {
     /// For the object in this runtime's store.
     Local(Resolve),
     /// A fetch from the Ray cluster, on a blocking thread.
-    Ray(tokio::task::JoinHandle<Result<T>>),
+    #[cfg_attr(not(feature = "ray"), allow(dead_code))]
+    Ray(RayFetch<T>),
     /// Failed before waiting (the runtime is shut down); taken once.
     Failed(Option<Error>),
+}
+
+impl<T> Waiting<T> {
+    /// For `r` in the embedded store of the runtime with this id.
+    pub(crate) fn in_store(runtime: u32, r: &ObjectRef<T>) -> Waiting<T> {
+        match r.cell_in(runtime) {
+            Some(cell) => Waiting::Local(Resolve::new(Arc::clone(cell))),
+            None => Waiting::Failed(Some(missing(r.id()))),
+        }
+    }
 }
 
 impl<T: Value + Clone> ObjectFuture<T> {
     fn new(r: &ObjectRef<T>) -> ObjectFuture<T> {
         let shared = runtime::current();
-        let id = r.id();
-        let inner = match (shared.check(), shared.handle()) {
-            (Err(error), _) => Waiting::Failed(Some(error)),
-            (Ok(()), Some(tokio)) if shared.ray().is_some() => {
-                let shared = Arc::clone(&shared);
-                let r = r.clone();
-                Waiting::Ray(tokio.spawn_blocking(move || {
-                    let ray = shared.ray().expect("checked above");
-                    ray.get::<T>(&r, None).map(|v| T::clone(&v))
-                }))
-            }
-            (Ok(()), _) => match r.cell_in(shared.id) {
-                Some(cell) => Waiting::Local(Resolve::new(Arc::clone(cell))),
-                None => Waiting::Failed(Some(missing(id))),
-            },
+        let inner = match shared.check() {
+            Err(error) => Waiting::Failed(Some(error)),
+            Ok(()) => shared.backend.future(&shared, r),
         };
         ObjectFuture { inner }
     }
@@ -293,6 +300,7 @@ impl<T: Value + Clone> Future for ObjectFuture<T> {
                     .poll(cx)
                     .map(|_| cell.read_value_resolved::<T>())
             }
+            #[cfg(feature = "ray")]
             Waiting::Ray(fetch) => Pin::new(fetch).poll(cx).map(|joined| {
                 joined.unwrap_or_else(|e| {
                     Err(Error::Backend {
@@ -300,6 +308,8 @@ impl<T: Value + Clone> Future for ObjectFuture<T> {
                     })
                 })
             }),
+            #[cfg(not(feature = "ray"))]
+            Waiting::Ray((never, _)) => match *never {},
             Waiting::Failed(error) => {
                 Poll::Ready(Err(error.take().unwrap_or(Error::RuntimeShutdown)))
             }

@@ -7,7 +7,6 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::api::{self, block_until_reporting};
 use crate::error::Result;
 use crate::object_ref::ObjectRef;
 use crate::object_store::Value;
@@ -58,21 +57,9 @@ fn new_bar(len: usize, label: &str, target: ProgressDrawTarget) -> ProgressBar {
 }
 
 /// Waits for all of `refs`, calling `progress` with how many are resolved as that grows.
-fn wait_reporting<T>(refs: &[ObjectRef<T>], mut progress: impl FnMut(usize)) {
+fn wait_reporting<T>(refs: &[ObjectRef<T>], progress: impl FnMut(usize)) {
     let shared = runtime::current();
-    if shared.ray().is_some() || shared.check().is_err() {
-        // On Ray (or a stopped runtime), in steps of about 1% through `wait`.
-        let step = (refs.len() / 100).max(1);
-        let mut pending = refs.to_vec();
-        while !pending.is_empty() {
-            let (_, rest) = api::wait(&pending, step, None);
-            pending = rest;
-            progress(refs.len() - pending.len());
-        }
-        return;
-    }
-    let cells = refs.iter().map(|r| r.cell_in(shared.id));
-    block_until_reporting(cells, refs.len(), None, progress);
+    shared.backend.wait_reporting(&shared, refs, progress);
 }
 
 #[cfg(test)]

@@ -114,7 +114,7 @@ impl<T: Value + Clone> ArgSlot<T> {
                     Some(read) => read,
                     // Resolved before the body runs, unless the slot was made by hand.
                     None => {
-                        crate::api::block_until([Some(cell)], 1, None);
+                        crate::runtime::blocking::block_until([Some(cell)], 1, None);
                         cell.read_value_resolved()
                     }
                 }
@@ -249,7 +249,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A task's body and how it runs. The job is generic over it, so the body, its future and the
 /// job share one allocation (the scheduler's queue entry, then tokio's task).
-trait Body: Send + Sync + Sized + 'static {
+pub(crate) trait Body: Send + Sync + Sized + 'static {
     /// Runs the job on its executor, holding `lease`.
     fn launch(job: Job<Self>, lease: Arc<Lease>, tokio: &tokio::runtime::Handle);
 }
@@ -374,19 +374,24 @@ impl TaskBuilder {
         self.submit(AsyncBody(move || body().map(|r| r.map(Object::new))))
     }
 
-    fn submit<R, B: Body>(mut self, body: B) -> ObjectRef<R> {
+    fn submit<R, B: Body>(self, body: B) -> ObjectRef<R> {
         let shared = runtime::current();
-        if let Some(ray) = shared.ray() {
-            let out = match (self.registered, self.wire) {
-                (Some(id), Some(wire)) => {
-                    ray.submit(&shared, wire, id, &self.function, &self.options)
-                }
-                _ => shared
-                    .store
-                    .insert_failed(not_registered("task", &self.function)),
-            };
-            return ObjectRef::adopt(out);
+        ObjectRef::adopt(shared.backend.submit(&shared, self, body))
+    }
+
+    /// Sends the task to Ray by its registered id (see `runtime::Backend::submit`).
+    #[cfg(feature = "ray")]
+    pub(crate) fn submit_to_ray(self, shared: &Shared, ray: &crate::ray::Backend) -> Arc<Cell> {
+        match (self.registered, self.wire) {
+            (Some(id), Some(wire)) => ray.submit(shared, wire, id, &self.function, &self.options),
+            _ => shared
+                .store
+                .insert_failed(not_registered("task", &self.function)),
         }
+    }
+
+    /// Submits the task to this process's scheduler (see `runtime::Backend::submit`).
+    pub(crate) fn submit_here<B: Body>(mut self, shared: &Arc<Shared>, body: B) -> Arc<Cell> {
         let function: Cow<'static, str> = match self.options.name.clone() {
             Some(name) => name.into(),
             None => self.function,
@@ -399,7 +404,7 @@ impl TaskBuilder {
         });
         let demand = match demand {
             Ok(demand) => demand,
-            Err(error) => return ObjectRef::adopt(shared.store.insert_failed(error)),
+            Err(error) => return shared.store.insert_failed(error),
         };
         let control = Arc::new(TaskControl {
             function,
@@ -425,7 +430,7 @@ impl TaskBuilder {
             Some(Arc::clone(&control))
         };
         let job = Job {
-            shared: Arc::clone(&shared),
+            shared: Arc::clone(shared),
             control,
             out: Arc::clone(&out),
             max_retries: self.options.max_retries,
@@ -436,16 +441,17 @@ impl TaskBuilder {
             demand,
             start: Box::new(move |lease| job.start(lease)),
         };
-        Gate::open_when_ready(&shared, self.deps, &out, queued, gate_control);
+        Gate::open_when_ready(shared, self.deps, &out, queued, gate_control);
         if shared.is_shut_down() {
             // Shutdown raced with this submission: make sure the result does not stay pending.
             out.complete(Err(Error::RuntimeShutdown));
         }
-        ObjectRef::adopt(out)
+        out
     }
 }
 
 /// The error for a call the `ray` backend cannot run: it was built by hand, not by the macros.
+#[cfg(feature = "ray")]
 pub(crate) fn not_registered(what: &str, name: &str) -> Error {
     Error::InvalidArgument(format!(
         "{what} `{name}` has no registered id, so a Ray worker could not find it; on the Ray \
@@ -610,7 +616,7 @@ impl TaskControl {
 }
 
 /// A task whose dependencies are ready, waiting for (or holding) its resources.
-struct Job<B> {
+pub(crate) struct Job<B> {
     shared: Arc<Shared>,
     control: Arc<TaskControl>,
     out: Arc<Cell>,

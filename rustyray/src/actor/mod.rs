@@ -226,14 +226,11 @@ impl<'de, A: Actor> Deserialize<'de> for ActorHandle<A> {
 pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
     let shared = runtime::current();
     shared.check()?;
-    if let Some(ray) = shared.ray() {
-        let class = std::any::type_name::<A>()
-            .rsplit("::")
-            .next()
-            .unwrap_or("actor");
-        let id = ray.get_actor(&shared, name, class)?;
-        return Ok(ActorHandle::adopt(&shared, id));
-    }
+    shared.backend.get_actor(&shared, name)
+}
+
+/// The live actor named `name` in this process's actor table (see `runtime::Backend`).
+pub(crate) fn get_actor_here<A: Actor>(shared: &Arc<Shared>, name: &str) -> Result<ActorHandle<A>> {
     let not_found = || Error::NotFound {
         what: format!("actor named `{name}`"),
     };
@@ -242,7 +239,7 @@ pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
     if !shared.actors.retain(id) {
         return Err(not_found());
     }
-    Ok(ActorHandle::adopt(&shared, id))
+    Ok(ActorHandle::adopt(shared, id))
 }
 
 /// Kills the actor at once: the call running now is abandoned (an async one is dropped at its
@@ -254,10 +251,33 @@ pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
 pub fn kill<A: Actor>(handle: &ActorHandle<A>) -> Result<()> {
     let shared = runtime::current();
     shared.check()?;
-    if shared.ray().is_some() {
-        return shared.actors.remote(handle.id)?.kill();
-    }
+    shared.backend.kill(&shared, handle)
+}
+
+/// The actor Ray knows under `name` (see `runtime::Backend::get_actor`).
+#[cfg(feature = "ray")]
+pub(crate) fn get_actor_on_ray<A: Actor>(
+    shared: &Arc<Shared>,
+    ray: &crate::ray::Backend,
+    name: &str,
+) -> Result<ActorHandle<A>> {
+    let class = std::any::type_name::<A>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("actor");
+    let id = ray.get_actor(shared, name, class)?;
+    Ok(ActorHandle::adopt(shared, id))
+}
+
+/// Kills an actor of this process (see `runtime::Backend::kill`).
+pub(crate) fn kill_here<A: Actor>(shared: &Shared, handle: &ActorHandle<A>) -> Result<()> {
     shared.actors.kill(handle.id)
+}
+
+/// Kills an actor on Ray (see `runtime::Backend::kill`).
+#[cfg(feature = "ray")]
+pub(crate) fn kill_on_ray<A: Actor>(shared: &Shared, handle: &ActorHandle<A>) -> Result<()> {
+    shared.actors.remote(handle.id)?.kill()
 }
 
 /// Options of an actor: its name, restarts, retries and concurrency.
@@ -318,7 +338,7 @@ type AsyncMethod<A> =
 type SharedMethod<A> =
     Arc<dyn for<'a> Fn(&'a A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
 
-enum Method<A> {
+pub(crate) enum Method<A> {
     Sync(SyncMethod<A>),
     Async(AsyncMethod<A>),
     /// An async `&self` method of a concurrent actor: may interleave with others of its kind.
@@ -363,7 +383,7 @@ type SyncCtor<A> = Arc<dyn Fn() -> anyhow::Result<A> + Send + Sync>;
 type AsyncCtor<A> = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<A>> + Send + Sync>;
 
 /// How to build the actor's state; kept for restarts.
-enum Ctor<A> {
+pub(crate) enum Ctor<A> {
     Sync(SyncCtor<A>),
     Async(AsyncCtor<A>),
 }
@@ -472,11 +492,13 @@ impl<A: Actor> ActorBuilder<A> {
         self.start(Ctor::Async(Arc::new(move || Box::pin(ctor()))))
     }
 
-    fn start(mut self, ctor: Ctor<A>) -> ActorHandle<A> {
+    fn start(self, ctor: Ctor<A>) -> ActorHandle<A> {
         let shared = runtime::current();
-        if let Some(ray) = shared.ray() {
-            return self.start_on_ray(&shared, ray);
-        }
+        shared.backend.create_actor(&shared, self, ctor)
+    }
+
+    /// Starts the actor in this process (see `runtime::Backend::create_actor`).
+    pub(crate) fn start_here(mut self, shared: &Arc<Shared>, ctor: Ctor<A>) -> ActorHandle<A> {
         self.deps.keep_owned_by(shared.id);
         let concurrency = self.check_concurrency();
         let class = match &self.options.name {
@@ -485,7 +507,7 @@ impl<A: Actor> ActorBuilder<A> {
         };
         let cell = Arc::new(ActorCell::new(class));
         let id = shared.actors.insert(Arc::clone(&cell));
-        let handle = ActorHandle::adopt(&shared, id);
+        let handle = ActorHandle::adopt(shared, id);
         let checked = shared
             .check()
             .and(concurrency)
@@ -496,7 +518,7 @@ impl<A: Actor> ActorBuilder<A> {
         match (checked, shared.handle()) {
             (Ok(()), Some(tokio)) => {
                 let host = ActorHost {
-                    shared: Arc::clone(&shared),
+                    shared: Arc::clone(shared),
                     cell: Arc::clone(&cell),
                     deps: self.deps,
                     ctor,
@@ -526,7 +548,12 @@ impl<A: Actor> ActorBuilder<A> {
 impl<A: Actor> ActorBuilder<A> {
     /// Creates the actor on Ray. A failure to create it gives a handle whose calls all fail
     /// with the reason, as an embedded actor whose constructor failed does.
-    fn start_on_ray(self, shared: &Arc<Shared>, ray: &crate::ray::Backend) -> ActorHandle<A> {
+    #[cfg(feature = "ray")]
+    pub(crate) fn start_on_ray(
+        self,
+        shared: &Arc<Shared>,
+        ray: &crate::ray::Backend,
+    ) -> ActorHandle<A> {
         let created = match (self.registered, self.wire) {
             (Some(id), Some(wire)) => {
                 ray.create_actor(shared, wire, id, &self.class, &self.options)
@@ -642,25 +669,26 @@ impl<A: Actor> CallBuilder<A> {
         })))
     }
 
-    fn send<R>(mut self, body: Method<A>) -> ObjectRef<R> {
+    fn send<R>(self, body: Method<A>) -> ObjectRef<R> {
         let shared = runtime::current();
-        if let Some(ray) = shared.ray() {
-            let out = self.send_to_ray(&shared, ray);
-            return ObjectRef::adopt(out);
-        }
+        ObjectRef::adopt(shared.backend.call(&shared, self, body))
+    }
+
+    /// Sends the call to the actor's host in this process (see `runtime::Backend::call`).
+    pub(crate) fn send_here(mut self, shared: &Arc<Shared>, body: Method<A>) -> Arc<Cell> {
         let cell = match shared
             .check()
             .and_then(|()| shared.actors.get_live::<A>(self.actor))
         {
             Ok(cell) => cell,
-            Err(error) => return ObjectRef::adopt(shared.store.insert_failed(error)),
+            Err(error) => return shared.store.insert_failed(error),
         };
         if !cell.is_alive() {
-            return ObjectRef::adopt(shared.store.insert_failed(cell.died_error()));
+            return shared.store.insert_failed(cell.died_error());
         }
         self.deps.keep_owned_by(shared.id);
         if let Some(id) = self.deps.missing {
-            return ObjectRef::adopt(shared.store.insert_failed(missing(id)));
+            return shared.store.insert_failed(missing(id));
         }
         let out = shared.store.insert_pending(None);
         tracing::trace!(
@@ -685,10 +713,11 @@ impl<A: Actor> CallBuilder<A> {
             };
             out.complete(Err(error));
         }
-        ObjectRef::adopt(out)
+        out
     }
 
-    fn send_to_ray(self, shared: &Shared, ray: &crate::ray::Backend) -> Arc<Cell> {
+    #[cfg(feature = "ray")]
+    pub(crate) fn send_to_ray(self, shared: &Shared, ray: &crate::ray::Backend) -> Arc<Cell> {
         let sent = match (self.registered, self.wire) {
             (Some(id), Some(wire)) => shared
                 .actors

@@ -437,6 +437,7 @@ impl ActorTable {
     }
 
     /// The Ray actor behind `id`.
+    #[cfg(feature = "ray")]
     pub(super) fn remote(&self, id: ActorId) -> Result<Arc<RemoteActor>> {
         let cell = self.cell(id)?;
         cell.as_any()

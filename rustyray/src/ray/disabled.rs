@@ -1,19 +1,10 @@
-//! The `ray` backend's face when the `ray` feature is off: the same items, none of which can
-//! exist, so the embedded runtime compiles to exactly what it would be without them.
+//! What the rest of the crate names of the `ray` backend when the `ray` feature is off: the
+//! argument recorder the builders start (never, here) and the table entry of a Ray actor (never
+//! made). Both are uninhabited, so the code that uses them compiles away. The backend itself is
+//! not here: `runtime::Backend` has no Ray variant without the feature.
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use crate::actor::{ActorId, ActorOptions};
-use crate::error::{Error, Result};
-use crate::object_ref::ObjectRef;
-use crate::object_store::{Cell, Value};
-use crate::runtime::Shared;
-use crate::task::{ArgSlot, TaskOptions};
-
-/// Never built: a runtime asking for Ray fails to start without the feature.
-#[derive(Debug)]
-pub(crate) enum Backend {}
+use crate::object_store::Value;
+use crate::task::ArgSlot;
 
 /// Never recorded.
 pub(crate) enum Wire {}
@@ -33,71 +24,8 @@ impl Wire {
     }
 }
 
-#[allow(clippy::unused_self)]
-impl Backend {
-    pub(crate) fn start(config: &crate::Config) -> Result<Option<Backend>> {
-        // `Config::validate` explains the missing feature; a global runtime started from
-        // RUSTYRAY_ADDRESS reports it through this error.
-        match config.ray_target() {
-            None => Ok(None),
-            Some(_) => Err(config.validate().err().unwrap_or_else(|| {
-                Error::InvalidArgument("rustyray was built without its `ray` feature".to_owned())
-            })),
-        }
-    }
-
-    pub(crate) fn put<T: Value>(&self, _: &Shared, _: &T) -> Result<Arc<Cell>> {
-        match *self {}
-    }
-
-    pub(crate) fn get<T: Value>(&self, _: &ObjectRef<T>, _: Option<Instant>) -> Result<T> {
-        match *self {}
-    }
-
-    pub(crate) fn wait<T>(&self, _: &[ObjectRef<T>], _: usize, _: Option<Instant>) -> Vec<bool> {
-        match *self {}
-    }
-
-    pub(crate) fn submit(
-        &self,
-        _: &Shared,
-        _: Wire,
-        _: &'static str,
-        _: &str,
-        _: &TaskOptions,
-    ) -> Arc<Cell> {
-        match *self {}
-    }
-
-    pub(crate) fn create_actor(
-        &self,
-        _: &Shared,
-        _: Wire,
-        _: &'static str,
-        _: &str,
-        _: &ActorOptions,
-    ) -> Result<ActorId> {
-        match *self {}
-    }
-
-    pub(crate) fn call(
-        &self,
-        _: &Shared,
-        _: &RemoteActor,
-        _: Wire,
-        _: &'static str,
-        _: &str,
-    ) -> Arc<Cell> {
-        match *self {}
-    }
-
-    pub(crate) fn get_actor(&self, _: &Shared, _: &str, _: &str) -> Result<ActorId> {
-        match *self {}
-    }
-}
-
 impl RemoteActor {
-    pub(crate) fn kill(&self) -> Result<()> {
+    pub(crate) fn kill(&self) -> crate::Result<()> {
         match *self {}
     }
 
@@ -105,5 +33,3 @@ impl RemoteActor {
         match *self {}
     }
 }
-
-pub(crate) fn disconnect() {}

@@ -229,11 +229,6 @@ fn resources(options: &TaskOptions) -> Vec<(String, f64)> {
 }
 
 impl Backend {
-    /// The backend `config` asks for: none to run embedded.
-    pub(crate) fn start(config: &crate::Config) -> Result<Option<Backend>> {
-        config.ray_target().map(Backend::connect).transpose()
-    }
-
     /// Connects the process to Ray (once), or joins the connection a worker already has.
     pub(crate) fn connect(target: &RayTarget) -> Result<Backend> {
         match target {
@@ -298,7 +293,7 @@ impl Backend {
     pub(crate) fn get<T: Value>(&self, r: &ObjectRef<T>, deadline: Option<Instant>) -> Result<T> {
         let object = lookup(r)?;
         let started = Instant::now();
-        let fetched = crate::api::outside_async_worker(|| {
+        let fetched = crate::runtime::blocking::outside_async_worker(|| {
             in_slices(deadline, |ms| match ffi::get(&object.id, ms) {
                 Err((ffi::Failure::Timeout, _)) => None,
                 done => Some(done),
@@ -342,7 +337,7 @@ impl Backend {
                 n => (n, deadline),
             };
             // A lost cluster ends the wait with what was ready; their gets say why.
-            let _ = crate::api::outside_async_worker(|| {
+            let _ = crate::runtime::blocking::outside_async_worker(|| {
                 in_slices(deadline, |ms| {
                     ready =
                         ffi::wait(&remote, num, ms).unwrap_or_else(|_| vec![false; remote.len()]);

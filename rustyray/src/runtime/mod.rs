@@ -19,6 +19,12 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::{Mutex, RwLock};
 
+mod backend;
+pub(crate) mod blocking;
+
+pub(crate) use backend::Backend;
+pub(crate) use blocking::Reader;
+
 use crate::actor::ActorTable;
 use crate::config::Config;
 use crate::cpu_pool::CpuPool;
@@ -34,8 +40,8 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<ObjectStore>,
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) actors: ActorTable,
-    /// Set when the runtime runs on a Ray cluster (see the `ray` module).
-    ray: Option<crate::ray::Backend>,
+    /// Where its operations run: here, or on a Ray cluster (see `backend`).
+    pub(crate) backend: Backend,
     handle: OnceLock<tokio::runtime::Handle>,
     shut_down: AtomicBool,
     /// Why the runtime could not start, if it could not.
@@ -66,12 +72,6 @@ impl Shared {
 
     pub(crate) fn is_shut_down(&self) -> bool {
         self.shut_down.load(Ordering::Acquire)
-    }
-
-    /// The Ray backend, when this runtime runs on a Ray cluster.
-    #[inline]
-    pub(crate) fn ray(&self) -> Option<&crate::ray::Backend> {
-        self.ray.as_ref()
     }
 
     /// The tokio handle; only called after `check` succeeded, when it is always set.
@@ -209,10 +209,7 @@ impl Runtime {
     /// the runtime, whose every call then reports it.
     pub(crate) fn build(config: Config) -> Runtime {
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
-        let (ray, ray_error) = match crate::ray::Backend::start(&config) {
-            Ok(ray) => (ray, None),
-            Err(error) => (None, Some(error)),
-        };
+        let (backend, backend_error) = Backend::start(&config);
         let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| Shared {
             id,
             pool: {
@@ -241,12 +238,12 @@ impl Runtime {
             ),
             scheduler: Scheduler::new(&config),
             actors: ActorTable::new(id),
-            ray,
+            backend,
             handle: OnceLock::new(),
             shut_down: AtomicBool::new(false),
             start_error: OnceLock::new(),
         });
-        if let Some(error) = ray_error {
+        if let Some(error) = backend_error {
             let _ = shared.start_error.set(error);
         }
         let for_threads = Arc::clone(&shared);
@@ -429,8 +426,6 @@ pub fn shutdown() {
     let rt = set_global(&mut GLOBAL.write(), None);
     if let Some(rt) = rt {
         rt.shutdown();
-        if rt.owner.shared.ray().is_some() {
-            crate::ray::disconnect();
-        }
+        rt.owner.shared.backend.disconnect();
     }
 }

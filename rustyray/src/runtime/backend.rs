@@ -1,0 +1,289 @@
+//! The one place that decides where an operation runs: in this process (the embedded object
+//! store, scheduler, CPU pool and actor hosts) or on a Ray cluster (the `ray` module).
+//!
+//! Every operation that differs between the two is a method of [`Backend`], and this file is
+//! the only one that matches on it, the way tokio's `scheduler::Handle` dispatches its runtime
+//! flavors. Call sites ask the backend; they never test which one they run on. Without the
+//! `ray` feature the enum has one variant and every match compiles to the embedded arm alone.
+//! A later capability (several returns, streams, placement groups) is one more method here.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::blocking::{self, Reader};
+use super::Shared;
+use crate::actor::{self, Actor, ActorBuilder, ActorHandle, CallBuilder, Ctor, Method};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::object_ref::{ObjectRef, Waiting};
+use crate::object_store::{Cell, Object, Value};
+use crate::task::{Body, TaskBuilder};
+
+/// Where a runtime's operations run.
+#[derive(Debug)]
+pub(crate) enum Backend {
+    /// In this process.
+    Embedded,
+    /// On a Ray cluster, through Ray's C++ worker API.
+    #[cfg(feature = "ray")]
+    Ray(crate::ray::Backend),
+}
+
+/// Which refs a [`Backend::wait`] found resolved.
+pub(crate) enum Resolved {
+    /// Whatever the embedded store says now, for the runtime with this id.
+    InStore(u32),
+    /// One flag per ref, in order.
+    #[cfg_attr(not(feature = "ray"), allow(dead_code))]
+    Listed(Vec<bool>),
+}
+
+impl Resolved {
+    /// Whether the `i`th ref, `r`, is resolved.
+    #[inline]
+    pub(crate) fn is_resolved<T>(&self, i: usize, r: &ObjectRef<T>) -> bool {
+        match self {
+            Resolved::InStore(runtime) => r.is_resolved_in(*runtime),
+            Resolved::Listed(flags) => flags[i],
+        }
+    }
+}
+
+impl Backend {
+    /// The backend `config` asks for; a Ray cluster that cannot be reached (or Ray asked of a
+    /// build without the `ray` feature) is the error the runtime then reports for every call.
+    pub(crate) fn start(config: &Config) -> (Backend, Option<Error>) {
+        match config.ray_target() {
+            None => (Backend::Embedded, None),
+            #[cfg(feature = "ray")]
+            Some(target) => match crate::ray::Backend::connect(target) {
+                Ok(ray) => (Backend::Ray(ray), None),
+                Err(error) => (Backend::Embedded, Some(error)),
+            },
+            #[cfg(not(feature = "ray"))]
+            Some(_) => {
+                let error = config.validate().err().unwrap_or_else(|| {
+                    Error::InvalidArgument(
+                        "rustyray was built without its `ray` feature".to_owned(),
+                    )
+                });
+                (Backend::Embedded, Some(error))
+            }
+        }
+    }
+
+    /// Stores `value`; returns its new cell.
+    #[inline]
+    pub(crate) fn put<T: Value>(&self, shared: &Shared, value: T) -> Result<Arc<Cell>> {
+        match self {
+            Backend::Embedded => shared.store.insert_ready(Object::new(value)),
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => ray.put(shared, &value),
+        }
+    }
+
+    /// The value of `r` as `read` gives it, waiting until `deadline` at most.
+    #[inline]
+    pub(crate) fn get<T: Value, R: From<T>>(
+        &self,
+        shared: &Shared,
+        r: &ObjectRef<T>,
+        deadline: Option<Instant>,
+        read: Reader<R>,
+    ) -> Result<R> {
+        match self {
+            Backend::Embedded => {
+                blocking::read_when_resolved(r.cell_or_missing(shared.id)?, deadline, read)
+            }
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => {
+                let _ = read;
+                ray.get(r, deadline).map(R::from)
+            }
+        }
+    }
+
+    /// Every value of `refs`, in order; the first error met.
+    #[inline]
+    pub(crate) fn get_all<T: Value + Clone>(
+        &self,
+        shared: &Shared,
+        refs: &[ObjectRef<T>],
+    ) -> Result<Vec<T>> {
+        match self {
+            Backend::Embedded => blocking::get_all(shared.id, refs),
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => refs.iter().map(|r| ray.get(r, None)).collect(),
+        }
+    }
+
+    /// Waits until `need` of `refs` are resolved or `deadline` passes; says which are.
+    pub(crate) fn wait<T>(
+        &self,
+        shared: &Shared,
+        refs: &[ObjectRef<T>],
+        need: usize,
+        deadline: Option<Instant>,
+    ) -> Resolved {
+        match self {
+            Backend::Embedded => {
+                // Look first without subscribing: when enough are resolved already (the usual
+                // case in a progress loop over `wait(&pending, 1, ..)`), no waiter is left
+                // behind on the others.
+                let resolved = |r: &ObjectRef<T>| r.is_resolved_in(shared.id);
+                let enough_now = refs.iter().filter(|r| resolved(r)).take(need).count() >= need;
+                if !enough_now && shared.check().is_ok() {
+                    let cells = refs.iter().map(|r| r.cell_in(shared.id));
+                    blocking::block_until(cells, need, deadline);
+                }
+                Resolved::InStore(shared.id)
+            }
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => Resolved::Listed(ray.wait(refs, need, deadline)),
+        }
+    }
+
+    /// Waits for all of `refs`, calling `progress` with how many are resolved as that grows.
+    pub(crate) fn wait_reporting<T>(
+        &self,
+        shared: &Shared,
+        refs: &[ObjectRef<T>],
+        mut progress: impl FnMut(usize),
+    ) {
+        let stepped = match self {
+            Backend::Embedded => shared.check().is_err(),
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => true,
+        };
+        if stepped {
+            // On Ray (or a stopped runtime), in steps of about 1% through `wait`.
+            let step = (refs.len() / 100).max(1);
+            let mut pending = refs.to_vec();
+            while !pending.is_empty() {
+                let (_, rest) = crate::api::wait(&pending, step, None);
+                pending = rest;
+                progress(refs.len() - pending.len());
+            }
+            return;
+        }
+        let cells = refs.iter().map(|r| r.cell_in(shared.id));
+        blocking::block_until_reporting(cells, refs.len(), None, progress);
+    }
+
+    /// Cancels what produces `r`; whether it was still pending.
+    pub(crate) fn cancel<T>(&self, shared: &Shared, r: &ObjectRef<T>) -> bool {
+        match self {
+            Backend::Embedded => r.cell_in(shared.id).is_some_and(|cell| cell.cancel()),
+            // Ray's C++ API has no cancel (docs/ray.md).
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => false,
+        }
+    }
+
+    /// What `r.await` waits on.
+    pub(crate) fn future<T: Value + Clone>(
+        &self,
+        shared: &Arc<Shared>,
+        r: &ObjectRef<T>,
+    ) -> Waiting<T> {
+        match self {
+            Backend::Embedded => Waiting::in_store(shared.id, r),
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => match shared.handle() {
+                Some(tokio) => {
+                    let shared = Arc::clone(shared);
+                    let r = r.clone();
+                    Waiting::Ray(tokio.spawn_blocking(move || match &shared.backend {
+                        Backend::Ray(ray) => ray.get::<T>(&r, None),
+                        Backend::Embedded => unreachable!("a runtime keeps its backend"),
+                    }))
+                }
+                None => Waiting::Failed(Some(Error::RuntimeShutdown)),
+            },
+        }
+    }
+
+    /// Submits a task built by `task`, whose body is `body`; returns its result's cell.
+    #[inline]
+    pub(crate) fn submit<B: Body>(
+        &self,
+        shared: &Arc<Shared>,
+        task: TaskBuilder,
+        body: B,
+    ) -> Arc<Cell> {
+        match self {
+            Backend::Embedded => task.submit_here(shared, body),
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => {
+                drop(body);
+                task.submit_to_ray(shared, ray)
+            }
+        }
+    }
+
+    /// Starts the actor `builder` describes, built by `ctor`.
+    pub(crate) fn create_actor<A: Actor>(
+        &self,
+        shared: &Arc<Shared>,
+        builder: ActorBuilder<A>,
+        ctor: Ctor<A>,
+    ) -> ActorHandle<A> {
+        match self {
+            Backend::Embedded => builder.start_here(shared, ctor),
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => {
+                drop(ctor);
+                builder.start_on_ray(shared, ray)
+            }
+        }
+    }
+
+    /// Sends the call `call` describes, run by `body`; returns its result's cell.
+    #[inline]
+    pub(crate) fn call<A: Actor>(
+        &self,
+        shared: &Arc<Shared>,
+        call: CallBuilder<A>,
+        body: Method<A>,
+    ) -> Arc<Cell> {
+        match self {
+            Backend::Embedded => call.send_here(shared, body),
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => {
+                drop(body);
+                call.send_to_ray(shared, ray)
+            }
+        }
+    }
+
+    /// The live actor named `name`.
+    pub(crate) fn get_actor<A: Actor>(
+        &self,
+        shared: &Arc<Shared>,
+        name: &str,
+    ) -> Result<ActorHandle<A>> {
+        match self {
+            Backend::Embedded => actor::get_actor_here(shared, name),
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => actor::get_actor_on_ray(shared, ray, name),
+        }
+    }
+
+    /// Kills the actor `handle` names, with no restart.
+    pub(crate) fn kill<A: Actor>(&self, shared: &Shared, handle: &ActorHandle<A>) -> Result<()> {
+        match self {
+            Backend::Embedded => actor::kill_here(shared, handle),
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => actor::kill_on_ray(shared, handle),
+        }
+    }
+
+    /// Ends the link to the backend, at the global runtime's shutdown.
+    pub(crate) fn disconnect(&self) {
+        match self {
+            Backend::Embedded => {}
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => crate::ray::disconnect(),
+        }
+    }
+}
