@@ -1,0 +1,251 @@
+//! An object's value as the store holds it: typed, shared or inline, with its size and what
+//! its type is.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::codec::{bulk_size, encoded_size, serialize_as};
+use super::SPILLABLE;
+use crate::error::{Error, Result};
+
+/// What can be stored as an object: serializable (for spilling and for other processes), owned
+/// and shareable across threads.
+///
+/// Implemented for every type that meets the bounds; you never implement it yourself.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in the object store",
+    label = "objects must be `Serialize + Deserialize + Send + Sync + 'static`",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for your own types; share data \
+            with owned types (`Vec`, `String`, `Arc<T>`), not `Rc` or references"
+)]
+pub trait Value: Serialize + DeserializeOwned + Send + Sync + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Value for T {}
+
+pub(super) type SerializeFn = fn(&(dyn Any + Send + Sync)) -> Result<Vec<u8>>;
+
+/// A ready object: the typed value (with its size) and what its type is (five words: a cell
+/// must stay within the allocator's fast size classes, see `cell.rs`).
+#[derive(Clone)]
+pub(crate) struct Object {
+    pub(super) value: Held,
+    of: &'static ValueType,
+}
+
+/// How an object holds its value.
+///
+/// `()` (the result of every task run for its effect) and the primitive numbers and flags are
+/// held inline: they need no allocation, made by the thread that stores the result and freed by
+/// the one that drops the last ref, and no count that both would write.
+#[derive(Clone)]
+pub(super) enum Held {
+    Inline(Scalar),
+    /// Any other value, with its encoded size.
+    Shared {
+        value: Arc<dyn Any + Send + Sync>,
+        size: usize,
+    },
+}
+
+/// A primitive value held inline; each variant holds the value's own type, so reads downcast
+/// it as they do a shared one.
+#[derive(Clone, Copy)]
+pub(super) enum Scalar {
+    Unit(()),
+    U8(u8),
+    U16(u16),
+    U32(u32),
+    U64(u64),
+    Usize(usize),
+    I8(i8),
+    I16(i16),
+    I32(i32),
+    I64(i64),
+    Isize(isize),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    Char(char),
+}
+
+/// `match` over a [`Scalar`], binding the value to `$v` in every arm.
+macro_rules! each_scalar {
+    ($scalar:expr, $v:ident => $body:expr) => {
+        match $scalar {
+            Scalar::Unit($v) => $body,
+            Scalar::U8($v) => $body,
+            Scalar::U16($v) => $body,
+            Scalar::U32($v) => $body,
+            Scalar::U64($v) => $body,
+            Scalar::Usize($v) => $body,
+            Scalar::I8($v) => $body,
+            Scalar::I16($v) => $body,
+            Scalar::I32($v) => $body,
+            Scalar::I64($v) => $body,
+            Scalar::Isize($v) => $body,
+            Scalar::F32($v) => $body,
+            Scalar::F64($v) => $body,
+            Scalar::Bool($v) => $body,
+            Scalar::Char($v) => $body,
+        }
+    };
+}
+
+impl Scalar {
+    /// `value` as a scalar, if its type is one (the type tests fold away for every `T`).
+    #[inline]
+    pub(super) fn of<T: 'static>(value: &T) -> Option<Scalar> {
+        let any = value as &dyn Any;
+        macro_rules! try_as {
+            ($($t:ty => $variant:ident),*) => {$(
+                if TypeId::of::<T>() == TypeId::of::<$t>() {
+                    return any.downcast_ref::<$t>().copied().map(Scalar::$variant);
+                }
+            )*};
+        }
+        try_as!(() => Unit, u8 => U8, u16 => U16, u32 => U32, u64 => U64, usize => Usize, i8 => I8,
+            i16 => I16, i32 => I32, i64 => I64, isize => Isize, f32 => F32, f64 => F64,
+            bool => Bool, char => Char);
+        None
+    }
+
+    pub(super) fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        each_scalar!(self, v => v)
+    }
+
+    pub(super) fn to_arc(self) -> Arc<dyn Any + Send + Sync> {
+        each_scalar!(self, v => Arc::new(v))
+    }
+
+    /// The length of its postcard encoding.
+    pub(super) fn size(&self) -> usize {
+        each_scalar!(self, v => encoded_size(v))
+    }
+}
+
+/// What an object's type is: its name (for errors) and how to serialize it. One per type.
+pub(super) struct ValueType {
+    type_name: fn() -> &'static str,
+    serialize: SerializeFn,
+}
+
+/// The [`ValueType`] of `T`, as a constant promoted to a static.
+pub(super) struct TypeOf<T>(std::marker::PhantomData<T>);
+
+impl<T: Value> TypeOf<T> {
+    pub(super) const OF: &'static ValueType = &ValueType {
+        type_name: std::any::type_name::<T>,
+        serialize: serialize_as::<T>,
+    };
+}
+
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Object")
+            .field("type", &self.type_name())
+            .field("size", &self.size())
+            .finish()
+    }
+}
+
+impl Object {
+    /// Wraps a value. Its size is the length of its postcard encoding, counted without
+    /// allocating.
+    ///
+    /// `()` and primitives are held inline (see [`Held`]).
+    #[inline]
+    pub(crate) fn new<T: Value>(value: T) -> Object {
+        match Scalar::of(&value) {
+            Some(scalar) => Object {
+                value: Held::Inline(scalar),
+                of: TypeOf::<T>::OF,
+            },
+            None => Object::from_arc(Arc::new(value)),
+        }
+    }
+
+    pub(crate) fn from_arc<T: Value>(value: Arc<T>) -> Object {
+        let size = bulk_size::<T>(&*value).unwrap_or_else(|| encoded_size(&*value));
+        Object {
+            value: Held::Shared { value, size },
+            of: TypeOf::<T>::OF,
+        }
+    }
+
+    /// The value.
+    pub(super) fn any(&self) -> &(dyn Any + Send + Sync) {
+        match &self.value {
+            Held::Inline(scalar) => scalar.as_any(),
+            Held::Shared { value, .. } => &**value,
+        }
+    }
+
+    /// The length of the value's postcard encoding.
+    pub(super) fn size(&self) -> usize {
+        match &self.value {
+            Held::Inline(scalar) => scalar.size(),
+            Held::Shared { size, .. } => *size,
+        }
+    }
+
+    /// Whether it may count against the memory budget (and be spilled): only a shared value
+    /// can be large.
+    #[inline]
+    pub(super) fn is_large(&self) -> bool {
+        matches!(self.value, Held::Shared { size, .. } if size >= SPILLABLE)
+    }
+
+    /// How many hold the value: the object, and the `Arc`s lent out by reads (one for a value
+    /// held inline, which is never lent).
+    pub(super) fn holders(&self) -> usize {
+        match &self.value {
+            Held::Shared { value, .. } => Arc::strong_count(value),
+            Held::Inline(_) => 1,
+        }
+    }
+
+    /// Whether `self` and `other` hold the same value (not merely equal ones).
+    pub(super) fn same_value(&self, other: &Object) -> bool {
+        match (&self.value, &other.value) {
+            (Held::Shared { value: a, .. }, Held::Shared { value: b, .. }) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// The value as `Arc<T>`, or a [`Error::TypeMismatch`].
+    pub(crate) fn downcast<T: Value>(&self) -> Result<Arc<T>> {
+        let value = match &self.value {
+            Held::Shared { value, .. } => Arc::clone(value),
+            Held::Inline(scalar) => scalar.to_arc(),
+        };
+        value.downcast::<T>().map_err(|_| Error::TypeMismatch {
+            expected: std::any::type_name::<T>(),
+            found: self.type_name(),
+        })
+    }
+
+    /// A clone of the value, or a [`Error::TypeMismatch`].
+    pub(crate) fn cloned<T: Value + Clone>(&self) -> Result<T> {
+        self.any()
+            .downcast_ref::<T>()
+            .cloned()
+            .ok_or_else(|| Error::TypeMismatch {
+                expected: std::any::type_name::<T>(),
+                found: self.type_name(),
+            })
+    }
+
+    /// The object in postcard form.
+    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
+        (self.of.serialize)(self.any())
+    }
+
+    /// The name of the value's type.
+    pub(super) fn type_name(&self) -> &'static str {
+        (self.of.type_name)()
+    }
+}
