@@ -33,6 +33,7 @@
 
 pub mod actor;
 mod api;
+mod call_args;
 mod config;
 mod counted;
 mod cpu_pool;

@@ -49,137 +49,15 @@ use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tracing::Instrument;
 
+pub use crate::call_args::{ArgSlot, IntoArg};
+use crate::call_args::{CallArgs, Deps};
 use crate::cpu_pool;
 use crate::error::{Error, Result};
-use crate::object_ref::{missing, ObjectId, ObjectRef};
+use crate::object_ref::{missing, ObjectRef};
 use crate::object_store::{Cell, Object, State, Value, Waiter};
-use crate::ray::Wire;
 use crate::runtime::{self, Shared};
 use crate::scheduler::{self, Lease, Queued};
 use crate::timeline;
-
-/// A value, or a ref to one, passed where a task or actor method expects a `T`.
-///
-/// Implemented for `T` itself, `ObjectRef<T>` and `&ObjectRef<T>`; a ref is resolved through
-/// the object store before the task runs.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be passed where a `{T}` is expected",
-    label = "expected `{T}`, `ObjectRef<{T}>` or `&ObjectRef<{T}>`",
-    note = "a remote function's parameter of type `T` accepts a `T` value or a ref to one"
-)]
-pub trait IntoArg<T> {
-    /// Wraps the argument for a task.
-    fn into_arg(self) -> ArgSlot<T>;
-}
-
-impl<T: Value + Clone> IntoArg<T> for T {
-    fn into_arg(self) -> ArgSlot<T> {
-        ArgSlot::Value(self)
-    }
-}
-
-impl<T> IntoArg<T> for ObjectRef<T> {
-    fn into_arg(self) -> ArgSlot<T> {
-        ArgSlot::Ref(self)
-    }
-}
-
-impl<T> IntoArg<T> for &ObjectRef<T> {
-    fn into_arg(self) -> ArgSlot<T> {
-        ArgSlot::Ref(self.clone())
-    }
-}
-
-/// One argument of a submitted task: the value itself, or a ref to the object that holds it.
-///
-/// Inside the task body, [`ArgSlot::get`] returns the value; a ref argument's object is ready by
-/// then, so `get` never waits. The slot's ref keeps the object alive until the task is done.
-#[derive(Clone, Debug)]
-pub enum ArgSlot<T> {
-    /// Passed by value.
-    Value(T),
-    /// Passed by ref; resolved before the body runs.
-    Ref(ObjectRef<T>),
-}
-
-impl<T: Value + Clone> ArgSlot<T> {
-    /// The argument's value.
-    pub fn get(&self) -> Result<T> {
-        match self {
-            ArgSlot::Value(v) => Ok(v.clone()),
-            ArgSlot::Ref(r) => {
-                // Its runtime was checked when the task was submitted.
-                let cell = r.cell().ok_or_else(|| missing(r.id()))?;
-                match cell.read_value::<T>() {
-                    Some(read) => read,
-                    // Resolved before the body runs, unless the slot was made by hand.
-                    None => {
-                        crate::runtime::blocking::block_until([Some(cell)], 1, None);
-                        cell.read_value_resolved()
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl<T: Value> ArgSlot<T> {
-    /// Wraps an argument, recording in `deps` the object it waits for, if it is a ref, and
-    /// in `wire` how it travels to Ray, if the `ray` backend may run the call.
-    pub(crate) fn collect(
-        arg: impl IntoArg<T>,
-        deps: &mut Deps,
-        wire: &mut Option<Wire>,
-    ) -> ArgSlot<T> {
-        let slot = arg.into_arg();
-        if let ArgSlot::Ref(r) = &slot {
-            match r.cell() {
-                Some(cell) => deps.cells.push(Arc::clone(cell)),
-                None => {
-                    deps.missing.get_or_insert(r.id());
-                }
-            }
-        }
-        if let Some(wire) = wire {
-            wire.push(&slot);
-        }
-        slot
-    }
-}
-
-/// The objects a task or actor call waits for before it runs.
-#[derive(Default, Clone)]
-pub(crate) struct Deps {
-    /// The cells of its ref arguments.
-    pub(crate) cells: Vec<Arc<Cell>>,
-    /// The first ref argument whose object does not exist: the call fails with "not found".
-    pub(crate) missing: Option<ObjectId>,
-}
-
-impl Deps {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.cells.is_empty() && self.missing.is_none()
-    }
-
-    /// Counts the refs another runtime made as missing: a ref is valid only in its own.
-    #[inline]
-    pub(crate) fn keep_owned_by(&mut self, runtime: u32) {
-        if let Some(foreign) = self.cells.iter().find(|c| c.id().owner() != runtime) {
-            self.missing.get_or_insert(foreign.id());
-            self.cells.retain(|c| c.id().owner() == runtime);
-        }
-    }
-}
-
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ids: Vec<ObjectId> = self.cells.iter().map(|c| c.id()).collect();
-        f.debug_struct("Deps")
-            .field("cells", &ids)
-            .field("missing", &self.missing)
-            .finish()
-    }
-}
 
 /// Per-call options of a task: resources, retries and a display name.
 #[derive(Clone, Debug, PartialEq)]
@@ -266,20 +144,17 @@ struct AsyncBody<F>(F);
 #[must_use = "a task runs only once `spawn` or `spawn_async` is called"]
 pub struct TaskBuilder {
     function: Cow<'static, str>,
-    /// The function's id in the registry, which the `ray` backend runs it by.
-    registered: Option<&'static str>,
     options: TaskOptions,
-    deps: Deps,
-    wire: Option<Wire>,
+    args: CallArgs,
 }
 
 impl std::fmt::Debug for TaskBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskBuilder")
             .field("function", &self.function)
-            .field("registered", &self.registered)
+            .field("registered", &self.args.registered)
             .field("options", &self.options)
-            .field("deps", &self.deps)
+            .field("deps", &self.args.deps)
             .finish_non_exhaustive()
     }
 }
@@ -290,10 +165,8 @@ impl TaskBuilder {
     pub fn new(function: impl Into<Cow<'static, str>>) -> TaskBuilder {
         TaskBuilder {
             function: function.into(),
-            registered: None,
             options: TaskOptions::default(),
-            deps: Deps::default(),
-            wire: Wire::start(),
+            args: CallArgs::new(),
         }
     }
 
@@ -301,7 +174,7 @@ impl TaskBuilder {
     /// passes). Only a registered function can run on the `ray` backend.
     #[doc(hidden)]
     pub fn registered(mut self, id: &'static str) -> Self {
-        self.registered = Some(id);
+        self.args.registered = Some(id);
         self
     }
 
@@ -348,7 +221,7 @@ impl TaskBuilder {
 
     /// Adds an argument (a value or a ref) and returns the slot to read it from in the body.
     pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
-        ArgSlot::collect(arg, &mut self.deps, &mut self.wire)
+        self.args.arg(arg)
     }
 
     /// Submits the task with a synchronous body, run on the CPU pool. Returns its result's ref
@@ -382,16 +255,14 @@ impl TaskBuilder {
     /// Sends the task to Ray by its registered id (see `runtime::Backend::submit`).
     #[cfg(feature = "ray")]
     pub(crate) fn submit_to_ray(self, shared: &Shared, ray: &crate::ray::Backend) -> Arc<Cell> {
-        match (self.registered, self.wire) {
-            (Some(id), Some(wire)) => ray.submit(shared, wire, id, &self.function, &self.options),
-            _ => shared
-                .store
-                .insert_failed(not_registered("task", &self.function)),
+        match self.args.for_ray("task", &self.function) {
+            Ok((id, wire)) => ray.submit(shared, wire, id, &self.function, &self.options),
+            Err(error) => shared.store.insert_failed(error),
         }
     }
 
     /// Submits the task to this process's scheduler (see `runtime::Backend::submit`).
-    pub(crate) fn submit_here<B: Body>(mut self, shared: &Arc<Shared>, body: B) -> Arc<Cell> {
+    pub(crate) fn submit_here<B: Body>(self, shared: &Arc<Shared>, body: B) -> Arc<Cell> {
         let function: Cow<'static, str> = match self.options.name.clone() {
             Some(name) => name.into(),
             None => self.function,
@@ -414,16 +285,17 @@ impl TaskBuilder {
             demand: (self.options.num_cpus, self.options.num_gpus),
         });
         let out = shared.store.insert_pending(Some(Arc::clone(&control)));
-        self.deps.keep_owned_by(shared.id);
+        let mut deps = self.args.deps;
+        deps.keep_owned_by(shared.id);
         tracing::trace!(
             target: "rustyray::task",
             function = %control.function,
             object = %out.id(),
-            dependencies = self.deps.cells.len(),
+            dependencies = deps.cells.len(),
             "submitted"
         );
         // With arguments to wait for, the gate marks the task queued when they are ready.
-        let gate_control = if self.deps.is_empty() {
+        let gate_control = if deps.is_empty() {
             control.set_phase(PHASE_QUEUED);
             None
         } else {
@@ -441,22 +313,13 @@ impl TaskBuilder {
             demand,
             start: Box::new(move |lease| job.start(lease)),
         };
-        Gate::open_when_ready(shared, self.deps, &out, queued, gate_control);
+        Gate::open_when_ready(shared, deps, &out, queued, gate_control);
         if shared.is_shut_down() {
             // Shutdown raced with this submission: make sure the result does not stay pending.
             out.complete(Err(Error::RuntimeShutdown));
         }
         out
     }
-}
-
-/// The error for a call the `ray` backend cannot run: it was built by hand, not by the macros.
-#[cfg(feature = "ray")]
-pub(crate) fn not_registered(what: &str, name: &str) -> Error {
-    Error::InvalidArgument(format!(
-        "{what} `{name}` has no registered id, so a Ray worker could not find it; on the Ray \
-         backend, run #[rustyray::remote] functions and #[rustyray::actor] methods only"
-    ))
 }
 
 /// Counts down a task's pending dependencies and schedules it (or fails it) after the last.

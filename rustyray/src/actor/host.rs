@@ -31,11 +31,12 @@ use tracing::Instrument;
 
 use super::table::{ActorCell, Taken};
 use super::{Call, Ctor, Method};
+use crate::call_args::Deps;
 use crate::error::{Error, Result};
 use crate::object_ref::{missing, Resolve};
 use crate::object_store::{Cell, Object, State};
 use crate::runtime::Shared;
-use crate::task::{BoxFuture, Deps};
+use crate::task::BoxFuture;
 use crate::timeline;
 
 /// Runs shared calls side by side; compiled only for `Sync` actors.

@@ -59,13 +59,13 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 
+use crate::call_args::{ArgSlot, CallArgs, IntoArg};
 use crate::counted::{self, Counted, Handle};
 use crate::error::{Error, Result};
 use crate::object_ref::{missing, ObjectRef};
 use crate::object_store::{Cell, Object, Value};
-use crate::ray::Wire;
 use crate::runtime::{self, Shared};
-use crate::task::{ArgSlot, BoxFuture, Deps, IntoArg};
+use crate::task::BoxFuture;
 
 use host::{ActorHost, ConcurrentRunner};
 use table::ActorCell;
@@ -393,12 +393,9 @@ pub(crate) enum Ctor<A> {
 #[must_use = "the actor starts only once `spawn` or `spawn_async` is called"]
 pub struct ActorBuilder<A> {
     class: Cow<'static, str>,
-    /// The constructor's id in the registry, which the `ray` backend builds the actor by.
-    registered: Option<&'static str>,
     options: ActorOptions,
     concurrent: Option<ConcurrentRunner<A>>,
-    deps: Deps,
-    wire: Option<Wire>,
+    args: CallArgs,
 }
 
 impl<A: Actor> fmt::Debug for ActorBuilder<A> {
@@ -406,7 +403,7 @@ impl<A: Actor> fmt::Debug for ActorBuilder<A> {
         f.debug_struct("ActorBuilder")
             .field("class", &self.class)
             .field("options", &self.options)
-            .field("deps", &self.deps)
+            .field("deps", &self.args.deps)
             .finish()
     }
 }
@@ -416,11 +413,9 @@ impl<A: Actor> ActorBuilder<A> {
     pub fn new(class: impl Into<Cow<'static, str>>) -> ActorBuilder<A> {
         ActorBuilder {
             class: class.into(),
-            registered: None,
             options: ActorOptions::default(),
             concurrent: None,
-            deps: Deps::default(),
-            wire: Wire::start(),
+            args: CallArgs::new(),
         }
     }
 
@@ -428,7 +423,7 @@ impl<A: Actor> ActorBuilder<A> {
     /// passes). Only a registered constructor can build the actor on the `ray` backend.
     #[doc(hidden)]
     pub fn registered(mut self, id: &'static str) -> Self {
-        self.registered = Some(id);
+        self.args.registered = Some(id);
         self
     }
 
@@ -470,7 +465,7 @@ impl<A: Actor> ActorBuilder<A> {
     /// The slot's ref keeps the object alive as long as the actor may need it (restarts
     /// included), since the constructor keeps its slots.
     pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
-        ArgSlot::collect(arg, &mut self.deps, &mut self.wire)
+        self.args.arg(arg)
     }
 
     /// Starts the actor with a synchronous constructor, run on the CPU pool after its ref
@@ -499,7 +494,7 @@ impl<A: Actor> ActorBuilder<A> {
 
     /// Starts the actor in this process (see `runtime::Backend::create_actor`).
     pub(crate) fn start_here(mut self, shared: &Arc<Shared>, ctor: Ctor<A>) -> ActorHandle<A> {
-        self.deps.keep_owned_by(shared.id);
+        self.args.deps.keep_owned_by(shared.id);
         let concurrency = self.check_concurrency();
         let class = match &self.options.name {
             Some(name) => format!("{} `{name}`", self.class).into(),
@@ -520,7 +515,7 @@ impl<A: Actor> ActorBuilder<A> {
                 let host = ActorHost {
                     shared: Arc::clone(shared),
                     cell: Arc::clone(&cell),
-                    deps: self.deps,
+                    deps: self.args.deps,
                     ctor,
                     restarts_left: self.options.max_restarts,
                     max_task_retries: self.options.max_task_retries,
@@ -554,12 +549,10 @@ impl<A: Actor> ActorBuilder<A> {
         shared: &Arc<Shared>,
         ray: &crate::ray::Backend,
     ) -> ActorHandle<A> {
-        let created = match (self.registered, self.wire) {
-            (Some(id), Some(wire)) => {
-                ray.create_actor(shared, wire, id, &self.class, &self.options)
-            }
-            _ => Err(crate::task::not_registered("actor", &self.class)),
-        };
+        let created = self
+            .args
+            .for_ray("actor", &self.class)
+            .and_then(|(id, wire)| ray.create_actor(shared, wire, id, &self.class, &self.options));
         let id = created.unwrap_or_else(|error| {
             let cell = Arc::new(ActorCell::<A>::new(self.class.clone()));
             cell.mark_dead(error.to_string());
@@ -575,10 +568,7 @@ impl<A: Actor> ActorBuilder<A> {
 pub struct CallBuilder<A> {
     actor: ActorId,
     method: Cow<'static, str>,
-    /// The method's id in the registry, which the `ray` backend calls it by.
-    registered: Option<&'static str>,
-    deps: Deps,
-    wire: Option<Wire>,
+    args: CallArgs,
     _actor: PhantomData<fn() -> A>,
 }
 
@@ -598,9 +588,7 @@ impl<A: Actor> CallBuilder<A> {
         CallBuilder {
             actor,
             method: method.into(),
-            registered: None,
-            deps: Deps::default(),
-            wire: Wire::start(),
+            args: CallArgs::new(),
             _actor: PhantomData,
         }
     }
@@ -609,14 +597,14 @@ impl<A: Actor> CallBuilder<A> {
     /// passes). Only a registered method can be called on the `ray` backend.
     #[doc(hidden)]
     pub fn registered(mut self, id: &'static str) -> Self {
-        self.registered = Some(id);
+        self.args.registered = Some(id);
         self
     }
 
     /// Adds an argument (a value or a ref) and returns the slot to read it from in the body.
     /// A ref argument stays alive as long as the call needs it, through the slot.
     pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
-        ArgSlot::collect(arg, &mut self.deps, &mut self.wire)
+        self.args.arg(arg)
     }
 
     /// Sends the call with a synchronous body, run on the CPU pool with the actor's state.
@@ -686,8 +674,8 @@ impl<A: Actor> CallBuilder<A> {
         if !cell.is_alive() {
             return shared.store.insert_failed(cell.died_error());
         }
-        self.deps.keep_owned_by(shared.id);
-        if let Some(id) = self.deps.missing {
+        self.args.deps.keep_owned_by(shared.id);
+        if let Some(id) = self.args.deps.missing {
             return shared.store.insert_failed(missing(id));
         }
         let out = shared.store.insert_pending(None);
@@ -700,7 +688,7 @@ impl<A: Actor> CallBuilder<A> {
         );
         let call = Call {
             method: self.method,
-            deps: self.deps.cells,
+            deps: self.args.deps.cells,
             out: Arc::clone(&out),
             body,
             attempts: 0,
@@ -718,13 +706,13 @@ impl<A: Actor> CallBuilder<A> {
 
     #[cfg(feature = "ray")]
     pub(crate) fn send_to_ray(self, shared: &Shared, ray: &crate::ray::Backend) -> Arc<Cell> {
-        let sent = match (self.registered, self.wire) {
-            (Some(id), Some(wire)) => shared
-                .actors
-                .remote(self.actor)
-                .map(|actor| ray.call(shared, &actor, wire, id, &self.method)),
-            _ => Err(crate::task::not_registered("method", &self.method)),
-        };
+        let sent = self
+            .args
+            .for_ray("method", &self.method)
+            .and_then(|(id, wire)| {
+                let actor = shared.actors.remote(self.actor)?;
+                Ok(ray.call(shared, &actor, wire, id, &self.method))
+            });
         sent.unwrap_or_else(|error| match shared.actors.get::<A>(self.actor) {
             // An actor Ray could not create: its calls fail with the reason.
             Ok(cell) => shared.store.insert_failed(cell.died_error()),

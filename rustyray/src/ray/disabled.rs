@@ -3,8 +3,8 @@
 //! made). Both are uninhabited, so the code that uses them compiles away. The backend itself is
 //! not here: `runtime::Backend` has no Ray variant without the feature.
 
+use crate::call_args::ArgSlot;
 use crate::object_store::Value;
-use crate::task::ArgSlot;
 
 /// Never recorded.
 pub(crate) enum Wire {}

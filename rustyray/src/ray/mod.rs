@@ -33,13 +33,14 @@ use std::time::Instant;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::actor::{ActorId, ActorOptions};
+use crate::call_args::ArgSlot;
 use crate::config::RayTarget;
 use crate::error::{Error, Result};
 use crate::frame;
 use crate::object_ref::ObjectRef;
 use crate::object_store::{Cell, Object, Value};
 use crate::runtime::Shared;
-use crate::task::{ArgSlot, TaskOptions};
+use crate::task::TaskOptions;
 
 use errors::from_ray as error;
 
