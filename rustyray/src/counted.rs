@@ -1,4 +1,4 @@
-//! Counted handles, and keeping what serialized bytes name alive.
+//! Counted handles.
 //!
 //! An actor handle carries, beside its id, a [`Handle`]: an `Arc` shared by its clones (so
 //! cloning never touches the runtime) whose drop releases one count in the runtime's actor
@@ -6,12 +6,9 @@
 //! current runtime, or stays uncounted if the actor is gone. (Object refs need no table: they
 //! hold their object's cell, whose `Arc` count is the ref count.)
 //!
-//! While a value is serialized inside [`keeping_handles`] (to spill it to disk), every ref and
-//! handle it contains is collected, so the objects and actors it names stay alive while the
-//! bytes are the only place that names them.
+//! A handle serialized while the store spills a value is kept alive with the bytes (see
+//! `object_store::kept`).
 
-use std::any::Any;
-use std::cell::RefCell;
 use std::sync::{Arc, Weak};
 
 use crate::runtime::{self, Shared};
@@ -53,29 +50,4 @@ pub(crate) fn adopt<I: Counted>(shared: &Arc<Shared>, id: I) -> Handle<I> {
 pub(crate) fn retained<I: Counted>(id: I) -> Handle<I> {
     let shared = runtime::current_if_any().filter(|shared| id.retain(shared))?;
     adopt(&shared, id)
-}
-
-type Kept = Vec<Arc<dyn Any + Send + Sync>>;
-
-thread_local! {
-    /// Handles serialized inside [`keeping_handles`] on this thread.
-    static KEPT: RefCell<Option<Kept>> = const { RefCell::new(None) };
-}
-
-/// Runs `serialize` and returns, with its result, every handle it serialized.
-pub(crate) fn keeping_handles<R>(serialize: impl FnOnce() -> R) -> (R, Kept) {
-    let outer = KEPT.with(|k| k.replace(Some(Vec::new())));
-    let out = serialize();
-    let kept = KEPT.with(|k| k.replace(outer)).unwrap_or_default();
-    (out, kept)
-}
-
-/// Called when a ref or handle is serialized: keeps what `keep` returns if a
-/// [`keeping_handles`] is running.
-pub(crate) fn note_serialized(keep: impl FnOnce() -> Arc<dyn Any + Send + Sync>) {
-    KEPT.with(|k| {
-        if let Some(kept) = k.borrow_mut().as_mut() {
-            kept.push(keep());
-        }
-    });
 }

@@ -15,51 +15,12 @@ use std::task::{Context, Poll};
 use futures_util::task::AtomicWaker;
 use serde::{Deserialize, Serialize};
 
-use crate::counted;
 use crate::error::{Error, Result};
+pub(crate) use crate::object_store::missing;
+pub use crate::object_store::ObjectId;
 use crate::object_store::{Cell, State, Value, Waiter};
 use crate::runtime;
 use crate::scheduler::BlockedGuard;
-
-/// The identity of an object: the runtime that owns it and a sequence number unique within that
-/// runtime.
-///
-/// The owner field is what lets a ref find its store; ids made by the same runtime compare in
-/// creation order. (Room is left for a creating-task id when objects can be rebuilt from
-/// lineage.)
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ObjectId {
-    owner: u32,
-    seq: u64,
-}
-
-impl ObjectId {
-    pub(crate) fn new(owner: u32, seq: u64) -> ObjectId {
-        ObjectId { owner, seq }
-    }
-
-    /// The id of the runtime that owns the object.
-    pub fn owner(&self) -> u32 {
-        self.owner
-    }
-
-    /// The object's sequence number within its runtime.
-    pub fn seq(&self) -> u64 {
-        self.seq
-    }
-}
-
-impl fmt::Debug for ObjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.owner, self.seq)
-    }
-}
-
-impl fmt::Display for ObjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
 
 /// A typed reference to an object in the store.
 ///
@@ -170,7 +131,7 @@ impl<T> Serialize for ObjectRef<T> {
         if let Some(cell) = &self.cell {
             // Findable by id from now on, so the bytes can be read back into a ref.
             cell.enter_index();
-            counted::note_serialized(|| Arc::clone(cell) as _);
+            crate::object_store::note_serialized(|| Arc::clone(cell) as _);
         }
         self.id.serialize(serializer)
     }
@@ -179,15 +140,6 @@ impl<T> Serialize for ObjectRef<T> {
 impl<'de, T> Deserialize<'de> for ObjectRef<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         ObjectId::deserialize(deserializer).map(ObjectRef::find)
-    }
-}
-
-/// The error for an object the store does not hold.
-pub(crate) fn missing(id: ObjectId) -> Error {
-    Error::NotFound {
-        what: format!(
-            "object {id} (freed once no ObjectRef to it remained, or made by another runtime)"
-        ),
     }
 }
 

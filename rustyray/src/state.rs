@@ -27,7 +27,7 @@ use std::time::Duration;
 use crate::actor::ActorId;
 use crate::object_ref::ObjectId;
 use crate::runtime;
-use crate::task::{PHASE_QUEUED, PHASE_RUNNING};
+use crate::task::{TaskControl, PHASE_QUEUED, PHASE_RUNNING};
 use crate::timeline::{self, Kind, Skipped};
 
 /// Where a task is.
@@ -111,21 +111,24 @@ impl TaskFilter {
 /// group oldest first.
 pub fn tasks(filter: &TaskFilter) -> Vec<TaskInfo> {
     let shared = runtime::current();
-    let (_, pending) = shared.store.snapshot();
+    let pending = shared.store.snapshot().producers;
     let mut out: Vec<TaskInfo> = pending
-        .into_iter()
-        .map(|(object, control)| TaskInfo {
-            object,
-            function: control.function().to_owned(),
-            actor: None,
-            state: match control.phase() {
-                PHASE_RUNNING => TaskState::Running,
-                PHASE_QUEUED => TaskState::Queued,
-                _ => TaskState::WaitingForDependencies,
-            },
-            started: None,
-            duration: None,
-            resources: Some(control.demand()),
+        .iter()
+        .filter_map(|(object, producer)| {
+            let control = producer.as_any().downcast_ref::<TaskControl>()?;
+            Some(TaskInfo {
+                object: *object,
+                function: control.function().to_owned(),
+                actor: None,
+                state: match control.phase() {
+                    PHASE_RUNNING => TaskState::Running,
+                    PHASE_QUEUED => TaskState::Queued,
+                    _ => TaskState::WaitingForDependencies,
+                },
+                started: None,
+                duration: None,
+                resources: Some(control.demand()),
+            })
         })
         .collect();
     out.sort_by_key(|t| t.object);
@@ -152,39 +155,11 @@ pub fn tasks(filter: &TaskFilter) -> Vec<TaskInfo> {
     out
 }
 
-/// Where an object is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ObjectState {
-    /// Its task has not finished.
-    Pending,
-    /// In memory.
-    Ready,
-    /// On disk.
-    Spilled,
-    /// Holds an error.
-    Failed,
-}
-
-/// One object in the store.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct ObjectInfo {
-    /// Its id.
-    pub id: ObjectId,
-    /// Where it is.
-    pub state: ObjectState,
-    /// Its encoded size in bytes, once ready.
-    pub size: Option<u64>,
-    /// How many `ObjectRef` handles (and pending tasks, mailboxes and stored values holding
-    /// them) refer to it.
-    pub refs: usize,
-    /// Whether its value is lent out (a `get_arc` result is alive), so it cannot be spilled.
-    pub pinned: bool,
-}
+pub use crate::object_store::{ObjectInfo, ObjectState};
 
 /// The current runtime's objects, in id order (like `ray memory`).
 pub fn objects() -> Vec<ObjectInfo> {
-    runtime::current().store.snapshot().0
+    runtime::current().store.snapshot().objects
 }
 
 /// One actor.

@@ -54,7 +54,7 @@ use crate::call_args::{CallArgs, Deps};
 use crate::cpu_pool;
 use crate::error::{Error, Result};
 use crate::object_ref::{missing, ObjectRef};
-use crate::object_store::{Cell, Object, State, Value, Waiter};
+use crate::object_store::{Cell, Dependent, Object, ObjectId, Producer, State, Value, Waiter};
 use crate::runtime::{self, Shared};
 use crate::scheduler::{self, Lease, Queued};
 use crate::timeline;
@@ -284,7 +284,7 @@ impl TaskBuilder {
             phase: AtomicU8::new(PHASE_WAITING),
             demand: (self.options.num_cpus, self.options.num_gpus),
         });
-        let out = shared.store.insert_pending(Some(Arc::clone(&control)));
+        let out = shared.store.insert_pending(Some(Arc::clone(&control) as _));
         let mut deps = self.args.deps;
         deps.keep_owned_by(shared.id);
         tracing::trace!(
@@ -356,19 +356,12 @@ impl Gate {
             control,
         });
         for dep in deps.cells {
-            let subscribed = dep.subscribe(Waiter::Gate(Arc::clone(&gate)));
+            let subscribed = dep.subscribe(Waiter::Dependent(Arc::clone(&gate) as _));
             if let Some(state) = subscribed {
                 gate.arrive(&state);
             }
         }
         gate.arrive_done();
-    }
-
-    pub(crate) fn arrive(&self, state: &State) {
-        if let Some(error) = state.failure() {
-            self.failure.lock().get_or_insert(error);
-        }
-        self.arrive_done();
     }
 
     fn arrive_done(&self) {
@@ -397,6 +390,15 @@ impl Gate {
     }
 }
 
+impl Dependent for Gate {
+    fn arrive(&self, state: &State) {
+        if let Some(error) = state.failure() {
+            self.failure.lock().get_or_insert(error);
+        }
+        self.arrive_done();
+    }
+}
+
 /// How to stop one task: its name (for `Error::Cancelled`), whether it was cancelled, and the
 /// waker that stops its async body when it is cancelled.
 pub(crate) struct TaskControl {
@@ -408,6 +410,24 @@ pub(crate) struct TaskControl {
     phase: AtomicU8,
     /// The CPUs and GPUs it asked for.
     demand: (f64, f64),
+}
+
+impl Producer for TaskControl {
+    fn function(&self) -> &str {
+        &self.function
+    }
+
+    fn cancelled(&self, object: ObjectId) {
+        if self.phase() != PHASE_RUNNING {
+            // It never runs, so it leaves no run in the timeline: record the cancellation.
+            timeline::record_skipped(self.function_name(), object, timeline::Skipped::Cancelled);
+        }
+        self.cancel();
+    }
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
 }
 
 /// Waiting for its arguments.

@@ -207,7 +207,7 @@ impl<A: Actor> fmt::Debug for ActorHandle<A> {
 impl<A: Actor> Serialize for ActorHandle<A> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if let Some(holder) = &self.holder {
-            counted::note_serialized(|| Arc::clone(holder) as _);
+            crate::object_store::note_serialized(|| Arc::clone(holder) as _);
         }
         self.id.serialize(serializer)
     }

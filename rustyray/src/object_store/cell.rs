@@ -11,12 +11,11 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::kept::keeping_handles;
+use super::ObjectId;
 use super::{decode, is_spillable, run_waiters, Entry, Object, ObjectStore, Slot, Spilled};
-use super::{State, Value, Waiter, Waiters};
-use crate::counted::keeping_handles;
+use super::{Producer, State, Value, Waiter, Waiters};
 use crate::error::{Error, Result};
-use crate::object_ref::ObjectId;
-use crate::task::TaskControl;
 
 /// The largest value (in bytes, and owning nothing on the heap) that
 /// [`Cell::read_value`] copies under the cell's lock rather than sharing.
@@ -42,7 +41,7 @@ impl Cell {
         id: ObjectId,
         store: Arc<ObjectStore>,
         entry: Entry,
-        control: Option<Arc<TaskControl>>,
+        control: Option<Arc<dyn Producer>>,
         tick: u64,
     ) -> Cell {
         debug_assert_eq!(id.owner(), store.owner);
@@ -177,15 +176,7 @@ impl Cell {
         self.store.cancellations.fetch_add(1, Ordering::AcqRel);
         let cancelled = self.complete(Err(Error::Cancelled { function }));
         if let Some(control) = control {
-            if control.phase() != crate::task::PHASE_RUNNING {
-                // It never runs, so it leaves no run in the timeline: record the cancellation.
-                crate::timeline::record_skipped(
-                    control.function_name(),
-                    self.id(),
-                    crate::timeline::Skipped::Cancelled,
-                );
-            }
-            control.cancel();
+            control.cancelled(self.id());
         }
         cancelled
     }
@@ -255,7 +246,7 @@ impl Cell {
             }
             Entry::Ready(object) => return object.downcast::<T>(), // read back meanwhile
             Entry::Failed(error) => return Err((**error).clone()),
-            Entry::Pending(_) => return Err(crate::object_ref::missing(id)),
+            Entry::Pending(_) => return Err(super::missing(id)),
         };
         let store = &self.store;
         let bytes = store.spill.read(&path).map_err(|e| {

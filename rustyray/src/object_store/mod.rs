@@ -44,7 +44,11 @@
 
 mod cell;
 mod codec;
+mod id;
+mod info;
+mod kept;
 mod object;
+mod producer;
 mod spill;
 #[cfg(test)]
 mod tests;
@@ -59,17 +63,20 @@ use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
-use crate::counted::keeping_handles;
 use crate::error::{Error, Result};
-use crate::object_ref::ObjectId;
-use crate::task::TaskControl;
 pub(crate) use cell::Cell;
 use codec::decode;
+pub(crate) use id::missing;
+pub use id::ObjectId;
+pub use info::{ObjectInfo, ObjectState};
+use kept::keeping_handles;
+pub(crate) use kept::note_serialized;
 pub(crate) use object::Object;
 pub use object::Value;
+pub(crate) use producer::Producer;
 use spill::Spill;
 use waiter::run_waiters;
-pub(crate) use waiter::{Countdown, Waiter, Waiters};
+pub(crate) use waiter::{Countdown, Dependent, Waiter, Waiters};
 
 /// What a cell holds. The rare, large variants are boxed, so a cell stays small.
 enum Entry {
@@ -92,7 +99,7 @@ struct Spilled {
 /// What a cell holds: its entry and (while it is a pending task result) how to cancel the task.
 struct Slot {
     entry: Entry,
-    control: Option<Arc<TaskControl>>,
+    control: Option<Arc<dyn Producer>>,
     /// When the object was last read (a tick of the store's clock), for LRU spilling.
     last_used: u64,
     /// Set when spilling the object failed to serialize it, so it is not picked again.
@@ -191,6 +198,14 @@ pub(crate) struct ObjectStore {
     spill: Spill,
 }
 
+/// Every object a store holds, and what will produce those still pending (for the state API).
+pub(crate) struct Snapshot {
+    /// The objects, in id order.
+    pub(crate) objects: Vec<ObjectInfo>,
+    /// The pending objects' producers.
+    pub(crate) producers: Vec<(ObjectId, Arc<dyn Producer>)>,
+}
+
 /// Where and how much an object store may keep.
 pub(crate) struct StoreLimits {
     pub(crate) memory: u64,
@@ -243,7 +258,7 @@ impl ObjectStore {
         self: &Arc<Self>,
         id: ObjectId,
         entry: Entry,
-        control: Option<Arc<TaskControl>>,
+        control: Option<Arc<dyn Producer>>,
     ) -> Arc<Cell> {
         let spillable = is_spillable(&entry);
         let cell = Arc::new(Cell::new(id, Arc::clone(self), entry, control, self.tick()));
@@ -435,7 +450,10 @@ impl ObjectStore {
 
     /// A new object that a task or actor call will produce later; `control` cancels the task.
     #[inline]
-    pub(crate) fn insert_pending(self: &Arc<Self>, control: Option<Arc<TaskControl>>) -> Arc<Cell> {
+    pub(crate) fn insert_pending(
+        self: &Arc<Self>,
+        control: Option<Arc<dyn Producer>>,
+    ) -> Arc<Cell> {
         self.make(self.new_id(), Entry::Pending(Waiters::new()), control)
     }
 
@@ -460,13 +478,7 @@ impl ObjectStore {
     }
 
     /// A snapshot of every object (for `rustyray::state`), and of the tasks still pending.
-    pub(crate) fn snapshot(
-        &self,
-    ) -> (
-        Vec<crate::state::ObjectInfo>,
-        Vec<(ObjectId, Arc<TaskControl>)>,
-    ) {
-        use crate::state::{ObjectInfo, ObjectState};
+    pub(crate) fn snapshot(&self) -> Snapshot {
         let live = self.live();
         let mut objects = Vec::with_capacity(live.len());
         let mut tasks = Vec::new();
@@ -492,7 +504,10 @@ impl ObjectStore {
         }
         drop(live);
         objects.sort_by_key(|o| o.id);
-        (objects, tasks)
+        Snapshot {
+            objects,
+            producers: tasks,
+        }
     }
 
     /// Number of objects held (any state).

@@ -274,7 +274,7 @@ fn the_registry_forgets_dead_cells_as_it_grows() {
         "dead cells swept away, {listed} left"
     );
     assert_eq!(store.len(), 100);
-    assert_eq!(store.snapshot().0.len(), 100);
+    assert_eq!(store.snapshot().objects.len(), 100);
     drop(keep);
     assert_eq!(store.len(), 0);
 }

@@ -7,7 +7,7 @@
 //!   wakes the thread once, when enough objects resolved (or one failed, where it stops on
 //!   failure), instead of at every resolution;
 //! - a future (`ref.await`, an actor waiting for a call's arguments) is woken through its waker;
-//! - a task's [`Gate`] counts down its pending arguments.
+//! - a [`Dependent`] (a task's gate, which counts down its pending arguments) is told.
 //!
 //! Waiters run after the cell's lock is released. One that resolves further objects (a failed
 //! task fails its dependents, which fail theirs, ...) queues their waiters on a per-thread
@@ -22,7 +22,6 @@ use futures_util::task::AtomicWaker;
 use smallvec::SmallVec;
 
 use super::State;
-use crate::task::Gate;
 
 /// One waiter of a pending object, run once when it resolves, with its final state.
 pub(crate) enum Waiter {
@@ -30,8 +29,9 @@ pub(crate) enum Waiter {
     Countdown(Arc<Countdown>),
     /// A future polled again once the object resolves.
     Wake(Arc<AtomicWaker>),
-    /// A task waiting for its ref arguments.
-    Gate(Arc<Gate>),
+    /// Something that may resolve further objects once told (a task waiting for its ref
+    /// arguments).
+    Dependent(Arc<dyn Dependent>),
     /// Any other callback (the store's own tests use it).
     #[cfg(test)]
     Call(Box<dyn FnOnce(&State) + Send>),
@@ -50,11 +50,18 @@ impl Waiter {
         match self {
             Waiter::Countdown(countdown) => countdown.arrive(state),
             Waiter::Wake(waker) => waker.wake(),
-            Waiter::Gate(gate) => gate.arrive(state),
+            Waiter::Dependent(dependent) => dependent.arrive(state),
             #[cfg(test)]
             Waiter::Call(call) => call(state),
         }
     }
+}
+
+/// What waits for objects and may resolve others when they resolve: the store defines it so
+/// that it needs nothing from the layers above it (a task's gate implements it).
+pub(crate) trait Dependent: Send + Sync {
+    /// One object it waits for resolved with `state`.
+    fn arrive(&self, state: &State);
 }
 
 /// Counts the objects a blocked thread waits for and wakes it when the count is reached, or at
