@@ -27,7 +27,7 @@ use std::time::Duration;
 use crate::actor::ActorId;
 use crate::object_ref::ObjectId;
 use crate::runtime;
-use crate::task::{TaskControl, PHASE_QUEUED, PHASE_RUNNING};
+use crate::task::{Phase, TaskControl};
 use crate::timeline::{self, Kind, Skipped};
 
 /// Where a task is.
@@ -121,9 +121,9 @@ pub fn tasks(filter: &TaskFilter) -> Vec<TaskInfo> {
                 function: control.function().to_owned(),
                 actor: None,
                 state: match control.phase() {
-                    PHASE_RUNNING => TaskState::Running,
-                    PHASE_QUEUED => TaskState::Queued,
-                    _ => TaskState::WaitingForDependencies,
+                    Phase::Running => TaskState::Running,
+                    Phase::Queued => TaskState::Queued,
+                    Phase::Waiting => TaskState::WaitingForDependencies,
                 },
                 started: None,
                 duration: None,

@@ -1,0 +1,264 @@
+//! Running a task: its body (sync on the CPU pool, async on tokio), retries, panics caught,
+//! the result stored, and the next job a finishing one made ready.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use tracing::Instrument;
+
+use crate::cpu_pool;
+use crate::error::{Error, Result};
+use crate::object_store::{Cell, Object};
+use crate::runtime::Shared;
+use crate::scheduler::{self, Lease};
+use crate::timeline;
+
+use super::{Phase, TaskControl};
+
+/// A task's body and how it runs. The job is generic over it, so the body, its future and the
+/// job share one allocation (the scheduler's queue entry, then tokio's task).
+pub(crate) trait Body: Send + Sync + Sized + 'static {
+    /// Runs the job on its executor, holding `lease`.
+    fn launch(job: Job<Self>, lease: Arc<Lease>, tokio: &tokio::runtime::Handle);
+}
+
+/// A synchronous body, run on the CPU pool.
+pub(super) struct SyncBody<F>(pub(super) F);
+
+/// An asynchronous body, run on tokio: it makes the future, once per try.
+pub(super) struct AsyncBody<F>(pub(super) F);
+
+/// A task whose dependencies are ready, waiting for (or holding) its resources.
+pub(crate) struct Job<B> {
+    pub(super) shared: Arc<Shared>,
+    pub(super) control: Arc<TaskControl>,
+    pub(super) out: Arc<Cell>,
+    pub(super) max_retries: u32,
+    pub(super) retry_exceptions: bool,
+    pub(super) body: B,
+}
+
+impl<F> Body for SyncBody<F>
+where
+    F: Fn() -> anyhow::Result<Object> + Send + Sync + 'static,
+{
+    fn launch(job: Job<Self>, lease: Arc<Lease>, _tokio: &tokio::runtime::Handle) {
+        let pool = job.shared.pool.clone();
+        pool.spawn(Box::new(move || {
+            let span = job.span();
+            let _running = span.enter();
+            let started = timeline::now();
+            let outcome = scheduler::with_sync_lease(&lease, || job.run_sync());
+            job.record(started, false, &outcome);
+            // Giving the CPU back and storing the result both make tasks ready; while
+            // finishing, this thread keeps the first of them and runs it next.
+            cpu_pool::finishing(|| {
+                drop(lease);
+                job.finish(outcome);
+            });
+        }));
+    }
+}
+
+impl<F, Fut> Body for AsyncBody<F>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<Object>> + Send + 'static,
+{
+    fn launch(job: Job<Self>, lease: Arc<Lease>, tokio: &tokio::runtime::Handle) {
+        let span = job.span();
+        let run = async move {
+            let started = timeline::now();
+            let outcome = {
+                let control = &job.control;
+                let body = scheduler::with_async_lease(Arc::clone(&lease), job.run_async());
+                let mut body = std::pin::pin!(body);
+                std::future::poll_fn(|cx| control.poll_unless_cancelled(cx, body.as_mut())).await
+            };
+            // Giving the CPU back and storing the result both make tasks ready; the first
+            // async one of them runs next in this tokio task instead of a new one.
+            finishing_async(move || {
+                drop(lease);
+                match outcome {
+                    Some(outcome) => {
+                        job.record(started, true, &outcome);
+                        job.finish(outcome);
+                    }
+                    None => drop(job), // cancelled: its result already failed
+                }
+            })
+        }
+        .instrument(span);
+        if let Some(run) = keep_as_next(run) {
+            tokio.spawn(run_async_jobs(run));
+        }
+    }
+}
+
+/// An async job's whole run (body, timeline entry, result), as the next one a tokio task runs.
+/// It returns the next async job it made ready while finishing, if it kept one.
+struct NextAsync(Pin<Box<dyn Future<Output = Option<NextAsync>> + Send>>);
+
+/// How many async jobs one tokio task runs in a row before it yields to the others.
+const ASYNC_JOBS_BEFORE_YIELD: u32 = 32;
+
+thread_local! {
+    /// Set (to `Some`) while an async job finishes on this thread: the first async job this
+    /// makes ready is kept here, to run next in the same tokio task.
+    static NEXT_ASYNC: RefCell<Option<Option<NextAsync>>> = const { RefCell::new(None) };
+}
+
+/// Runs `finish` (giving back the lease, storing the result) and returns the async job it made
+/// ready and kept, if any.
+fn finishing_async(finish: impl FnOnce()) -> Option<NextAsync> {
+    let outer = NEXT_ASYNC.with(|slot| slot.replace(Some(None)));
+    finish();
+    NEXT_ASYNC.with(|slot| slot.replace(outer)).flatten()
+}
+
+/// Keeps `run` as the next job of the async job finishing on this thread, if one is and has
+/// kept none yet; gives it back otherwise.
+fn keep_as_next<R>(run: R) -> Option<R>
+where
+    R: Future<Output = Option<NextAsync>> + Send + 'static,
+{
+    NEXT_ASYNC.with(|slot| match &mut *slot.borrow_mut() {
+        Some(next @ None) => {
+            *next = Some(NextAsync(Box::pin(run)));
+            None
+        }
+        _ => Some(run),
+    })
+}
+
+/// One tokio task running async jobs: `first`, then each job the previous one kept.
+async fn run_async_jobs(first: impl Future<Output = Option<NextAsync>>) {
+    let mut next = first.await;
+    let mut in_a_row = 0;
+    while let Some(NextAsync(run)) = next {
+        in_a_row += 1;
+        if in_a_row % ASYNC_JOBS_BEFORE_YIELD == 0 {
+            tokio::task::yield_now().await;
+        }
+        next = run.await;
+    }
+}
+
+impl<B: Body> Job<B> {
+    /// Hands the job to its executor with the resources it was granted.
+    pub(super) fn start(self, lease: Lease) {
+        let Some(handle) = self.shared.handle().cloned() else {
+            return; // the runtime never started; its objects already failed
+        };
+        if self.control.is_cancelled() {
+            return; // cancelled while waiting: the lease goes back unused
+        }
+        tracing::trace!(
+            target: "rustyray::task",
+            function = %self.control.function,
+            object = %self.out.id(),
+            "scheduled"
+        );
+        self.control.set_phase(Phase::Running);
+        B::launch(self, Arc::new(lease), &handle);
+    }
+}
+
+impl<B> Job<B> {
+    /// The tracing span of the task's run (free when no subscriber is installed).
+    fn span(&self) -> tracing::Span {
+        tracing::debug_span!(
+            target: "rustyray::task",
+            "run",
+            function = %self.control.function,
+            object = %self.out.id(),
+        )
+    }
+
+    /// Enters the finished run in the timeline and in the trace.
+    fn record(&self, started: timeline::Stamp, asynchronous: bool, outcome: &Result<Object>) {
+        tracing::trace!(target: "rustyray::task", failed = outcome.is_err(), "finished");
+        timeline::record(timeline::Finished {
+            kind: timeline::Kind::Task,
+            name: &self.control.function,
+            actor: None,
+            asynchronous,
+            started,
+            ended: timeline::now(),
+            failed: outcome.is_err(),
+            skipped: None,
+            object: self.out.id(),
+        });
+    }
+
+    /// Stores the result. The body goes first: its argument refs are released before anyone
+    /// waiting for the result wakes up.
+    fn finish(self, outcome: Result<Object>) {
+        let Job { out, body, .. } = self;
+        drop(body);
+        out.finish(outcome);
+    }
+
+    /// The final result of a try, or `None` if the task should run again.
+    fn retry_or_finish(
+        &self,
+        outcome: std::thread::Result<anyhow::Result<Object>>,
+        tries: &mut u32,
+    ) -> Option<Result<Object>> {
+        let (error, retryable) = match outcome {
+            Ok(Ok(object)) => return Some(Ok(object)),
+            Ok(Err(error)) => (
+                Error::task_failed(self.control.function(), &error),
+                self.retry_exceptions,
+            ),
+            Err(payload) => (Error::panicked(self.control.function(), &*payload), true),
+        };
+        let stopped = self.shared.is_shut_down() || self.control.is_cancelled();
+        if retryable && *tries < self.max_retries && !stopped {
+            *tries += 1;
+            tracing::debug!(target: "rustyray::task", %error, attempt = *tries, "retrying");
+            return None;
+        }
+        // Logged once, here where it arises; the tasks it fails downstream do not log it again.
+        tracing::warn!(target: "rustyray::task", %error, "task failed");
+        Some(Err(error))
+    }
+}
+
+impl<F> Job<SyncBody<F>>
+where
+    F: Fn() -> anyhow::Result<Object> + Send + Sync + 'static,
+{
+    fn run_sync(&self) -> Result<Object> {
+        let mut tries = 0;
+        loop {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(&self.body.0));
+            if let Some(result) = self.retry_or_finish(outcome, &mut tries) {
+                return result;
+            }
+        }
+    }
+}
+
+impl<F, Fut> Job<AsyncBody<F>>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<Object>> + Send + 'static,
+{
+    async fn run_async(&self) -> Result<Object> {
+        let mut tries = 0;
+        loop {
+            // Made inside the guarded block: a panic while making the future is caught too.
+            let outcome = AssertUnwindSafe(async { (self.body.0)().await })
+                .catch_unwind()
+                .await;
+            if let Some(result) = self.retry_or_finish(outcome, &mut tries) {
+                return result;
+            }
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Remote tasks: submitting a function call whose arguments may be refs, and running it.
+//!
+//! `#[rustyray::remote]` expands to a [`TaskBuilder`]; it is also usable by hand:
+//!
+//! ```
+//! use rustyray::{task::TaskBuilder, Config, ObjectRef, Runtime};
+//!
+//! let rt = Runtime::new(Config::default()).unwrap();
+//! let _guard = rt.enter();
+//!
+//! fn add(a: i64, b: i64) -> ObjectRef<i64> {
+//!     let mut task = TaskBuilder::new("add");
+//!     let (a, b) = (task.arg(a), task.arg(b));
+//!     task.spawn(move || Ok(a.get()? + b.get()?))
+//! }
+//!
+//! let three = add(1, 2);
+//! let thirteen = {
+//!     let mut task = TaskBuilder::new("add");
+//!     let (a, b) = (task.arg(&three), task.arg(10));
+//!     task.spawn(move || Ok(a.get()? + b.get()?))
+//! };
+//! assert_eq!(rustyray::get(&thirteen).unwrap(), 13);
+//! ```
+//!
+//! # Design
+//!
+//! Submitting creates the result's pending entry and returns its ref at once. If any argument is
+//! a ref still pending, a `Gate` subscribes to each such object and counts them down; the last
+//! one to resolve hands the task to the scheduler, so no thread waits for dependencies. If any
+//! dependency failed, the task never runs and its result fails with that same error.
+//!
+//! Once the scheduler grants resources, a sync body runs on the CPU pool and an async body on
+//! tokio, each inside its lease so that waits within it lend its CPUs back. Errors and panics are
+//! caught; `max_retries` re-runs the body after a panic (and after an `Err` with
+//! `retry_exceptions`), and the result fails only after the last try.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8};
+use std::sync::Arc;
+
+use futures_util::task::AtomicWaker;
+use futures_util::FutureExt;
+
+use crate::call_args::CallArgs;
+pub use crate::call_args::{ArgSlot, IntoArg};
+use crate::error::Error;
+use crate::object_ref::ObjectRef;
+use crate::object_store::{Cell, Object, Value};
+use crate::runtime::{self, Shared};
+use crate::scheduler::Queued;
+
+mod control;
+mod gate;
+mod job;
+
+pub(crate) use control::{Phase, TaskControl};
+use gate::Gate;
+pub(crate) use job::Body;
+use job::{AsyncBody, Job, SyncBody};
+
+/// Per-call options of a task: resources, retries and a display name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskOptions {
+    pub(crate) num_cpus: f64,
+    pub(crate) num_gpus: f64,
+    pub(crate) resources: Vec<(String, f64)>,
+    pub(crate) max_retries: u32,
+    pub(crate) retry_exceptions: bool,
+    pub(crate) name: Option<String>,
+}
+
+impl Default for TaskOptions {
+    /// One CPU, no GPU, no retries.
+    fn default() -> Self {
+        TaskOptions {
+            num_cpus: 1.0,
+            num_gpus: 0.0,
+            resources: Vec::new(),
+            max_retries: 0,
+            retry_exceptions: false,
+            name: None,
+        }
+    }
+}
+
+impl TaskOptions {
+    /// CPUs held while the task runs (default 1; fractions allowed).
+    pub fn num_cpus(mut self, n: f64) -> Self {
+        self.num_cpus = n;
+        self
+    }
+
+    /// GPUs held while the task runs (default 0).
+    pub fn num_gpus(mut self, n: f64) -> Self {
+        self.num_gpus = n;
+        self
+    }
+
+    /// An amount of a custom resource held while the task runs (added to any set before).
+    pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
+        self.resources.push((name.into(), amount));
+        self
+    }
+
+    /// How many times to re-run the task after a panic (default 0).
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// Whether an `Err` result is retried too, not only a panic (default false).
+    pub fn retry_exceptions(mut self, yes: bool) -> Self {
+        self.retry_exceptions = yes;
+        self
+    }
+
+    /// A name for the call, shown instead of the function's in errors.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+}
+
+/// A boxed future that a task or actor body returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Builds and submits one task: its options, its arguments, then its body.
+///
+/// See the [module documentation](self) for an example.
+#[must_use = "a task runs only once `spawn` or `spawn_async` is called"]
+pub struct TaskBuilder {
+    function: Cow<'static, str>,
+    options: TaskOptions,
+    args: CallArgs,
+}
+
+impl std::fmt::Debug for TaskBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskBuilder")
+            .field("function", &self.function)
+            .field("registered", &self.args.registered)
+            .field("options", &self.options)
+            .field("deps", &self.args.deps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaskBuilder {
+    /// A task of `function` (its name in errors and, later, in the timeline) with default
+    /// options.
+    pub fn new(function: impl Into<Cow<'static, str>>) -> TaskBuilder {
+        TaskBuilder {
+            function: function.into(),
+            options: TaskOptions::default(),
+            args: CallArgs::new(),
+        }
+    }
+
+    /// The function's id in the [registry](crate::registry) (what `#[rustyray::remote]`
+    /// passes). Only a registered function can run on the `ray` backend.
+    #[doc(hidden)]
+    pub fn registered(mut self, id: &'static str) -> Self {
+        self.args.registered = Some(id);
+        self
+    }
+
+    /// Replaces all options at once.
+    pub fn options(mut self, options: TaskOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// CPUs held while the task runs (default 1; fractions allowed).
+    pub fn num_cpus(self, n: f64) -> Self {
+        self.map_options(|o| o.num_cpus(n))
+    }
+
+    /// GPUs held while the task runs (default 0).
+    pub fn num_gpus(self, n: f64) -> Self {
+        self.map_options(|o| o.num_gpus(n))
+    }
+
+    /// An amount of a custom resource held while the task runs.
+    pub fn resource(self, name: impl Into<String>, amount: f64) -> Self {
+        self.map_options(|o| o.resource(name, amount))
+    }
+
+    /// How many times to re-run the task after a panic (default 0).
+    pub fn max_retries(self, n: u32) -> Self {
+        self.map_options(|o| o.max_retries(n))
+    }
+
+    /// Whether an `Err` result is retried too, not only a panic (default false).
+    pub fn retry_exceptions(self, yes: bool) -> Self {
+        self.map_options(|o| o.retry_exceptions(yes))
+    }
+
+    /// A name for this call, shown instead of the function's in errors.
+    pub fn name(self, name: impl Into<String>) -> Self {
+        self.map_options(|o| o.name(name))
+    }
+
+    fn map_options(mut self, f: impl FnOnce(TaskOptions) -> TaskOptions) -> Self {
+        self.options = f(self.options);
+        self
+    }
+
+    /// Adds an argument (a value or a ref) and returns the slot to read it from in the body.
+    pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
+        self.args.arg(arg)
+    }
+
+    /// Submits the task with a synchronous body, run on the CPU pool. Returns its result's ref
+    /// at once.
+    ///
+    /// The body may run more than once when retries are enabled, hence `Fn`.
+    pub fn spawn<R, F>(self, body: F) -> ObjectRef<R>
+    where
+        R: Value,
+        F: Fn() -> anyhow::Result<R> + Send + Sync + 'static,
+    {
+        self.submit(SyncBody(move || body().map(Object::new)))
+    }
+
+    /// Submits the task with an asynchronous body, run on tokio. `body` makes the future (once
+    /// per try). Returns its result's ref at once.
+    pub fn spawn_async<R, F, Fut>(self, body: F) -> ObjectRef<R>
+    where
+        R: Value,
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<R>> + Send + 'static,
+    {
+        self.submit(AsyncBody(move || body().map(|r| r.map(Object::new))))
+    }
+
+    fn submit<R, B: Body>(self, body: B) -> ObjectRef<R> {
+        let shared = runtime::current();
+        ObjectRef::adopt(shared.backend.submit(&shared, self, body))
+    }
+
+    /// Sends the task to Ray by its registered id (see `runtime::Backend::submit`).
+    #[cfg(feature = "ray")]
+    pub(crate) fn submit_to_ray(self, shared: &Shared, ray: &crate::ray::Backend) -> Arc<Cell> {
+        match self.args.for_ray("task", &self.function) {
+            Ok((id, wire)) => ray.submit(shared, wire, id, &self.function, &self.options),
+            Err(error) => shared.store.insert_failed(error),
+        }
+    }
+
+    /// Submits the task to this process's scheduler (see `runtime::Backend::submit`).
+    pub(crate) fn submit_here<B: Body>(self, shared: &Arc<Shared>, body: B) -> Arc<Cell> {
+        let function: Cow<'static, str> = match self.options.name.clone() {
+            Some(name) => name.into(),
+            None => self.function,
+        };
+        let demand = shared.check().and_then(|()| {
+            let o = &self.options;
+            shared
+                .scheduler
+                .demand(&function, o.num_cpus, o.num_gpus, &o.resources)
+        });
+        let demand = match demand {
+            Ok(demand) => demand,
+            Err(error) => return shared.store.insert_failed(error),
+        };
+        let control = Arc::new(TaskControl {
+            function,
+            cancelled: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+            phase: AtomicU8::new(Phase::Waiting as u8),
+            demand: (self.options.num_cpus, self.options.num_gpus),
+        });
+        let out = shared.store.insert_pending(Some(Arc::clone(&control) as _));
+        let mut deps = self.args.deps;
+        deps.keep_owned_by(shared.id);
+        tracing::trace!(
+            target: "rustyray::task",
+            function = %control.function,
+            object = %out.id(),
+            dependencies = deps.cells.len(),
+            "submitted"
+        );
+        // With arguments to wait for, the gate marks the task queued when they are ready.
+        let gate_control = if deps.is_empty() {
+            control.set_phase(Phase::Queued);
+            None
+        } else {
+            Some(Arc::clone(&control))
+        };
+        let job = Job {
+            shared: Arc::clone(shared),
+            control,
+            out: Arc::clone(&out),
+            max_retries: self.options.max_retries,
+            retry_exceptions: self.options.retry_exceptions,
+            body,
+        };
+        let queued = Queued {
+            demand,
+            start: Box::new(move |lease| job.start(lease)),
+        };
+        Gate::open_when_ready(shared, deps, &out, queued, gate_control);
+        if shared.is_shut_down() {
+            // Shutdown raced with this submission: make sure the result does not stay pending.
+            out.complete(Err(Error::RuntimeShutdown));
+        }
+        out
+    }
+}
