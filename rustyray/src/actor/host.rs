@@ -29,7 +29,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::table::{ActorCell, Taken};
+use super::mailbox::{ActorCell, Taken};
 use super::{Call, Ctor, Method};
 use crate::call_args::Deps;
 use crate::error::{Error, Result};

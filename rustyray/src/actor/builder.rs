@@ -1,0 +1,427 @@
+//! Building actors and calls: options, the constructor and methods as the host runs them,
+//! and sending each to the backend.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+
+use crate::call_args::{ArgSlot, CallArgs, IntoArg};
+use crate::error::{Error, Result};
+use crate::object_ref::{missing, ObjectRef};
+use crate::object_store::{Cell, Object, Value};
+use crate::runtime::{self, Shared};
+use crate::task::BoxFuture;
+
+use super::host::{ActorHost, ConcurrentRunner};
+use super::mailbox::ActorCell;
+use super::{Actor, ActorHandle, ActorId, Call};
+
+/// Options of an actor: its name, restarts, retries and concurrency.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActorOptions {
+    pub(crate) name: Option<String>,
+    pub(crate) max_restarts: u32,
+    pub(crate) max_task_retries: u32,
+    pub(crate) max_concurrency: usize,
+}
+
+impl Default for ActorOptions {
+    /// Unnamed, no restarts, no retries, one call at a time.
+    fn default() -> Self {
+        ActorOptions {
+            name: None,
+            max_restarts: 0,
+            max_task_retries: 0,
+            max_concurrency: 1,
+        }
+    }
+}
+
+impl ActorOptions {
+    /// Registers the actor under `name`, so [`get_actor`](super::get_actor) finds it; it then lives until
+    /// [`kill`](super::kill)ed, even with no handle left.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// How many times a panicked actor is rebuilt from its constructor arguments (default 0).
+    pub fn max_restarts(mut self, n: u32) -> Self {
+        self.max_restarts = n;
+        self
+    }
+
+    /// How many times a call interrupted by a crash is sent again to the restarted actor
+    /// (default 0: it fails with the crash's error).
+    pub fn max_task_retries(mut self, n: u32) -> Self {
+        self.max_task_retries = n;
+        self
+    }
+
+    /// How many async calls may interleave (default 1: one call at a time).
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n;
+        self
+    }
+}
+
+// Boxed: a body that captures nothing (a method without arguments) allocates nothing. A call
+// interrupted by a crash is moved back into the backlog, never copied; only shared calls are
+// copied (a concurrent run keeps each one it started, to report it if another one crashes).
+type SyncMethod<A> = Box<dyn Fn(&mut A) -> anyhow::Result<Object> + Send + Sync>;
+type AsyncMethod<A> =
+    Box<dyn for<'a> Fn(&'a mut A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
+type SharedMethod<A> =
+    Arc<dyn for<'a> Fn(&'a A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
+
+pub(crate) enum Method<A> {
+    Sync(SyncMethod<A>),
+    Async(AsyncMethod<A>),
+    /// An async `&self` method of a concurrent actor: may interleave with others of its kind.
+    Shared(SharedMethod<A>),
+}
+
+type SyncCtor<A> = Arc<dyn Fn() -> anyhow::Result<A> + Send + Sync>;
+type AsyncCtor<A> = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<A>> + Send + Sync>;
+
+/// How to build the actor's state; kept for restarts.
+pub(crate) enum Ctor<A> {
+    Sync(SyncCtor<A>),
+    Async(AsyncCtor<A>),
+}
+
+/// Builds and starts one actor: its options, its constructor's arguments, then the
+/// constructor.
+#[must_use = "the actor starts only once `spawn` or `spawn_async` is called"]
+pub struct ActorBuilder<A> {
+    class: Cow<'static, str>,
+    options: ActorOptions,
+    concurrent: Option<ConcurrentRunner<A>>,
+    args: CallArgs,
+}
+
+impl<A: Actor> fmt::Debug for ActorBuilder<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ActorBuilder")
+            .field("class", &self.class)
+            .field("options", &self.options)
+            .field("deps", &self.args.deps)
+            .finish()
+    }
+}
+
+impl<A: Actor> ActorBuilder<A> {
+    /// An actor of class `class` (its name in errors) with default options.
+    pub fn new(class: impl Into<Cow<'static, str>>) -> ActorBuilder<A> {
+        ActorBuilder {
+            class: class.into(),
+            options: ActorOptions::default(),
+            concurrent: None,
+            args: CallArgs::new(),
+        }
+    }
+
+    /// The constructor's id in the [registry](crate::registry) (what `#[rustyray::actor]`
+    /// passes). Only a registered constructor can build the actor on the `ray` backend.
+    #[doc(hidden)]
+    pub fn registered(mut self, id: &'static str) -> Self {
+        self.args.registered = Some(id);
+        self
+    }
+
+    /// Sets the actor's options.
+    pub fn options(mut self, options: ActorOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Declares that the actor's shared calls ([`CallBuilder::spawn_shared`]) may interleave,
+    /// which `max_concurrency(n > 1)` requires. `#[rustyray::actor(concurrent)]` sets it.
+    pub fn concurrent(mut self) -> Self
+    where
+        A: Sync,
+    {
+        self.concurrent = Some(|host, state, first| Box::pin(host.run_concurrently(state, first)));
+        self
+    }
+
+    fn check_concurrency(&self) -> Result<()> {
+        let n = self.options.max_concurrency;
+        if n == 0 {
+            return Err(Error::InvalidArgument(
+                "max_concurrency(0) would never run a call; use 1 or more".to_owned(),
+            ));
+        }
+        if n > 1 && self.concurrent.is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "max_concurrency({n}) needs methods that may interleave: put \
+                 #[rustyray::actor(concurrent)] on `impl {}` so its async `&self` methods can \
+                 run side by side",
+                self.class
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds a constructor argument (a value or a ref) and returns the slot to read it from.
+    /// The slot's ref keeps the object alive as long as the actor may need it (restarts
+    /// included), since the constructor keeps its slots.
+    pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
+        self.args.arg(arg)
+    }
+
+    /// Starts the actor with a synchronous constructor, run on the CPU pool after its ref
+    /// arguments are ready (and again at each restart). Returns its handle at once; calls made
+    /// before the constructor ends wait for it.
+    pub fn spawn<F>(self, ctor: F) -> ActorHandle<A>
+    where
+        F: Fn() -> anyhow::Result<A> + Send + Sync + 'static,
+    {
+        self.start(Ctor::Sync(Arc::new(ctor)))
+    }
+
+    /// Starts the actor with an asynchronous constructor, run on tokio.
+    pub fn spawn_async<F, Fut>(self, ctor: F) -> ActorHandle<A>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = anyhow::Result<A>> + Send + 'static,
+    {
+        self.start(Ctor::Async(Arc::new(move || Box::pin(ctor()))))
+    }
+
+    fn start(self, ctor: Ctor<A>) -> ActorHandle<A> {
+        let shared = runtime::current();
+        shared.backend.create_actor(&shared, self, ctor)
+    }
+
+    /// Starts the actor in this process (see `runtime::Backend::create_actor`).
+    pub(crate) fn start_here(mut self, shared: &Arc<Shared>, ctor: Ctor<A>) -> ActorHandle<A> {
+        self.args.deps.keep_owned_by(shared.id);
+        let concurrency = self.check_concurrency();
+        let class = match &self.options.name {
+            Some(name) => format!("{} `{name}`", self.class).into(),
+            None => self.class,
+        };
+        let cell = Arc::new(ActorCell::new(class));
+        let id = shared.actors.insert(Arc::clone(&cell));
+        let handle = ActorHandle::adopt(shared, id);
+        let checked = shared
+            .check()
+            .and(concurrency)
+            .and_then(|()| match &self.options.name {
+                Some(name) => shared.actors.claim_name(name, id),
+                None => Ok(()),
+            });
+        match (checked, shared.handle()) {
+            (Ok(()), Some(tokio)) => {
+                let host = ActorHost {
+                    shared: Arc::clone(shared),
+                    cell: Arc::clone(&cell),
+                    deps: self.args.deps,
+                    ctor,
+                    restarts_left: self.options.max_restarts,
+                    max_task_retries: self.options.max_task_retries,
+                    max_concurrency: self.options.max_concurrency,
+                    concurrent: self.concurrent,
+                    backlog: Default::default(),
+                    running: Vec::new(),
+                };
+                let task = tokio.spawn(host.run());
+                cell.set_task(task.abort_handle());
+            }
+            (Err(error), _) => {
+                cell.mark_dead(error.to_string());
+                cell.close();
+            }
+            (Ok(()), None) => {
+                cell.mark_dead(Error::RuntimeShutdown.to_string());
+                cell.close();
+            }
+        }
+        handle
+    }
+}
+
+impl<A: Actor> ActorBuilder<A> {
+    /// Creates the actor on Ray. A failure to create it gives a handle whose calls all fail
+    /// with the reason, as an embedded actor whose constructor failed does.
+    #[cfg(feature = "ray")]
+    pub(crate) fn start_on_ray(
+        self,
+        shared: &Arc<Shared>,
+        ray: &crate::ray::Backend,
+    ) -> ActorHandle<A> {
+        let created = self
+            .args
+            .for_ray("actor", &self.class)
+            .and_then(|(id, wire)| ray.create_actor(shared, wire, id, &self.class, &self.options));
+        let id = created.unwrap_or_else(|error| {
+            let cell = Arc::new(ActorCell::<A>::new(self.class.clone()));
+            cell.mark_dead(error.to_string());
+            cell.close();
+            shared.actors.insert(cell)
+        });
+        ActorHandle::adopt(shared, id)
+    }
+}
+
+/// One method call being built: its arguments, then its body.
+#[must_use = "the call is sent only once `spawn` or `spawn_async` is called"]
+pub struct CallBuilder<A> {
+    actor: ActorId,
+    method: Cow<'static, str>,
+    args: CallArgs,
+    _actor: PhantomData<fn() -> A>,
+}
+
+impl<A: Actor> fmt::Debug for CallBuilder<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallBuilder")
+            .field("actor", &self.actor)
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
+impl<A: Actor> CallBuilder<A> {
+    /// A call of `method` on the actor `actor` (what [`ActorHandle::call`] and the generated
+    /// methods use).
+    pub fn new(actor: ActorId, method: impl Into<Cow<'static, str>>) -> CallBuilder<A> {
+        CallBuilder {
+            actor,
+            method: method.into(),
+            args: CallArgs::new(),
+            _actor: PhantomData,
+        }
+    }
+
+    /// The method's id in the [registry](crate::registry) (what `#[rustyray::actor]`
+    /// passes). Only a registered method can be called on the `ray` backend.
+    #[doc(hidden)]
+    pub fn registered(mut self, id: &'static str) -> Self {
+        self.args.registered = Some(id);
+        self
+    }
+
+    /// Adds an argument (a value or a ref) and returns the slot to read it from in the body.
+    /// A ref argument stays alive as long as the call needs it, through the slot.
+    pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
+        self.args.arg(arg)
+    }
+
+    /// Sends the call with a synchronous body, run on the CPU pool with the actor's state.
+    pub fn spawn<R, F>(self, body: F) -> ObjectRef<R>
+    where
+        R: Value,
+        F: Fn(&mut A) -> anyhow::Result<R> + Send + Sync + 'static,
+    {
+        self.send(Method::Sync(Box::new(move |a| body(a).map(Object::new))))
+    }
+
+    /// Sends the call with an asynchronous body, run on the actor's tokio task.
+    ///
+    /// ```
+    /// # use rustyray::{actor::ActorBuilder, Config, Runtime};
+    /// # let rt = Runtime::new(Config::default()).unwrap();
+    /// # let _guard = rt.enter();
+    /// #[rustyray::actor]
+    /// struct Greeter(String);
+    /// let greeter = ActorBuilder::new("Greeter").spawn(|| Ok(Greeter("hi".into())));
+    /// let mut call = greeter.call("greet");
+    /// let name = call.arg("ann".to_string());
+    /// let r = call.spawn_async(move |g: &mut Greeter| {
+    ///     let name = name.get();
+    ///     Box::pin(async move { Ok(format!("{} {}", g.0, name?)) })
+    /// });
+    /// assert_eq!(rustyray::get(&r).unwrap(), "hi ann");
+    /// ```
+    pub fn spawn_async<R, F>(self, body: F) -> ObjectRef<R>
+    where
+        R: Value,
+        F: for<'a> Fn(&'a mut A) -> BoxFuture<'a, anyhow::Result<R>> + Send + Sync + 'static,
+    {
+        self.send(Method::Async(Box::new(move |a| {
+            Box::pin(body(a).map(|r| r.map(Object::new)))
+        })))
+    }
+
+    /// Sends the call with an asynchronous body that only reads the actor. On an actor started
+    /// with `max_concurrency(n)` (n > 1, allowed by [`ActorBuilder::concurrent`]), up to `n`
+    /// such calls interleave at their `.await`s; a call of any other kind waits for them to end.
+    pub fn spawn_shared<R, F>(self, body: F) -> ObjectRef<R>
+    where
+        A: Sync,
+        R: Value,
+        F: for<'a> Fn(&'a A) -> BoxFuture<'a, anyhow::Result<R>> + Send + Sync + 'static,
+    {
+        self.send(Method::Shared(Arc::new(move |a| {
+            Box::pin(body(a).map(|r| r.map(Object::new)))
+        })))
+    }
+
+    fn send<R>(self, body: Method<A>) -> ObjectRef<R> {
+        let shared = runtime::current();
+        ObjectRef::adopt(shared.backend.call(&shared, self, body))
+    }
+
+    /// Sends the call to the actor's host in this process (see `runtime::Backend::call`).
+    pub(crate) fn send_here(mut self, shared: &Arc<Shared>, body: Method<A>) -> Arc<Cell> {
+        let cell = match shared
+            .check()
+            .and_then(|()| shared.actors.get_live::<A>(self.actor))
+        {
+            Ok(cell) => cell,
+            Err(error) => return shared.store.insert_failed(error),
+        };
+        if !cell.is_alive() {
+            return shared.store.insert_failed(cell.died_error());
+        }
+        self.args.deps.keep_owned_by(shared.id);
+        if let Some(id) = self.args.deps.missing {
+            return shared.store.insert_failed(missing(id));
+        }
+        let out = shared.store.insert_pending(None);
+        tracing::trace!(
+            target: "rustyray::actor",
+            actor = %cell.class,
+            method = %self.method,
+            object = %out.id(),
+            "submitted"
+        );
+        let call = Call {
+            method: self.method,
+            deps: self.args.deps.cells,
+            out: Arc::clone(&out),
+            body,
+            attempts: 0,
+        };
+        if cell.send(call, &shared.pool).is_err() {
+            // The actor died or was freed after the check above.
+            let error = match shared.actors.get::<A>(self.actor) {
+                Ok(cell) => cell.died_error(),
+                Err(not_found) => not_found,
+            };
+            out.complete(Err(error));
+        }
+        out
+    }
+
+    #[cfg(feature = "ray")]
+    pub(crate) fn send_to_ray(self, shared: &Shared, ray: &crate::ray::Backend) -> Arc<Cell> {
+        let sent = self
+            .args
+            .for_ray("method", &self.method)
+            .and_then(|(id, wire)| {
+                let actor = shared.actors.remote(self.actor)?;
+                Ok(ray.call(shared, &actor, wire, id, &self.method))
+            });
+        sent.unwrap_or_else(|error| match shared.actors.get::<A>(self.actor) {
+            // An actor Ray could not create: its calls fail with the reason.
+            Ok(cell) => shared.store.insert_failed(cell.died_error()),
+            Err(_) => shared.store.insert_failed(error),
+        })
+    }
+}

@@ -1,0 +1,161 @@
+//! Actor ids, the `Actor` trait and the counted, serializable `ActorHandle`.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::counted::{self, Counted, Handle};
+use crate::error::Result;
+use crate::runtime::Shared;
+
+use super::CallBuilder;
+
+/// The identity of an actor: its runtime and a sequence number.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ActorId {
+    pub(crate) owner: u32,
+    pub(crate) seq: u64,
+}
+
+impl fmt::Debug for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "actor {}:{}", self.owner, self.seq)
+    }
+}
+
+impl fmt::Display for ActorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// A type that runs as an actor.
+///
+/// `#[rustyray::actor]` on a struct implements it; by hand, it is one line:
+///
+/// ```
+/// struct Logger;
+/// impl rustyray::actor::Actor for Logger {
+///     type Methods = rustyray::actor::NoMethods;
+/// }
+/// ```
+pub trait Actor: Send + Sized + 'static {
+    /// What [`ActorHandle<Self>`] dereferences to: the actor's methods as remote calls.
+    /// `#[rustyray::actor]` generates it (`CounterMethods` for `struct Counter`).
+    type Methods: From<ActorId> + Send + Sync + 'static;
+}
+
+/// The [`Actor::Methods`] of an actor whose calls are all made with [`ActorHandle::call`].
+#[derive(Debug)]
+pub struct NoMethods(#[allow(dead_code)] ActorId);
+
+impl From<ActorId> for NoMethods {
+    fn from(id: ActorId) -> Self {
+        NoMethods(id)
+    }
+}
+
+/// A handle to an actor of type `A`: cheap to clone, `Send`, serializable, usable from any
+/// thread, task or other actor of the runtime that made it.
+///
+/// It dereferences to `A`'s generated methods, so `handle.incr(5)` works with no trait to
+/// import. Handles are counted: an unnamed actor is freed once no handle to it remains.
+pub struct ActorHandle<A: Actor> {
+    pub(super) id: ActorId,
+    pub(super) methods: A::Methods,
+    pub(super) holder: Handle<ActorId>,
+}
+
+impl Counted for ActorId {
+    fn retain(self, shared: &Shared) -> bool {
+        shared.actors.retain(self)
+    }
+
+    fn release(self, shared: &Shared) {
+        shared.actors.release(self)
+    }
+}
+
+impl<A: Actor> std::ops::Deref for ActorHandle<A> {
+    type Target = A::Methods;
+
+    fn deref(&self) -> &A::Methods {
+        &self.methods
+    }
+}
+
+impl<A: Actor> ActorHandle<A> {
+    /// Takes over the count the table gave a new (or newly retained) actor.
+    pub(super) fn adopt(shared: &Arc<Shared>, id: ActorId) -> ActorHandle<A> {
+        ActorHandle {
+            id,
+            methods: A::Methods::from(id),
+            holder: counted::adopt(shared, id),
+        }
+    }
+
+    /// A new counted handle for an id read back from bytes; uncounted if the actor is gone.
+    fn retained(id: ActorId) -> ActorHandle<A> {
+        ActorHandle {
+            id,
+            methods: A::Methods::from(id),
+            holder: counted::retained(id),
+        }
+    }
+
+    /// The actor's id.
+    pub fn id(&self) -> ActorId {
+        self.id
+    }
+
+    /// Starts a call of `method` (its name in errors); add arguments, then `spawn` it.
+    pub fn call(&self, method: impl Into<Cow<'static, str>>) -> CallBuilder<A> {
+        CallBuilder::new(self.id, method)
+    }
+}
+
+impl<A: Actor> Clone for ActorHandle<A> {
+    fn clone(&self) -> Self {
+        ActorHandle {
+            id: self.id,
+            methods: A::Methods::from(self.id),
+            holder: self.holder.clone(),
+        }
+    }
+}
+
+impl<A: Actor> PartialEq for ActorHandle<A> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl<A: Actor> Eq for ActorHandle<A> {}
+
+impl<A: Actor> fmt::Debug for ActorHandle<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ActorHandle<{}>({})",
+            std::any::type_name::<A>(),
+            self.id
+        )
+    }
+}
+
+impl<A: Actor> Serialize for ActorHandle<A> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some(holder) = &self.holder {
+            crate::object_store::note_serialized(|| Arc::clone(holder) as _);
+        }
+        self.id.serialize(serializer)
+    }
+}
+
+impl<'de, A: Actor> Deserialize<'de> for ActorHandle<A> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ActorId::deserialize(deserializer).map(ActorHandle::retained)
+    }
+}

@@ -1,0 +1,312 @@
+//! An actor's cell: its mailbox, whether it is alive, and the parked host (see README.md in
+//! this folder for the protocol).
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
+
+use crossbeam_utils::CachePadded;
+use parking_lot::Mutex;
+
+use super::host::ActorHost;
+use super::Method;
+use crate::cpu_pool::CpuPool;
+use crate::error::{Error, Result};
+use crate::object_store::{Cell, Object};
+
+/// What callers share with a running actor: its mailbox and whether it is alive.
+pub(super) struct ActorCell<A> {
+    pub(super) class: Cow<'static, str>,
+    /// On a cache line of its own: the host takes its lock too, and callers write the cell's
+    /// reference count (the `Arc`'s, just before `class`) at every call.
+    pub(super) mailbox: CachePadded<Mutex<Mailbox<A>>>,
+    pub(super) alive: AtomicBool,
+    pub(super) death: Mutex<Option<String>>,
+    pub(super) task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// What the host writes at every call, on a cache line of its own so that callers
+    /// reading `alive` do not miss on it.
+    pub(super) progress: CachePadded<Progress>,
+}
+
+/// What an actor's host notes as it takes each call.
+pub(super) struct Progress {
+    /// The sync call running on the CPU pool now (or the last one run), failed at once by
+    /// `kill`.
+    pub(super) running: Mutex<Option<Weak<Cell>>>,
+    /// Calls the host had taken from the mailbox but not run when it last took one (for
+    /// `rustyray::state`).
+    pub(super) queued: AtomicUsize,
+}
+
+/// An actor's mailbox: the calls sent and not yet taken, and its host while it is idle.
+///
+/// A host that ran out of sync calls on the CPU pool parks here instead of going back to
+/// tokio; the next send takes it out and starts it on the pool again. Parking and sending
+/// both happen under the mailbox's lock, so a call can never arrive unseen between the host's
+/// last look at an empty mailbox and its parking. The host takes all waiting calls at once.
+pub(super) struct Mailbox<A> {
+    pub(super) calls: VecDeque<Call<A>>,
+    /// Set once no more calls are accepted (the last handle dropped, or the actor died).
+    pub(super) closed: bool,
+    /// The host's task, waiting on tokio for the next call.
+    pub(super) waker: Option<Waker>,
+    pub(super) parked: Option<(ActorHost<A>, Box<A>)>,
+    /// A job that starts the parked host is queued on the CPU pool (so a send need not queue
+    /// another).
+    pub(super) started: bool,
+}
+
+impl<A> Mailbox<A> {
+    /// Moves every waiting call to the end of `into`, in order. Whether there were any, or
+    /// `None` once the mailbox is closed and empty.
+    fn take_into(&mut self, into: &mut VecDeque<Call<A>>) -> Option<bool> {
+        if self.calls.is_empty() {
+            return if self.closed { None } else { Some(false) };
+        }
+        if into.is_empty() {
+            std::mem::swap(into, &mut self.calls); // both keep their capacity
+        } else {
+            into.append(&mut self.calls);
+        }
+        Some(true)
+    }
+}
+
+/// What a host that ran out of calls found in the mailbox.
+pub(super) enum Taken<A> {
+    /// More calls, now in its backlog.
+    Calls(ActorHost<A>, Box<A>),
+    /// None: it is parked until the next send.
+    Parked,
+    /// None, and none will come: the host has been dropped.
+    Closed,
+}
+
+impl<A> ActorCell<A> {
+    pub(super) fn new(class: Cow<'static, str>) -> ActorCell<A> {
+        ActorCell {
+            class,
+            mailbox: CachePadded::new(Mutex::new(Mailbox {
+                calls: VecDeque::new(),
+                closed: false,
+                waker: None,
+                parked: None,
+                started: false,
+            })),
+            alive: AtomicBool::new(true),
+            death: Mutex::new(None),
+            task: Mutex::new(None),
+            progress: CachePadded::new(Progress {
+                running: Mutex::new(None),
+                queued: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Notes how many calls wait in the mailbox (written by the actor's host only).
+    pub(super) fn set_queued(&self, calls: usize) {
+        self.progress.queued.store(calls, Ordering::Relaxed);
+    }
+
+    pub(super) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    pub(super) fn died_error(&self) -> Error {
+        Error::ActorDied {
+            actor: self.class.to_string(),
+            reason: self
+                .death
+                .lock()
+                .clone()
+                .unwrap_or_else(|| "it stopped".to_owned()),
+        }
+    }
+
+    pub(super) fn mark_dead(&self, reason: String) {
+        self.death.lock().get_or_insert(reason);
+        self.alive.store(false, Ordering::Release);
+    }
+
+    pub(super) fn set_task(&self, task: tokio::task::AbortHandle) {
+        *self.task.lock() = Some(task);
+    }
+
+    /// Closes the mailbox and returns the calls still in it (for the host to fail).
+    pub(super) fn close_and_take(&self) -> VecDeque<Call<A>> {
+        let mut mailbox = self.mailbox.lock();
+        mailbox.closed = true;
+        std::mem::take(&mut mailbox.calls)
+    }
+
+    /// Notes the sync call starting on the CPU pool.
+    pub(super) fn set_running(&self, call: Weak<Cell>) {
+        *self.progress.running.lock() = Some(call);
+    }
+}
+
+impl<A: Send + 'static> ActorCell<A> {
+    /// Hands a call to the actor, waking its host (parked, or waiting on tokio); gives the
+    /// call back if the mailbox is closed.
+    ///
+    /// A parked host stays in the mailbox: the job queued on the CPU pool takes it out when it
+    /// runs. Until then, a thread that blocks on the call's result may take it first and run
+    /// the call itself ([`help`](Self::help)).
+    pub(super) fn send(
+        self: &Arc<Self>,
+        call: Call<A>,
+        pool: &CpuPool,
+    ) -> std::result::Result<(), Call<A>> {
+        let (start, waker) = {
+            let mut mailbox = self.mailbox.lock();
+            if mailbox.closed {
+                return Err(call);
+            }
+            mailbox.calls.push_back(call);
+            let start = mailbox.parked.is_some() && !mailbox.started;
+            mailbox.started |= start;
+            (start, mailbox.waker.take())
+        };
+        if start {
+            let cell = Arc::clone(self);
+            pool.spawn(Box::new(move || cell.start_parked()));
+        }
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// The start job of a parked host: runs the waiting calls on this pool thread, unless a
+    /// helper took the host meanwhile (or nothing waits).
+    fn start_parked(&self) {
+        let parked = {
+            let mut mailbox = self.mailbox.lock();
+            mailbox.started = false;
+            if mailbox.calls.is_empty() {
+                None
+            } else {
+                mailbox.parked.take()
+            }
+        };
+        if let Some((host, state)) = parked {
+            host.drain(state, None);
+        }
+    }
+
+    /// Runs the calls waiting for a parked host on this thread, if the last one is the call
+    /// producing `out` (the thread is about to block on it): returns whether it did. The host
+    /// runs until `out` resolves, then parks again (or goes on on the CPU pool if more calls
+    /// came meanwhile).
+    pub(super) fn help(&self, out: &Arc<Cell>) -> bool {
+        let parked = {
+            let mut mailbox = self.mailbox.lock();
+            let produces = |call: &Call<A>| Arc::ptr_eq(&call.out, out);
+            if !mailbox.calls.back().is_some_and(produces) {
+                return false;
+            }
+            mailbox.parked.take()
+        };
+        match parked {
+            Some((host, state)) => {
+                host.drain(state, Some(out));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Moves every waiting call to the end of `into` (in order): whether there were any, or
+    /// `None` once the mailbox is closed and empty.
+    pub(super) fn take_calls(&self, into: &mut VecDeque<Call<A>>) -> Option<bool> {
+        self.mailbox.lock().take_into(into)
+    }
+
+    /// Parks a host that found the mailbox empty, until the next send wakes it. It looks again
+    /// under the lock that sends take, so a call sent since its last look is not missed: the
+    /// host then gets it (and is given back), as it does when the mailbox was closed meanwhile.
+    /// (Only the idle path moves the host; taking calls does not.)
+    pub(super) fn park(&self, mut host: ActorHost<A>, state: Box<A>) -> Taken<A> {
+        let mut mailbox = self.mailbox.lock();
+        match mailbox.take_into(&mut host.backlog) {
+            Some(false) => {
+                mailbox.parked = Some((host, state));
+                Taken::Parked
+            }
+            Some(true) => Taken::Calls(host, state),
+            None => {
+                drop(mailbox); // the host's drop takes the lock
+                drop((host, state));
+                Taken::Closed
+            }
+        }
+    }
+
+    /// Waits on tokio for calls and moves them to `into`; `None` once the mailbox is closed
+    /// and empty.
+    pub(super) fn poll_calls(
+        &self,
+        cx: &mut Context<'_>,
+        into: &mut VecDeque<Call<A>>,
+    ) -> Poll<Option<()>> {
+        let mut mailbox = self.mailbox.lock();
+        match mailbox.take_into(into) {
+            Some(true) => Poll::Ready(Some(())),
+            None => Poll::Ready(None),
+            Some(false) => {
+                mailbox.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+
+    /// Closes the mailbox: the actor runs what was sent, then stops. A parked host has
+    /// nothing left to run, so it (and the actor's state) is dropped now.
+    pub(super) fn close(&self) {
+        let (parked, waker) = {
+            let mut mailbox = self.mailbox.lock();
+            mailbox.closed = true;
+            (mailbox.parked.take(), mailbox.waker.take())
+        };
+        drop(parked);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+/// One call in a mailbox.
+pub(crate) struct Call<A> {
+    pub(super) method: Cow<'static, str>,
+    pub(super) deps: Vec<Arc<Cell>>,
+    pub(super) out: Arc<Cell>,
+    pub(super) body: Method<A>,
+    /// How many times the call was re-sent after a crash.
+    pub(super) attempts: u32,
+}
+
+impl<A> Call<A> {
+    /// Stores the call's outcome, letting go of the call (its body and argument refs) first,
+    /// and of its handle to the result before the result's waiters run.
+    pub(super) fn finish(self, outcome: Result<Object>) {
+        let out = Arc::clone(&self.out);
+        drop(self);
+        out.finish(outcome);
+    }
+
+    /// A copy of a shared call (sharing its body); `None` for other kinds.
+    pub(super) fn copy_shared(&self) -> Option<Call<A>> {
+        let Method::Shared(body) = &self.body else {
+            return None;
+        };
+        Some(Call {
+            method: self.method.clone(),
+            deps: self.deps.clone(),
+            out: Arc::clone(&self.out),
+            body: Method::Shared(Arc::clone(body)),
+            attempts: self.attempts,
+        })
+    }
+}
