@@ -182,7 +182,7 @@ impl Future for Resolve {
         }
         let slot = Arc::new(AtomicWaker::new());
         slot.register(cx.waker());
-        match this.cell.subscribe(Waiter::Wake(Arc::clone(&slot))) {
+        match this.cell.subscribe(Waiter::new(Arc::clone(&slot) as _)) {
             Some(state) => Poll::Ready(state),
             None => {
                 this.waker = Some(slot);

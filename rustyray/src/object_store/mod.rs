@@ -76,7 +76,7 @@ pub use object::Value;
 pub(crate) use producer::Producer;
 use spill::Spill;
 use waiter::run_waiters;
-pub(crate) use waiter::{Countdown, Dependent, Waiter, Waiters};
+pub(crate) use waiter::{Arrival, Countdown, Waiter, Waiters};
 
 /// What a cell holds. The rare, large variants are boxed, so a cell stays small.
 enum Entry {

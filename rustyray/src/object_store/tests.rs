@@ -204,17 +204,17 @@ fn waiters_run_once_on_completion_and_not_for_resolved_objects() {
     for _ in 0..3 {
         let hits = hits.clone();
         assert!(cell
-            .subscribe(Waiter::Call(Box::new(move |state| {
+            .subscribe(Waiter::call(move |state| {
                 assert!(matches!(state, State::Ready));
                 hits.fetch_add(1, Ordering::SeqCst);
-            })))
+            }))
             .is_none());
     }
     assert!(cell.complete(Ok(Object::new(5u8))));
     assert!(!cell.complete(Ok(Object::new(6u8))), "first outcome wins");
     assert_eq!(hits.load(Ordering::SeqCst), 3);
     assert!(matches!(
-        cell.subscribe(Waiter::Call(Box::new(|_| unreachable!()))),
+        cell.subscribe(Waiter::call(|_| unreachable!())),
         Some(State::Ready)
     ));
 }
@@ -227,9 +227,9 @@ fn a_long_chain_of_waiters_resolving_objects_uses_constant_stack() {
     let cells: Vec<Arc<Cell>> = (0..200_000).map(|_| store.insert_pending(None)).collect();
     for pair in cells.windows(2) {
         let next = Arc::clone(&pair[1]);
-        pair[0].subscribe(Waiter::Call(Box::new(move |_| {
+        pair[0].subscribe(Waiter::call(move |_| {
             next.complete(Err(Error::RuntimeShutdown));
-        })));
+        }));
     }
     cells[0].complete(Err(Error::RuntimeShutdown));
     assert!(matches!(

@@ -1,13 +1,14 @@
 //! What waits for a pending object, and how it is woken when the object resolves.
 //!
-//! A pending entry keeps its waiters inline (one fits without allocating), and each kind of
-//! waiter the runtime uses is a variant here rather than a boxed closure, so waiting for an
-//! object allocates nothing in the common cases:
+//! A pending entry keeps its waiters inline (one fits without allocating), and a waiter is the
+//! shared handle of what waits (no boxed closure), so waiting for an object allocates nothing
+//! in the common cases:
 //! - a thread blocked in `get`, `get_all` or `wait` counts down a shared [`Countdown`], which
 //!   wakes the thread once, when enough objects resolved (or one failed, where it stops on
 //!   failure), instead of at every resolution;
 //! - a future (`ref.await`, an actor waiting for a call's arguments) is woken through its waker;
-//! - a [`Dependent`] (a task's gate, which counts down its pending arguments) is told.
+//! - a task's gate (any [`Arrival`] that may resolve further objects) counts down its
+//!   pending arguments.
 //!
 //! Waiters run after the cell's lock is released. One that resolves further objects (a failed
 //! task fails its dependents, which fail theirs, ...) queues their waiters on a per-thread
@@ -23,45 +24,82 @@ use smallvec::SmallVec;
 
 use super::State;
 
-/// One waiter of a pending object, run once when it resolves, with its final state.
-pub(crate) enum Waiter {
-    /// A thread blocked until enough objects resolve.
-    Countdown(Arc<Countdown>),
-    /// A future polled again once the object resolves.
-    Wake(Arc<AtomicWaker>),
-    /// Something that may resolve further objects once told (a task waiting for its ref
-    /// arguments).
-    Dependent(Arc<dyn Dependent>),
-    /// Any other callback (the store's own tests use it).
-    #[cfg(test)]
-    Call(Box<dyn FnOnce(&State) + Send>),
-}
+/// One waiter of a pending object, run once when it resolves, with its final state. Two words
+/// with no tag (a pending entry keeps one inline), whatever waits.
+pub(crate) struct Waiter(Arc<dyn Arrival>);
 
 /// The waiters of one pending object; the first is kept inline.
 pub(crate) type Waiters = SmallVec<[Waiter; 1]>;
 
+/// What waits for an object: told once, with the object's final state, when it resolves. The
+/// store defines it so that it needs nothing from the layers above it (a task's gate
+/// implements it).
+pub(crate) trait Arrival: Send + Sync {
+    /// The object resolved with `state`.
+    fn arrive(&self, state: &State);
+
+    /// Whether being told can resolve no further object (so it needs no trampoline).
+    fn is_leaf(&self) -> bool;
+}
+
 impl Waiter {
-    /// Whether running it can resolve no further object (so it needs no trampoline).
+    /// Runs `arrival` when the object resolves.
+    #[inline]
+    pub(crate) fn new(arrival: Arc<dyn Arrival>) -> Waiter {
+        Waiter(arrival)
+    }
+
+    /// Runs `call` when the object resolves (the store's own tests).
+    #[cfg(test)]
+    pub(crate) fn call(call: impl FnOnce(&State) + Send + 'static) -> Waiter {
+        type Callback = Box<dyn FnOnce(&State) + Send>;
+        struct Call(parking_lot::Mutex<Option<Callback>>);
+        impl Arrival for Call {
+            fn arrive(&self, state: &State) {
+                if let Some(call) = self.0.lock().take() {
+                    call(state);
+                }
+            }
+            fn is_leaf(&self) -> bool {
+                false
+            }
+        }
+        Waiter(Arc::new(Call(parking_lot::Mutex::new(Some(Box::new(
+            call,
+        ))))))
+    }
+
     fn is_leaf(&self) -> bool {
-        matches!(self, Waiter::Countdown(_) | Waiter::Wake(_))
+        self.0.is_leaf()
     }
 
     fn run(self, state: &State) {
-        match self {
-            Waiter::Countdown(countdown) => countdown.arrive(state),
-            Waiter::Wake(waker) => waker.wake(),
-            Waiter::Dependent(dependent) => dependent.arrive(state),
-            #[cfg(test)]
-            Waiter::Call(call) => call(state),
-        }
+        self.0.arrive(state);
     }
 }
 
-/// What waits for objects and may resolve others when they resolve: the store defines it so
-/// that it needs nothing from the layers above it (a task's gate implements it).
-pub(crate) trait Dependent: Send + Sync {
-    /// One object it waits for resolved with `state`.
-    fn arrive(&self, state: &State);
+/// A future (`ref.await`, an actor waiting for a call's arguments), polled again once the
+/// object resolves.
+impl Arrival for AtomicWaker {
+    fn arrive(&self, _: &State) {
+        self.wake();
+    }
+
+    fn is_leaf(&self) -> bool {
+        true
+    }
+}
+
+impl Arrival for Countdown {
+    fn arrive(&self, state: &State) {
+        if self.count(state) || self.wake_each {
+            self.thread.unpark();
+        }
+    }
+
+    fn is_leaf(&self) -> bool {
+        true
+    }
 }
 
 /// Counts the objects a blocked thread waits for and wakes it when the count is reached, or at
@@ -96,12 +134,6 @@ impl Countdown {
         }
         let reached = self.left.fetch_sub(1, Ordering::AcqRel) == 1;
         reached || (failed && self.stop_on_failure)
-    }
-
-    fn arrive(&self, state: &State) {
-        if self.count(state) || self.wake_each {
-            self.thread.unpark();
-        }
     }
 
     /// Whether the wait is over: enough resolved, or one failed where that stops it.

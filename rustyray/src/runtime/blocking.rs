@@ -138,7 +138,7 @@ fn block<'a>(
                 countdown.count(&State::Ready); // missing: nothing to wait for
             }
             Some(cell) => {
-                if let Some(state) = cell.subscribe(Waiter::Countdown(Arc::clone(&countdown))) {
+                if let Some(state) = cell.subscribe(Waiter::new(Arc::clone(&countdown) as _)) {
                     countdown.count(&state);
                 }
             }

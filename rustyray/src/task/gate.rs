@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use crate::call_args::Deps;
 use crate::error::Error;
 use crate::object_ref::missing;
-use crate::object_store::{Cell, Dependent, State, Waiter};
+use crate::object_store::{Arrival, Cell, State, Waiter};
 use crate::runtime::Shared;
 use crate::scheduler::Queued;
 use crate::timeline;
@@ -49,7 +49,7 @@ impl Gate {
             control,
         });
         for dep in deps.cells {
-            let subscribed = dep.subscribe(Waiter::Dependent(Arc::clone(&gate) as _));
+            let subscribed = dep.subscribe(Waiter::new(Arc::clone(&gate) as _));
             if let Some(state) = subscribed {
                 gate.arrive(&state);
             }
@@ -83,11 +83,16 @@ impl Gate {
     }
 }
 
-impl Dependent for Gate {
+impl Arrival for Gate {
     fn arrive(&self, state: &State) {
         if let Some(error) = state.failure() {
             self.failure.lock().get_or_insert(error);
         }
         self.arrive_done();
+    }
+
+    /// Opening a gate runs its task, or fails its result (and the tasks waiting for that).
+    fn is_leaf(&self) -> bool {
+        false
     }
 }
