@@ -308,6 +308,7 @@ impl<A: Actor> CallBuilder<A> {
 
     /// Adds an argument (a value or a ref) and returns the slot to read it from in the body.
     /// A ref argument stays alive as long as the call needs it, through the slot.
+    #[inline]
     pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
         self.args.arg(arg)
     }
@@ -362,6 +363,7 @@ impl<A: Actor> CallBuilder<A> {
         })))
     }
 
+    #[inline]
     fn send<R>(self, body: Method<A>) -> ObjectRef<R> {
         let shared = runtime::current();
         ObjectRef::adopt(shared.backend.call(&shared, self, body))

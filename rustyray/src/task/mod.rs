@@ -209,6 +209,7 @@ impl TaskBuilder {
     }
 
     /// Adds an argument (a value or a ref) and returns the slot to read it from in the body.
+    #[inline]
     pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
         self.args.arg(arg)
     }
