@@ -11,20 +11,20 @@
 
 use std::sync::{Arc, Weak};
 
-use crate::runtime::{self, Shared};
+use crate::runtime::{self, RuntimeCore};
 
 /// An id whose runtime counts the handles to it.
 pub(crate) trait Counted: Copy + Send + Sync + 'static {
     /// Counts one more handle; false if the entry is gone.
-    fn retain(self, shared: &Shared) -> bool;
+    fn retain(self, shared: &RuntimeCore) -> bool;
     /// Counts one handle less.
-    fn release(self, shared: &Shared);
+    fn release(self, shared: &RuntimeCore);
 }
 
 /// One count, shared by the clones of a ref or handle.
 pub(crate) struct Holder<I: Counted> {
     id: I,
-    runtime: Weak<Shared>,
+    runtime: Weak<RuntimeCore>,
 }
 
 impl<I: Counted> Drop for Holder<I> {
@@ -39,7 +39,7 @@ impl<I: Counted> Drop for Holder<I> {
 pub(crate) type Handle<I> = Option<Arc<Holder<I>>>;
 
 /// Takes over the count the runtime gave a new entry.
-pub(crate) fn adopt<I: Counted>(shared: &Arc<Shared>, id: I) -> Handle<I> {
+pub(crate) fn adopt<I: Counted>(shared: &Arc<RuntimeCore>, id: I) -> Handle<I> {
     Some(Arc::new(Holder {
         id,
         runtime: Arc::downgrade(shared),

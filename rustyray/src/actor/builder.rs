@@ -12,7 +12,7 @@ use crate::call_args::{ArgSlot, CallArgs, IntoArg};
 use crate::error::{Error, Result};
 use crate::object_ref::{missing, ObjectRef};
 use crate::object_store::{Cell, Object, Value};
-use crate::runtime::{self, Shared};
+use crate::runtime::{self, RuntimeCore};
 use crate::task::BoxFuture;
 
 use super::host::{ActorHost, ConcurrentRunner};
@@ -198,7 +198,7 @@ impl<A: Actor> ActorBuilder<A> {
     }
 
     /// Starts the actor in this process (see `runtime::Backend::create_actor`).
-    pub(crate) fn start_here(mut self, shared: &Arc<Shared>, ctor: Ctor<A>) -> ActorHandle<A> {
+    pub(crate) fn start_here(mut self, shared: &Arc<RuntimeCore>, ctor: Ctor<A>) -> ActorHandle<A> {
         self.args.deps.keep_owned_by(shared.id);
         let concurrency = self.check_concurrency();
         let class = match &self.options.name {
@@ -251,7 +251,7 @@ impl<A: Actor> ActorBuilder<A> {
     #[cfg(feature = "ray")]
     pub(crate) fn start_on_ray(
         self,
-        shared: &Arc<Shared>,
+        shared: &Arc<RuntimeCore>,
         ray: &crate::ray::Backend,
     ) -> ActorHandle<A> {
         let created = self
@@ -370,7 +370,7 @@ impl<A: Actor> CallBuilder<A> {
     }
 
     /// Sends the call to the actor's host in this process (see `runtime::Backend::call`).
-    pub(crate) fn send_here(mut self, shared: &Arc<Shared>, body: Method<A>) -> Arc<Cell> {
+    pub(crate) fn send_here(mut self, shared: &Arc<RuntimeCore>, body: Method<A>) -> Arc<Cell> {
         let cell = match shared
             .check()
             .and_then(|()| shared.actors.get_live::<A>(self.actor))
@@ -412,7 +412,7 @@ impl<A: Actor> CallBuilder<A> {
     }
 
     #[cfg(feature = "ray")]
-    pub(crate) fn send_to_ray(self, shared: &Shared, ray: &crate::ray::Backend) -> Arc<Cell> {
+    pub(crate) fn send_to_ray(self, shared: &RuntimeCore, ray: &crate::ray::Backend) -> Arc<Cell> {
         let sent = self
             .args
             .for_ray("method", &self.method)

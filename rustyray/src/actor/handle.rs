@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::counted::{self, Counted, Handle};
 use crate::error::Result;
-use crate::runtime::Shared;
+use crate::runtime::RuntimeCore;
 
 use super::CallBuilder;
 
@@ -69,11 +69,11 @@ pub struct ActorHandle<A: Actor> {
 }
 
 impl Counted for ActorId {
-    fn retain(self, shared: &Shared) -> bool {
+    fn retain(self, shared: &RuntimeCore) -> bool {
         shared.actors.retain(self)
     }
 
-    fn release(self, shared: &Shared) {
+    fn release(self, shared: &RuntimeCore) {
         shared.actors.release(self)
     }
 }
@@ -88,7 +88,7 @@ impl<A: Actor> std::ops::Deref for ActorHandle<A> {
 
 impl<A: Actor> ActorHandle<A> {
     /// Takes over the count the table gave a new (or newly retained) actor.
-    pub(super) fn adopt(shared: &Arc<Shared>, id: ActorId) -> ActorHandle<A> {
+    pub(super) fn adopt(shared: &Arc<RuntimeCore>, id: ActorId) -> ActorHandle<A> {
         ActorHandle {
             id,
             methods: A::Methods::from(id),

@@ -35,7 +35,7 @@ use crate::call_args::Deps;
 use crate::error::{Error, Result};
 use crate::object_ref::{missing, Resolve};
 use crate::object_store::{Cell, Object, State};
-use crate::runtime::Shared;
+use crate::runtime::RuntimeCore;
 use crate::task::BoxFuture;
 use crate::timeline;
 
@@ -50,7 +50,7 @@ pub(super) struct Crash<A> {
 }
 
 pub(super) struct ActorHost<A> {
-    pub(super) shared: Arc<Shared>,
+    pub(super) shared: Arc<RuntimeCore>,
     pub(super) cell: Arc<ActorCell<A>>,
     pub(super) deps: Deps,
     pub(super) ctor: Ctor<A>,

@@ -54,7 +54,7 @@ mod table;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::runtime::{self, Shared};
+use crate::runtime::{self, RuntimeCore};
 
 pub use builder::{ActorBuilder, ActorOptions, CallBuilder};
 pub(crate) use builder::{Ctor, Method};
@@ -73,7 +73,10 @@ pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
 }
 
 /// The live actor named `name` in this process's actor table (see `runtime::Backend`).
-pub(crate) fn get_actor_here<A: Actor>(shared: &Arc<Shared>, name: &str) -> Result<ActorHandle<A>> {
+pub(crate) fn get_actor_here<A: Actor>(
+    shared: &Arc<RuntimeCore>,
+    name: &str,
+) -> Result<ActorHandle<A>> {
     let not_found = || Error::NotFound {
         what: format!("actor named `{name}`"),
     };
@@ -100,7 +103,7 @@ pub fn kill<A: Actor>(handle: &ActorHandle<A>) -> Result<()> {
 /// The actor Ray knows under `name` (see `runtime::Backend::get_actor`).
 #[cfg(feature = "ray")]
 pub(crate) fn get_actor_on_ray<A: Actor>(
-    shared: &Arc<Shared>,
+    shared: &Arc<RuntimeCore>,
     ray: &crate::ray::Backend,
     name: &str,
 ) -> Result<ActorHandle<A>> {
@@ -113,12 +116,12 @@ pub(crate) fn get_actor_on_ray<A: Actor>(
 }
 
 /// Kills an actor of this process (see `runtime::Backend::kill`).
-pub(crate) fn kill_here<A: Actor>(shared: &Shared, handle: &ActorHandle<A>) -> Result<()> {
+pub(crate) fn kill_here<A: Actor>(shared: &RuntimeCore, handle: &ActorHandle<A>) -> Result<()> {
     shared.actors.kill(handle.id)
 }
 
 /// Kills an actor on Ray (see `runtime::Backend::kill`).
 #[cfg(feature = "ray")]
-pub(crate) fn kill_on_ray<A: Actor>(shared: &Shared, handle: &ActorHandle<A>) -> Result<()> {
+pub(crate) fn kill_on_ray<A: Actor>(shared: &RuntimeCore, handle: &ActorHandle<A>) -> Result<()> {
     shared.actors.remote(handle.id)?.kill()
 }

@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 use crate::frame;
 use crate::object_ref::ObjectRef;
 use crate::object_store::{Cell, Object, Value};
-use crate::runtime::Shared;
+use crate::runtime::RuntimeCore;
 use crate::task::TaskOptions;
 
 use errors::from_ray as error;
@@ -270,7 +270,7 @@ impl Backend {
         Ok(Backend { _connected: () })
     }
 
-    fn enter(&self, shared: &Shared, id: Vec<u8>, origin: Cow<'static, str>) -> Arc<Cell> {
+    fn enter(&self, shared: &RuntimeCore, id: Vec<u8>, origin: Cow<'static, str>) -> Arc<Cell> {
         let object = Object::new(RayObject::adopt(id, origin));
         shared
             .store
@@ -278,12 +278,12 @@ impl Backend {
             .unwrap_or_else(|error| shared.store.insert_failed(error))
     }
 
-    fn failed(&self, shared: &Shared, error: Error) -> Arc<Cell> {
+    fn failed(&self, shared: &RuntimeCore, error: Error) -> Arc<Cell> {
         shared.store.insert_failed(error)
     }
 
     /// Stores a value in Ray's object store.
-    pub(crate) fn put<T: Value>(&self, shared: &Shared, value: &T) -> Result<Arc<Cell>> {
+    pub(crate) fn put<T: Value>(&self, shared: &RuntimeCore, value: &T) -> Result<Arc<Cell>> {
         let bytes = frame::encode(value)?;
         let started = Instant::now();
         let id = ffi::put(&bytes).map_err(|e| error("put", e, started))?;
@@ -360,7 +360,7 @@ impl Backend {
     /// Sends a remote function's call to Ray.
     pub(crate) fn submit(
         &self,
-        shared: &Shared,
+        shared: &RuntimeCore,
         wire: Wire,
         function: &'static str,
         name: &str,
@@ -399,7 +399,7 @@ impl Backend {
     /// Creates an actor on Ray; the new table entry is counted once, for the caller's handle.
     pub(crate) fn create_actor(
         &self,
-        shared: &Shared,
+        shared: &RuntimeCore,
         wire: Wire,
         constructor: &'static str,
         class: &str,
@@ -430,7 +430,7 @@ impl Backend {
     /// Sends a method call to a Ray actor.
     pub(crate) fn call(
         &self,
-        shared: &Shared,
+        shared: &RuntimeCore,
         actor: &RemoteActor,
         wire: Wire,
         method: &'static str,
@@ -455,7 +455,12 @@ impl Backend {
     }
 
     /// The actor Ray knows under `name`, entered in the table (counted once).
-    pub(crate) fn get_actor(&self, shared: &Shared, name: &str, class: &str) -> Result<ActorId> {
+    pub(crate) fn get_actor(
+        &self,
+        shared: &RuntimeCore,
+        name: &str,
+        class: &str,
+    ) -> Result<ActorId> {
         let started = Instant::now();
         let found = ffi::get_actor(name).map_err(|e| error(name, e, started))?;
         let id = found.ok_or_else(|| Error::NotFound {

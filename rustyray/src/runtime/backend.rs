@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::blocking::{self, Reader};
-use super::Shared;
+use super::RuntimeCore;
 use crate::actor::{self, Actor, ActorBuilder, ActorHandle, CallBuilder, Ctor, Method};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -74,7 +74,7 @@ impl Backend {
 
     /// Stores `value`; returns its new cell.
     #[inline]
-    pub(crate) fn put<T: Value>(&self, shared: &Shared, value: T) -> Result<Arc<Cell>> {
+    pub(crate) fn put<T: Value>(&self, shared: &RuntimeCore, value: T) -> Result<Arc<Cell>> {
         match self {
             Backend::Embedded => shared.store.insert_ready(Object::new(value)),
             #[cfg(feature = "ray")]
@@ -86,7 +86,7 @@ impl Backend {
     #[inline]
     pub(crate) fn get<T: Value, R: From<T>>(
         &self,
-        shared: &Shared,
+        shared: &RuntimeCore,
         r: &ObjectRef<T>,
         deadline: Option<Instant>,
         read: Reader<R>,
@@ -107,7 +107,7 @@ impl Backend {
     #[inline]
     pub(crate) fn get_all<T: Value + Clone>(
         &self,
-        shared: &Shared,
+        shared: &RuntimeCore,
         refs: &[ObjectRef<T>],
     ) -> Result<Vec<T>> {
         match self {
@@ -120,7 +120,7 @@ impl Backend {
     /// Waits until `need` of `refs` are resolved or `deadline` passes; says which are.
     pub(crate) fn wait<T>(
         &self,
-        shared: &Shared,
+        shared: &RuntimeCore,
         refs: &[ObjectRef<T>],
         need: usize,
         deadline: Option<Instant>,
@@ -146,7 +146,7 @@ impl Backend {
     /// Waits for all of `refs`, calling `progress` with how many are resolved as that grows.
     pub(crate) fn wait_reporting<T>(
         &self,
-        shared: &Shared,
+        shared: &RuntimeCore,
         refs: &[ObjectRef<T>],
         mut progress: impl FnMut(usize),
     ) {
@@ -171,7 +171,7 @@ impl Backend {
     }
 
     /// Cancels what produces `r`; whether it was still pending.
-    pub(crate) fn cancel<T>(&self, shared: &Shared, r: &ObjectRef<T>) -> bool {
+    pub(crate) fn cancel<T>(&self, shared: &RuntimeCore, r: &ObjectRef<T>) -> bool {
         match self {
             Backend::Embedded => r.cell_in(shared.id).is_some_and(|cell| cell.cancel()),
             // Ray's C++ API has no cancel (docs/ray.md).
@@ -183,7 +183,7 @@ impl Backend {
     /// What `r.await` waits on.
     pub(crate) fn future<T: Value + Clone>(
         &self,
-        shared: &Arc<Shared>,
+        shared: &Arc<RuntimeCore>,
         r: &ObjectRef<T>,
     ) -> Waiting<T> {
         match self {
@@ -207,7 +207,7 @@ impl Backend {
     #[inline]
     pub(crate) fn submit<B: Body>(
         &self,
-        shared: &Arc<Shared>,
+        shared: &Arc<RuntimeCore>,
         task: TaskBuilder,
         body: B,
     ) -> Arc<Cell> {
@@ -224,7 +224,7 @@ impl Backend {
     /// Starts the actor `builder` describes, built by `ctor`.
     pub(crate) fn create_actor<A: Actor>(
         &self,
-        shared: &Arc<Shared>,
+        shared: &Arc<RuntimeCore>,
         builder: ActorBuilder<A>,
         ctor: Ctor<A>,
     ) -> ActorHandle<A> {
@@ -242,7 +242,7 @@ impl Backend {
     #[inline]
     pub(crate) fn call<A: Actor>(
         &self,
-        shared: &Arc<Shared>,
+        shared: &Arc<RuntimeCore>,
         call: CallBuilder<A>,
         body: Method<A>,
     ) -> Arc<Cell> {
@@ -259,7 +259,7 @@ impl Backend {
     /// The live actor named `name`.
     pub(crate) fn get_actor<A: Actor>(
         &self,
-        shared: &Arc<Shared>,
+        shared: &Arc<RuntimeCore>,
         name: &str,
     ) -> Result<ActorHandle<A>> {
         match self {
@@ -270,7 +270,11 @@ impl Backend {
     }
 
     /// Kills the actor `handle` names, with no restart.
-    pub(crate) fn kill<A: Actor>(&self, shared: &Shared, handle: &ActorHandle<A>) -> Result<()> {
+    pub(crate) fn kill<A: Actor>(
+        &self,
+        shared: &RuntimeCore,
+        handle: &ActorHandle<A>,
+    ) -> Result<()> {
         match self {
             Backend::Embedded => actor::kill_here(shared, handle),
             #[cfg(feature = "ray")]

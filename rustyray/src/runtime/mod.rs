@@ -4,12 +4,12 @@
 //!
 //! A runtime is an object store, a scheduler, an actor table, a CPU pool for sync bodies and a
 //! tokio runtime whose worker threads run async bodies. Those parts
-//! live in `Shared`, which every thread of the runtime knows as its *current* runtime (set when
+//! live in `RuntimeCore`, which every thread of the runtime knows as its *current* runtime (set when
 //! the thread starts). Any other thread finds the current runtime in a thread-local set by
 //! [`Runtime::enter`], or else uses the global runtime, started with defaults on first use.
 //!
-//! `Shared` does not own the tokio runtime, only a handle to it, so worker threads holding
-//! `Shared` form no cycle: the [`Runtime`] handle owns the threads and shuts them down when its
+//! `RuntimeCore` does not own the tokio runtime, only a handle to it, so worker threads holding
+//! `RuntimeCore` form no cycle: the [`Runtime`] handle owns the threads and shuts them down when its
 //! last clone is dropped or [`Runtime::shutdown`] is called.
 
 use std::cell::RefCell;
@@ -33,7 +33,7 @@ use crate::object_store::{ObjectStore, StoreLimits};
 use crate::scheduler::Scheduler;
 
 /// The parts of a runtime that its threads, refs and handles reach.
-pub(crate) struct Shared {
+pub(crate) struct RuntimeCore {
     pub(crate) id: u32,
     /// Threads for sync bodies.
     pub(crate) pool: CpuPool,
@@ -48,7 +48,7 @@ pub(crate) struct Shared {
     start_error: OnceLock<Error>,
 }
 
-impl Shared {
+impl RuntimeCore {
     /// Fails with the reason this runtime cannot take work, if it cannot.
     #[inline]
     pub(crate) fn check(&self) -> Result<()> {
@@ -81,9 +81,9 @@ impl Shared {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Arc<RuntimeCore>>> = const { RefCell::new(None) };
     /// The global runtime as this thread last saw it, and the global's generation then.
-    static GLOBAL_SEEN: RefCell<(u64, Weak<Shared>)> = const { RefCell::new((0, Weak::new())) };
+    static GLOBAL_SEEN: RefCell<(u64, Weak<RuntimeCore>)> = const { RefCell::new((0, Weak::new())) };
 }
 
 static GLOBAL: RwLock<Option<Runtime>> = RwLock::new(None);
@@ -96,7 +96,7 @@ static NEXT_RUNTIME_ID: AtomicU32 = AtomicU32::new(1);
 /// The runtime calls on this thread use: the entered one, else the global one (started with
 /// defaults if there is none yet).
 #[inline]
-pub(crate) fn current() -> Arc<Shared> {
+pub(crate) fn current() -> Arc<RuntimeCore> {
     if let Some(shared) = CURRENT.with(|c| c.borrow().clone()) {
         return shared;
     }
@@ -142,7 +142,7 @@ pub(crate) fn global_or_start(start: impl FnOnce() -> Runtime) -> Runtime {
 }
 
 /// The current runtime if there is one, without starting the global runtime.
-pub(crate) fn current_if_any() -> Option<Arc<Shared>> {
+pub(crate) fn current_if_any() -> Option<Arc<RuntimeCore>> {
     CURRENT.with(|c| c.borrow().clone()).or_else(|| {
         GLOBAL
             .read()
@@ -152,7 +152,7 @@ pub(crate) fn current_if_any() -> Option<Arc<Shared>> {
 }
 
 struct Owner {
-    shared: Arc<Shared>,
+    shared: Arc<RuntimeCore>,
     tokio: Mutex<Option<tokio::runtime::Runtime>>,
 }
 
@@ -210,7 +210,7 @@ impl Runtime {
     pub(crate) fn build(config: Config) -> Runtime {
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
         let (backend, backend_error) = Backend::start(&config);
-        let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| Shared {
+        let shared = Arc::new_cyclic(|weak: &std::sync::Weak<RuntimeCore>| RuntimeCore {
             id,
             pool: {
                 let weak = weak.clone();
@@ -333,7 +333,7 @@ impl Runtime {
     }
 }
 
-fn shut_down(shared: &Shared, tokio: &Mutex<Option<tokio::runtime::Runtime>>) {
+fn shut_down(shared: &RuntimeCore, tokio: &Mutex<Option<tokio::runtime::Runtime>>) {
     if shared.shut_down.swap(true, Ordering::AcqRel) {
         return;
     }
@@ -369,7 +369,7 @@ pub struct RuntimeStats {
 /// Keeps a [`Runtime`] current on this thread; see [`Runtime::enter`].
 #[must_use = "the runtime is current only while the guard lives"]
 pub struct EnterGuard<'a> {
-    previous: Option<Arc<Shared>>,
+    previous: Option<Arc<RuntimeCore>>,
     _runtime: PhantomData<(&'a Runtime, *const ())>,
 }
 

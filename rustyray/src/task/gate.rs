@@ -9,7 +9,7 @@ use crate::call_args::Deps;
 use crate::error::Error;
 use crate::object_ref::missing;
 use crate::object_store::{Arrival, Cell, State, Waiter};
-use crate::runtime::Shared;
+use crate::runtime::RuntimeCore;
 use crate::scheduler::Queued;
 use crate::timeline;
 
@@ -22,7 +22,7 @@ pub(crate) struct Gate {
     /// The task, and its result to fail instead if an argument failed; taken when the gate
     /// opens, so nothing of the task stays behind in the arguments' waiter lists.
     queued: Mutex<Option<(Queued, Arc<Cell>)>>,
-    shared: Arc<Shared>,
+    shared: Arc<RuntimeCore>,
     control: Arc<TaskControl>,
 }
 
@@ -30,7 +30,7 @@ impl Gate {
     /// Hands `queued` to the scheduler once every object in `deps` is resolved; if one failed
     /// (or does not exist), fails `out` with its error instead.
     pub(crate) fn open_when_ready(
-        shared: &Arc<Shared>,
+        shared: &Arc<RuntimeCore>,
         deps: Deps,
         out: &Arc<Cell>,
         queued: Queued,

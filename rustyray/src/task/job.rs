@@ -13,7 +13,7 @@ use tracing::Instrument;
 use crate::cpu_pool;
 use crate::error::{Error, Result};
 use crate::object_store::{Cell, Object};
-use crate::runtime::Shared;
+use crate::runtime::RuntimeCore;
 use crate::scheduler::{self, Lease};
 use crate::timeline;
 
@@ -34,7 +34,7 @@ pub(super) struct AsyncBody<F>(pub(super) F);
 
 /// A task whose dependencies are ready, waiting for (or holding) its resources.
 pub(crate) struct Job<B> {
-    pub(super) shared: Arc<Shared>,
+    pub(super) shared: Arc<RuntimeCore>,
     pub(super) control: Arc<TaskControl>,
     pub(super) out: Arc<Cell>,
     pub(super) max_retries: u32,

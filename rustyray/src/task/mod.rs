@@ -49,7 +49,7 @@ pub use crate::call_args::{ArgSlot, IntoArg};
 use crate::error::Error;
 use crate::object_ref::ObjectRef;
 use crate::object_store::{Cell, Object, Value};
-use crate::runtime::{self, Shared};
+use crate::runtime::{self, RuntimeCore};
 use crate::scheduler::Queued;
 
 mod control;
@@ -244,7 +244,11 @@ impl TaskBuilder {
 
     /// Sends the task to Ray by its registered id (see `runtime::Backend::submit`).
     #[cfg(feature = "ray")]
-    pub(crate) fn submit_to_ray(self, shared: &Shared, ray: &crate::ray::Backend) -> Arc<Cell> {
+    pub(crate) fn submit_to_ray(
+        self,
+        shared: &RuntimeCore,
+        ray: &crate::ray::Backend,
+    ) -> Arc<Cell> {
         match self.args.for_ray("task", &self.function) {
             Ok((id, wire)) => ray.submit(shared, wire, id, &self.function, &self.options),
             Err(error) => shared.store.insert_failed(error),
@@ -252,7 +256,7 @@ impl TaskBuilder {
     }
 
     /// Submits the task to this process's scheduler (see `runtime::Backend::submit`).
-    pub(crate) fn submit_here<B: Body>(self, shared: &Arc<Shared>, body: B) -> Arc<Cell> {
+    pub(crate) fn submit_here<B: Body>(self, shared: &Arc<RuntimeCore>, body: B) -> Arc<Cell> {
         let function: Cow<'static, str> = match self.options.name.clone() {
             Some(name) => name.into(),
             None => self.function,
