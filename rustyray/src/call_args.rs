@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::object_ref::{missing, ObjectId, ObjectRef};
 use crate::object_store::{Cell, Value};
-use crate::ray::Wire;
+use crate::ray::RayArgs;
 
 /// A value, or a ref to one, passed where a task or actor method expects a `T`.
 ///
@@ -83,7 +83,7 @@ impl<T: Value> ArgSlot<T> {
     pub(crate) fn collect(
         arg: impl IntoArg<T>,
         deps: &mut Deps,
-        wire: &mut Option<Wire>,
+        wire: &mut Option<RayArgs>,
     ) -> ArgSlot<T> {
         let slot = arg.into_arg();
         if let ArgSlot::Ref(r) = &slot {
@@ -142,7 +142,7 @@ pub(crate) struct CallArgs {
     /// The objects the call waits for.
     pub(crate) deps: Deps,
     /// The arguments as they travel to Ray, while any runtime of the process uses Ray.
-    wire: Option<Wire>,
+    wire: Option<RayArgs>,
 }
 
 impl CallArgs {
@@ -152,7 +152,7 @@ impl CallArgs {
         CallArgs {
             registered: None,
             deps: Deps::default(),
-            wire: Wire::start(),
+            wire: RayArgs::start(),
         }
     }
 
@@ -165,7 +165,7 @@ impl CallArgs {
     /// The registered id and the recorded arguments, which the `ray` backend needs to run the
     /// call; `what` (`task`, `actor`, `method`) and `name` say what was not registered.
     #[cfg(feature = "ray")]
-    pub(crate) fn for_ray(self, what: &str, name: &str) -> Result<(&'static str, Wire)> {
+    pub(crate) fn for_ray(self, what: &str, name: &str) -> Result<(&'static str, RayArgs)> {
         match (self.registered, self.wire) {
             (Some(id), Some(wire)) => Ok((id, wire)),
             _ => Err(not_registered(what, name)),

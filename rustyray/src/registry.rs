@@ -180,14 +180,14 @@ pub async fn invoke_json(id: &str, json: &str) -> Result<String> {
     let EntryPoint::Function(invoke) = entry else {
         unreachable!("kind checked")
     };
-    let bytes = wire::with_json(json.as_bytes().to_vec(), invoke).await?;
+    let bytes = encoding::with_json(json.as_bytes().to_vec(), invoke).await?;
     String::from_utf8(bytes).map_err(|e| Error::Serialization(e.to_string()))
 }
 
 /// The encoding of entry points' arguments and results: plain postcard (a tuple of the
 /// parameters, as [`invoke`] documents), JSON while [`invoke_json`] runs one, or one
 /// [frame](crate::frame) per argument and for the result while a Ray worker runs one.
-pub(crate) mod wire {
+pub(crate) mod encoding {
     use std::cell::Cell;
 
     use crate::error::Error;
@@ -289,7 +289,7 @@ pub(crate) mod wire {
 mod tests {
     use futures_util::FutureExt;
 
-    use super::wire::{decode, with_encoding, Encoding};
+    use super::encoding::{decode, with_encoding, Encoding};
     use crate::error::Error;
     use crate::frame;
 

@@ -156,7 +156,7 @@ impl<A: Send + 'static> ActorHost<A> {
     /// cell, and the next call sent wakes it onto the pool directly (one hand-off per call
     /// instead of two); any other call, or a crash, sends it back to tokio.
     ///
-    /// A thread blocking on a call's result may run it this way too ([`ActorCell::help`]):
+    /// A thread blocking on a call's result may run it this way too ([`ActorCell::run_in_caller`]):
     /// then `helping` is that result, and once it resolves the host parks again, or goes on
     /// on the pool if calls are left.
     pub(super) fn drain(mut self, mut state: Box<A>, helping: Option<&Arc<Cell>>) {
@@ -193,16 +193,18 @@ impl<A: Send + 'static> ActorHost<A> {
             if call.out.resolved_before_run() {
                 continue; // cancelled while queued
             }
-            let (Method::Sync(method), Some(failure)) = (&call.body, resolved_args(&call.deps))
-            else {
+            let method = match (&call.body, readiness(&call.deps)) {
+                (Method::Sync(method), Readiness::Ready) => method,
+                (Method::Sync(_), Readiness::Failed(error)) => {
+                    call.finish(Err(error));
+                    continue;
+                }
                 // Another kind of call, or one whose arguments are pending: tokio's turn.
-                self.backlog.push_front(call);
-                return self.back_to_tokio(state, None);
+                _ => {
+                    self.backlog.push_front(call);
+                    return self.back_to_tokio(state, None);
+                }
             };
-            if let Some(error) = failure {
-                call.finish(Err(error));
-                continue;
-            }
             // Left in place after the call: `kill` failing a finished call changes nothing.
             cell.set_running(Arc::downgrade(&call.out));
             let outcome = {
@@ -484,17 +486,26 @@ async fn wait_for(deps: &[Arc<Cell>]) -> Option<Error> {
     None
 }
 
-/// `None` while an argument is pending; else the first argument's failure, if any (one look
-/// at each argument).
+/// Whether a call's arguments are ready to run it with.
+enum Readiness {
+    /// One is still pending.
+    Pending,
+    /// All resolved, none failed.
+    Ready,
+    /// All resolved; this is the first one's failure.
+    Failed(Error),
+}
+
+/// The [`Readiness`] of `deps`, with one look at each argument.
 #[inline]
-fn resolved_args(deps: &[Arc<Cell>]) -> Option<Option<Error>> {
+fn readiness(deps: &[Arc<Cell>]) -> Readiness {
     let mut failure = None;
     for dep in deps {
         match dep.state() {
-            State::Pending => return None,
+            State::Pending => return Readiness::Pending,
             state if failure.is_none() => failure = state.failure(),
             _ => {}
         }
     }
-    Some(failure)
+    failure.map_or(Readiness::Ready, Readiness::Failed)
 }

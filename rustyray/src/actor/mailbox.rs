@@ -153,7 +153,7 @@ impl<A: Send + 'static> ActorCell<A> {
     ///
     /// A parked host stays in the mailbox: the job queued on the CPU pool takes it out when it
     /// runs. Until then, a thread that blocks on the call's result may take it first and run
-    /// the call itself ([`help`](Self::help)).
+    /// the call itself ([`run_in_caller`](Self::run_in_caller)).
     pub(super) fn send(
         self: &Arc<Self>,
         call: Call<A>,
@@ -200,7 +200,7 @@ impl<A: Send + 'static> ActorCell<A> {
     /// producing `out` (the thread is about to block on it): returns whether it did. The host
     /// runs until `out` resolves, then parks again (or goes on on the CPU pool if more calls
     /// came meanwhile).
-    pub(super) fn help(&self, out: &Arc<Cell>) -> bool {
+    pub(super) fn run_in_caller(&self, out: &Arc<Cell>) -> bool {
         let parked = {
             let mut mailbox = self.mailbox.lock();
             let produces = |call: &Call<A>| Arc::ptr_eq(&call.out, out);

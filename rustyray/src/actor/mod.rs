@@ -60,7 +60,7 @@ pub use builder::{ActorBuilder, ActorOptions, CallBuilder};
 pub(crate) use builder::{Ctor, Method};
 pub use handle::{Actor, ActorHandle, ActorId, NoMethods};
 use mailbox::Call;
-pub(crate) use table::{help, ActorTable};
+pub(crate) use table::{run_in_caller, ActorTable};
 
 /// The handle of the actor registered under `name` in the current runtime.
 ///

@@ -23,7 +23,7 @@ use super::mailbox::ActorCell;
 
 thread_local! {
     /// The cell of the actor this thread last sent a call to (see [`ActorTable::get_live`]
-    /// and [`help`]).
+    /// and [`run_in_caller`]).
     static LAST: RefCell<Option<(ActorId, Weak<dyn CellOps>)>> = const { RefCell::new(None) };
 }
 
@@ -33,9 +33,9 @@ thread_local! {
 ///
 /// The thread was going to wait for it anyway; running it here saves the two thread wake-ups
 /// of a round trip (to the pool and back), which dominate a call made one at a time.
-pub(crate) fn help(out: &Arc<Cell>) -> bool {
+pub(crate) fn run_in_caller(out: &Arc<Cell>) -> bool {
     let last = LAST.with(|last| last.borrow().as_ref().and_then(|(_, cell)| cell.upgrade()));
-    last.is_some_and(|cell| cell.help(out))
+    last.is_some_and(|cell| cell.run_in_caller(out))
 }
 
 /// The type-erased face of a cell that the table needs.
@@ -43,8 +43,8 @@ trait CellOps: Send + Sync {
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn close(&self);
     fn kill(&self, reason: String);
-    /// See [`ActorCell::help`].
-    fn help(&self, out: &Arc<Cell>) -> bool;
+    /// See [`ActorCell::run_in_caller`].
+    fn run_in_caller(&self, out: &Arc<Cell>) -> bool;
     /// Its class, whether it is alive (or why it died), and its queued calls.
     fn describe(&self) -> (String, ActorState, usize);
 }
@@ -58,8 +58,8 @@ impl<A: Send + 'static> CellOps for ActorCell<A> {
         ActorCell::close(self)
     }
 
-    fn help(&self, out: &Arc<Cell>) -> bool {
-        ActorCell::help(self, out)
+    fn run_in_caller(&self, out: &Arc<Cell>) -> bool {
+        ActorCell::run_in_caller(self, out)
     }
 
     fn describe(&self) -> (String, ActorState, usize) {
@@ -102,7 +102,7 @@ impl CellOps for RemoteActor {
         // Ray owns the actor: it ends with the job, or when killed.
     }
 
-    fn help(&self, _out: &Arc<Cell>) -> bool {
+    fn run_in_caller(&self, _out: &Arc<Cell>) -> bool {
         false // its calls run in Ray's workers
     }
 

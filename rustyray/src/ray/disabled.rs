@@ -7,15 +7,15 @@ use crate::call_args::ArgSlot;
 use crate::object_store::Value;
 
 /// Never recorded.
-pub(crate) enum Wire {}
+pub(crate) enum RayArgs {}
 
 /// Never built.
 #[derive(Debug)]
 pub(crate) enum RemoteActor {}
 
-impl Wire {
+impl RayArgs {
     #[inline(always)]
-    pub(crate) fn start() -> Option<Wire> {
+    pub(crate) fn start() -> Option<RayArgs> {
         None
     }
 

@@ -94,27 +94,27 @@ impl<'de> Deserialize<'de> for RayObject {
 }
 
 /// A call's arguments as they travel to Ray, gathered while the call is built.
-pub(crate) struct Wire {
-    args: Vec<WireArg>,
+pub(crate) struct RayArgs {
+    args: Vec<RayArg>,
     /// The first argument that cannot be sent (a ref that failed or is gone).
     broken: Option<Error>,
 }
 
-enum WireArg {
+enum RayArg {
     Bytes(Vec<u8>),
     Object(Arc<RayObject>),
 }
 
-impl Wire {
+impl RayArgs {
     /// Starts recording, if any runtime of this process uses Ray.
     #[inline]
-    pub(crate) fn start() -> Option<Wire> {
+    pub(crate) fn start() -> Option<RayArgs> {
         static IN_ENV: OnceLock<bool> = OnceLock::new();
         // The global runtime may start on Ray (from RUSTYRAY_ADDRESS) only when the call being
         // built reaches it.
         let in_env = || std::env::var_os("RUSTYRAY_ADDRESS").is_some_and(|a| !a.is_empty());
         let active = ACTIVE.load(Ordering::Relaxed) || *IN_ENV.get_or_init(in_env);
-        active.then(|| Wire {
+        active.then(|| RayArgs {
             args: Vec::new(),
             broken: None,
         })
@@ -123,8 +123,8 @@ impl Wire {
     /// Records one argument: a value as its bytes, a ref as its Ray object.
     pub(crate) fn push<T: Value>(&mut self, slot: &ArgSlot<T>) {
         let arg = match slot {
-            ArgSlot::Value(value) => frame::encode(value).map(WireArg::Bytes),
-            ArgSlot::Ref(r) => lookup(r).map(WireArg::Object),
+            ArgSlot::Value(value) => frame::encode(value).map(RayArg::Bytes),
+            ArgSlot::Ref(r) => lookup(r).map(RayArg::Object),
         };
         match arg {
             Ok(arg) => self.args.push(arg),
@@ -139,8 +139,8 @@ impl Wire {
     fn ffi_args(&self, policy: Option<&[u8]>) -> Vec<ffi::Arg> {
         let policy = policy.map(ffi::Arg::value);
         let args = self.args.iter().map(|arg| match arg {
-            WireArg::Bytes(bytes) => ffi::Arg::value(bytes),
-            WireArg::Object(object) => ffi::Arg::object(&object.id),
+            RayArg::Bytes(bytes) => ffi::Arg::value(bytes),
+            RayArg::Object(object) => ffi::Arg::object(&object.id),
         });
         policy.into_iter().chain(args).collect()
     }
@@ -361,7 +361,7 @@ impl Backend {
     pub(crate) fn submit(
         &self,
         shared: &RuntimeCore,
-        wire: Wire,
+        wire: RayArgs,
         function: &'static str,
         name: &str,
         options: &TaskOptions,
@@ -400,7 +400,7 @@ impl Backend {
     pub(crate) fn create_actor(
         &self,
         shared: &RuntimeCore,
-        wire: Wire,
+        wire: RayArgs,
         constructor: &'static str,
         class: &str,
         options: &ActorOptions,
@@ -432,7 +432,7 @@ impl Backend {
         &self,
         shared: &RuntimeCore,
         actor: &RemoteActor,
-        wire: Wire,
+        wire: RayArgs,
         method: &'static str,
         name: &str,
     ) -> Arc<Cell> {

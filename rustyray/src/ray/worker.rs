@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::frame;
 use crate::registry;
-use crate::registry::wire::{with_encoding, Encoding};
+use crate::registry::encoding::{with_encoding, Encoding};
 use crate::runtime::{self, Runtime};
 
 /// The global runtime of a worker process, started on the first call.

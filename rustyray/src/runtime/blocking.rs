@@ -59,7 +59,7 @@ pub(crate) fn read_when_resolved<R>(
     }
     // Without a deadline, a call waiting for an idle actor may be run here (it runs to its
     // end, so not when the wait is bounded).
-    if deadline.is_none() && crate::actor::help(cell) {
+    if deadline.is_none() && crate::actor::run_in_caller(cell) {
         if let Some(value) = read(cell) {
             return value;
         }
