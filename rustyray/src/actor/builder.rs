@@ -41,8 +41,8 @@ impl Default for ActorOptions {
 }
 
 impl ActorOptions {
-    /// Registers the actor under `name`, so [`get_actor`](super::get_actor) finds it; it then lives until
-    /// [`kill`](super::kill)ed, even with no handle left.
+    /// Registers the actor under `name`, so [`get_actor`](super::get_actor) finds it; it then
+    /// lives until [`kill`](super::kill)ed, even with no handle left.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
