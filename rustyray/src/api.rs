@@ -44,14 +44,14 @@ pub fn get_arc<T: Value>(r: &ObjectRef<T>) -> Result<Arc<T>> {
     get_until(r, None, Cell::read)
 }
 
-/// Like [`get`], but fails with [`Error::Timeout`](crate::Error::Timeout) if the object is not resolved within
-/// `timeout`. The task producing it keeps running.
+/// Like [`get`], but fails with [`Error::Timeout`](crate::Error::Timeout) if the object is not
+/// resolved within `timeout`. The task producing it keeps running.
 pub fn get_timeout<T: Value + Clone>(r: &ObjectRef<T>, timeout: Duration) -> Result<T> {
     get_until(r, Some(Instant::now() + timeout), Cell::read_value)
 }
 
-/// The object's value once resolved, as `read` gives it, or [`Error::Timeout`](crate::Error::Timeout) when the
-/// deadline passes first.
+/// The object's value once resolved, as `read` gives it, or
+/// [`Error::Timeout`](crate::Error::Timeout) when the deadline passes first.
 fn get_until<T: Value, R: From<T>>(
     r: &ObjectRef<T>,
     deadline: Option<Instant>,
@@ -120,11 +120,12 @@ fn split<T>(
 
 /// Cancels the task (or actor call) that produces `r`, if it has not finished.
 ///
-/// The ref fails with [`Error::Cancelled`](crate::Error::Cancelled) at once, and so does every task waiting for it. A
-/// task still waiting for its arguments or for resources never runs. A running async task is
-/// aborted at its next `.await`. A running sync task cannot be interrupted in-process: it runs
-/// to its end on its thread and its result is discarded. An actor call not yet started is
-/// skipped; one already running finishes and its result is discarded.
+/// The ref fails with [`Error::Cancelled`](crate::Error::Cancelled) at once, and so does every
+/// task waiting for it. A task still waiting for its arguments or for resources never runs. A
+/// running async task is aborted at its next `.await`. A running sync task cannot be
+/// interrupted in-process: it runs to its end on its thread and its result is discarded. An
+/// actor call not yet started is skipped; one already running finishes and its result is
+/// discarded.
 ///
 /// Returns whether the ref was still pending (false for a finished task, or a `put` object).
 ///
