@@ -25,7 +25,9 @@ use crate::runtime::{self, Reader};
 pub fn put<T: Value>(value: T) -> Result<ObjectRef<T>> {
     let shared = runtime::current();
     shared.check()?;
-    Ok(ObjectRef::adopt(shared.backend.put(&shared, value)?))
+    Ok(ObjectRef::from_new_cell(
+        shared.backend.put(&shared, value)?,
+    ))
 }
 
 /// Waits for the object and returns a copy of its value (a clone of the stored one), or the

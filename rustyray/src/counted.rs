@@ -39,7 +39,7 @@ impl<I: Counted> Drop for Holder<I> {
 pub(crate) type Handle<I> = Option<Arc<Holder<I>>>;
 
 /// Takes over the count the runtime gave a new entry.
-pub(crate) fn adopt<I: Counted>(shared: &Arc<RuntimeCore>, id: I) -> Handle<I> {
+pub(crate) fn taking_count<I: Counted>(shared: &Arc<RuntimeCore>, id: I) -> Handle<I> {
     Some(Arc::new(Holder {
         id,
         runtime: Arc::downgrade(shared),
@@ -49,5 +49,5 @@ pub(crate) fn adopt<I: Counted>(shared: &Arc<RuntimeCore>, id: I) -> Handle<I> {
 /// A new count in the current runtime for an id read back from bytes.
 pub(crate) fn retained<I: Counted>(id: I) -> Handle<I> {
     let shared = runtime::current_if_any().filter(|shared| id.retain(shared))?;
-    adopt(&shared, id)
+    taking_count(&shared, id)
 }

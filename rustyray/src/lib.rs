@@ -38,9 +38,6 @@ mod config;
 mod counted;
 mod cpu_pool;
 mod error;
-// Used by the `ray` backend; tested without it too.
-#[cfg_attr(not(feature = "ray"), allow(dead_code))]
-mod frame;
 mod object_ref;
 mod object_store;
 mod progress;

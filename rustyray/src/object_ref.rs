@@ -50,7 +50,7 @@ pub struct ObjectRef<T> {
 
 impl<T> ObjectRef<T> {
     /// A ref to a new object (the cell the store just made).
-    pub(crate) fn adopt(cell: Arc<Cell>) -> ObjectRef<T> {
+    pub(crate) fn from_new_cell(cell: Arc<Cell>) -> ObjectRef<T> {
         ObjectRef {
             id: cell.id(),
             cell: Some(cell),

@@ -76,13 +76,13 @@ impl<E: Display> ViaDisplay for &ErrWrap<E> {
 
 /// Decodes a remote function's argument tuple, whose elements have the types `names`.
 pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], names: &[&'static str]) -> Result<T> {
-    crate::registry::encoding::decode(bytes, names)
+    crate::object_store::codec::entry::decode(bytes, names)
 }
 
 /// Encodes a remote function's outcome.
 pub fn encode<T: Value>(function: &str, outcome: anyhow::Result<T>) -> Result<Vec<u8>> {
     let value = outcome.map_err(|e| Error::task_failed(function, &e))?;
-    crate::registry::encoding::encode(&value)
+    crate::object_store::codec::entry::encode(&value)
 }
 
 /// Boxes a constructed actor for the registry, or fails with the constructor's error.

@@ -207,7 +207,7 @@ impl<A: Actor> ActorBuilder<A> {
         };
         let cell = Arc::new(ActorCell::new(class));
         let id = shared.actors.insert(Arc::clone(&cell));
-        let handle = ActorHandle::adopt(shared, id);
+        let handle = ActorHandle::from_new_entry(shared, id);
         let checked = shared
             .check()
             .and(concurrency)
@@ -264,7 +264,7 @@ impl<A: Actor> ActorBuilder<A> {
             cell.close();
             shared.actors.insert(cell)
         });
-        ActorHandle::adopt(shared, id)
+        ActorHandle::from_new_entry(shared, id)
     }
 }
 
@@ -366,7 +366,7 @@ impl<A: Actor> CallBuilder<A> {
     #[inline]
     fn send<R>(self, body: Method<A>) -> ObjectRef<R> {
         let shared = runtime::current();
-        ObjectRef::adopt(shared.backend.call(&shared, self, body))
+        ObjectRef::from_new_cell(shared.backend.call(&shared, self, body))
     }
 
     /// Sends the call to the actor's host in this process (see `runtime::Backend::call`).

@@ -29,7 +29,7 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::mailbox::{ActorCell, Taken};
+use super::mailbox::{ActorCell, ParkOutcome};
 use super::{Call, Ctor, Method};
 use crate::call_args::Deps;
 use crate::error::{Error, Result};
@@ -108,7 +108,7 @@ impl<A: Send + 'static> ActorHost<A> {
                         .instrument(call_span(&self.cell, &call))
                         .await;
                     self.running.clear();
-                    settle(&self.cell, call, outcome, Run::until_now(started, true))
+                    store_outcome(&self.cell, call, outcome, Run::until_now(started, true))
                 }
                 Method::Shared(method) => match self.concurrent {
                     Some(runner) if self.max_concurrency > 1 => {
@@ -122,7 +122,7 @@ impl<A: Send + 'static> ActorHost<A> {
                             .instrument(call_span(&self.cell, &call))
                             .await;
                         self.running.clear();
-                        settle(&self.cell, call, outcome, Run::until_now(started, true))
+                        store_outcome(&self.cell, call, outcome, Run::until_now(started, true))
                     }
                 },
                 Method::Sync(_) => {
@@ -172,8 +172,8 @@ impl<A: Send + 'static> ActorHost<A> {
                     return self.wake(state);
                 }
                 match cell.park(self, state) {
-                    Taken::Calls(host, state) => host.wake(state),
-                    Taken::Parked | Taken::Closed => {}
+                    ParkOutcome::Calls(host, state) => host.wake(state),
+                    ParkOutcome::Parked | ParkOutcome::Closed => {}
                 }
                 return;
             }
@@ -182,9 +182,9 @@ impl<A: Send + 'static> ActorHost<A> {
                     Some(true) => {}
                     None => return, // closed and empty: the last handle was dropped
                     Some(false) => match cell.park(self, state) {
-                        Taken::Calls(host, back) => (self, state) = (host, back),
-                        Taken::Parked => return, // the next call sent wakes it
-                        Taken::Closed => return,
+                        ParkOutcome::Calls(host, back) => (self, state) = (host, back),
+                        ParkOutcome::Parked => return, // the next call sent wakes it
+                        ParkOutcome::Closed => return,
                     },
                 }
                 continue;
@@ -219,7 +219,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 asynchronous: false,
             };
             started = ended;
-            let crash = settle(&cell, call, outcome, run);
+            let crash = store_outcome(&cell, call, outcome, run);
             if let Some(crash) = crash {
                 return self.back_to_tokio(state, Some(crash));
             }
@@ -274,7 +274,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 .catch_unwind()
                 .instrument(call_span(cell, &call))
                 .await;
-            settle(cell, call, outcome, Run::until_now(started, true))
+            store_outcome(cell, call, outcome, Run::until_now(started, true))
         };
         let mut started: Vec<Call<A>> = first.copy_shared().into_iter().collect();
         self.running.push(Arc::downgrade(&first.out));
@@ -422,7 +422,7 @@ impl Run {
 /// Stores a call's result, or its error; a panic is returned as a crash instead. The call is
 /// entered in the timeline with its `run`.
 #[inline]
-fn settle<A>(
+fn store_outcome<A>(
     cell: &ActorCell<A>,
     call: Call<A>,
     outcome: std::thread::Result<anyhow::Result<Object>>,

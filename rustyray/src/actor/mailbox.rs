@@ -75,7 +75,7 @@ impl<A> Mailbox<A> {
 }
 
 /// What a host that ran out of calls found in the mailbox.
-pub(super) enum Taken<A> {
+pub(super) enum ParkOutcome<A> {
     /// More calls, now in its backlog.
     Calls(ActorHost<A>, Box<A>),
     /// None: it is parked until the next send.
@@ -228,18 +228,18 @@ impl<A: Send + 'static> ActorCell<A> {
     /// under the lock that sends take, so a call sent since its last look is not missed: the
     /// host then gets it (and is given back), as it does when the mailbox was closed meanwhile.
     /// (Only the idle path moves the host; taking calls does not.)
-    pub(super) fn park(&self, mut host: ActorHost<A>, state: Box<A>) -> Taken<A> {
+    pub(super) fn park(&self, mut host: ActorHost<A>, state: Box<A>) -> ParkOutcome<A> {
         let mut mailbox = self.mailbox.lock();
         match mailbox.take_into(&mut host.backlog) {
             Some(false) => {
                 mailbox.parked = Some((host, state));
-                Taken::Parked
+                ParkOutcome::Parked
             }
-            Some(true) => Taken::Calls(host, state),
+            Some(true) => ParkOutcome::Calls(host, state),
             None => {
                 drop(mailbox); // the host's drop takes the lock
                 drop((host, state));
-                Taken::Closed
+                ParkOutcome::Closed
             }
         }
     }

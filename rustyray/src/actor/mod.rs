@@ -85,7 +85,7 @@ pub(crate) fn get_actor_here<A: Actor>(
     if !shared.actors.retain(id) {
         return Err(not_found());
     }
-    Ok(ActorHandle::adopt(shared, id))
+    Ok(ActorHandle::from_new_entry(shared, id))
 }
 
 /// Kills the actor at once: the call running now is abandoned (an async one is dropped at its
@@ -112,7 +112,7 @@ pub(crate) fn get_actor_on_ray<A: Actor>(
         .next()
         .unwrap_or("actor");
     let id = ray.get_actor(shared, name, class)?;
-    Ok(ActorHandle::adopt(shared, id))
+    Ok(ActorHandle::from_new_entry(shared, id))
 }
 
 /// Kills an actor of this process (see `runtime::Backend::kill`).

@@ -43,7 +43,7 @@
 //! spilling is rare and objects are large.
 
 mod cell;
-mod codec;
+pub(crate) mod codec;
 mod id;
 mod info;
 mod kept;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ffi::Failure;
 use crate::error::Error;
-use crate::frame;
+use crate::object_store::codec::frame;
 
 /// Where a RustyRay error starts inside a Ray error message (see [`encode`]).
 const ERROR_START: &str = "\u{1e}rustyray-error:";

@@ -36,8 +36,8 @@ use crate::actor::{ActorId, ActorOptions};
 use crate::call_args::ArgSlot;
 use crate::config::RayTarget;
 use crate::error::{Error, Result};
-use crate::frame;
 use crate::object_ref::ObjectRef;
+use crate::object_store::codec::frame;
 use crate::object_store::{Cell, Object, Value};
 use crate::runtime::RuntimeCore;
 use crate::task::TaskOptions;
@@ -65,7 +65,7 @@ pub(crate) struct RayObject {
 
 impl RayObject {
     /// Takes over the reference Ray gave a new object.
-    fn adopt(id: Vec<u8>, origin: Cow<'static, str>) -> RayObject {
+    fn taking_reference(id: Vec<u8>, origin: Cow<'static, str>) -> RayObject {
         RayObject { id, origin }
     }
 }
@@ -271,7 +271,7 @@ impl Backend {
     }
 
     fn enter(&self, shared: &RuntimeCore, id: Vec<u8>, origin: Cow<'static, str>) -> Arc<Cell> {
-        let object = Object::new(RayObject::adopt(id, origin));
+        let object = Object::new(RayObject::taking_reference(id, origin));
         shared
             .store
             .insert_ready(object)

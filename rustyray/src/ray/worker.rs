@@ -21,9 +21,9 @@ use parking_lot::Mutex;
 use super::{errors, ActorPolicy, TaskPolicy};
 use crate::config::Config;
 use crate::error::Error;
-use crate::frame;
+use crate::object_store::codec::entry::{with_encoding, Encoding};
+use crate::object_store::codec::frame;
 use crate::registry;
-use crate::registry::encoding::{with_encoding, Encoding};
 use crate::runtime::{self, Runtime};
 
 /// The global runtime of a worker process, started on the first call.

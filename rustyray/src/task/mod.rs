@@ -239,7 +239,7 @@ impl TaskBuilder {
 
     fn submit<R, B: Body>(self, body: B) -> ObjectRef<R> {
         let shared = runtime::current();
-        ObjectRef::adopt(shared.backend.submit(&shared, self, body))
+        ObjectRef::from_new_cell(shared.backend.submit(&shared, self, body))
     }
 
     /// Sends the task to Ray by its registered id (see `runtime::Backend::submit`).

@@ -1,5 +1,7 @@
-//! The store's one encoding: postcard, with byte vectors and strings encoded and decoded in
-//! bulk, and sizes counted without encoding.
+//! The one home of encoding: values in postcard, with byte vectors and strings encoded and
+//! decoded in bulk and sizes counted without encoding (this file); the frame around a value
+//! that leaves the process (`frame.rs`); and how a registered entry point reads its arguments
+//! and writes its result: postcard, JSON or frames (`entry.rs`).
 
 use std::any::{Any, TypeId};
 use std::sync::Arc;
@@ -7,6 +9,11 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::Value;
+
+pub(crate) mod entry;
+// Used by the `ray` backend; tested without it too.
+#[cfg_attr(not(feature = "ray"), allow(dead_code))]
+pub(crate) mod frame;
 use crate::error::{Error, Result};
 
 /// The length of `value`'s postcard encoding, counted without allocating.
