@@ -24,6 +24,11 @@ use super::{Phase, TaskControl};
 pub(crate) trait Body: Send + Sync + Sized + 'static {
     /// Runs the job on its executor, holding `lease`.
     fn launch(job: Job<Self>, lease: Arc<Lease>, tokio: &tokio::runtime::Handle);
+
+    /// What the scheduler calls with the job's lease to start it.
+    fn starter(job: Job<Self>) -> Box<dyn FnOnce(Lease) + Send> {
+        Box::new(move |lease| job.start(lease))
+    }
 }
 
 /// A synchronous body, run on the CPU pool.
@@ -46,6 +51,11 @@ impl<F> Body for SyncBody<F>
 where
     F: Fn() -> anyhow::Result<Object> + Send + Sync + 'static,
 {
+    /// A sync job's start inlined into the closure: the job moves once, into the pool's job.
+    fn starter(job: Job<Self>) -> Box<dyn FnOnce(Lease) + Send> {
+        Box::new(move |lease| job.start_inlined(lease))
+    }
+
     fn launch(job: Job<Self>, lease: Arc<Lease>, _tokio: &tokio::runtime::Handle) {
         let pool = job.shared.pool.clone();
         pool.spawn(Box::new(move || {
@@ -151,6 +161,12 @@ async fn run_async_jobs(first: impl Future<Output = Option<NextAsync>>) {
 impl<B: Body> Job<B> {
     /// Hands the job to its executor with the resources it was granted.
     pub(super) fn start(self, lease: Lease) {
+        self.start_inlined(lease);
+    }
+
+    /// [`start`](Self::start), inlined where the job is moved only once that way.
+    #[inline]
+    fn start_inlined(self, lease: Lease) {
         let Some(handle) = self.shared.handle().cloned() else {
             return; // the runtime never started; its objects already failed
         };

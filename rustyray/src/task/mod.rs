@@ -305,7 +305,7 @@ impl TaskBuilder {
         };
         let queued = Queued {
             demand,
-            start: Box::new(move |lease| job.start(lease)),
+            start: B::starter(job),
         };
         Gate::open_when_ready(shared, deps, &out, queued, gate_control);
         if shared.is_shut_down() {
