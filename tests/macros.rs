@@ -150,7 +150,10 @@ fn attribute_arguments_set_defaults_that_options_can_override() {
         .max_retries(0)
         .remote(5, "override".to_string());
     match rustyray::get(&once) {
-        Err(Error::TaskFailed { message, .. }) => assert_eq!(message, "panicked: try 1"),
+        Err(Error::TaskFailed { message, .. }) => assert!(
+            message.starts_with("panicked at tests/macros.rs:") && message.ends_with(": try 1"),
+            "{message}"
+        ),
         other => panic!("{other:?}"),
     }
 }

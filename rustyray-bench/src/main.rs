@@ -10,9 +10,12 @@
 //! cargo run --release -p rustyray-bench -- --quick      # smoke run (CI)
 //! cargo run --release -p rustyray-bench -- --filter actor   # one group: tasks, actor,
 //!                                                           # objects, chain, memory
+//! cargo run --release -p rustyray-bench -- --soak 100   # 100 batches of 500k no-op tasks:
+//!                                                       # RSS and threads per batch
 //! ```
 
 mod measure;
+mod soak;
 mod workloads;
 
 use measure::{Effort, Line};
@@ -22,6 +25,8 @@ struct Args {
     effort: Effort,
     json: std::path::PathBuf,
     filter: Option<String>,
+    /// `--soak BATCHES`: run the soak instead of the benchmarks.
+    soak: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -33,6 +38,7 @@ fn parse_args() -> Result<Args, String> {
         },
         json: std::path::PathBuf::from("target/rustyray-bench.json"),
         filter: None,
+        soak: None,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -44,6 +50,13 @@ fn parse_args() -> Result<Args, String> {
             }
             "--json" => parsed.json = args.next().ok_or("--json takes a path")?.into(),
             "--filter" => parsed.filter = Some(args.next().ok_or("--filter takes a word")?),
+            "--soak" => {
+                let batches = args.next().ok_or("--soak takes a number of batches")?;
+                parsed.soak =
+                    Some(batches.parse().map_err(|_| {
+                        format!("--soak takes a number of batches, not `{batches}`")
+                    })?);
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -84,7 +97,9 @@ fn main() {
             if !message.is_empty() {
                 eprintln!("{message}");
             }
-            eprintln!("usage: rustyray-bench [--quick] [--json PATH] [--filter WORD]");
+            eprintln!(
+                "usage: rustyray-bench [--quick] [--json PATH] [--filter WORD] [--soak BATCHES]"
+            );
             std::process::exit(if message.is_empty() { 0 } else { 2 });
         }
     };
@@ -96,6 +111,12 @@ fn main() {
             .expect("tokio starts"),
     };
     let rt = Runtime::new(Config::default().num_cpus(cpus)).expect("runtime starts");
+    if let Some(batches) = args.soak {
+        let _guard = rt.enter();
+        let per_batch = if args.effort.quick { 50_000 } else { 500_000 };
+        soak::run(batches, per_batch);
+        return;
+    }
     let started = std::time::Instant::now();
     let mut lines = {
         let _guard = rt.enter();

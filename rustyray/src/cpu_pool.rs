@@ -3,10 +3,10 @@
 //! # Design
 //!
 //! How many bodies run at once is the scheduler's business (CPU slots); the pool only supplies
-//! threads. It keeps a queue of jobs under one lock and a condition variable, and grows by one
-//! thread whenever a job arrives and no thread is idle: a task blocked in `get` keeps its thread
-//! while lending its CPU slot, so the pool must be able to run more jobs than there are CPUs.
-//! Threads beyond the configured CPU count that stay idle for [`IDLE_TIMEOUT`] leave.
+//! threads. A task blocked in `get` keeps its thread while lending its CPU slot, so the pool
+//! must be able to run more jobs than there are CPUs, but it makes a thread only when no
+//! existing one can take the job: see `README.md` next to this file for the accounting and
+//! why it keeps the thread count flat under endless load.
 //!
 //! Continuations run where they are made. While a pool thread is *finishing* a job (storing
 //! its result and waking what waited for it), a job that this makes ready goes into the
@@ -20,7 +20,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use crate::sync::{Condvar, Mutex};
 
 /// A job for the pool.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
@@ -28,18 +29,36 @@ pub(crate) type Job = Box<dyn FnOnce() + Send>;
 /// How long a thread beyond the CPU count may stay idle before it leaves.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most threads a pool makes unless configured otherwise.
+pub(crate) const DEFAULT_MAX_THREADS: usize = 1024;
+
 struct Queue {
     jobs: VecDeque<Job>,
+    /// Idle threads, the most recently idle on top. A job wakes the top one, so under a
+    /// steady load the same few threads cycle and the ones at the bottom time out and leave.
+    idle: Vec<Arc<Sleeper>>,
     threads: usize,
-    idle: usize,
+    /// Whether the limit was reported (once per pool).
+    warned: bool,
     shut_down: bool,
 }
 
-struct Inner {
+/// One idle thread's place in [`Queue::idle`].
+struct Sleeper {
+    wake: Condvar,
+    /// Set (under the queue's lock) by whoever took this thread off the idle stack.
+    woken: AtomicBool,
+}
+
+pub(crate) struct Inner {
     queue: Mutex<Queue>,
-    available: Condvar,
+    /// Threads on their way to the queue (returning from a job or woken) minus the queued jobs
+    /// that count on them. Negative only at the thread limit. See `README.md`.
+    spare: AtomicIsize,
     /// Threads kept even when idle.
     core: usize,
+    /// Threads never exceeded.
+    max: usize,
     name: String,
     /// Runs on each new thread before it takes jobs: sets the thread's current runtime and
     /// returns the tokio handle to enter, so bodies can use tokio.
@@ -52,31 +71,38 @@ pub(crate) struct CpuPool {
     inner: Arc<Inner>,
 }
 
-thread_local! {
+crate::sync::thread_local! {
     /// The pool this thread belongs to, if it is a pool thread.
-    static MEMBER: RefCell<Option<std::sync::Weak<Inner>>> = const { RefCell::new(None) };
-    /// Set while the thread finishes a job: then new jobs go to `NEXT`.
+    static MEMBER: RefCell<Option<Arc<Inner>>> = const { RefCell::new(None) };
+    /// Set while the thread finishes a job: then new jobs may go to `NEXT`.
     static FINISHING: Cell<bool> = const { Cell::new(false) };
+    /// Set once this thread counted itself in `spare`, on its way back to the queue.
+    static RETURNING: Cell<bool> = const { Cell::new(false) };
     /// The job this thread runs next.
     static NEXT: RefCell<Option<Job>> = const { RefCell::new(None) };
 }
 
 impl CpuPool {
+    /// A pool keeping `core` threads once made, and never more than `max`.
     pub(crate) fn new(
         core: usize,
+        max: usize,
         name: String,
         on_start: impl Fn() -> Option<tokio::runtime::Handle> + Send + Sync + 'static,
     ) -> CpuPool {
+        let core = core.max(1);
         CpuPool {
             inner: Arc::new(Inner {
                 queue: Mutex::new(Queue {
                     jobs: VecDeque::new(),
+                    idle: Vec::new(),
                     threads: 0,
-                    idle: 0,
+                    warned: false,
                     shut_down: false,
                 }),
-                available: Condvar::new(),
-                core: core.max(1),
+                spare: AtomicIsize::new(0),
+                core,
+                max: max.max(core),
                 name,
                 on_start: Box::new(on_start),
             }),
@@ -85,28 +111,50 @@ impl CpuPool {
 
     /// Runs `job` on a pool thread.
     pub(crate) fn spawn(&self, job: Job) {
-        let job = match self.keep_local(job) {
-            None => return,
-            Some(job) => job,
-        };
-        let mut queue = self.inner.queue.lock();
+        if let Some(job) = self.keep_local(job) {
+            self.queue(job);
+        }
+    }
+
+    /// Queues `job`, making sure a thread comes for it: one already on its way, the most
+    /// recently idle one, or a new one (below the limit).
+    fn queue(&self, job: Job) {
+        let inner = &self.inner;
+        let mut queue = inner.queue.lock();
         if queue.shut_down {
             return;
         }
         queue.jobs.push_back(job);
-        if queue.idle > 0 {
-            queue.idle -= 1; // counted out here so two pushes never wake the same thread
+        if inner.spare.fetch_sub(1, Ordering::AcqRel) > 0 {
+            return; // a thread on its way to the queue takes it
+        }
+        if let Some(sleeper) = queue.idle.pop() {
+            sleeper.woken.store(true, Ordering::Relaxed);
+            inner.spare.fetch_add(1, Ordering::AcqRel);
             drop(queue);
-            self.inner.available.notify_one();
-        } else {
+            sleeper.wake.notify_one();
+        } else if queue.threads < inner.max {
             queue.threads += 1;
+            inner.spare.fetch_add(1, Ordering::AcqRel);
             drop(queue);
             self.start_thread();
+        } else if !queue.warned {
+            queue.warned = true;
+            drop(queue);
+            tracing::warn!(
+                target: "rustyray::pool",
+                limit = inner.max,
+                "all {} threads of the CPU pool are busy (running bodies, or blocked in `get` \
+                 inside tasks); new work waits for one of them to finish. If every thread waits \
+                 for work still queued, this is a deadlock: raise `Config::max_threads` \
+                 (RUSTYRAY_MAX_THREADS) or block less inside tasks",
+                inner.max
+            );
         }
     }
 
-    /// Keeps `job` as this thread's next one if the thread is finishing a job of this pool and
-    /// has no next job yet; gives it back otherwise.
+    /// Keeps `job` as this thread's next one if the thread is finishing a job of this pool,
+    /// has no next job yet, and no queued job counts on it coming back; gives it back otherwise.
     fn keep_local(&self, job: Job) -> Option<Job> {
         if !FINISHING.with(Cell::get) {
             return Some(job);
@@ -114,82 +162,132 @@ impl CpuPool {
         let ours = MEMBER.with(|m| {
             m.borrow()
                 .as_ref()
-                .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.inner)))
+                .is_some_and(|member| Arc::ptr_eq(member, &self.inner))
         });
-        if !ours {
+        if !ours || NEXT.with(|next| next.borrow().is_some()) {
             return Some(job);
         }
-        NEXT.with(|next| {
-            let mut next = next.borrow_mut();
-            if next.is_none() {
-                *next = Some(job);
-                None
-            } else {
-                Some(job)
+        if RETURNING.with(Cell::get) {
+            // This thread counted itself as on its way back: take that back, unless a queued
+            // job already counts on it.
+            let spare = &self.inner.spare;
+            let mut now = spare.load(Ordering::Acquire);
+            loop {
+                if now <= 0 {
+                    return Some(job);
+                }
+                match spare.compare_exchange_weak(now, now - 1, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => break,
+                    Err(actual) => now = actual,
+                }
             }
-        })
+            RETURNING.with(|r| r.set(false));
+        }
+        NEXT.with(|next| *next.borrow_mut() = Some(job));
+        None
     }
 
     fn start_thread(&self) {
         let inner = Arc::clone(&self.inner);
-        let started = std::thread::Builder::new()
+        let started = crate::sync::thread::Builder::new()
             .name(self.inner.name.clone())
             .spawn(move || worker(inner));
         if started.is_err() {
-            // No thread could be made: the job waits for a thread that becomes idle.
+            // No thread could be made: the job waits for a thread that comes back.
             self.inner.queue.lock().threads -= 1;
+            self.inner.spare.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+
+    /// How many threads the pool has now.
+    #[cfg(test)]
+    pub(crate) fn threads(&self) -> usize {
+        self.inner.queue.lock().threads
     }
 
     /// Stops taking jobs; idle threads leave, busy ones after their job. Queued jobs are
     /// dropped (their results were already failed by the runtime's shutdown).
     pub(crate) fn shutdown(&self) {
-        let jobs = {
+        let (jobs, sleepers) = {
             let mut queue = self.inner.queue.lock();
             queue.shut_down = true;
-            std::mem::take(&mut queue.jobs)
+            for sleeper in &queue.idle {
+                sleeper.woken.store(true, Ordering::Relaxed);
+            }
+            (
+                std::mem::take(&mut queue.jobs),
+                std::mem::take(&mut queue.idle),
+            )
         };
-        self.inner.available.notify_all();
+        for sleeper in sleepers {
+            sleeper.wake.notify_one();
+        }
         drop(jobs);
     }
 }
 
 /// Runs `finish` (storing a result, waking its waiters) with continuations kept on this
-/// thread; see the module documentation.
+/// thread; see the module documentation. On a pool thread, the thread counts as on its way
+/// back to the queue from here on, so a job made ready meanwhile waits for it instead of
+/// making a new thread.
 pub(crate) fn finishing<R>(finish: impl FnOnce() -> R) -> R {
+    returning();
     let was = FINISHING.with(|f| f.replace(true));
     let out = finish();
     FINISHING.with(|f| f.set(was));
     out
 }
 
+/// Counts this pool thread (if it is one) as on its way back to the queue, once.
+fn returning() {
+    if RETURNING.with(Cell::get) || NEXT.with(|next| next.borrow().is_some()) {
+        return;
+    }
+    MEMBER.with(|m| {
+        if let Some(inner) = &*m.borrow() {
+            inner.spare.fetch_add(1, Ordering::AcqRel);
+            RETURNING.with(|r| r.set(true));
+        }
+    });
+}
+
 fn worker(inner: Arc<Inner>) {
-    MEMBER.with(|m| *m.borrow_mut() = Some(Arc::downgrade(&inner)));
+    // A new thread was counted on its way to the queue by whoever made it.
+    MEMBER.with(|m| *m.borrow_mut() = Some(Arc::clone(&inner)));
     let tokio = (inner.on_start)();
     let _entered = tokio.as_ref().map(tokio::runtime::Handle::enter);
+    let sleeper = Arc::new(Sleeper {
+        wake: Condvar::new(),
+        woken: AtomicBool::new(false),
+    });
     let mut queue = inner.queue.lock();
     loop {
+        // Arrived: no longer on the way. Taking a job keeps `spare` as it is (one thread and
+        // one job fewer); finding none takes this thread out of it.
+        RETURNING.with(|r| r.set(false));
         if let Some(job) = queue.jobs.pop_front() {
             drop(queue);
             run(job);
+            returning();
             queue = inner.queue.lock();
             continue;
         }
+        inner.spare.fetch_sub(1, Ordering::AcqRel);
         if queue.shut_down {
             break;
         }
-        queue.idle += 1;
-        let timed_out = inner
-            .available
-            .wait_for(&mut queue, IDLE_TIMEOUT)
-            .timed_out();
-        if timed_out && queue.jobs.is_empty() && queue.threads > inner.core {
-            queue.idle -= 1;
-            break;
-        }
-        if timed_out {
-            // Not notified, so still counted idle: count it out ourselves.
-            queue.idle = queue.idle.saturating_sub(1);
+        queue.idle.push(Arc::clone(&sleeper));
+        loop {
+            let timed_out = sleeper.wake.wait_for(&mut queue, IDLE_TIMEOUT).timed_out();
+            if sleeper.woken.swap(false, Ordering::Relaxed) {
+                break; // taken off the stack and counted on its way by the waker
+            }
+            if timed_out && queue.threads > inner.core {
+                queue.idle.retain(|s| !Arc::ptr_eq(s, &sleeper));
+                queue.threads -= 1;
+                return;
+            }
         }
     }
     queue.threads -= 1;
@@ -202,5 +300,52 @@ fn run(job: Job) {
         // A panic inside a job is caught by the job itself; this guards the thread anyway.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(current));
         job = NEXT.with(|next| next.borrow_mut().take());
+    }
+}
+
+#[cfg(all(test, not(rustyray_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::{mpsc, Barrier};
+
+    fn pool(core: usize, max: usize) -> CpuPool {
+        CpuPool::new(core, max, "test-pool".to_owned(), || None)
+    }
+
+    #[test]
+    fn a_stream_of_jobs_reuses_the_threads_coming_back() {
+        let pool = pool(2, 64);
+        let (done, finished) = mpsc::channel();
+        for i in 0..5_000 {
+            let done = done.clone();
+            // As a task does: the result is stored (and the submitter woken) while finishing.
+            pool.spawn(Box::new(move || finishing(|| done.send(i).unwrap())));
+            assert_eq!(finished.recv().unwrap(), i);
+        }
+        // Each job was queued while the previous one's thread was on its way back: one thread
+        // was ever needed.
+        assert_eq!(pool.threads(), 1);
+        pool.shutdown();
+    }
+
+    #[test]
+    fn jobs_that_block_together_get_a_thread_each_up_to_the_limit() {
+        let pool = pool(1, 3);
+        let barrier = Arc::new(Barrier::new(3));
+        let (done, finished) = mpsc::channel();
+        for i in 0..4 {
+            let (barrier, done) = (Arc::clone(&barrier), done.clone());
+            pool.spawn(Box::new(move || {
+                if i < 3 {
+                    barrier.wait(); // the three first ones need three threads at once
+                }
+                done.send(i).unwrap();
+            }));
+        }
+        let mut got: Vec<i32> = (0..4).map(|_| finished.recv().unwrap()).collect();
+        got.sort_unstable();
+        assert_eq!(got, [0, 1, 2, 3], "the fourth ran once a thread was free");
+        assert_eq!(pool.threads(), 3, "never more than the limit");
+        pool.shutdown();
     }
 }

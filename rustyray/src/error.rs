@@ -41,7 +41,7 @@ pub enum Error {
     TaskFailed {
         /// The name of the function (or `Actor::method`) that failed.
         function: String,
-        /// The error's message, or `panicked: <payload>` for a panic.
+        /// The error's message, or `panicked at <file>:<line>:<column>: <payload>` for a panic.
         message: String,
         /// The error's sources, outermost first (from `std::error::Error::source` or anyhow's
         /// chain).
@@ -157,7 +157,8 @@ impl Error {
         }
     }
 
-    /// Builds a [`Error::TaskFailed`] for a panic, with the panic's message.
+    /// Builds a [`Error::TaskFailed`] for a panic, with the panic's message and, when the
+    /// panic was raised in a body on this thread, where.
     pub(crate) fn panicked(function: &str, payload: &(dyn std::any::Any + Send)) -> Error {
         let text = if let Some(s) = payload.downcast_ref::<&'static str>() {
             (*s).to_owned()
@@ -166,9 +167,13 @@ impl Error {
         } else {
             "a non-string payload".to_owned()
         };
+        let message = match crate::panics::take_location() {
+            Some(location) => format!("panicked at {location}: {text}"),
+            None => format!("panicked: {text}"),
+        };
         Error::TaskFailed {
             function: function.to_owned(),
-            message: format!("panicked: {text}"),
+            message,
             causes: Vec::new(),
         }
     }

@@ -40,6 +40,7 @@ mod cpu_pool;
 mod error;
 mod object_ref;
 mod object_store;
+mod panics;
 mod progress;
 #[cfg(feature = "ray")]
 mod ray;
@@ -50,6 +51,7 @@ pub mod registry;
 mod runtime;
 mod scheduler;
 pub mod state;
+mod sync;
 pub mod task;
 mod timeline;
 

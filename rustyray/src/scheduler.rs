@@ -31,6 +31,8 @@ use crate::error::{Error, Result};
 const MILLI: f64 = 1000.0;
 const CPU: usize = 0;
 const GPU: usize = 1;
+/// Queues of distinct demands kept while empty.
+const KEPT_QUEUES: usize = 8;
 
 /// What one task needs: `(resource index, thousandths)` pairs, sorted, amounts non-zero. CPU
 /// and GPU fit inline, so the common demand allocates nothing.
@@ -94,7 +96,10 @@ impl State {
             }
             emptied |= self.queues[q].1.is_empty();
         }
-        if emptied {
+        // An empty queue is kept with its memory (a burst of tasks fills the same one again,
+        // where regrowing it would scatter large blocks over the heap), unless there are many
+        // shapes of demand.
+        if emptied && self.queues.len() > KEPT_QUEUES {
             self.queues.retain(|(_, queue)| !queue.is_empty());
         }
         out
@@ -196,7 +201,10 @@ impl Scheduler {
     /// Starts `task` now if it may, or queues it.
     pub(crate) fn submit(self: &Arc<Self>, task: Queued) {
         let mut state = self.state.lock();
-        let queue_empty = !state.queues.iter().any(|(d, _)| *d == task.demand);
+        let queue_empty = !state
+            .queues
+            .iter()
+            .any(|(d, q)| *d == task.demand && !q.is_empty());
         if queue_empty && state.fits(&task.demand) {
             state.take(&task.demand);
             drop(state);

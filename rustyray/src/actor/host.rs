@@ -25,7 +25,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 
 use futures_util::stream::FuturesUnordered;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
@@ -35,6 +35,7 @@ use crate::call_args::Deps;
 use crate::error::{Error, Result};
 use crate::object_ref::{missing, Resolve};
 use crate::object_store::{Cell, Object, State};
+use crate::panics;
 use crate::runtime::RuntimeCore;
 use crate::task::BoxFuture;
 use crate::timeline;
@@ -103,8 +104,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 Method::Async(method) => {
                     self.running.push(Arc::downgrade(&call.out));
                     let started = timeline::now();
-                    let outcome = AssertUnwindSafe(method(&mut state))
-                        .catch_unwind()
+                    let outcome = panics::catch_async(self.shared.print_panics, method(&mut state))
                         .instrument(call_span(&self.cell, &call))
                         .await;
                     self.running.clear();
@@ -117,8 +117,7 @@ impl<A: Send + 'static> ActorHost<A> {
                     _ => {
                         self.running.push(Arc::downgrade(&call.out));
                         let started = timeline::now();
-                        let outcome = AssertUnwindSafe(method(&state))
-                            .catch_unwind()
+                        let outcome = panics::catch_async(self.shared.print_panics, method(&state))
                             .instrument(call_span(&self.cell, &call))
                             .await;
                         self.running.clear();
@@ -210,7 +209,10 @@ impl<A: Send + 'static> ActorHost<A> {
             let outcome = {
                 let span = call_span(&cell, &call);
                 let _running = span.enter();
-                std::panic::catch_unwind(AssertUnwindSafe(|| method(&mut state)))
+                panics::catch(
+                    self.shared.print_panics,
+                    AssertUnwindSafe(|| method(&mut state)),
+                )
             };
             let ended = timeline::now();
             let run = Run {
@@ -261,6 +263,7 @@ impl<A: Send + 'static> ActorHost<A> {
         A: Sync,
     {
         let (cell, limit) = (&self.cell, self.max_concurrency);
+        let print = self.shared.print_panics;
         let start = |call: Call<A>| async move {
             if let Some(error) = wait_for(&call.deps).await {
                 call.finish(Err(error));
@@ -270,8 +273,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 unreachable!("only shared calls start here")
             };
             let started = timeline::now();
-            let outcome = AssertUnwindSafe(method(state))
-                .catch_unwind()
+            let outcome = panics::catch_async(print, method(state))
                 .instrument(call_span(cell, &call))
                 .await;
             store_outcome(cell, call, outcome, Run::until_now(started, true))
@@ -341,18 +343,19 @@ impl<A: Send + 'static> ActorHost<A> {
             return Err(format!("a constructor argument failed: {error}"));
         }
         let function = format!("{}::new", self.cell.class);
+        let print = self.shared.print_panics;
         let outcome = match &self.ctor {
             Ctor::Sync(ctor) => {
                 let ctor = Arc::clone(ctor);
                 let (back, built) = oneshot::channel();
                 self.shared.pool.spawn(Box::new(move || {
-                    let _ = back.send(std::panic::catch_unwind(AssertUnwindSafe(&*ctor)));
+                    let _ = back.send(panics::catch(print, AssertUnwindSafe(&*ctor)));
                 }));
                 built
                     .await
                     .map_err(|_| Error::RuntimeShutdown.to_string())?
             }
-            Ctor::Async(ctor) => AssertUnwindSafe(ctor()).catch_unwind().await,
+            Ctor::Async(ctor) => panics::catch_async(print, ctor()).await,
         };
         match outcome {
             Ok(Ok(state)) => Ok(state),

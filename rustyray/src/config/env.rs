@@ -47,6 +47,32 @@ pub(super) fn apply(mut config: Config, var: impl Fn(&str) -> Option<OsString>) 
     if let Some(v) = text("RUSTYRAY_SPILL_LIMIT")? {
         config = config.spill_limit(size("RUSTYRAY_SPILL_LIMIT", &v)?);
     }
+    if let Some(v) = text("RUSTYRAY_MAX_THREADS")? {
+        match v.parse::<usize>() {
+            Ok(n) if (1..=65536).contains(&n) => config = config.max_threads(n),
+            _ => {
+                return Err(invalid(
+                    "RUSTYRAY_MAX_THREADS",
+                    &v,
+                    "an integer from 1 to 65536",
+                ))
+            }
+        }
+    }
+    if let Some(v) = text("RUSTYRAY_PRINT_TASK_PANICS")? {
+        let print = match v.to_ascii_lowercase().as_str() {
+            "1" | "true" => true,
+            "0" | "false" => false,
+            _ => {
+                return Err(invalid(
+                    "RUSTYRAY_PRINT_TASK_PANICS",
+                    &v,
+                    "`1`, `true`, `0` or `false`",
+                ))
+            }
+        };
+        config = config.print_task_panics(print);
+    }
     if let Some(address) = text("RUSTYRAY_ADDRESS")?.filter(|a| !a.is_empty()) {
         config = config.ray(address);
         if let Some(paths) = text("RUSTYRAY_CODE_SEARCH_PATH")? {
@@ -136,6 +162,8 @@ mod tests {
             ("RUSTYRAY_OBJECT_STORE_MEMORY", "512M"),
             ("RUSTYRAY_SPILL_DIR", "/tmp/spill-here"),
             ("RUSTYRAY_SPILL_LIMIT", "2GiB"),
+            ("RUSTYRAY_MAX_THREADS", "64"),
+            ("RUSTYRAY_PRINT_TASK_PANICS", "true"),
         ])
         .unwrap();
         assert_eq!(config.get_num_cpus(), 3);
@@ -150,6 +178,8 @@ mod tests {
             Some(&PathBuf::from("/tmp/spill-here"))
         );
         assert_eq!(config.get_spill_limit(), Some(2 << 30));
+        assert_eq!(config.get_max_threads(), 64);
+        assert!(config.get_print_task_panics());
         assert_eq!(from(&[]).unwrap(), Config::default());
         assert_eq!(
             from(&[("RUSTYRAY_OBJECT_STORE_MEMORY", "1048576")])
@@ -185,6 +215,12 @@ mod tests {
                 "a size in bytes of at least 1",
             ),
             ("RUSTYRAY_SPILL_DIR", "", "a non-empty path"),
+            ("RUSTYRAY_MAX_THREADS", "0", "an integer from 1 to 65536"),
+            (
+                "RUSTYRAY_PRINT_TASK_PANICS",
+                "yes",
+                "`1`, `true`, `0` or `false`",
+            ),
         ];
         for (name, value, accepted) in cases {
             let err = from(&[(name, value)]).unwrap_err().to_string();

@@ -28,6 +28,8 @@ pub struct Config {
     object_store_memory: Option<u64>,
     spill_dir: Option<PathBuf>,
     spill_limit: Option<u64>,
+    max_threads: usize,
+    print_task_panics: bool,
     ray: Option<RayTarget>,
 }
 
@@ -55,6 +57,8 @@ impl Default for Config {
             object_store_memory: None,
             spill_dir: None,
             spill_limit: None,
+            max_threads: crate::cpu_pool::DEFAULT_MAX_THREADS,
+            print_task_panics: false,
             ray: None,
         }
     }
@@ -105,6 +109,24 @@ impl Config {
     /// The most bytes spilled objects may take on disk. Default: no limit but the disk's.
     pub fn spill_limit(mut self, bytes: u64) -> Self {
         self.spill_limit = Some(bytes);
+        self
+    }
+
+    /// The most threads the runtime runs sync bodies on. A sync task blocked in `get` keeps
+    /// its thread while it lends its CPU to other tasks, so deep nesting needs more threads
+    /// than CPUs; past this limit, new work waits for a thread to finish its task (and a
+    /// warning is logged once through `tracing`). At least `num_cpus`. Default: 1024.
+    pub fn max_threads(mut self, n: usize) -> Self {
+        self.max_threads = n;
+        self
+    }
+
+    /// Whether a panic caught in a task body or an actor method is also printed by the panic
+    /// hook (Rust's default prints it with its backtrace). Default: `false`: the panic is
+    /// reported once, as the task's [`Error::TaskPanicked`](crate::Error) and a `tracing`
+    /// event, and panics anywhere else (your own threads, RustyRay itself) print as usual.
+    pub fn print_task_panics(mut self, print: bool) -> Self {
+        self.print_task_panics = print;
         self
     }
 
@@ -184,6 +206,8 @@ impl Config {
     /// | `RUSTYRAY_OBJECT_STORE_MEMORY` | [`object_store_memory`](Config::object_store_memory) | a size in bytes, at least 1, with an optional `K`, `M`, `G` or `T` suffix (powers of 1024) |
     /// | `RUSTYRAY_SPILL_DIR` | [`spill_dir`](Config::spill_dir) | a non-empty path |
     /// | `RUSTYRAY_SPILL_LIMIT` | [`spill_limit`](Config::spill_limit) | a size, as for the memory |
+    /// | `RUSTYRAY_MAX_THREADS` | [`max_threads`](Config::max_threads) | an integer from 1 to 65536 |
+    /// | `RUSTYRAY_PRINT_TASK_PANICS` | [`print_task_panics`](Config::print_task_panics) | `1`, `true`, `0` or `false` |
     /// | `RUSTYRAY_ADDRESS` | [`ray`](Config::ray) | a Ray cluster address (needs the `ray` feature) |
     /// | `RUSTYRAY_CODE_SEARCH_PATH` | [`code_search_path`](Config::code_search_path) | folders separated by `:` |
     ///
@@ -229,6 +253,16 @@ impl Config {
     /// The configured spill limit, if one was set.
     pub fn get_spill_limit(&self) -> Option<u64> {
         self.spill_limit
+    }
+
+    /// The most threads sync bodies run on.
+    pub fn get_max_threads(&self) -> usize {
+        self.max_threads
+    }
+
+    /// Whether panics caught in task bodies and actor methods are printed too.
+    pub fn get_print_task_panics(&self) -> bool {
+        self.print_task_panics
     }
 
     /// The memory budget in force: the configured one, or the default.

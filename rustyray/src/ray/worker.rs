@@ -14,7 +14,7 @@
 //!   same process, re-running the call while it has retries left.
 
 use std::any::Any;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::AssertUnwindSafe;
 
 use parking_lot::Mutex;
 
@@ -86,6 +86,18 @@ fn arguments(id: &str, args: &[&[u8]]) -> crate::Result<Vec<u8>> {
     Ok(args.concat())
 }
 
+/// Runs a body of this worker, catching its panic; printed by the panic hook only when
+/// `RUSTYRAY_PRINT_TASK_PANICS` asks for it (Ray keeps workers' stderr in its logs).
+fn catch_body<R>(body: AssertUnwindSafe<impl FnOnce() -> R>) -> std::thread::Result<R> {
+    static PRINT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let print = *PRINT.get_or_init(|| {
+        crate::panics::install_hook();
+        std::env::var("RUSTYRAY_PRINT_TASK_PANICS")
+            .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true"))
+    });
+    crate::panics::catch(print, body)
+}
+
 /// What a panic of `id` reports.
 fn panicked(id: &str, payload: &(dyn Any + Send)) -> Error {
     Error::panicked(display_name(id), payload)
@@ -95,7 +107,7 @@ pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
     let (policy, args): (TaskPolicy, _) = prepare(id, args).map_err(|e| errors::encode(&e))?;
     let mut retries = policy.max_retries;
     loop {
-        let outcome = catch_unwind(AssertUnwindSafe(|| run(registry::invoke(id, args.clone()))));
+        let outcome = catch_body(AssertUnwindSafe(|| run(registry::invoke(id, args.clone()))));
         let (error, retryable) = match outcome {
             Ok(Ok(bytes)) => return Ok(bytes),
             Ok(Err(error @ Error::TaskFailed { .. })) => (error, policy.retry_exceptions),
@@ -127,7 +139,7 @@ struct Life {
 }
 
 fn build(id: &str, args: &[u8]) -> Result<Box<dyn Any + Send>, Error> {
-    match catch_unwind(AssertUnwindSafe(|| {
+    match catch_body(AssertUnwindSafe(|| {
         run(registry::construct(id, args.to_vec()))
     })) {
         Ok(built) => built,
@@ -183,7 +195,7 @@ pub(super) fn call(actor: &WorkerActor, id: &str, args: &[&[u8]]) -> Result<Vec<
                 }))
             }
         };
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let outcome = catch_body(AssertUnwindSafe(|| {
             run(registry::call_method(id, &mut **state, args.clone()))
         }));
         let error = match outcome {
@@ -205,7 +217,7 @@ pub(super) fn run_json(id: &str, json: &[u8]) -> Result<Vec<u8>, String> {
     let handle = rt.tokio_handle().ok_or_else(|| {
         "the RustyRay runtime of this Ray worker could not start its threads".to_owned()
     })?;
-    match catch_unwind(AssertUnwindSafe(|| {
+    match catch_body(AssertUnwindSafe(|| {
         handle.block_on(registry::invoke_json(id, json))
     })) {
         Ok(result) => result

@@ -42,6 +42,8 @@ pub(crate) struct RuntimeCore {
     pub(crate) actors: ActorTable,
     /// Where its operations run: here, or on a Ray cluster (see `backend`).
     pub(crate) backend: Backend,
+    /// Whether panics caught in bodies are printed by the panic hook too (see `panics`).
+    pub(crate) print_panics: bool,
     handle: OnceLock<tokio::runtime::Handle>,
     shut_down: AtomicBool,
     /// Why the runtime could not start, if it could not.
@@ -210,12 +212,15 @@ impl Runtime {
     pub(crate) fn build(config: Config) -> Runtime {
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
         let (backend, backend_error) = Backend::start(&config);
+        crate::panics::install_hook();
         let shared = Arc::new_cyclic(|weak: &std::sync::Weak<RuntimeCore>| RuntimeCore {
             id,
+            print_panics: config.get_print_task_panics(),
             pool: {
                 let weak = weak.clone();
                 CpuPool::new(
                     config.get_num_cpus(),
+                    config.get_max_threads(),
                     format!("rustyray-{id}-cpu"),
                     move || {
                         let shared = weak.upgrade()?;

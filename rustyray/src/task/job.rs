@@ -7,12 +7,12 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::cpu_pool;
 use crate::error::{Error, Result};
 use crate::object_store::{Cell, Object};
+use crate::panics;
 use crate::runtime::RuntimeCore;
 use crate::scheduler::{self, Lease};
 use crate::timeline;
@@ -252,7 +252,7 @@ where
     fn run_sync(&self) -> Result<Object> {
         let mut tries = 0;
         loop {
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(&self.body.0));
+            let outcome = panics::catch(self.shared.print_panics, AssertUnwindSafe(&self.body.0));
             if let Some(result) = self.retry_or_finish(outcome, &mut tries) {
                 return result;
             }
@@ -269,9 +269,9 @@ where
         let mut tries = 0;
         loop {
             // Made inside the guarded block: a panic while making the future is caught too.
-            let outcome = AssertUnwindSafe(async { (self.body.0)().await })
-                .catch_unwind()
-                .await;
+            let outcome =
+                panics::catch_async(self.shared.print_panics, async { (self.body.0)().await })
+                    .await;
             if let Some(result) = self.retry_or_finish(outcome, &mut tries) {
                 return result;
             }

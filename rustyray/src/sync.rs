@@ -1,0 +1,103 @@
+//! The synchronisation primitives of the protocols that are model-checked with `loom`.
+//!
+//! Normally these are `parking_lot`'s locks and `std`'s atomics and threads. Built with
+//! `RUSTFLAGS="--cfg rustyray_loom"`, they are loom's, so the models beside the code (the
+//! `loom` test modules) explore every interleaving of the real code. The API is
+//! `parking_lot`'s (no poisoning; `Condvar::wait_for` takes the guard by reference).
+
+#[cfg(not(rustyray_loom))]
+mod imp {
+    pub(crate) use parking_lot::{Condvar, Mutex};
+    pub(crate) use std::sync::atomic;
+    pub(crate) use std::thread;
+    pub(crate) use std::thread_local;
+}
+
+#[cfg(rustyray_loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic;
+    pub(crate) use loom::thread;
+    pub(crate) use loom::thread_local;
+    use std::time::Duration;
+
+    /// loom's mutex with `parking_lot`'s API.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    /// The guard of [`Mutex`]; an `Option` so a condition variable can take it while waiting.
+    pub(crate) struct MutexGuard<'a, T>(Option<loom::sync::MutexGuard<'a, T>>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            MutexGuard(Some(self.0.lock().expect("no model panics while locked")))
+        }
+    }
+
+    impl<T> std::ops::Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.0.as_ref().expect("held")
+        }
+    }
+
+    impl<T> std::ops::DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.0.as_mut().expect("held")
+        }
+    }
+
+    /// loom's condition variable with `parking_lot`'s API. A timed wait is a wait that may end
+    /// without a notification: loom explores both.
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    /// Whether a timed wait ended without a notification.
+    pub(crate) struct WaitTimeoutResult(bool);
+
+    impl WaitTimeoutResult {
+        pub(crate) fn timed_out(&self) -> bool {
+            self.0
+        }
+    }
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(loom::sync::Condvar::new())
+        }
+
+        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            let held = guard.0.take().expect("held");
+            guard.0 = Some(self.0.wait(held).expect("no model panics while locked"));
+        }
+
+        pub(crate) fn wait_for<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            timeout: Duration,
+        ) -> WaitTimeoutResult {
+            let held = guard.0.take().expect("held");
+            let (held, result) = self
+                .0
+                .wait_timeout(held, timeout)
+                .expect("no model panics while locked");
+            guard.0 = Some(held);
+            WaitTimeoutResult(result.timed_out())
+        }
+
+        pub(crate) fn notify_one(&self) -> bool {
+            self.0.notify_one();
+            true
+        }
+
+        pub(crate) fn notify_all(&self) -> usize {
+            self.0.notify_all();
+            0
+        }
+    }
+}
+
+pub(crate) use imp::*;
