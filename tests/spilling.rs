@@ -169,3 +169,56 @@ fn task_results_over_the_limit_spill_and_still_feed_other_tasks() {
     assert!(rt.stats().spilled_objects >= 1);
     let _ = std::fs::remove_dir_all(spill_base("tasks"));
 }
+
+/// The spill files of `dir`, oldest object first (files are named `<seq>.bin`).
+fn spill_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| Some((p.file_stem()?.to_str()?.parse().ok()?, p)))
+        .collect();
+    files.sort();
+    files.into_iter().map(|(_, p)| p).collect()
+}
+
+#[test]
+fn a_damaged_spill_file_loses_its_object_only_and_says_which_file() {
+    let rt = limited("damaged", room(1), None);
+    let _g = rt.enter();
+    let refs: Vec<ObjectRef<Vec<u8>>> = (0..4).map(|i| rustyray::put(block(i)).unwrap()).collect();
+    let dir = rt.spill_path().expect("spilled");
+    let files = spill_files(&dir);
+    assert!(files.len() >= 3, "{files:?}");
+    // Object 0's file cut short, object 1's changed in the middle, object 2's replaced.
+    let bytes = std::fs::read(&files[0]).unwrap();
+    std::fs::write(&files[0], &bytes[..bytes.len() / 2]).unwrap();
+    let mut bytes = std::fs::read(&files[1]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xFF;
+    std::fs::write(&files[1], bytes).unwrap();
+    std::fs::write(&files[2], b"not what was spilled").unwrap();
+
+    for (i, expected) in [
+        (0, "is truncated"),
+        (1, "is corrupted"),
+        (2, "is not a RustyRay spill file"),
+    ] {
+        for _ in 0..2 {
+            // Every read fails the same way, naming the object and its file.
+            match rustyray::get(&refs[i]) {
+                Err(Error::ObjectLost { object, reason }) => {
+                    assert_eq!(object, refs[i].id().to_string());
+                    assert!(reason.contains(&files[i].display().to_string()), "{reason}");
+                    assert!(reason.contains(expected), "{reason}");
+                }
+                other => panic!("object {i}: {:?}", other.map(|v| v.len())),
+            }
+        }
+    }
+    // Nothing else is lost: the last object, and new ones, are intact.
+    assert!(rustyray::get(&refs[3]).unwrap() == block(3));
+    let again = rustyray::put(block(9)).unwrap();
+    assert!(rustyray::get(&again).unwrap() == block(9));
+    drop(refs);
+    let _ = std::fs::remove_dir_all(spill_base("damaged"));
+}

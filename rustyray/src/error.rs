@@ -100,6 +100,19 @@ pub enum Error {
         available: f64,
     },
 
+    /// An object's value cannot be had any more: its spill file was cut short, changed or
+    /// removed on disk. Only this object is affected; it fails the same way on every read.
+    #[error(
+        "object {object} is lost: {reason}; only this object is affected (something outside \
+         RustyRay changed its spill folder)"
+    )]
+    ObjectLost {
+        /// The object's id.
+        object: String,
+        /// What is wrong, naming the file.
+        reason: String,
+    },
+
     /// A bounded wait ran out of time.
     #[error("timed out after {0:?} waiting for an object")]
     Timeout(Duration),

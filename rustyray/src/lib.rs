@@ -38,6 +38,8 @@ mod config;
 mod counted;
 mod cpu_pool;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod object_ref;
 mod object_store;
 mod panics;

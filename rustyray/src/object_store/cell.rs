@@ -249,12 +249,13 @@ impl Cell {
             Entry::Pending(_) => return Err(super::missing(id)),
         };
         let store = &self.store;
-        let bytes = store.spill.read(&path).map_err(|e| {
-            let at = path.display();
-            Error::Serialization(format!("reading spilled object {id} from {at}: {e}"))
-        })?;
+        let lost = |why: String| Error::ObjectLost {
+            object: id.to_string(),
+            reason: format!("its spill file {} {why}", path.display()),
+        };
+        let bytes = store.spill.read(&path).map_err(lost)?;
         let value: Arc<T> = decode::<T>(&bytes)
-            .map_err(|e| Error::Serialization(format!("decoding spilled object {id}: {e}")))?;
+            .map_err(|e| lost(format!("does not decode as it was written: {e}")))?;
         let object = Object::from_arc(Arc::clone(&value));
         let object_size = object.size();
         if store.charge(object_size).is_ok() {

@@ -123,3 +123,6 @@ pub(super) fn serialize_as<T: Value>(value: &(dyn Any + Send + Sync)) -> Result<
     })?;
     postcard::to_stdvec(value).map_err(|e| Error::Serialization(e.to_string()))
 }
+
+#[cfg(test)]
+mod fuzz_tests;
