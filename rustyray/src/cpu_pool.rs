@@ -41,6 +41,10 @@ struct Queue {
     /// Whether the limit was reported (once per pool).
     warned: bool,
     shut_down: bool,
+    /// In the loom models, where waits never time out: set to make idle threads act as if
+    /// theirs had (see `expire_idle`).
+    #[cfg(rustyray_loom)]
+    expired: bool,
 }
 
 /// One idle thread's place in [`Queue::idle`].
@@ -71,15 +75,15 @@ pub(crate) struct CpuPool {
     inner: Arc<Inner>,
 }
 
-crate::sync::thread_local! {
+crate::sync::thread_locals! {
     /// The pool this thread belongs to, if it is a pool thread.
-    static MEMBER: RefCell<Option<Arc<Inner>>> = const { RefCell::new(None) };
+    static MEMBER: RefCell<Option<Arc<Inner>>> = RefCell::new(None);
     /// Set while the thread finishes a job: then new jobs may go to `NEXT`.
-    static FINISHING: Cell<bool> = const { Cell::new(false) };
+    static FINISHING: Cell<bool> = Cell::new(false);
     /// Set once this thread counted itself in `spare`, on its way back to the queue.
-    static RETURNING: Cell<bool> = const { Cell::new(false) };
+    static RETURNING: Cell<bool> = Cell::new(false);
     /// The job this thread runs next.
-    static NEXT: RefCell<Option<Job>> = const { RefCell::new(None) };
+    static NEXT: RefCell<Option<Job>> = RefCell::new(None);
 }
 
 impl CpuPool {
@@ -99,6 +103,8 @@ impl CpuPool {
                     threads: 0,
                     warned: false,
                     shut_down: false,
+                    #[cfg(rustyray_loom)]
+                    expired: false,
                 }),
                 spare: AtomicIsize::new(0),
                 core,
@@ -201,9 +207,19 @@ impl CpuPool {
     }
 
     /// How many threads the pool has now.
-    #[cfg(test)]
+    #[cfg(all(test, not(rustyray_loom)))]
     pub(crate) fn threads(&self) -> usize {
         self.inner.queue.lock().threads
+    }
+
+    /// Wakes the idle threads as if their waits had timed out (loom does not time waits out).
+    #[cfg(rustyray_loom)]
+    fn expire_idle(&self) {
+        let mut queue = self.inner.queue.lock();
+        queue.expired = true;
+        for sleeper in &queue.idle {
+            sleeper.wake.notify_one();
+        }
     }
 
     /// Stops taking jobs; idle threads leave, busy ones after their job. Queued jobs are
@@ -280,6 +296,8 @@ fn worker(inner: Arc<Inner>) {
         queue.idle.push(Arc::clone(&sleeper));
         loop {
             let timed_out = sleeper.wake.wait_for(&mut queue, IDLE_TIMEOUT).timed_out();
+            #[cfg(rustyray_loom)]
+            let timed_out = timed_out || queue.expired;
             if sleeper.woken.swap(false, Ordering::Relaxed) {
                 break; // taken off the stack and counted on its way by the waker
             }
@@ -347,5 +365,114 @@ mod tests {
         assert_eq!(got, [0, 1, 2, 3], "the fourth ran once a thread was free");
         assert_eq!(pool.threads(), 3, "never more than the limit");
         pool.shutdown();
+    }
+}
+
+/// Models of the pool's accounting: every job runs (a job counting on a thread on its way back
+/// is never stranded) and the pool never makes more threads than its limit, whatever the
+/// interleaving of submissions, continuations, idle timeouts and wake-ups.
+/// `RUSTFLAGS="--cfg rustyray_loom" cargo test -p rustyray --lib --release loom`.
+#[cfg(all(test, rustyray_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::{Condvar, Mutex};
+
+    /// Counts finished jobs; lets the model wait for a number of them.
+    #[derive(Default)]
+    struct Latch {
+        count: Mutex<usize>,
+        changed: Condvar,
+    }
+
+    impl Latch {
+        fn add(&self) {
+            *self.count.lock() += 1;
+            self.changed.notify_all();
+        }
+
+        fn wait_for(&self, n: usize) {
+            let mut count = self.count.lock();
+            while *count < n {
+                self.changed.wait(&mut count);
+            }
+        }
+    }
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(f);
+    }
+
+    #[test]
+    fn a_thread_woken_as_its_idle_wait_times_out_takes_the_job() {
+        model(|| {
+            let pool = CpuPool::new(1, 2, "model".to_owned(), || None);
+            let done = Arc::new(Latch::default());
+            // Two jobs at once: the first waits for the second, so two threads are needed.
+            let second_started = Arc::new(Latch::default());
+            {
+                let (done, second_started) = (Arc::clone(&done), Arc::clone(&second_started));
+                pool.spawn(Box::new(move || {
+                    second_started.wait_for(1);
+                    done.add();
+                }));
+            }
+            {
+                let (done, second_started) = (Arc::clone(&done), Arc::clone(&second_started));
+                pool.spawn(Box::new(move || {
+                    second_started.add();
+                    done.add();
+                }));
+            }
+            done.wait_for(2);
+            // Both threads go idle; one of them times out while a new job arrives.
+            let clock = {
+                let pool = pool.clone();
+                loom::thread::spawn(move || pool.expire_idle())
+            };
+            let job_done = Arc::clone(&done);
+            pool.spawn(Box::new(move || job_done.add()));
+            done.wait_for(3);
+            clock.join().unwrap();
+            assert!(pool.inner.queue.lock().threads <= 2);
+            pool.shutdown();
+        });
+    }
+
+    #[test]
+    fn a_job_counting_on_a_finishing_thread_never_waits_behind_its_continuation() {
+        model(|| {
+            let pool = CpuPool::new(1, 2, "model".to_owned(), || None);
+            let done = Arc::new(Latch::default());
+            let outside_ran = Arc::new(Latch::default());
+            {
+                let (inner_pool, done) = (pool.clone(), Arc::clone(&done));
+                let outside_ran = Arc::clone(&outside_ran);
+                pool.spawn(Box::new(move || {
+                    // As a task storing its result: it makes a continuation ready, which
+                    // here waits for the job from outside. If that job was queued counting on
+                    // this thread, the continuation must not be kept to run here first.
+                    let next_done = Arc::clone(&done);
+                    finishing(|| {
+                        inner_pool.spawn(Box::new(move || {
+                            outside_ran.wait_for(1);
+                            next_done.add();
+                        }))
+                    });
+                    done.add();
+                }));
+            }
+            {
+                let (done, outside_ran) = (Arc::clone(&done), Arc::clone(&outside_ran));
+                pool.spawn(Box::new(move || {
+                    outside_ran.add();
+                    done.add();
+                }));
+            }
+            done.wait_for(3);
+            assert!(pool.inner.queue.lock().threads <= 2);
+            pool.shutdown();
+        });
     }
 }

@@ -10,15 +10,29 @@ mod imp {
     pub(crate) use parking_lot::{Condvar, Mutex};
     pub(crate) use std::sync::atomic;
     pub(crate) use std::thread;
-    pub(crate) use std::thread_local;
+
+    /// `std::thread_local!` with `const` initializers (loom's takes plain expressions).
+    macro_rules! thread_locals {
+        ($($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;)*) => {
+            std::thread_local! { $($(#[$attr])* static $name: $t = const { $init };)* }
+        };
+    }
+    pub(crate) use thread_locals;
 }
 
 #[cfg(rustyray_loom)]
 mod imp {
     pub(crate) use loom::sync::atomic;
     pub(crate) use loom::thread;
-    pub(crate) use loom::thread_local;
     use std::time::Duration;
+
+    /// loom's `thread_local!`, so each modelled thread has its own.
+    macro_rules! thread_locals {
+        ($($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;)*) => {
+            loom::thread_local! { $($(#[$attr])* static $name: $t = $init;)* }
+        };
+    }
+    pub(crate) use thread_locals;
 
     /// loom's mutex with `parking_lot`'s API.
     #[derive(Debug, Default)]
