@@ -28,7 +28,11 @@ mod ring;
 use ring::{ThreadLog, Writer};
 
 /// How many events each thread keeps.
+#[cfg(not(rustyray_loom))]
 pub const EVENTS_PER_THREAD: usize = 16 * 1024;
+/// How many events each thread keeps (two in the loom model, to lap the ring).
+#[cfg(rustyray_loom)]
+pub const EVENTS_PER_THREAD: usize = 2;
 
 /// What ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
