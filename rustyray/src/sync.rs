@@ -49,6 +49,10 @@ mod imp {
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             MutexGuard(Some(self.0.lock().expect("no model panics while locked")))
         }
+
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().expect("no model panics while locked")
+        }
     }
 
     impl<T> std::ops::Deref for MutexGuard<'_, T> {

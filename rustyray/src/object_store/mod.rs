@@ -47,6 +47,8 @@ pub(crate) mod codec;
 mod id;
 mod info;
 mod kept;
+#[cfg(all(test, rustyray_loom))]
+mod loom_tests;
 mod object;
 mod producer;
 mod spill;

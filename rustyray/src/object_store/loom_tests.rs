@@ -1,0 +1,95 @@
+//! The cell's resolution, model-checked: a result being stored, a cancellation and a waiter
+//! subscribing, all at once. Whatever the interleaving, exactly one outcome takes effect, the
+//! waiter is told exactly once unless `subscribe` already gave it the state, and what the
+//! waiter is told is the outcome that took effect.
+//! `RUSTFLAGS="--cfg rustyray_loom" cargo test -p rustyray --lib --release loom`.
+
+use std::sync::Arc;
+
+use super::{Arrival, ObjectStore, State, StoreLimits, Waiter};
+use crate::error::Error;
+use crate::object_store::Object;
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::Mutex;
+
+/// A waiter recording what it was told.
+#[derive(Default)]
+struct Told {
+    times: AtomicUsize,
+    state: Mutex<Option<State>>,
+}
+
+impl Arrival for Told {
+    fn arrive(&self, state: &State) {
+        self.times.fetch_add(1, Ordering::SeqCst);
+        *self.state.lock() = Some(state.clone());
+    }
+
+    fn is_leaf(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_result_a_cancel_and_a_subscriber_at_once_agree_on_one_outcome() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(|| {
+        let store = ObjectStore::new(
+            1,
+            StoreLimits {
+                memory: 1 << 20,
+                spill_dir: std::env::temp_dir(),
+                spill_limit: None,
+            },
+        );
+        let cell = store.insert_pending(None);
+        let finisher = {
+            let cell = Arc::clone(&cell);
+            loom::thread::spawn(move || cell.complete(Ok(Object::new(5u64))))
+        };
+        let canceller = {
+            let cell = Arc::clone(&cell);
+            loom::thread::spawn(move || cell.cancel())
+        };
+        let told = Arc::new(Told::default());
+        let at_once = cell.subscribe(Waiter::new(Arc::clone(&told) as _));
+        let finished = finisher.join().unwrap();
+        let cancelled = canceller.join().unwrap();
+
+        assert!(finished != cancelled, "exactly one outcome takes effect");
+        let state = cell.state();
+        let expected = if finished {
+            State::Ready
+        } else {
+            State::Failed(Box::new(Error::Cancelled {
+                function: String::new(),
+            }))
+        };
+        assert_eq!(
+            std::mem::discriminant(&state),
+            std::mem::discriminant(&expected)
+        );
+        match at_once {
+            Some(now) => {
+                assert_eq!(
+                    told.times.load(Ordering::SeqCst),
+                    0,
+                    "given the state, not told"
+                );
+                assert_eq!(std::mem::discriminant(&now), std::mem::discriminant(&state));
+            }
+            None => {
+                assert_eq!(told.times.load(Ordering::SeqCst), 1, "told exactly once");
+                let seen = told.state.lock().clone().expect("told");
+                assert_eq!(
+                    std::mem::discriminant(&seen),
+                    std::mem::discriminant(&state)
+                );
+            }
+        }
+        if finished {
+            assert_eq!(*cell.read::<u64>().unwrap().unwrap(), 5);
+        }
+    });
+}
