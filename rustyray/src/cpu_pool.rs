@@ -4,16 +4,39 @@
 //!
 //! How many bodies run at once is the scheduler's business (CPU slots); the pool only supplies
 //! threads. A task blocked in `get` keeps its thread while lending its CPU slot, so the pool
-//! must be able to run more jobs than there are CPUs, but it makes a thread only when no
-//! existing one can take the job: see `README.md` next to this file for the accounting and
-//! why it keeps the thread count flat under endless load.
+//! must be able to run more jobs than there are CPUs, up to `Config::max_threads`.
 //!
-//! Continuations run where they are made. While a pool thread is *finishing* a job (storing
-//! its result and waking what waited for it), a job that this makes ready goes into the
-//! thread's own one-job slot instead of the queue, and the thread runs it next. A chain of
-//! dependent tasks then runs on one thread with no hand-off. The slot is used only while
-//! finishing, never by a running body that submits tasks, since a body that then blocks on its
-//! own children would wait for a job parked behind itself.
+//! ## Making a thread only when none can take the job
+//!
+//! A task stores its result, and so makes the next one ready, *before* its thread is back at
+//! the queue. Growing whenever no thread was idle at that moment made a thread at each such
+//! race: a process submitting no-op tasks from one thread grew from 12 to 26 threads over 50M
+//! tasks, each new thread with its own allocator arena. So the pool keeps `spare`: the threads
+//! on their way to the queue (a thread counts itself when it starts finishing a job, or when a
+//! job without a finishing step ends; a woken or new thread is counted by whoever woke or made
+//! it) minus the queued jobs that count on them. A job queued while `spare` is positive takes
+//! one of those threads and wakes or makes none; otherwise it wakes the most recently idle
+//! thread, or makes one below the limit. At the limit it waits for a thread to come back, and
+//! the pool warns once.
+//!
+//! Idle threads wait on a stack, each on its own condition variable, and a job wakes the top
+//! one: under a steady load the same few threads cycle, and the ones at the bottom time out
+//! after [`IDLE_TIMEOUT`] and leave (down to the CPU count). A thread whose wait times out just
+//! as it is woken takes the job it was woken for (the waker took it off the stack under the
+//! lock and marked it).
+//!
+//! ## Continuations run where they are made
+//!
+//! While a pool thread is *finishing* a job (storing its result and waking what waited for it),
+//! a job that this makes ready goes into the thread's own one-job slot instead of the queue,
+//! and the thread runs it next. A chain of dependent tasks then runs on one thread with no
+//! hand-off. The slot is used only while finishing, never by a running body that submits tasks,
+//! since a body that then blocks on its own children would wait for a job parked behind itself.
+//! Nor is it used when a queued job already counts on this thread coming back (`spare` would go
+//! below zero): that job would wait behind the continuation, which may itself wait for it.
+//!
+//! Both rules are model-checked (`loom_tests` below, `--cfg rustyray_loom`); each model fails
+//! when its guard is removed.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -57,7 +80,7 @@ struct Sleeper {
 pub(crate) struct Inner {
     queue: Mutex<Queue>,
     /// Threads on their way to the queue (returning from a job or woken) minus the queued jobs
-    /// that count on them. Negative only at the thread limit. See `README.md`.
+    /// that count on them. Negative only at the thread limit. See the module documentation.
     spare: AtomicIsize,
     /// Threads kept even when idle.
     core: usize,
