@@ -236,7 +236,7 @@ impl CpuPool {
     }
 
     /// Wakes the idle threads as if their waits had timed out (loom does not time waits out).
-    #[cfg(rustyray_loom)]
+    #[cfg(all(test, rustyray_loom))]
     fn expire_idle(&self) {
         let mut queue = self.inner.queue.lock();
         queue.expired = true;

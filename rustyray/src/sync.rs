@@ -21,6 +21,7 @@ mod imp {
 }
 
 #[cfg(rustyray_loom)]
+#[allow(dead_code)] // what the models use differs from what the library uses
 mod imp {
     pub(crate) use loom::sync::atomic;
     pub(crate) use loom::thread;

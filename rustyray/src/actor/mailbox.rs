@@ -10,18 +10,41 @@ use std::task::{Context, Poll, Waker};
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
+use crate::sync::Mutex as MailboxLock;
+
 use super::host::ActorHost;
 use super::Method;
 use crate::cpu_pool::CpuPool;
 use crate::error::{Error, Result};
 use crate::object_store::{Cell, Object};
 
+/// What runs an actor's calls, as the mailbox sees it: something that can be parked in it and
+/// later run what waits. The runtime's is [`ActorHost`]; the loom model has its own.
+pub(super) trait Host<A>: Send + Sized + 'static {
+    /// The calls taken from the mailbox and not run yet.
+    fn backlog(&mut self) -> &mut VecDeque<Call<A>>;
+
+    /// Runs the waiting calls on this thread, until `helping` resolves if given; then parks
+    /// again (or moves on).
+    fn drain(self, state: Box<A>, helping: Option<&Arc<Cell>>);
+}
+
+impl<A: Send + 'static> Host<A> for ActorHost<A> {
+    fn backlog(&mut self) -> &mut VecDeque<Call<A>> {
+        &mut self.backlog
+    }
+
+    fn drain(self, state: Box<A>, helping: Option<&Arc<Cell>>) {
+        ActorHost::drain(self, state, helping);
+    }
+}
+
 /// What callers share with a running actor: its mailbox and whether it is alive.
-pub(super) struct ActorCell<A> {
+pub(super) struct ActorCell<A, H = ActorHost<A>> {
     pub(super) class: Cow<'static, str>,
     /// On a cache line of its own: the host takes its lock too, and callers write the cell's
     /// reference count (the `Arc`'s, just before `class`) at every call.
-    pub(super) mailbox: CachePadded<Mutex<Mailbox<A>>>,
+    pub(super) mailbox: CachePadded<MailboxLock<Mailbox<A, H>>>,
     pub(super) alive: AtomicBool,
     pub(super) death: Mutex<Option<String>>,
     pub(super) task: Mutex<Option<tokio::task::AbortHandle>>,
@@ -46,19 +69,19 @@ pub(super) struct Progress {
 /// tokio; the next send takes it out and starts it on the pool again. Parking and sending
 /// both happen under the mailbox's lock, so a call can never arrive unseen between the host's
 /// last look at an empty mailbox and its parking. The host takes all waiting calls at once.
-pub(super) struct Mailbox<A> {
+pub(super) struct Mailbox<A, H = ActorHost<A>> {
     pub(super) calls: VecDeque<Call<A>>,
     /// Set once no more calls are accepted (the last handle dropped, or the actor died).
     pub(super) closed: bool,
     /// The host's task, waiting on tokio for the next call.
     pub(super) waker: Option<Waker>,
-    pub(super) parked: Option<(ActorHost<A>, Box<A>)>,
+    pub(super) parked: Option<(H, Box<A>)>,
     /// A job that starts the parked host is queued on the CPU pool (so a send need not queue
     /// another).
     pub(super) started: bool,
 }
 
-impl<A> Mailbox<A> {
+impl<A, H> Mailbox<A, H> {
     /// Moves every waiting call to the end of `into`, in order. Whether there were any, or
     /// `None` once the mailbox is closed and empty.
     fn take_into(&mut self, into: &mut VecDeque<Call<A>>) -> Option<bool> {
@@ -75,20 +98,20 @@ impl<A> Mailbox<A> {
 }
 
 /// What a host that ran out of calls found in the mailbox.
-pub(super) enum ParkOutcome<A> {
+pub(super) enum ParkOutcome<A, H = ActorHost<A>> {
     /// More calls, now in its backlog.
-    Calls(ActorHost<A>, Box<A>),
+    Calls(H, Box<A>),
     /// None: it is parked until the next send.
     Parked,
     /// None, and none will come: the host has been dropped.
     Closed,
 }
 
-impl<A> ActorCell<A> {
-    pub(super) fn new(class: Cow<'static, str>) -> ActorCell<A> {
+impl<A, H> ActorCell<A, H> {
+    pub(super) fn new(class: Cow<'static, str>) -> ActorCell<A, H> {
         ActorCell {
             class,
-            mailbox: CachePadded::new(Mutex::new(Mailbox {
+            mailbox: CachePadded::new(MailboxLock::new(Mailbox {
                 calls: VecDeque::new(),
                 closed: false,
                 waker: None,
@@ -147,7 +170,7 @@ impl<A> ActorCell<A> {
     }
 }
 
-impl<A: Send + 'static> ActorCell<A> {
+impl<A: Send + 'static, H: Host<A>> ActorCell<A, H> {
     /// Hands a call to the actor, waking its host (parked, or waiting on tokio); gives the
     /// call back if the mailbox is closed.
     ///
@@ -228,9 +251,9 @@ impl<A: Send + 'static> ActorCell<A> {
     /// under the lock that sends take, so a call sent since its last look is not missed: the
     /// host then gets it (and is given back), as it does when the mailbox was closed meanwhile.
     /// (Only the idle path moves the host; taking calls does not.)
-    pub(super) fn park(&self, mut host: ActorHost<A>, state: Box<A>) -> ParkOutcome<A> {
+    pub(super) fn park(&self, mut host: H, state: Box<A>) -> ParkOutcome<A, H> {
         let mut mailbox = self.mailbox.lock();
-        match mailbox.take_into(&mut host.backlog) {
+        match mailbox.take_into(host.backlog()) {
             Some(false) => {
                 mailbox.parked = Some((host, state));
                 ParkOutcome::Parked
@@ -308,5 +331,142 @@ impl<A> Call<A> {
             body: Method::Shared(Arc::clone(body)),
             attempts: self.attempts,
         })
+    }
+}
+
+/// The hand-off between callers and a parked host, model-checked: calls sent from two threads
+/// to a parked actor, one sender then about to block on its own call's result (and so taking
+/// the host to run it, as `get` does), while the start job the first send queued runs on the
+/// CPU pool. Every call runs exactly once, each sender's calls in the order sent; a lost call
+/// shows as a deadlock. The host here runs calls without a runtime; the protocol is the real
+/// one. `RUSTFLAGS="--cfg rustyray_loom" cargo test -p rustyray --lib --release loom`.
+#[cfg(all(test, rustyray_loom))]
+mod loom_tests {
+    use super::*;
+    use crate::object_store::{ObjectStore, StoreLimits};
+    use crate::sync::Condvar;
+
+    /// What ran, in order: (sender, sequence number).
+    #[derive(Default)]
+    struct Ran {
+        calls: MailboxLock<Vec<(u8, u8)>>,
+        changed: Condvar,
+    }
+
+    impl Ran {
+        fn wait_for(&self, n: usize) -> Vec<(u8, u8)> {
+            let mut calls = self.calls.lock();
+            while calls.len() < n {
+                self.changed.wait(&mut calls);
+            }
+            calls.clone()
+        }
+    }
+
+    struct State;
+
+    /// Runs each call by noting its method name (`"<sender>:<seq>"`).
+    struct ModelHost {
+        cell: Arc<ActorCell<State, ModelHost>>,
+        backlog: VecDeque<Call<State>>,
+        ran: Arc<Ran>,
+    }
+
+    impl Host<State> for ModelHost {
+        fn backlog(&mut self) -> &mut VecDeque<Call<State>> {
+            &mut self.backlog
+        }
+
+        fn drain(mut self, mut state: Box<State>, _helping: Option<&Arc<Cell>>) {
+            loop {
+                while let Some(call) = self.backlog.pop_front() {
+                    let (sender, seq) = call.method.split_once(':').expect("named");
+                    self.ran
+                        .calls
+                        .lock()
+                        .push((sender.parse().unwrap(), seq.parse().unwrap()));
+                    self.ran.changed.notify_all();
+                    call.finish(Ok(Object::new(())));
+                }
+                let cell = Arc::clone(&self.cell);
+                match cell.park(self, state) {
+                    ParkOutcome::Calls(host, back) => (self, state) = (host, back),
+                    ParkOutcome::Parked | ParkOutcome::Closed => return,
+                }
+            }
+        }
+    }
+
+    fn call(store: &Arc<ObjectStore>, sender: u8, seq: u8) -> Call<State> {
+        Call {
+            method: Cow::Owned(format!("{sender}:{seq}")),
+            deps: Vec::new(),
+            out: store.insert_pending(None),
+            body: super::super::Method::Sync(Box::new(|_| Ok(Object::new(())))),
+            attempts: 0,
+        }
+    }
+
+    #[test]
+    fn calls_sent_to_a_parked_actor_while_a_caller_takes_its_host_all_run_once_in_order() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(|| {
+            let store = ObjectStore::new(
+                1,
+                StoreLimits {
+                    memory: 1 << 20,
+                    spill_dir: std::env::temp_dir(),
+                    spill_limit: None,
+                },
+            );
+            let pool = CpuPool::new(1, 2, "model".to_owned(), || None);
+            let ran = Arc::new(Ran::default());
+            let cell = Arc::new(ActorCell::<State, ModelHost>::new(Cow::Borrowed("Model")));
+            let host = ModelHost {
+                cell: Arc::clone(&cell),
+                backlog: VecDeque::new(),
+                ran: Arc::clone(&ran),
+            };
+            assert!(matches!(
+                cell.park(host, Box::new(State)),
+                ParkOutcome::Parked
+            ));
+
+            let helper = {
+                let (cell, store, pool) = (Arc::clone(&cell), Arc::clone(&store), pool.clone());
+                loom::thread::spawn(move || {
+                    for seq in 0..2 {
+                        let call = call(&store, 1, seq);
+                        let out = Arc::clone(&call.out);
+                        assert!(cell.send(call, &pool).is_ok());
+                        // About to block on it, as `get` is: may take the host and run it here.
+                        cell.run_in_caller(&out);
+                    }
+                })
+            };
+            assert!(cell.send(call(&store, 2, 0), &pool).is_ok());
+            helper.join().unwrap();
+
+            let calls = ran.wait_for(3);
+            let mut of_sender_one: Vec<u8> = calls
+                .iter()
+                .filter(|(s, _)| *s == 1)
+                .map(|(_, q)| *q)
+                .collect();
+            assert_eq!(
+                of_sender_one,
+                [0, 1],
+                "sender 1's calls once each, in order: {calls:?}"
+            );
+            of_sender_one.clear();
+            assert_eq!(
+                calls.iter().filter(|(s, _)| *s == 2).count(),
+                1,
+                "{calls:?}"
+            );
+            pool.shutdown();
+            cell.close(); // drops a parked host, which holds the cell
+        });
     }
 }
