@@ -421,15 +421,9 @@ mod loom_tests {
         }
     }
 
-    fn model(f: impl Fn() + Sync + Send + 'static) {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(2);
-        builder.check(f);
-    }
-
     #[test]
     fn a_thread_woken_as_its_idle_wait_times_out_takes_the_job() {
-        model(|| {
+        crate::sync::model(2, || {
             let pool = CpuPool::new(1, 2, "model".to_owned(), || None);
             let done = Arc::new(Latch::default());
             // Two jobs at once: the first waits for the second, so two threads are needed.
@@ -465,7 +459,7 @@ mod loom_tests {
 
     #[test]
     fn a_job_counting_on_a_finishing_thread_never_waits_behind_its_continuation() {
-        model(|| {
+        crate::sync::model(2, || {
             let pool = CpuPool::new(1, 2, "model".to_owned(), || None);
             let done = Arc::new(Latch::default());
             let outside_ran = Arc::new(Latch::default());

@@ -120,3 +120,12 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// Runs a loom model, exploring interleavings with at most `preemptions` forced switches per
+/// execution (tests only).
+#[cfg(all(test, rustyray_loom))]
+pub(crate) fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(preemptions);
+    builder.check(f);
+}

@@ -343,7 +343,7 @@ impl<A> Call<A> {
 #[cfg(all(test, rustyray_loom))]
 mod loom_tests {
     use super::*;
-    use crate::object_store::{ObjectStore, StoreLimits};
+    use crate::object_store::ObjectStore;
     use crate::sync::Condvar;
 
     /// What ran, in order: (sender, sequence number).
@@ -409,17 +409,8 @@ mod loom_tests {
 
     #[test]
     fn calls_sent_to_a_parked_actor_while_a_caller_takes_its_host_all_run_once_in_order() {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(2);
-        builder.check(|| {
-            let store = ObjectStore::new(
-                1,
-                StoreLimits {
-                    memory: 1 << 20,
-                    spill_dir: std::env::temp_dir(),
-                    spill_limit: None,
-                },
-            );
+        crate::sync::model(2, || {
+            let store = ObjectStore::for_tests(1);
             let pool = CpuPool::new(1, 2, "model".to_owned(), || None);
             let ran = Arc::new(Ran::default());
             let cell = Arc::new(ActorCell::<State, ModelHost>::new(Cow::Borrowed("Model")));

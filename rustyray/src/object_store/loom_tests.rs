@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::{Arrival, ObjectStore, State, StoreLimits, Waiter};
+use super::{Arrival, ObjectStore, State, Waiter};
 use crate::error::Error;
 use crate::object_store::Object;
 use crate::sync::atomic::{AtomicUsize, Ordering};
@@ -32,17 +32,8 @@ impl Arrival for Told {
 
 #[test]
 fn a_result_a_cancel_and_a_subscriber_at_once_agree_on_one_outcome() {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
-    builder.check(|| {
-        let store = ObjectStore::new(
-            1,
-            StoreLimits {
-                memory: 1 << 20,
-                spill_dir: std::env::temp_dir(),
-                spill_limit: None,
-            },
-        );
+    crate::sync::model(3, || {
+        let store = ObjectStore::for_tests(1);
         let cell = store.insert_pending(None);
         let finisher = {
             let cell = Arc::clone(&cell);

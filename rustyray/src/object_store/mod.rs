@@ -450,6 +450,17 @@ impl ObjectStore {
         })))
     }
 
+    /// A store with a 1 GiB budget spilling to the temporary directory (tests only).
+    #[cfg(test)]
+    pub(crate) fn for_tests(owner: u32) -> Arc<ObjectStore> {
+        let limits = StoreLimits {
+            memory: 1 << 30,
+            spill_dir: std::env::temp_dir(),
+            spill_limit: None,
+        };
+        ObjectStore::new(owner, limits)
+    }
+
     /// A new object that a task or actor call will produce later; `control` cancels the task.
     #[inline]
     pub(crate) fn insert_pending(

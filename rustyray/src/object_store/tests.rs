@@ -5,15 +5,6 @@ use std::fmt;
 use super::object::{Held, Scalar};
 use super::*;
 
-fn test_store(owner: u32) -> Arc<ObjectStore> {
-    let limits = StoreLimits {
-        memory: 1 << 30,
-        spill_dir: std::env::temp_dir(),
-        spill_limit: None,
-    };
-    ObjectStore::new(owner, limits)
-}
-
 #[test]
 fn unit_objects_hold_no_value_and_read_and_encode_like_others() {
     let (a, b) = (Object::new(()), Object::new(()));
@@ -29,7 +20,7 @@ fn unit_objects_hold_no_value_and_read_and_encode_like_others() {
     );
     assert_eq!(a.size(), 0);
     assert!(a.to_bytes().unwrap().is_empty());
-    let store = test_store(8);
+    let store = ObjectStore::for_tests(8);
     let cell = store.insert_ready(a).unwrap();
     cell.read::<()>().unwrap().unwrap();
     cell.read_value::<()>().unwrap().unwrap();
@@ -67,7 +58,7 @@ fn unit_objects_hold_no_value_and_read_and_encode_like_others() {
 
 #[test]
 fn small_plain_values_are_copied_out_and_others_shared() {
-    let store = test_store(9);
+    let store = ObjectStore::for_tests(9);
     // A small plain value that is not a primitive: shared, but copied out.
     let small = store.insert_ready(Object::new((7u32, 41u32))).unwrap();
     let stored = |cell: &Arc<Cell>| match &cell.slot.lock().entry {
@@ -109,7 +100,7 @@ fn primitives_are_held_inline_and_read_encode_and_mismatch_like_others() {
         let encoded = postcard::to_stdvec(&value).unwrap();
         assert_eq!(object.to_bytes().unwrap(), encoded, "{value:?}");
         assert_eq!(object.size(), encoded.len(), "{value:?}");
-        let cell = test_store(11).insert_ready(object).unwrap();
+        let cell = ObjectStore::for_tests(11).insert_ready(object).unwrap();
         assert_eq!(cell.read_value::<T>().unwrap().unwrap(), value);
         assert_eq!(*cell.read::<T>().unwrap().unwrap(), value);
         let found = std::any::type_name::<T>();
@@ -142,7 +133,7 @@ fn primitives_are_held_inline_and_read_encode_and_mismatch_like_others() {
 
 #[test]
 fn ready_objects_round_trip_typed_and_serialized() {
-    let store = test_store(7);
+    let store = ObjectStore::for_tests(7);
     let object = Object::new(vec![1u32, 2, 3]);
     let cell = store.insert_ready(object.clone()).unwrap();
     assert!(matches!(cell.state(), State::Ready));
@@ -198,7 +189,7 @@ fn ready_objects_round_trip_typed_and_serialized() {
 
 #[test]
 fn waiters_run_once_on_completion_and_not_for_resolved_objects() {
-    let store = test_store(1);
+    let store = ObjectStore::for_tests(1);
     let cell = store.insert_pending(None);
     let hits = Arc::new(AtomicUsize::new(0));
     for _ in 0..3 {
@@ -223,7 +214,7 @@ fn waiters_run_once_on_completion_and_not_for_resolved_objects() {
 fn a_long_chain_of_waiters_resolving_objects_uses_constant_stack() {
     // Each object's waiter fails the next one; 200k levels would overflow any stack if run
     // recursively.
-    let store = test_store(1);
+    let store = ObjectStore::for_tests(1);
     let cells: Vec<Arc<Cell>> = (0..200_000).map(|_| store.insert_pending(None)).collect();
     for pair in cells.windows(2) {
         let next = Arc::clone(&pair[1]);
@@ -240,7 +231,7 @@ fn a_long_chain_of_waiters_resolving_objects_uses_constant_stack() {
 
 #[test]
 fn objects_are_freed_with_their_last_holder_and_then_cannot_be_found() {
-    let store = test_store(1);
+    let store = ObjectStore::for_tests(1);
     let small = store.insert_ready(Object::new(vec![0u8; 64])).unwrap();
     assert_eq!(store.usage().0, 0, "small objects are outside the budget");
     let big = store.insert_ready(Object::new(vec![0u8; 4096])).unwrap();
@@ -263,7 +254,7 @@ fn objects_are_freed_with_their_last_holder_and_then_cannot_be_found() {
 
 #[test]
 fn the_registry_forgets_dead_cells_as_it_grows() {
-    let store = test_store(1);
+    let store = ObjectStore::for_tests(1);
     let keep: Vec<_> = (0..100).map(|_| store.insert_pending(None)).collect();
     for _ in 0..10_000 {
         drop(store.insert_failed(Error::RuntimeShutdown));
@@ -281,7 +272,7 @@ fn the_registry_forgets_dead_cells_as_it_grows() {
 
 #[test]
 fn objects_of_another_owner_are_not_found_by_id() {
-    let store = test_store(1);
+    let store = ObjectStore::for_tests(1);
     let cell = store.insert_ready(Object::new(vec![1u8; 4096])).unwrap();
     assert!(store.lookup(cell.id()).is_some());
     assert!(store.lookup(ObjectId::new(2, cell.id().seq())).is_none());

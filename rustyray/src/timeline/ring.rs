@@ -406,9 +406,7 @@ mod loom_tests {
 
     #[test]
     fn a_reader_racing_the_writer_never_sees_a_torn_event() {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(2);
-        builder.check(|| {
+        crate::sync::model(2, || {
             let log = Arc::new(ThreadLog::new(1, "t".into()));
             let f = Cow::Borrowed("f");
             let event = |seq: u64| Finished {
