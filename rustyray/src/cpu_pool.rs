@@ -77,7 +77,7 @@ struct Sleeper {
     woken: AtomicBool,
 }
 
-pub(crate) struct Inner {
+struct Inner {
     queue: Mutex<Queue>,
     /// Threads on their way to the queue (returning from a job or woken) minus the queued jobs
     /// that count on them. Negative only at the thread limit. See the module documentation.

@@ -34,7 +34,11 @@ pub(crate) fn install_hook() {
             let catching = CATCHING.try_with(Cell::get).ok().flatten();
             if let Some(print) = catching {
                 let location = info.location().map(ToString::to_string);
-                let _ = LOCATION.try_with(|l| *l.borrow_mut() = location);
+                let _ = LOCATION.try_with(|l| {
+                    if let Ok(mut kept) = l.try_borrow_mut() {
+                        *kept = location;
+                    }
+                });
                 if !print {
                     return;
                 }
