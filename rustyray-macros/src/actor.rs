@@ -213,11 +213,13 @@ fn parse_impl(mut item: syn::ItemImpl, concurrent: Option<syn::Ident>) -> syn::R
         if !has_receiver {
             if returns_self(&f.sig.output, &class) {
                 let callable = signature::parse(&f.sig, "actor constructors", &mut errors);
+                callable.allow_borrowed_stored_types(&mut f.attrs);
                 constructors.push((callable, f.sig.ident.span()));
             }
             continue;
         }
         let callable = signature::parse(&f.sig, "actor methods", &mut errors);
+        callable.allow_borrowed_stored_types(&mut f.attrs);
         let name = callable.name.to_string();
         if RESERVED.contains(&name.as_str()) {
             errors.add(
@@ -484,10 +486,11 @@ fn registrations(model: &ImplModel) -> TokenStream {
     let names = constructor.names();
     let tuple = constructor.tuple_type();
     let type_names = constructor.type_names();
+    let args = constructor.invoke_args();
     let call = if constructor.is_async {
-        quote!(<#self_ty>::#ctor_name(#(#names),*).await)
+        quote!(<#self_ty>::#ctor_name(#args).await)
     } else {
-        quote!(<#self_ty>::#ctor_name(#(#names),*))
+        quote!(<#self_ty>::#ctor_name(#args))
     };
     let wrapped = constructor.wrap_output(call);
     let mut out = quote! {
@@ -518,10 +521,11 @@ fn registrations(model: &ImplModel) -> TokenStream {
         let tuple = m.tuple_type();
         let type_names = m.type_names();
         let stored = m.stored_type();
+        let args = m.invoke_args();
         let call = if m.is_async {
-            quote!(this.#name(#(#names),*).await)
+            quote!(this.#name(#args).await)
         } else {
-            quote!(this.#name(#(#names),*))
+            quote!(this.#name(#args))
         };
         let wrapped = m.wrap_output(call);
         out.extend(quote! {

@@ -30,7 +30,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
 }
 
 fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Model> {
-    let function: syn::ItemFn = syn::parse2(item).map_err(|e| {
+    let mut function: syn::ItemFn = syn::parse2(item).map_err(|e| {
         syn::Error::new(
             e.span(),
             "#[rustyray::remote] goes on a function; for a struct and its methods use \
@@ -40,6 +40,7 @@ fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Model> {
     let mut errors = Errors::default();
     let defaults = options::parse(attr, OPTIONS, "remote functions", &mut errors);
     let callable = signature::parse(&function.sig, "remote functions", &mut errors);
+    callable.allow_borrowed_stored_types(&mut function.attrs);
     if callable.receiver != signature::Receiver::None {
         errors.add(&function.sig, "#[rustyray::remote] goes on free functions; methods belong in an #[rustyray::actor] impl");
     }
@@ -98,10 +99,11 @@ fn generate(model: &Model) -> TokenStream {
     let tuple = callable.tuple_type();
     let type_names = callable.type_names();
     let invoke_call = {
+        let args = callable.invoke_args();
         let call = if callable.is_async {
-            quote!(super::#name(#(#names),*).await)
+            quote!(super::#name(#args).await)
         } else {
-            quote!(super::#name(#(#names),*))
+            quote!(super::#name(#args))
         };
         callable.wrap_output(call)
     };

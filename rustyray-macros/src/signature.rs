@@ -16,9 +16,22 @@ pub(crate) enum Receiver {
     Exclusive,
 }
 
-/// One parameter: the name the generated code uses and its declared type.
+/// How a parameter receives its argument.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParamKind {
+    /// `T`: a value of its own.
+    Owned,
+    /// `&T`: the stored value, borrowed.
+    Borrowed,
+    /// `Arc<T>`: the stored value, shared.
+    Shared,
+}
+
+/// One parameter: the name the generated code uses, how it takes its argument, and the type of
+/// the value it is given (`T` for `T`, `&T` and `Arc<T>` alike), at the declared type's span.
 pub(crate) struct Param {
     pub(crate) name: syn::Ident,
+    pub(crate) kind: ParamKind,
     pub(crate) ty: Type,
 }
 
@@ -85,15 +98,12 @@ pub(crate) fn parse(sig: &syn::Signature, what: &str, errors: &mut Errors) -> Ca
                 }
             }
             FnArg::Typed(typed) => {
-                check_owned(&typed.ty, what, errors);
+                let (kind, ty) = classify(&typed.ty, what, errors);
                 let name = match &*typed.pat {
                     Pat::Ident(p) if p.subpat.is_none() => p.ident.clone(),
                     _ => format_ident!("arg{}", index),
                 };
-                params.push(Param {
-                    name,
-                    ty: (*typed.ty).clone(),
-                });
+                params.push(Param { name, kind, ty });
             }
         }
     }
@@ -121,20 +131,84 @@ pub(crate) fn parse(sig: &syn::Signature, what: &str, errors: &mut Errors) -> Ca
     }
 }
 
-fn check_owned(ty: &Type, what: &str, errors: &mut Errors) {
+/// How a parameter of type `ty` takes its argument, and the type of the value it is given;
+/// what cannot work is reported at its span.
+fn classify(ty: &Type, what: &str, errors: &mut Errors) -> (ParamKind, Type) {
     match ty {
-        Type::Reference(r) => errors.add(
-            r,
-            format!(
-                "{what} take owned arguments (for example `String`, not `&str`): arguments are \
-                 stored in the object store and may arrive as refs"
-            ),
-        ),
-        Type::ImplTrait(t) => errors.add(
-            t,
-            format!("{what} cannot take `impl Trait` arguments: name a concrete type"),
-        ),
-        _ => {}
+        Type::Reference(r) => {
+            let target = &*r.elem;
+            if r.mutability.is_some() {
+                errors.add(
+                    r,
+                    format!(
+                        "{what} cannot take `&mut` arguments: an argument is a stored object that \
+                         others may read too; take it by value (`T`, moved in when nothing else \
+                         holds it) and return what changed"
+                    ),
+                );
+            } else if let Some(lifetime) = &r.lifetime {
+                errors.add(
+                    lifetime,
+                    format!("{what} take `&T` without a lifetime: the borrow lasts for the call"),
+                );
+            } else if is_path(target, "str") {
+                errors.add(
+                    r,
+                    format!(
+                        "{what} take `String` or `&String`, not `&str`: arguments are stored \
+                         objects, and a stored string is a `String`"
+                    ),
+                );
+            } else if let Type::Slice(slice) = target {
+                let elem = &slice.elem;
+                errors.add(
+                    r,
+                    format!(
+                        "{what} take `Vec<{0}>` or `&Vec<{0}>`, not a slice: arguments are \
+                         stored objects, and a stored sequence is a `Vec`",
+                        elem.to_token_stream()
+                    ),
+                );
+            } else if matches!(target, Type::TraitObject(_) | Type::ImplTrait(_)) {
+                errors.add(
+                    r,
+                    format!("{what} cannot take trait objects: name a concrete type"),
+                );
+            }
+            (ParamKind::Borrowed, target.clone())
+        }
+        Type::ImplTrait(t) => {
+            errors.add(
+                t,
+                format!("{what} cannot take `impl Trait` arguments: name a concrete type"),
+            );
+            (ParamKind::Owned, ty.clone())
+        }
+        _ => match arc_target(ty) {
+            Some(target) => (ParamKind::Shared, target),
+            None => (ParamKind::Owned, ty.clone()),
+        },
+    }
+}
+
+/// Whether `ty` is the path `name` (one segment, no arguments).
+fn is_path(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.is_ident(name))
+}
+
+/// `T` if `ty` is `Arc<T>` (by any path ending in `Arc`).
+fn arc_target(ty: &Type) -> Option<Type> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Arc" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match (args.args.len(), args.args.first()?) {
+        (1, GenericArgument::Type(target)) => Some(target.clone()),
+        _ => None,
     }
 }
 
@@ -169,8 +243,17 @@ impl Callable {
         let params = self
             .params
             .iter()
-            .map(|Param { name, ty }| quote!(#name: impl ::rustyray::task::IntoArg<#ty>));
+            .map(|Param { name, ty, .. }| quote!(#name: impl ::rustyray::task::IntoArg<#ty>));
         quote!(#(#params),*)
+    }
+
+    /// Adds to `attrs` what a signature that borrows stored values needs: `&Vec<T>` and
+    /// `&String` are what it must say (the stored types), so clippy's advice to take a slice
+    /// does not apply.
+    pub(crate) fn allow_borrowed_stored_types(&self, attrs: &mut Vec<syn::Attribute>) {
+        if self.params.iter().any(|p| p.kind == ParamKind::Borrowed) {
+            attrs.push(syn::parse_quote!(#[allow(clippy::ptr_arg)]));
+        }
     }
 
     pub(crate) fn names(&self) -> Vec<&syn::Ident> {
@@ -188,28 +271,88 @@ impl Callable {
         quote!(#(#args)* #result)
     }
 
-    /// `let name = builder.arg(name);` for each parameter.
+    /// `let name = builder.arg(name);` for each parameter (`arg_shared` for those that
+    /// borrow or share the value).
     pub(crate) fn bind_args(&self, builder: &syn::Ident) -> TokenStream {
-        let names = self.names();
-        quote!(#(let #names = #builder.arg(#names);)*)
+        let binds = self
+            .params
+            .iter()
+            .map(|Param { name, kind, .. }| match kind {
+                ParamKind::Owned => quote!(let #name = #builder.arg(#name);),
+                ParamKind::Borrowed | ParamKind::Shared => {
+                    quote!(let #name = #builder.arg_shared(#name);)
+                }
+            });
+        quote!(#(#binds)*)
+    }
+
+    /// The arguments as the body passes them, from `name`s holding each parameter's value
+    /// (`T`) or its shared value (`Arc<T>`, for `&T` and `Arc<T>` parameters).
+    fn pass(&self) -> Vec<TokenStream> {
+        self.params
+            .iter()
+            .map(|Param { name, kind, .. }| match kind {
+                ParamKind::Owned | ParamKind::Shared => quote!(#name),
+                ParamKind::Borrowed => quote!(&*#name),
+            })
+            .collect()
+    }
+
+    /// The arguments of a call by bytes, from `name`s holding the decoded values.
+    pub(crate) fn invoke_args(&self) -> TokenStream {
+        let args = self
+            .params
+            .iter()
+            .map(|Param { name, kind, .. }| match kind {
+                ParamKind::Owned => quote!(#name),
+                ParamKind::Borrowed => quote!(&#name),
+                ParamKind::Shared => quote!(::std::sync::Arc::new(#name)),
+            });
+        quote!(#(#args),*)
+    }
+
+    /// `let name = name.get();` (or `.shared()`) for each parameter: each slot read as a
+    /// `Result`.
+    fn read_slots(&self) -> TokenStream {
+        let reads = self
+            .params
+            .iter()
+            .map(|Param { name, kind, .. }| match kind {
+                ParamKind::Owned => quote!(let #name = #name.get();),
+                ParamKind::Borrowed | ParamKind::Shared => quote!(let #name = #name.shared();),
+            });
+        quote!(#(#reads)*)
     }
 
     /// The body of the task closure: reads the arguments, calls `callee`, and turns its output
     /// into `anyhow::Result<T>`.
     ///
-    /// Sync: `Ok(callee(a.get()?, ..))`. Async: reads the slots first, then returns the future.
+    /// Sync: `let a = a.get()?; Ok(callee(a, ..))`. Async: reads the slots first, then returns
+    /// the future, which holds what it read (a `&T` parameter borrows from its `Arc<T>`).
     pub(crate) fn task_body(&self, callee: TokenStream) -> TokenStream {
         let names = self.names();
+        let reads = self.read_slots();
+        let pass = self.pass();
+        let call = if self.is_async {
+            quote!(#callee(#(#pass),*).await)
+        } else {
+            quote!(#callee(#(#pass),*))
+        };
+        let wrapped = self.wrap_output(call);
         if self.is_async {
-            let call = quote!(#callee(#(#names?),*).await);
-            let wrapped = self.wrap_output(call);
             quote! {
-                #(let #names = #names.get();)*
-                async move { #wrapped }
+                #reads
+                async move {
+                    #(let #names = #names?;)*
+                    #wrapped
+                }
             }
         } else {
-            let call = quote!(#callee(#(#names.get()?),*));
-            self.wrap_output(call)
+            quote! {
+                #reads
+                #(let #names = #names?;)*
+                #wrapped
+            }
         }
     }
 

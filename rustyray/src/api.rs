@@ -30,6 +30,28 @@ pub fn put<T: Value>(value: T) -> Result<ObjectRef<T>> {
     ))
 }
 
+/// Stores a value that is already shared, without copying it: O(1) whatever its size. The
+/// store keeps the same `Arc`, so [`get_arc`] and the `&T` and `Arc<T>` parameters of tasks
+/// see this very value (on the Ray backend it is serialized, as by [`put`]). An object whose
+/// value is still shared outside the store is never spilled to disk.
+///
+/// ```
+/// use std::sync::Arc;
+/// # let rt = rustyray::Runtime::new(rustyray::Config::default()).unwrap();
+/// # let _guard = rt.enter();
+/// let weights = Arc::new(vec![0.5f32; 1 << 20]);
+/// let r = rustyray::put_arc(Arc::clone(&weights))?;
+/// assert!(Arc::ptr_eq(&rustyray::get_arc(&r)?, &weights));
+/// # Ok::<(), rustyray::Error>(())
+/// ```
+pub fn put_arc<T: Value>(value: Arc<T>) -> Result<ObjectRef<T>> {
+    let shared = runtime::current();
+    shared.check()?;
+    Ok(ObjectRef::from_new_cell(
+        shared.backend.put_arc(&shared, value)?,
+    ))
+}
+
 /// Waits for the object and returns a copy of its value (a clone of the stored one), or the
 /// error that failed it. Never gives up on its own: use [`get_timeout`] for a bounded wait.
 ///

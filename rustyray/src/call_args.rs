@@ -12,14 +12,16 @@ use crate::object_ref::{missing, ObjectId, ObjectRef};
 use crate::object_store::{Cell, Value};
 use crate::ray::RayArgs;
 
-/// A value, or a ref to one, passed where a task or actor method expects a `T`.
+/// A value, or a ref to one, passed where a task or actor method expects a `T` (declared `T`,
+/// `&T` or `Arc<T>`).
 ///
-/// Implemented for `T` itself, `ObjectRef<T>` and `&ObjectRef<T>`; a ref is resolved through
-/// the object store before the task runs.
+/// Implemented for `T` itself, `Arc<T>`, `ObjectRef<T>` and `&ObjectRef<T>`; a ref is resolved
+/// through the object store before the task runs.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be passed where a `{T}` is expected",
-    label = "expected `{T}`, `ObjectRef<{T}>` or `&ObjectRef<{T}>`",
-    note = "a remote function's parameter of type `T` accepts a `T` value or a ref to one"
+    label = "expected `{T}`, `Arc<{T}>`, `ObjectRef<{T}>` or `&ObjectRef<{T}>`",
+    note = "a remote function's parameter of type `T`, `&T` or `Arc<T>` accepts a `T` value, \
+            an `Arc<T>` or a ref to one"
 )]
 pub trait IntoArg<T> {
     /// Wraps the argument for a task.
@@ -29,6 +31,12 @@ pub trait IntoArg<T> {
 impl<T: Value + Clone> IntoArg<T> for T {
     fn into_arg(self) -> ArgSlot<T> {
         ArgSlot::Value(self)
+    }
+}
+
+impl<T> IntoArg<T> for Arc<T> {
+    fn into_arg(self) -> ArgSlot<T> {
+        ArgSlot::Shared(self)
     }
 }
 
@@ -52,27 +60,64 @@ impl<T> IntoArg<T> for &ObjectRef<T> {
 pub enum ArgSlot<T> {
     /// Passed by value.
     Value(T),
+    /// Passed as a shared value (an `Arc<T>`, or a value given to a `&T` or `Arc<T>`
+    /// parameter, moved into an `Arc` once).
+    Shared(Arc<T>),
     /// Passed by ref; resolved before the body runs.
     Ref(ObjectRef<T>),
 }
 
 impl<T: Value + Clone> ArgSlot<T> {
-    /// The argument's value.
+    /// The argument's value (a clone of the one passed or stored).
     pub fn get(&self) -> Result<T> {
         match self {
             ArgSlot::Value(v) => Ok(v.clone()),
-            ArgSlot::Ref(r) => {
-                // Its runtime was checked when the task was submitted.
-                let cell = r.cell().ok_or_else(|| missing(r.id()))?;
-                match cell.read_value::<T>() {
-                    Some(read) => read,
-                    // Resolved before the body runs, unless the slot was made by hand.
-                    None => {
-                        crate::runtime::blocking::block_until([Some(cell)], 1, None);
-                        cell.read_value_resolved()
-                    }
-                }
-            }
+            ArgSlot::Shared(v) => Ok((**v).clone()),
+            ArgSlot::Ref(r) => read_resolved(r, Cell::read_value),
+        }
+    }
+}
+
+impl<T: Value> ArgSlot<T> {
+    /// The argument's value shared, not copied: the stored value itself for a ref. (A slot
+    /// holding a plain value clones it into an `Arc`; [`TaskBuilder::arg_shared`] makes
+    /// slots that never do.)
+    ///
+    /// [`TaskBuilder::arg_shared`]: crate::task::TaskBuilder::arg_shared
+    pub fn shared(&self) -> Result<Arc<T>>
+    where
+        T: Clone,
+    {
+        match self {
+            ArgSlot::Value(v) => Ok(Arc::new(v.clone())),
+            ArgSlot::Shared(v) => Ok(Arc::clone(v)),
+            ArgSlot::Ref(r) => read_resolved(r, Cell::read),
+        }
+    }
+
+    /// The slot a `&T` or `Arc<T>` parameter reads from: a value is moved into an `Arc` now,
+    /// so reading it never copies.
+    pub(crate) fn into_shared(self) -> ArgSlot<T> {
+        match self {
+            ArgSlot::Value(v) => ArgSlot::Shared(Arc::new(v)),
+            other => other,
+        }
+    }
+}
+
+/// Reads a ref argument's object, resolved before the body runs (unless the slot was made by
+/// hand, when this waits for it).
+fn read_resolved<T: Value, R>(
+    r: &ObjectRef<T>,
+    read: crate::runtime::blocking::Reader<R>,
+) -> Result<R> {
+    // Its runtime was checked when the task was submitted.
+    let cell = r.cell().ok_or_else(|| missing(r.id()))?;
+    match read(cell) {
+        Some(read) => read,
+        None => {
+            crate::runtime::blocking::block_until([Some(cell)], 1, None);
+            read(cell).expect("a resolved object never becomes pending again")
         }
     }
 }
@@ -160,6 +205,12 @@ impl CallArgs {
     #[inline]
     pub(crate) fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
         ArgSlot::collect(arg, &mut self.deps, &mut self.wire)
+    }
+
+    /// Adds an argument the body borrows or shares (a `&T` or `Arc<T>` parameter).
+    #[inline]
+    pub(crate) fn arg_shared<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
+        self.arg(arg).into_shared()
     }
 
     /// The registered id and the recorded arguments, which the `ray` backend needs to run the

@@ -62,7 +62,7 @@ mod timeline;
 pub mod __private;
 
 pub use actor::{get_actor, kill, ActorHandle};
-pub use api::{cancel, get, get_all, get_arc, get_timeout, put, wait};
+pub use api::{cancel, get, get_all, get_arc, get_timeout, put, put_arc, wait};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use object_ref::{ObjectFuture, ObjectId, ObjectRef};

@@ -173,6 +173,12 @@ impl<A: Actor> ActorBuilder<A> {
         self.args.arg(arg)
     }
 
+    /// Adds an argument the body only borrows or shares (see
+    /// [`TaskBuilder::arg_shared`](crate::task::TaskBuilder::arg_shared)).
+    pub fn arg_shared<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
+        self.args.arg_shared(arg)
+    }
+
     /// Starts the actor with a synchronous constructor, run on the CPU pool after its ref
     /// arguments are ready (and again at each restart). Returns its handle at once; calls made
     /// before the constructor ends wait for it.
@@ -311,6 +317,12 @@ impl<A: Actor> CallBuilder<A> {
     #[inline]
     pub fn arg<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
         self.args.arg(arg)
+    }
+
+    /// Adds an argument the body only borrows or shares (see
+    /// [`TaskBuilder::arg_shared`](crate::task::TaskBuilder::arg_shared)).
+    pub fn arg_shared<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
+        self.args.arg_shared(arg)
     }
 
     /// Sends the call with a synchronous body, run on the CPU pool with the actor's state.

@@ -124,6 +124,7 @@ impl RayArgs {
     pub(crate) fn push<T: Value>(&mut self, slot: &ArgSlot<T>) {
         let arg = match slot {
             ArgSlot::Value(value) => frame::encode(value).map(RayArg::Bytes),
+            ArgSlot::Shared(value) => frame::encode(&**value).map(RayArg::Bytes),
             ArgSlot::Ref(r) => lookup(r).map(RayArg::Object),
         };
         match arg {

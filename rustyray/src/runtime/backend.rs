@@ -82,6 +82,19 @@ impl Backend {
         }
     }
 
+    /// Stores a shared value: embedded, the same `Arc`; on Ray, its encoding.
+    pub(crate) fn put_arc<T: Value>(
+        &self,
+        shared: &RuntimeCore,
+        value: Arc<T>,
+    ) -> Result<Arc<Cell>> {
+        match self {
+            Backend::Embedded => shared.store.insert_ready(Object::from_arc(value)),
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => ray.put(shared, &*value),
+        }
+    }
+
     /// The value of `r` as `read` gives it, waiting until `deadline` at most.
     #[inline]
     pub(crate) fn get<T: Value, R: From<T>>(

@@ -214,6 +214,13 @@ impl TaskBuilder {
         self.args.arg(arg)
     }
 
+    /// Adds an argument the body only borrows or shares (read it with
+    /// [`ArgSlot::shared`]): a value passed is moved into an `Arc` once, a ref is read as the
+    /// stored value itself; neither is ever copied.
+    pub fn arg_shared<T: Value + Clone>(&mut self, arg: impl IntoArg<T>) -> ArgSlot<T> {
+        self.args.arg_shared(arg)
+    }
+
     /// Submits the task with a synchronous body, run on the CPU pool. Returns its result's ref
     /// at once.
     ///

@@ -1,0 +1,174 @@
+//! Large objects without copies: `&T` and `Arc<T>` parameters see the stored value itself,
+//! `put_arc` stores a shared value as it is, and by-value parameters still get a copy of an
+//! object the caller keeps. Addresses tell a copy from the stored value.
+
+use std::sync::Arc;
+
+use rustyray::{Config, ObjectRef, Runtime};
+
+fn runtime() -> Runtime {
+    Runtime::new(Config::default().num_cpus(2)).unwrap()
+}
+
+/// Where a vector's elements are: the same for the stored value and a borrow of it.
+fn at(v: &[u64]) -> usize {
+    v.as_ptr() as usize
+}
+
+#[rustyray::remote]
+fn borrowed(v: &Vec<u64>, offset: u64) -> (usize, u64) {
+    (at(v), v.iter().sum::<u64>() + offset)
+}
+
+#[rustyray::remote]
+fn shared(v: Arc<Vec<u64>>) -> (usize, u64) {
+    (at(&v), v.iter().sum())
+}
+
+#[rustyray::remote]
+async fn borrowed_async(v: &Vec<u64>, label: &String) -> (usize, String) {
+    tokio::task::yield_now().await; // the borrow lives across an await
+    (at(v), format!("{label}: {}", v.len()))
+}
+
+#[rustyray::remote]
+async fn shared_async(v: Arc<Vec<u64>>) -> usize {
+    at(&v)
+}
+
+#[rustyray::remote]
+fn owned(v: Vec<u64>) -> usize {
+    at(&v)
+}
+
+#[rustyray::actor]
+struct Keeper {
+    kept: Vec<Arc<Vec<u64>>>,
+}
+
+#[rustyray::actor]
+impl Keeper {
+    fn new() -> Self {
+        Keeper { kept: Vec::new() }
+    }
+
+    fn look(&self, v: &Vec<u64>) -> usize {
+        at(v)
+    }
+
+    fn keep(&mut self, v: Arc<Vec<u64>>) -> usize {
+        self.kept.push(v);
+        at(self.kept.last().unwrap())
+    }
+
+    async fn look_async(&self, v: &Vec<u64>) -> usize {
+        at(v)
+    }
+
+    fn kept_at(&self) -> Vec<usize> {
+        self.kept.iter().map(|v| at(v)).collect()
+    }
+}
+
+#[test]
+fn borrowed_and_shared_parameters_see_the_stored_value_itself() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let data: Vec<u64> = (0..100_000).collect();
+    let sum: u64 = data.iter().sum();
+    let r = rustyray::put(data).unwrap();
+    let stored = at(&rustyray::get_arc(&r).unwrap());
+
+    assert_eq!(
+        rustyray::get(&borrowed::remote(&r, 1)).unwrap(),
+        (stored, sum + 1)
+    );
+    assert_eq!(rustyray::get(&shared::remote(&r)).unwrap(), (stored, sum));
+    let label = rustyray::put("len".to_string()).unwrap();
+    let (seen, text) = rustyray::get(&borrowed_async::remote(&r, &label)).unwrap();
+    assert_eq!((seen, text.as_str()), (stored, "len: 100000"));
+    assert_eq!(
+        rustyray::get(&shared_async::remote(r.clone())).unwrap(),
+        stored
+    );
+    // A by-value parameter of an object the caller keeps gets a copy.
+    assert_ne!(rustyray::get(&owned::remote(&r)).unwrap(), stored);
+    // A result ref passed on is the stored result too.
+    let made = rustyray::put((1..=10).collect::<Vec<u64>>()).unwrap();
+    let chained = shared::remote(&made);
+    assert_eq!(rustyray::get(&chained).unwrap().1, 55);
+}
+
+#[test]
+fn actor_methods_borrow_and_keep_the_stored_value() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let r = rustyray::put(vec![7u64; 50_000]).unwrap();
+    let stored = at(&rustyray::get_arc(&r).unwrap());
+    let keeper = Keeper::remote();
+    assert_eq!(rustyray::get(&keeper.look(&r)).unwrap(), stored);
+    assert_eq!(rustyray::get(&keeper.look_async(&r)).unwrap(), stored);
+    assert_eq!(rustyray::get(&keeper.keep(&r)).unwrap(), stored);
+    drop(r);
+    // The actor keeps the very value after the last ref is gone.
+    assert_eq!(rustyray::get(&keeper.kept_at()).unwrap(), vec![stored]);
+}
+
+#[test]
+fn values_and_arcs_passed_directly_are_not_copied_either() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let mine = Arc::new(vec![3u64; 1000]);
+    let (seen, sum) = rustyray::get(&shared::remote(Arc::clone(&mine))).unwrap();
+    assert_eq!((seen, sum), (at(&mine), 3000));
+    let (_, sum) = rustyray::get(&borrowed::remote(vec![1u64, 2, 3], 0)).unwrap();
+    assert_eq!(sum, 6);
+    let keeper = Keeper::remote();
+    assert_eq!(
+        rustyray::get(&keeper.keep(Arc::clone(&mine))).unwrap(),
+        at(&mine)
+    );
+    // An `Arc` may also feed a by-value parameter (it is cloned out of it).
+    assert_ne!(
+        rustyray::get(&owned::remote(Arc::clone(&mine))).unwrap(),
+        at(&mine)
+    );
+}
+
+#[test]
+fn put_arc_stores_the_shared_value_as_it_is() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let weights = Arc::new(vec![5u64; 10_000]);
+    let r: ObjectRef<Vec<u64>> = rustyray::put_arc(Arc::clone(&weights)).unwrap();
+    assert!(Arc::ptr_eq(&rustyray::get_arc(&r).unwrap(), &weights));
+    assert_eq!(
+        rustyray::get(&borrowed::remote(&r, 0)).unwrap(),
+        (at(&weights), 50_000)
+    );
+    assert_eq!(rustyray::get(&r).unwrap().len(), 10_000);
+}
+
+#[test]
+fn shared_parameters_run_by_id_from_encoded_arguments() {
+    // The path a Ray worker takes: arguments decoded once, then borrowed or shared.
+    let rt = runtime();
+    let _in = rt.enter();
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let id = concat!(module_path!(), "::borrowed");
+    let args = postcard::to_stdvec(&(vec![1u64, 2, 3], 4u64)).unwrap();
+    let out = tokio
+        .block_on(rustyray::registry::invoke(id, args))
+        .unwrap();
+    let (_, sum): (usize, u64) = postcard::from_bytes(&out).unwrap();
+    assert_eq!(sum, 10);
+    let id = concat!(module_path!(), "::shared");
+    let args = postcard::to_stdvec(&(vec![1u64, 2],)).unwrap();
+    let out = tokio
+        .block_on(rustyray::registry::invoke(id, args))
+        .unwrap();
+    let (_, sum): (usize, u64) = postcard::from_bytes(&out).unwrap();
+    assert_eq!(sum, 3);
+}

@@ -1,0 +1,26 @@
+// What a borrowed parameter cannot be: each is refused at its own span, all at once.
+#[rustyray::remote]
+fn mutable(v: &mut Vec<u8>) {
+    v.push(1);
+}
+
+#[rustyray::remote]
+fn text(s: &str, bytes: &[u8], pinned: &'static String) -> usize {
+    s.len() + bytes.len() + pinned.len()
+}
+
+#[rustyray::actor]
+struct Store;
+
+#[rustyray::actor]
+impl Store {
+    fn new() -> Self {
+        Store
+    }
+
+    fn put(&mut self, key: &str, value: &mut Vec<u8>) {
+        let _ = (key, value);
+    }
+}
+
+fn main() {}
