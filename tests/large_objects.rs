@@ -172,3 +172,83 @@ fn shared_parameters_run_by_id_from_encoded_arguments() {
     let (_, sum): (usize, u64) = postcard::from_bytes(&out).unwrap();
     assert_eq!(sum, 3);
 }
+
+#[rustyray::remote]
+fn merge(a: Vec<u64>, b: Vec<u64>) -> (Vec<u64>, usize, usize) {
+    let (at_a, at_b) = (at(&a), at(&b));
+    let mut out = a;
+    out.extend(b);
+    (out, at_a, at_b)
+}
+
+#[rustyray::remote(max_retries = 2)]
+fn owned_retried(v: Vec<u64>) -> usize {
+    at(&v)
+}
+
+#[test]
+fn the_last_ref_moved_into_a_call_is_moved_and_a_kept_one_is_copied() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let a = rustyray::put(vec![1u64; 4096]).unwrap();
+    let b = rustyray::put(vec![2u64; 4096]).unwrap();
+    let (at_a, at_b) = (
+        at(&rustyray::get_arc(&a).unwrap()),
+        at(&rustyray::get_arc(&b).unwrap()),
+    );
+    // `a` moved into the call (its last ref), `b` kept by the caller.
+    let merged = merge::remote(a, &b);
+    let (out, seen_a, seen_b) = rustyray::get(&merged).unwrap();
+    assert_eq!(seen_a, at_a, "the last ref's value is moved in");
+    assert_ne!(seen_b, at_b, "a kept ref's value is copied");
+    assert_eq!(out.len(), 8192);
+    assert_eq!(
+        rustyray::get(&b).unwrap(),
+        vec![2u64; 4096],
+        "the kept object is intact"
+    );
+
+    // A value lent out by `get_arc` is copied, even from the last ref.
+    let c = rustyray::put(vec![3u64; 4096]).unwrap();
+    let lent = rustyray::get_arc(&c).unwrap();
+    let (_, seen_c, _) = rustyray::get(&merge::remote(c, vec![0u64])).unwrap();
+    assert_ne!(seen_c, at(&lent));
+
+    // With retries left, the argument stays intact for them: copied.
+    let d = rustyray::put(vec![4u64; 4096]).unwrap();
+    let at_d = at(&rustyray::get_arc(&d).unwrap());
+    assert_ne!(rustyray::get(&owned_retried::remote(d)).unwrap(), at_d);
+}
+
+#[rustyray::actor]
+struct Sink;
+
+#[rustyray::actor]
+impl Sink {
+    fn new() -> Self {
+        Sink
+    }
+
+    fn consume(&mut self, v: Vec<u64>) -> usize {
+        at(&v)
+    }
+}
+
+#[test]
+fn actor_methods_get_the_last_ref_moved_in_and_a_kept_one_copied() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let sink = Sink::remote();
+    let a = rustyray::put(vec![5u64; 4096]).unwrap();
+    let at_a = at(&rustyray::get_arc(&a).unwrap());
+    assert_ne!(
+        rustyray::get(&sink.consume(&a)).unwrap(),
+        at_a,
+        "kept: copied"
+    );
+    assert_eq!(
+        rustyray::get(&sink.consume(a)).unwrap(),
+        at_a,
+        "last ref: moved"
+    );
+}

@@ -311,14 +311,14 @@ impl Callable {
         quote!(#(#args),*)
     }
 
-    /// `let name = name.get();` (or `.shared()`) for each parameter: each slot read as a
-    /// `Result`.
+    /// `let name = name.value();` (or `.shared()`) for each parameter: each slot read as a
+    /// `Result` (a by-value parameter's value moved when it can be, see `ArgSlot::value`).
     fn read_slots(&self) -> TokenStream {
         let reads = self
             .params
             .iter()
             .map(|Param { name, kind, .. }| match kind {
-                ParamKind::Owned => quote!(let #name = #name.get();),
+                ParamKind::Owned => quote!(let #name = #name.value();),
                 ParamKind::Borrowed | ParamKind::Shared => quote!(let #name = #name.shared();),
             });
         quote!(#(#reads)*)
@@ -327,7 +327,7 @@ impl Callable {
     /// The body of the task closure: reads the arguments, calls `callee`, and turns its output
     /// into `anyhow::Result<T>`.
     ///
-    /// Sync: `let a = a.get()?; Ok(callee(a, ..))`. Async: reads the slots first, then returns
+    /// Sync: `let a = a.value()?; Ok(callee(a, ..))`. Async: reads the slots first, then returns
     /// the future, which holds what it read (a `&T` parameter borrows from its `Arc<T>`).
     pub(crate) fn task_body(&self, callee: TokenStream) -> TokenStream {
         let names = self.names();

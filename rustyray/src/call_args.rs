@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 #[cfg(feature = "ray")]
 use crate::error::Error;
 use crate::error::Result;
@@ -30,36 +32,39 @@ pub trait IntoArg<T> {
 
 impl<T: Value + Clone> IntoArg<T> for T {
     fn into_arg(self) -> ArgSlot<T> {
-        ArgSlot::Value(self)
+        ArgSlot(Slot::Value(Mutex::new(Some(self))))
     }
 }
 
 impl<T> IntoArg<T> for Arc<T> {
     fn into_arg(self) -> ArgSlot<T> {
-        ArgSlot::Shared(self)
+        ArgSlot(Slot::Shared(self))
     }
 }
 
 impl<T> IntoArg<T> for ObjectRef<T> {
     fn into_arg(self) -> ArgSlot<T> {
-        ArgSlot::Ref(self)
+        ArgSlot(Slot::Ref(self))
     }
 }
 
 impl<T> IntoArg<T> for &ObjectRef<T> {
     fn into_arg(self) -> ArgSlot<T> {
-        ArgSlot::Ref(self.clone())
+        ArgSlot(Slot::Ref(self.clone()))
     }
 }
 
 /// One argument of a submitted task: the value itself, or a ref to the object that holds it.
 ///
-/// Inside the task body, [`ArgSlot::get`] returns the value; a ref argument's object is ready by
-/// then, so `get` never waits. The slot's ref keeps the object alive until the task is done.
-#[derive(Clone, Debug)]
-pub enum ArgSlot<T> {
-    /// Passed by value.
-    Value(T),
+/// Inside the task body, [`ArgSlot::get`] (a copy), [`ArgSlot::value`] (moved out when it
+/// can be) or [`ArgSlot::shared`] (the stored value itself) reads it; a ref argument's object is
+/// ready by then, so reading never waits. The slot's ref keeps the object alive until the task
+/// is done.
+pub struct ArgSlot<T>(Slot<T>);
+
+enum Slot<T> {
+    /// Passed by value; taken out on the call's last try.
+    Value(Mutex<Option<T>>),
     /// Passed as a shared value (an `Arc<T>`, or a value given to a `&T` or `Arc<T>`
     /// parameter, moved into an `Arc` once).
     Shared(Arc<T>),
@@ -67,13 +72,57 @@ pub enum ArgSlot<T> {
     Ref(ObjectRef<T>),
 }
 
+thread_local! {
+    /// Set while a body runs its last try: no retry will need its arguments again.
+    static LAST_TRY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `body` (which reads its arguments) as the call's last try, or not.
+pub(crate) fn on_try<R>(last: bool, body: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LAST_TRY.with(|l| l.set(self.0));
+        }
+    }
+    let _restore = Restore(LAST_TRY.with(|l| l.replace(last)));
+    body()
+}
+
+fn moved_out() -> crate::error::Error {
+    crate::error::Error::InvalidArgument(
+        "an argument was read again after its value was moved into the body".to_owned(),
+    )
+}
+
 impl<T: Value + Clone> ArgSlot<T> {
-    /// The argument's value (a clone of the one passed or stored).
+    /// The argument's value: a copy of the one passed or stored.
     pub fn get(&self) -> Result<T> {
-        match self {
-            ArgSlot::Value(v) => Ok(v.clone()),
-            ArgSlot::Shared(v) => Ok((**v).clone()),
-            ArgSlot::Ref(r) => read_resolved(r, Cell::read_value),
+        match &self.0 {
+            Slot::Value(v) => v.lock().clone().ok_or_else(moved_out),
+            Slot::Shared(v) => Ok((**v).clone()),
+            Slot::Ref(r) => read_resolved(r, Cell::read_value),
+        }
+    }
+
+    /// The argument's value, for a by-value parameter: moved, not copied, when this is the
+    /// call's last try (no retry needs it again) and nothing else holds it (a value passed
+    /// directly, or an object whose last ref was moved into the call and whose value is not
+    /// lent out); a copy otherwise, as [`get`](Self::get).
+    pub fn value(&self) -> Result<T> {
+        if !LAST_TRY.with(std::cell::Cell::get) {
+            return self.get();
+        }
+        match &self.0 {
+            Slot::Value(v) => v.lock().take().ok_or_else(moved_out),
+            Slot::Ref(r) => {
+                let moved = r.cell().and_then(|cell| cell.take_last_value::<T>());
+                match moved {
+                    Some(value) => Ok(value),
+                    None => self.get(),
+                }
+            }
+            Slot::Shared(_) => self.get(),
         }
     }
 }
@@ -88,19 +137,60 @@ impl<T: Value> ArgSlot<T> {
     where
         T: Clone,
     {
-        match self {
-            ArgSlot::Value(v) => Ok(Arc::new(v.clone())),
-            ArgSlot::Shared(v) => Ok(Arc::clone(v)),
-            ArgSlot::Ref(r) => read_resolved(r, Cell::read),
+        match &self.0 {
+            Slot::Value(v) => v.lock().clone().map(Arc::new).ok_or_else(moved_out),
+            Slot::Shared(v) => Ok(Arc::clone(v)),
+            Slot::Ref(r) => read_resolved(r, Cell::read),
         }
     }
 
     /// The slot a `&T` or `Arc<T>` parameter reads from: a value is moved into an `Arc` now,
     /// so reading it never copies.
     pub(crate) fn into_shared(self) -> ArgSlot<T> {
-        match self {
-            ArgSlot::Value(v) => ArgSlot::Shared(Arc::new(v)),
-            other => other,
+        match self.0 {
+            Slot::Value(v) => match v.into_inner() {
+                Some(v) => ArgSlot(Slot::Shared(Arc::new(v))),
+                None => ArgSlot(Slot::Value(Mutex::new(None))),
+            },
+            other => ArgSlot(other),
+        }
+    }
+
+    /// The ref this argument was passed as, if it was one.
+    pub(crate) fn as_ref(&self) -> Option<&ObjectRef<T>> {
+        match &self.0 {
+            Slot::Ref(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The value passed (or shared), if it was not passed as a ref; `None` after it was moved.
+    #[cfg(feature = "ray")]
+    pub(crate) fn with_value<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        match &self.0 {
+            Slot::Value(v) => v.lock().as_ref().map(f),
+            Slot::Shared(v) => Some(f(v)),
+            Slot::Ref(_) => None,
+        }
+    }
+}
+
+impl<T: Clone> Clone for ArgSlot<T> {
+    fn clone(&self) -> Self {
+        ArgSlot(match &self.0 {
+            Slot::Value(v) => Slot::Value(Mutex::new(v.lock().clone())),
+            Slot::Shared(v) => Slot::Shared(Arc::clone(v)),
+            Slot::Ref(r) => Slot::Ref(r.clone()),
+        })
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for ArgSlot<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Slot::Value(v) => f.debug_tuple("Value").field(&*v.lock()).finish(),
+            Slot::Shared(v) => f.debug_tuple("Shared").field(v).finish(),
+            Slot::Ref(r) => f.debug_tuple("Ref").field(r).finish(),
         }
     }
 }
@@ -131,7 +221,7 @@ impl<T: Value> ArgSlot<T> {
         wire: &mut Option<RayArgs>,
     ) -> ArgSlot<T> {
         let slot = arg.into_arg();
-        if let ArgSlot::Ref(r) = &slot {
+        if let Some(r) = slot.as_ref() {
             match r.cell() {
                 Some(cell) => deps.cells.push(Arc::clone(cell)),
                 None => {

@@ -102,10 +102,7 @@ pub enum Error {
 
     /// An object's value cannot be had any more: its spill file was cut short, changed or
     /// removed on disk. Only this object is affected; it fails the same way on every read.
-    #[error(
-        "object {object} is lost: {reason}; only this object is affected (something outside \
-         RustyRay changed its spill folder)"
-    )]
+    #[error("object {object} is lost: {reason}")]
     ObjectLost {
         /// The object's id.
         object: String,

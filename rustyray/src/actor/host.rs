@@ -31,6 +31,7 @@ use tracing::Instrument;
 
 use super::mailbox::{ActorCell, ParkOutcome};
 use super::{Call, Ctor, Method};
+use crate::call_args;
 use crate::call_args::Deps;
 use crate::error::{Error, Result};
 use crate::object_ref::{missing, Resolve};
@@ -89,7 +90,7 @@ impl<A: Send + 'static> ActorHost<A> {
             if !self.cell.is_alive() {
                 return; // killed while the host moved here: dropping it fails what it holds
             }
-            let Some(call) = next_call(&mut self.backlog, &self.cell).await else {
+            let Some(mut call) = next_call(&mut self.backlog, &self.cell).await else {
                 return; // the mailbox closed: the last handle was dropped
             };
             self.cell.set_queued(self.backlog.len());
@@ -100,11 +101,13 @@ impl<A: Send + 'static> ActorHost<A> {
                 call.finish(Err(error));
                 continue;
             }
+            let last = call.last_try(self.max_task_retries);
             crash = match &call.body {
                 Method::Async(method) => {
                     self.running.push(Arc::downgrade(&call.out));
                     let started = timeline::now();
-                    let outcome = panics::catch_async(self.shared.print_panics, method(&mut state))
+                    let body = call_args::on_try(last, || method(&mut state));
+                    let outcome = panics::catch_async(self.shared.print_panics, body)
                         .instrument(call_span(&self.cell, &call))
                         .await;
                     self.running.clear();
@@ -117,7 +120,8 @@ impl<A: Send + 'static> ActorHost<A> {
                     _ => {
                         self.running.push(Arc::downgrade(&call.out));
                         let started = timeline::now();
-                        let outcome = panics::catch_async(self.shared.print_panics, method(&state))
+                        let body = call_args::on_try(last, || method(&state));
+                        let outcome = panics::catch_async(self.shared.print_panics, body)
                             .instrument(call_span(&self.cell, &call))
                             .await;
                         self.running.clear();
@@ -176,7 +180,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 }
                 return;
             }
-            let Some(call) = self.backlog.pop_front() else {
+            let Some(mut call) = self.backlog.pop_front() else {
                 match cell.take_calls(&mut self.backlog) {
                     Some(true) => {}
                     None => return, // closed and empty: the last handle was dropped
@@ -192,8 +196,8 @@ impl<A: Send + 'static> ActorHost<A> {
             if call.out.resolved_before_run() {
                 continue; // cancelled while queued
             }
-            let method = match (&call.body, readiness(&call.deps)) {
-                (Method::Sync(method), Readiness::Ready) => method,
+            match (&call.body, readiness(&call.deps)) {
+                (Method::Sync(_), Readiness::Ready) => {}
                 (Method::Sync(_), Readiness::Failed(error)) => {
                     call.finish(Err(error));
                     continue;
@@ -203,6 +207,10 @@ impl<A: Send + 'static> ActorHost<A> {
                     self.backlog.push_front(call);
                     return self.back_to_tokio(state, None);
                 }
+            }
+            let last = call.last_try(self.max_task_retries);
+            let Method::Sync(method) = &call.body else {
+                unreachable!("matched as sync above")
             };
             // Left in place after the call: `kill` failing a finished call changes nothing.
             cell.set_running(Arc::downgrade(&call.out));
@@ -211,7 +219,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 let _running = span.enter();
                 panics::catch(
                     self.shared.print_panics,
-                    AssertUnwindSafe(|| method(&mut state)),
+                    AssertUnwindSafe(|| call_args::on_try(last, || method(&mut state))),
                 )
             };
             let ended = timeline::now();
@@ -263,17 +271,19 @@ impl<A: Send + 'static> ActorHost<A> {
         A: Sync,
     {
         let (cell, limit) = (&self.cell, self.max_concurrency);
-        let print = self.shared.print_panics;
-        let start = |call: Call<A>| async move {
+        let (print, retries) = (self.shared.print_panics, self.max_task_retries);
+        let start = |mut call: Call<A>| async move {
             if let Some(error) = wait_for(&call.deps).await {
                 call.finish(Err(error));
                 return None;
             }
+            let last = call.last_try(retries);
             let Method::Shared(method) = &call.body else {
                 unreachable!("only shared calls start here")
             };
             let started = timeline::now();
-            let outcome = panics::catch_async(print, method(state))
+            let body = call_args::on_try(last, || method(state));
+            let outcome = panics::catch_async(print, body)
                 .instrument(call_span(cell, &call))
                 .await;
             store_outcome(cell, call, outcome, Run::until_now(started, true))

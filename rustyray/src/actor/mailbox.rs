@@ -319,6 +319,14 @@ impl<A> Call<A> {
         out.finish(outcome);
     }
 
+    /// Whether this run is the call's last try (no retry will need its arguments again).
+    /// Its dependencies, resolved by now, are let go: its argument slots hold them, so a ref
+    /// moved into the call is then the only handle to its object.
+    pub(super) fn last_try(&mut self, max_task_retries: u32) -> bool {
+        self.deps = Vec::new();
+        self.attempts >= max_task_retries
+    }
+
     /// A copy of a shared call (sharing its body); `None` for other kinds.
     pub(super) fn copy_shared(&self) -> Option<Call<A>> {
         let Method::Shared(body) = &self.body else {

@@ -234,6 +234,41 @@ impl Cell {
         }
     }
 
+    /// Moves the value out of the object, when the caller's handle (`self`) is the only one
+    /// left, the object is ready in memory and its value is a `T` that no read has lent out.
+    /// The object is then left failed with [`Error::ObjectLost`], which nobody can see: the
+    /// caller drops the last handle once done. `None`, and nothing changed, otherwise.
+    pub(crate) fn take_last_value<T: Value>(self: &Arc<Self>) -> Option<T> {
+        if Arc::strong_count(self) != 1 {
+            return None;
+        }
+        let mut slot = self.slot.lock();
+        if !matches!(slot.entry, Entry::Ready(_)) {
+            return None;
+        }
+        let moved = Entry::Failed(Box::new(Error::ObjectLost {
+            object: self.id().to_string(),
+            reason: "its value was moved into the task that held its last ref".to_owned(),
+        }));
+        let Entry::Ready(object) = std::mem::replace(&mut slot.entry, moved) else {
+            unreachable!("matched as ready above")
+        };
+        let size = object.is_large().then(|| object.size());
+        match object.into_value::<T>() {
+            Ok(value) => {
+                drop(slot);
+                if let Some(size) = size {
+                    self.store.uncharge(size);
+                }
+                Some(value)
+            }
+            Err(object) => {
+                slot.entry = Entry::Ready(object);
+                None
+            }
+        }
+    }
+
     /// Reads a spilled object back, re-admitting it to memory if room can be made.
     fn read_spilled<T: Value>(self: &Arc<Self>) -> Result<Arc<T>> {
         let id = self.id();
@@ -252,7 +287,11 @@ impl Cell {
         let store = &self.store;
         let lost = |why: String| Error::ObjectLost {
             object: id.to_string(),
-            reason: format!("its spill file {} {why}", path.display()),
+            reason: format!(
+                "its spill file {} {why}; only this object is affected (something outside \
+                 RustyRay changed its spill folder)",
+                path.display()
+            ),
         };
         let bytes = store.spill.read(&path).map_err(lost)?;
         let value: Arc<T> = decode::<T>(&bytes)

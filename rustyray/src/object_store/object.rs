@@ -228,6 +228,27 @@ impl Object {
         })
     }
 
+    /// The value itself, if it is a `T` held by this object alone (not lent out by reads, not
+    /// held inline); the object back otherwise.
+    pub(super) fn into_value<T: Value>(self) -> std::result::Result<T, Object> {
+        match self.value {
+            Held::Shared { value, size } if Arc::strong_count(&value) == 1 => {
+                match value.downcast::<T>().map(Arc::try_unwrap) {
+                    Ok(Ok(value)) => Ok(value),
+                    Ok(Err(value)) => Err(Object {
+                        value: Held::Shared { value, size },
+                        of: self.of,
+                    }),
+                    Err(value) => Err(Object {
+                        value: Held::Shared { value, size },
+                        of: self.of,
+                    }),
+                }
+            }
+            value => Err(Object { value, of: self.of }),
+        }
+    }
+
     /// A clone of the value, or a [`Error::TypeMismatch`].
     pub(crate) fn cloned<T: Value + Clone>(&self) -> Result<T> {
         self.any()

@@ -122,10 +122,12 @@ impl RayArgs {
 
     /// Records one argument: a value as its bytes, a ref as its Ray object.
     pub(crate) fn push<T: Value>(&mut self, slot: &ArgSlot<T>) {
-        let arg = match slot {
-            ArgSlot::Value(value) => frame::encode(value).map(RayArg::Bytes),
-            ArgSlot::Shared(value) => frame::encode(&**value).map(RayArg::Bytes),
-            ArgSlot::Ref(r) => lookup(r).map(RayArg::Object),
+        let arg = match (slot.as_ref(), slot.with_value(frame::encode)) {
+            (Some(r), _) => lookup(r).map(RayArg::Object),
+            (None, Some(encoded)) => encoded.map(RayArg::Bytes),
+            (None, None) => Err(Error::InvalidArgument(
+                "an argument's value was moved before it was sent to Ray".to_owned(),
+            )),
         };
         match arg {
             Ok(arg) => self.args.push(arg),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
+use crate::call_args;
 use crate::cpu_pool;
 use crate::error::{Error, Result};
 use crate::object_store::{Cell, Object};
@@ -252,7 +253,11 @@ where
     fn run_sync(&self) -> Result<Object> {
         let mut tries = 0;
         loop {
-            let outcome = panics::catch(self.shared.print_panics, AssertUnwindSafe(&self.body.0));
+            let last = tries >= self.max_retries;
+            let outcome = panics::catch(
+                self.shared.print_panics,
+                AssertUnwindSafe(|| call_args::on_try(last, &self.body.0)),
+            );
             if let Some(result) = self.retry_or_finish(outcome, &mut tries) {
                 return result;
             }
@@ -269,9 +274,9 @@ where
         let mut tries = 0;
         loop {
             // Made inside the guarded block: a panic while making the future is caught too.
-            let outcome =
-                panics::catch_async(self.shared.print_panics, async { (self.body.0)().await })
-                    .await;
+            let last = tries >= self.max_retries;
+            let body = async { call_args::on_try(last, || (self.body.0)()).await };
+            let outcome = panics::catch_async(self.shared.print_panics, body).await;
             if let Some(result) = self.retry_or_finish(outcome, &mut tries) {
                 return result;
             }
