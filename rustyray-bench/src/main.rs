@@ -14,6 +14,7 @@
 //!                                                       # RSS and threads per batch
 //! ```
 
+mod large;
 mod measure;
 mod soak;
 mod workloads;

@@ -208,7 +208,7 @@ fn beside(
     line(name, unit, ours, Some((what, raw)))
 }
 
-fn line(name: &str, unit: &'static str, ours: f64, floor: Option<(&str, f64)>) -> Line {
+pub(crate) fn line(name: &str, unit: &'static str, ours: f64, floor: Option<(&str, f64)>) -> Line {
     Line {
         name: name.to_owned(),
         unit,
@@ -231,6 +231,9 @@ pub(crate) fn all(e: Effort, floor: &Floor, cpus: usize, filter: Option<&str>) -
     }
     if wants("objects put get") {
         lines.extend(objects(e));
+    }
+    if wants("objects large") {
+        lines.extend(crate::large::lines(e, cpus));
     }
     if wants("chain args latency") {
         lines.extend(extra(e, floor));
