@@ -35,6 +35,9 @@ fn merge(mut a: Vec<u64>, b: Vec<u64>) -> Vec<u64> {
 const TASKS: usize = 16;
 const LEAVES: usize = 16;
 
+/// Submits one task reading the object.
+type Reader = fn(&ObjectRef<Vec<u64>>) -> ObjectRef<u64>;
+
 pub(crate) fn lines(e: Effort, cpus: usize) -> Vec<Line> {
     let mut out = Vec::new();
     let len = e.size(64 << 20, 8 << 20) / 8; // a 64 MiB (quick: 8 MiB) Vec<u64>
@@ -54,7 +57,7 @@ pub(crate) fn lines(e: Effort, cpus: usize) -> Vec<Line> {
             }
         })
     };
-    let cases: [(&str, fn(&ObjectRef<Vec<u64>>) -> ObjectRef<u64>); 3] = [
+    let cases: [(&str, Reader); 3] = [
         ("16 tasks over one 64 MiB object, by &T (extra)", |r| {
             sum_borrowed::remote(r)
         }),
