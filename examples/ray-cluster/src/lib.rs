@@ -56,6 +56,13 @@ pub fn check_even(x: u64) -> anyhow::Result<u64> {
 }
 
 /// Adds one; used downstream of a failure to show the error travel.
+/// The sum of `values` (borrowed), scaled by `scale` (shared), plus the length of `tail`
+/// (taken by value, moved in when it can be).
+#[rustyray::remote]
+pub fn weighted_sum(values: &Vec<u64>, scale: std::sync::Arc<u64>, tail: Vec<u64>) -> u64 {
+    values.iter().sum::<u64>() * *scale + tail.len() as u64
+}
+
 #[rustyray::remote]
 pub fn plus_one(x: u64) -> u64 {
     x + 1
@@ -102,6 +109,12 @@ impl Counter {
 
     /// The count.
     pub fn get(&self) -> u64 {
+        self.count
+    }
+
+    /// Adds the sum of `values` (borrowed) and `bonus` (shared); returns the new count.
+    pub fn add_all(&mut self, values: &Vec<u64>, bonus: std::sync::Arc<u64>) -> u64 {
+        self.count += values.iter().sum::<u64>() + *bonus;
         self.count
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ray_cluster::probe::{self, exits_its_process, flaky, panics, record_then_exit, Fragile};
 use ray_cluster::{
-    check_even, node_label, plus_one, sleep_ms, square, sum, sum_of_squares, Counter,
+    check_even, node_label, plus_one, sleep_ms, square, sum, sum_of_squares, weighted_sum, Counter,
 };
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
@@ -343,6 +343,27 @@ fn a_ref_read_as_another_type_is_a_type_mismatch() {
     });
 }
 
+fn borrowed_shared_and_moved_parameters() {
+    on_each_backend(|backend| {
+        let values = rustyray::put(vec![1u64, 2, 3]).unwrap();
+        let scale = rustyray::put_arc(std::sync::Arc::new(10u64)).unwrap();
+        let tail = rustyray::put(vec![0u64; 5]).unwrap();
+        // Refs, a value and an `Arc`; `tail`'s last ref moved in.
+        let sum = weighted_sum::remote(&values, &scale, tail);
+        assert_eq!(rustyray::get(&sum).unwrap(), 65, "{backend}");
+        let direct = weighted_sum::remote(vec![4u64], std::sync::Arc::new(2u64), vec![1u64]);
+        assert_eq!(rustyray::get(&direct).unwrap(), 9, "{backend}");
+        let counter = Counter::remote(0);
+        let added = counter.add_all(&values, std::sync::Arc::new(1u64));
+        assert_eq!(rustyray::get(&added).unwrap(), 7, "{backend}");
+        assert_eq!(
+            rustyray::get(&values).unwrap(),
+            vec![1, 2, 3],
+            "{backend}: intact"
+        );
+    });
+}
+
 /// Whether `text` is a readable reason: not empty, no binary.
 fn readable(text: &str) -> bool {
     !text.trim().is_empty() && !text.chars().any(|c| c.is_control() && c != '\n')
@@ -488,6 +509,10 @@ const CASES: &[(&str, fn())] = &[
         a_killed_actor_fails_its_calls,
     ),
     ("put_get_and_wait", put_get_and_wait),
+    (
+        "borrowed_shared_and_moved_parameters",
+        borrowed_shared_and_moved_parameters,
+    ),
     ("async_code_awaits_refs", async_code_awaits_refs),
     (
         "retries_follow_max_retries_and_retry_exceptions",

@@ -39,7 +39,10 @@ fn main() {
         let stopped = std::process::Command::new("ray")
             .args(["stop", "--force"])
             .output();
-        println!("lost-cluster: the cluster was stopped ({:?})", stopped.map(|o| o.status));
+        println!(
+            "lost-cluster: the cluster was stopped ({:?})",
+            stopped.map(|o| o.status)
+        );
     });
     let started = Instant::now();
     let outcome = rustyray::get(&long);

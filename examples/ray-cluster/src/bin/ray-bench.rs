@@ -42,7 +42,9 @@ fn python_side(quick: bool) -> Result<BTreeMap<String, f64>, String> {
     if quick {
         command.arg("--quick");
     }
-    let out = command.output().map_err(|e| format!("could not run Python: {e}"))?;
+    let out = command
+        .output()
+        .map_err(|e| format!("could not run Python: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(last).map_err(|e| {
