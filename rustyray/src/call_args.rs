@@ -73,20 +73,27 @@ enum Slot<T> {
 }
 
 thread_local! {
-    /// Set while a body runs its last try: no retry will need its arguments again.
+    /// Whether the body starting on this thread runs its call's last try: no retry will need
+    /// its arguments again.
     static LAST_TRY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `body` (which reads its arguments) as the call's last try, or not.
-pub(crate) fn on_try<R>(last: bool, body: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            LAST_TRY.with(|l| l.set(self.0));
-        }
-    }
-    let _restore = Restore(LAST_TRY.with(|l| l.replace(last)));
-    body()
+/// Says whether the body about to start on this thread runs its call's last try. Every place
+/// that starts a body sets it first (a plain store: this is on every call's path), and a body
+/// reads its arguments as it starts, before it can block or await; the one place that runs
+/// other bodies inside a body (an actor call run by a blocked caller) puts the caller's back
+/// with [`keeping_last_try`].
+#[inline]
+pub(crate) fn set_last_try(last: bool) {
+    LAST_TRY.with(|l| l.set(last));
+}
+
+/// Runs `f` (which starts other bodies) and puts this thread's last-try flag back after it.
+pub(crate) fn keeping_last_try<R>(f: impl FnOnce() -> R) -> R {
+    let was = LAST_TRY.with(std::cell::Cell::get);
+    let out = f();
+    LAST_TRY.with(|l| l.set(was));
+    out
 }
 
 fn moved_out() -> crate::error::Error {
@@ -108,7 +115,8 @@ impl<T: Value + Clone> ArgSlot<T> {
     /// The argument's value, for a by-value parameter: moved, not copied, when this is the
     /// call's last try (no retry needs it again) and nothing else holds it (a value passed
     /// directly, or an object whose last ref was moved into the call and whose value is not
-    /// lent out); a copy otherwise, as [`get`](Self::get).
+    /// lent out); a copy otherwise, as [`get`](Self::get). Read it as the body starts, before
+    /// the body blocks or awaits: the generated code does.
     pub fn value(&self) -> Result<T> {
         if !LAST_TRY.with(std::cell::Cell::get) {
             return self.get();

@@ -106,8 +106,8 @@ impl<A: Send + 'static> ActorHost<A> {
                 Method::Async(method) => {
                     self.running.push(Arc::downgrade(&call.out));
                     let started = timeline::now();
-                    let body = call_args::on_try(last, || method(&mut state));
-                    let outcome = panics::catch_async(self.shared.print_panics, body)
+                    call_args::set_last_try(last);
+                    let outcome = panics::catch_async(self.shared.print_panics, method(&mut state))
                         .instrument(call_span(&self.cell, &call))
                         .await;
                     self.running.clear();
@@ -120,8 +120,8 @@ impl<A: Send + 'static> ActorHost<A> {
                     _ => {
                         self.running.push(Arc::downgrade(&call.out));
                         let started = timeline::now();
-                        let body = call_args::on_try(last, || method(&state));
-                        let outcome = panics::catch_async(self.shared.print_panics, body)
+                        call_args::set_last_try(last);
+                        let outcome = panics::catch_async(self.shared.print_panics, method(&state))
                             .instrument(call_span(&self.cell, &call))
                             .await;
                         self.running.clear();
@@ -219,7 +219,10 @@ impl<A: Send + 'static> ActorHost<A> {
                 let _running = span.enter();
                 panics::catch(
                     self.shared.print_panics,
-                    AssertUnwindSafe(|| call_args::on_try(last, || method(&mut state))),
+                    AssertUnwindSafe(|| {
+                        call_args::set_last_try(last);
+                        method(&mut state)
+                    }),
                 )
             };
             let ended = timeline::now();
@@ -282,8 +285,8 @@ impl<A: Send + 'static> ActorHost<A> {
                 unreachable!("only shared calls start here")
             };
             let started = timeline::now();
-            let body = call_args::on_try(last, || method(state));
-            let outcome = panics::catch_async(print, body)
+            call_args::set_last_try(last);
+            let outcome = panics::catch_async(print, method(state))
                 .instrument(call_span(cell, &call))
                 .await;
             store_outcome(cell, call, outcome, Run::until_now(started, true))
@@ -359,13 +362,23 @@ impl<A: Send + 'static> ActorHost<A> {
                 let ctor = Arc::clone(ctor);
                 let (back, built) = oneshot::channel();
                 self.shared.pool.spawn(Box::new(move || {
-                    let _ = back.send(panics::catch(print, AssertUnwindSafe(&*ctor)));
+                    // Never a last try: a restart builds the state again from the arguments.
+                    let _ = back.send(panics::catch(
+                        print,
+                        AssertUnwindSafe(|| {
+                            call_args::set_last_try(false);
+                            ctor()
+                        }),
+                    ));
                 }));
                 built
                     .await
                     .map_err(|_| Error::RuntimeShutdown.to_string())?
             }
-            Ctor::Async(ctor) => panics::catch_async(print, ctor()).await,
+            Ctor::Async(ctor) => {
+                call_args::set_last_try(false);
+                panics::catch_async(print, ctor()).await
+            }
         };
         match outcome {
             Ok(Ok(state)) => Ok(state),

@@ -234,7 +234,8 @@ impl<A: Send + 'static, H: Host<A>> ActorCell<A, H> {
         };
         match parked {
             Some((host, state)) => {
-                host.drain(state, Some(out));
+                // The calls run here start bodies inside the caller's: its flag goes back after.
+                crate::call_args::keeping_last_try(|| host.drain(state, Some(out)));
                 true
             }
             None => false,
@@ -323,7 +324,9 @@ impl<A> Call<A> {
     /// Its dependencies, resolved by now, are let go: its argument slots hold them, so a ref
     /// moved into the call is then the only handle to its object.
     pub(super) fn last_try(&mut self, max_task_retries: u32) -> bool {
-        self.deps = Vec::new();
+        if !self.deps.is_empty() {
+            self.deps = Vec::new();
+        }
         self.attempts >= max_task_retries
     }
 

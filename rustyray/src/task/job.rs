@@ -256,7 +256,10 @@ where
             let last = tries >= self.max_retries;
             let outcome = panics::catch(
                 self.shared.print_panics,
-                AssertUnwindSafe(|| call_args::on_try(last, &self.body.0)),
+                AssertUnwindSafe(|| {
+                    call_args::set_last_try(last);
+                    (self.body.0)()
+                }),
             );
             if let Some(result) = self.retry_or_finish(outcome, &mut tries) {
                 return result;
@@ -274,8 +277,10 @@ where
         let mut tries = 0;
         loop {
             // Made inside the guarded block: a panic while making the future is caught too.
-            let last = tries >= self.max_retries;
-            let body = async { call_args::on_try(last, || (self.body.0)()).await };
+            // Set here, not in the block: the block is polled at once, on this thread, and
+            // makes the body's future (which reads the arguments) in that first poll.
+            call_args::set_last_try(tries >= self.max_retries);
+            let body = async { (self.body.0)().await };
             let outcome = panics::catch_async(self.shared.print_panics, body).await;
             if let Some(result) = self.retry_or_finish(outcome, &mut tries) {
                 return result;
