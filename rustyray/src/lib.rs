@@ -34,6 +34,7 @@
 pub mod actor;
 mod api;
 mod call_args;
+mod completion;
 mod config;
 mod counted;
 mod cpu_pool;
@@ -63,8 +64,11 @@ pub mod __private;
 
 pub use actor::{get_actor, kill, ActorHandle};
 pub use api::{cancel, get, get_all, get_arc, get_timeout, put, put_arc, wait};
+pub use completion::{as_completed, AsCompleted};
 pub use config::Config;
 pub use error::{Error, Result};
+/// The async sequence trait (`futures`' `Stream`), which [`AsCompleted`] implements.
+pub use futures_util::stream::Stream;
 pub use object_ref::{ObjectFuture, ObjectId, ObjectRef};
 pub use object_store::Value;
 pub use progress::{get_all_with_progress, wait_with_progress};

@@ -343,6 +343,17 @@ fn a_ref_read_as_another_type_is_a_type_mismatch() {
     });
 }
 
+fn as_completed_gives_every_ref_once() {
+    on_each_backend(|backend| {
+        let refs: Vec<ObjectRef<u64>> = [40, 1, 20].into_iter().map(sleep_ms::remote).collect();
+        let mut seen: Vec<u64> = rustyray::as_completed(&refs)
+            .map(|r| rustyray::get(&r).unwrap())
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, [1, 20, 40], "{backend}");
+    });
+}
+
 fn borrowed_shared_and_moved_parameters() {
     on_each_backend(|backend| {
         let values = rustyray::put(vec![1u64, 2, 3]).unwrap();
@@ -512,6 +523,10 @@ const CASES: &[(&str, fn())] = &[
     (
         "borrowed_shared_and_moved_parameters",
         borrowed_shared_and_moved_parameters,
+    ),
+    (
+        "as_completed_gives_every_ref_once",
+        as_completed_gives_every_ref_once,
     ),
     ("async_code_awaits_refs", async_code_awaits_refs),
     (

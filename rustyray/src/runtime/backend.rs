@@ -13,6 +13,7 @@ use std::time::Instant;
 use super::blocking::{self, Reader};
 use super::RuntimeCore;
 use crate::actor::{self, Actor, ActorBuilder, ActorHandle, CallBuilder, Ctor, Method};
+use crate::completion::{Arrivals, Order};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::object_ref::{ObjectRef, Waiting};
@@ -153,6 +154,15 @@ impl Backend {
             }
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => Resolved::Listed(ray.wait(refs, need, deadline)),
+        }
+    }
+
+    /// How `as_completed` finds the next resolved ref of `refs`.
+    pub(crate) fn completion_order<T>(&self, shared: &RuntimeCore, refs: &[ObjectRef<T>]) -> Order {
+        match self {
+            Backend::Embedded => Order::Notified(Arrivals::subscribe(shared.id, refs)),
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => Order::ByWait,
         }
     }
 
