@@ -147,9 +147,12 @@ fn split<T>(
 /// The ref fails with [`Error::Cancelled`](crate::Error::Cancelled) at once, and so does every
 /// task waiting for it. A task still waiting for its arguments or for resources never runs. A
 /// running async task is aborted at its next `.await`. A running sync task cannot be
-/// interrupted in-process: it runs to its end on its thread and its result is discarded. An
-/// actor call not yet started is skipped; one already running finishes and its result is
-/// discarded.
+/// interrupted in-process: it runs to its end on its thread and its result is discarded (its
+/// body may stop early by checking [`is_cancelled`]). An actor call not yet started is skipped;
+/// one already running finishes and its result is discarded.
+///
+/// Cancelling a task also cancels the tasks its body submitted that are still pending, and
+/// theirs in turn (Ray's `recursive=True`, its default).
 ///
 /// Returns whether the ref was still pending (false for a finished task, or a `put` object).
 ///
@@ -158,4 +161,32 @@ fn split<T>(
 pub fn cancel<T>(r: &ObjectRef<T>) -> bool {
     let shared = runtime::current();
     shared.backend.cancel(&shared, r)
+}
+
+/// Inside a task's body (sync or async): whether the task was cancelled, by
+/// [`cancel`] on its ref or on the ref of the task that submitted it. A sync body cannot be
+/// interrupted, so one that runs long checks this between steps and returns early; an async
+/// body is also dropped at its next `.await`. Outside a task's body, `false` (and on the Ray
+/// backend, whose C++ API cannot cancel).
+///
+/// ```
+/// #[rustyray::remote]
+/// fn crunch(steps: u64) -> u64 {
+///     let mut done = 0;
+///     while done < steps && !rustyray::is_cancelled() {
+///         done += 1; // one step of real work
+///     }
+///     done
+/// }
+///
+/// fn main() -> rustyray::Result<()> {
+/// #   let rt = rustyray::Runtime::new(rustyray::Config::default().num_cpus(1))?;
+/// #   let _guard = rt.enter();
+///     assert!(!rustyray::is_cancelled()); // not in a task
+///     assert_eq!(rustyray::get(&crunch::remote(1000))?, 1000);
+///     Ok(())
+/// }
+/// ```
+pub fn is_cancelled() -> bool {
+    crate::scheduler::current_task().is_some_and(|task| task.is_cancelled())
 }

@@ -63,7 +63,7 @@ mod timeline;
 pub mod __private;
 
 pub use actor::{get_actor, kill, ActorHandle};
-pub use api::{cancel, get, get_all, get_arc, get_timeout, put, put_arc, wait};
+pub use api::{cancel, get, get_all, get_arc, get_timeout, is_cancelled, put, put_arc, wait};
 pub use completion::{as_completed, AsCompleted};
 pub use config::Config;
 pub use error::{Error, Result};

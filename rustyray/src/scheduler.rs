@@ -27,6 +27,7 @@ use smallvec::SmallVec;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::object_store::Producer;
 
 const MILLI: f64 = 1000.0;
 const CPU: usize = 0;
@@ -261,6 +262,8 @@ pub(crate) struct Lease {
     demand: Demand,
     /// How many waits are in progress; CPUs are lent back while this is above zero.
     blocked: Mutex<usize>,
+    /// The task holding it: what `is_cancelled` asks, and what notes the tasks it submits.
+    task: Option<Arc<dyn Producer>>,
 }
 
 impl Lease {
@@ -269,7 +272,13 @@ impl Lease {
             scheduler: Arc::clone(scheduler),
             demand,
             blocked: Mutex::new(0),
+            task: None,
         }
+    }
+
+    /// Notes the task that holds the lease.
+    pub(crate) fn held_by(&mut self, task: Arc<dyn Producer>) {
+        self.task = Some(task);
     }
 
     fn cpu_demand(&self) -> Option<Demand> {
@@ -314,6 +323,15 @@ pub(crate) fn with_async_lease<F: std::future::Future>(
     future: F,
 ) -> impl std::future::Future<Output = F::Output> {
     ASYNC_LEASE.scope(lease, future)
+}
+
+/// The task whose body runs here (sync, on this thread; async, in the task being polled).
+pub(crate) fn current_task() -> Option<Arc<dyn Producer>> {
+    let task = |lease: &Arc<Lease>| lease.task.clone();
+    match ASYNC_LEASE.try_with(task) {
+        Ok(task) => task,
+        Err(_) => SYNC_LEASE.with(|l| l.borrow().as_ref().and_then(task)),
+    }
 }
 
 /// While alive, the current task's CPUs are lent back to the scheduler.

@@ -8,7 +8,11 @@ use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
 
-use crate::object_store::{ObjectId, Producer};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+use crate::object_store::{Cell, ObjectId, Producer};
 use crate::timeline;
 
 /// How to stop one task: its name (for `Error::Cancelled`), whether it was cancelled, and the
@@ -22,6 +26,11 @@ pub(crate) struct TaskControl {
     pub(super) phase: AtomicU8,
     /// The CPUs and GPUs it asked for.
     pub(super) demand: (f64, f64),
+    /// The results of the tasks its body submitted, cancelled with it (Ray's recursive cancel).
+    /// Boxed, and made by the first: most tasks submit none, and every pending task holds this
+    /// field (16 bytes, where a `Vec` would take 32).
+    #[allow(clippy::box_collection)]
+    pub(super) children: Mutex<Option<Box<Vec<Weak<Cell>>>>>,
 }
 
 /// Where a task is.
@@ -57,6 +66,27 @@ impl Producer for TaskControl {
             timeline::record_skipped(self.function_name(), object, timeline::Skipped::Cancelled);
         }
         self.cancel();
+        // Then what it submitted, outside the lock (each cancels its own in turn).
+        let children = self.children.lock().take();
+        for child in children.into_iter().flat_map(|c| *c) {
+            if let Some(child) = child.upgrade() {
+                child.cancel();
+            }
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        TaskControl::is_cancelled(self)
+    }
+
+    fn adopt(&self, child: &Arc<Cell>) {
+        let mut children = self.children.lock();
+        let children = children.get_or_insert_with(Default::default);
+        // Forget the finished ones now and then, so a long-running parent stays small.
+        if children.len() == children.capacity() && children.len() >= 64 {
+            children.retain(|c| c.upgrade().is_some_and(|c| c.is_pending()));
+        }
+        children.push(Arc::downgrade(child));
     }
 
     fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
@@ -88,7 +118,7 @@ impl TaskControl {
         &self.function
     }
 
-    pub(super) fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }
 

@@ -167,7 +167,7 @@ impl<B: Body> Job<B> {
 
     /// [`start`](Self::start), inlined where the job is moved only once that way.
     #[inline]
-    fn start_inlined(self, lease: Lease) {
+    fn start_inlined(self, mut lease: Lease) {
         let Some(handle) = self.shared.handle().cloned() else {
             return; // the runtime never started; its objects already failed
         };
@@ -181,6 +181,7 @@ impl<B: Body> Job<B> {
             "scheduled"
         );
         self.control.set_phase(Phase::Running);
+        lease.held_by(Arc::clone(&self.control) as _);
         B::launch(self, Arc::new(lease), &handle);
     }
 }

@@ -284,8 +284,13 @@ impl TaskBuilder {
             waker: AtomicWaker::new(),
             phase: AtomicU8::new(Phase::Waiting as u8),
             demand: (self.options.num_cpus, self.options.num_gpus),
+            children: Default::default(),
         });
         let out = shared.store.insert_pending(Some(Arc::clone(&control) as _));
+        // Submitted by a running task: cancelled with it.
+        if let Some(parent) = crate::scheduler::current_task() {
+            parent.adopt(&out);
+        }
         let mut deps = self.args.deps;
         deps.keep_owned_by(shared.id);
         tracing::trace!(
