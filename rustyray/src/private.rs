@@ -8,6 +8,7 @@ pub use inventory;
 use crate::error::{Error, Result};
 use crate::object_store::Value;
 pub use crate::registry::Registration;
+pub use crate::task::returns::{split2, split3, split4, split5, split6, split7, split8};
 
 /// What a remote function's or method's argument must be.
 #[diagnostic::on_unimplemented(

@@ -63,6 +63,12 @@ pub fn weighted_sum(values: &Vec<u64>, scale: std::sync::Arc<u64>, tail: Vec<u64
     values.iter().sum::<u64>() * *scale + tail.len() as u64
 }
 
+/// Quotient and remainder, each its own object.
+#[rustyray::remote(num_returns = 2)]
+pub fn div_mod(a: u64, b: u64) -> (u64, u64) {
+    (a / b, a % b)
+}
+
 #[rustyray::remote]
 pub fn plus_one(x: u64) -> u64 {
     x + 1

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use ray_cluster::probe::{self, exits_its_process, flaky, panics, record_then_exit, Fragile};
 use ray_cluster::{
-    check_even, node_label, plus_one, sleep_ms, square, sum, sum_of_squares, weighted_sum, Counter,
+    check_even, div_mod, node_label, plus_one, sleep_ms, square, sum, sum_of_squares, weighted_sum,
+    Counter,
 };
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
@@ -343,6 +344,28 @@ fn a_ref_read_as_another_type_is_a_type_mismatch() {
     });
 }
 
+/// Several returns: split embedded; on Ray (not emulated yet) every part fails at once with
+/// an error naming `num_returns`.
+fn several_returns_split_or_fail_clearly() {
+    on_each_backend(|backend| {
+        let (q, r) = div_mod::remote(17, 5);
+        match backend {
+            "embedded" => {
+                assert_eq!(
+                    (rustyray::get(&q).unwrap(), rustyray::get(&r).unwrap()),
+                    (3, 2)
+                );
+            }
+            _ => {
+                for part in [q, r] {
+                    let err = rustyray::get(&part).unwrap_err().to_string();
+                    assert!(err.contains("`num_returns`"), "{backend}: {err}");
+                }
+            }
+        }
+    });
+}
+
 fn as_completed_gives_every_ref_once() {
     on_each_backend(|backend| {
         let refs: Vec<ObjectRef<u64>> = [40, 1, 20].into_iter().map(sleep_ms::remote).collect();
@@ -527,6 +550,10 @@ const CASES: &[(&str, fn())] = &[
     (
         "as_completed_gives_every_ref_once",
         as_completed_gives_every_ref_once,
+    ),
+    (
+        "several_returns_split_or_fail_clearly",
+        several_returns_split_or_fail_clearly,
     ),
     ("async_code_awaits_refs", async_code_awaits_refs),
     (

@@ -157,6 +157,19 @@ impl Backend {
         }
     }
 
+    /// Whether a task's result can be split into several objects (`num_returns`).
+    pub(crate) fn several_returns(&self) -> Result<()> {
+        match self {
+            Backend::Embedded => Ok(()),
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => Err(Error::InvalidArgument(
+                "`num_returns` is not available on the Ray backend yet: return the tuple as one \
+                 value (remove `num_returns`) and read its fields after `get`"
+                    .to_owned(),
+            )),
+        }
+    }
+
     /// How `as_completed` finds the next resolved ref of `refs`.
     pub(crate) fn completion_order<T>(&self, shared: &RuntimeCore, refs: &[ObjectRef<T>]) -> Order {
         match self {

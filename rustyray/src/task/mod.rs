@@ -55,6 +55,7 @@ use crate::scheduler::Queued;
 mod control;
 mod gate;
 mod job;
+pub(crate) mod returns;
 
 pub(crate) use control::{Phase, TaskControl};
 use gate::Gate;

@@ -1,0 +1,174 @@
+//! Several returns (`num_returns = N`): a task's tuple result split into N objects, each freed
+//! on its own.
+//!
+//! # Design
+//!
+//! The task stores its tuple as one hidden object, as any result. The caller gets N refs to
+//! pending objects, and the hidden object one waiter, the splitter. When the tuple resolves,
+//! the splitter moves it out of the hidden object (the splitter holds its only handle by then:
+//! the task lets go of its result before waking its waiters), stores each field as its own
+//! object, and lets the hidden one go. A failed or cancelled task fails all N with its error.
+//! Cancelling any of the N cancels the task (their producer forwards it), which then fails all.
+
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+
+use crate::error::Error;
+use crate::object_ref::ObjectRef;
+use crate::object_store::{Arrival, Cell, Object, ObjectId, Producer, State, Value, Waiter};
+use crate::runtime;
+
+/// A tuple a task can return as several objects.
+pub(crate) trait Fields: Value + Clone {
+    /// How many fields.
+    const N: usize;
+    /// The fields, each as an object.
+    fn into_objects(self) -> Vec<Object>;
+}
+
+/// One of the N objects: cancelling it cancels the task. Weak: the splitter must hold the
+/// task's result alone when it resolves, to move the tuple out.
+struct Part {
+    function: String,
+    task: Weak<Cell>,
+}
+
+impl Producer for Part {
+    fn function(&self) -> &str {
+        &self.function
+    }
+
+    fn cancelled(&self, _object: ObjectId) {
+        if let Some(task) = self.task.upgrade() {
+            task.cancel();
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.task.upgrade().is_none_or(|task| !task.is_pending())
+    }
+
+    fn adopt(&self, _child: &Arc<Cell>) {}
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
+/// The task's (hidden) result and the objects of its fields.
+type Split = (Arc<Cell>, Vec<Arc<Cell>>);
+
+/// The hidden object's waiter: stores the fields, or fails every part.
+struct Splitter<T> {
+    /// Taken when the task's result resolves.
+    taken: Mutex<Option<Split>>,
+    _fields: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Fields> Arrival for Splitter<T> {
+    fn arrive(&self, state: &State) {
+        let Some((task, parts)) = self.taken.lock().take() else {
+            return;
+        };
+        let fields = match state.failure() {
+            Some(error) => Err(error),
+            // Moved out when nothing else holds the tuple; copied otherwise.
+            None => match task.take_last_value::<T>() {
+                Some(tuple) => Ok(tuple),
+                None => task
+                    .read::<T>()
+                    .unwrap_or_else(|| Err(Error::InvalidArgument("unresolved".to_owned())))
+                    .map(|tuple| (*tuple).clone()),
+            },
+        };
+        drop(task);
+        // `finish` lets go of each part before waking what waits for it, so a part whose
+        // refs are all dropped by then is freed at once.
+        match fields {
+            Ok(tuple) => {
+                for (part, object) in parts.into_iter().zip(tuple.into_objects()) {
+                    part.finish(Ok(object));
+                }
+            }
+            Err(error) => {
+                for part in parts {
+                    part.finish(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    fn is_leaf(&self) -> bool {
+        false // it resolves the parts, whose waiters run next
+    }
+}
+
+/// The N refs of a task returning `T` as N objects: `r` is the task's own (hidden) result.
+pub(crate) fn split<T: Fields>(r: ObjectRef<T>, function: &str) -> Vec<Arc<Cell>> {
+    let shared = runtime::current();
+    if let Err(error) = shared.backend.several_returns() {
+        return (0..T::N)
+            .map(|_| shared.store.insert_failed(error.clone()))
+            .collect();
+    }
+    let Some(task) = r.cell().cloned() else {
+        let error = crate::object_ref::missing(r.id());
+        return (0..T::N)
+            .map(|_| shared.store.insert_failed(error.clone()))
+            .collect();
+    };
+    drop(r);
+    let parts: Vec<Arc<Cell>> = (0..T::N)
+        .map(|_| {
+            let part = Part {
+                function: function.to_owned(),
+                task: Arc::downgrade(&task),
+            };
+            shared.store.insert_pending(Some(Arc::new(part)))
+        })
+        .collect();
+    let splitter = Arc::new(Splitter::<T> {
+        taken: Mutex::new(Some((Arc::clone(&task), parts.clone()))),
+        _fields: std::marker::PhantomData,
+    });
+    if let Some(state) = task.subscribe(Waiter::new(Arc::clone(&splitter) as _)) {
+        drop(task);
+        splitter.arrive(&state);
+    }
+    parts
+}
+
+macro_rules! tuples {
+    ($($split:ident: $n:literal => ($($t:ident $i:tt),+);)+) => {$(
+        impl<$($t: Value + Clone),+> Fields for ($($t,)+) {
+            const N: usize = $n;
+            fn into_objects(self) -> Vec<Object> {
+                vec![$(Object::new(self.$i)),+]
+            }
+        }
+
+        /// Splits the result of a task declared with `num_returns` into its objects (the
+        /// macros call it).
+        #[doc(hidden)]
+        pub fn $split<$($t: Value + Clone),+>(
+            r: ObjectRef<($($t,)+)>,
+            function: &str,
+        ) -> ($(ObjectRef<$t>,)+) {
+            let mut parts = split(r, function).into_iter();
+            ($(ObjectRef::<$t>::from_new_cell(
+                parts.next().expect(concat!("part ", stringify!($i))),
+            ),)+)
+        }
+    )+};
+}
+
+tuples! {
+    split2: 2 => (A 0, B 1);
+    split3: 3 => (A 0, B 1, C 2);
+    split4: 4 => (A 0, B 1, C 2, D 3);
+    split5: 5 => (A 0, B 1, C 2, D 3, E 4);
+    split6: 6 => (A 0, B 1, C 2, D 3, E 4, F 5);
+    split7: 7 => (A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+    split8: 8 => (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+}
