@@ -115,3 +115,56 @@ fn cancelling_any_part_cancels_the_task_and_fails_them_all() {
     assert!(matches!(rustyray::get(&b), Err(Error::Cancelled { .. })));
     assert_eq!(rustyray::get(&hold.0).unwrap(), 1);
 }
+
+#[rustyray::actor]
+struct Stats {
+    seen: Vec<u64>,
+}
+
+#[rustyray::actor]
+impl Stats {
+    fn new() -> Self {
+        Stats { seen: Vec::new() }
+    }
+
+    #[rustyray(num_returns = 2)]
+    fn add(&mut self, x: u64) -> (u64, usize) {
+        self.seen.push(x);
+        (self.seen.iter().sum(), self.seen.len())
+    }
+
+    #[rustyray(num_returns = 2)]
+    async fn min_max(&self) -> anyhow::Result<(u64, u64)> {
+        match (self.seen.iter().min(), self.seen.iter().max()) {
+            (Some(min), Some(max)) => Ok((*min, *max)),
+            _ => anyhow::bail!("nothing seen yet"),
+        }
+    }
+}
+
+#[test]
+fn actor_methods_return_several_objects_too() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let stats = Stats::remote();
+    let (min, max) = stats.min_max();
+    assert!(rustyray::get(&min)
+        .unwrap_err()
+        .to_string()
+        .contains("nothing seen yet"));
+    assert!(rustyray::get(&max)
+        .unwrap_err()
+        .to_string()
+        .contains("nothing seen yet"));
+    stats.add(5);
+    let (sum, count) = stats.add(3);
+    assert_eq!(
+        (rustyray::get(&sum).unwrap(), rustyray::get(&count).unwrap()),
+        (8, 2)
+    );
+    let (min, max) = stats.min_max();
+    assert_eq!(
+        (rustyray::get(&min).unwrap(), rustyray::get(&max).unwrap()),
+        (3, 5)
+    );
+}

@@ -205,12 +205,18 @@ fn parse_impl(mut item: syn::ItemImpl, concurrent: Option<syn::Ident>) -> syn::R
         let syn::ImplItem::Fn(f) = impl_item else {
             continue;
         };
-        let skip = take_skip_attribute(&mut f.attrs, &mut errors);
-        if skip {
+        let attributes = take_method_attributes(&mut f.attrs, &mut errors);
+        if attributes.skip {
             continue;
         }
         let has_receiver = matches!(f.sig.inputs.first(), Some(syn::FnArg::Receiver(_)));
         if !has_receiver {
+            if let Some((_, at)) = attributes.num_returns {
+                errors.push(syn::Error::new(
+                    at,
+                    "#[rustyray(num_returns = N)] goes on methods: a constructor returns the actor",
+                ));
+            }
             if returns_self(&f.sig.output, &class) {
                 let callable = signature::parse(&f.sig, "actor constructors", &mut errors);
                 callable.allow_borrowed_stored_types(&mut f.attrs);
@@ -218,8 +224,11 @@ fn parse_impl(mut item: syn::ItemImpl, concurrent: Option<syn::Ident>) -> syn::R
             }
             continue;
         }
-        let callable = signature::parse(&f.sig, "actor methods", &mut errors);
+        let mut callable = signature::parse(&f.sig, "actor methods", &mut errors);
         callable.allow_borrowed_stored_types(&mut f.attrs);
+        if let Some((n, at)) = attributes.num_returns {
+            callable.set_num_returns(n, at, &mut errors);
+        }
         let name = callable.name.to_string();
         if RESERVED.contains(&name.as_str()) {
             errors.add(
@@ -292,19 +301,47 @@ fn parse_impl(mut item: syn::ItemImpl, concurrent: Option<syn::Ident>) -> syn::R
 }
 
 /// Removes `#[rustyray(skip)]` from `attrs`, returning whether it was there.
-fn take_skip_attribute(attrs: &mut Vec<syn::Attribute>, errors: &mut Errors) -> bool {
-    let mut skip = false;
+/// What a method's `#[rustyray(..)]` attributes say (they are removed from the method).
+#[derive(Default)]
+struct MethodAttributes {
+    /// `#[rustyray(skip)]`: a local method, not callable through the handle.
+    skip: bool,
+    /// `#[rustyray(num_returns = N)]`, with where it was written.
+    num_returns: Option<(u32, Span)>,
+}
+
+fn take_method_attributes(
+    attrs: &mut Vec<syn::Attribute>,
+    errors: &mut Errors,
+) -> MethodAttributes {
+    let mut found = MethodAttributes::default();
     attrs.retain(|attr| {
         if !attr.path().is_ident("rustyray") {
             return true;
         }
-        match attr.parse_args::<syn::Ident>() {
-            Ok(word) if word == "skip" => skip = true,
-            _ => errors.add(attr, "the only method attribute is #[rustyray(skip)]"),
+        let parsed = attr.parse_args_with(|input: syn::parse::ParseStream<'_>| {
+            let word: syn::Ident = input.parse()?;
+            if word == "skip" && input.is_empty() {
+                found.skip = true;
+                return Ok(());
+            }
+            if word == "num_returns" {
+                input.parse::<syn::Token![=]>()?;
+                let n: syn::LitInt = input.parse()?;
+                found.num_returns = Some((n.base10_parse()?, n.span()));
+                return Ok(());
+            }
+            Err(input.error("unknown"))
+        });
+        if parsed.is_err() {
+            errors.add(
+                attr,
+                "method attributes are #[rustyray(skip)] and #[rustyray(num_returns = N)]",
+            );
         }
         false
     });
-    skip
+    found
 }
 
 fn returns_self(output: &syn::ReturnType, class: &str) -> bool {
@@ -383,7 +420,8 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
         let name_str = name.to_string();
         let method_id = format!("{class}::{name_str}");
         let params = m.remote_params();
-        let stored = m.stored_type();
+        let result = syn::Ident::new("__result", Span::mixed_site());
+        let (refs, split) = m.refs_from(&result, &method_id);
         let assertions = m.assertions();
         let bind = m.bind_args(&builder);
         let body = m.task_body(quote!(#this.#name));
@@ -414,13 +452,14 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
         };
         quote! {
             #[doc = #doc]
-            pub fn #name(&self, #params) -> ::rustyray::ObjectRef<#stored> {
+            pub fn #name(&self, #params) -> #refs {
                 #assertions
                 let mut #builder =
                     ::rustyray::actor::CallBuilder::<#self_ty>::new(self.__rustyray_id, #name_str)
                         .registered(::core::concat!(::core::module_path!(), "::", #method_id));
                 #bind
-                #send
+                let #result = #send;
+                #split
             }
         }
     });

@@ -23,8 +23,6 @@ struct Model {
     function: syn::ItemFn,
     callable: Callable,
     defaults: Vec<(syn::Ident, OptionValue)>,
-    /// With `num_returns = N`: the N types of the returned tuple, each its own object.
-    returns: Option<Vec<syn::Type>>,
 }
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -42,8 +40,13 @@ fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Model> {
     })?;
     let mut errors = Errors::default();
     let mut defaults = options::parse(attr, OPTIONS, "remote functions", &mut errors);
-    let callable = signature::parse(&function.sig, "remote functions", &mut errors);
-    let returns = num_returns(&mut defaults, &callable, &mut errors);
+    let mut callable = signature::parse(&function.sig, "remote functions", &mut errors);
+    // `num_returns` is no per-call setting: the signature of `remote` depends on it.
+    if let Some(at) = defaults.iter().position(|(key, _)| key == "num_returns") {
+        if let (key, OptionValue::Count(n)) = defaults.remove(at) {
+            callable.set_num_returns(n, key.span(), &mut errors);
+        }
+    }
     callable.allow_borrowed_stored_types(&mut function.attrs);
     if callable.receiver != signature::Receiver::None {
         errors.add(&function.sig, "#[rustyray::remote] goes on free functions; methods belong in an #[rustyray::actor] impl");
@@ -64,46 +67,7 @@ fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Model> {
         function,
         callable,
         defaults,
-        returns,
     })
-}
-
-/// Takes `num_returns` out of the options (it is no per-call setting) and checks the return
-/// type is a tuple of that many values, reporting it at the return type's span.
-fn num_returns(
-    defaults: &mut Vec<(syn::Ident, OptionValue)>,
-    callable: &Callable,
-    errors: &mut Errors,
-) -> Option<Vec<syn::Type>> {
-    let at = defaults.iter().position(|(key, _)| key == "num_returns")?;
-    let (key, value) = defaults.remove(at);
-    let OptionValue::Count(n) = value else {
-        return None;
-    };
-    if n == 1 {
-        return None; // one object: the plain form
-    }
-    if !(2..=8).contains(&n) {
-        errors.add(&key, "`num_returns` takes a number from 1 to 8");
-        return None;
-    }
-    let stored = callable.output.stored();
-    match stored {
-        syn::Type::Tuple(tuple) if tuple.elems.len() == n as usize => {
-            Some(tuple.elems.iter().cloned().collect())
-        }
-        _ => {
-            errors.add(
-                stored,
-                format!(
-                    "`num_returns = {n}` needs a tuple of {n} values as the result (for example \
-                     `-> ({})`, or a `Result` of one), to store each as its own object",
-                    vec!["u64"; n as usize].join(", ")
-                ),
-            );
-            None
-        }
-    }
 }
 
 fn relative_path(ty: &syn::Type) -> Option<proc_macro2::Span> {
@@ -122,7 +86,6 @@ fn generate(model: &Model) -> TokenStream {
         function,
         callable,
         defaults,
-        returns,
     } = model;
     let vis = &function.vis;
     let name = &callable.name;
@@ -141,16 +104,8 @@ fn generate(model: &Model) -> TokenStream {
     };
     let setters = options::setters(defaults);
     // With several returns, the task's tuple is split into one object per field.
-    let (refs, split) = match returns {
-        Some(types) => {
-            let split = quote::format_ident!("split{}", types.len());
-            (
-                quote!((#(::rustyray::ObjectRef<#types>,)*)),
-                quote!(::rustyray::__private::#split(result, #name_str)),
-            )
-        }
-        None => (quote!(::rustyray::ObjectRef<#stored>), quote!(result)),
-    };
+    let result = syn::Ident::new("__result", proc_macro2::Span::mixed_site());
+    let (refs, split) = callable.refs_from(&result, &name_str);
     let tuple = callable.tuple_type();
     let type_names = callable.type_names();
     let invoke_call = {
@@ -200,7 +155,7 @@ fn generate(model: &Model) -> TokenStream {
                         .registered(::core::module_path!())
                         .options(self.0);
                     #bind
-                    let result = #builder.#spawn(move || { #body });
+                    let #result = #builder.#spawn(move || { #body });
                     #split
                 }
             }

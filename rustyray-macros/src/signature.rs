@@ -58,6 +58,8 @@ pub(crate) struct Callable {
     pub(crate) receiver: Receiver,
     pub(crate) params: Vec<Param>,
     pub(crate) output: Output,
+    /// With `num_returns = N`: the N types of the returned tuple, each its own object.
+    pub(crate) returns: Option<Vec<Type>>,
 }
 
 /// Builds the model of `sig`, reporting every rule it breaks. `what` names the callable in
@@ -128,6 +130,7 @@ pub(crate) fn parse(sig: &syn::Signature, what: &str, errors: &mut Errors) -> Ca
         receiver,
         params,
         output,
+        returns: None,
     }
 }
 
@@ -238,6 +241,54 @@ pub(crate) fn mentions_self(tokens: TokenStream) -> Option<Span> {
 }
 
 impl Callable {
+    /// Sets `num_returns = n` (given at `at`), checking that the result is a tuple of `n`
+    /// values; what is wrong is reported at its span. One return is the plain form.
+    pub(crate) fn set_num_returns(&mut self, n: u32, at: Span, errors: &mut Errors) {
+        if n == 1 {
+            return;
+        }
+        if !(2..=8).contains(&n) {
+            errors.push(syn::Error::new(
+                at,
+                "`num_returns` takes a number from 1 to 8",
+            ));
+            return;
+        }
+        let stored = self.output.stored();
+        match stored {
+            Type::Tuple(tuple) if tuple.elems.len() == n as usize => {
+                self.returns = Some(tuple.elems.iter().cloned().collect());
+            }
+            _ => errors.add(
+                stored,
+                format!(
+                    "`num_returns = {n}` needs a tuple of {n} values as the result (for example \
+                     `-> ({})`, or a `Result` of one), to store each as its own object",
+                    vec!["u64"; n as usize].join(", ")
+                ),
+            ),
+        }
+    }
+
+    /// What `remote` (or a method call) returns, and the expression that makes it from
+    /// `result`, the ref of the task's whole result: the ref itself, or with several returns
+    /// one ref per field.
+    pub(crate) fn refs_from(&self, result: &syn::Ident, name: &str) -> (TokenStream, TokenStream) {
+        match &self.returns {
+            Some(types) => {
+                let split = format_ident!("split{}", types.len());
+                (
+                    quote!((#(::rustyray::ObjectRef<#types>,)*)),
+                    quote!(::rustyray::__private::#split(#result, #name)),
+                )
+            }
+            None => {
+                let stored = self.output.stored();
+                (quote!(::rustyray::ObjectRef<#stored>), quote!(#result))
+            }
+        }
+    }
+
     /// `name: impl IntoArg<T>, ...` for the generated `remote`.
     pub(crate) fn remote_params(&self) -> TokenStream {
         let params = self

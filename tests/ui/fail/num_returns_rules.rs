@@ -14,4 +14,26 @@ fn too_many() -> (u8, u8) {
     (1, 2)
 }
 
+
+#[rustyray::actor]
+struct Pair;
+
+#[rustyray::actor]
+impl Pair {
+    #[rustyray(num_returns = 2)]
+    fn new() -> Self {
+        Pair
+    }
+
+    #[rustyray(num_returns = 2)]
+    fn one(&self) -> u8 {
+        1
+    }
+
+    #[rustyray(num_returns)]
+    fn unclear(&self) -> (u8, u8) {
+        (1, 2)
+    }
+}
+
 fn main() {}
