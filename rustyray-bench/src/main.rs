@@ -111,7 +111,16 @@ fn main() {
             .build()
             .expect("tokio starts"),
     };
-    let rt = Runtime::new(Config::default().num_cpus(cpus)).expect("runtime starts");
+    // The `RUSTYRAY_*` variables apply (say `RUSTYRAY_RELEASE_MEMORY_WHEN_IDLE=0` for the soak);
+    // the CPU count is the machine's, as for the floor.
+    let config = match Config::from_env() {
+        Ok(config) => config.num_cpus(cpus),
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
+    let rt = Runtime::new(config).expect("runtime starts");
     if let Some(batches) = args.soak {
         let _guard = rt.enter();
         let per_batch = if args.effort.quick { 50_000 } else { 500_000 };

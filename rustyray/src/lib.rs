@@ -28,7 +28,7 @@
 //! See `docs/architecture.md` for how the pieces fit and `docs/semantics.md` for the guarantees.
 
 #![warn(missing_docs)]
-#![deny(unsafe_code)] // allowed only in `ray::ffi`
+#![deny(unsafe_code)] // allowed only in `ray::ffi` and `heap::release_free_memory`
 #![warn(unreachable_pub)]
 
 pub mod actor;
@@ -41,6 +41,7 @@ mod cpu_pool;
 mod error;
 #[cfg(test)]
 mod fuzz;
+mod heap;
 mod object_ref;
 mod object_store;
 mod panics;

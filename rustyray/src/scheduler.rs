@@ -17,6 +17,9 @@
 //! or `.await` on a ref inside a task) lends its CPUs back for the duration through a
 //! [`BlockedGuard`]; when it resumes it takes them again even if that briefly oversubscribes the
 //! CPUs, exactly as Ray does. That is what keeps nested tasks from deadlocking the pool.
+//!
+//! When the scheduler becomes idle after a burst of tasks, it gives the freed heap memory back
+//! to the system (see [`crate::heap`]).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -27,6 +30,7 @@ use smallvec::SmallVec;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::heap;
 use crate::object_store::Producer;
 
 const MILLI: f64 = 1000.0;
@@ -49,15 +53,23 @@ impl Demand {
     }
 }
 
-/// A task waiting for resources: how to start it once they are granted.
+/// What starts a task once its resources are granted.
+pub(crate) type Start = Box<dyn FnOnce(Lease) + Send>;
+
+/// A task ready to be scheduled: what it needs, and how to start it.
 pub(crate) struct Queued {
     pub(crate) demand: Demand,
-    pub(crate) start: Box<dyn FnOnce(Lease) + Send>,
+    pub(crate) start: Start,
 }
 
 struct State {
     available: Vec<i64>,
-    queues: Vec<(Demand, VecDeque<Queued>)>,
+    /// One FIFO queue per shape of demand. Entries are only the start closures (16 bytes):
+    /// a burst of a million queued tasks costs 16 MB of queue, not the 56 MB it took with
+    /// each entry's demand beside it.
+    queues: Vec<(Demand, VecDeque<Start>)>,
+    /// Leases given back since the heap's free memory was last released.
+    finished_since_release: u64,
 }
 
 impl State {
@@ -86,13 +98,12 @@ impl State {
         let mut out = SmallVec::new();
         let mut emptied = false;
         for q in 0..self.queues.len() {
-            while let Some(head) = self.queues[q].1.front() {
-                if !self.fits(&head.demand) {
-                    break;
-                }
-                if let Some(task) = self.queues[q].1.pop_front() {
-                    self.take(&task.demand);
-                    out.push(task);
+            while !self.queues[q].1.is_empty() && self.fits(&self.queues[q].0) {
+                let (demand, queue) = &mut self.queues[q];
+                if let Some(start) = queue.pop_front() {
+                    let demand = demand.clone();
+                    self.take(&demand);
+                    out.push(Queued { demand, start });
                 }
             }
             emptied |= self.queues[q].1.is_empty();
@@ -114,6 +125,10 @@ pub(crate) struct Scheduler {
     /// The demand of the default request (one CPU), if this runtime has a CPU to give.
     one_cpu: Option<Demand>,
     state: Mutex<State>,
+    /// How many tasks must finish before becoming idle releases free memory (`None`: never).
+    release_after: Option<u64>,
+    /// What releases it ([`heap::release_free_memory`], or a counter in tests).
+    release_memory: fn(),
 }
 
 impl Scheduler {
@@ -135,8 +150,13 @@ impl Scheduler {
             state: Mutex::new(State {
                 available: total.clone(),
                 queues: Vec::new(),
+                finished_since_release: 0,
             }),
             total,
+            release_after: config
+                .get_release_memory_when_idle()
+                .then_some(heap::RELEASE_AFTER_TASKS),
+            release_memory: heap::release_free_memory,
         })
     }
 
@@ -214,21 +234,35 @@ impl Scheduler {
             return;
         }
         match state.queues.iter_mut().find(|(d, _)| *d == task.demand) {
-            Some((_, queue)) => queue.push_back(task),
-            None => {
-                let demand = task.demand.clone();
-                state.queues.push((demand, VecDeque::from([task])));
-            }
+            Some((_, queue)) => queue.push_back(task.start),
+            None => state
+                .queues
+                .push((task.demand, VecDeque::from([task.start]))),
         }
     }
 
     /// Returns resources and starts whatever fits now.
     fn release(self: &Arc<Self>, demand: &Demand) {
-        let runnable = {
+        let (runnable, idle) = {
             let mut state = self.state.lock();
             state.give(demand);
-            state.runnable()
+            state.finished_since_release += 1;
+            let runnable = state.runnable();
+            let idle = runnable.is_empty()
+                && self
+                    .release_after
+                    .is_some_and(|after| state.finished_since_release >= after)
+                && state.available == self.total
+                && state.queues.iter().all(|(_, queue)| queue.is_empty());
+            if idle {
+                state.finished_since_release = 0;
+            }
+            (runnable, idle)
         };
+        if idle {
+            (self.release_memory)();
+            tracing::debug!(target: "rustyray::scheduler", "idle after a burst: released free heap memory");
+        }
         for task in runnable {
             let lease = Lease::new(self, task.demand);
             (task.start)(lease);
@@ -409,6 +443,44 @@ mod tests {
         drop(second);
         assert_eq!(started.load(Ordering::SeqCst), 4, "the disk task fits now");
         assert_eq!(s.queued(), 0);
+    }
+
+    static RELEASES: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_release() {
+        RELEASES.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn free_memory_is_released_once_idle_after_a_burst() {
+        let mut s = Scheduler::new(&Config::default().num_cpus(1).num_gpus(1));
+        let inner = Arc::get_mut(&mut s).unwrap();
+        inner.release_after = Some(3);
+        inner.release_memory = count_release;
+        let one_cpu = s.demand("f", 1.0, 0.0, &[]).unwrap();
+        let gpu = s.demand("g", 0.0, 1.0, &[]).unwrap();
+        let started = Arc::new(AtomicUsize::new(0));
+        let leases = Arc::new(Mutex::new(Vec::new()));
+        // Leases are kept in start order; `finish(i)` ends the task holding the i-th one.
+        let finish = |i: usize| {
+            let lease = leases.lock().remove(i);
+            drop(lease);
+        };
+        for _ in 0..3 {
+            s.submit(counting(&one_cpu, &started, &leases));
+        }
+        s.submit(counting(&gpu, &started, &leases)); // leases: [cpu 1, gpu]
+        finish(0); // cpu 1; cpu 2 starts: [gpu, cpu 2]
+        finish(1); // cpu 2; cpu 3 starts: [gpu, cpu 3]
+        finish(1); // cpu 3: three finished and nothing queued, but the GPU task runs
+        assert_eq!(RELEASES.load(Ordering::SeqCst), 0, "a task still runs");
+        finish(0); // the GPU task: idle after 4 finished
+        assert_eq!(RELEASES.load(Ordering::SeqCst), 1);
+        // Below the threshold since then: no release.
+        s.submit(counting(&one_cpu, &started, &leases));
+        finish(0);
+        assert_eq!(RELEASES.load(Ordering::SeqCst), 1);
+        assert_eq!(started.load(Ordering::SeqCst), 5);
     }
 
     #[test]

@@ -60,18 +60,10 @@ pub(super) fn apply(mut config: Config, var: impl Fn(&str) -> Option<OsString>) 
         }
     }
     if let Some(v) = text("RUSTYRAY_PRINT_TASK_PANICS")? {
-        let print = match v.to_ascii_lowercase().as_str() {
-            "1" | "true" => true,
-            "0" | "false" => false,
-            _ => {
-                return Err(invalid(
-                    "RUSTYRAY_PRINT_TASK_PANICS",
-                    &v,
-                    "`1`, `true`, `0` or `false`",
-                ))
-            }
-        };
-        config = config.print_task_panics(print);
+        config = config.print_task_panics(flag("RUSTYRAY_PRINT_TASK_PANICS", &v)?);
+    }
+    if let Some(v) = text("RUSTYRAY_RELEASE_MEMORY_WHEN_IDLE")? {
+        config = config.release_memory_when_idle(flag("RUSTYRAY_RELEASE_MEMORY_WHEN_IDLE", &v)?);
     }
     if let Some(address) = text("RUSTYRAY_ADDRESS")?.filter(|a| !a.is_empty()) {
         config = config.ray(address);
@@ -86,6 +78,14 @@ pub(super) fn apply(mut config: Config, var: impl Fn(&str) -> Option<OsString>) 
 }
 
 const MAX_COUNT: usize = 4096;
+
+fn flag(name: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" => Ok(true),
+        "0" | "false" => Ok(false),
+        _ => Err(invalid(name, value, "`1`, `true`, `0` or `false`")),
+    }
+}
 
 fn count(name: &str, value: &str, min: usize) -> Result<usize> {
     let accepted = format!("an integer from {min} to {MAX_COUNT}");
@@ -164,6 +164,7 @@ mod tests {
             ("RUSTYRAY_SPILL_LIMIT", "2GiB"),
             ("RUSTYRAY_MAX_THREADS", "64"),
             ("RUSTYRAY_PRINT_TASK_PANICS", "true"),
+            ("RUSTYRAY_RELEASE_MEMORY_WHEN_IDLE", "0"),
         ])
         .unwrap();
         assert_eq!(config.get_num_cpus(), 3);
@@ -180,6 +181,7 @@ mod tests {
         assert_eq!(config.get_spill_limit(), Some(2 << 30));
         assert_eq!(config.get_max_threads(), 64);
         assert!(config.get_print_task_panics());
+        assert!(!config.get_release_memory_when_idle());
         assert_eq!(from(&[]).unwrap(), Config::default());
         assert_eq!(
             from(&[("RUSTYRAY_OBJECT_STORE_MEMORY", "1048576")])
@@ -219,6 +221,11 @@ mod tests {
             (
                 "RUSTYRAY_PRINT_TASK_PANICS",
                 "yes",
+                "`1`, `true`, `0` or `false`",
+            ),
+            (
+                "RUSTYRAY_RELEASE_MEMORY_WHEN_IDLE",
+                "off",
                 "`1`, `true`, `0` or `false`",
             ),
         ];

@@ -30,6 +30,7 @@ pub struct Config {
     spill_limit: Option<u64>,
     max_threads: usize,
     print_task_panics: bool,
+    release_memory_when_idle: bool,
     ray: Option<RayTarget>,
 }
 
@@ -59,6 +60,7 @@ impl Default for Config {
             spill_limit: None,
             max_threads: crate::cpu_pool::DEFAULT_MAX_THREADS,
             print_task_panics: false,
+            release_memory_when_idle: true,
             ray: None,
         }
     }
@@ -127,6 +129,16 @@ impl Config {
     /// event, and panics anywhere else (your own threads, RustyRay itself) print as usual.
     pub fn print_task_panics(mut self, print: bool) -> Self {
         self.print_task_panics = print;
+        self
+    }
+
+    /// Whether the runtime gives freed heap memory back to the operating system when it becomes
+    /// idle after a burst of at least 65536 tasks. Default: `true`. It matters with glibc's
+    /// allocator (Linux), which otherwise keeps the resident size of the highest burst; it
+    /// costs about 2 ms per idle moment after 500k tasks, and nothing while tasks run. Elsewhere
+    /// it does nothing. See `docs/performance.md` ("Running for weeks").
+    pub fn release_memory_when_idle(mut self, release: bool) -> Self {
+        self.release_memory_when_idle = release;
         self
     }
 
@@ -208,6 +220,7 @@ impl Config {
     /// | `RUSTYRAY_SPILL_LIMIT` | [`spill_limit`](Config::spill_limit) | a size, as for the memory |
     /// | `RUSTYRAY_MAX_THREADS` | [`max_threads`](Config::max_threads) | an integer from 1 to 65536 |
     /// | `RUSTYRAY_PRINT_TASK_PANICS` | [`print_task_panics`](Config::print_task_panics) | `1`, `true`, `0` or `false` |
+    /// | `RUSTYRAY_RELEASE_MEMORY_WHEN_IDLE` | [`release_memory_when_idle`](Config::release_memory_when_idle) | `1`, `true`, `0` or `false` |
     /// | `RUSTYRAY_ADDRESS` | [`ray`](Config::ray) | a Ray cluster address (needs the `ray` feature) |
     /// | `RUSTYRAY_CODE_SEARCH_PATH` | [`code_search_path`](Config::code_search_path) | folders separated by `:` |
     ///
@@ -263,6 +276,11 @@ impl Config {
     /// Whether panics caught in task bodies and actor methods are printed too.
     pub fn get_print_task_panics(&self) -> bool {
         self.print_task_panics
+    }
+
+    /// Whether freed heap memory is given back to the system when the runtime becomes idle.
+    pub fn get_release_memory_when_idle(&self) -> bool {
+        self.release_memory_when_idle
     }
 
     /// The memory budget in force: the configured one, or the default.
