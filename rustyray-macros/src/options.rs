@@ -97,11 +97,16 @@ fn value(meta: &Meta, takes: Takes, key: &syn::Ident) -> syn::Result<OptionValue
         }
         return Ok(OptionValue::Resources(resources));
     }
-    let Meta::NameValue(nv) = meta else {
-        return Err(syn::Error::new_spanned(
-            meta,
-            format!("write `{key} = value`"),
-        ));
+    let nv = match meta {
+        Meta::NameValue(nv) => nv,
+        // A switch named alone is on: `#[remote(streaming)]`.
+        Meta::Path(_) if matches!(takes, Takes::Flag) => return Ok(OptionValue::Flag(true)),
+        _ => {
+            return Err(syn::Error::new_spanned(
+                meta,
+                format!("write `{key} = value`"),
+            ))
+        }
     };
     let expr = &nv.value;
     Ok(match takes {

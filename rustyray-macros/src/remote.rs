@@ -16,6 +16,8 @@ const OPTIONS: &[(&str, Takes)] = &[
     ("retry_exceptions", Takes::Flag),
     ("name", Takes::Text),
     ("num_returns", Takes::Count),
+    ("streaming", Takes::Flag),
+    ("backpressure", Takes::Count),
 ];
 
 /// Everything the expansion needs.
@@ -45,6 +47,24 @@ fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Model> {
     if let Some(at) = defaults.iter().position(|(key, _)| key == "num_returns") {
         if let (key, OptionValue::Count(n)) = defaults.remove(at) {
             callable.set_num_returns(n, key.span(), &mut errors);
+        }
+    }
+    // Nor is `streaming`; `backpressure`, the default of a per-call option, needs it.
+    let streaming = match defaults.iter().position(|(key, _)| key == "streaming") {
+        Some(at) => match defaults.remove(at) {
+            (key, OptionValue::Flag(true)) => Some(key.span()),
+            _ => None,
+        },
+        None => None,
+    };
+    callable.set_streaming(streaming, &mut errors);
+    if let Some((key, _)) = defaults.iter().find(|(key, _)| key == "backpressure") {
+        if streaming.is_none() {
+            errors.add(
+                key,
+                "`backpressure` bounds how far a stream's producer runs ahead: it goes with \
+                 `streaming`",
+            );
         }
     }
     callable.allow_borrowed_stored_types(&mut function.attrs);
@@ -92,30 +112,41 @@ fn generate(model: &Model) -> TokenStream {
     let name_str = name.to_string();
     let params = callable.remote_params();
     let names = callable.names();
-    let stored = callable.stored_type();
     let assertions = callable.assertions();
     let builder = syn::Ident::new("__task", proc_macro2::Span::mixed_site());
     let bind = callable.bind_args(&builder);
-    let body = callable.task_body(quote!(super::#name));
-    let spawn = if callable.is_async {
-        quote!(spawn_async)
+    let sink = syn::Ident::new("__sink", proc_macro2::Span::mixed_site());
+    let (spawn, closure) = match (callable.streaming, callable.stream_is_async()) {
+        (true, true) => (quote!(spawn_stream_async), quote!(move |#sink|)),
+        (true, false) => (quote!(spawn_stream), quote!(move |#sink|)),
+        (false, _) if callable.is_async => (quote!(spawn_async), quote!(move ||)),
+        (false, _) => (quote!(spawn), quote!(move ||)),
+    };
+    let body = if callable.streaming {
+        callable.stream_body(quote!(super::#name), &sink)
     } else {
-        quote!(spawn)
+        callable.task_body(quote!(super::#name))
     };
     let setters = options::setters(defaults);
     // With several returns, the task's tuple is split into one object per field.
     let result = syn::Ident::new("__result", proc_macro2::Span::mixed_site());
     let (refs, split) = callable.refs_from(&result, &name_str);
-    let tuple = callable.tuple_type();
-    let type_names = callable.type_names();
-    let invoke_call = {
-        let args = callable.invoke_args();
-        let call = if callable.is_async {
-            quote!(super::#name(#args).await)
-        } else {
-            quote!(super::#name(#args))
-        };
-        callable.wrap_output(call)
+    let registration = if callable.streaming {
+        // Not registered: a stream runs only embedded (the Ray backend refuses it before it
+        // would look the function up).
+        quote!()
+    } else {
+        registration(callable, &name_str)
+    };
+    let stream_options = if callable.streaming {
+        quote! {
+            /// The producer waits while `n` of its items are unconsumed.
+            pub fn backpressure(self, n: usize) -> Self {
+                Self(self.0.backpressure(n))
+            }
+        }
+    } else {
+        quote!()
     };
     let doc = format!(
         "Remote calls of [`{name}()`](fn@{name}): `{name}::remote(..)` runs it as a task and \
@@ -155,25 +186,48 @@ fn generate(model: &Model) -> TokenStream {
                         .registered(::core::module_path!())
                         .options(self.0);
                     #bind
-                    let #result = #builder.#spawn(move || { #body });
+                    let #result = #builder.#spawn(#closure { #body });
                     #split
                 }
+
+                #stream_options
             }
 
-            #[doc(hidden)]
-            pub fn __invoke(
-                args: ::std::vec::Vec<u8>,
-            ) -> ::rustyray::task::BoxFuture<'static, ::rustyray::Result<::std::vec::Vec<u8>>> {
-                ::std::boxed::Box::pin(async move {
-                    let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
-                    let output: ::rustyray::__private::anyhow::Result<#stored> = #invoke_call;
-                    ::rustyray::__private::encode(#name_str, output)
-                })
-            }
+            #registration
+        }
+    }
+}
 
-            ::rustyray::__private::inventory::submit! {
-                ::rustyray::__private::Registration::function(::core::module_path!(), __invoke)
-            }
+/// The function's entry for calls by bytes (Ray's workers), and its registration.
+fn registration(callable: &Callable, name_str: &str) -> TokenStream {
+    let name = &callable.name;
+    let names = callable.names();
+    let stored = callable.stored_type();
+    let tuple = callable.tuple_type();
+    let type_names = callable.type_names();
+    let invoke_call = {
+        let args = callable.invoke_args();
+        let call = if callable.is_async {
+            quote!(super::#name(#args).await)
+        } else {
+            quote!(super::#name(#args))
+        };
+        callable.wrap_output(call)
+    };
+    quote! {
+        #[doc(hidden)]
+        pub fn __invoke(
+            args: ::std::vec::Vec<u8>,
+        ) -> ::rustyray::task::BoxFuture<'static, ::rustyray::Result<::std::vec::Vec<u8>>> {
+            ::std::boxed::Box::pin(async move {
+                let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
+                let output: ::rustyray::__private::anyhow::Result<#stored> = #invoke_call;
+                ::rustyray::__private::encode(#name_str, output)
+            })
+        }
+
+        ::rustyray::__private::inventory::submit! {
+            ::rustyray::__private::Registration::function(::core::module_path!(), __invoke)
         }
     }
 }

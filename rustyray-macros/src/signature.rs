@@ -41,13 +41,29 @@ pub(crate) enum Output {
     Value(Type),
     /// `Result<T, E>` (any alias named `Result`): `T` is stored, `Err` fails the task.
     Fallible(Type),
+    /// `impl Iterator<Item = I>` or `impl Stream<Item = I>`: each item is stored (`T`, where `I`
+    /// is `T` or `Result<T, E>`).
+    Items(Items),
+}
+
+/// The items of a callable that returns `impl Iterator` or `impl Stream`.
+pub(crate) struct Items {
+    /// The type each item is stored as.
+    pub(crate) item: Type,
+    /// Whether items are `Result`s, an `Err` failing the producer.
+    pub(crate) fallible: bool,
+    /// `impl Stream` (read with `.await`), not `impl Iterator`.
+    pub(crate) stream: bool,
+    /// The declared return type (for errors at its span).
+    pub(crate) declared: Type,
 }
 
 impl Output {
-    /// The type the result's `ObjectRef` carries.
+    /// The type the result's `ObjectRef` carries (for items, each item's).
     pub(crate) fn stored(&self) -> &Type {
         match self {
             Output::Value(t) | Output::Fallible(t) => t,
+            Output::Items(items) => &items.item,
         }
     }
 }
@@ -60,6 +76,8 @@ pub(crate) struct Callable {
     pub(crate) output: Output,
     /// With `num_returns = N`: the N types of the returned tuple, each its own object.
     pub(crate) returns: Option<Vec<Type>>,
+    /// With `streaming`: its items are stored one by one (the output is [`Output::Items`]).
+    pub(crate) streaming: bool,
 }
 
 /// Builds the model of `sig`, reporting every rule it breaks. `what` names the callable in
@@ -111,18 +129,24 @@ pub(crate) fn parse(sig: &syn::Signature, what: &str, errors: &mut Errors) -> Ca
     }
     let output = match &sig.output {
         ReturnType::Default => Output::Value(syn::parse_quote!(())),
-        ReturnType::Type(_, ty) => {
-            if let Type::ImplTrait(_) = &**ty {
+        ReturnType::Type(_, ty) => match (&**ty, items(ty)) {
+            (_, Some(items)) => Output::Items(items),
+            (Type::ImplTrait(_), None) => {
                 errors.add(
                     ty,
-                    format!("{what} must name their return type: results are stored as objects"),
+                    format!(
+                        "{what} must name their return type: results are stored as objects (a \
+                         streaming one returns `impl Iterator<Item = T>` or \
+                         `impl Stream<Item = T>`)"
+                    ),
                 );
+                Output::Value((**ty).clone())
             }
-            match result_ok_type(ty) {
+            _ => match result_ok_type(ty) {
                 Some(ok) => Output::Fallible(ok),
                 None => Output::Value((**ty).clone()),
-            }
-        }
+            },
+        },
     };
     Callable {
         name: sig.ident.clone(),
@@ -131,7 +155,44 @@ pub(crate) fn parse(sig: &syn::Signature, what: &str, errors: &mut Errors) -> Ca
         params,
         output,
         returns: None,
+        streaming: false,
     }
+}
+
+/// The items of `impl Iterator<Item = I>` or `impl Stream<Item = I>` (other bounds, such as
+/// `+ Send`, allowed beside).
+fn items(ty: &Type) -> Option<Items> {
+    let Type::ImplTrait(bounds) = ty else {
+        return None;
+    };
+    bounds.bounds.iter().find_map(|bound| {
+        let syn::TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let last = bound.path.segments.last()?;
+        let stream = match last.ident.to_string().as_str() {
+            "Iterator" => false,
+            "Stream" => true,
+            _ => return None,
+        };
+        let PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
+        let item = args.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Item" => Some(assoc.ty.clone()),
+            _ => None,
+        })?;
+        let (item, fallible) = match result_ok_type(&item) {
+            Some(ok) => (ok, true),
+            None => (item, false),
+        };
+        Some(Items {
+            item,
+            fallible,
+            stream,
+            declared: ty.clone(),
+        })
+    })
 }
 
 /// How a parameter of type `ty` takes its argument, and the type of the value it is given;
@@ -192,6 +253,25 @@ fn classify(ty: &Type, what: &str, errors: &mut Errors) -> (ParamKind, Type) {
             None => (ParamKind::Owned, ty.clone()),
         },
     }
+}
+
+/// `result` (a `Result<T, E>`) as `anyhow::Result<T>`.
+fn wrap_err(result: TokenStream) -> TokenStream {
+    quote! {
+        match #result {
+            ::core::result::Result::Ok(value) => ::core::result::Result::Ok(value),
+            ::core::result::Result::Err(error) => ::core::result::Result::Err({
+                #[allow(unused_imports)]
+                use ::rustyray::__private::{ViaAnyhow as _, ViaDisplay as _};
+                (&&::rustyray::__private::ErrWrap::new(error)).into_task_error()
+            }),
+        }
+    }
+}
+
+/// Whether `ty` is `()`.
+fn is_unit(ty: &Type) -> bool {
+    matches!(ty, Type::Tuple(t) if t.elems.is_empty())
 }
 
 /// Whether `ty` is the path `name` (one segment, no arguments).
@@ -270,10 +350,104 @@ impl Callable {
         }
     }
 
+    /// Sets `streaming` (given at `at`, or not given): checks that the result is items exactly
+    /// when it is set, and that it does not meet `num_returns`.
+    pub(crate) fn set_streaming(&mut self, at: Option<Span>, errors: &mut Errors) {
+        match (&self.output, at) {
+            (Output::Items(_), Some(at)) => {
+                if self.returns.is_some() {
+                    errors.push(syn::Error::new(
+                        at,
+                        "`streaming` and `num_returns` do not go together: a stream's items \
+                         are already objects of their own",
+                    ));
+                }
+                self.streaming = true;
+            }
+            (Output::Items(items), None) => errors.add(
+                &items.declared,
+                "this returns items one by one: add `streaming` to the attribute to store each \
+                 as an object the caller reads while this still runs (for example \
+                 `#[rustyray::remote(streaming)]`), or return a `Vec` of them",
+            ),
+            (other, Some(at)) => {
+                let message = "`streaming` needs the items as the result: return \
+                               `impl Iterator<Item = T>` (or `Result<T, E>` items) or \
+                               `impl Stream<Item = T>`";
+                match other {
+                    Output::Value(ty) | Output::Fallible(ty) if !is_unit(ty) => {
+                        errors.add(ty, message)
+                    }
+                    _ => errors.push(syn::Error::new(at, message)),
+                }
+            }
+            (_, None) => {}
+        }
+    }
+
+    /// The body of a streaming task closure, given its sink `sink`: reads the arguments, calls
+    /// `callee`, and sends its items, each as `anyhow::Result<T>`. A sync body for an
+    /// `Iterator` from a sync function; otherwise the future of an async one.
+    pub(crate) fn stream_body(&self, callee: TokenStream, sink: &syn::Ident) -> TokenStream {
+        let Output::Items(items) = &self.output else {
+            unreachable!("checked by set_streaming")
+        };
+        let names = self.names();
+        let reads = self.read_slots();
+        let pass = self.pass();
+        let convert = if items.fallible {
+            let wrapped = wrap_err(quote!(item));
+            quote!(|item| #wrapped)
+        } else {
+            quote!(::core::result::Result::Ok)
+        };
+        let call = if self.is_async {
+            quote!(#callee(#(#pass),*).await)
+        } else {
+            quote!(#callee(#(#pass),*))
+        };
+        if self.stream_is_async() {
+            let source = if items.stream {
+                quote!(::rustyray::__private::map_stream(#call, #convert))
+            } else {
+                quote!(::rustyray::__private::iter_stream(
+                    ::core::iter::Iterator::map(::core::iter::IntoIterator::into_iter(#call), #convert)
+                ))
+            };
+            quote! {
+                #reads
+                async move {
+                    #(let #names = #names?;)*
+                    let mut #sink = #sink;
+                    #sink.send_all_async(#source).await
+                }
+            }
+        } else {
+            quote! {
+                #reads
+                #(let #names = #names?;)*
+                let mut #sink = #sink;
+                #sink.send_all(::core::iter::Iterator::map(
+                    ::core::iter::IntoIterator::into_iter(#call),
+                    #convert,
+                ))
+            }
+        }
+    }
+
+    /// Whether a streaming body runs as async code (an async function, or a `Stream`).
+    pub(crate) fn stream_is_async(&self) -> bool {
+        self.is_async || matches!(&self.output, Output::Items(items) if items.stream)
+    }
+
     /// What `remote` (or a method call) returns, and the expression that makes it from
     /// `result`, the ref of the task's whole result: the ref itself, or with several returns
     /// one ref per field.
     pub(crate) fn refs_from(&self, result: &syn::Ident, name: &str) -> (TokenStream, TokenStream) {
+        if self.streaming {
+            let item = self.output.stored();
+            return (quote!(::rustyray::ObjectRefStream<#item>), quote!(#result));
+        }
         match &self.returns {
             Some(types) => {
                 let split = format_ident!("split{}", types.len());
@@ -410,17 +584,8 @@ impl Callable {
     /// `call` turned into `anyhow::Result<T>`.
     pub(crate) fn wrap_output(&self, call: TokenStream) -> TokenStream {
         match self.output {
-            Output::Value(_) => quote!(::core::result::Result::Ok(#call)),
-            Output::Fallible(_) => quote! {
-                match #call {
-                    ::core::result::Result::Ok(value) => ::core::result::Result::Ok(value),
-                    ::core::result::Result::Err(error) => ::core::result::Result::Err({
-                        #[allow(unused_imports)]
-                        use ::rustyray::__private::{ViaAnyhow as _, ViaDisplay as _};
-                        (&&::rustyray::__private::ErrWrap::new(error)).into_task_error()
-                    }),
-                }
-            },
+            Output::Value(_) | Output::Items(_) => quote!(::core::result::Result::Ok(#call)),
+            Output::Fallible(_) => wrap_err(call),
         }
     }
 

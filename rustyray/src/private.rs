@@ -32,6 +32,22 @@ impl<T: Value> Stored for T {}
 /// Fails to compile, at the argument type's span, if `T` cannot be an argument.
 pub fn assert_arg<T: Arg>() {}
 
+/// A streaming function's `Stream` of items, each made an `anyhow::Result<T>` by `convert`.
+pub fn map_stream<S, T>(
+    items: S,
+    convert: impl FnMut(S::Item) -> anyhow::Result<T>,
+) -> impl futures_util::Stream<Item = anyhow::Result<T>>
+where
+    S: futures_util::Stream,
+{
+    futures_util::StreamExt::map(items, convert)
+}
+
+/// An async streaming function's iterator of items, as a `Stream`.
+pub fn iter_stream<I: IntoIterator>(items: I) -> futures_util::stream::Iter<I::IntoIter> {
+    futures_util::stream::iter(items)
+}
+
 /// Fails to compile, at the result type's span, if `T` cannot be a result.
 pub fn assert_result<T: Stored>() {}
 

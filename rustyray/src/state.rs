@@ -156,6 +156,31 @@ pub fn tasks(filter: &TaskFilter) -> Vec<TaskInfo> {
 }
 
 pub use crate::object_store::{ObjectInfo, ObjectState};
+pub use crate::stream::StreamInfo;
+
+/// The current runtime's live streams (those whose consumer or producer still exists), oldest
+/// first: their producer, how many items it made, and how many wait unconsumed. The producer
+/// itself is a task (or actor call) in [`tasks`].
+///
+/// ```
+/// #[rustyray::remote(streaming)]
+/// fn words() -> impl Iterator<Item = String> {
+///     ["a", "b"].into_iter().map(String::from)
+/// }
+///
+/// # fn main() -> rustyray::Result<()> {
+/// # let rt = rustyray::Runtime::new(rustyray::Config::default())?;
+/// # let _guard = rt.enter();
+/// let stream = words::remote();
+/// rustyray::get(&stream.completed())?; // the producer made both
+/// let info = &rustyray::state::streams()[0];
+/// assert_eq!((info.function.as_str(), info.delivered, info.unconsumed), ("words", 2, 2));
+/// # Ok(())
+/// # }
+/// ```
+pub fn streams() -> Vec<StreamInfo> {
+    runtime::current().streams.infos()
+}
 
 /// The current runtime's objects, in id order (like `ray memory`).
 pub fn objects() -> Vec<ObjectInfo> {
@@ -206,6 +231,8 @@ pub struct Summary {
     pub objects: BTreeMap<String, (usize, u64)>,
     /// Actors alive and dead.
     pub actors: (usize, usize),
+    /// Live streams, and the items their producers made.
+    pub streams: (usize, u64),
 }
 
 /// A summary of the current runtime's tasks, objects and actors. Its `Display` is a table.
@@ -231,6 +258,10 @@ pub fn summary() -> Summary {
         entry.0 += 1;
         entry.1 += object.size.unwrap_or(0);
     }
+    for stream in streams() {
+        summary.streams.0 += 1;
+        summary.streams.1 += stream.delivered;
+    }
     for actor in actors() {
         match actor.state {
             ActorState::Alive => summary.actors.0 += 1,
@@ -254,6 +285,11 @@ impl fmt::Display for Summary {
             writeln!(f, "{state:<40} {count:>8} {bytes:>14}")?;
         }
         writeln!(f)?;
-        write!(f, "ACTORS: {} alive, {} dead", self.actors.0, self.actors.1)
+        writeln!(f, "ACTORS: {} alive, {} dead", self.actors.0, self.actors.1)?;
+        write!(
+            f,
+            "STREAMS: {} live, {} items made",
+            self.streams.0, self.streams.1
+        )
     }
 }

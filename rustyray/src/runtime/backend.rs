@@ -170,6 +170,20 @@ impl Backend {
         }
     }
 
+    /// Whether streaming tasks and actor calls can run here.
+    pub(crate) fn streams(&self) -> Result<()> {
+        match self {
+            Backend::Embedded => Ok(()),
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => Err(Error::InvalidArgument(
+                "streaming tasks and actor calls (`streaming`) are not available on the Ray \
+                 backend yet: return a `Vec` of the items instead, or run the stream on the \
+                 embedded runtime"
+                    .to_owned(),
+            )),
+        }
+    }
+
     /// How `as_completed` finds the next resolved ref of `refs`.
     pub(crate) fn completion_order<T>(&self, shared: &RuntimeCore, refs: &[ObjectRef<T>]) -> Order {
         match self {

@@ -40,6 +40,8 @@ pub(crate) struct RuntimeCore {
     pub(crate) store: Arc<ObjectStore>,
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) actors: ActorTable,
+    /// The live streams, for the state API.
+    pub(crate) streams: crate::stream::Streams,
     /// Where its operations run: here, or on a Ray cluster (see `backend`).
     pub(crate) backend: Backend,
     /// Whether panics caught in bodies are printed by the panic hook too (see `panics`).
@@ -243,6 +245,7 @@ impl Runtime {
             ),
             scheduler: Scheduler::new(&config),
             actors: ActorTable::new(id),
+            streams: Default::default(),
             backend,
             handle: OnceLock::new(),
             shut_down: AtomicBool::new(false),

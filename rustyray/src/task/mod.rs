@@ -46,6 +46,7 @@ use futures_util::FutureExt;
 
 use crate::call_args::CallArgs;
 pub use crate::call_args::{ArgSlot, IntoArg};
+pub use crate::stream::StreamSink;
 use crate::error::Error;
 use crate::object_ref::ObjectRef;
 use crate::object_store::{Cell, Object, Value};
@@ -71,6 +72,7 @@ pub struct TaskOptions {
     pub(crate) max_retries: u32,
     pub(crate) retry_exceptions: bool,
     pub(crate) name: Option<String>,
+    pub(crate) backpressure: Option<usize>,
 }
 
 impl Default for TaskOptions {
@@ -83,6 +85,7 @@ impl Default for TaskOptions {
             max_retries: 0,
             retry_exceptions: false,
             name: None,
+            backpressure: None,
         }
     }
 }
@@ -121,6 +124,13 @@ impl TaskOptions {
     /// A name for the call, shown instead of the function's in errors.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// For a streaming call: the producer waits while `n` of its items are unconsumed (Ray's
+    /// `_generator_backpressure_num_objects`). Default: no limit. `0` counts as 1.
+    pub fn backpressure(mut self, n: usize) -> Self {
+        self.backpressure = Some(n.max(1));
         self
     }
 }
@@ -204,6 +214,12 @@ impl TaskBuilder {
         self.map_options(|o| o.name(name))
     }
 
+    /// For [`spawn_stream`](Self::spawn_stream): the producer waits while `n` items are
+    /// unconsumed.
+    pub fn backpressure(self, n: usize) -> Self {
+        self.map_options(|o| o.backpressure(n))
+    }
+
     fn map_options(mut self, f: impl FnOnce(TaskOptions) -> TaskOptions) -> Self {
         self.options = f(self.options);
         self
@@ -243,6 +259,72 @@ impl TaskBuilder {
         Fut: Future<Output = anyhow::Result<R>> + Send + 'static,
     {
         self.submit(AsyncBody(move || body().map(|r| r.map(Object::new))))
+    }
+
+    /// Submits a streaming task: `body` hands its items to the [`StreamSink`] it is given
+    /// (once per try), and each becomes an object of its own at once. Returns the stream of
+    /// their refs at once. An `Err` from the body fails the try (retried as `retry_exceptions`
+    /// says) and, after the last try, ends the stream with a failed ref. See
+    /// [`ObjectRefStream`](crate::ObjectRefStream).
+    ///
+    /// ```
+    /// # let rt = rustyray::Runtime::new(rustyray::Config::default()).unwrap();
+    /// # let _guard = rt.enter();
+    /// let task = rustyray::task::TaskBuilder::new("letters");
+    /// let letters = task.spawn_stream(|mut sink| {
+    ///     for c in "abc".chars() {
+    ///         if !sink.send(c)? {
+    ///             break; // the stream was dropped
+    ///         }
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let got: Vec<char> = letters.map(|r| rustyray::get(&r).unwrap()).collect();
+    /// assert_eq!(got, ['a', 'b', 'c']);
+    /// ```
+    pub fn spawn_stream<T, F>(self, body: F) -> crate::ObjectRefStream<T>
+    where
+        T: Value,
+        F: Fn(StreamSink<T>) -> anyhow::Result<()> + Send + Sync + 'static,
+    {
+        self.submit_stream(|stream, store, task| {
+            task.spawn(move || body(StreamSink::new(Arc::clone(&stream), Arc::clone(&store))))
+        })
+    }
+
+    /// [`spawn_stream`](Self::spawn_stream) for an async producer, run on tokio.
+    pub fn spawn_stream_async<T, F, Fut>(self, body: F) -> crate::ObjectRefStream<T>
+    where
+        T: Value,
+        F: Fn(StreamSink<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        self.submit_stream(|stream, store, task| {
+            task.spawn_async(move || body(StreamSink::new(Arc::clone(&stream), Arc::clone(&store))))
+        })
+    }
+
+    /// Makes the stream, submits its producer with `spawn`, and starts the stream on the
+    /// producer's result.
+    fn submit_stream<T>(
+        self,
+        spawn: impl FnOnce(
+            Arc<crate::stream::Stream>,
+            Arc<crate::object_store::ObjectStore>,
+            TaskBuilder,
+        ) -> ObjectRef<()>,
+    ) -> crate::ObjectRefStream<T> {
+        let shared = runtime::current();
+        let function: Cow<'static, str> = match &self.options.name {
+            Some(name) => name.clone().into(),
+            None => self.function.clone(),
+        };
+        if let Err(error) = shared.backend.streams() {
+            return crate::ObjectRefStream::failed(function, error);
+        }
+        let stream = crate::stream::Stream::new(function, self.options.backpressure);
+        let producer = spawn(Arc::clone(&stream), Arc::clone(&shared.store), self);
+        crate::ObjectRefStream::start(stream, producer, &shared.store, &shared.streams)
     }
 
     fn submit<R, B: Body>(self, body: B) -> ObjectRef<R> {

@@ -1,0 +1,294 @@
+//! Streams: a task or actor call whose items become objects one by one, read while it still
+//! runs (Ray's streaming generators and `ObjectRefGenerator`).
+//!
+//! # Design
+//!
+//! The producer is an ordinary task (or actor call) whose result is `()`: its body gets a
+//! [`StreamSink`], which stores each item as an object of its own and hands its cell to a
+//! [`Channel`]. The consumer, [`ObjectRefStream`], takes the cells out of the
+//! channel as refs. Everything a task has comes with it: arguments resolved first, resources,
+//! retries, cancellation, the state API and the timeline. What is particular to streams:
+//!
+//! - **Backpressure**: before making each item, the producer waits while `backpressure` items are
+//!   unconsumed (default: no limit). A sync producer lends its CPU while it waits, as in `get`.
+//! - **The end**: a waiter on the producer's own result ends the channel when the task ends. If
+//!   the task failed (an `Err` item, a panic, a cancel, a failed argument), its error becomes
+//!   one more item, a failed ref, then the stream ends. So every failure reaches the consumer in
+//!   order, and through one path.
+//! - **Retries** re-run the whole body, as Ray does: the channel counts the items delivered over
+//!   all tries and a new try skips that many before it stores again (the producer should make
+//!   the same items each time, as Ray also asks).
+//! - **Dropping the stream** closes the channel: the queued items are freed, and the producer
+//!   stops before its next item (or wakes up from waiting for room and stops).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+use crate::object_ref::{ObjectId, ObjectRef};
+use crate::object_store::{Arrival, Cell, Object, ObjectStore, State, Value, Waiter};
+use crate::runtime::blocking::outside_async_worker;
+use crate::scheduler::BlockedGuard;
+
+mod channel;
+mod sink;
+
+use channel::Channel;
+pub use sink::StreamSink;
+
+/// One stream: its channel, and what the state API shows of it.
+pub(crate) struct Stream {
+    function: Cow<'static, str>,
+    channel: Channel<Arc<Cell>>,
+    /// The producer's result, once known (the state API names the stream by it).
+    producer: Mutex<Option<ObjectId>>,
+}
+
+impl Stream {
+    /// A stream of `function` whose producer runs at most `backpressure` items ahead.
+    pub(crate) fn new(function: Cow<'static, str>, backpressure: Option<usize>) -> Arc<Stream> {
+        Arc::new(Stream {
+            function,
+            channel: Channel::new(backpressure.unwrap_or(usize::MAX)),
+            producer: Mutex::new(None),
+        })
+    }
+
+    /// Waits (lending the task's CPU) until the next item may be made; `false` if the stream
+    /// is over for the producer.
+    fn wait_room(&self) -> bool {
+        if let Some(room) = self.channel.try_room() {
+            return room;
+        }
+        let _lent = BlockedGuard::enter();
+        outside_async_worker(|| self.channel.wait_room())
+    }
+
+    /// Stores one item and hands it over; `Ok(false)` if nobody takes it any more.
+    fn deliver<T: Value>(&self, store: &Arc<ObjectStore>, index: u64, item: T) -> Result<bool> {
+        let cell = store.insert_ready(Object::new(item))?;
+        tracing::trace!(
+            target: "rustyray::stream",
+            function = %self.function,
+            index,
+            object = %cell.id(),
+            "item"
+        );
+        Ok(self.channel.send(cell))
+    }
+}
+
+/// The waiter on the producer's result: ends the channel, with the producer's error as a last
+/// failed item if it failed.
+struct End {
+    stream: Arc<Stream>,
+    store: Arc<ObjectStore>,
+}
+
+impl Arrival for End {
+    fn arrive(&self, state: &State) {
+        let last = state.failure().map(|error| self.store.insert_failed(error));
+        self.stream.channel.end(last);
+    }
+
+    fn is_leaf(&self) -> bool {
+        true // the failed item is new: nothing waits for it yet
+    }
+}
+
+/// The items of a streaming task or actor call, each an [`ObjectRef`] usable as soon as it is
+/// made, while the producer still runs (Ray's `ObjectRefGenerator`).
+///
+/// It is an [`Iterator`] (`next` blocks until the next item exists or the producer ended) and a
+/// [`Stream`](crate::Stream) of the same refs for async code. An item the producer failed to make
+/// (an `Err` item, a panic, a cancel) comes as a ref that fails with the error, and then the
+/// stream ends. Dropping the stream stops the producer before its next item and frees the items
+/// not taken yet.
+///
+/// ```
+/// #[rustyray::remote(streaming)]
+/// fn count_to(n: u64) -> impl Iterator<Item = u64> {
+///     1..=n
+/// }
+///
+/// #[rustyray::remote]
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// fn main() -> rustyray::Result<()> {
+/// #   let rt = rustyray::Runtime::new(rustyray::Config::default())?;
+/// #   let _guard = rt.enter();
+///     // Each square starts as soon as its number exists.
+///     let squares: Vec<_> = count_to::remote(4).map(square::remote).collect();
+///     assert_eq!(rustyray::get_all(&squares)?, [1, 4, 9, 16]);
+///     Ok(())
+/// }
+/// ```
+#[must_use = "a stream's producer stops when the stream is dropped"]
+pub struct ObjectRefStream<T> {
+    stream: Arc<Stream>,
+    /// The producer's own result: `()` once it ended (see [`completed`](Self::completed)).
+    producer: ObjectRef<()>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> ObjectRefStream<T> {
+    /// The stream of the producer whose result is `producer`: ends when it does.
+    pub(crate) fn start(
+        stream: Arc<Stream>,
+        producer: ObjectRef<()>,
+        store: &Arc<ObjectStore>,
+        streams: &Streams,
+    ) -> ObjectRefStream<T> {
+        *stream.producer.lock() = Some(producer.id());
+        match producer.cell() {
+            Some(cell) => {
+                let end = Arc::new(End {
+                    stream: Arc::clone(&stream),
+                    store: Arc::clone(store),
+                });
+                if let Some(state) = cell.subscribe(Waiter::new(Arc::clone(&end) as _)) {
+                    end.arrive(&state);
+                }
+            }
+            None => stream.channel.end(Some(
+                store.insert_failed(crate::object_ref::missing(producer.id())),
+            )),
+        }
+        streams.register(&stream);
+        ObjectRefStream {
+            stream,
+            producer,
+            _type: PhantomData,
+        }
+    }
+
+    /// A stream whose only item fails with `error` (a producer that could not start).
+    pub(crate) fn failed(function: Cow<'static, str>, error: Error) -> ObjectRefStream<T> {
+        let shared = crate::runtime::current();
+        let stream = Stream::new(function, None);
+        stream.channel.end(Some(shared.store.insert_failed(error.clone())));
+        ObjectRefStream {
+            stream,
+            producer: ObjectRef::from_new_cell(shared.store.insert_failed(error)),
+            _type: PhantomData,
+        }
+    }
+
+    /// The producer's result: `()` once it ended, after its last item, or its error (the same
+    /// as the stream's last item then). Like Ray's `ObjectRefGenerator.completed()`.
+    pub fn completed(&self) -> ObjectRef<()> {
+        self.producer.clone()
+    }
+
+    /// Cancels the producer (see [`cancel`](crate::cancel)): it stops before its next item, and
+    /// the stream ends with a ref that fails with [`Error::Cancelled`]. Returns whether it was
+    /// still running or waiting.
+    pub fn cancel(&self) -> bool {
+        crate::api::cancel(&self.producer)
+    }
+}
+
+impl<T> Iterator for ObjectRefStream<T> {
+    type Item = ObjectRef<T>;
+
+    /// The next item: blocks until the producer made it, or returns `None` once it ended.
+    /// Inside a task, the task's CPU is lent back while it waits.
+    fn next(&mut self) -> Option<ObjectRef<T>> {
+        let channel = &self.stream.channel;
+        let item = match channel.try_next() {
+            Some(item) => item,
+            None => {
+                let _lent = BlockedGuard::enter();
+                outside_async_worker(|| channel.next_blocking())
+            }
+        };
+        item.map(ObjectRef::from_new_cell)
+    }
+}
+
+impl<T> futures_util::Stream for ObjectRefStream<T> {
+    type Item = ObjectRef<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ObjectRef<T>>> {
+        self.stream
+            .channel
+            .poll_next(cx)
+            .map(|item| item.map(ObjectRef::from_new_cell))
+    }
+}
+
+impl<T> Drop for ObjectRefStream<T> {
+    fn drop(&mut self) {
+        self.stream.channel.close();
+    }
+}
+
+impl<T> fmt::Debug for ObjectRefStream<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (unconsumed, ended) = self.stream.channel.status();
+        f.debug_struct("ObjectRefStream")
+            .field("function", &self.stream.function)
+            .field("producer", &self.producer.id())
+            .field("delivered", &self.stream.channel.delivered())
+            .field("unconsumed", &unconsumed)
+            .field("ended", &ended)
+            .finish()
+    }
+}
+
+/// The streams of one runtime, for the state API (weak: a stream lives while its consumer or
+/// its producer does).
+#[derive(Default)]
+pub(crate) struct Streams(Mutex<Vec<Weak<Stream>>>);
+
+impl Streams {
+    fn register(&self, stream: &Arc<Stream>) {
+        let mut list = self.0.lock();
+        // Sweep the dead ones as the list grows, so it stays within twice the live streams.
+        if list.len() >= 16 && list.len().is_power_of_two() {
+            list.retain(|s| s.strong_count() > 0);
+        }
+        list.push(Arc::downgrade(stream));
+    }
+
+    /// What the state API shows of each live stream, oldest first.
+    pub(crate) fn infos(&self) -> Vec<StreamInfo> {
+        let list: Vec<Arc<Stream>> = self.0.lock().iter().filter_map(Weak::upgrade).collect();
+        list.iter()
+            .filter_map(|stream| {
+                let (unconsumed, ended) = stream.channel.status();
+                Some(StreamInfo {
+                    producer: (*stream.producer.lock())?,
+                    function: stream.function.to_string(),
+                    delivered: stream.channel.delivered(),
+                    unconsumed,
+                    ended,
+                })
+            })
+            .collect()
+    }
+}
+
+/// One stream, as [`state::streams`](crate::state::streams) lists it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StreamInfo {
+    /// The producer's result (its task or call in [`state::tasks`](crate::state::tasks)).
+    pub producer: ObjectId,
+    /// The producing function (or `Class.method`).
+    pub function: String,
+    /// Items made so far.
+    pub delivered: u64,
+    /// Items made and not yet taken by the consumer.
+    pub unconsumed: usize,
+    /// Whether the producer is done.
+    pub ended: bool,
+}
