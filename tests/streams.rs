@@ -1,14 +1,56 @@
-//! Streaming tasks: items as objects while the producer runs, errors, backpressure, drop.
+//! Streaming tasks: items are objects usable while the producer runs; failures, backpressure,
+//! drop, retries, cancel, async producers and consumers, and the state API.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{mpsc, Condvar, Mutex};
 use std::time::Duration;
 
 use rustyray::{Config, Error, ObjectRef, Runtime};
 
+const PATIENCE: Duration = Duration::from_secs(30);
+
 fn runtime() -> Runtime {
     Runtime::new(Config::default().num_cpus(2)).unwrap()
+}
+
+/// Gates a test opens by number, which producers wait at (notification-based).
+static GATES: Mutex<Option<HashMap<u64, bool>>> = Mutex::new(None);
+static GATE_OPENED: Condvar = Condvar::new();
+
+fn open(gate: u64) {
+    GATES
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(gate, true);
+    GATE_OPENED.notify_all();
+}
+
+fn wait_at(gate: u64) {
+    let mut gates = GATES.lock().unwrap();
+    while !gates.get_or_insert_with(HashMap::new).contains_key(&gate) {
+        gates = GATE_OPENED.wait(gates).unwrap();
+    }
+}
+
+/// Per-test channels on which producers report each item they take.
+static REPORTS: Mutex<Option<HashMap<u64, mpsc::Sender<u64>>>> = Mutex::new(None);
+
+fn reports(test: u64) -> mpsc::Receiver<u64> {
+    let (tx, rx) = mpsc::channel();
+    REPORTS
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(test, tx);
+    rx
+}
+
+fn report(test: u64, item: u64) {
+    if let Some(tx) = REPORTS.lock().unwrap().as_ref().and_then(|m| m.get(&test)) {
+        let _ = tx.send(item);
+    }
 }
 
 #[rustyray::remote(streaming)]
@@ -27,4 +69,230 @@ fn items_arrive_in_order_and_feed_other_tasks() {
     let _guard = rt.enter();
     let doubled: Vec<ObjectRef<u64>> = count_to::remote(5).map(double::remote).collect();
     assert_eq!(rustyray::get_all(&doubled).unwrap(), [2, 4, 6, 8, 10]);
+    assert_eq!(count_to::remote(0).count(), 0, "an empty stream just ends");
+}
+
+/// Makes item 0, then waits at `gate` before making item 1.
+#[rustyray::remote(streaming)]
+fn first_then_gate(gate: u64) -> impl Iterator<Item = u64> {
+    (0..2).inspect(move |&i| {
+        if i == 1 {
+            wait_at(gate);
+        }
+    })
+}
+
+#[test]
+fn the_first_item_is_used_before_the_last_exists() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let mut stream = first_then_gate::remote(1);
+    let first = stream.next().unwrap();
+    // The producer is held at the gate: item 1 does not exist yet, but item 0 feeds a task.
+    let used = double::remote(first);
+    assert_eq!(rustyray::get_timeout(&used, PATIENCE).unwrap(), 0);
+    open(1);
+    let rest: Vec<u64> = stream.map(|r| rustyray::get(&r).unwrap()).collect();
+    assert_eq!(rest, [1]);
+}
+
+#[rustyray::remote(streaming)]
+fn fails_at_third() -> impl Iterator<Item = Result<u64, String>> {
+    (1..=4).map(|i| if i == 3 { Err(format!("no {i}")) } else { Ok(i) })
+}
+
+#[rustyray::remote(streaming)]
+fn panics_at_third() -> impl Iterator<Item = u64> {
+    (1..=4).inspect(|&i| assert!(i != 3, "boom at {i}"))
+}
+
+#[test]
+fn an_err_or_a_panic_fails_that_ref_and_ends_the_stream() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    for (refs, expect) in [
+        (fails_at_third::remote().collect::<Vec<_>>(), "no 3"),
+        (panics_at_third::remote().collect(), "boom at 3"),
+    ] {
+        assert_eq!(refs.len(), 3, "two items, then the failure, then the end");
+        assert_eq!(rustyray::get(&refs[0]).unwrap(), 1);
+        assert_eq!(rustyray::get(&refs[1]).unwrap(), 2);
+        let error = rustyray::get(&refs[2]).unwrap_err();
+        assert!(matches!(error, Error::TaskFailed { .. }), "{error:?}");
+        assert!(error.to_string().contains(expect), "{error}");
+    }
+    // The producer's own result fails the same way.
+    let stream = fails_at_third::remote();
+    let done = stream.completed();
+    assert!(rustyray::get(&done).unwrap_err().to_string().contains("no 3"));
+}
+
+/// Reports each item it takes to `test`'s channel; never ends.
+#[rustyray::remote(streaming, backpressure = 2)]
+fn endless(test: u64) -> impl Iterator<Item = u64> {
+    (0..).inspect(move |&i| report(test, i))
+}
+
+#[test]
+fn backpressure_bounds_how_far_the_producer_runs_ahead() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let taken = reports(10);
+    let mut stream = endless::remote(10);
+    // Nothing consumed: the producer makes two items and waits.
+    assert_eq!(taken.recv_timeout(PATIENCE), Ok(0));
+    assert_eq!(taken.recv_timeout(PATIENCE), Ok(1));
+    assert!(
+        taken.recv_timeout(Duration::from_millis(300)).is_err(),
+        "a third item was made while two were unconsumed"
+    );
+    // One consumed: room for one more, and no more.
+    assert_eq!(rustyray::get(&stream.next().unwrap()).unwrap(), 0);
+    assert_eq!(taken.recv_timeout(PATIENCE), Ok(2));
+    assert!(taken.recv_timeout(Duration::from_millis(300)).is_err());
+    // The per-call option overrides the attribute's default.
+    let taken = reports(11);
+    let _wide = endless::options().backpressure(4).remote(11);
+    for expected in 0..4 {
+        assert_eq!(taken.recv_timeout(PATIENCE), Ok(expected));
+    }
+    assert!(taken.recv_timeout(Duration::from_millis(300)).is_err());
+}
+
+#[rustyray::remote(streaming)]
+fn endless_unbounded(test: u64) -> impl Iterator<Item = u64> {
+    (0..).inspect(move |&i| report(test, i))
+}
+
+#[test]
+fn dropping_the_stream_stops_the_producer() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    for backpressure in [None, Some(1)] {
+        let test = 20 + backpressure.unwrap_or(0) as u64;
+        let taken = reports(test);
+        let mut stream = match backpressure {
+            None => endless_unbounded::remote(test),
+            Some(n) => endless_unbounded::options().backpressure(n).remote(test),
+        };
+        let first: Vec<u64> = stream
+            .by_ref()
+            .take(3)
+            .map(|r| rustyray::get(&r).unwrap())
+            .collect();
+        assert_eq!(first, [0, 1, 2]);
+        let done = stream.completed();
+        drop(stream);
+        // An endless producer ends: it saw the stream go at its next item.
+        assert_eq!(rustyray::get_timeout(&done, PATIENCE), Ok(()));
+        let made = taken.try_iter().count();
+        assert!(made >= 3, "{made}");
+    }
+}
+
+static TRIES: AtomicUsize = AtomicUsize::new(0);
+
+/// Panics once, after two items, on its first try.
+#[rustyray::remote(streaming, max_retries = 1)]
+fn flaky_once() -> impl Iterator<Item = u64> {
+    let first_try = TRIES.fetch_add(1, Ordering::SeqCst) == 0;
+    (0..5).inspect(move |&i| assert!(!(first_try && i == 2), "first try fails at 2"))
+}
+
+#[test]
+fn a_retried_producer_skips_what_it_delivered() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let got: Vec<u64> = flaky_once::remote()
+        .map(|r| rustyray::get(&r).unwrap())
+        .collect();
+    assert_eq!(got, [0, 1, 2, 3, 4], "each item once, in order");
+    assert_eq!(TRIES.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn cancelling_the_stream_ends_it_with_a_cancelled_ref() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let mut stream = first_then_gate::remote(30);
+    assert_eq!(rustyray::get(&stream.next().unwrap()).unwrap(), 0);
+    assert!(stream.cancel());
+    open(30);
+    let rest: Vec<_> = stream.collect();
+    let last = rest.last().expect("a last, failed ref");
+    assert!(
+        matches!(rustyray::get(last), Err(Error::Cancelled { .. })),
+        "{:?}",
+        rustyray::get(last)
+    );
+}
+
+#[rustyray::remote(streaming)]
+async fn ticks(n: u64) -> impl rustyray::Stream<Item = u64> {
+    futures_util::StreamExt::then(futures_util::stream::iter(0..n), |i| async move {
+        tokio::task::yield_now().await;
+        i * 10
+    })
+}
+
+#[rustyray::remote(streaming)]
+fn sync_stream(n: u64) -> impl rustyray::Stream<Item = Result<u64, String>> {
+    futures_util::StreamExt::map(futures_util::stream::iter(0..n), |i| {
+        if i < 2 {
+            Ok(i)
+        } else {
+            Err("two".into())
+        }
+    })
+}
+
+#[rustyray::remote(streaming)]
+async fn async_iter(n: u64) -> impl Iterator<Item = u64> {
+    tokio::task::yield_now().await;
+    0..n
+}
+
+#[test]
+fn async_producers_and_async_consumers() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    tokio.block_on(async {
+        let mut stream = ticks::remote(4);
+        let mut got = Vec::new();
+        while let Some(item) = futures_util::StreamExt::next(&mut stream).await {
+            got.push(item.await.unwrap());
+        }
+        assert_eq!(got, [0, 10, 20, 30]);
+        let refs: Vec<_> = futures_util::StreamExt::collect(sync_stream::remote(5)).await;
+        assert_eq!(refs.len(), 3);
+        assert!(refs[2].clone().await.unwrap_err().to_string().contains("two"));
+        let refs: Vec<_> = futures_util::StreamExt::collect(async_iter::remote(3)).await;
+        assert_eq!(rustyray::get_all(&refs).unwrap(), [0, 1, 2]);
+    });
+}
+
+#[test]
+fn the_state_api_shows_streams_and_their_items() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let mut stream = first_then_gate::remote(40);
+    let first = stream.next().unwrap();
+    let info = rustyray::state::streams()
+        .into_iter()
+        .find(|s| s.function == "first_then_gate")
+        .expect("listed");
+    assert_eq!((info.delivered, info.unconsumed, info.ended), (1, 0, false));
+    assert_eq!(info.producer, stream.completed().id());
+    let summary = rustyray::state::summary();
+    assert_eq!(summary.streams, (1, 1));
+    assert!(summary.to_string().contains("STREAMS: 1 live, 1 items made"));
+    open(40);
+    rustyray::get(&stream.completed()).unwrap();
+    let info = &rustyray::state::streams()[0];
+    assert_eq!((info.delivered, info.unconsumed, info.ended), (2, 1, true));
+    drop((stream, first));
+    assert!(rustyray::state::streams().is_empty(), "gone with its consumer and producer");
 }
