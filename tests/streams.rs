@@ -98,7 +98,13 @@ fn the_first_item_is_used_before_the_last_exists() {
 
 #[rustyray::remote(streaming)]
 fn fails_at_third() -> impl Iterator<Item = Result<u64, String>> {
-    (1..=4).map(|i| if i == 3 { Err(format!("no {i}")) } else { Ok(i) })
+    (1..=4).map(|i| {
+        if i == 3 {
+            Err(format!("no {i}"))
+        } else {
+            Ok(i)
+        }
+    })
 }
 
 #[rustyray::remote(streaming)]
@@ -124,7 +130,10 @@ fn an_err_or_a_panic_fails_that_ref_and_ends_the_stream() {
     // The producer's own result fails the same way.
     let stream = fails_at_third::remote();
     let done = stream.completed();
-    assert!(rustyray::get(&done).unwrap_err().to_string().contains("no 3"));
+    assert!(rustyray::get(&done)
+        .unwrap_err()
+        .to_string()
+        .contains("no 3"));
 }
 
 /// Reports each item it takes to `test`'s channel; never ends.
@@ -268,7 +277,12 @@ fn async_producers_and_async_consumers() {
         assert_eq!(got, [0, 10, 20, 30]);
         let refs: Vec<_> = futures_util::StreamExt::collect(sync_stream::remote(5)).await;
         assert_eq!(refs.len(), 3);
-        assert!(refs[2].clone().await.unwrap_err().to_string().contains("two"));
+        assert!(refs[2]
+            .clone()
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("two"));
         let refs: Vec<_> = futures_util::StreamExt::collect(async_iter::remote(3)).await;
         assert_eq!(rustyray::get_all(&refs).unwrap(), [0, 1, 2]);
     });
@@ -288,11 +302,100 @@ fn the_state_api_shows_streams_and_their_items() {
     assert_eq!(info.producer, stream.completed().id());
     let summary = rustyray::state::summary();
     assert_eq!(summary.streams, (1, 1));
-    assert!(summary.to_string().contains("STREAMS: 1 live, 1 items made"));
+    assert!(summary
+        .to_string()
+        .contains("STREAMS: 1 live, 1 items made"));
     open(40);
     rustyray::get(&stream.completed()).unwrap();
     let info = &rustyray::state::streams()[0];
     assert_eq!((info.delivered, info.unconsumed, info.ended), (2, 1, true));
     drop((stream, first));
-    assert!(rustyray::state::streams().is_empty(), "gone with its consumer and producer");
+    assert!(
+        rustyray::state::streams().is_empty(),
+        "gone with its consumer and producer"
+    );
+}
+
+#[rustyray::actor]
+struct Tape {
+    cells: Vec<u64>,
+}
+
+#[rustyray::actor]
+impl Tape {
+    fn new(n: u64) -> Self {
+        Tape {
+            cells: (0..n).collect(),
+        }
+    }
+
+    /// Items borrowed from the actor's state while the call runs.
+    #[rustyray(streaming)]
+    fn read(&mut self, scale: u64) -> impl Iterator<Item = u64> + '_ {
+        self.cells.iter().map(move |c| c * scale)
+    }
+
+    #[rustyray(streaming, backpressure = 1)]
+    fn watched(&self, test: u64) -> impl Iterator<Item = Result<u64, String>> + '_ {
+        self.cells.iter().map(move |&c| {
+            report(test, c);
+            if c == 3 {
+                Err("cell 3 is bad".to_owned())
+            } else {
+                Ok(c)
+            }
+        })
+    }
+
+    #[rustyray(streaming)]
+    async fn ticks(&mut self) -> impl rustyray::Stream<Item = u64> + '_ {
+        futures_util::stream::iter(self.cells.iter().copied())
+    }
+
+    fn len(&self) -> usize {
+        self.cells.len()
+    }
+}
+
+#[test]
+fn actor_methods_stream_too() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let tape = Tape::remote(5);
+    let read: Vec<u64> = tape.read(10).map(|r| rustyray::get(&r).unwrap()).collect();
+    assert_eq!(read, [0, 10, 20, 30, 40]);
+    // The call after a stream waits for it, as any call does.
+    assert_eq!(rustyray::get(&tape.len()).unwrap(), 5);
+
+    let taken = reports(50);
+    let mut watched = tape.watched(50);
+    assert_eq!(taken.recv_timeout(PATIENCE), Ok(0));
+    assert!(
+        taken.recv_timeout(Duration::from_millis(300)).is_err(),
+        "backpressure = 1: one item ahead"
+    );
+    let first = watched.next().unwrap();
+    assert_eq!(rustyray::get(&first).unwrap(), 0);
+    let rest: Vec<_> = watched.collect();
+    assert_eq!(rest.len(), 3, "1, 2, then the failure");
+    let error = rustyray::get(&rest[2]).unwrap_err();
+    assert!(error.to_string().contains("cell 3 is bad"), "{error}");
+    let info = rustyray::state::streams();
+    assert!(
+        info.iter().all(|s| s.function.starts_with("Tape.")),
+        "{info:?}"
+    );
+
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let ticks: Vec<u64> = tokio.block_on(async {
+        let refs: Vec<_> = futures_util::StreamExt::collect(tape.ticks()).await;
+        let mut out = Vec::new();
+        for r in refs {
+            out.push(r.await.unwrap());
+        }
+        out
+    });
+    assert_eq!(ticks, [0, 1, 2, 3, 4]);
 }

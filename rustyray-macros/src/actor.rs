@@ -217,6 +217,12 @@ fn parse_impl(mut item: syn::ItemImpl, concurrent: Option<syn::Ident>) -> syn::R
                     "#[rustyray(num_returns = N)] goes on methods: a constructor returns the actor",
                 ));
             }
+            if let Some(at) = attributes.streaming {
+                errors.push(syn::Error::new(
+                    at,
+                    "#[rustyray(streaming)] goes on methods: a constructor returns the actor",
+                ));
+            }
             if returns_self(&f.sig.output, &class) {
                 let callable = signature::parse(&f.sig, "actor constructors", &mut errors);
                 callable.allow_borrowed_stored_types(&mut f.attrs);
@@ -229,6 +235,7 @@ fn parse_impl(mut item: syn::ItemImpl, concurrent: Option<syn::Ident>) -> syn::R
         if let Some((n, at)) = attributes.num_returns {
             callable.set_num_returns(n, at, &mut errors);
         }
+        callable.set_streaming(attributes.streaming, &mut errors);
         let name = callable.name.to_string();
         if RESERVED.contains(&name.as_str()) {
             errors.add(
@@ -256,6 +263,7 @@ fn parse_impl(mut item: syn::ItemImpl, concurrent: Option<syn::Ident>) -> syn::R
                 ));
             }
         }
+        callable.backpressure = attributes.backpressure.map(|(n, _)| n);
         methods.push(callable);
     }
     let constructor = match constructors.len() {
@@ -308,6 +316,10 @@ struct MethodAttributes {
     skip: bool,
     /// `#[rustyray(num_returns = N)]`, with where it was written.
     num_returns: Option<(u32, Span)>,
+    /// `#[rustyray(streaming)]`, with where it was written.
+    streaming: Option<Span>,
+    /// `#[rustyray(backpressure = N)]` (with `streaming`), with where it was written.
+    backpressure: Option<(u32, Span)>,
 }
 
 fn take_method_attributes(
@@ -319,28 +331,41 @@ fn take_method_attributes(
         if !attr.path().is_ident("rustyray") {
             return true;
         }
-        let parsed = attr.parse_args_with(|input: syn::parse::ParseStream<'_>| {
+        let parsed = attr.parse_args_with(|input: syn::parse::ParseStream<'_>| loop {
             let word: syn::Ident = input.parse()?;
-            if word == "skip" && input.is_empty() {
-                found.skip = true;
-                return Ok(());
-            }
-            if word == "num_returns" {
+            let count = || -> syn::Result<(u32, Span)> {
                 input.parse::<syn::Token![=]>()?;
                 let n: syn::LitInt = input.parse()?;
-                found.num_returns = Some((n.base10_parse()?, n.span()));
+                Ok((n.base10_parse()?, n.span()))
+            };
+            match word.to_string().as_str() {
+                "skip" => found.skip = true,
+                "num_returns" => found.num_returns = Some(count()?),
+                "streaming" => found.streaming = Some(word.span()),
+                "backpressure" => found.backpressure = Some(count()?),
+                _ => return Err(input.error("unknown")),
+            }
+            if input.is_empty() {
                 return Ok(());
             }
-            Err(input.error("unknown"))
+            input.parse::<syn::Token![,]>()?;
         });
         if parsed.is_err() {
             errors.add(
                 attr,
-                "method attributes are #[rustyray(skip)] and #[rustyray(num_returns = N)]",
+                "method attributes are #[rustyray(skip)], #[rustyray(num_returns = N)] and \
+                 #[rustyray(streaming)] (with an optional `backpressure = N`)",
             );
         }
         false
     });
+    if let (Some((_, at)), None) = (found.backpressure, found.streaming) {
+        errors.push(syn::Error::new(
+            at,
+            "`backpressure` bounds how far a stream's producer runs ahead: it goes with \
+             `streaming`",
+        ));
+    }
     found
 }
 
@@ -433,7 +458,24 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
             "Calls [`{class}::{name}`] ({receiver_doc}) on the actor; returns its result's ref \
              at once. Each argument may be a value or a ref to one."
         );
-        let send = if m.is_async && concurrent.is_some() && m.receiver == Receiver::Shared {
+        let sink = syn::Ident::new("__sink", Span::mixed_site());
+        let send = if m.streaming {
+            let body = m.stream_body(quote!(#this.#name), &sink);
+            let backpressure = m.backpressure.map(|n| {
+                let n = proc_macro2::Literal::usize_unsuffixed(n as usize);
+                quote!(.backpressure(#n))
+            });
+            if m.stream_is_async() {
+                quote! {
+                    #builder #backpressure.spawn_stream_async(move |#this: &mut #self_ty, #sink| {
+                        let __future = { #body };
+                        ::std::boxed::Box::pin(__future)
+                    })
+                }
+            } else {
+                quote!(#builder #backpressure.spawn_stream(move |#this: &mut #self_ty, #sink| { #body }))
+            }
+        } else if m.is_async && concurrent.is_some() && m.receiver == Receiver::Shared {
             quote! {
                 #builder.spawn_shared(move |#this: &#self_ty| {
                     let __future = { #body };
@@ -552,7 +594,8 @@ fn registrations(model: &ImplModel) -> TokenStream {
             )
         }
     };
-    for m in methods {
+    // A streaming method runs only embedded: it has no entry for Ray's workers.
+    for m in methods.iter().filter(|m| !m.streaming) {
         let name = &m.name;
         let id = format!("{class}::{name}");
         let entry = format_ident!("__rustyray_call_{}", name);

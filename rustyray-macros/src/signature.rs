@@ -78,6 +78,8 @@ pub(crate) struct Callable {
     pub(crate) returns: Option<Vec<Type>>,
     /// With `streaming`: its items are stored one by one (the output is [`Output::Items`]).
     pub(crate) streaming: bool,
+    /// An actor method's `backpressure = N` (a remote function's is an option setter).
+    pub(crate) backpressure: Option<u32>,
 }
 
 /// Builds the model of `sig`, reporting every rule it breaks. `what` names the callable in
@@ -156,6 +158,7 @@ pub(crate) fn parse(sig: &syn::Signature, what: &str, errors: &mut Errors) -> Ca
         output,
         returns: None,
         streaming: false,
+        backpressure: None,
     }
 }
 

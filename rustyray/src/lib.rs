@@ -73,9 +73,9 @@ pub use error::{Error, Result};
 pub use futures_util::stream::Stream;
 pub use object_ref::{ObjectFuture, ObjectId, ObjectRef};
 pub use object_store::Value;
-pub use stream::ObjectRefStream;
 pub use progress::{get_all_with_progress, wait_with_progress};
 pub use runtime::{init, shutdown, EnterGuard, Runtime, RuntimeStats};
+pub use stream::ObjectRefStream;
 pub use timeline::{timeline, EVENTS_PER_THREAD};
 
 pub use rustyray_macros::{actor, main, remote};

@@ -11,8 +11,9 @@ use futures_util::FutureExt;
 use crate::call_args::{ArgSlot, CallArgs, IntoArg};
 use crate::error::{Error, Result};
 use crate::object_ref::{missing, ObjectRef};
-use crate::object_store::{Cell, Object, Value};
+use crate::object_store::{Cell, Object, ObjectStore, Value};
 use crate::runtime::{self, RuntimeCore};
+use crate::stream::{ObjectRefStream, StreamSink};
 use crate::task::BoxFuture;
 
 use super::host::{ActorHost, ConcurrentRunner};
@@ -280,6 +281,7 @@ pub struct CallBuilder<A> {
     actor: ActorId,
     method: Cow<'static, str>,
     args: CallArgs,
+    backpressure: Option<usize>,
     _actor: PhantomData<fn() -> A>,
 }
 
@@ -300,6 +302,7 @@ impl<A: Actor> CallBuilder<A> {
             actor,
             method: method.into(),
             args: CallArgs::new(),
+            backpressure: None,
             _actor: PhantomData,
         }
     }
@@ -376,6 +379,65 @@ impl<A: Actor> CallBuilder<A> {
     }
 
     #[inline]
+    /// For [`spawn_stream`](Self::spawn_stream): the producer waits while `n` items are
+    /// unconsumed (default: no limit; `0` counts as 1).
+    pub fn backpressure(mut self, n: usize) -> Self {
+        self.backpressure = Some(n.max(1));
+        self
+    }
+
+    /// Sends a streaming call: `body` hands its items to the [`StreamSink`] it is given, and
+    /// each becomes an object of its own at once (see
+    /// [`TaskBuilder::spawn_stream`](crate::task::TaskBuilder::spawn_stream)). The actor is busy
+    /// until the body returns, as with any call.
+    pub fn spawn_stream<T, F>(self, body: F) -> ObjectRefStream<T>
+    where
+        T: Value,
+        F: Fn(&mut A, StreamSink<T>) -> anyhow::Result<()> + Send + Sync + 'static,
+    {
+        self.submit_stream(|stream, store, call| {
+            call.spawn(move |actor| {
+                body(
+                    actor,
+                    StreamSink::new(Arc::clone(&stream), Arc::clone(&store)),
+                )
+            })
+        })
+    }
+
+    /// [`spawn_stream`](Self::spawn_stream) with an asynchronous body.
+    pub fn spawn_stream_async<T, F>(self, body: F) -> ObjectRefStream<T>
+    where
+        T: Value,
+        F: for<'a> Fn(&'a mut A, StreamSink<T>) -> BoxFuture<'a, anyhow::Result<()>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.submit_stream(|stream, store, call| {
+            call.spawn_async(move |actor| {
+                body(
+                    actor,
+                    StreamSink::new(Arc::clone(&stream), Arc::clone(&store)),
+                )
+            })
+        })
+    }
+
+    fn submit_stream<T>(
+        self,
+        spawn: impl FnOnce(Arc<crate::stream::Stream>, Arc<ObjectStore>, Self) -> ObjectRef<()>,
+    ) -> ObjectRefStream<T> {
+        // `Class.method`, as the state API names actor calls.
+        let class = std::any::type_name::<A>();
+        let class = class.split('<').next().unwrap_or(class);
+        let class = class.rsplit("::").next().unwrap_or(class);
+        let function = format!("{class}.{}", self.method).into();
+        crate::stream::submit(function, self.backpressure, |stream, store| {
+            spawn(stream, store, self)
+        })
+    }
+
     fn send<R>(self, body: Method<A>) -> ObjectRef<R> {
         let shared = runtime::current();
         ObjectRef::from_new_cell(shared.backend.call(&shared, self, body))

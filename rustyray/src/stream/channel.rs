@@ -247,8 +247,15 @@ mod loom {
             };
             channel.close();
             let sent = producer.join().unwrap();
-            assert!(sent <= 1, "at most one item fits before the close is seen: {sent}");
-            assert_eq!(channel.try_next(), None, "nothing stays queued after a close");
+            assert!(
+                sent <= 1,
+                "at most one item fits before the close is seen: {sent}"
+            );
+            assert_eq!(
+                channel.try_next(),
+                None,
+                "nothing stays queued after a close"
+            );
         });
     }
 }

@@ -84,6 +84,22 @@ impl Stream {
     }
 }
 
+/// Makes a stream of `function` and submits its producer with `spawn` (given the stream and
+/// the store), or, where streams cannot run, returns a stream failed with the reason.
+pub(crate) fn submit<T>(
+    function: Cow<'static, str>,
+    backpressure: Option<usize>,
+    spawn: impl FnOnce(Arc<Stream>, Arc<ObjectStore>) -> ObjectRef<()>,
+) -> ObjectRefStream<T> {
+    let shared = crate::runtime::current();
+    if let Err(error) = shared.backend.streams() {
+        return ObjectRefStream::failed(function, error);
+    }
+    let stream = Stream::new(function, backpressure);
+    let producer = spawn(Arc::clone(&stream), Arc::clone(&shared.store));
+    ObjectRefStream::start(stream, producer, &shared.store, &shared.streams)
+}
+
 /// The waiter on the producer's result: ends the channel, with the producer's error as a last
 /// failed item if it failed.
 struct End {
@@ -174,7 +190,9 @@ impl<T> ObjectRefStream<T> {
     pub(crate) fn failed(function: Cow<'static, str>, error: Error) -> ObjectRefStream<T> {
         let shared = crate::runtime::current();
         let stream = Stream::new(function, None);
-        stream.channel.end(Some(shared.store.insert_failed(error.clone())));
+        stream
+            .channel
+            .end(Some(shared.store.insert_failed(error.clone())));
         ObjectRefStream {
             stream,
             producer: ObjectRef::from_new_cell(shared.store.insert_failed(error)),

@@ -46,12 +46,12 @@ use futures_util::FutureExt;
 
 use crate::call_args::CallArgs;
 pub use crate::call_args::{ArgSlot, IntoArg};
-pub use crate::stream::StreamSink;
 use crate::error::Error;
 use crate::object_ref::ObjectRef;
-use crate::object_store::{Cell, Object, Value};
+use crate::object_store::{Cell, Object, ObjectStore, Value};
 use crate::runtime::{self, RuntimeCore};
 use crate::scheduler::Queued;
+pub use crate::stream::StreamSink;
 
 mod control;
 mod gate;
@@ -304,27 +304,19 @@ impl TaskBuilder {
         })
     }
 
-    /// Makes the stream, submits its producer with `spawn`, and starts the stream on the
-    /// producer's result.
+    /// Makes the stream and submits its producer with `spawn`.
     fn submit_stream<T>(
         self,
-        spawn: impl FnOnce(
-            Arc<crate::stream::Stream>,
-            Arc<crate::object_store::ObjectStore>,
-            TaskBuilder,
-        ) -> ObjectRef<()>,
+        spawn: impl FnOnce(Arc<crate::stream::Stream>, Arc<ObjectStore>, TaskBuilder) -> ObjectRef<()>,
     ) -> crate::ObjectRefStream<T> {
-        let shared = runtime::current();
         let function: Cow<'static, str> = match &self.options.name {
             Some(name) => name.clone().into(),
             None => self.function.clone(),
         };
-        if let Err(error) = shared.backend.streams() {
-            return crate::ObjectRefStream::failed(function, error);
-        }
-        let stream = crate::stream::Stream::new(function, self.options.backpressure);
-        let producer = spawn(Arc::clone(&stream), Arc::clone(&shared.store), self);
-        crate::ObjectRefStream::start(stream, producer, &shared.store, &shared.streams)
+        let backpressure = self.options.backpressure;
+        crate::stream::submit(function, backpressure, |stream, store| {
+            spawn(stream, store, self)
+        })
     }
 
     fn submit<R, B: Body>(self, body: B) -> ObjectRef<R> {
