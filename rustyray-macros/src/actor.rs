@@ -235,7 +235,7 @@ fn parse_impl(mut item: syn::ItemImpl, concurrent: Option<syn::Ident>) -> syn::R
         if let Some((n, at)) = attributes.num_returns {
             callable.set_num_returns(n, at, &mut errors);
         }
-        callable.set_streaming(attributes.streaming, &mut errors);
+        callable.set_streaming(attributes.streaming, "#[rustyray(streaming)]", &mut errors);
         let name = callable.name.to_string();
         if RESERVED.contains(&name.as_str()) {
             errors.add(

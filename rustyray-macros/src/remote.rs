@@ -57,7 +57,7 @@ fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Model> {
         },
         None => None,
     };
-    callable.set_streaming(streaming, &mut errors);
+    callable.set_streaming(streaming, "#[rustyray::remote(streaming)]", &mut errors);
     if let Some((key, _)) = defaults.iter().find(|(key, _)| key == "backpressure") {
         if streaming.is_none() {
             errors.add(

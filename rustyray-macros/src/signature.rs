@@ -355,7 +355,7 @@ impl Callable {
 
     /// Sets `streaming` (given at `at`, or not given): checks that the result is items exactly
     /// when it is set, and that it does not meet `num_returns`.
-    pub(crate) fn set_streaming(&mut self, at: Option<Span>, errors: &mut Errors) {
+    pub(crate) fn set_streaming(&mut self, at: Option<Span>, attribute: &str, errors: &mut Errors) {
         match (&self.output, at) {
             (Output::Items(_), Some(at)) => {
                 if self.returns.is_some() {
@@ -369,15 +369,19 @@ impl Callable {
             }
             (Output::Items(items), None) => errors.add(
                 &items.declared,
-                "this returns items one by one: add `streaming` to the attribute to store each \
-                 as an object the caller reads while this still runs (for example \
-                 `#[rustyray::remote(streaming)]`), or return a `Vec` of them",
+                format!(
+                    "this returns items one by one: add `streaming` (`{attribute}`) to store \
+                     each as an object the caller reads while this still runs, or return a \
+                     `Vec` of them"
+                ),
             ),
             (other, Some(at)) => {
                 let message = "`streaming` needs the items as the result: return \
                                `impl Iterator<Item = T>` (or `Result<T, E>` items) or \
                                `impl Stream<Item = T>`";
                 match other {
+                    // An `impl` of another trait is refused already, at the same span.
+                    Output::Value(Type::ImplTrait(_)) => {}
                     Output::Value(ty) | Output::Fallible(ty) if !is_unit(ty) => {
                         errors.add(ty, message)
                     }
