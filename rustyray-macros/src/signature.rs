@@ -43,7 +43,7 @@ pub(crate) enum Output {
     Fallible(Type),
     /// `impl Iterator<Item = I>` or `impl Stream<Item = I>`: each item is stored (`T`, where `I`
     /// is `T` or `Result<T, E>`).
-    Items(Items),
+    Items(Box<Items>),
 }
 
 /// The items of a callable that returns `impl Iterator` or `impl Stream`.
@@ -164,7 +164,7 @@ pub(crate) fn parse(sig: &syn::Signature, what: &str, errors: &mut Errors) -> Ca
 
 /// The items of `impl Iterator<Item = I>` or `impl Stream<Item = I>` (other bounds, such as
 /// `+ Send`, allowed beside).
-fn items(ty: &Type) -> Option<Items> {
+fn items(ty: &Type) -> Option<Box<Items>> {
     let Type::ImplTrait(bounds) = ty else {
         return None;
     };
@@ -189,12 +189,12 @@ fn items(ty: &Type) -> Option<Items> {
             Some(ok) => (ok, true),
             None => (item, false),
         };
-        Some(Items {
+        Some(Box::new(Items {
             item,
             fallible,
             stream,
             declared: ty.clone(),
-        })
+        }))
     })
 }
 

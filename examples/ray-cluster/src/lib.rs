@@ -69,6 +69,12 @@ pub fn div_mod(a: u64, b: u64) -> (u64, u64) {
     (a / b, a % b)
 }
 
+/// The numbers below `n`, one object each as they are made.
+#[rustyray::remote(streaming)]
+pub fn numbers(n: u64) -> impl Iterator<Item = u64> {
+    0..n
+}
+
 #[rustyray::remote]
 pub fn plus_one(x: u64) -> u64 {
     x + 1

@@ -366,6 +366,22 @@ fn several_returns_split_or_fail_clearly() {
     });
 }
 
+/// Streams: embedded, every item; on Ray (not emulated yet) one failed item naming
+/// `streaming`, then the end.
+fn streams_work_or_fail_clearly() {
+    on_each_backend(|backend| {
+        let refs: Vec<ObjectRef<u64>> = numbers::remote(3).collect();
+        match backend {
+            "embedded" => assert_eq!(rustyray::get_all(&refs).unwrap(), [0, 1, 2]),
+            _ => {
+                assert_eq!(refs.len(), 1, "{backend}: one failed item");
+                let err = rustyray::get(&refs[0]).unwrap_err().to_string();
+                assert!(err.contains("`streaming`"), "{backend}: {err}");
+            }
+        }
+    });
+}
+
 fn as_completed_gives_every_ref_once() {
     on_each_backend(|backend| {
         let refs: Vec<ObjectRef<u64>> = [40, 1, 20].into_iter().map(sleep_ms::remote).collect();
@@ -555,6 +571,7 @@ const CASES: &[(&str, fn())] = &[
         "several_returns_split_or_fail_clearly",
         several_returns_split_or_fail_clearly,
     ),
+    ("streams_work_or_fail_clearly", streams_work_or_fail_clearly),
     ("async_code_awaits_refs", async_code_awaits_refs),
     (
         "retries_follow_max_retries_and_retry_exceptions",
