@@ -46,7 +46,10 @@ fn summarize(batch: usize, readings: &Vec<u64>) -> Summary {
 }
 
 fn is_prime(n: u64) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d))
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
 }
 
 fn main() -> anyhow::Result<()> {

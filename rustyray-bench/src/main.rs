@@ -17,6 +17,7 @@
 mod large;
 mod measure;
 mod soak;
+mod streams;
 mod workloads;
 
 use measure::{Effort, Line};

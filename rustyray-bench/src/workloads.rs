@@ -235,6 +235,9 @@ pub(crate) fn all(e: Effort, floor: &Floor, cpus: usize, filter: Option<&str>) -
     if wants("objects large") {
         lines.extend(crate::large::lines(e, cpus));
     }
+    if wants("streams returns") {
+        lines.extend(crate::streams::lines(e));
+    }
     if wants("chain args latency") {
         lines.extend(extra(e, floor));
     }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use ray_cluster::probe::{self, exits_its_process, flaky, panics, record_then_exit, Fragile};
 use ray_cluster::{
-    check_even, div_mod, node_label, plus_one, sleep_ms, square, sum, sum_of_squares, weighted_sum,
-    Counter,
+    check_even, div_mod, node_label, numbers, plus_one, sleep_ms, square, sum, sum_of_squares,
+    weighted_sum, Counter,
 };
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
