@@ -22,6 +22,7 @@
 //!   stops before its next item (or wakes up from waiting for room and stops).
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -70,8 +71,14 @@ impl Stream {
         outside_async_worker(|| self.channel.wait_room())
     }
 
-    /// Stores one item and hands it over; `Ok(false)` if nobody takes it any more.
-    fn deliver<T: Value>(&self, store: &Arc<ObjectStore>, index: u64, item: T) -> Result<bool> {
+    /// Stores one item and hands it over: `Ok(None)` if nobody takes it any more, else whether
+    /// there is room for the next one already.
+    fn deliver<T: Value>(
+        &self,
+        store: &Arc<ObjectStore>,
+        index: u64,
+        item: T,
+    ) -> Result<Option<bool>> {
         let cell = store.insert_ready(Object::new(item))?;
         tracing::trace!(
             target: "rustyray::stream",
@@ -150,6 +157,8 @@ impl Arrival for End {
 #[must_use = "a stream's producer stops when the stream is dropped"]
 pub struct ObjectRefStream<T> {
     stream: Arc<Stream>,
+    /// Items taken from the channel in one batch and not handed out yet (without backpressure).
+    taken: VecDeque<Arc<Cell>>,
     /// The producer's own result: `()` once it ended (see [`completed`](Self::completed)).
     producer: ObjectRef<()>,
     _type: PhantomData<fn() -> T>,
@@ -181,6 +190,7 @@ impl<T> ObjectRefStream<T> {
         streams.register(&stream);
         ObjectRefStream {
             stream,
+            taken: VecDeque::new(),
             producer,
             _type: PhantomData,
         }
@@ -195,6 +205,7 @@ impl<T> ObjectRefStream<T> {
             .end(Some(shared.store.insert_failed(error.clone())));
         ObjectRefStream {
             stream,
+            taken: VecDeque::new(),
             producer: ObjectRef::from_new_cell(shared.store.insert_failed(error)),
             _type: PhantomData,
         }
@@ -220,8 +231,12 @@ impl<T> Iterator for ObjectRefStream<T> {
     /// The next item: blocks until the producer made it, or returns `None` once it ended.
     /// Inside a task, the task's CPU is lent back while it waits.
     fn next(&mut self) -> Option<ObjectRef<T>> {
+        if let Some(cell) = self.taken.pop_front() {
+            return Some(ObjectRef::from_new_cell(cell));
+        }
         let channel = &self.stream.channel;
-        let item = match channel.try_next() {
+        let taken = &mut self.taken;
+        let item = match channel.try_next(taken).or_else(|| channel.next_soon(taken)) {
             Some(item) => item,
             None => {
                 let _lent = BlockedGuard::enter();
@@ -235,7 +250,10 @@ impl<T> Iterator for ObjectRefStream<T> {
 impl<T> futures_util::Stream for ObjectRefStream<T> {
     type Item = ObjectRef<T>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ObjectRef<T>>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ObjectRef<T>>> {
+        if let Some(cell) = self.taken.pop_front() {
+            return Poll::Ready(Some(ObjectRef::from_new_cell(cell)));
+        }
         self.stream
             .channel
             .poll_next(cx)

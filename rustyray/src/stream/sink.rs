@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::object_store::{ObjectStore, Value};
+use crate::object_store::{ObjectStore, Producer, Value};
 
 use super::Stream;
 
@@ -23,6 +23,10 @@ pub struct StreamSink<T> {
     index: u64,
     /// How many items earlier tries delivered.
     skip: u64,
+    /// Whether the last item sent left room for the next (so no need to ask again).
+    room: bool,
+    /// The running task, asked whether it was cancelled (`None` in an actor call).
+    task: Option<Arc<dyn Producer>>,
     _type: PhantomData<fn(T)>,
 }
 
@@ -34,6 +38,8 @@ impl<T: Value> StreamSink<T> {
             store,
             index: 0,
             skip,
+            room: false,
+            task: crate::scheduler::current_task(),
             _type: PhantomData,
         }
     }
@@ -43,9 +49,31 @@ impl<T: Value> StreamSink<T> {
         self.index < self.skip
     }
 
+    /// Whether the task was cancelled.
+    fn cancelled(&self) -> bool {
+        self.task.as_ref().is_some_and(|task| task.is_cancelled())
+    }
+
     /// Whether the producer should stop: the consumer is gone, or the task was cancelled.
     fn stopped(&self) -> bool {
-        crate::api::is_cancelled() || self.stream.channel.try_room() == Some(false)
+        self.cancelled() || self.stream.channel.try_room() == Some(false)
+    }
+
+    /// Waits (lending the task's CPU) until the next item may be sent; `false`: stop.
+    fn wait_room(&mut self) -> bool {
+        if self.cancelled() {
+            return false;
+        }
+        std::mem::take(&mut self.room) || self.stream.wait_room()
+    }
+
+    /// [`wait_room`](Self::wait_room) without blocking a thread.
+    async fn room(&mut self) -> bool {
+        if self.cancelled() {
+            return false;
+        }
+        std::mem::take(&mut self.room)
+            || std::future::poll_fn(|cx| self.stream.channel.poll_room(cx)).await
     }
 
     /// Hands `item` over as the next object, after waiting while `backpressure` items are
@@ -57,7 +85,7 @@ impl<T: Value> StreamSink<T> {
             self.index += 1;
             return Ok(!self.stopped());
         }
-        if crate::api::is_cancelled() || !self.stream.wait_room() {
+        if !self.wait_room() {
             return Ok(false);
         }
         self.deliver(item)
@@ -69,7 +97,7 @@ impl<T: Value> StreamSink<T> {
             self.index += 1;
             return Ok(!self.stopped());
         }
-        if crate::api::is_cancelled() || !self.room().await {
+        if !self.room().await {
             return Ok(false);
         }
         self.deliver(item)
@@ -84,7 +112,7 @@ impl<T: Value> StreamSink<T> {
     ) -> anyhow::Result<()> {
         let mut items = items.into_iter();
         loop {
-            if !self.skipping() && (crate::api::is_cancelled() || !self.stream.wait_room()) {
+            if !self.skipping() && !self.wait_room() {
                 break;
             }
             let Some(item) = items.next() else { break };
@@ -103,7 +131,7 @@ impl<T: Value> StreamSink<T> {
         use futures_util::StreamExt;
         let mut items = std::pin::pin!(items);
         loop {
-            if !self.skipping() && (crate::api::is_cancelled() || !self.room().await) {
+            if !self.skipping() && !self.room().await {
                 break;
             }
             let Some(item) = items.next().await else {
@@ -126,14 +154,12 @@ impl<T: Value> StreamSink<T> {
         self.deliver(item)
     }
 
-    async fn room(&self) -> bool {
-        std::future::poll_fn(|cx| self.stream.channel.poll_room(cx)).await
-    }
-
     fn deliver(&mut self, item: T) -> Result<bool> {
         let index = self.index;
         self.index += 1;
-        self.stream.deliver(&self.store, index, item)
+        let sent = self.stream.deliver(&self.store, index, item)?;
+        self.room = sent == Some(true);
+        Ok(sent.is_some())
     }
 }
 
