@@ -399,3 +399,35 @@ fn actor_methods_stream_too() {
     });
     assert_eq!(ticks, [0, 1, 2, 3, 4]);
 }
+
+#[test]
+fn the_timeline_marks_each_item_and_the_producer() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let stream = count_to::remote(3);
+    let ids: Vec<String> = stream.map(|r| r.id().to_string()).collect();
+    let path = std::env::temp_dir().join(format!("streams-timeline-{}.json", std::process::id()));
+    rustyray::timeline(&path).unwrap();
+    let trace: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).ok();
+    let events = trace["traceEvents"].as_array().unwrap();
+    let items: Vec<&str> = events
+        .iter()
+        .filter(|e| e["cat"] == "stream_item")
+        .map(|e| {
+            assert_eq!(
+                (e["name"].as_str(), e["ph"].as_str()),
+                (Some("count_to item"), Some("i"))
+            );
+            e["args"]["object"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(items, ids, "one mark per item, in order");
+    assert!(events
+        .iter()
+        .any(|e| e["cat"] == "task" && e["name"] == "count_to"));
+    // Items are no tasks in the state API.
+    let tasks = rustyray::state::tasks(&rustyray::state::TaskFilter::default());
+    assert!(tasks.iter().all(|t| !t.function.ends_with(" item")));
+    assert_eq!(tasks.iter().filter(|t| t.function == "count_to").count(), 1);
+}

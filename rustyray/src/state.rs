@@ -132,25 +132,30 @@ pub fn tasks(filter: &TaskFilter) -> Vec<TaskInfo> {
         })
         .collect();
     out.sort_by_key(|t| t.object);
-    out.extend(timeline::ended(shared.id).into_iter().map(|e| TaskInfo {
-        object: e.object,
-        function: e.name,
-        actor: if e.kind == Kind::ActorCall {
-            e.actor
-        } else {
-            None
-        },
-        state: if e.skipped == Some(Skipped::Cancelled) {
-            TaskState::Cancelled
-        } else if e.failed {
-            TaskState::Failed
-        } else {
-            TaskState::Finished
-        },
-        started: e.skipped.is_none().then_some(e.started),
-        duration: e.skipped.is_none().then_some(e.duration),
-        resources: None,
-    }));
+    let ended = timeline::ended(shared.id).into_iter();
+    out.extend(
+        ended
+            .filter(|e| e.kind != Kind::StreamItem)
+            .map(|e| TaskInfo {
+                object: e.object,
+                function: e.name,
+                actor: if e.kind == Kind::ActorCall {
+                    e.actor
+                } else {
+                    None
+                },
+                state: if e.skipped == Some(Skipped::Cancelled) {
+                    TaskState::Cancelled
+                } else if e.failed {
+                    TaskState::Failed
+                } else {
+                    TaskState::Finished
+                },
+                started: e.skipped.is_none().then_some(e.started),
+                duration: e.skipped.is_none().then_some(e.duration),
+                resources: None,
+            }),
+    );
     out.retain(|t| filter.keeps(t));
     out
 }

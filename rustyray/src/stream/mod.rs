@@ -80,6 +80,7 @@ impl Stream {
         item: T,
     ) -> Result<Option<bool>> {
         let cell = store.insert_ready(Object::new(item))?;
+        crate::timeline::record_item(&self.function, cell.id());
         tracing::trace!(
             target: "rustyray::stream",
             function = %self.function,

@@ -39,6 +39,8 @@ pub const EVENTS_PER_THREAD: usize = 2;
 pub(crate) enum Kind {
     Task,
     ActorCall,
+    /// One item of a stream, made (an instant: `started` is `ended`).
+    StreamItem,
 }
 
 pub(crate) use clock::{now, Stamp};
@@ -86,6 +88,23 @@ pub(crate) struct Finished<'a> {
 pub(crate) fn record(event: Finished<'_>) {
     // A thread being torn down has no log any more; its last event is dropped.
     let _ = LOG.try_with(|log| log.push(&event));
+}
+
+/// Records that a stream of `name` made the item `object` (an instant on this thread's row).
+#[allow(clippy::ptr_arg)]
+pub(crate) fn record_item(name: &Cow<'static, str>, object: ObjectId) {
+    let at = now();
+    record(Finished {
+        kind: Kind::StreamItem,
+        name,
+        actor: None,
+        asynchronous: false,
+        started: at,
+        ended: at,
+        failed: false,
+        skipped: None,
+        object,
+    });
 }
 
 /// Records a task that ended without running (it has no run to show in the trace).
@@ -172,6 +191,7 @@ pub fn timeline(path: impl AsRef<Path>) -> Result<usize> {
         let cat = match e.kind {
             Kind::Task => "task",
             Kind::ActorCall => "actor_call",
+            Kind::StreamItem => "stream_item",
         };
         let args = serde_json::json!({
             "object": e.object.to_string(),
@@ -190,7 +210,9 @@ pub fn timeline(path: impl AsRef<Path>) -> Result<usize> {
             id,
             args,
         };
-        if e.asynchronous {
+        if e.kind == Kind::StreamItem {
+            trace.push(event("i", start, None, None, args));
+        } else if e.asynchronous {
             let id = e.object.to_string();
             trace.push(event("b", start, None, Some(id.clone()), args.clone()));
             trace.push(event("e", start + dur, None, Some(id), args));
@@ -230,11 +252,12 @@ pub(crate) struct Ended {
 }
 
 impl Ended {
-    /// `Class.method` for an actor call, else the function.
+    /// `Class.method` for an actor call, else the function; `… item` for a stream's item.
     pub(crate) fn label(&self) -> String {
-        match &self.actor {
-            Some(actor) => format!("{actor}.{}", self.name),
-            None => self.name.clone(),
+        match (&self.actor, self.kind) {
+            (_, Kind::StreamItem) => format!("{} item", self.name),
+            (Some(actor), _) => format!("{actor}.{}", self.name),
+            (None, _) => self.name.clone(),
         }
     }
 }

@@ -65,10 +65,12 @@ impl Flags {
     const FAILED: u64 = 1 << 2;
     const CANCELLED: u64 = 1 << 3;
     const DEPENDENCY_FAILED: u64 = 1 << 4;
+    const STREAM_ITEM: u64 = 1 << 5;
 
     fn of(event: &Finished<'_>) -> u64 {
         let set = |yes: bool, flag: u64| if yes { flag } else { 0 };
         set(event.kind == Kind::ActorCall, Flags::ACTOR_CALL)
+            | set(event.kind == Kind::StreamItem, Flags::STREAM_ITEM)
             | set(event.asynchronous, Flags::ASYNCHRONOUS)
             | set(event.failed, Flags::FAILED)
             | match event.skipped {
@@ -250,6 +252,8 @@ impl ThreadLog {
             out.push(Ended {
                 kind: if flag(Flags::ACTOR_CALL) {
                     Kind::ActorCall
+                } else if flag(Flags::STREAM_ITEM) {
+                    Kind::StreamItem
                 } else {
                     Kind::Task
                 },
