@@ -190,3 +190,30 @@ pub fn cancel<T>(r: &ObjectRef<T>) -> bool {
 pub fn is_cancelled() -> bool {
     crate::scheduler::current_task().is_some_and(|task| task.is_cancelled())
 }
+
+/// Inside a task's body: the ids of the GPUs its lease holds (Ray's `get_gpu_ids`). Whole-GPU
+/// requests get GPUs of their own, distinct from every other task's; a fraction shares one GPU
+/// with other fractions. Empty outside a task, for a task that asked for no GPU, and on the Ray
+/// backend. Ids count from 0 among the runtime's GPUs (`Config::num_gpus`, by default those
+/// `CUDA_VISIBLE_DEVICES` lists or the NVIDIA driver reports).
+///
+/// ```
+/// #[rustyray::remote(num_gpus = 1)]
+/// fn on_one_gpu() -> Vec<usize> {
+///     // Hand the GPU to a child process: `CUDA_VISIBLE_DEVICES` takes the same ids.
+///     rustyray::gpu_ids()
+/// }
+///
+/// fn main() -> rustyray::Result<()> {
+/// #   let rt = rustyray::Runtime::new(rustyray::Config::default().num_gpus(2))?;
+/// #   let _guard = rt.enter();
+///     let (a, b) = (on_one_gpu::remote(), on_one_gpu::remote());
+///     let (a, b) = (rustyray::get(&a)?, rustyray::get(&b)?);
+///     assert_eq!((a.len(), b.len()), (1, 1));
+///     assert!(rustyray::gpu_ids().is_empty()); // not in a task
+///     Ok(())
+/// }
+/// ```
+pub fn gpu_ids() -> Vec<usize> {
+    crate::scheduler::gpu_ids()
+}

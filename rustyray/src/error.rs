@@ -100,6 +100,17 @@ pub enum Error {
         available: f64,
     },
 
+    /// A placement group cannot be made (it could never be reserved here, or its name is
+    /// taken), or a task placed in one cannot run (the group was removed, or the bundle is too
+    /// small or does not exist).
+    #[error("placement group {group}: {reason}")]
+    PlacementGroup {
+        /// The group's name (or number).
+        group: String,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
+
     /// An object's value cannot be had any more: its spill file was cut short, changed or
     /// removed on disk. Only this object is affected; it fails the same way on every read.
     #[error("object {object} is lost: {reason}")]

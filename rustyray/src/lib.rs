@@ -45,6 +45,7 @@ mod heap;
 mod object_ref;
 mod object_store;
 mod panics;
+mod placement_group;
 mod progress;
 #[cfg(feature = "ray")]
 mod ray;
@@ -65,7 +66,9 @@ mod timeline;
 pub mod __private;
 
 pub use actor::{get_actor, kill, ActorHandle};
-pub use api::{cancel, get, get_all, get_arc, get_timeout, is_cancelled, put, put_arc, wait};
+pub use api::{
+    cancel, get, get_all, get_arc, get_timeout, gpu_ids, is_cancelled, put, put_arc, wait,
+};
 pub use completion::{as_completed, AsCompleted};
 pub use config::Config;
 pub use error::{Error, Result};
@@ -73,6 +76,10 @@ pub use error::{Error, Result};
 pub use futures_util::stream::Stream;
 pub use object_ref::{ObjectFuture, ObjectId, ObjectRef};
 pub use object_store::Value;
+pub use placement_group::{
+    get_placement_group, remove_placement_group, Bundle, PlacementGroup, PlacementGroupBuilder,
+    PlacementGroupInfo, PlacementGroupState, Strategy,
+};
 pub use progress::{get_all_with_progress, wait_with_progress};
 pub use runtime::{init, shutdown, EnterGuard, Runtime, RuntimeStats};
 pub use stream::ObjectRefStream;

@@ -194,6 +194,10 @@ macro_rules! task_option_methods {
         pub fn name(self, name: impl ::core::convert::Into<::std::string::String>) -> Self {
             Self(self.0.name(name))
         }
+        /// Runs the task inside bundle `bundle` of placement group `pg`.
+        pub fn placement_group(self, pg: &::rustyray::PlacementGroup, bundle: usize) -> Self {
+            Self(self.0.placement_group(pg, bundle))
+        }
     };
 }
 

@@ -163,6 +163,31 @@ pub fn tasks(filter: &TaskFilter) -> Vec<TaskInfo> {
 pub use crate::object_store::{ObjectInfo, ObjectState};
 pub use crate::stream::StreamInfo;
 
+/// The current runtime's placement groups still alive (pending or created), oldest first, with
+/// their bundles (like `ray list placement-groups`).
+///
+/// ```
+/// # let rt = rustyray::Runtime::new(rustyray::Config::default().num_cpus(2))?;
+/// # let _guard = rt.enter();
+/// let pg = rustyray::PlacementGroup::builder()
+///     .bundle(rustyray::Bundle::new().cpus(1.0))
+///     .create()?;
+/// let groups = rustyray::state::placement_groups();
+/// assert_eq!(groups[0].bundles, [vec![("CPU".to_string(), 1.0)]]);
+/// assert_eq!(groups[0].state, rustyray::PlacementGroupState::Created);
+/// # rustyray::remove_placement_group(&pg)?;
+/// # Ok::<(), rustyray::Error>(())
+/// ```
+pub fn placement_groups() -> Vec<crate::PlacementGroupInfo> {
+    let shared = runtime::current();
+    shared
+        .scheduler
+        .groups()
+        .into_iter()
+        .map(Into::into)
+        .collect()
+}
+
 /// The current runtime's live streams (those whose consumer or producer still exists), oldest
 /// first: their producer, how many items it made, and how many wait unconsumed. The producer
 /// itself is a task (or actor call) in [`tasks`].

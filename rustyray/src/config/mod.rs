@@ -49,11 +49,12 @@ pub(crate) enum RayTarget {
 }
 
 impl Default for Config {
-    /// As many CPUs as the machine has, no GPUs, no custom resources.
+    /// As many CPUs as the machine has, the GPUs it shows ([`detected_gpus`]), no custom
+    /// resources.
     fn default() -> Self {
         Config {
             num_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            num_gpus: 0,
+            num_gpus: detected_gpus(),
             resources: Vec::new(),
             object_store_memory: None,
             spill_dir: None,
@@ -66,6 +67,29 @@ impl Default for Config {
     }
 }
 
+/// The GPUs this process may use: the devices `CUDA_VISIBLE_DEVICES` lists when it is set
+/// (empty, or `-1`, means none), else the GPUs the NVIDIA driver reports in
+/// `/proc/driver/nvidia/gpus`, else 0.
+fn detected_gpus() -> usize {
+    gpus_from(
+        std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref(),
+        std::fs::read_dir("/proc/driver/nvidia/gpus")
+            .map(|dir| dir.count())
+            .ok(),
+    )
+}
+
+fn gpus_from(visible: Option<&str>, driver: Option<usize>) -> usize {
+    match visible {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .take_while(|d| !d.is_empty() && !d.starts_with('-'))
+            .count(),
+        None => driver.unwrap_or(0),
+    }
+}
+
 impl Config {
     /// The number of CPU slots: how many tasks needing one CPU run at once. Default: the
     /// machine's available parallelism.
@@ -74,7 +98,8 @@ impl Config {
         self
     }
 
-    /// The number of GPUs tasks may reserve. Default: 0.
+    /// The number of GPUs tasks may reserve. Default: those `CUDA_VISIBLE_DEVICES` lists, else
+    /// those the NVIDIA driver reports, else 0.
     pub fn num_gpus(mut self, n: usize) -> Self {
         self.num_gpus = n;
         self
@@ -340,6 +365,21 @@ fn system_memory() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gpus_come_from_cuda_visible_devices_then_the_driver() {
+        assert_eq!(gpus_from(Some("0,1"), Some(8)), 2, "the variable wins");
+        assert_eq!(gpus_from(Some("3"), None), 1);
+        assert_eq!(gpus_from(Some(""), Some(8)), 0, "empty: none");
+        assert_eq!(gpus_from(Some("-1"), Some(8)), 0, "-1: none");
+        assert_eq!(
+            gpus_from(Some("0,-1,2"), None),
+            1,
+            "CUDA stops at the first invalid id"
+        );
+        assert_eq!(gpus_from(None, Some(4)), 4);
+        assert_eq!(gpus_from(None, None), 0);
+    }
 
     #[test]
     fn bad_values_are_named() {

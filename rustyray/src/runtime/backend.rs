@@ -170,6 +170,19 @@ impl Backend {
         }
     }
 
+    /// Whether placement groups can be made here.
+    pub(crate) fn placement_groups(&self) -> Result<()> {
+        match self {
+            Backend::Embedded => Ok(()),
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => Err(Error::InvalidArgument(
+                "placement groups are not available on the Ray backend yet: reserve the \
+                 resources with per-task `num_cpus`/`num_gpus`/`resource` requests instead"
+                    .to_owned(),
+            )),
+        }
+    }
+
     /// Whether streaming tasks and actor calls can run here.
     pub(crate) fn streams(&self) -> Result<()> {
         match self {

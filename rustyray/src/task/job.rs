@@ -26,9 +26,13 @@ pub(crate) trait Body: Send + Sync + Sized + 'static {
     /// Runs the job on its executor, holding `lease`.
     fn launch(job: Job<Self>, lease: Arc<Lease>, tokio: &tokio::runtime::Handle);
 
-    /// What the scheduler calls with the job's lease to start it.
-    fn starter(job: Job<Self>) -> Box<dyn FnOnce(Lease) + Send> {
-        Box::new(move |lease| job.start(lease))
+    /// What the scheduler calls with the job's lease to start it (or with the error that
+    /// fails it without running).
+    fn starter(job: Job<Self>) -> Box<dyn FnOnce(Result<Lease>) + Send> {
+        Box::new(move |lease| match lease {
+            Ok(lease) => job.start(lease),
+            Err(error) => job.finish(Err(error)),
+        })
     }
 }
 
@@ -53,8 +57,11 @@ where
     F: Fn() -> anyhow::Result<Object> + Send + Sync + 'static,
 {
     /// A sync job's start inlined into the closure: the job moves once, into the pool's job.
-    fn starter(job: Job<Self>) -> Box<dyn FnOnce(Lease) + Send> {
-        Box::new(move |lease| job.start_inlined(lease))
+    fn starter(job: Job<Self>) -> Box<dyn FnOnce(Result<Lease>) + Send> {
+        Box::new(move |lease| match lease {
+            Ok(lease) => job.start_inlined(lease),
+            Err(error) => job.finish(Err(error)),
+        })
     }
 
     fn launch(job: Job<Self>, lease: Arc<Lease>, _tokio: &tokio::runtime::Handle) {

@@ -73,6 +73,7 @@ pub struct TaskOptions {
     pub(crate) retry_exceptions: bool,
     pub(crate) name: Option<String>,
     pub(crate) backpressure: Option<usize>,
+    pub(crate) placement: Option<(crate::scheduler::GroupId, usize)>,
 }
 
 impl Default for TaskOptions {
@@ -86,6 +87,7 @@ impl Default for TaskOptions {
             retry_exceptions: false,
             name: None,
             backpressure: None,
+            placement: None,
         }
     }
 }
@@ -124,6 +126,15 @@ impl TaskOptions {
     /// A name for the call, shown instead of the function's in errors.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Runs the task inside bundle `bundle` of placement group `pg`: its resources come from
+    /// that bundle's reservation only (Ray's `PlacementGroupSchedulingStrategy`). A bundle index
+    /// out of range, a request larger than the bundle, or a removed group fails the task with
+    /// [`Error::PlacementGroup`](crate::Error::PlacementGroup).
+    pub fn placement_group(mut self, pg: &crate::PlacementGroup, bundle: usize) -> Self {
+        self.placement = Some(pg.placement(bundle));
         self
     }
 
@@ -345,9 +356,18 @@ impl TaskBuilder {
         };
         let demand = shared.check().and_then(|()| {
             let o = &self.options;
-            shared
-                .scheduler
-                .demand(&function, o.num_cpus, o.num_gpus, &o.resources)
+            match o.placement {
+                None => shared
+                    .scheduler
+                    .demand(&function, o.num_cpus, o.num_gpus, &o.resources),
+                Some(placement) => shared.scheduler.demand_in(
+                    &function,
+                    o.num_cpus,
+                    o.num_gpus,
+                    &o.resources,
+                    placement,
+                ),
+            }
         });
         let demand = match demand {
             Ok(demand) => demand,

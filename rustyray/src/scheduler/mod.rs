@@ -4,57 +4,87 @@
 //!
 //! Resources are counted in thousandths (so `num_cpus(0.5)` is exact): index 0 is CPU, 1 is GPU,
 //! then the custom resources in the order the [`Config`] declared them. A task's [`Demand`] is
-//! the list of non-zero amounts it needs.
+//! the list of non-zero amounts it needs, and the [`Pool`](pool::Pool) it draws them from: the
+//! node's, or the bundle of a placement group it was placed in ([`groups`]).
 //!
 //! A task enters the scheduler only once all its dependencies are resolved. If nothing of its
 //! shape is queued before it and its demand fits, it starts at once; otherwise it waits in the
-//! FIFO queue of its shape (one queue per distinct demand, so a large request never blocks small
-//! ones behind it). Whenever resources come back, every queue's head is started while it fits.
-//! All of that happens under one short lock, and starting a task only hands it to an executor
-//! (the CPU pool or tokio), never runs it inline.
+//! FIFO queue of its shape (one queue per distinct demand and pool, so a large request never
+//! blocks small ones behind it). Whenever resources come back, placement groups waiting for
+//! their reservation are tried first, then every queue's head is started while it fits. All of
+//! that happens under one short lock, and starting a task only hands it to an executor (the CPU
+//! pool or tokio), never runs it inline.
 //!
-//! A running task holds a [`Lease`]. A task that blocks waiting for an object (`get`, `wait`,
-//! or `.await` on a ref inside a task) lends its CPUs back for the duration through a
-//! [`BlockedGuard`]; when it resumes it takes them again even if that briefly oversubscribes the
-//! CPUs, exactly as Ray does. That is what keeps nested tasks from deadlocking the pool.
+//! A running task holds a [`Lease`], which knows the GPUs it got (`rustyray::gpu_ids`). A task
+//! that blocks waiting for an object (`get`, `wait`, or `.await` on a ref inside a task) lends
+//! its CPUs back for the duration through a [`BlockedGuard`]; when it resumes it takes them
+//! again even if that briefly oversubscribes the CPUs, exactly as Ray does. That is what keeps
+//! nested tasks from deadlocking the pool.
 //!
 //! When the scheduler becomes idle after a burst of tasks, it gives the freed heap memory back
 //! to the system (see [`crate::heap`]).
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::heap;
-use crate::object_store::Producer;
+
+pub(crate) mod groups;
+mod lease;
+mod pool;
+
+pub(crate) use groups::{GroupId, GroupInfo};
+pub(crate) use lease::{
+    current_task, gpu_ids, with_async_lease, with_sync_lease, BlockedGuard, Lease,
+};
+use pool::{GpuShare, Pool};
 
 const MILLI: f64 = 1000.0;
 const CPU: usize = 0;
 const GPU: usize = 1;
+/// The node's pool (bundles' pools are numbered from 1).
+const NODE: u64 = 0;
 /// Queues of distinct demands kept while empty.
 const KEPT_QUEUES: usize = 8;
 
-/// What one task needs: `(resource index, thousandths)` pairs, sorted, amounts non-zero. CPU
-/// and GPU fit inline, so the common demand allocates nothing.
+/// What one task needs: `(resource index, thousandths)` pairs, sorted, amounts non-zero (CPU
+/// and GPU fit inline, so the common demand allocates nothing), and the pool it draws from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Demand(SmallVec<[(usize, i64); 2]>);
+pub(crate) struct Demand {
+    amounts: SmallVec<[(usize, i64); 2]>,
+    pool: u64,
+}
 
 impl Demand {
-    fn cpu(&self) -> i64 {
-        self.0
+    fn new(amounts: SmallVec<[(usize, i64); 2]>, pool: u64) -> Demand {
+        Demand { amounts, pool }
+    }
+
+    fn amount(&self, index: usize) -> i64 {
+        self.amounts
             .iter()
-            .find(|(i, _)| *i == CPU)
+            .find(|(i, _)| *i == index)
             .map_or(0, |(_, amount)| *amount)
+    }
+
+    fn cpu(&self) -> i64 {
+        self.amount(CPU)
+    }
+
+    fn gpus(&self) -> i64 {
+        self.amount(GPU)
     }
 }
 
-/// What starts a task once its resources are granted.
-pub(crate) type Start = Box<dyn FnOnce(Lease) + Send>;
+/// What starts a task once its resources are granted, or fails it (its placement group was
+/// removed while it waited).
+pub(crate) type Start = Box<dyn FnOnce(Result<Lease>) + Send>;
 
 /// A task ready to be scheduled: what it needs, and how to start it.
 pub(crate) struct Queued {
@@ -63,47 +93,63 @@ pub(crate) struct Queued {
 }
 
 struct State {
-    available: Vec<i64>,
+    node: Pool,
+    /// The pools of placement-group bundles, by number.
+    bundles: FxHashMap<u64, Pool>,
     /// One FIFO queue per shape of demand. Entries are only the start closures (16 bytes):
     /// a burst of a million queued tasks costs 16 MB of queue, not the 56 MB it took with
     /// each entry's demand beside it.
     queues: Vec<(Demand, VecDeque<Start>)>,
+    groups: groups::Groups,
     /// Leases given back since the heap's free memory was last released.
     finished_since_release: u64,
 }
 
 impl State {
-    fn fits(&self, demand: &Demand) -> bool {
-        demand
-            .0
-            .iter()
-            .all(|&(i, amount)| self.available[i] >= amount)
-    }
-
-    fn take(&mut self, demand: &Demand) {
-        for &(i, amount) in demand.0.iter() {
-            self.available[i] -= amount;
+    /// The pool `demand` draws from, if it still exists.
+    fn pool(&mut self, pool: u64) -> Option<&mut Pool> {
+        if pool == NODE {
+            Some(&mut self.node)
+        } else {
+            self.bundles.get_mut(&pool)
         }
     }
 
-    fn give(&mut self, demand: &Demand) {
-        for &(i, amount) in demand.0.iter() {
-            self.available[i] += amount;
+    fn fits(&mut self, demand: &Demand) -> bool {
+        self.pool(demand.pool)
+            .is_some_and(|pool| !pool.removed && pool.fits(demand))
+    }
+
+    fn take(&mut self, demand: &Demand) -> GpuShare {
+        self.pool(demand.pool)
+            .map(|pool| pool.take(demand))
+            .unwrap_or_default()
+    }
+
+    /// Gives back what a lease held: to its pool, or to the node if its group was removed.
+    fn give(&mut self, demand: &Demand, share: &[(usize, i64)]) {
+        match self.bundles.get_mut(&demand.pool) {
+            Some(pool) if !pool.removed => pool.give(demand, share),
+            _ => self
+                .node
+                .give(&Demand::new(demand.amounts.clone(), NODE), share),
         }
     }
 
     /// Pops every queue head that fits now, taking its resources. (Usually one or two, which
     /// need no allocation.)
-    fn runnable(&mut self) -> SmallVec<[Queued; 2]> {
+    fn runnable(&mut self) -> SmallVec<[(Queued, GpuShare); 2]> {
         let mut out = SmallVec::new();
         let mut emptied = false;
         for q in 0..self.queues.len() {
-            while !self.queues[q].1.is_empty() && self.fits(&self.queues[q].0) {
-                let (demand, queue) = &mut self.queues[q];
-                if let Some(start) = queue.pop_front() {
-                    let demand = demand.clone();
-                    self.take(&demand);
-                    out.push(Queued { demand, start });
+            while !self.queues[q].1.is_empty() {
+                let demand = self.queues[q].0.clone();
+                if !self.fits(&demand) {
+                    break;
+                }
+                if let Some(start) = self.queues[q].1.pop_front() {
+                    let share = self.take(&demand);
+                    out.push((Queued { demand, start }, share));
                 }
             }
             emptied |= self.queues[q].1.is_empty();
@@ -115,6 +161,11 @@ impl State {
             self.queues.retain(|(_, queue)| !queue.is_empty());
         }
         out
+    }
+
+    fn is_idle(&self) -> bool {
+        self.node.available == self.node.total
+            && self.queues.iter().all(|(_, queue)| queue.is_empty())
     }
 }
 
@@ -143,13 +194,15 @@ impl Scheduler {
             total.push(to_milli(*amount));
         }
         let one_cpu = (total[CPU] >= to_milli(1.0))
-            .then(|| Demand(smallvec::smallvec![(CPU, to_milli(1.0))]));
+            .then(|| Demand::new(smallvec::smallvec![(CPU, to_milli(1.0))], NODE));
         Arc::new(Scheduler {
             one_cpu,
             names,
             state: Mutex::new(State {
-                available: total.clone(),
+                node: Pool::node(total.clone()),
+                bundles: FxHashMap::default(),
                 queues: Vec::new(),
+                groups: groups::Groups::default(),
                 finished_since_release: 0,
             }),
             total,
@@ -160,41 +213,34 @@ impl Scheduler {
         })
     }
 
-    /// Turns a resource request into a [`Demand`], failing with [`Error::Infeasible`] if this
-    /// runtime could never satisfy it.
-    pub(crate) fn demand(
+    /// Turns a resource request into amounts, checking each against `limit` (the node's total,
+    /// or a bundle's): what exceeds it is reported by `exceeds(resource, requested, limit)`.
+    fn amounts(
         &self,
         function: &str,
         cpus: f64,
         gpus: f64,
         custom: &[(String, f64)],
-    ) -> Result<Demand> {
-        // The default request (one CPU, nothing else), checked once when the runtime starts.
-        if cpus == 1.0 && gpus == 0.0 && custom.is_empty() {
-            if let Some(one_cpu) = &self.one_cpu {
-                return Ok(one_cpu.clone());
-            }
-        }
+        limit: &[i64],
+        exceeds: &dyn Fn(&str, f64, f64) -> Error,
+    ) -> Result<SmallVec<[(usize, i64); 2]>> {
         let mut amounts: SmallVec<[(usize, i64); 2]> = SmallVec::new();
         let mut add = |index: usize, name: &str, requested: f64| -> Result<()> {
             if !requested.is_finite() || requested < 0.0 {
                 return Err(Error::InvalidArgument(format!(
-                    "task `{function}` requests {requested} {name}; amounts must be finite and >= 0"
+                    "`{function}` requests {requested} {name}; amounts must be finite and >= 0"
                 )));
             }
             let milli = to_milli(requested);
-            let total = if index == usize::MAX {
-                0
-            } else {
-                self.total[index]
-            };
+            if index == GPU && milli > to_milli(1.0) && milli % to_milli(1.0) != 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "`{function}` requests {requested} GPU; above 1, GPUs are requested whole \
+                     (a fraction shares one GPU)"
+                )));
+            }
+            let total = if index == usize::MAX { 0 } else { limit[index] };
             if milli > total {
-                return Err(Error::Infeasible {
-                    function: function.to_owned(),
-                    resource: name.to_owned(),
-                    requested,
-                    available: total as f64 / MILLI,
-                });
+                return Err(exceeds(name, requested, total as f64 / MILLI));
             }
             if milli > 0 {
                 match amounts.iter_mut().find(|(i, _)| *i == index) {
@@ -216,21 +262,52 @@ impl Scheduler {
             add(index, name, *amount)?;
         }
         amounts.sort_unstable();
-        Ok(Demand(amounts))
+        Ok(amounts)
+    }
+
+    /// Turns a resource request into a [`Demand`], failing with [`Error::Infeasible`] if this
+    /// runtime (or the bundle it is placed in) could never satisfy it.
+    pub(crate) fn demand(
+        &self,
+        function: &str,
+        cpus: f64,
+        gpus: f64,
+        custom: &[(String, f64)],
+    ) -> Result<Demand> {
+        // The default request (one CPU, nothing else), checked once when the runtime starts.
+        if cpus == 1.0 && gpus == 0.0 && custom.is_empty() {
+            if let Some(one_cpu) = &self.one_cpu {
+                return Ok(one_cpu.clone());
+            }
+        }
+        let exceeds = |resource: &str, requested: f64, available: f64| Error::Infeasible {
+            function: function.to_owned(),
+            resource: resource.to_owned(),
+            requested,
+            available,
+        };
+        let amounts = self.amounts(function, cpus, gpus, custom, &self.total, &exceeds)?;
+        Ok(Demand::new(amounts, NODE))
     }
 
     /// Starts `task` now if it may, or queues it.
     pub(crate) fn submit(self: &Arc<Self>, task: Queued) {
         let mut state = self.state.lock();
+        if task.demand.pool != NODE && state.pool(task.demand.pool).is_none_or(|p| p.removed) {
+            let error = state.groups.removed_error(task.demand.pool);
+            drop(state);
+            (task.start)(Err(error));
+            return;
+        }
         let queue_empty = !state
             .queues
             .iter()
             .any(|(d, q)| *d == task.demand && !q.is_empty());
         if queue_empty && state.fits(&task.demand) {
-            state.take(&task.demand);
+            let share = state.take(&task.demand);
             drop(state);
-            let lease = Lease::new(self, task.demand);
-            (task.start)(lease);
+            let lease = Lease::new(self, task.demand, share);
+            (task.start)(Ok(lease));
             return;
         }
         match state.queues.iter_mut().find(|(d, _)| *d == task.demand) {
@@ -241,31 +318,47 @@ impl Scheduler {
         }
     }
 
-    /// Returns resources and starts whatever fits now.
-    fn release(self: &Arc<Self>, demand: &Demand) {
-        let (runnable, idle) = {
+    /// Returns what a finished task held and starts whatever fits now.
+    fn finished(self: &Arc<Self>, demand: &Demand, share: &[(usize, i64)]) {
+        self.give_back(demand, share, true);
+    }
+
+    /// Returns resources (a finished task's, or CPUs lent while one waits) and starts whatever
+    /// fits now: placement groups waiting for their reservation first, then queued tasks.
+    fn give_back(self: &Arc<Self>, demand: &Demand, share: &[(usize, i64)], finished: bool) {
+        let (runnable, reserved, idle) = {
             let mut state = self.state.lock();
-            state.give(demand);
-            state.finished_since_release += 1;
+            state.give(demand, share);
+            let reserved = state.reserve_groups();
             let runnable = state.runnable();
-            let idle = runnable.is_empty()
-                && self
-                    .release_after
-                    .is_some_and(|after| state.finished_since_release >= after)
-                && state.available == self.total
-                && state.queues.iter().all(|(_, queue)| queue.is_empty());
-            if idle {
-                state.finished_since_release = 0;
+            let mut idle = false;
+            if finished {
+                state.finished_since_release += 1;
+                idle = runnable.is_empty()
+                    && self
+                        .release_after
+                        .is_some_and(|after| state.finished_since_release >= after)
+                    && state.is_idle();
+                if idle {
+                    state.finished_since_release = 0;
+                }
             }
-            (runnable, idle)
+            (runnable, reserved, idle)
         };
         if idle {
             (self.release_memory)();
             tracing::debug!(target: "rustyray::scheduler", "idle after a burst: released free heap memory");
         }
-        for task in runnable {
-            let lease = Lease::new(self, task.demand);
-            (task.start)(lease);
+        for ready in reserved {
+            ready.finish(Ok(crate::object_store::Object::new(())));
+        }
+        self.start(runnable);
+    }
+
+    fn start(self: &Arc<Self>, runnable: SmallVec<[(Queued, GpuShare); 2]>) {
+        for (task, share) in runnable {
+            let lease = Lease::new(self, task.demand, share);
+            (task.start)(Ok(lease));
         }
     }
 
@@ -290,118 +383,6 @@ fn to_milli(amount: f64) -> i64 {
     (amount * MILLI).round() as i64
 }
 
-/// The resources a running task holds; given back when dropped.
-pub(crate) struct Lease {
-    scheduler: Arc<Scheduler>,
-    demand: Demand,
-    /// How many waits are in progress; CPUs are lent back while this is above zero.
-    blocked: Mutex<usize>,
-    /// The task holding it: what `is_cancelled` asks, and what notes the tasks it submits.
-    task: Option<Arc<dyn Producer>>,
-}
-
-impl Lease {
-    fn new(scheduler: &Arc<Scheduler>, demand: Demand) -> Lease {
-        Lease {
-            scheduler: Arc::clone(scheduler),
-            demand,
-            blocked: Mutex::new(0),
-            task: None,
-        }
-    }
-
-    /// Notes the task that holds the lease.
-    pub(crate) fn held_by(&mut self, task: Arc<dyn Producer>) {
-        self.task = Some(task);
-    }
-
-    fn cpu_demand(&self) -> Option<Demand> {
-        let cpu = self.demand.cpu();
-        (cpu > 0).then(|| Demand(smallvec::smallvec![(CPU, cpu)]))
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        self.scheduler.release(&self.demand);
-    }
-}
-
-thread_local! {
-    /// The lease of the sync task running on this thread.
-    static SYNC_LEASE: RefCell<Option<Arc<Lease>>> = const { RefCell::new(None) };
-}
-
-tokio::task_local! {
-    /// The lease of the async task being polled.
-    static ASYNC_LEASE: Arc<Lease>;
-}
-
-/// Runs a sync task body with its lease as the thread's current lease. The caller keeps the
-/// lease and decides when it is given back.
-pub(crate) fn with_sync_lease<R>(lease: &Arc<Lease>, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<Arc<Lease>>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let previous = self.0.take();
-            SYNC_LEASE.with(|l| *l.borrow_mut() = previous);
-        }
-    }
-    let _restore = Restore(SYNC_LEASE.with(|l| l.borrow_mut().replace(Arc::clone(lease))));
-    f()
-}
-
-/// Wraps an async task body so waits inside it lend its CPUs back.
-pub(crate) fn with_async_lease<F: std::future::Future>(
-    lease: Arc<Lease>,
-    future: F,
-) -> impl std::future::Future<Output = F::Output> {
-    ASYNC_LEASE.scope(lease, future)
-}
-
-/// The task whose body runs here (sync, on this thread; async, in the task being polled).
-pub(crate) fn current_task() -> Option<Arc<dyn Producer>> {
-    let task = |lease: &Arc<Lease>| lease.task.clone();
-    match ASYNC_LEASE.try_with(task) {
-        Ok(task) => task,
-        Err(_) => SYNC_LEASE.with(|l| l.borrow().as_ref().and_then(task)),
-    }
-}
-
-/// While alive, the current task's CPUs are lent back to the scheduler.
-pub(crate) struct BlockedGuard {
-    lease: Arc<Lease>,
-    cpu: Demand,
-}
-
-impl BlockedGuard {
-    /// Lends the current task's CPUs back, if code runs inside a task that holds some.
-    pub(crate) fn enter() -> Option<BlockedGuard> {
-        let lease = ASYNC_LEASE
-            .try_with(Arc::clone)
-            .ok()
-            .or_else(|| SYNC_LEASE.with(|l| l.borrow().clone()))?;
-        let cpu = lease.cpu_demand()?;
-        let mut blocked = lease.blocked.lock();
-        *blocked += 1;
-        if *blocked == 1 {
-            lease.scheduler.release(&cpu);
-        }
-        drop(blocked);
-        Some(BlockedGuard { lease, cpu })
-    }
-}
-
-impl Drop for BlockedGuard {
-    fn drop(&mut self) {
-        let mut blocked = self.lease.blocked.lock();
-        *blocked -= 1;
-        if *blocked == 0 {
-            self.lease.scheduler.reacquire(&self.cpu);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,7 +398,7 @@ mod tests {
             demand: demand.clone(),
             start: Box::new(move |lease| {
                 started.fetch_add(1, Ordering::SeqCst);
-                keep.lock().push(lease);
+                keep.lock().push(lease.expect("granted"));
             }),
         }
     }
@@ -490,7 +471,10 @@ mod tests {
         // A zero custom amount leaves the demand unchanged but takes the general path.
         let general = s.demand("f", 1.0, 0.0, &[("unused".into(), 0.0)]).unwrap();
         assert_eq!(shortcut, general);
-        assert_eq!(shortcut, Demand(smallvec::smallvec![(CPU, 1000)]));
+        assert_eq!(
+            shortcut,
+            Demand::new(smallvec::smallvec![(CPU, 1000)], NODE)
+        );
     }
 
     #[test]

@@ -1,0 +1,284 @@
+//! Placement groups: reserve a gang of resources, all or none, and run tasks inside it (Ray's
+//! `ray.util.placement_group`).
+//!
+//! A group is a list of [`Bundle`]s. Creating it reserves every bundle at once, as soon as the
+//! runtime has room for all of them; until then [`ready`](PlacementGroup::ready) is pending.
+//! A task placed in a bundle (`options().placement_group(&pg, index)`) draws its resources from
+//! that bundle only, so nothing outside the group can take them, and the group's tasks cannot
+//! take more than it reserved. Removing the group gives its resources back and fails the tasks
+//! still queued in it.
+//!
+//! ```
+//! use rustyray::{Bundle, PlacementGroup, Strategy};
+//!
+//! #[rustyray::remote]
+//! fn train(shard: u64) -> u64 {
+//!     shard * 10
+//! }
+//!
+//! # fn main() -> rustyray::Result<()> {
+//! # let rt = rustyray::Runtime::new(rustyray::Config::default().num_cpus(4))?;
+//! # let _guard = rt.enter();
+//! let pg = PlacementGroup::builder()
+//!     .bundle(Bundle::new().cpus(1.0))
+//!     .bundle(Bundle::new().cpus(1.0))
+//!     .strategy(Strategy::Pack)
+//!     .name("trainers")
+//!     .create()?;
+//! rustyray::get(&pg.ready())?; // both bundles are reserved
+//! let results: Vec<_> = (0..2)
+//!     .map(|i| train::options().placement_group(&pg, i).remote(i as u64))
+//!     .collect();
+//! assert_eq!(rustyray::get_all(&results)?, [0, 10]);
+//! assert_eq!(rustyray::get_placement_group("trainers")?, pg);
+//! rustyray::remove_placement_group(&pg)?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::object_ref::ObjectRef;
+use crate::runtime;
+use crate::scheduler::groups::BundleRequest;
+pub use crate::scheduler::groups::{GroupState as PlacementGroupState, Strategy};
+use crate::scheduler::{GroupId, GroupInfo};
+
+/// One bundle of a placement group: resources reserved together on one node.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Bundle {
+    cpus: f64,
+    gpus: f64,
+    resources: Vec<(String, f64)>,
+}
+
+impl Bundle {
+    /// An empty bundle; give it at least one resource.
+    pub fn new() -> Bundle {
+        Bundle::default()
+    }
+
+    /// CPUs in the bundle (fractions allowed).
+    pub fn cpus(mut self, n: f64) -> Self {
+        self.cpus = n;
+        self
+    }
+
+    /// GPUs in the bundle (a fraction, or whole GPUs).
+    pub fn gpus(mut self, n: f64) -> Self {
+        self.gpus = n;
+        self
+    }
+
+    /// An amount of a custom resource in the bundle (added to any set before).
+    pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
+        self.resources.push((name.into(), amount));
+        self
+    }
+}
+
+/// Builds a placement group: its bundles, strategy and optional name. See [`PlacementGroup`].
+#[derive(Debug, Clone, Default)]
+#[must_use = "the group is made only by `create`"]
+pub struct PlacementGroupBuilder {
+    bundles: Vec<Bundle>,
+    strategy: Strategy,
+    name: Option<String>,
+}
+
+impl PlacementGroupBuilder {
+    /// Adds a bundle.
+    pub fn bundle(mut self, bundle: Bundle) -> Self {
+        self.bundles.push(bundle);
+        self
+    }
+
+    /// Adds several bundles.
+    pub fn bundles(mut self, bundles: impl IntoIterator<Item = Bundle>) -> Self {
+        self.bundles.extend(bundles);
+        self
+    }
+
+    /// How the bundles are placed over nodes (default [`Strategy::Pack`]).
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Names the group, so [`get_placement_group`] finds it. Names are unique among live groups.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Creates the group: reserved at once if the runtime has room for every bundle, else as
+    /// soon as it has (see [`PlacementGroup::ready`]). Fails at once, with
+    /// [`Error::PlacementGroup`] naming the bundle and the resource, if it could never be
+    /// reserved here: a bundle larger than the runtime, bundles larger together, or
+    /// `StrictSpread` of several bundles on the embedded runtime's one node.
+    pub fn create(self) -> Result<PlacementGroup> {
+        let shared = runtime::current();
+        shared.check()?;
+        shared.backend.placement_groups()?;
+        let ready = shared.store.insert_pending(None);
+        let requests: Vec<BundleRequest<'_>> = self
+            .bundles
+            .iter()
+            .map(|b| BundleRequest {
+                cpus: b.cpus,
+                gpus: b.gpus,
+                custom: &b.resources,
+            })
+            .collect();
+        let id = shared.scheduler.create_group(
+            self.name.clone(),
+            self.strategy,
+            &requests,
+            std::sync::Arc::clone(&ready),
+        )?;
+        Ok(PlacementGroup {
+            id,
+            name: self.name,
+            strategy: self.strategy,
+            bundles: self.bundles.len(),
+            ready: ObjectRef::from_new_cell(ready),
+        })
+    }
+}
+
+/// A placement group: bundles of resources reserved together (see the [module](self)).
+///
+/// Cheap to clone; equal when it is the same group.
+#[derive(Clone)]
+pub struct PlacementGroup {
+    id: GroupId,
+    name: Option<String>,
+    strategy: Strategy,
+    bundles: usize,
+    ready: ObjectRef<()>,
+}
+
+impl PlacementGroup {
+    /// Starts building a group.
+    pub fn builder() -> PlacementGroupBuilder {
+        PlacementGroupBuilder::default()
+    }
+
+    /// The group's number in its runtime.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The group's name, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// How its bundles are placed.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    /// How many bundles it has (tasks are placed in bundle `0..bundle_count()`).
+    pub fn bundle_count(&self) -> usize {
+        self.bundles
+    }
+
+    /// A ref that resolves when every bundle is reserved (Ray's `pg.ready()`), or fails if the
+    /// group is removed first.
+    pub fn ready(&self) -> ObjectRef<()> {
+        self.ready.clone()
+    }
+
+    /// Waits up to `timeout` for the reservation: `Ok(true)` once reserved, `Ok(false)` if the
+    /// time ran out, the error if the group was removed first (Ray's `pg.wait(timeout)`).
+    pub fn wait(&self, timeout: Duration) -> Result<bool> {
+        match crate::api::get_timeout(&self.ready, timeout) {
+            Ok(()) => Ok(true),
+            Err(Error::Timeout(_)) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Where a task placed in bundle `index` draws its resources from.
+    pub(crate) fn placement(&self, index: usize) -> (GroupId, usize) {
+        (self.id, index)
+    }
+}
+
+impl PartialEq for PlacementGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.ready.id() == other.ready.id()
+    }
+}
+
+impl fmt::Debug for PlacementGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlacementGroup")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("strategy", &self.strategy)
+            .field("bundles", &self.bundles)
+            .finish()
+    }
+}
+
+/// Removes a placement group (Ray's `remove_placement_group`): its free resources go back to
+/// the runtime at once, those held by its running tasks when they end; tasks still queued in it
+/// fail with [`Error::PlacementGroup`], and so does its `ready` if it was still waiting.
+/// Removing it again does nothing.
+pub fn remove_placement_group(pg: &PlacementGroup) -> Result<()> {
+    let shared = runtime::current();
+    shared.backend.placement_groups()?;
+    shared.scheduler.remove_group(pg.id);
+    Ok(())
+}
+
+/// The live placement group named `name` (Ray's `get_placement_group`), or
+/// [`Error::NotFound`].
+pub fn get_placement_group(name: &str) -> Result<PlacementGroup> {
+    let shared = runtime::current();
+    shared.backend.placement_groups()?;
+    let Some((info, ready)) = shared.scheduler.group(|g| g.name.as_deref() == Some(name)) else {
+        return Err(Error::NotFound {
+            what: format!("placement group `{name}`"),
+        });
+    };
+    Ok(PlacementGroup {
+        id: info.id,
+        name: info.name,
+        strategy: info.strategy,
+        bundles: info.bundles.len(),
+        ready: ObjectRef::from_new_cell(ready),
+    })
+}
+
+/// One placement group, as [`state::placement_groups`](crate::state::placement_groups) lists it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PlacementGroupInfo {
+    /// The group's number.
+    pub id: u64,
+    /// Its name, if it has one.
+    pub name: Option<String>,
+    /// How its bundles are placed.
+    pub strategy: Strategy,
+    /// Pending or created.
+    pub state: PlacementGroupState,
+    /// Each bundle's resources, by name.
+    pub bundles: Vec<Vec<(String, f64)>>,
+}
+
+impl From<GroupInfo> for PlacementGroupInfo {
+    fn from(info: GroupInfo) -> Self {
+        PlacementGroupInfo {
+            id: info.id,
+            name: info.name,
+            strategy: info.strategy,
+            state: info.state,
+            bundles: info.bundles,
+        }
+    }
+}
