@@ -1,0 +1,249 @@
+//! Placement groups and GPU ids on the embedded runtime.
+
+use std::collections::HashMap;
+use std::sync::{Barrier, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use rustyray::{Bundle, Config, Error, PlacementGroup, PlacementGroupState, Runtime, Strategy};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+const A_MOMENT: Duration = Duration::from_millis(300);
+
+/// Gates a test opens by number, which tasks wait at.
+static GATES: Mutex<Option<HashMap<u64, bool>>> = Mutex::new(None);
+static GATE_OPENED: Condvar = Condvar::new();
+
+fn open(gate: u64) {
+    GATES
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(gate, true);
+    GATE_OPENED.notify_all();
+}
+
+#[rustyray::remote]
+fn wait_at(gate: u64) -> u64 {
+    let mut gates = GATES.lock().unwrap();
+    while !gates.get_or_insert_with(HashMap::new).contains_key(&gate) {
+        gates = GATE_OPENED.wait(gates).unwrap();
+    }
+    gate
+}
+
+#[rustyray::remote]
+fn one() -> u64 {
+    1
+}
+
+static TWO_AT_ONCE: Barrier = Barrier::new(2);
+
+/// Meets the other one at the barrier (so both hold their GPU at once), then says which it has.
+#[rustyray::remote(num_gpus = 1)]
+fn whole_gpu() -> Vec<usize> {
+    TWO_AT_ONCE.wait();
+    rustyray::gpu_ids()
+}
+
+#[rustyray::remote(num_gpus = 0.5)]
+fn half_gpu() -> Vec<usize> {
+    rustyray::gpu_ids()
+}
+
+#[test]
+fn whole_gpus_are_distinct_and_fractions_share() {
+    let rt = Runtime::new(Config::default().num_cpus(2).num_gpus(2)).unwrap();
+    let _guard = rt.enter();
+    let (a, b) = (whole_gpu::remote(), whole_gpu::remote());
+    let (a, b) = (
+        rustyray::get_timeout(&a, PATIENCE).unwrap(),
+        rustyray::get_timeout(&b, PATIENCE).unwrap(),
+    );
+    assert_eq!((a.len(), b.len()), (1, 1));
+    assert_ne!(a, b, "two whole-GPU tasks at once hold different GPUs");
+    let halves: Vec<Vec<usize>> =
+        rustyray::get_all(&[half_gpu::remote(), half_gpu::remote()]).unwrap();
+    assert!(halves.iter().all(|ids| ids.len() == 1));
+    assert!(rustyray::get(&one::remote()).is_ok());
+    assert!(rustyray::gpu_ids().is_empty(), "outside a task");
+}
+
+#[test]
+fn a_reservation_keeps_its_resources_from_outside_tasks_until_removed() {
+    let rt = Runtime::new(Config::default().num_cpus(2)).unwrap();
+    let _guard = rt.enter();
+    let pg = PlacementGroup::builder()
+        .bundle(Bundle::new().cpus(1.0))
+        .bundle(Bundle::new().cpus(1.0))
+        .create()
+        .unwrap();
+    assert!(
+        pg.wait(PATIENCE).unwrap(),
+        "two CPUs free: reserved at once"
+    );
+    let outside = one::remote();
+    assert!(
+        matches!(
+            rustyray::get_timeout(&outside, A_MOMENT),
+            Err(Error::Timeout(_))
+        ),
+        "both CPUs are the group's"
+    );
+    // Inside the group, its bundles run tasks.
+    let inside: Vec<_> = (0..2)
+        .map(|i| one::options().placement_group(&pg, i).remote())
+        .collect();
+    assert_eq!(rustyray::get_all(&inside).unwrap(), [1, 1]);
+    rustyray::remove_placement_group(&pg).unwrap();
+    assert_eq!(rustyray::get_timeout(&outside, PATIENCE), Ok(1));
+    rustyray::remove_placement_group(&pg).unwrap(); // again: nothing
+}
+
+#[test]
+fn infeasible_groups_fail_at_once_naming_the_bundle_and_resource() {
+    let rt = Runtime::new(Config::default().num_cpus(2).resource("disk", 1.0)).unwrap();
+    let _guard = rt.enter();
+    let started = Instant::now();
+    let cases = [
+        (
+            PlacementGroup::builder().bundle(Bundle::new().cpus(3.0)),
+            "bundle 0 asks for 3 CPU",
+        ),
+        (
+            PlacementGroup::builder()
+                .bundle(Bundle::new().cpus(1.0))
+                .bundle(Bundle::new().resource("disk", 2.0)),
+            "bundle 1 asks for 2 disk",
+        ),
+        (
+            PlacementGroup::builder()
+                .bundle(Bundle::new().cpus(1.5))
+                .bundle(Bundle::new().cpus(1.5)),
+            "together need more CPU",
+        ),
+        (
+            PlacementGroup::builder()
+                .bundle(Bundle::new().cpus(1.0))
+                .bundle(Bundle::new().cpus(1.0))
+                .strategy(Strategy::StrictSpread),
+            "StrictSpread",
+        ),
+        (PlacementGroup::builder(), "no bundles"),
+        (
+            PlacementGroup::builder().bundle(Bundle::new()),
+            "asks for nothing",
+        ),
+    ];
+    for (builder, expected) in cases {
+        let error = builder.create().unwrap_err();
+        assert!(matches!(error, Error::PlacementGroup { .. }), "{error:?}");
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(
+        rustyray::state::placement_groups().is_empty(),
+        "nothing was made"
+    );
+}
+
+#[test]
+fn tasks_in_a_bundle_are_checked_against_it() {
+    let rt = Runtime::new(Config::default().num_cpus(2)).unwrap();
+    let _guard = rt.enter();
+    let pg = PlacementGroup::builder()
+        .bundle(Bundle::new().cpus(1.0))
+        .name("small")
+        .create()
+        .unwrap();
+    let too_big = one::options()
+        .num_cpus(2.0)
+        .placement_group(&pg, 0)
+        .remote();
+    let error = rustyray::get(&too_big).unwrap_err().to_string();
+    assert!(error.contains("bundle 0 holds 1"), "{error}");
+    let no_such = one::options().placement_group(&pg, 3).remote();
+    let error = rustyray::get(&no_such).unwrap_err().to_string();
+    assert!(error.contains("has 1 bundles"), "{error}");
+    rustyray::remove_placement_group(&pg).unwrap();
+    let removed = one::options().placement_group(&pg, 0).remote();
+    assert!(matches!(
+        rustyray::get(&removed),
+        Err(Error::PlacementGroup { .. })
+    ));
+}
+
+#[test]
+fn removing_a_group_fails_what_is_queued_in_it() {
+    let rt = Runtime::new(Config::default().num_cpus(2)).unwrap();
+    let _guard = rt.enter();
+    let pg = PlacementGroup::builder()
+        .bundle(Bundle::new().cpus(1.0))
+        .create()
+        .unwrap();
+    let running = wait_at::options().placement_group(&pg, 0).remote(1);
+    let queued = one::options().placement_group(&pg, 0).remote();
+    assert!(
+        matches!(
+            rustyray::get_timeout(&queued, A_MOMENT),
+            Err(Error::Timeout(_))
+        ),
+        "the bundle's one CPU is taken"
+    );
+    rustyray::remove_placement_group(&pg).unwrap();
+    let error = rustyray::get_timeout(&queued, PATIENCE).unwrap_err();
+    assert!(matches!(error, Error::PlacementGroup { .. }), "{error:?}");
+    // The running task finishes; its CPU goes back to the runtime, not to the removed group.
+    open(1);
+    assert_eq!(rustyray::get_timeout(&running, PATIENCE), Ok(1));
+    let both = one::options().num_cpus(2.0).remote();
+    assert_eq!(rustyray::get_timeout(&both, PATIENCE), Ok(1));
+}
+
+#[test]
+fn a_group_waits_for_its_resources_then_is_ready() {
+    let rt = Runtime::new(Config::default().num_cpus(2)).unwrap();
+    let _guard = rt.enter();
+    let busy = wait_at::remote(2);
+    let pg = PlacementGroup::builder()
+        .bundle(Bundle::new().cpus(2.0))
+        .name("waiting")
+        .create()
+        .unwrap();
+    assert!(!pg.wait(A_MOMENT).unwrap(), "one CPU is busy");
+    let listed = rustyray::state::placement_groups();
+    assert_eq!(listed[0].state, PlacementGroupState::Pending);
+    assert_eq!(listed[0].name.as_deref(), Some("waiting"));
+    open(2);
+    rustyray::get(&busy).unwrap();
+    assert!(pg.wait(PATIENCE).unwrap());
+    assert_eq!(
+        rustyray::state::placement_groups()[0].state,
+        PlacementGroupState::Created
+    );
+    let found = rustyray::get_placement_group("waiting").unwrap();
+    assert_eq!(found, pg);
+    let taken = PlacementGroup::builder()
+        .bundle(Bundle::new().cpus(1.0))
+        .name("waiting")
+        .create()
+        .unwrap_err();
+    assert!(taken.to_string().contains("of that name exists"), "{taken}");
+    rustyray::remove_placement_group(&found).unwrap();
+    assert!(matches!(
+        rustyray::get_placement_group("waiting"),
+        Err(Error::NotFound { .. })
+    ));
+    // A group removed while it waits fails its `ready`.
+    let hog = wait_at::options().num_cpus(2.0).remote(3);
+    let never = PlacementGroup::builder()
+        .bundle(Bundle::new().cpus(1.0))
+        .create()
+        .unwrap();
+    rustyray::remove_placement_group(&never).unwrap();
+    assert!(matches!(
+        never.wait(PATIENCE),
+        Err(Error::PlacementGroup { .. })
+    ));
+    open(3);
+    rustyray::get(&hog).unwrap();
+}
