@@ -16,6 +16,7 @@
 
 mod large;
 mod measure;
+mod scheduling;
 mod soak;
 mod streams;
 mod workloads;

@@ -135,6 +135,7 @@ pub(crate) fn ray(name: &str) -> Option<f64> {
         "multi client put gigabytes" => 13.35,
         "single client wait 1k refs" => 1.94,
         "single client get object containing 10k refs" => 13.68,
+        "placement group create/removal" => 459.0,
         _ => return None,
     })
 }

@@ -235,6 +235,9 @@ pub(crate) fn all(e: Effort, floor: &Floor, cpus: usize, filter: Option<&str>) -
     if wants("objects large") {
         lines.extend(crate::large::lines(e, cpus));
     }
+    if wants("groups placement") {
+        lines.extend(crate::scheduling::lines(e));
+    }
     if wants("streams returns") {
         lines.extend(crate::streams::lines(e));
     }
