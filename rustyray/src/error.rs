@@ -111,6 +111,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// A [`Queue`](crate::util::Queue) stayed full: `put_nowait`, or a `put` whose timeout ran
+    /// out.
+    #[error("the queue is full (it holds at most {capacity} items); take items out first, or wait longer")]
+    QueueFull {
+        /// The queue's capacity.
+        capacity: usize,
+    },
+
+    /// A [`Queue`](crate::util::Queue) stayed empty: `get_nowait`, or a `get` whose timeout ran
+    /// out.
+    #[error("the queue is empty; put items in first, or wait longer")]
+    QueueEmpty,
+
     /// An object's value cannot be had any more: its spill file was cut short, changed or
     /// removed on disk. Only this object is affected; it fails the same way on every read.
     #[error("object {object} is lost: {reason}")]

@@ -60,6 +60,7 @@ mod stream;
 mod sync;
 pub mod task;
 mod timeline;
+pub mod util;
 
 #[doc(hidden)]
 #[path = "private.rs"]

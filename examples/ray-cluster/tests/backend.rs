@@ -382,6 +382,30 @@ fn streams_work_or_fail_clearly() {
     });
 }
 
+/// Placement groups: reserved embedded; on Ray (not mapped yet) creation fails at once naming
+/// placement groups. `gpu_ids` is empty outside a GPU task on both.
+fn placement_groups_work_or_fail_clearly() {
+    on_each_backend(|backend| {
+        let made = rustyray::PlacementGroup::builder()
+            .bundle(rustyray::Bundle::new().cpus(1.0))
+            .create();
+        match backend {
+            "embedded" => {
+                let pg = made.unwrap();
+                assert!(pg.wait(std::time::Duration::from_secs(30)).unwrap());
+                let inside = square::options().placement_group(&pg, 0).remote(3);
+                assert_eq!(rustyray::get(&inside).unwrap(), 9);
+                rustyray::remove_placement_group(&pg).unwrap();
+            }
+            _ => {
+                let err = made.unwrap_err().to_string();
+                assert!(err.contains("placement groups"), "{backend}: {err}");
+            }
+        }
+        assert!(rustyray::gpu_ids().is_empty(), "{backend}");
+    });
+}
+
 fn as_completed_gives_every_ref_once() {
     on_each_backend(|backend| {
         let refs: Vec<ObjectRef<u64>> = [40, 1, 20].into_iter().map(sleep_ms::remote).collect();
@@ -572,6 +596,10 @@ const CASES: &[(&str, fn())] = &[
         several_returns_split_or_fail_clearly,
     ),
     ("streams_work_or_fail_clearly", streams_work_or_fail_clearly),
+    (
+        "placement_groups_work_or_fail_clearly",
+        placement_groups_work_or_fail_clearly,
+    ),
     ("async_code_awaits_refs", async_code_awaits_refs),
     (
         "retries_follow_max_retries_and_retry_exceptions",

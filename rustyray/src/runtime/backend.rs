@@ -170,6 +170,19 @@ impl Backend {
         }
     }
 
+    /// Fails on the Ray backend for `feature`, which only the embedded runtime offers yet.
+    #[cfg_attr(not(feature = "ray"), allow(unused_variables))]
+    pub(crate) fn embedded_only(&self, feature: &str) -> Result<()> {
+        match self {
+            Backend::Embedded => Ok(()),
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => Err(Error::InvalidArgument(format!(
+                "{feature} is not available on the Ray backend yet; use it on the embedded \
+                 runtime (see docs/ray.md)"
+            ))),
+        }
+    }
+
     /// Whether placement groups can be made here.
     pub(crate) fn placement_groups(&self) -> Result<()> {
         match self {
