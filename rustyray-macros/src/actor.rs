@@ -8,6 +8,84 @@ use syn::spanned::Spanned;
 use crate::args::Errors;
 use crate::signature::{self, Callable, Receiver};
 
+/// What `#[rustyray::actor(..)]` says on the impl.
+#[derive(Default)]
+struct ImplOptions {
+    /// `concurrent` (or `concurrency_groups`, which implies it): async `&self` methods may
+    /// interleave. The span of the word, for errors about `Sync`.
+    concurrent: Option<syn::Ident>,
+    /// `concurrency_groups(io = 4, ..)`: each group's name and limit, in order.
+    groups: Vec<(String, usize)>,
+}
+
+fn parse_impl_options(attr: TokenStream) -> syn::Result<ImplOptions> {
+    let mut options = ImplOptions::default();
+    if attr.is_empty() {
+        return Ok(options);
+    }
+    let usage = "#[rustyray::actor] takes `concurrent` and `concurrency_groups(name = limit, ..)` \
+                 (on the impl); set other options per actor with \
+                 `Type::options().name(..).max_restarts(..).remote(..)`";
+    let metas = syn::parse::Parser::parse2(
+        syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
+        attr.clone(),
+    )
+    .map_err(|_| syn::Error::new_spanned(&attr, usage))?;
+    for meta in metas {
+        match &meta {
+            syn::Meta::Path(path) if path.is_ident("concurrent") => {
+                options.concurrent = path.get_ident().cloned();
+            }
+            syn::Meta::List(list) if list.path.is_ident("concurrency_groups") => {
+                let pairs = list.parse_args_with(
+                    syn::punctuated::Punctuated::<syn::MetaNameValue, syn::Token![,]>::parse_terminated,
+                )?;
+                for pair in pairs {
+                    let name = pair.path.get_ident().ok_or_else(|| {
+                        syn::Error::new_spanned(&pair.path, "expected a group name, as in `io = 4`")
+                    })?;
+                    let limit =
+                        match &pair.value {
+                            syn::Expr::Lit(syn::ExprLit {
+                                lit: syn::Lit::Int(n),
+                                ..
+                            }) => n.base10_parse::<usize>()?,
+                            other => return Err(syn::Error::new_spanned(
+                                other,
+                                "a concurrency group's limit is a whole number of calls, as in \
+                                 `io = 4`",
+                            )),
+                        };
+                    if limit == 0 {
+                        return Err(syn::Error::new_spanned(
+                            &pair.value,
+                            "a concurrency group needs a limit of at least 1",
+                        ));
+                    }
+                    if options.groups.iter().any(|(n, _)| name == n) {
+                        return Err(syn::Error::new_spanned(
+                            name,
+                            "this group is declared twice",
+                        ));
+                    }
+                    options.groups.push((name.to_string(), limit));
+                }
+                if options.groups.len() > 254 {
+                    return Err(syn::Error::new_spanned(
+                        list,
+                        "at most 254 concurrency groups",
+                    ));
+                }
+                options
+                    .concurrent
+                    .get_or_insert_with(|| syn::Ident::new("concurrency_groups", list.path.span()));
+            }
+            other => return Err(syn::Error::new_spanned(other, usage)),
+        }
+    }
+    Ok(options)
+}
+
 /// Names `ActorHandle<A>` answers itself, which a method of `A` would be hidden behind.
 const RESERVED: &[&str] = &[
     "call",
@@ -24,25 +102,8 @@ const RESERVED: &[&str] = &[
 ];
 
 pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let concurrent = if attr.is_empty() {
-        None
-    } else {
-        let word: syn::Ident = syn::parse2(attr.clone()).map_err(|_| {
-            syn::Error::new_spanned(
-                &attr,
-                "#[rustyray::actor] takes no options but `concurrent` (on the impl); set options \
-                 per actor with `Type::options().name(..).max_restarts(..).remote(..)`",
-            )
-        })?;
-        if word != "concurrent" {
-            return Err(syn::Error::new_spanned(
-                word,
-                "the only argument of #[rustyray::actor] is `concurrent` (on the impl): it lets \
-                 async `&self` methods interleave up to `max_concurrency`",
-            ));
-        }
-        Some(word)
-    };
+    let options = parse_impl_options(attr)?;
+    let concurrent = options.concurrent.clone();
     let item = syn::parse2::<syn::Item>(item)?;
     if let (Some(word), false) = (&concurrent, matches!(item, syn::Item::Impl(_))) {
         return Err(syn::Error::new_spanned(
@@ -62,7 +123,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
                 vis,
             }))
         }
-        syn::Item::Impl(item) => Ok(generate_impl(&parse_impl(item, concurrent)?)),
+        syn::Item::Impl(item) => Ok(generate_impl(&parse_impl(item, options)?)),
         other => Err(syn::Error::new_spanned(
             other,
             "#[rustyray::actor] goes on a struct and on its inherent impl block",
@@ -157,9 +218,15 @@ struct ImplModel {
     methods: Vec<Callable>,
     /// `#[actor(concurrent)]`: async `&self` methods may interleave.
     concurrent: Option<syn::Ident>,
+    /// `#[actor(concurrency_groups(..))]`: names and limits, in order.
+    groups: Vec<(String, usize)>,
+    /// Each method's concurrency group (0: the default one), in the order of `methods`.
+    method_groups: Vec<u8>,
 }
 
-fn parse_impl(mut item: syn::ItemImpl, concurrent: Option<syn::Ident>) -> syn::Result<ImplModel> {
+fn parse_impl(mut item: syn::ItemImpl, options: ImplOptions) -> syn::Result<ImplModel> {
+    let ImplOptions { concurrent, groups } = options;
+    let mut method_groups = Vec::new();
     let mut errors = Errors::default();
     if let Some((_, path, _)) = &item.trait_ {
         return Err(syn::Error::new_spanned(
@@ -264,6 +331,42 @@ fn parse_impl(mut item: syn::ItemImpl, concurrent: Option<syn::Ident>) -> syn::R
             }
         }
         callable.backpressure = attributes.backpressure.map(|(n, _)| n);
+        let group = match &attributes.group {
+            None => 0,
+            Some(name) => match groups.iter().position(|(g, _)| *g == name.value()) {
+                Some(i) if callable.is_async && callable.receiver == Receiver::Shared => {
+                    (i + 1) as u8
+                }
+                Some(_) => {
+                    errors.add(
+                        name,
+                        "only async `&self` methods run in a concurrency group: the others \
+                         have the actor to themselves; make the method `async fn ..(&self, ..)`",
+                    );
+                    0
+                }
+                None => {
+                    let declared: Vec<&str> = groups.iter().map(|(g, _)| g.as_str()).collect();
+                    errors.add(
+                        name,
+                        if declared.is_empty() {
+                            "no concurrency groups are declared: add \
+                             `concurrency_groups(name = limit, ..)` to #[rustyray::actor] on the \
+                             impl"
+                                .to_owned()
+                        } else {
+                            format!(
+                                "no concurrency group `{}`; the impl declares: {}",
+                                name.value(),
+                                declared.join(", ")
+                            )
+                        },
+                    );
+                    0
+                }
+            },
+        };
+        method_groups.push(group);
         methods.push(callable);
     }
     let constructor = match constructors.len() {
@@ -305,6 +408,8 @@ fn parse_impl(mut item: syn::ItemImpl, concurrent: Option<syn::Ident>) -> syn::R
         constructor: constructor.expect("errors reported above"),
         methods,
         concurrent,
+        groups,
+        method_groups,
     })
 }
 
@@ -320,6 +425,8 @@ struct MethodAttributes {
     streaming: Option<Span>,
     /// `#[rustyray(backpressure = N)]` (with `streaming`), with where it was written.
     backpressure: Option<(u32, Span)>,
+    /// `#[rustyray(concurrency_group = "io")]`.
+    group: Option<syn::LitStr>,
 }
 
 fn take_method_attributes(
@@ -343,6 +450,10 @@ fn take_method_attributes(
                 "num_returns" => found.num_returns = Some(count()?),
                 "streaming" => found.streaming = Some(word.span()),
                 "backpressure" => found.backpressure = Some(count()?),
+                "concurrency_group" => {
+                    input.parse::<syn::Token![=]>()?;
+                    found.group = Some(input.parse()?);
+                }
                 _ => return Err(input.error("unknown")),
             }
             if input.is_empty() {
@@ -353,8 +464,9 @@ fn take_method_attributes(
         if parsed.is_err() {
             errors.add(
                 attr,
-                "method attributes are #[rustyray(skip)], #[rustyray(num_returns = N)] and \
-                 #[rustyray(streaming)] (with an optional `backpressure = N`)",
+                "method attributes are #[rustyray(skip)], #[rustyray(num_returns = N)], \
+                 #[rustyray(streaming)] (with an optional `backpressure = N`) and \
+                 #[rustyray(concurrency_group = \"name\")]",
             );
         }
         false
@@ -408,6 +520,8 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
         constructor,
         methods,
         concurrent,
+        groups,
+        method_groups,
     } = model;
     let methods_ty = sibling("Methods");
     let options_ty = sibling("Options");
@@ -434,13 +548,19 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
     // Interleaved calls share `&Self` across threads: the span points at `concurrent` if the
     // state is not `Sync`.
     let make_concurrent = match concurrent {
+        Some(word) if !groups.is_empty() => {
+            let (names, limits): (Vec<&String>, Vec<&usize>) =
+                groups.iter().map(|(n, l)| (n, l)).unzip();
+            quote_spanned!(word.span()=> .concurrency_groups(&[#((#names, #limits)),*]))
+        }
         Some(word) => quote_spanned!(word.span()=> .concurrent()),
         None => quote!(),
     };
 
     // Methods.
     let this = syn::Ident::new("__this", Span::mixed_site());
-    let method_fns = methods.iter().map(|m| {
+    let method_fns = methods.iter().zip(method_groups).map(|(m, &group)| {
+        let group = (group > 0).then(|| quote!(.concurrency_group(#group)));
         let name = &m.name;
         let name_str = name.to_string();
         let method_id = format!("{class}::{name_str}");
@@ -498,7 +618,8 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
                 #assertions
                 let mut #builder =
                     ::rustyray::actor::CallBuilder::<#self_ty>::new(self.__rustyray_id, #name_str)
-                        .registered(::core::concat!(::core::module_path!(), "::", #method_id));
+                        .registered(::core::concat!(::core::module_path!(), "::", #method_id))
+                        #group;
                 #bind
                 let #result = #send;
                 #split

@@ -101,6 +101,7 @@ pub struct ActorBuilder<A> {
     class: Cow<'static, str>,
     options: ActorOptions,
     concurrent: Option<ConcurrentRunner<A>>,
+    concurrency_groups: Vec<(Cow<'static, str>, usize)>,
     args: CallArgs,
 }
 
@@ -121,6 +122,7 @@ impl<A: Actor> ActorBuilder<A> {
             class: class.into(),
             options: ActorOptions::default(),
             concurrent: None,
+            concurrency_groups: Vec::new(),
             args: CallArgs::new(),
         }
     }
@@ -149,7 +151,30 @@ impl<A: Actor> ActorBuilder<A> {
         self
     }
 
+    /// Declares the actor's concurrency groups, each with its own limit of shared calls running
+    /// at once and its own queue (what `#[rustyray::actor(concurrency_groups(io = 4))]` passes;
+    /// calls name a group by its 1-based index). Needs [`concurrent`](Self::concurrent).
+    #[doc(hidden)]
+    pub fn concurrency_groups(mut self, groups: &[(&'static str, usize)]) -> Self
+    where
+        A: Sync,
+    {
+        self.concurrency_groups = groups.iter().map(|&(n, l)| (n.into(), l)).collect();
+        self.concurrent()
+    }
+
     fn check_concurrency(&self) -> Result<()> {
+        if let Some((name, _)) = self
+            .concurrency_groups
+            .iter()
+            .find(|(_, limit)| *limit == 0)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "concurrency group `{name}` of `{}` has a limit of 0 and would never run a call; \
+                 use 1 or more",
+                self.class
+            )));
+        }
         let n = self.options.max_concurrency;
         if n == 0 {
             return Err(Error::InvalidArgument(
@@ -232,6 +257,7 @@ impl<A: Actor> ActorBuilder<A> {
                     restarts_left: self.options.max_restarts,
                     max_task_retries: self.options.max_task_retries,
                     max_concurrency: self.options.max_concurrency,
+                    concurrency_groups: self.concurrency_groups,
                     concurrent: self.concurrent,
                     backlog: Default::default(),
                     running: Vec::new(),
@@ -282,6 +308,7 @@ pub struct CallBuilder<A> {
     method: Cow<'static, str>,
     args: CallArgs,
     backpressure: Option<usize>,
+    group: u8,
     _actor: PhantomData<fn() -> A>,
 }
 
@@ -303,6 +330,7 @@ impl<A: Actor> CallBuilder<A> {
             method: method.into(),
             args: CallArgs::new(),
             backpressure: None,
+            group: 0,
             _actor: PhantomData,
         }
     }
@@ -379,6 +407,14 @@ impl<A: Actor> CallBuilder<A> {
     }
 
     #[inline]
+    /// Runs the call in the actor's concurrency group number `index` (1-based, in the order
+    /// `#[rustyray::actor(concurrency_groups(..))]` declares them; 0 is the default group).
+    #[doc(hidden)]
+    pub fn concurrency_group(mut self, index: u8) -> Self {
+        self.group = index;
+        self
+    }
+
     /// For [`spawn_stream`](Self::spawn_stream): the producer waits while `n` items are
     /// unconsumed (default: no limit; `0` counts as 1).
     pub fn backpressure(mut self, n: usize) -> Self {
@@ -473,6 +509,7 @@ impl<A: Actor> CallBuilder<A> {
             out: Arc::clone(&out),
             body,
             attempts: 0,
+            group: self.group,
         };
         if cell.send(call, &shared.pool).is_err() {
             // The actor died or was freed after the check above.

@@ -20,6 +20,7 @@
 //! mailbox closes and every call still held fails with `ActorDied`, which [`Drop`] guarantees
 //! even when the host is aborted by `kill` or dropped at shutdown.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
@@ -59,6 +60,8 @@ pub(super) struct ActorHost<A> {
     pub(super) restarts_left: u32,
     pub(super) max_task_retries: u32,
     pub(super) max_concurrency: usize,
+    /// The named concurrency groups and their limits (calls name them by 1-based index).
+    pub(super) concurrency_groups: Vec<(Cow<'static, str>, usize)>,
     pub(super) concurrent: Option<ConcurrentRunner<A>>,
     /// Calls taken from the mailbox but not run yet.
     pub(super) backlog: VecDeque<Call<A>>,
@@ -114,7 +117,9 @@ impl<A: Send + 'static> ActorHost<A> {
                     store_outcome(&self.cell, call, outcome, Run::until_now(started, true))
                 }
                 Method::Shared(method) => match self.concurrent {
-                    Some(runner) if self.max_concurrency > 1 => {
+                    Some(runner)
+                        if self.max_concurrency > 1 || !self.concurrency_groups.is_empty() =>
+                    {
                         runner(&mut self, &state, call).await
                     }
                     _ => {
@@ -266,19 +271,26 @@ impl<A: Send + 'static> ActorHost<A> {
         }
     }
 
-    /// Runs `first` and the shared calls that follow it, up to `max_concurrency` at a time,
-    /// until a call of another kind arrives (it waits in the backlog) and the running ones end.
-    /// On a panic the other calls still running are interrupted and reported in the crash.
+    /// Runs `first` and the shared calls that follow it, each concurrency group up to its
+    /// limit at a time (the default group up to `max_concurrency`), until a call of another
+    /// kind arrives (it waits in the backlog) and the running ones end. A call whose group is
+    /// full waits in its group's queue, so the other groups' calls go on past it. On a panic
+    /// the other calls still running are interrupted and reported in the crash, and those
+    /// still queued go back to the backlog.
     pub(super) async fn run_concurrently(&mut self, state: &A, first: Call<A>) -> Option<Crash<A>>
     where
         A: Sync,
     {
-        let (cell, limit) = (&self.cell, self.max_concurrency);
+        let cell = &self.cell;
         let (print, retries) = (self.shared.print_panics, self.max_task_retries);
-        let start = |mut call: Call<A>| async move {
+        let limits = self.group_limits();
+        let last_group = limits.len() - 1;
+        let group_of = move |call: &Call<A>| usize::from(call.group).min(last_group);
+        let start = move |mut call: Call<A>| async move {
+            let group = group_of(&call);
             if let Some(error) = wait_for(&call.deps).await {
                 call.finish(Err(error));
-                return None;
+                return (group, None);
             }
             let last = call.last_try(retries);
             let Method::Shared(method) = &call.body else {
@@ -289,41 +301,64 @@ impl<A: Send + 'static> ActorHost<A> {
             let outcome = panics::catch_async(print, method(state))
                 .instrument(call_span(cell, &call))
                 .await;
-            store_outcome(cell, call, outcome, Run::until_now(started, true))
+            (
+                group,
+                store_outcome(cell, call, outcome, Run::until_now(started, true)),
+            )
         };
-        let mut started: Vec<Call<A>> = first.copy_shared().into_iter().collect();
-        self.running.push(Arc::downgrade(&first.out));
+        let mut counts = vec![0_usize; limits.len()];
+        let mut queued: Vec<VecDeque<Call<A>>> = limits.iter().map(|_| VecDeque::new()).collect();
+        let mut started: Vec<Call<A>> = Vec::new();
         let mut running = FuturesUnordered::new();
-        running.push(start(first));
+        macro_rules! launch {
+            ($call:expr) => {{
+                let call: Call<A> = $call;
+                counts[group_of(&call)] += 1;
+                started.extend(call.copy_shared());
+                self.running.push(Arc::downgrade(&call.out));
+                running.push(start(call));
+            }};
+        }
+        launch!(first);
         let mut accepting = true;
         let crash = loop {
-            if accepting && running.len() < limit {
+            let finished = if accepting {
                 tokio::select! {
                     biased;
-                    Some(outcome) = running.next() => {
-                        if outcome.is_some() {
-                            break outcome;
+                    Some(finished) = running.next() => Some(finished),
+                    next = next_call(&mut self.backlog, &self.cell) => {
+                        match next {
+                            Some(call) if call.out.resolved_before_run() => {}
+                            Some(call) if matches!(call.body, Method::Shared(_)) => {
+                                let group = group_of(&call);
+                                if counts[group] < limits[group] {
+                                    launch!(call);
+                                } else {
+                                    queued[group].push_back(call);
+                                }
+                            }
+                            Some(call) => {
+                                self.backlog.push_front(call);
+                                accepting = false;
+                            }
+                            None => accepting = false,
                         }
+                        None
                     }
-                    next = next_call(&mut self.backlog, &self.cell) => match next {
-                        Some(call) if call.out.resolved_before_run() => {}
-                        Some(call) if matches!(call.body, Method::Shared(_)) => {
-                            started.extend(call.copy_shared());
-                            self.running.push(Arc::downgrade(&call.out));
-                            running.push(start(call));
-                        }
-                        Some(call) => {
-                            self.backlog.push_front(call);
-                            accepting = false;
-                        }
-                        None => accepting = false,
-                    },
                 }
             } else {
                 match running.next().await {
-                    Some(Some(crash)) => break Some(crash),
-                    Some(None) => {}
+                    Some(finished) => Some(finished),
                     None => break None,
+                }
+            };
+            if let Some((group, outcome)) = finished {
+                counts[group] -= 1;
+                if outcome.is_some() {
+                    break outcome;
+                }
+                if let Some(call) = queued[group].pop_front() {
+                    launch!(call);
                 }
             }
             if !accepting && running.is_empty() {
@@ -332,6 +367,12 @@ impl<A: Send + 'static> ActorHost<A> {
         };
         drop(running);
         self.running.clear();
+        // Calls that never started go back, in the order they were sent.
+        let mut waiting: Vec<Call<A>> = queued.into_iter().flatten().collect();
+        waiting.sort_by_key(|call| call.out.id());
+        for call in waiting.into_iter().rev() {
+            self.backlog.push_front(call);
+        }
         let mut crash = crash?;
         // The calls interrupted by the crash count as in flight too.
         let interrupted = Error::ActorDied {
@@ -345,6 +386,13 @@ impl<A: Send + 'static> ActorHost<A> {
             }
         }
         Some(crash)
+    }
+
+    /// Each concurrency group's limit: the default group's (`max_concurrency`) first.
+    fn group_limits(&self) -> Vec<usize> {
+        std::iter::once(self.max_concurrency)
+            .chain(self.concurrency_groups.iter().map(|(_, limit)| *limit))
+            .collect()
     }
 
     async fn construct(&self) -> Result<A, String> {

@@ -309,6 +309,8 @@ pub(crate) struct Call<A> {
     pub(super) body: Method<A>,
     /// How many times the call was re-sent after a crash.
     pub(super) attempts: u32,
+    /// Its concurrency group: 0 for the default one, else the 1-based index of a named one.
+    pub(super) group: u8,
 }
 
 impl<A> Call<A> {
@@ -341,6 +343,7 @@ impl<A> Call<A> {
             out: Arc::clone(&self.out),
             body: Method::Shared(Arc::clone(body)),
             attempts: self.attempts,
+            group: self.group,
         })
     }
 }
@@ -415,6 +418,7 @@ mod loom_tests {
             out: store.insert_pending(None),
             body: super::super::Method::Sync(Box::new(|_| Ok(Object::new(())))),
             attempts: 0,
+            group: 0,
         }
     }
 
