@@ -136,6 +136,22 @@ impl Counter {
     }
 }
 
+/// An actor with concurrency groups: embedded, `ping` answers while `wait` holds its group.
+#[rustyray::actor]
+pub struct Grouped;
+
+#[rustyray::actor(concurrency_groups(io = 2))]
+impl Grouped {
+    pub fn new() -> Self {
+        Grouped
+    }
+
+    #[rustyray(concurrency_group = "io")]
+    pub async fn ping(&self) -> u64 {
+        1
+    }
+}
+
 /// Failures on purpose, for the backend suite: panics, errors, processes that exit, and tries
 /// counted in a file (a task's tries may run in different worker processes).
 pub mod probe {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ray_cluster::probe::{self, exits_its_process, flaky, panics, record_then_exit, Fragile};
 use ray_cluster::{
     check_even, div_mod, node_label, numbers, plus_one, sleep_ms, square, sum, sum_of_squares,
-    weighted_sum, Counter,
+    weighted_sum, Counter, Grouped,
 };
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
@@ -406,6 +406,36 @@ fn placement_groups_work_or_fail_clearly() {
     });
 }
 
+/// The `ray.util` helpers and concurrency groups: `ActorPool` works on both backends; `Queue`
+/// and concurrency groups run embedded and fail clearly on Ray, naming the feature.
+fn util_helpers_and_concurrency_groups_work_or_fail_clearly() {
+    on_each_backend(|backend| {
+        let mut pool = rustyray::util::ActorPool::new([Counter::remote(0), Counter::remote(100)]);
+        let mut sums: Vec<u64> = pool
+            .map_unordered(|c, n| c.add(n), [1, 2])
+            .collect::<rustyray::Result<_>>()
+            .unwrap();
+        sums.sort_unstable();
+        assert_eq!(sums.len(), 2, "{backend}");
+        let queue = rustyray::util::Queue::<u64>::new(2);
+        let grouped = Grouped::remote().ping();
+        match backend {
+            "embedded" => {
+                let queue = queue.unwrap();
+                queue.put(5).unwrap();
+                assert_eq!(queue.get().unwrap(), 5);
+                assert_eq!(rustyray::get(&grouped).unwrap(), 1);
+            }
+            _ => {
+                let err = queue.unwrap_err().to_string();
+                assert!(err.contains("rustyray::util::Queue"), "{backend}: {err}");
+                let err = rustyray::get(&grouped).unwrap_err().to_string();
+                assert!(err.contains("concurrency groups"), "{backend}: {err}");
+            }
+        }
+    });
+}
+
 fn as_completed_gives_every_ref_once() {
     on_each_backend(|backend| {
         let refs: Vec<ObjectRef<u64>> = [40, 1, 20].into_iter().map(sleep_ms::remote).collect();
@@ -599,6 +629,10 @@ const CASES: &[(&str, fn())] = &[
     (
         "placement_groups_work_or_fail_clearly",
         placement_groups_work_or_fail_clearly,
+    ),
+    (
+        "util_helpers_and_concurrency_groups_work_or_fail_clearly",
+        util_helpers_and_concurrency_groups_work_or_fail_clearly,
     ),
     ("async_code_awaits_refs", async_code_awaits_refs),
     (

@@ -287,9 +287,17 @@ impl<A: Actor> ActorBuilder<A> {
         shared: &Arc<RuntimeCore>,
         ray: &crate::ray::Backend,
     ) -> ActorHandle<A> {
-        let created = self
-            .args
-            .for_ray("actor", &self.class)
+        let groups = match self.concurrency_groups.first() {
+            Some((name, _)) => Err(Error::InvalidArgument(format!(
+                "actor `{}` declares concurrency groups (`{name}`, ..), which are not available on \
+                 the Ray backend yet: remove `concurrency_groups` (its async `&self` methods \
+                 then interleave up to `max_concurrency`), or run it embedded",
+                self.class
+            ))),
+            None => Ok(()),
+        };
+        let created = groups
+            .and_then(|()| self.args.for_ray("actor", &self.class))
             .and_then(|(id, wire)| ray.create_actor(shared, wire, id, &self.class, &self.options));
         let id = created.unwrap_or_else(|error| {
             let cell = Arc::new(ActorCell::<A>::new(self.class.clone()));
