@@ -142,6 +142,7 @@ pub struct Grouped;
 
 #[rustyray::actor(concurrency_groups(io = 2))]
 impl Grouped {
+    #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         Grouped
     }
