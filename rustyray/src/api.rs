@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
-use crate::object_ref::ObjectRef;
+use crate::object_ref::{AsObjectRef, ObjectRef};
 use crate::object_store::{Cell, Value};
 use crate::runtime::{self, Reader};
 
@@ -59,13 +59,24 @@ pub fn put_arc<T: Value>(value: Arc<T>) -> Result<ObjectRef<T>> {
 /// the call this thread just sent to an idle sync actor, the call may run on this thread
 /// instead of waking a pool thread (the same call, in the same order, without the two thread
 /// wake-ups of the round trip). [`get_timeout`] never does that.
-pub fn get<T: Value + Clone>(r: &ObjectRef<T>) -> Result<T> {
-    get_until(r, None, Cell::read_value)
+///
+/// For several refs, [`get_all`] reads them all (waiting once); passing a `Vec` of refs here is
+/// a compile error that says so.
+pub fn get<R>(r: &R) -> Result<R::Value>
+where
+    R: AsObjectRef + ?Sized,
+    R::Value: Value + Clone,
+{
+    get_until(r.as_object_ref(), None, Cell::read_value)
 }
 
 /// Like [`get`], but shares the stored value instead of cloning it: O(1) whatever its size.
-pub fn get_arc<T: Value>(r: &ObjectRef<T>) -> Result<Arc<T>> {
-    get_until(r, None, Cell::read)
+pub fn get_arc<R>(r: &R) -> Result<Arc<R::Value>>
+where
+    R: AsObjectRef + ?Sized,
+    R::Value: Value,
+{
+    get_until(r.as_object_ref(), None, Cell::read)
 }
 
 /// Like [`get`], but fails with [`Error::Timeout`](crate::Error::Timeout) if the object is not
@@ -93,7 +104,25 @@ fn get_until<T: Value, R: From<T>>(
 pub fn get_all<T: Value + Clone>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
     let shared = runtime::current();
     shared.check()?;
-    shared.backend.get_all(&shared, refs)
+    shared.backend.get_all(&shared, refs, Cell::read_value)
+}
+
+/// Like [`get_all`], but shares each stored value instead of cloning it (as [`get_arc`] does for
+/// one): O(1) per object whatever its size, and no `Clone` needed.
+///
+/// ```
+/// # let rt = rustyray::Runtime::new(rustyray::Config::default()).unwrap();
+/// # let _guard = rt.enter();
+/// let refs = vec![rustyray::put(vec![0u8; 1 << 20])?, rustyray::put(vec![1u8; 1 << 20])?];
+/// let values = rustyray::get_all_arc(&refs)?; // two `Arc<Vec<u8>>`, nothing copied
+/// assert_eq!(values[1][0], 1);
+/// assert!(std::sync::Arc::ptr_eq(&values[0], &rustyray::get_arc(&refs[0])?));
+/// # Ok::<(), rustyray::Error>(())
+/// ```
+pub fn get_all_arc<T: Value>(refs: &[ObjectRef<T>]) -> Result<Vec<Arc<T>>> {
+    let shared = runtime::current();
+    shared.check()?;
+    shared.backend.get_all(&shared, refs, Cell::read)
 }
 
 /// Waits until `num_returns` of `refs` are resolved (ready or failed) or `timeout` passes, and

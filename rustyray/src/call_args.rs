@@ -17,8 +17,9 @@ use crate::ray::RayArgs;
 /// A value, or a ref to one, passed where a task or actor method expects a `T` (declared `T`,
 /// `&T` or `Arc<T>`).
 ///
-/// Implemented for `T` itself, `Arc<T>`, `ObjectRef<T>` and `&ObjectRef<T>`; a ref is resolved
-/// through the object store before the task runs.
+/// Implemented for `T` itself, `Arc<T>`, `ObjectRef<T>` and `&ObjectRef<T>` (and, for actor
+/// handles, `&ActorHandle<A>`); a ref is resolved through the object store before the task
+/// runs.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be passed where a `{T}` is expected",
     label = "expected `{T}`, `Arc<{T}>`, `ObjectRef<{T}>` or `&ObjectRef<{T}>`",
@@ -54,6 +55,17 @@ impl<T> IntoArg<T> for &ObjectRef<T> {
     }
 }
 
+/// A borrowed actor handle where a handle is expected: the task gets a clone of it, so the
+/// caller keeps its own (no `.clone()` at every call).
+impl<A: crate::actor::Actor> IntoArg<crate::ActorHandle<A>> for &crate::ActorHandle<A>
+where
+    crate::ActorHandle<A>: Value,
+{
+    fn into_arg(self) -> ArgSlot<crate::ActorHandle<A>> {
+        self.clone().into_arg()
+    }
+}
+
 /// One argument of a submitted task: the value itself, or a ref to the object that holds it.
 ///
 /// Inside the task body, [`ArgSlot::get`] (a copy), [`ArgSlot::value`] (moved out when it
@@ -70,6 +82,61 @@ enum Slot<T> {
     Shared(Arc<T>),
     /// Passed by ref; resolved before the body runs.
     Ref(ObjectRef<T>),
+    /// Gathered from several refs (a `Vec<ObjectRef<U>>` for a `Vec<U>` parameter), each
+    /// resolved before the body runs.
+    Gather(Gather<T>),
+}
+
+/// The refs of a gathered argument, and how to build the value from their objects.
+struct Gather<T> {
+    refs: Vec<ObjectRef<()>>,
+    read: fn(&[ObjectRef<()>]) -> Result<T>,
+}
+
+impl<T> Clone for Gather<T> {
+    fn clone(&self) -> Self {
+        Gather {
+            refs: self.refs.clone(),
+            read: self.read,
+        }
+    }
+}
+
+/// The `Vec<U>` of the objects `refs` (each a `U`), in order; the first failure fails it.
+fn gather_vec<U: Value + Clone>(refs: &[ObjectRef<()>]) -> Result<Vec<U>> {
+    refs.iter()
+        .map(|r| {
+            let cell = r.cell().ok_or_else(|| missing(r.id()))?;
+            crate::runtime::blocking::read_when_resolved(cell, None, Cell::read_value::<U>)
+        })
+        .collect()
+}
+
+/// Refs passed where a `Vec<T>` is expected: every ref is a dependency, and the task gets the
+/// values in order (beyond Ray, which resolves only top-level arguments). A failed element fails
+/// the task with its error.
+impl<T: Value + Clone> IntoArg<Vec<T>> for Vec<ObjectRef<T>> {
+    fn into_arg(self) -> ArgSlot<Vec<T>> {
+        ArgSlot(Slot::Gather(Gather {
+            refs: self.into_iter().map(ObjectRef::erased).collect(),
+            read: gather_vec::<T>,
+        }))
+    }
+}
+
+impl<T: Value + Clone> IntoArg<Vec<T>> for &[ObjectRef<T>] {
+    fn into_arg(self) -> ArgSlot<Vec<T>> {
+        ArgSlot(Slot::Gather(Gather {
+            refs: self.iter().map(|r| r.clone().erased()).collect(),
+            read: gather_vec::<T>,
+        }))
+    }
+}
+
+impl<T: Value + Clone> IntoArg<Vec<T>> for &Vec<ObjectRef<T>> {
+    fn into_arg(self) -> ArgSlot<Vec<T>> {
+        self.as_slice().into_arg()
+    }
 }
 
 thread_local! {
@@ -109,6 +176,7 @@ impl<T: Value + Clone> ArgSlot<T> {
             Slot::Value(v) => v.lock().clone().ok_or_else(moved_out),
             Slot::Shared(v) => Ok((**v).clone()),
             Slot::Ref(r) => read_resolved(r, Cell::read_value),
+            Slot::Gather(g) => (g.read)(&g.refs),
         }
     }
 
@@ -130,7 +198,7 @@ impl<T: Value + Clone> ArgSlot<T> {
                     None => self.get(),
                 }
             }
-            Slot::Shared(_) => self.get(),
+            Slot::Shared(_) | Slot::Gather(_) => self.get(),
         }
     }
 }
@@ -149,6 +217,7 @@ impl<T: Value> ArgSlot<T> {
             Slot::Value(v) => v.lock().clone().map(Arc::new).ok_or_else(moved_out),
             Slot::Shared(v) => Ok(Arc::clone(v)),
             Slot::Ref(r) => read_resolved(r, Cell::read),
+            Slot::Gather(g) => (g.read)(&g.refs).map(Arc::new),
         }
     }
 
@@ -172,13 +241,21 @@ impl<T: Value> ArgSlot<T> {
         }
     }
 
+    /// The refs this argument was gathered from, if it was (empty otherwise).
+    pub(crate) fn gathered(&self) -> &[ObjectRef<()>] {
+        match &self.0 {
+            Slot::Gather(g) => &g.refs,
+            _ => &[],
+        }
+    }
+
     /// The value passed (or shared), if it was not passed as a ref; `None` after it was moved.
     #[cfg(feature = "ray")]
     pub(crate) fn with_value<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
         match &self.0 {
             Slot::Value(v) => v.lock().as_ref().map(f),
             Slot::Shared(v) => Some(f(v)),
-            Slot::Ref(_) => None,
+            Slot::Ref(_) | Slot::Gather(_) => None,
         }
     }
 }
@@ -189,6 +266,7 @@ impl<T: Clone> Clone for ArgSlot<T> {
             Slot::Value(v) => Slot::Value(Mutex::new(v.lock().clone())),
             Slot::Shared(v) => Slot::Shared(Arc::clone(v)),
             Slot::Ref(r) => Slot::Ref(r.clone()),
+            Slot::Gather(g) => Slot::Gather(g.clone()),
         })
     }
 }
@@ -199,6 +277,7 @@ impl<T: std::fmt::Debug> std::fmt::Debug for ArgSlot<T> {
             Slot::Value(v) => f.debug_tuple("Value").field(&*v.lock()).finish(),
             Slot::Shared(v) => f.debug_tuple("Shared").field(v).finish(),
             Slot::Ref(r) => f.debug_tuple("Ref").field(r).finish(),
+            Slot::Gather(g) => f.debug_tuple("Gather").field(&g.refs).finish(),
         }
     }
 }
@@ -229,13 +308,17 @@ impl<T: Value> ArgSlot<T> {
         wire: &mut Option<RayArgs>,
     ) -> ArgSlot<T> {
         let slot = arg.into_arg();
-        if let Some(r) = slot.as_ref() {
-            match r.cell() {
-                Some(cell) => deps.cells.push(Arc::clone(cell)),
-                None => {
-                    deps.missing.get_or_insert(r.id());
-                }
+        let mut depend_on = |cell: Option<&Arc<Cell>>, id: ObjectId| match cell {
+            Some(cell) => deps.cells.push(Arc::clone(cell)),
+            None => {
+                deps.missing.get_or_insert(id);
             }
+        };
+        if let Some(r) = slot.as_ref() {
+            depend_on(r.cell(), r.id());
+        }
+        for r in slot.gathered() {
+            depend_on(r.cell(), r.id());
         }
         if let Some(wire) = wire {
             wire.push(&slot);

@@ -68,14 +68,15 @@ pub mod __private;
 
 pub use actor::{get_actor, kill, ActorHandle};
 pub use api::{
-    cancel, get, get_all, get_arc, get_timeout, gpu_ids, is_cancelled, put, put_arc, wait,
+    cancel, get, get_all, get_all_arc, get_arc, get_timeout, gpu_ids, is_cancelled, put, put_arc,
+    wait,
 };
 pub use completion::{as_completed, AsCompleted};
 pub use config::Config;
 pub use error::{Error, Result};
 /// The async sequence trait (`futures`' `Stream`), which [`AsCompleted`] implements.
 pub use futures_util::stream::Stream;
-pub use object_ref::{ObjectFuture, ObjectId, ObjectRef};
+pub use object_ref::{AsObjectRef, ObjectFuture, ObjectId, ObjectRef};
 pub use object_store::Value;
 pub use placement_group::{
     get_placement_group, remove_placement_group, Bundle, PlacementGroup, PlacementGroupBuilder,

@@ -75,6 +75,15 @@ impl<T> ObjectRef<T> {
     }
 
     /// The object's cell, if it exists (in any runtime).
+    /// The same ref with its type forgotten (a gathered argument keeps its refs this way).
+    pub(crate) fn erased(self) -> ObjectRef<()> {
+        ObjectRef {
+            id: self.id,
+            cell: self.cell,
+            _type: PhantomData,
+        }
+    }
+
     pub(crate) fn cell(&self) -> Option<&Arc<Cell>> {
         self.cell.as_ref()
     }
@@ -140,6 +149,40 @@ impl<T> Serialize for ObjectRef<T> {
 impl<'de, T> Deserialize<'de> for ObjectRef<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         ObjectId::deserialize(deserializer).map(ObjectRef::find)
+    }
+}
+
+/// What [`get`](crate::get) and [`get_arc`](crate::get_arc) read: an [`ObjectRef`] (or a
+/// reference to one). Its only purpose is a clear error when something else is passed, such as
+/// a `Vec` of refs (which [`get_all`](crate::get_all) reads).
+#[diagnostic::on_unimplemented(
+    message = "`rustyray::get` reads one `ObjectRef`, not `{Self}`",
+    label = "expected `&ObjectRef<T>`",
+    note = "for several refs (a `Vec<ObjectRef<T>>` or a slice), use `rustyray::get_all(&refs)` \
+            for the values in order, or `rustyray::get_all_arc(&refs)` to share them without \
+            copies; a plain value needs no `get`"
+)]
+pub trait AsObjectRef {
+    /// The type of the object's value.
+    type Value;
+
+    /// The ref itself.
+    fn as_object_ref(&self) -> &ObjectRef<Self::Value>;
+}
+
+impl<T> AsObjectRef for ObjectRef<T> {
+    type Value = T;
+
+    fn as_object_ref(&self) -> &ObjectRef<T> {
+        self
+    }
+}
+
+impl<R: AsObjectRef + ?Sized> AsObjectRef for &R {
+    type Value = R::Value;
+
+    fn as_object_ref(&self) -> &ObjectRef<R::Value> {
+        (**self).as_object_ref()
     }
 }
 

@@ -123,6 +123,11 @@ impl RayArgs {
     /// Records one argument: a value as its bytes, a ref as its Ray object.
     pub(crate) fn push<T: Value>(&mut self, slot: &ArgSlot<T>) {
         let arg = match (slot.as_ref(), slot.with_value(frame::encode)) {
+            _ if !slot.gathered().is_empty() => Err(Error::InvalidArgument(
+                "a `Vec` of refs passed for a `Vec<T>` parameter is not available on the Ray \
+                 backend yet: get the values first (`rustyray::get_all`) and pass the `Vec`"
+                    .to_owned(),
+            )),
             (Some(r), _) => lookup(r).map(RayArg::Object),
             (None, Some(encoded)) => encoded.map(RayArg::Bytes),
             (None, None) => Err(Error::InvalidArgument(

@@ -119,15 +119,19 @@ impl Backend {
 
     /// Every value of `refs`, in order; the first error met.
     #[inline]
-    pub(crate) fn get_all<T: Value + Clone>(
+    pub(crate) fn get_all<T: Value, R: From<T>>(
         &self,
         shared: &RuntimeCore,
         refs: &[ObjectRef<T>],
-    ) -> Result<Vec<T>> {
+        read: Reader<R>,
+    ) -> Result<Vec<R>> {
         match self {
-            Backend::Embedded => blocking::get_all(shared.id, refs),
+            Backend::Embedded => blocking::get_all(shared.id, refs, read),
             #[cfg(feature = "ray")]
-            Backend::Ray(ray) => refs.iter().map(|r| ray.get(r, None)).collect(),
+            Backend::Ray(ray) => {
+                let _ = read;
+                refs.iter().map(|r| ray.get(r, None).map(R::from)).collect()
+            }
         }
     }
 

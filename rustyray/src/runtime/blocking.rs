@@ -18,13 +18,17 @@ pub(crate) type Reader<R> = fn(&Arc<Cell>) -> Option<Result<R>>;
 ///
 /// The calling thread blocks at most once while all goes well: at the first object still
 /// pending, it waits for all the remaining ones together (woken early if one fails).
-pub(crate) fn get_all<T: Value + Clone>(runtime: u32, refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
+pub(crate) fn get_all<T: Value, R>(
+    runtime: u32,
+    refs: &[ObjectRef<T>],
+    read: Reader<R>,
+) -> Result<Vec<R>> {
     let mut values = Vec::with_capacity(refs.len());
     let mut waited = false;
     for (i, r) in refs.iter().enumerate() {
         let cell = r.cell_or_missing(runtime)?;
-        let read = match cell.read_value() {
-            Some(read) => read,
+        let value = match read(cell) {
+            Some(value) => value,
             None if !waited => {
                 waited = true;
                 // Straight from the refs: a list of the cells would be one large allocation
@@ -36,13 +40,13 @@ pub(crate) fn get_all<T: Value + Clone>(runtime: u32, refs: &[ObjectRef<T>]) -> 
                     stop_on_failure: true,
                 };
                 block(rest, until, None);
-                read_when_resolved(cell, None, Cell::read_value)
+                read_when_resolved(cell, None, read)
             }
             // After a failure ended the wait early: one at a time, so the first error in
             // order is the one reported.
-            None => read_when_resolved(cell, None, Cell::read_value),
+            None => read_when_resolved(cell, None, read),
         };
-        values.push(read?);
+        values.push(value?);
     }
     Ok(values)
 }

@@ -1,0 +1,7 @@
+// `get` reads one ref: the `ray.get(list)` habit gets a message naming `get_all`.
+fn main() {
+    let refs: Vec<rustyray::ObjectRef<u64>> = Vec::new();
+    let _ = rustyray::get(&refs);
+    let _ = rustyray::get(&refs[..]);
+    let _ = rustyray::get_arc(&refs);
+}
