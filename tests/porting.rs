@@ -49,6 +49,35 @@ fn a_vec_parameter_takes_refs_and_gets_the_values_in_order() {
     assert_eq!(rustyray::get(&total::remote(&whole)).unwrap(), 11);
 }
 
+#[rustyray::remote]
+fn triple(values: [u64; 3]) -> u64 {
+    values.iter().sum()
+}
+
+#[rustyray::remote]
+fn pair(pair: (u64, String)) -> String {
+    format!("{} {}", pair.0, pair.1)
+}
+
+#[test]
+fn arrays_and_tuples_take_refs_too() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let refs = [square::remote(1), square::remote(2), square::remote(3)];
+    assert_eq!(rustyray::get(triple::remote(refs)).unwrap(), 14);
+    let named = (
+        square::remote(5),
+        rustyray::put("apples".to_owned()).unwrap(),
+    );
+    assert_eq!(rustyray::get(pair::remote(named)).unwrap(), "25 apples");
+    assert_eq!(
+        rustyray::get(pair::remote((1, "pear".to_owned()))).unwrap(),
+        "1 pear"
+    );
+    let failed = (fails::remote(2), rustyray::put(String::new()).unwrap());
+    assert!(rustyray::get(pair::remote(failed)).is_err());
+}
+
 #[test]
 fn a_failed_element_fails_the_task() {
     let rt = runtime();

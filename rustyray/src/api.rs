@@ -60,20 +60,21 @@ pub fn put_arc<T: Value>(value: Arc<T>) -> Result<ObjectRef<T>> {
 /// instead of waking a pool thread (the same call, in the same order, without the two thread
 /// wake-ups of the round trip). [`get_timeout`] never does that.
 ///
-/// For several refs, [`get_all`] reads them all (waiting once); passing a `Vec` of refs here is
-/// a compile error that says so.
-pub fn get<R>(r: &R) -> Result<R::Value>
+/// It takes the ref or a reference to it (`get(&r)` keeps `r`). For several refs, [`get_all`]
+/// reads them all (waiting once); passing a `Vec` of refs here, or a plain value, is a compile
+/// error that says so.
+pub fn get<R>(r: R) -> Result<R::Value>
 where
-    R: AsObjectRef + ?Sized,
+    R: AsObjectRef,
     R::Value: Value + Clone,
 {
     get_until(r.as_object_ref(), None, Cell::read_value)
 }
 
 /// Like [`get`], but shares the stored value instead of cloning it: O(1) whatever its size.
-pub fn get_arc<R>(r: &R) -> Result<Arc<R::Value>>
+pub fn get_arc<R>(r: R) -> Result<Arc<R::Value>>
 where
-    R: AsObjectRef + ?Sized,
+    R: AsObjectRef,
     R::Value: Value,
 {
     get_until(r.as_object_ref(), None, Cell::read)

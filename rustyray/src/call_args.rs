@@ -24,7 +24,8 @@ use crate::ray::RayArgs;
     message = "`{Self}` cannot be passed where a `{T}` is expected",
     label = "expected `{T}`, `Arc<{T}>`, `ObjectRef<{T}>` or `&ObjectRef<{T}>`",
     note = "a remote function's parameter of type `T`, `&T` or `Arc<T>` accepts a `T` value, \
-            an `Arc<T>` or a ref to one"
+            an `Arc<T>` or a ref to one; a `Vec<T>` one also takes a `Vec` or slice of refs, an \
+            array one an array of refs, and a tuple one a tuple of refs"
 )]
 pub trait IntoArg<T> {
     /// Wraps the argument for a task.
@@ -102,14 +103,58 @@ impl<T> Clone for Gather<T> {
     }
 }
 
+/// The value of one gathered object, as a `U`.
+fn gathered<U: Value + Clone>(r: &ObjectRef<()>) -> Result<U> {
+    let cell = r.cell().ok_or_else(|| missing(r.id()))?;
+    crate::runtime::blocking::read_when_resolved(cell, None, Cell::read_value::<U>)
+}
+
 /// The `Vec<U>` of the objects `refs` (each a `U`), in order; the first failure fails it.
 fn gather_vec<U: Value + Clone>(refs: &[ObjectRef<()>]) -> Result<Vec<U>> {
-    refs.iter()
-        .map(|r| {
-            let cell = r.cell().ok_or_else(|| missing(r.id()))?;
-            crate::runtime::blocking::read_when_resolved(cell, None, Cell::read_value::<U>)
-        })
-        .collect()
+    refs.iter().map(gathered::<U>).collect()
+}
+
+/// The `[U; N]` of the objects `refs`, in order.
+fn gather_array<U: Value + Clone, const N: usize>(refs: &[ObjectRef<()>]) -> Result<[U; N]> {
+    let values = gather_vec::<U>(refs)?;
+    values.try_into().map_err(|v: Vec<U>| {
+        crate::error::Error::InvalidArgument(format!("{} refs gathered for [_; {N}]", v.len()))
+    })
+}
+
+/// Refs passed where an array is expected: each a dependency, the task gets the values.
+impl<T: Value + Clone, const N: usize> IntoArg<[T; N]> for [ObjectRef<T>; N] {
+    fn into_arg(self) -> ArgSlot<[T; N]> {
+        ArgSlot(Slot::Gather(Gather {
+            refs: self.into_iter().map(ObjectRef::erased).collect(),
+            read: gather_array::<T, N>,
+        }))
+    }
+}
+
+/// Tuples of refs passed where a tuple of values is expected: each a dependency, the task gets
+/// the values.
+macro_rules! gather_tuples {
+    ($($name:ident: ($($t:ident $i:tt),+);)+) => {$(
+        fn $name<$($t: Value + Clone),+>(refs: &[ObjectRef<()>]) -> Result<($($t,)+)> {
+            Ok(($(gathered::<$t>(&refs[$i])?,)+))
+        }
+
+        impl<$($t: Value + Clone),+> IntoArg<($($t,)+)> for ($(ObjectRef<$t>,)+) {
+            fn into_arg(self) -> ArgSlot<($($t,)+)> {
+                ArgSlot(Slot::Gather(Gather {
+                    refs: vec![$(self.$i.erased()),+],
+                    read: $name::<$($t),+>,
+                }))
+            }
+        }
+    )+};
+}
+
+gather_tuples! {
+    gather_tuple2: (A 0, B 1);
+    gather_tuple3: (A 0, B 1, C 2);
+    gather_tuple4: (A 0, B 1, C 2, D 3);
 }
 
 /// Refs passed where a `Vec<T>` is expected: every ref is a dependency, and the task gets the

@@ -154,7 +154,7 @@ impl<'de, T> Deserialize<'de> for ObjectRef<T> {
 
 /// What [`get`](crate::get) and [`get_arc`](crate::get_arc) read: an [`ObjectRef`] (or a
 /// reference to one). Its only purpose is a clear error when something else is passed, such as
-/// a `Vec` of refs (which [`get_all`](crate::get_all) reads).
+/// a `Vec` of refs (which [`get_all`](crate::get_all) reads) or a plain value.
 #[diagnostic::on_unimplemented(
     message = "`rustyray::get` reads one `ObjectRef`, not `{Self}`",
     label = "expected `&ObjectRef<T>`",
