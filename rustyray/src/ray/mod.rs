@@ -229,6 +229,7 @@ fn resources(options: &TaskOptions) -> Vec<(String, f64)> {
     }
     out.extend(
         options
+            .rare()
             .resources
             .iter()
             .filter(|(_, amount)| *amount > 0.0)
@@ -383,7 +384,7 @@ impl Backend {
             .iter()
             .map(|(name, amount)| ffi::Resource::new(name, *amount))
             .collect();
-        let task_name = options.name.as_deref().unwrap_or(name);
+        let task_name = options.rare().name.as_deref().unwrap_or(name);
         let policy = frame::encode(&TaskPolicy {
             max_retries: options.max_retries,
             retry_exceptions: options.retry_exceptions,

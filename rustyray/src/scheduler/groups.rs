@@ -84,18 +84,6 @@ pub(super) struct Groups {
     pending: VecDeque<GroupId>,
 }
 
-impl Groups {
-    /// The error of a task whose bundle's pool is gone.
-    pub(super) fn removed_error(&self, _pool: u64) -> Error {
-        Error::PlacementGroup {
-            group: "of this task".to_owned(),
-            reason: "it was removed, so the tasks placed in it cannot run; place them in a \
-                     group that exists"
-                .to_owned(),
-        }
-    }
-}
-
 /// One bundle as asked for: CPUs, GPUs and custom resources.
 pub(crate) struct BundleRequest<'a> {
     pub(crate) cpus: f64,
@@ -268,7 +256,8 @@ impl Scheduler {
     /// Removes a group: gives its bundles' free resources back, fails the tasks queued in it,
     /// and fails its `ready` if it was still waiting. Removing it again does nothing.
     pub(crate) fn remove_group(self: &Arc<Self>, id: GroupId) {
-        let (failed, reserved, runnable, pending_ready) = {
+        let mut runnable = super::Runnable::new();
+        let (failed, reserved, pending_ready) = {
             let mut state = self.state.lock();
             let Some(at) = state.groups.list.iter().position(|g| g.info.id == id) else {
                 return;
@@ -278,15 +267,13 @@ impl Scheduler {
             let mut failed = Vec::new();
             for number in &group.pools {
                 if let Some(pool) = state.bundles.remove(number) {
-                    let free = Demand::new(
-                        pool.available
-                            .iter()
-                            .enumerate()
-                            .filter(|(_, amount)| **amount > 0)
-                            .map(|(i, amount)| (i, *amount))
-                            .collect(),
-                        NODE,
-                    );
+                    let free: Vec<(usize, i64)> = pool
+                        .available
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, amount)| **amount > 0)
+                        .map(|(i, amount)| (i, *amount))
+                        .collect();
                     state.node.give(&free, &pool.gpus);
                 }
                 state.queues.retain_mut(|(demand, queue)| {
@@ -299,15 +286,11 @@ impl Scheduler {
             }
             let pending_ready = (group.info.state == GroupState::Pending).then_some(group.ready);
             let reserved = state.reserve_groups();
-            let runnable = state.runnable();
-            (failed, reserved, runnable, pending_ready)
-        };
-        let removed = || Error::PlacementGroup {
-            group: format!("{id}"),
-            reason: "it was removed before the task could run".to_owned(),
+            state.runnable(&mut runnable);
+            (failed, reserved, pending_ready)
         };
         for start in failed {
-            start(Err(removed()));
+            start(None);
         }
         if let Some(ready) = pending_ready {
             ready.finish(Err(Error::PlacementGroup {
@@ -318,7 +301,7 @@ impl Scheduler {
         for ready in reserved {
             ready.finish(Ok(crate::object_store::Object::new(())));
         }
-        self.start(runnable);
+        self.start(&mut runnable);
     }
 
     /// The demand of a task placed in bundle `index` of group `id`, checked against the

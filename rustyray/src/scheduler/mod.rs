@@ -82,9 +82,23 @@ impl Demand {
     }
 }
 
-/// What starts a task once its resources are granted, or fails it (its placement group was
-/// removed while it waited).
-pub(crate) type Start = Box<dyn FnOnce(Result<Lease>) + Send>;
+/// Tasks whose resources were just taken, to start once the lock is released.
+type Runnable = SmallVec<[(Queued, GpuShare); 2]>;
+
+/// What starts a task once its resources are granted, or, given `None`, fails it with
+/// [`group_removed`] (its placement group was removed while it waited). An `Option`, not a
+/// `Result`: it is moved at every start, and stays the size of the lease.
+pub(crate) type Start = Box<dyn FnOnce(Option<Lease>) + Send>;
+
+/// The error of a task whose placement group was removed before it could run.
+pub(crate) fn group_removed() -> Error {
+    Error::PlacementGroup {
+        group: "of this task".to_owned(),
+        reason: "it was removed before the task could run, so the task never ran; place it in \
+                 a group that exists"
+            .to_owned(),
+    }
+}
 
 /// A task ready to be scheduled: what it needs, and how to start it.
 pub(crate) struct Queued {
@@ -105,21 +119,33 @@ struct State {
     finished_since_release: u64,
 }
 
+/// The pool numbered `number`: the node's, or a bundle's if it still exists.
+#[inline]
+fn pool_of<'a>(
+    node: &'a mut Pool,
+    bundles: &'a mut FxHashMap<u64, Pool>,
+    number: u64,
+) -> Option<&'a mut Pool> {
+    if number == NODE {
+        Some(node)
+    } else {
+        bundles.get_mut(&number)
+    }
+}
+
 impl State {
     /// The pool `demand` draws from, if it still exists.
     fn pool(&mut self, pool: u64) -> Option<&mut Pool> {
-        if pool == NODE {
-            Some(&mut self.node)
-        } else {
-            self.bundles.get_mut(&pool)
-        }
+        pool_of(&mut self.node, &mut self.bundles, pool)
     }
 
+    #[inline]
     fn fits(&mut self, demand: &Demand) -> bool {
         self.pool(demand.pool)
             .is_some_and(|pool| !pool.removed && pool.fits(demand))
     }
 
+    #[inline]
     fn take(&mut self, demand: &Demand) -> GpuShare {
         self.pool(demand.pool)
             .map(|pool| pool.take(demand))
@@ -127,32 +153,39 @@ impl State {
     }
 
     /// Gives back what a lease held: to its pool, or to the node if its group was removed.
+    #[inline]
     fn give(&mut self, demand: &Demand, share: &[(usize, i64)]) {
-        match self.bundles.get_mut(&demand.pool) {
-            Some(pool) if !pool.removed => pool.give(demand, share),
-            _ => self
-                .node
-                .give(&Demand::new(demand.amounts.clone(), NODE), share),
+        if demand.pool != NODE {
+            if let Some(pool) = self.bundles.get_mut(&demand.pool).filter(|p| !p.removed) {
+                pool.give(&demand.amounts, share);
+                return;
+            }
         }
+        self.node.give(&demand.amounts, share);
     }
 
-    /// Pops every queue head that fits now, taking its resources. (Usually one or two, which
-    /// need no allocation.)
-    fn runnable(&mut self) -> SmallVec<[(Queued, GpuShare); 2]> {
-        let mut out = SmallVec::new();
+    /// Pops every queue head that fits now into `out`, taking its resources. (Usually one or
+    /// two, which need no allocation; `out` is the caller's, so the tasks are not copied on
+    /// the way back.)
+    fn runnable(&mut self, out: &mut Runnable) {
         let mut emptied = false;
-        for q in 0..self.queues.len() {
-            while !self.queues[q].1.is_empty() {
-                let demand = self.queues[q].0.clone();
-                if !self.fits(&demand) {
-                    break;
-                }
-                if let Some(start) = self.queues[q].1.pop_front() {
-                    let share = self.take(&demand);
-                    out.push((Queued { demand, start }, share));
+        let State {
+            node,
+            bundles,
+            queues,
+            ..
+        } = self;
+        for (demand, queue) in queues.iter_mut() {
+            if let Some(pool) = pool_of(node, bundles, demand.pool) {
+                while !queue.is_empty() && !pool.removed && pool.fits(demand) {
+                    if let Some(start) = queue.pop_front() {
+                        let share = pool.take(demand);
+                        let demand = demand.clone();
+                        out.push((Queued { demand, start }, share));
+                    }
                 }
             }
-            emptied |= self.queues[q].1.is_empty();
+            emptied |= queue.is_empty();
         }
         // An empty queue is kept with its memory (a burst of tasks fills the same one again,
         // where regrowing it would scatter large blocks over the heap), unless there are many
@@ -160,7 +193,6 @@ impl State {
         if emptied && self.queues.len() > KEPT_QUEUES {
             self.queues.retain(|(_, queue)| !queue.is_empty());
         }
-        out
     }
 
     fn is_idle(&self) -> bool {
@@ -294,9 +326,8 @@ impl Scheduler {
     pub(crate) fn submit(self: &Arc<Self>, task: Queued) {
         let mut state = self.state.lock();
         if task.demand.pool != NODE && state.pool(task.demand.pool).is_none_or(|p| p.removed) {
-            let error = state.groups.removed_error(task.demand.pool);
             drop(state);
-            (task.start)(Err(error));
+            (task.start)(None);
             return;
         }
         let queue_empty = !state
@@ -307,7 +338,7 @@ impl Scheduler {
             let share = state.take(&task.demand);
             drop(state);
             let lease = Lease::new(self, task.demand, share);
-            (task.start)(Ok(lease));
+            (task.start)(Some(lease));
             return;
         }
         match state.queues.iter_mut().find(|(d, _)| *d == task.demand) {
@@ -326,11 +357,12 @@ impl Scheduler {
     /// Returns resources (a finished task's, or CPUs lent while one waits) and starts whatever
     /// fits now: placement groups waiting for their reservation first, then queued tasks.
     fn give_back(self: &Arc<Self>, demand: &Demand, share: &[(usize, i64)], finished: bool) {
-        let (runnable, reserved, idle) = {
+        let mut runnable = Runnable::new();
+        let (reserved, idle) = {
             let mut state = self.state.lock();
             state.give(demand, share);
             let reserved = state.reserve_groups();
-            let runnable = state.runnable();
+            state.runnable(&mut runnable);
             let mut idle = false;
             if finished {
                 state.finished_since_release += 1;
@@ -343,7 +375,7 @@ impl Scheduler {
                     state.finished_since_release = 0;
                 }
             }
-            (runnable, reserved, idle)
+            (reserved, idle)
         };
         if idle {
             (self.release_memory)();
@@ -352,13 +384,13 @@ impl Scheduler {
         for ready in reserved {
             ready.finish(Ok(crate::object_store::Object::new(())));
         }
-        self.start(runnable);
+        self.start(&mut runnable);
     }
 
-    fn start(self: &Arc<Self>, runnable: SmallVec<[(Queued, GpuShare); 2]>) {
-        for (task, share) in runnable {
+    fn start(self: &Arc<Self>, runnable: &mut Runnable) {
+        for (task, share) in runnable.drain(..) {
             let lease = Lease::new(self, task.demand, share);
-            (task.start)(Ok(lease));
+            (task.start)(Some(lease));
         }
     }
 

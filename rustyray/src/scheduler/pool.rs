@@ -8,8 +8,9 @@ use smallvec::SmallVec;
 
 use super::{Demand, GPU, MILLI};
 
-/// The GPUs a lease holds: `(id, thousandths)` each.
-pub(crate) type GpuShare = SmallVec<[(usize, i64); 2]>;
+/// The GPUs a lease holds: `(id, thousandths)` each. Boxed: most leases hold none, and an
+/// empty box allocates nothing and moves as two words.
+pub(crate) type GpuShare = Box<[(usize, i64)]>;
 
 /// Resources to draw from.
 #[derive(Debug)]
@@ -49,18 +50,23 @@ impl Pool {
     }
 
     /// Whether `demand` can be taken now.
+    #[inline]
     pub(super) fn fits(&self, demand: &Demand) -> bool {
         demand
             .amounts
             .iter()
             .all(|&(i, amount)| self.available[i] >= amount)
-            && self.pick_gpus(demand.gpus()).is_some()
+            && (demand.gpus() == 0 || self.pick_gpus(demand.gpus()).is_some())
     }
 
     /// Takes `demand` (which must fit), returning the GPUs it got.
+    #[inline]
     pub(super) fn take(&mut self, demand: &Demand) -> GpuShare {
         for &(i, amount) in demand.amounts.iter() {
             self.available[i] -= amount;
+        }
+        if demand.gpus() == 0 {
+            return GpuShare::default();
         }
         let share = self.pick_gpus(demand.gpus()).unwrap_or_default();
         for &(id, amount) in &share {
@@ -68,15 +74,18 @@ impl Pool {
                 gpu.1 -= amount;
             }
         }
-        share
+        share.into_vec().into_boxed_slice()
     }
 
-    /// Gives back `demand` and the GPUs it held.
-    pub(super) fn give(&mut self, demand: &Demand, share: &[(usize, i64)]) {
-        for &(i, amount) in demand.amounts.iter() {
+    /// Gives back `amounts` and the GPUs a lease held.
+    #[inline]
+    pub(super) fn give(&mut self, amounts: &[(usize, i64)], share: &[(usize, i64)]) {
+        for &(i, amount) in amounts {
             self.available[i] += amount;
         }
-        self.give_gpus(share);
+        if !share.is_empty() {
+            self.give_gpus(share);
+        }
     }
 
     /// Adds GPU shares (a lease's, or a bundle's coming back to the node).
@@ -93,10 +102,10 @@ impl Pool {
     }
 
     /// Which GPUs `amount` thousandths would take, if they can be had now.
-    fn pick_gpus(&self, amount: i64) -> Option<GpuShare> {
+    fn pick_gpus(&self, amount: i64) -> Option<SmallVec<[(usize, i64); 2]>> {
         let whole = MILLI as i64;
         if amount == 0 {
-            return Some(GpuShare::new());
+            return Some(SmallVec::new());
         }
         if amount < whole {
             // A fraction: the fullest GPU it fits on, so whole ones stay free.
@@ -105,10 +114,10 @@ impl Pool {
                 .iter()
                 .filter(|(_, free)| *free >= amount)
                 .min_by_key(|(id, free)| (*free, *id))
-                .map(|&(id, _)| GpuShare::from_slice(&[(id, amount)]));
+                .map(|&(id, _)| SmallVec::from_slice(&[(id, amount)]));
         }
         let count = (amount / whole) as usize;
-        let free: GpuShare = self
+        let free: SmallVec<[(usize, i64); 2]> = self
             .gpus
             .iter()
             .filter(|(_, free)| *free == whole)
@@ -132,29 +141,18 @@ mod tests {
         let mut pool = Pool::node(vec![0, 3000]);
         let a = pool.take(&gpus(1000));
         let b = pool.take(&gpus(1000));
-        assert_eq!(
-            (a.as_slice(), b.as_slice()),
-            (&[(0, 1000)][..], &[(1, 1000)][..])
-        );
+        assert_eq!((&*a, &*b), (&[(0, 1000)][..], &[(1, 1000)][..]));
         let half = pool.take(&gpus(500));
         let quarter = pool.take(&gpus(250));
-        assert_eq!(half.as_slice(), &[(2, 500)], "the only GPU with room");
-        assert_eq!(quarter.as_slice(), &[(2, 250)], "shares it");
+        assert_eq!(&*half, &[(2, 500)], "the only GPU with room");
+        assert_eq!(&*quarter, &[(2, 250)], "shares it");
         assert!(!pool.fits(&gpus(1000)), "no whole GPU left");
-        pool.give(&gpus(1000), &a);
+        pool.give(&gpus(1000).amounts, &a);
         assert!(pool.fits(&gpus(1000)));
         assert!(!pool.fits(&gpus(2000)), "one whole GPU is free, not two");
         let fraction = pool.take(&gpus(250));
-        assert_eq!(
-            fraction.as_slice(),
-            &[(2, 250)],
-            "fills the shared one first"
-        );
+        assert_eq!(&*fraction, &[(2, 250)], "fills the shared one first");
         let larger = pool.take(&gpus(500));
-        assert_eq!(
-            larger.as_slice(),
-            &[(0, 500)],
-            "too big for what is left on GPU 2"
-        );
+        assert_eq!(&*larger, &[(0, 500)], "too big for what is left on GPU 2");
     }
 }

@@ -26,12 +26,12 @@ pub(crate) trait Body: Send + Sync + Sized + 'static {
     /// Runs the job on its executor, holding `lease`.
     fn launch(job: Job<Self>, lease: Arc<Lease>, tokio: &tokio::runtime::Handle);
 
-    /// What the scheduler calls with the job's lease to start it (or with the error that
-    /// fails it without running).
-    fn starter(job: Job<Self>) -> Box<dyn FnOnce(Result<Lease>) + Send> {
+    /// What the scheduler calls with the job's lease to start it (or with `None` to fail it
+    /// without running: its placement group was removed).
+    fn starter(job: Job<Self>) -> Box<dyn FnOnce(Option<Lease>) + Send> {
         Box::new(move |lease| match lease {
-            Ok(lease) => job.start(lease),
-            Err(error) => job.finish(Err(error)),
+            Some(lease) => job.start(lease),
+            None => job.finish(Err(scheduler::group_removed())),
         })
     }
 }
@@ -57,10 +57,10 @@ where
     F: Fn() -> anyhow::Result<Object> + Send + Sync + 'static,
 {
     /// A sync job's start inlined into the closure: the job moves once, into the pool's job.
-    fn starter(job: Job<Self>) -> Box<dyn FnOnce(Result<Lease>) + Send> {
+    fn starter(job: Job<Self>) -> Box<dyn FnOnce(Option<Lease>) + Send> {
         Box::new(move |lease| match lease {
-            Ok(lease) => job.start_inlined(lease),
-            Err(error) => job.finish(Err(error)),
+            Some(lease) => job.start_inlined(lease),
+            None => job.finish(Err(scheduler::group_removed())),
         })
     }
 

@@ -68,9 +68,17 @@ use job::{AsyncBody, Job, SyncBody};
 pub struct TaskOptions {
     pub(crate) num_cpus: f64,
     pub(crate) num_gpus: f64,
-    pub(crate) resources: Vec<(String, f64)>,
     pub(crate) max_retries: u32,
     pub(crate) retry_exceptions: bool,
+    /// The options most calls leave unset, boxed: the options move with every call, and a
+    /// small struct moves in registers where a large one is copied by `memcpy`.
+    pub(crate) rare: Option<Box<RareOptions>>,
+}
+
+/// The per-call options most calls leave unset.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub(crate) struct RareOptions {
+    pub(crate) resources: Vec<(String, f64)>,
     pub(crate) name: Option<String>,
     pub(crate) backpressure: Option<usize>,
     pub(crate) placement: Option<(crate::scheduler::GroupId, usize)>,
@@ -82,13 +90,28 @@ impl Default for TaskOptions {
         TaskOptions {
             num_cpus: 1.0,
             num_gpus: 0.0,
-            resources: Vec::new(),
             max_retries: 0,
             retry_exceptions: false,
-            name: None,
-            backpressure: None,
-            placement: None,
+            rare: None,
         }
+    }
+}
+
+static NO_RARE_OPTIONS: RareOptions = RareOptions {
+    resources: Vec::new(),
+    name: None,
+    backpressure: None,
+    placement: None,
+};
+
+impl TaskOptions {
+    /// The options most calls leave unset.
+    pub(crate) fn rare(&self) -> &RareOptions {
+        self.rare.as_deref().unwrap_or(&NO_RARE_OPTIONS)
+    }
+
+    fn rare_mut(&mut self) -> &mut RareOptions {
+        self.rare.get_or_insert_with(Default::default)
     }
 }
 
@@ -107,7 +130,7 @@ impl TaskOptions {
 
     /// An amount of a custom resource held while the task runs (added to any set before).
     pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
-        self.resources.push((name.into(), amount));
+        self.rare_mut().resources.push((name.into(), amount));
         self
     }
 
@@ -125,7 +148,7 @@ impl TaskOptions {
 
     /// A name for the call, shown instead of the function's in errors.
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
+        self.rare_mut().name = Some(name.into());
         self
     }
 
@@ -134,14 +157,14 @@ impl TaskOptions {
     /// out of range, a request larger than the bundle, or a removed group fails the task with
     /// [`Error::PlacementGroup`](crate::Error::PlacementGroup).
     pub fn placement_group(mut self, pg: &crate::PlacementGroup, bundle: usize) -> Self {
-        self.placement = Some(pg.placement(bundle));
+        self.rare_mut().placement = Some(pg.placement(bundle));
         self
     }
 
     /// For a streaming call: the producer waits while `n` of its items are unconsumed (Ray's
     /// `_generator_backpressure_num_objects`). Default: no limit. `0` counts as 1.
     pub fn backpressure(mut self, n: usize) -> Self {
-        self.backpressure = Some(n.max(1));
+        self.rare_mut().backpressure = Some(n.max(1));
         self
     }
 }
@@ -320,11 +343,11 @@ impl TaskBuilder {
         self,
         spawn: impl FnOnce(Arc<crate::stream::Stream>, Arc<ObjectStore>, TaskBuilder) -> ObjectRef<()>,
     ) -> crate::ObjectRefStream<T> {
-        let function: Cow<'static, str> = match &self.options.name {
+        let function: Cow<'static, str> = match &self.options.rare().name {
             Some(name) => name.clone().into(),
             None => self.function.clone(),
         };
-        let backpressure = self.options.backpressure;
+        let backpressure = self.options.rare().backpressure;
         crate::stream::submit(function, backpressure, |stream, store| {
             spawn(stream, store, self)
         })
@@ -350,21 +373,21 @@ impl TaskBuilder {
 
     /// Submits the task to this process's scheduler (see `runtime::Backend::submit`).
     pub(crate) fn submit_here<B: Body>(self, shared: &Arc<RuntimeCore>, body: B) -> Arc<Cell> {
-        let function: Cow<'static, str> = match self.options.name.clone() {
+        let function: Cow<'static, str> = match self.options.rare().name.clone() {
             Some(name) => name.into(),
             None => self.function,
         };
         let demand = shared.check().and_then(|()| {
-            let o = &self.options;
-            match o.placement {
+            let (o, rare) = (&self.options, self.options.rare());
+            match rare.placement {
                 None => shared
                     .scheduler
-                    .demand(&function, o.num_cpus, o.num_gpus, &o.resources),
+                    .demand(&function, o.num_cpus, o.num_gpus, &rare.resources),
                 Some(placement) => shared.scheduler.demand_in(
                     &function,
                     o.num_cpus,
                     o.num_gpus,
-                    &o.resources,
+                    &rare.resources,
                     placement,
                 ),
             }
