@@ -247,3 +247,69 @@ fn a_group_waits_for_its_resources_then_is_ready() {
     open(3);
     rustyray::get(&hog).unwrap();
 }
+
+#[rustyray::actor]
+struct Trainer;
+
+#[rustyray::actor]
+impl Trainer {
+    fn new() -> Self {
+        Trainer
+    }
+
+    fn gpus(&self) -> Vec<usize> {
+        rustyray::gpu_ids()
+    }
+
+    async fn gpus_async(&self) -> Vec<usize> {
+        rustyray::gpu_ids()
+    }
+}
+
+#[test]
+fn actors_hold_resources_and_run_in_bundles() {
+    let rt = Runtime::new(Config::default().num_cpus(2).num_gpus(2)).unwrap();
+    let _guard = rt.enter();
+    // An actor with GPUs sees them in its sync and async methods, the same ones.
+    let a = Trainer::options().num_gpus(1.0).remote();
+    let b = Trainer::options().num_gpus(1.0).remote();
+    let (ga, gb) = (
+        rustyray::get(a.gpus()).unwrap(),
+        rustyray::get(b.gpus()).unwrap(),
+    );
+    assert_eq!((ga.len(), gb.len()), (1, 1));
+    assert_ne!(ga, gb, "two actors, two GPUs");
+    assert_eq!(rustyray::get(a.gpus_async()).unwrap(), ga);
+    // Both GPUs are held while the actors live: a GPU task waits until one is killed.
+    let waiting = half_gpu::remote();
+    assert!(matches!(
+        rustyray::get_timeout(&waiting, A_MOMENT),
+        Err(Error::Timeout(_))
+    ));
+    rustyray::kill(&a).unwrap();
+    assert_eq!(rustyray::get_timeout(&waiting, PATIENCE).unwrap(), ga);
+    drop(b);
+
+    // An actor placed in a bundle holds that bundle's CPU; a task placed there waits.
+    let pg = PlacementGroup::builder()
+        .bundle(Bundle::new().cpus(1.0))
+        .create()
+        .unwrap();
+    let placed = Trainer::options()
+        .num_cpus(1.0)
+        .placement_group(&pg, 0)
+        .remote();
+    assert!(rustyray::get(placed.gpus()).unwrap().is_empty());
+    let task = one::options().placement_group(&pg, 0).remote();
+    assert!(matches!(
+        rustyray::get_timeout(&task, A_MOMENT),
+        Err(Error::Timeout(_))
+    ));
+    rustyray::kill(&placed).unwrap();
+    assert_eq!(rustyray::get_timeout(&task, PATIENCE), Ok(1));
+    // An actor placed in a removed group dies, naming it.
+    rustyray::remove_placement_group(&pg).unwrap();
+    let orphan = Trainer::options().placement_group(&pg, 0).remote();
+    let error = rustyray::get(orphan.gpus()).unwrap_err();
+    assert!(error.to_string().contains("placement group"), "{error}");
+}

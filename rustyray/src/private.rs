@@ -222,6 +222,26 @@ macro_rules! actor_option_methods {
         pub fn max_concurrency(self, n: usize) -> Self {
             Self(self.0.max_concurrency(n))
         }
+        /// CPUs the actor holds for its whole life (default 0).
+        pub fn num_cpus(self, n: f64) -> Self {
+            Self(self.0.num_cpus(n))
+        }
+        /// GPUs the actor holds for its whole life (default 0).
+        pub fn num_gpus(self, n: f64) -> Self {
+            Self(self.0.num_gpus(n))
+        }
+        /// An amount of a custom resource the actor holds for its whole life.
+        pub fn resource(
+            self,
+            name: impl ::core::convert::Into<::std::string::String>,
+            amount: f64,
+        ) -> Self {
+            Self(self.0.resource(name, amount))
+        }
+        /// Holds the actor's resources inside bundle `bundle` of placement group `pg`.
+        pub fn placement_group(self, pg: &::rustyray::PlacementGroup, bundle: usize) -> Self {
+            Self(self.0.placement_group(pg, bundle))
+        }
     };
 }
 

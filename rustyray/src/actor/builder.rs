@@ -20,23 +20,31 @@ use super::host::{ActorHost, ConcurrentRunner};
 use super::mailbox::ActorCell;
 use super::{Actor, ActorHandle, ActorId, Call};
 
-/// Options of an actor: its name, restarts, retries and concurrency.
+/// Options of an actor: its name, restarts, retries, concurrency, and the resources it holds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActorOptions {
     pub(crate) name: Option<String>,
     pub(crate) max_restarts: u32,
     pub(crate) max_task_retries: u32,
     pub(crate) max_concurrency: usize,
+    pub(crate) num_cpus: f64,
+    pub(crate) num_gpus: f64,
+    pub(crate) resources: Vec<(String, f64)>,
+    pub(crate) placement: Option<(crate::scheduler::GroupId, usize)>,
 }
 
 impl Default for ActorOptions {
-    /// Unnamed, no restarts, no retries, one call at a time.
+    /// Unnamed, no restarts, no retries, one call at a time, no resources held.
     fn default() -> Self {
         ActorOptions {
             name: None,
             max_restarts: 0,
             max_task_retries: 0,
             max_concurrency: 1,
+            num_cpus: 0.0,
+            num_gpus: 0.0,
+            resources: Vec::new(),
+            placement: None,
         }
     }
 }
@@ -66,6 +74,41 @@ impl ActorOptions {
     pub fn max_concurrency(mut self, n: usize) -> Self {
         self.max_concurrency = n;
         self
+    }
+
+    /// CPUs the actor holds for its whole life (default 0, as Ray's actors once created). The
+    /// actor starts once they are free.
+    pub fn num_cpus(mut self, n: f64) -> Self {
+        self.num_cpus = n;
+        self
+    }
+
+    /// GPUs the actor holds for its whole life (default 0); its methods see them in
+    /// [`gpu_ids`](crate::gpu_ids).
+    pub fn num_gpus(mut self, n: f64) -> Self {
+        self.num_gpus = n;
+        self
+    }
+
+    /// An amount of a custom resource the actor holds for its whole life.
+    pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
+        self.resources.push((name.into(), amount));
+        self
+    }
+
+    /// Holds the actor's resources inside bundle `bundle` of placement group `pg` (Ray's
+    /// `PlacementGroupSchedulingStrategy`); the actor dies if the group is removed first.
+    pub fn placement_group(mut self, pg: &crate::PlacementGroup, bundle: usize) -> Self {
+        self.placement = Some(pg.placement(bundle));
+        self
+    }
+
+    /// Whether the actor holds resources (so it takes a lease from the scheduler).
+    fn holds_resources(&self) -> bool {
+        self.num_cpus > 0.0
+            || self.num_gpus > 0.0
+            || !self.resources.is_empty()
+            || self.placement.is_some()
     }
 }
 
@@ -240,15 +283,29 @@ impl<A: Actor> ActorBuilder<A> {
         let cell = Arc::new(ActorCell::new(class));
         let id = shared.actors.insert(Arc::clone(&cell));
         let handle = ActorHandle::from_new_entry(shared, id);
+        let demand = || -> Result<Option<crate::scheduler::Demand>> {
+            let o = &self.options;
+            if !o.holds_resources() {
+                return Ok(None);
+            }
+            let what = format!("actor {}", cell.class);
+            let scheduler = &shared.scheduler;
+            match o.placement {
+                None => scheduler.demand(&what, o.num_cpus, o.num_gpus, &o.resources),
+                Some(at) => scheduler.demand_in(&what, o.num_cpus, o.num_gpus, &o.resources, at),
+            }
+            .map(Some)
+        };
         let checked = shared
             .check()
             .and(concurrency)
-            .and_then(|()| match &self.options.name {
-                Some(name) => shared.actors.claim_name(name, id),
-                None => Ok(()),
+            .and_then(|()| demand())
+            .and_then(|demand| match &self.options.name {
+                Some(name) => shared.actors.claim_name(name, id).map(|()| demand),
+                None => Ok(demand),
             });
         match (checked, shared.handle()) {
-            (Ok(()), Some(tokio)) => {
+            (Ok(demand), Some(tokio)) => {
                 let host = ActorHost {
                     shared: Arc::clone(shared),
                     cell: Arc::clone(&cell),
@@ -261,15 +318,28 @@ impl<A: Actor> ActorBuilder<A> {
                     concurrent: self.concurrent,
                     backlog: Default::default(),
                     running: Vec::new(),
+                    lease: None,
                 };
-                let task = tokio.spawn(host.run());
-                cell.set_task(task.abort_handle());
+                match demand {
+                    None => {
+                        let task = tokio.spawn(host.run());
+                        cell.set_task(task.abort_handle());
+                    }
+                    // Started once its resources are granted; it holds them while it lives.
+                    Some(demand) => {
+                        let tokio = tokio.clone();
+                        shared.scheduler.submit(crate::scheduler::Queued {
+                            demand,
+                            start: Box::new(move |lease| host.start_with(lease, &tokio)),
+                        })
+                    }
+                }
             }
             (Err(error), _) => {
                 cell.mark_dead(error.to_string());
                 cell.close();
             }
-            (Ok(()), None) => {
+            (Ok(_), None) => {
                 cell.mark_dead(Error::RuntimeShutdown.to_string());
                 cell.close();
             }

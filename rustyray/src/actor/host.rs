@@ -39,6 +39,7 @@ use crate::object_ref::{missing, Resolve};
 use crate::object_store::{Cell, Object, State};
 use crate::panics;
 use crate::runtime::RuntimeCore;
+use crate::scheduler::{self, Lease};
 use crate::task::BoxFuture;
 use crate::timeline;
 
@@ -68,9 +69,27 @@ pub(super) struct ActorHost<A> {
     /// Results of the calls running now, failed if the host is dropped mid-call. Weak: a
     /// result nobody refers to any more needs no failing, and the list must not keep it alive.
     pub(super) running: Vec<Weak<Cell>>,
+    /// The resources the actor holds while it lives (`num_cpus`, `num_gpus`, a placement
+    /// group's bundle), if it asked for any: its calls run inside this lease.
+    pub(super) lease: Option<Arc<Lease>>,
 }
 
 impl<A: Send + 'static> ActorHost<A> {
+    /// Starts the host holding `lease` (or, without one, its placement group was removed
+    /// before the actor could start: it dies).
+    pub(super) fn start_with(mut self, lease: Option<Lease>, tokio: &tokio::runtime::Handle) {
+        let Some(lease) = lease else {
+            self.cell.mark_dead(scheduler::group_removed().to_string());
+            self.cell.close();
+            return;
+        };
+        let lease = Arc::new(lease);
+        self.lease = Some(Arc::clone(&lease));
+        let cell = Arc::clone(&self.cell);
+        let task = tokio.spawn(scheduler::with_async_lease(lease, self.run()));
+        cell.set_task(task.abort_handle());
+    }
+
     /// Builds the state, then serves calls.
     pub(super) async fn run(mut self) {
         let state = match self.construct().await {
@@ -155,7 +174,12 @@ impl<A: Send + 'static> ActorHost<A> {
             return; // shutting down: dropping the host fails what it holds
         };
         let cell = Arc::clone(&self.cell);
-        let task = tokio.spawn(self.serve(state, crash));
+        let task = match self.lease.clone() {
+            Some(lease) => {
+                tokio.spawn(scheduler::with_async_lease(lease, self.serve(state, crash)))
+            }
+            None => tokio.spawn(self.serve(state, crash)),
+        };
         cell.set_task(task.abort_handle());
     }
 
@@ -226,7 +250,10 @@ impl<A: Send + 'static> ActorHost<A> {
                     self.shared.print_panics,
                     AssertUnwindSafe(|| {
                         call_args::set_last_try(last);
-                        method(&mut state)
+                        match &self.lease {
+                            Some(lease) => scheduler::with_sync_lease(lease, || method(&mut state)),
+                            None => method(&mut state),
+                        }
                     }),
                 )
             };

@@ -422,10 +422,22 @@ impl Backend {
             max_restarts: options.max_restarts,
             max_task_retries: options.max_task_retries,
         })?;
+        let mut demands = Vec::new();
+        if options.num_cpus > 0.0 {
+            demands.push(("CPU".to_owned(), options.num_cpus));
+        }
+        if options.num_gpus > 0.0 {
+            demands.push(("GPU".to_owned(), options.num_gpus));
+        }
+        demands.extend(options.resources.iter().filter(|(_, a)| *a > 0.0).cloned());
+        let resources: Vec<ffi::Resource> = demands
+            .iter()
+            .map(|(name, amount)| ffi::Resource::new(name, *amount))
+            .collect();
         let spec = ffi::ActorSpec {
             constructor,
             args: &wire.ffi_args(Some(&policy)),
-            resources: &[],
+            resources: &resources,
             name: options.name.as_deref().unwrap_or(""),
             max_restarts: i32::try_from(options.max_restarts).unwrap_or(i32::MAX),
             max_concurrency: i32::try_from(options.max_concurrency).unwrap_or(i32::MAX),
