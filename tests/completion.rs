@@ -1,28 +1,13 @@
 //! `as_completed`: refs in the order their objects resolve, as an iterator and a stream.
 
-use std::collections::HashSet;
-use std::sync::{Condvar, Mutex};
+mod common;
 
+use common::gates::{open, wait_at};
 use rustyray::{Config, Error, ObjectRef, Runtime};
-
-/// Gates the tests open one at a time, to decide in which order tasks finish.
-static OPEN: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
-static OPENED: Condvar = Condvar::new();
-
-fn open(gate: u64) {
-    OPEN.lock()
-        .unwrap()
-        .get_or_insert_with(HashSet::new)
-        .insert(gate);
-    OPENED.notify_all();
-}
 
 #[rustyray::remote]
 fn after_gate(gate: u64) -> u64 {
-    let mut open = OPEN.lock().unwrap();
-    while !open.as_ref().is_some_and(|o| o.contains(&gate)) {
-        open = OPENED.wait(open).unwrap();
-    }
+    wait_at(gate);
     gate
 }
 

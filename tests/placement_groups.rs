@@ -1,33 +1,19 @@
 //! Placement groups and GPU ids on the embedded runtime.
 
-use std::collections::HashMap;
-use std::sync::{Barrier, Condvar, Mutex};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::gates::open;
 use rustyray::{Bundle, Config, Error, PlacementGroup, PlacementGroupState, Runtime, Strategy};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 const A_MOMENT: Duration = Duration::from_millis(300);
 
-/// Gates a test opens by number, which tasks wait at.
-static GATES: Mutex<Option<HashMap<u64, bool>>> = Mutex::new(None);
-static GATE_OPENED: Condvar = Condvar::new();
-
-fn open(gate: u64) {
-    GATES
-        .lock()
-        .unwrap()
-        .get_or_insert_with(HashMap::new)
-        .insert(gate, true);
-    GATE_OPENED.notify_all();
-}
-
 #[rustyray::remote]
 fn wait_at(gate: u64) -> u64 {
-    let mut gates = GATES.lock().unwrap();
-    while !gates.get_or_insert_with(HashMap::new).contains_key(&gate) {
-        gates = GATE_OPENED.wait(gates).unwrap();
-    }
+    common::gates::wait_at(gate);
     gate
 }
 

@@ -3,35 +3,18 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Condvar, Mutex};
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
+mod common;
+
+use common::gates::{open, wait_at};
 use rustyray::{Config, Error, ObjectRef, Runtime};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
 fn runtime() -> Runtime {
     Runtime::new(Config::default().num_cpus(2)).unwrap()
-}
-
-/// Gates a test opens by number, which producers wait at (notification-based).
-static GATES: Mutex<Option<HashMap<u64, bool>>> = Mutex::new(None);
-static GATE_OPENED: Condvar = Condvar::new();
-
-fn open(gate: u64) {
-    GATES
-        .lock()
-        .unwrap()
-        .get_or_insert_with(HashMap::new)
-        .insert(gate, true);
-    GATE_OPENED.notify_all();
-}
-
-fn wait_at(gate: u64) {
-    let mut gates = GATES.lock().unwrap();
-    while !gates.get_or_insert_with(HashMap::new).contains_key(&gate) {
-        gates = GATE_OPENED.wait(gates).unwrap();
-    }
 }
 
 /// Per-test channels on which producers report each item they take.

@@ -46,3 +46,30 @@ pub fn gated<T: rustyray::Value + Clone>(value: T) -> (ObjectRef<T>, std::sync::
     });
     (r, tx)
 }
+
+/// Gates a test opens by number, which tasks wait at (notification-based): a test decides when
+/// a task may go on, and in which order tasks finish.
+pub mod gates {
+    use std::collections::HashSet;
+    use std::sync::{Condvar, Mutex};
+
+    static OPEN: Mutex<Option<HashSet<u64>>> = Mutex::new(None);
+    static OPENED: Condvar = Condvar::new();
+
+    /// Opens `gate`: whoever waits at it goes on, and later waits pass at once.
+    pub fn open(gate: u64) {
+        OPEN.lock()
+            .unwrap()
+            .get_or_insert_with(HashSet::new)
+            .insert(gate);
+        OPENED.notify_all();
+    }
+
+    /// Waits until `gate` is open.
+    pub fn wait_at(gate: u64) {
+        let mut open = OPEN.lock().unwrap();
+        while !open.as_ref().is_some_and(|o| o.contains(&gate)) {
+            open = OPENED.wait(open).unwrap();
+        }
+    }
+}
