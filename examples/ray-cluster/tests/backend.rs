@@ -436,6 +436,28 @@ fn util_helpers_and_concurrency_groups_work_or_fail_clearly() {
     });
 }
 
+/// Porting helpers: `get_all_arc` works on both backends; a `Vec` of refs for a `Vec<T>`
+/// parameter works embedded and fails clearly on Ray.
+fn porting_helpers_work_or_fail_clearly() {
+    on_each_backend(|backend| {
+        let refs: Vec<ObjectRef<u64>> = (1..=3).map(square::remote).collect();
+        let shared = rustyray::get_all_arc(&refs).unwrap();
+        assert_eq!(
+            shared.iter().map(|v| **v).collect::<Vec<_>>(),
+            [1, 4, 9],
+            "{backend}"
+        );
+        let gathered = sum::remote(&refs);
+        match backend {
+            "embedded" => assert_eq!(rustyray::get(&gathered).unwrap(), 14, "{backend}"),
+            _ => {
+                let err = rustyray::get(&gathered).unwrap_err().to_string();
+                assert!(err.contains("`Vec` of refs"), "{backend}: {err}");
+            }
+        }
+    });
+}
+
 fn as_completed_gives_every_ref_once() {
     on_each_backend(|backend| {
         let refs: Vec<ObjectRef<u64>> = [40, 1, 20].into_iter().map(sleep_ms::remote).collect();
@@ -633,6 +655,10 @@ const CASES: &[(&str, fn())] = &[
     (
         "util_helpers_and_concurrency_groups_work_or_fail_clearly",
         util_helpers_and_concurrency_groups_work_or_fail_clearly,
+    ),
+    (
+        "porting_helpers_work_or_fail_clearly",
+        porting_helpers_work_or_fail_clearly,
     ),
     ("async_code_awaits_refs", async_code_awaits_refs),
     (
