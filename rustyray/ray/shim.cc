@@ -328,6 +328,16 @@ void DisconnectAtExitAfterFirstTask() {
   std::call_once(once, [] { std::atexit(ShutdownAtExit); });
 }
 
+// The placement group a task or actor runs in: none when `group` is empty; bundle `bundle`
+// (-1: any of its bundles) otherwise.
+template <typename Options>
+void Place(Options &options, rr_slice group, int bundle) {
+  options.bundle_index = -1;
+  if (group.len == 0) return;
+  options.group = ray::PlacementGroup(Str(group), ray::PlacementGroupCreationOptions{});
+  options.bundle_index = bundle;
+}
+
 TaskArg ValueArg(rr_slice bytes) {
   TaskArg arg;
   arg.buf = Pack(bytes);
@@ -447,15 +457,18 @@ static std::unordered_map<std::string, double> Resources(const rr_resource *reso
   return out;
 }
 
-// Runs the function registered as `id`; `out_id` gets its result's id (one local reference).
+// Runs the function registered as `id`, in bundle `bundle` of placement group `group` if one is
+// given; `out_id` gets its result's id (one local reference).
 int rr_submit(rr_slice id, const rr_arg *args, size_t nargs, const rr_resource *resources,
-              size_t nresources, rr_slice name, std::string *out_id, std::string *error) {
+              size_t nresources, rr_slice name, rr_slice group, int bundle,
+              std::string *out_id, std::string *error) {
   return Guard(error, [&] {
     RemoteFunctionHolder holder(kTaskEntry);
     auto task_args = Arguments(id, args, nargs);
     ray::internal::CallOptions options;
     options.name = Str(name);
     options.resources = Resources(resources, nresources);
+    Place(options, group, bundle);
     *out_id = GetRayRuntime()->Call(holder, task_args, options);
     DisconnectAtExitAfterFirstTask();
   });
@@ -464,8 +477,8 @@ int rr_submit(rr_slice id, const rr_arg *args, size_t nargs, const rr_resource *
 // Creates an actor with the constructor registered as `id`; `out_actor` gets the actor's id.
 int rr_create_actor(rr_slice id, const rr_arg *args, size_t nargs,
                     const rr_resource *resources, size_t nresources, rr_slice name,
-                    int max_restarts, int max_concurrency, std::string *out_actor,
-                    std::string *error) {
+                    int max_restarts, int max_concurrency, rr_slice group, int bundle,
+                    std::string *out_actor, std::string *error) {
   return Guard(error, [&] {
     RemoteFunctionHolder holder("", kActorEntry, "RustActor", ray::internal::LangType::CPP);
     auto task_args = Arguments(id, args, nargs);
@@ -474,6 +487,7 @@ int rr_create_actor(rr_slice id, const rr_arg *args, size_t nargs,
     options.resources = Resources(resources, nresources);
     options.max_restarts = max_restarts;
     options.max_concurrency = max_concurrency;
+    Place(options, group, bundle);
     *out_actor = GetRayRuntime()->CreateActor(holder, task_args, options);
     {
       std::lock_guard<std::mutex> lock(actors_mutex);
@@ -490,6 +504,7 @@ int rr_call_actor(rr_slice actor, rr_slice id, const rr_arg *args, size_t nargs,
     RemoteFunctionHolder holder(kMethodEntry);
     auto task_args = Arguments(id, args, nargs);
     ray::internal::CallOptions options;
+    options.bundle_index = -1;
     *out_id = GetRayRuntime()->CallActor(holder, Str(actor), task_args, options);
   });
 }
@@ -504,6 +519,41 @@ int rr_kill_actor(rr_slice actor, std::string *error) {
     GetRayRuntime()->KillActor(Str(actor), true);
     std::lock_guard<std::mutex> lock(actors_mutex);
     live_actors.erase(Str(actor));
+  });
+}
+
+// Creates a placement group of `nbundles` bundles with Ray's strategy number `strategy`;
+// bundle i has the next `bundle_sizes[i]` entries of `resources`. `out_id` gets its id.
+int rr_create_placement_group(rr_slice name, int strategy, const rr_resource *resources,
+                              const size_t *bundle_sizes, size_t nbundles,
+                              std::string *out_id, std::string *error) {
+  return Guard(error, [&] {
+    ray::PlacementGroupCreationOptions options;
+    options.name = Str(name);
+    options.strategy = static_cast<ray::PlacementStrategy>(strategy);
+    size_t next = 0;
+    for (size_t i = 0; i < nbundles; i++) {
+      options.bundles.push_back(Resources(resources + next, bundle_sizes[i]));
+      next += bundle_sizes[i];
+    }
+    *out_id = GetRayRuntime()->CreatePlacementGroup(options).GetID();
+  });
+}
+
+int rr_remove_placement_group(rr_slice id, std::string *error) {
+  return Guard(error, [&] { GetRayRuntime()->RemovePlacementGroup(Str(id)); });
+}
+
+// Finds the live placement group named `name`: `out_id` stays empty when there is none, else
+// it gets the id, `strategy` Ray's strategy number and `nbundles` its bundle count.
+int rr_get_placement_group(rr_slice name, std::string *out_id, int *strategy, size_t *nbundles,
+                           std::string *error) {
+  return Guard(error, [&] {
+    auto group = GetRayRuntime()->GetPlacementGroup(Str(name));
+    if (group.Empty() || group.GetState() == ray::PlacementGroupState::REMOVED) return;
+    *out_id = group.GetID();
+    *strategy = static_cast<int>(group.GetStrategy());
+    *nbundles = group.GetBundles().size();
   });
 }
 

@@ -37,11 +37,14 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::object_ref::ObjectRef;
-use crate::runtime;
+#[cfg(feature = "ray")]
+use crate::object_store::Cell;
+use crate::runtime::{self, RuntimeCore};
 use crate::scheduler::groups::BundleRequest;
 pub use crate::scheduler::groups::{GroupState as PlacementGroupState, Strategy};
 use crate::scheduler::{GroupId, GroupInfo};
@@ -76,6 +79,18 @@ impl Bundle {
     pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
         self.resources.push((name.into(), amount));
         self
+    }
+
+    /// What it asks for, by Ray's resource names, leaving out what it asks none of.
+    #[cfg_attr(not(feature = "ray"), allow(dead_code))]
+    pub(crate) fn named(&self) -> Vec<(&str, f64)> {
+        let known = [("CPU", self.cpus), ("GPU", self.gpus)];
+        let custom = self.resources.iter().map(|(n, a)| (n.as_str(), *a));
+        known
+            .into_iter()
+            .chain(custom)
+            .filter(|(_, a)| *a > 0.0)
+            .collect()
     }
 }
 
@@ -117,11 +132,16 @@ impl PlacementGroupBuilder {
     /// soon as it has (see [`PlacementGroup::ready`]). Fails at once, with
     /// [`Error::PlacementGroup`] naming the bundle and the resource, if it could never be
     /// reserved here: a bundle larger than the runtime, bundles larger together, or
-    /// `StrictSpread` of several bundles on the embedded runtime's one node.
+    /// `StrictSpread` of several bundles on the embedded runtime's one node. (On a Ray
+    /// cluster, Ray decides where bundles go, and a group no node can hold waits, as in Ray.)
     pub fn create(self) -> Result<PlacementGroup> {
         let shared = runtime::current();
         shared.check()?;
-        shared.backend.placement_groups()?;
+        shared.backend.create_group(&shared, self)
+    }
+
+    /// Creates the group in this process's scheduler (see `runtime::Backend::create_group`).
+    pub(crate) fn create_here(self, shared: &RuntimeCore) -> Result<PlacementGroup> {
         let ready = shared.store.insert_pending(None);
         let requests: Vec<BundleRequest<'_>> = self
             .bundles
@@ -136,15 +156,103 @@ impl PlacementGroupBuilder {
             self.name.clone(),
             self.strategy,
             &requests,
-            std::sync::Arc::clone(&ready),
+            Arc::clone(&ready),
         )?;
         Ok(PlacementGroup {
+            reservation: Reservation::Here(id),
             id,
             name: self.name,
             strategy: self.strategy,
             bundles: self.bundles.len(),
             ready: ObjectRef::from_new_cell(ready),
         })
+    }
+
+    /// Creates the group on a Ray cluster (see `runtime::Backend::create_group`).
+    #[cfg(feature = "ray")]
+    pub(crate) fn create_on_ray(
+        self,
+        shared: &RuntimeCore,
+        ray: &crate::ray::Backend,
+    ) -> Result<PlacementGroup> {
+        let refuse = |reason: String| Error::PlacementGroup {
+            group: self
+                .name
+                .as_ref()
+                .map_or_else(|| "(unnamed)".to_owned(), |n| format!("`{n}`")),
+            reason,
+        };
+        if self.bundles.is_empty() {
+            return Err(refuse(
+                "it has no bundles; add at least one with `.bundle(..)`".into(),
+            ));
+        }
+        let bundles: Vec<Vec<(&str, f64)>> = self.bundles.iter().map(Bundle::named).collect();
+        if let Some(index) = bundles.iter().position(Vec::is_empty) {
+            return Err(refuse(format!(
+                "bundle {index} asks for nothing; give it CPUs, GPUs or a custom resource"
+            )));
+        }
+        let name = self.name.as_deref().unwrap_or("");
+        let (id, ready) = ray.create_group(shared, name, self.strategy, &bundles)?;
+        Ok(PlacementGroup::on_ray(
+            id,
+            self.name,
+            self.strategy,
+            self.bundles.len(),
+            ready,
+        ))
+    }
+}
+
+/// Where a placement group's reservation is kept.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Reservation {
+    /// In this process's scheduler, by number.
+    Here(GroupId),
+    /// On the Ray cluster, by Ray's id.
+    #[cfg(feature = "ray")]
+    Ray(Arc<[u8]>),
+}
+
+impl Reservation {
+    /// The group's number in this process's scheduler.
+    pub(crate) fn here(&self) -> Result<GroupId> {
+        match self {
+            Reservation::Here(id) => Ok(*id),
+            #[cfg(feature = "ray")]
+            Reservation::Ray(_) => Err(Error::InvalidArgument(
+                "this placement group was made on a Ray cluster; use it with the runtime \
+                 connected to that cluster"
+                    .to_owned(),
+            )),
+        }
+    }
+
+    /// The group's id on the Ray cluster.
+    #[cfg(feature = "ray")]
+    pub(crate) fn on_ray(&self) -> Result<&[u8]> {
+        match self {
+            Reservation::Ray(id) => Ok(id),
+            Reservation::Here(_) => Err(Error::InvalidArgument(
+                "this placement group was made by an embedded runtime; use it with that runtime"
+                    .to_owned(),
+            )),
+        }
+    }
+}
+
+/// Where a task or actor was placed: bundle `bundle` of a group.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Placement {
+    pub(crate) group: Reservation,
+    pub(crate) bundle: usize,
+}
+
+impl Placement {
+    /// The group's number in this process's scheduler, and the bundle.
+    pub(crate) fn here(&self) -> Result<(GroupId, usize)> {
+        Ok((self.group.here()?, self.bundle))
     }
 }
 
@@ -153,7 +261,8 @@ impl PlacementGroupBuilder {
 /// Cheap to clone; equal when it is the same group.
 #[derive(Clone)]
 pub struct PlacementGroup {
-    id: GroupId,
+    reservation: Reservation,
+    id: u64,
     name: Option<String>,
     strategy: Strategy,
     bundles: usize,
@@ -203,14 +312,47 @@ impl PlacementGroup {
     }
 
     /// Where a task placed in bundle `index` draws its resources from.
-    pub(crate) fn placement(&self, index: usize) -> (GroupId, usize) {
-        (self.id, index)
+    pub(crate) fn placement(&self, index: usize) -> Placement {
+        Placement {
+            group: self.reservation.clone(),
+            bundle: index,
+        }
+    }
+
+    /// Where its reservation is kept.
+    pub(crate) fn reservation(&self) -> &Reservation {
+        &self.reservation
+    }
+
+    /// A group on the Ray cluster, known by Ray's `id` (its number is the id's first 8 bytes,
+    /// the same for every handle to it), whose `ready` is the cell of Ray's reservation check.
+    #[cfg(feature = "ray")]
+    pub(crate) fn on_ray(
+        id: Vec<u8>,
+        name: Option<String>,
+        strategy: Strategy,
+        bundles: usize,
+        ready: Arc<Cell>,
+    ) -> PlacementGroup {
+        let mut number = [0u8; 8];
+        let head = id.len().min(8);
+        number[..head].copy_from_slice(&id[..head]);
+        PlacementGroup {
+            reservation: Reservation::Ray(id.into()),
+            id: u64::from_le_bytes(number),
+            name,
+            strategy,
+            bundles,
+            ready: ObjectRef::from_new_cell(ready),
+        }
     }
 }
 
 impl PartialEq for PlacementGroup {
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id && self.ready.id() == other.ready.id()
+        // Embedded numbers are per runtime: the same `ready` tells the same runtime's group.
+        let embedded = matches!(self.reservation, Reservation::Here(_));
+        self.reservation == other.reservation && (!embedded || self.ready.id() == other.ready.id())
     }
 }
 
@@ -231,22 +373,28 @@ impl fmt::Debug for PlacementGroup {
 /// Removing it again does nothing.
 pub fn remove_placement_group(pg: &PlacementGroup) -> Result<()> {
     let shared = runtime::current();
-    shared.backend.placement_groups()?;
-    shared.scheduler.remove_group(pg.id);
-    Ok(())
+    shared.backend.remove_group(&shared, pg.reservation())
 }
 
 /// The live placement group named `name` (Ray's `get_placement_group`), or
 /// [`Error::NotFound`].
 pub fn get_placement_group(name: &str) -> Result<PlacementGroup> {
     let shared = runtime::current();
-    shared.backend.placement_groups()?;
-    let Some((info, ready)) = shared.scheduler.group(|g| g.name.as_deref() == Some(name)) else {
-        return Err(Error::NotFound {
+    shared
+        .backend
+        .find_group(&shared, name)?
+        .ok_or_else(|| Error::NotFound {
             what: format!("placement group `{name}`"),
-        });
-    };
-    Ok(PlacementGroup {
+        })
+}
+
+/// The live group named `name` in this process's scheduler.
+pub(crate) fn find_here(shared: &RuntimeCore, name: &str) -> Option<PlacementGroup> {
+    let (info, ready) = shared
+        .scheduler
+        .group(|g| g.name.as_deref() == Some(name))?;
+    Some(PlacementGroup {
+        reservation: Reservation::Here(info.id),
         id: info.id,
         name: info.name,
         strategy: info.strategy,

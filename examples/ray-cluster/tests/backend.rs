@@ -382,28 +382,65 @@ fn streams_work_or_fail_clearly() {
     });
 }
 
-/// Placement groups: reserved embedded; on Ray (not mapped yet) creation fails at once naming
-/// placement groups. `gpu_ids` is empty outside a GPU task on both.
-fn placement_groups_work_or_fail_clearly() {
+/// Placement groups on both backends: a group is reserved (`wait` and `ready`), a task and an
+/// actor placed in its bundle run, it is found by name, and once removed it is not. A bundle
+/// asking for nothing fails at once on both. `gpu_ids` is empty outside a GPU task on both.
+fn placement_groups_reserve_and_place() {
+    use rustyray::{Bundle, PlacementGroup};
     on_each_backend(|backend| {
-        let made = rustyray::PlacementGroup::builder()
-            .bundle(rustyray::Bundle::new().cpus(1.0))
-            .create();
-        match backend {
-            "embedded" => {
-                let pg = made.unwrap();
-                assert!(pg.wait(std::time::Duration::from_secs(30)).unwrap());
-                let inside = square::options().placement_group(&pg, 0).remote(3);
-                assert_eq!(rustyray::get(&inside).unwrap(), 9);
-                rustyray::remove_placement_group(&pg).unwrap();
-            }
-            _ => {
-                let err = made.unwrap_err().to_string();
-                assert!(err.contains("placement groups"), "{backend}: {err}");
-            }
-        }
+        let name = format!("reserved-{backend}");
+        let pg = PlacementGroup::builder()
+            .bundle(Bundle::new().cpus(1.0))
+            .name(name.clone())
+            .create()
+            .unwrap();
+        assert!(pg.wait(Duration::from_secs(60)).unwrap(), "{backend}");
+        rustyray::get(&pg.ready()).unwrap();
+        let inside = square::options().placement_group(&pg, 0).remote(3);
+        assert_eq!(rustyray::get(&inside).unwrap(), 9, "{backend}");
+        let counter = Counter::options()
+            .num_cpus(0.5)
+            .placement_group(&pg, 0)
+            .remote(1);
+        assert_eq!(rustyray::get(&counter.add(2)).unwrap(), 3, "{backend}");
+        rustyray::kill(&counter).unwrap();
+        let found = rustyray::get_placement_group(&name).unwrap();
+        assert_eq!(found, pg, "{backend}");
+        assert_eq!(found.bundle_count(), 1, "{backend}");
+        rustyray::remove_placement_group(&pg).unwrap();
+        let gone = rustyray::get_placement_group(&name).unwrap_err();
+        assert!(matches!(gone, Error::NotFound { .. }), "{backend}: {gone}");
+        let empty = PlacementGroup::builder().bundle(Bundle::new()).create();
+        let err = empty.unwrap_err().to_string();
+        assert!(err.contains("bundle 0 asks for nothing"), "{backend}: {err}");
         assert!(rustyray::gpu_ids().is_empty(), "{backend}");
     });
+}
+
+/// STRICT_SPREAD on the two-node cluster puts one bundle on each node: a task placed in each
+/// bundle reports a different node.
+fn strict_spread_puts_bundles_on_both_nodes() {
+    use rustyray::{Bundle, PlacementGroup, Strategy};
+    if !ray_started() {
+        return;
+    }
+    if std::env::var_os("RUSTYRAY_TEST_SECOND_NODE").is_none() {
+        println!("RUSTYRAY_TEST_SECOND_NODE is not set: the STRICT_SPREAD case is SKIPPED");
+        return;
+    }
+    let pg = PlacementGroup::builder()
+        .bundles([Bundle::new().cpus(1.0), Bundle::new().cpus(1.0)])
+        .strategy(Strategy::StrictSpread)
+        .create()
+        .unwrap();
+    assert!(pg.wait(Duration::from_secs(60)).unwrap());
+    let labels: Vec<ObjectRef<String>> = (0..2)
+        .map(|i| node_label::options().placement_group(&pg, i).remote())
+        .collect();
+    let mut labels = rustyray::get_all(&labels).unwrap();
+    labels.sort();
+    assert_eq!(labels, ["head", "second"]);
+    rustyray::remove_placement_group(&pg).unwrap();
 }
 
 /// The `ray.util` helpers and concurrency groups: `ActorPool` works on both backends; `Queue`
@@ -649,8 +686,8 @@ const CASES: &[(&str, fn())] = &[
     ),
     ("streams_work_or_fail_clearly", streams_work_or_fail_clearly),
     (
-        "placement_groups_work_or_fail_clearly",
-        placement_groups_work_or_fail_clearly,
+        "placement_groups_reserve_and_place",
+        placement_groups_reserve_and_place,
     ),
     (
         "util_helpers_and_concurrency_groups_work_or_fail_clearly",
@@ -692,6 +729,10 @@ const CASES: &[(&str, fn())] = &[
     (
         "tasks_with_a_custom_resource_land_on_the_node_that_has_it",
         tasks_with_a_custom_resource_land_on_the_node_that_has_it,
+    ),
+    (
+        "strict_spread_puts_bundles_on_both_nodes",
+        strict_spread_puts_bundles_on_both_nodes,
     ),
     (
         "python_calls_rust_functions_with_json",

@@ -30,7 +30,7 @@ pub struct ActorOptions {
     pub(crate) num_cpus: f64,
     pub(crate) num_gpus: f64,
     pub(crate) resources: Vec<(String, f64)>,
-    pub(crate) placement: Option<(crate::scheduler::GroupId, usize)>,
+    pub(crate) placement: Option<crate::placement_group::Placement>,
 }
 
 impl Default for ActorOptions {
@@ -290,9 +290,11 @@ impl<A: Actor> ActorBuilder<A> {
             }
             let what = format!("actor {}", cell.class);
             let scheduler = &shared.scheduler;
-            match o.placement {
+            match &o.placement {
                 None => scheduler.demand(&what, o.num_cpus, o.num_gpus, &o.resources),
-                Some(at) => scheduler.demand_in(&what, o.num_cpus, o.num_gpus, &o.resources, at),
+                Some(placement) => placement.here().and_then(|at| {
+                    scheduler.demand_in(&what, o.num_cpus, o.num_gpus, &o.resources, at)
+                }),
             }
             .map(Some)
         };

@@ -118,6 +118,8 @@ unsafe extern "C" {
         resources: *const Resource,
         nresources: usize,
         name: Slice,
+        group: Slice,
+        bundle: i32,
         out_id: *mut CxxString,
         error: *mut CxxString,
     ) -> i32;
@@ -130,6 +132,8 @@ unsafe extern "C" {
         name: Slice,
         max_restarts: i32,
         max_concurrency: i32,
+        group: Slice,
+        bundle: i32,
         out_actor: *mut CxxString,
         error: *mut CxxString,
     ) -> i32;
@@ -143,6 +147,23 @@ unsafe extern "C" {
     ) -> i32;
     fn rr_get_actor(name: Slice, out_actor: *mut CxxString, error: *mut CxxString) -> i32;
     fn rr_kill_actor(actor: Slice, error: *mut CxxString) -> i32;
+    fn rr_create_placement_group(
+        name: Slice,
+        strategy: i32,
+        resources: *const Resource,
+        bundle_sizes: *const usize,
+        nbundles: usize,
+        out_id: *mut CxxString,
+        error: *mut CxxString,
+    ) -> i32;
+    fn rr_remove_placement_group(id: Slice, error: *mut CxxString) -> i32;
+    fn rr_get_placement_group(
+        name: Slice,
+        out_id: *mut CxxString,
+        strategy: *mut i32,
+        nbundles: *mut usize,
+        error: *mut CxxString,
+    ) -> i32;
 }
 
 /// An owned `std::string` to receive output.
@@ -274,11 +295,27 @@ pub(crate) fn wait(ids: &[&[u8]], num_objects: usize, timeout_ms: i32) -> Outcom
     outcome(code, &error, || ready.iter().map(|&r| r != 0).collect())
 }
 
+/// Where a task or actor runs: bundle `bundle` of the placement group with Ray id `group`
+/// (`-1`: any of its bundles). An empty `group` places it nowhere in particular.
+#[derive(Clone, Copy)]
+pub(crate) struct Place<'a> {
+    pub(crate) group: &'a [u8],
+    pub(crate) bundle: i32,
+}
+
+impl Place<'_> {
+    pub(crate) const ANYWHERE: Place<'static> = Place {
+        group: &[],
+        bundle: -1,
+    };
+}
+
 pub(crate) fn submit(
     id: &str,
     args: &[Arg],
     resources: &[Resource],
     name: &str,
+    place: Place<'_>,
 ) -> Outcome<Vec<u8>> {
     let (out, error) = (Out::new(), Out::new());
     // SAFETY: the args and resources borrow data alive for the call (see their builders).
@@ -290,6 +327,8 @@ pub(crate) fn submit(
             resources.as_ptr(),
             resources.len(),
             Slice::of(name.as_bytes()),
+            Slice::of(place.group),
+            place.bundle,
             out.0,
             error.0,
         )
@@ -304,6 +343,7 @@ pub(crate) struct ActorSpec<'a> {
     pub(crate) name: &'a str,
     pub(crate) max_restarts: i32,
     pub(crate) max_concurrency: i32,
+    pub(crate) place: Place<'a>,
 }
 
 pub(crate) fn create_actor(spec: &ActorSpec<'_>) -> Outcome<Vec<u8>> {
@@ -319,6 +359,8 @@ pub(crate) fn create_actor(spec: &ActorSpec<'_>) -> Outcome<Vec<u8>> {
             Slice::of(spec.name.as_bytes()),
             spec.max_restarts,
             spec.max_concurrency,
+            Slice::of(spec.place.group),
+            spec.place.bundle,
             out.0,
             error.0,
         )
@@ -356,6 +398,59 @@ pub(crate) fn kill_actor(actor: &[u8]) -> Outcome<()> {
     // SAFETY: the slice and string are alive for the call.
     let code = unsafe { rr_kill_actor(Slice::of(actor), error.0) };
     outcome(code, &error, || ())
+}
+
+/// Creates a placement group with Ray's strategy number `strategy`, whose bundle `i` holds
+/// the next `bundle_sizes[i]` of `resources`.
+pub(crate) fn create_placement_group(
+    name: &str,
+    strategy: i32,
+    resources: &[Resource],
+    bundle_sizes: &[usize],
+) -> Outcome<Vec<u8>> {
+    assert_eq!(bundle_sizes.iter().sum::<usize>(), resources.len());
+    let (out, error) = (Out::new(), Out::new());
+    // SAFETY: `resources` holds what `bundle_sizes` counts (checked above); all are alive.
+    let code = unsafe {
+        rr_create_placement_group(
+            Slice::of(name.as_bytes()),
+            strategy,
+            resources.as_ptr(),
+            bundle_sizes.as_ptr(),
+            bundle_sizes.len(),
+            out.0,
+            error.0,
+        )
+    };
+    outcome(code, &error, || out.bytes())
+}
+
+pub(crate) fn remove_placement_group(id: &[u8]) -> Outcome<()> {
+    let error = Out::new();
+    // SAFETY: the slice and string are alive for the call.
+    let code = unsafe { rr_remove_placement_group(Slice::of(id), error.0) };
+    outcome(code, &error, || ())
+}
+
+/// The live group named `name`: its id, Ray's strategy number and its bundle count.
+pub(crate) fn get_placement_group(name: &str) -> Outcome<Option<(Vec<u8>, i32, usize)>> {
+    let (out, error) = (Out::new(), Out::new());
+    let (mut strategy, mut bundles) = (0i32, 0usize);
+    // SAFETY: the slice, strings and out-parameters are alive for the call.
+    let code = unsafe {
+        rr_get_placement_group(
+            Slice::of(name.as_bytes()),
+            out.0,
+            &mut strategy,
+            &mut bundles,
+            error.0,
+        )
+    };
+    outcome(code, &error, || {
+        Some(out.bytes())
+            .filter(|id| !id.is_empty())
+            .map(|id| (id, strategy, bundles))
+    })
 }
 
 // --- Callbacks the shim calls on a worker ---------------------------------------------------

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::object_ref::{ObjectRef, Waiting};
 use crate::object_store::{Cell, Object, Value};
+use crate::placement_group::{PlacementGroup, PlacementGroupBuilder, Reservation};
 use crate::task::{Body, TaskBuilder};
 
 /// Where a runtime's operations run.
@@ -187,16 +188,41 @@ impl Backend {
         }
     }
 
-    /// Whether placement groups can be made here.
-    pub(crate) fn placement_groups(&self) -> Result<()> {
+    /// Creates the placement group `builder` describes.
+    pub(crate) fn create_group(
+        &self,
+        shared: &RuntimeCore,
+        builder: PlacementGroupBuilder,
+    ) -> Result<PlacementGroup> {
         match self {
-            Backend::Embedded => Ok(()),
+            Backend::Embedded => builder.create_here(shared),
             #[cfg(feature = "ray")]
-            Backend::Ray(_) => Err(Error::InvalidArgument(
-                "placement groups are not available on the Ray backend yet: reserve the \
-                 resources with per-task `num_cpus`/`num_gpus`/`resource` requests instead"
-                    .to_owned(),
-            )),
+            Backend::Ray(ray) => builder.create_on_ray(shared, ray),
+        }
+    }
+
+    /// Removes a placement group (again: nothing).
+    pub(crate) fn remove_group(&self, shared: &RuntimeCore, group: &Reservation) -> Result<()> {
+        match self {
+            Backend::Embedded => {
+                shared.scheduler.remove_group(group.here()?);
+                Ok(())
+            }
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => ray.remove_group(group.on_ray()?),
+        }
+    }
+
+    /// The live placement group named `name`, if there is one.
+    pub(crate) fn find_group(
+        &self,
+        shared: &RuntimeCore,
+        name: &str,
+    ) -> Result<Option<PlacementGroup>> {
+        match self {
+            Backend::Embedded => Ok(crate::placement_group::find_here(shared, name)),
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => ray.find_group(shared, name),
         }
     }
 

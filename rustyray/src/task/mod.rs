@@ -81,7 +81,7 @@ pub(crate) struct RareOptions {
     pub(crate) resources: Vec<(String, f64)>,
     pub(crate) name: Option<String>,
     pub(crate) backpressure: Option<usize>,
-    pub(crate) placement: Option<(crate::scheduler::GroupId, usize)>,
+    pub(crate) placement: Option<crate::placement_group::Placement>,
 }
 
 impl Default for TaskOptions {
@@ -379,17 +379,15 @@ impl TaskBuilder {
         };
         let demand = shared.check().and_then(|()| {
             let (o, rare) = (&self.options, self.options.rare());
-            match rare.placement {
+            match &rare.placement {
                 None => shared
                     .scheduler
                     .demand(&function, o.num_cpus, o.num_gpus, &rare.resources),
-                Some(placement) => shared.scheduler.demand_in(
-                    &function,
-                    o.num_cpus,
-                    o.num_gpus,
-                    &rare.resources,
-                    placement,
-                ),
+                Some(placement) => placement.here().and_then(|at| {
+                    let (cpus, gpus) = (o.num_cpus, o.num_gpus);
+                    let scheduler = &shared.scheduler;
+                    scheduler.demand_in(&function, cpus, gpus, &rare.resources, at)
+                }),
             }
         });
         let demand = match demand {
