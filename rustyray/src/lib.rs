@@ -38,6 +38,8 @@ mod completion;
 mod config;
 mod counted;
 mod cpu_pool;
+#[cfg(feature = "dashboard")]
+mod dashboard;
 mod error;
 #[cfg(test)]
 mod fuzz;

@@ -289,6 +289,12 @@ impl<A: Send + 'static> ActorHost<A> {
             return None;
         }
         self.restarts_left -= 1;
+        #[cfg(feature = "dashboard")]
+        crate::dashboard::rare::count(
+            self.shared.id,
+            crate::dashboard::rare::Event::Restart,
+            &self.cell.class,
+        );
         match self.construct().await {
             Ok(state) => Some(state),
             Err(reason) => {

@@ -65,6 +65,28 @@ pub(super) fn apply(mut config: Config, var: impl Fn(&str) -> Option<OsString>) 
     if let Some(v) = text("RUSTYRAY_RELEASE_MEMORY_WHEN_IDLE")? {
         config = config.release_memory_when_idle(flag("RUSTYRAY_RELEASE_MEMORY_WHEN_IDLE", &v)?);
     }
+    if let Some(v) = text("RUSTYRAY_DASHBOARD")?.filter(|v| !v.is_empty()) {
+        // Without the feature the variable is ignored with a warning: it may be set for
+        // every program of a machine, and a program built without the dashboard still runs.
+        if cfg!(not(feature = "dashboard")) {
+            tracing::warn!(
+                target: "rustyray::dashboard",
+                "RUSTYRAY_DASHBOARD is set, but rustyray was built without its `dashboard` \
+                 feature: no dashboard is served"
+            );
+        } else {
+            match v.parse() {
+                Ok(addr) => config = config.dashboard(addr),
+                Err(_) => {
+                    return Err(invalid(
+                        "RUSTYRAY_DASHBOARD",
+                        &v,
+                        "an address and port, such as 127.0.0.1:8265",
+                    ))
+                }
+            }
+        }
+    }
     if let Some(address) = text("RUSTYRAY_ADDRESS")?.filter(|a| !a.is_empty()) {
         config = config.ray(address);
         if let Some(paths) = text("RUSTYRAY_CODE_SEARCH_PATH")? {

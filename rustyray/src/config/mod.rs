@@ -31,6 +31,7 @@ pub struct Config {
     max_threads: usize,
     print_task_panics: bool,
     release_memory_when_idle: bool,
+    dashboard: Option<std::net::SocketAddr>,
     ray: Option<RayTarget>,
 }
 
@@ -62,6 +63,7 @@ impl Default for Config {
             max_threads: crate::cpu_pool::DEFAULT_MAX_THREADS,
             print_task_panics: false,
             release_memory_when_idle: true,
+            dashboard: None,
             ray: None,
         }
     }
@@ -167,6 +169,22 @@ impl Config {
         self
     }
 
+    /// Serves the live dashboard and Prometheus metrics at `addr` (for example
+    /// `127.0.0.1:8265`, Ray's port) while the runtime runs: a page at `/`, JSON at `/api/..`
+    /// and `/metrics` (see docs/observability.md). Port 0 picks a free port. Nothing listens
+    /// unless this (or `RUSTYRAY_DASHBOARD`) is set, and only on the address given: use a
+    /// loopback address unless others should see it. Needs the `dashboard` feature; without
+    /// it, the runtime fails to start, saying so.
+    pub fn dashboard(mut self, addr: std::net::SocketAddr) -> Self {
+        self.dashboard = Some(addr);
+        self
+    }
+
+    /// Where the dashboard is served, if it is.
+    pub fn get_dashboard(&self) -> Option<std::net::SocketAddr> {
+        self.dashboard
+    }
+
     /// Runs on the Ray cluster at `address` (for example `127.0.0.1:6379`, or `auto`) instead
     /// of embedded. Needs the `ray` feature; see docs/ray.md. The global runtime also takes
     /// the address from the `RUSTYRAY_ADDRESS` environment variable.
@@ -246,6 +264,7 @@ impl Config {
     /// | `RUSTYRAY_MAX_THREADS` | [`max_threads`](Config::max_threads) | an integer from 1 to 65536 |
     /// | `RUSTYRAY_PRINT_TASK_PANICS` | [`print_task_panics`](Config::print_task_panics) | `1`, `true`, `0` or `false` |
     /// | `RUSTYRAY_RELEASE_MEMORY_WHEN_IDLE` | [`release_memory_when_idle`](Config::release_memory_when_idle) | `1`, `true`, `0` or `false` |
+    /// | `RUSTYRAY_DASHBOARD` | [`dashboard`](Config::dashboard) | an address and port, such as `127.0.0.1:8265` (needs the `dashboard` feature) |
     /// | `RUSTYRAY_ADDRESS` | [`ray`](Config::ray) | a Ray cluster address (needs the `ray` feature) |
     /// | `RUSTYRAY_CODE_SEARCH_PATH` | [`code_search_path`](Config::code_search_path) | folders separated by `:` |
     ///

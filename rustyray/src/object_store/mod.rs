@@ -535,6 +535,12 @@ impl ObjectStore {
     }
 
     /// Bytes of ready objects in memory; bytes and objects on disk.
+    /// The memory budget, in bytes.
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+
     pub(crate) fn usage(&self) -> (u64, u64, u64) {
         let (spilled_bytes, spilled_objects) = self.spill.usage();
         (

@@ -47,6 +47,8 @@ pub(crate) struct RuntimeCore {
     /// Whether panics caught in bodies are printed by the panic hook too (see `panics`).
     pub(crate) print_panics: bool,
     handle: OnceLock<tokio::runtime::Handle>,
+    /// Where the dashboard listens, if it does.
+    dashboard: OnceLock<std::net::SocketAddr>,
     shut_down: AtomicBool,
     /// Why the runtime could not start, if it could not.
     start_error: OnceLock<Error>,
@@ -248,6 +250,7 @@ impl Runtime {
             streams: Default::default(),
             backend,
             handle: OnceLock::new(),
+            dashboard: OnceLock::new(),
             shut_down: AtomicBool::new(false),
             start_error: OnceLock::new(),
         });
@@ -255,7 +258,13 @@ impl Runtime {
             let _ = shared.start_error.set(error);
         }
         let for_threads = Arc::clone(&shared);
-        let built = tokio::runtime::Builder::new_multi_thread()
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        // The dashboard's server needs the IO driver; nothing else does.
+        #[cfg(feature = "dashboard")]
+        if config.get_dashboard().is_some() {
+            builder.enable_io();
+        }
+        let built = builder
             .worker_threads(config.get_num_cpus().max(1))
             .thread_name(format!("rustyray-{id}"))
             .on_thread_start(move || {
@@ -278,12 +287,27 @@ impl Runtime {
                 None
             }
         };
+        if let Some(addr) = config.get_dashboard() {
+            match serve_dashboard(&shared, addr) {
+                Ok(bound) => {
+                    let _ = shared.dashboard.set(bound);
+                }
+                Err(error) => {
+                    let _ = shared.start_error.set(error);
+                }
+            }
+        }
         Runtime {
             owner: Arc::new(Owner {
                 shared,
                 tokio: Mutex::new(tokio),
             }),
         }
+    }
+
+    /// Where this runtime's dashboard listens (see [`Config::dashboard`]), if it does.
+    pub fn dashboard_address(&self) -> Option<std::net::SocketAddr> {
+        self.owner.shared.dashboard.get().copied()
     }
 
     /// A runtime that never started: every call reports `error`.
@@ -339,6 +363,28 @@ impl Runtime {
     pub fn id(&self) -> u32 {
         self.owner.shared.id
     }
+}
+
+/// Starts the dashboard at `addr` (feature `dashboard`).
+#[cfg(feature = "dashboard")]
+fn serve_dashboard(
+    shared: &RuntimeCore,
+    addr: std::net::SocketAddr,
+) -> Result<std::net::SocketAddr> {
+    if shared.start_error.get().is_some() {
+        return Err(Error::InvalidArgument("the runtime did not start".into()));
+    }
+    crate::dashboard::start(shared, addr)
+}
+
+/// Without the `dashboard` feature, asking for the dashboard is an error that says so.
+#[cfg(not(feature = "dashboard"))]
+fn serve_dashboard(_: &RuntimeCore, addr: std::net::SocketAddr) -> Result<std::net::SocketAddr> {
+    Err(Error::InvalidArgument(format!(
+        "a dashboard was asked for at {addr}, but rustyray was built without its `dashboard` \
+         feature: add `features = [\"dashboard\"]` to rustyray in Cargo.toml, or remove \
+         `Config::dashboard`"
+    )))
 }
 
 fn shut_down(shared: &RuntimeCore, tokio: &Mutex<Option<tokio::runtime::Runtime>>) {

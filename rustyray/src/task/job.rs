@@ -246,6 +246,12 @@ impl<B> Job<B> {
         if retryable && *tries < self.max_retries && !stopped {
             *tries += 1;
             tracing::debug!(target: "rustyray::task", %error, attempt = *tries, "retrying");
+            #[cfg(feature = "dashboard")]
+            crate::dashboard::rare::count(
+                self.shared.id,
+                crate::dashboard::rare::Event::Retry,
+                self.control.function(),
+            );
             return None;
         }
         // Logged once, here where it arises; the tasks it fails downstream do not log it again.

@@ -24,6 +24,8 @@ use crate::runtime;
 
 mod clock;
 mod ring;
+#[cfg(feature = "dashboard")]
+pub(crate) mod tally;
 
 use ring::{ThreadLog, Writer};
 
@@ -35,7 +37,7 @@ pub const EVENTS_PER_THREAD: usize = 16 * 1024;
 pub const EVENTS_PER_THREAD: usize = 2;
 
 /// What ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
     Task,
     ActorCall,
@@ -68,6 +70,34 @@ thread_local! {
         logs.push(Arc::clone(&log));
         Writer::new(log)
     };
+}
+
+/// Every key counted for `runtime` since the process started (feature `dashboard`), with its
+/// counts over all threads, ordered by key.
+#[cfg(feature = "dashboard")]
+pub(crate) fn totals(runtime: u32) -> Vec<(tally::Key, tally::Totals)> {
+    let rate = clock::Scale::now().between(Stamp::from_raw(0), Stamp::from_raw(1 << 40));
+    let rate = rate.as_secs_f64() / (1u64 << 40) as f64;
+    let logs: Vec<Arc<ThreadLog>> = LOGS.lock().clone();
+    let mut totals: std::collections::HashMap<tally::Key, tally::Totals> = Default::default();
+    for log in &logs {
+        log.tallies.for_each(|key, counted| {
+            if key.runtime == runtime {
+                totals.entry(key.clone()).or_default().add(counted, rate);
+            }
+        });
+    }
+    let mut totals: Vec<_> = totals.into_iter().collect();
+    totals.sort_by(|a, b| {
+        (a.0.kind as u8, &a.0.name, &a.0.actor).cmp(&(b.0.kind as u8, &b.0.name, &b.0.actor))
+    });
+    totals
+}
+
+/// The time from the trace's zero to `at` (feature `dashboard`).
+#[cfg(feature = "dashboard")]
+pub(crate) fn since_start(at: Stamp) -> std::time::Duration {
+    clock::Scale::now().since_start(at)
 }
 
 /// What a task or call records when it finishes.

@@ -89,6 +89,9 @@ pub(super) struct ThreadLog {
     written: AtomicU64,
     chunks: [OnceLock<Box<[Slot]>>; CHUNKS],
     names: Mutex<Vec<Cow<'static, str>>>,
+    /// Exact counts for the dashboard's metrics (see `tally.rs`).
+    #[cfg(feature = "dashboard")]
+    pub(super) tallies: super::tally::Tallies,
 }
 
 /// What the owner keeps to number names without the table's lock: the names of its last event
@@ -98,6 +101,8 @@ pub(super) struct ThreadLog {
 pub(super) struct Numbering {
     last: Option<(Cow<'static, str>, Option<Cow<'static, str>>, u64)>,
     numbers: FxHashMap<Cow<'static, str>, u32>,
+    #[cfg(feature = "dashboard")]
+    tallies: super::tally::TallyIndex,
 }
 
 /// Whether two names are the same: the same bytes, which the same address and length are (a
@@ -137,6 +142,8 @@ impl ThreadLog {
             written: AtomicU64::new(0),
             chunks: std::array::from_fn(|_| OnceLock::new()),
             names: Mutex::new(Vec::new()),
+            #[cfg(feature = "dashboard")]
+            tallies: super::tally::Tallies::new(),
         }
     }
 
@@ -153,6 +160,8 @@ impl ThreadLog {
     #[inline]
     pub(super) fn push(&self, event: &Finished<'_>, numbering: &mut Numbering) {
         let names = self.names_of(event, numbering);
+        #[cfg(feature = "dashboard")]
+        self.tallies.count(&mut numbering.tallies, names, event);
         let n = self.written.load(Ordering::Relaxed);
         let slot = self.slot(n);
         let version = slot.version.load(Ordering::Relaxed);

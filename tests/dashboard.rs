@@ -1,0 +1,219 @@
+//! The dashboard (feature `dashboard`): its JSON endpoints and `/metrics` read back over HTTP
+//! while the runtime runs, the Prometheus text parsed, and its refusals.
+
+use std::net::SocketAddr;
+
+use rustyray::{Bundle, Config, PlacementGroup, Runtime};
+use serde_json::Value;
+
+#[rustyray::remote]
+fn double(x: u64) -> u64 {
+    x * 2
+}
+
+#[rustyray::remote]
+fn refuse(x: u64) -> anyhow::Result<u64> {
+    anyhow::bail!("{x} is refused")
+}
+
+/// Counts its calls; a call asked to fail panics, which restarts it.
+#[rustyray::actor]
+struct Flaky {
+    calls: u64,
+}
+
+#[rustyray::actor]
+impl Flaky {
+    fn new() -> Self {
+        Flaky { calls: 0 }
+    }
+
+    fn work(&mut self, fail: bool) -> u64 {
+        assert!(!fail, "asked to fail");
+        self.calls += 1;
+        self.calls
+    }
+}
+
+fn runtime() -> Runtime {
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    Runtime::new(Config::default().num_cpus(2).dashboard(local)).expect("a runtime")
+}
+
+fn fetch(addr: SocketAddr, path: &str) -> String {
+    ureq::get(&format!("http://{addr}{path}"))
+        .call()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
+fn json(addr: SocketAddr, path: &str) -> Value {
+    serde_json::from_str(&fetch(addr, path)).unwrap_or_else(|e| panic!("{path} is not JSON: {e}"))
+}
+
+/// The row of `function` in the snapshot's tasks.
+fn row<'a>(snapshot: &'a Value, function: &str) -> &'a Value {
+    snapshot["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["function"] == function)
+        .unwrap_or_else(|| panic!("no row for {function} in {snapshot:#}"))
+}
+
+#[test]
+fn the_json_endpoints_show_what_ran_and_what_lives() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let addr = rt.dashboard_address().expect("the dashboard listens");
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+
+    let doubled: Vec<_> = (0..20).map(double::remote).collect();
+    assert_eq!(rustyray::get_all(&doubled).unwrap().len(), 20);
+    let refused = refuse::options()
+        .max_retries(2)
+        .retry_exceptions(true)
+        .remote(7);
+    assert!(rustyray::get(&refused).is_err());
+    let flaky = Flaky::options().max_restarts(1).remote();
+    assert!(rustyray::get(&flaky.work(true)).is_err());
+    assert_eq!(rustyray::get(&flaky.work(false)).unwrap(), 1);
+    let pg = PlacementGroup::builder()
+        .bundle(Bundle::new().cpus(1.0))
+        .name("watched")
+        .create()
+        .unwrap();
+    let kept = rustyray::put(vec![1u8; 1000]).unwrap();
+
+    let snapshot = json(addr, "/api/snapshot");
+    assert_eq!(snapshot["runtime"], rt.id());
+    let double_row = row(&snapshot, "double");
+    assert_eq!(double_row["kind"], "task");
+    assert_eq!(double_row["finished"], 20);
+    assert_eq!(double_row["submitted"], 20);
+    assert_eq!(double_row["failed"], 0);
+    assert!(double_row["run_seconds"].as_f64().unwrap() > 0.0);
+    let refuse_row = row(&snapshot, "refuse");
+    assert_eq!(refuse_row["failed"], 1);
+    assert_eq!(refuse_row["retried"], 2);
+    let call_row = row(&snapshot, "work");
+    assert_eq!(call_row["kind"], "actor_call");
+    assert_eq!(call_row["actor"], "Flaky");
+    let actors = snapshot["actors"].as_array().unwrap();
+    assert_eq!(actors.len(), 1, "{actors:?}");
+    assert_eq!(actors[0]["class"], "Flaky");
+    assert_eq!(actors[0]["state"], "ALIVE");
+    assert_eq!(actors[0]["restarts"], 1);
+    assert!(snapshot["objects"]["count"].as_u64().unwrap() >= 1);
+    let groups = snapshot["placement_groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0]["name"], "watched");
+    assert_eq!(groups[0]["bundles"][0][0][0], "CPU");
+    assert!(!snapshot["timeline"].as_array().unwrap().is_empty());
+
+    // Each part has an endpoint of its own, with the same shape.
+    assert!(json(addr, "/api/tasks").as_array().unwrap().len() >= 3);
+    assert_eq!(json(addr, "/api/actors").as_array().unwrap().len(), 1);
+    assert!(json(addr, "/api/objects")["count"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        json(addr, "/api/placement_groups")
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!json(addr, "/api/timeline").as_array().unwrap().is_empty());
+    assert!(fetch(addr, "/").contains("<title>RustyRay dashboard</title>"));
+
+    // Counts only grow, and show new work at the next request.
+    let more: Vec<_> = (0..5).map(double::remote).collect();
+    rustyray::get_all(&more).unwrap();
+    assert_eq!(row(&json(addr, "/api/snapshot"), "double")["finished"], 25);
+    rustyray::remove_placement_group(&pg).unwrap();
+    drop(kept);
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text_with_the_named_series() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let addr = rt.dashboard_address().unwrap();
+    let doubled: Vec<_> = (0..12).map(double::remote).collect();
+    rustyray::get_all(&doubled).unwrap();
+    let refused = refuse::options()
+        .max_retries(1)
+        .retry_exceptions(true)
+        .remote(1);
+    assert!(rustyray::get(&refused).is_err());
+
+    let text = fetch(addr, "/metrics");
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text");
+    let value = |name: &str, function: &str| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name && s.labels.get("function") == Some(function))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .unwrap_or_else(|| panic!("no {name} for {function} in\n{text}"))
+    };
+    assert_eq!(value("rustyray_tasks_submitted_total", "double"), 12.0);
+    assert_eq!(value("rustyray_tasks_finished_total", "double"), 12.0);
+    assert_eq!(value("rustyray_tasks_failed_total", "double"), 0.0);
+    assert_eq!(value("rustyray_tasks_failed_total", "refuse"), 1.0);
+    assert_eq!(value("rustyray_tasks_retried_total", "refuse"), 1.0);
+    assert_eq!(value("rustyray_task_run_seconds_count", "double"), 12.0);
+    assert!(value("rustyray_task_run_seconds_sum", "double") > 0.0);
+    let histogram = scrape
+        .samples
+        .iter()
+        .filter(|s| s.labels.get("function") == Some("double"))
+        .find_map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(buckets) => Some(buckets.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no histogram for double in\n{text}"));
+    let last = histogram.last().expect("buckets");
+    assert!(
+        last.less_than.is_infinite(),
+        "the last bucket is +Inf:\n{text}"
+    );
+    assert_eq!(last.count, 12.0);
+    assert!(histogram.windows(2).all(|w| w[0].count <= w[1].count));
+    for series in [
+        "rustyray_tasks",
+        "rustyray_object_store_bytes",
+        "rustyray_object_store_limit_bytes",
+        "rustyray_spilled_bytes",
+        "rustyray_spilled_objects",
+        "rustyray_actors",
+        "rustyray_placement_groups",
+    ] {
+        assert!(
+            scrape.samples.iter().any(|s| s.metric == series),
+            "{series} missing in\n{text}"
+        );
+    }
+}
+
+#[test]
+fn no_dashboard_unless_asked_and_a_taken_port_is_a_clear_error() {
+    let quiet = Runtime::new(Config::default().num_cpus(1)).unwrap();
+    assert_eq!(quiet.dashboard_address(), None);
+
+    let first = runtime();
+    let taken = first.dashboard_address().unwrap();
+    let second = Runtime::new(Config::default().num_cpus(1).dashboard(taken));
+    let message = second.unwrap_err().to_string();
+    assert!(message.contains(&taken.to_string()), "{message}");
+    assert!(message.contains("could not listen"), "{message}");
+    // The first one still serves.
+    assert!(fetch(taken, "/api/snapshot").contains("\"tasks\""));
+}
