@@ -25,7 +25,7 @@ fn crunch(n: u64) -> u64 {
 /// Fails for multiples of ten, on every try (so the page shows failures and retries).
 #[rustyray::remote]
 fn flaky(n: u64) -> anyhow::Result<u64> {
-    anyhow::ensure!(n % 10 != 0, "{n} is a multiple of ten");
+    anyhow::ensure!(!n.is_multiple_of(10), "{n} is a multiple of ten");
     Ok(n)
 }
 
