@@ -18,7 +18,7 @@
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
@@ -32,9 +32,9 @@ const CHUNKS: usize = 64;
 /// The most keys one thread counts.
 pub(crate) const MAX_TALLIES: usize = PER_CHUNK * CHUNKS;
 
-/// What one key counted on one thread.
+/// What one key counted on one thread. How many finished is `skipped` plus the runs in the
+/// buckets (one count less to write per task).
 pub(crate) struct Tally {
-    pub(crate) finished: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) skipped: AtomicU64,
     /// The run times added up, in clock readings.
@@ -45,7 +45,6 @@ pub(crate) struct Tally {
 impl Default for Tally {
     fn default() -> Tally {
         Tally {
-            finished: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
@@ -71,15 +70,16 @@ pub(crate) struct Key {
 
 /// One thread's tallies.
 pub(super) struct Tallies {
-    chunks: [OnceLock<Box<[Tally]>>; CHUNKS],
+    chunks: [OnceLock<Arc<[Tally]>>; CHUNKS],
     keys: Mutex<Vec<Key>>,
 }
 
-/// What the owner keeps to find a tally without the lock: the last one used, and every key's
-/// index (by the event's stored names, runtime and kind).
+/// What the owner keeps to find a tally without the lock: the last one used (its key, its
+/// chunk and its place there), and every key's index (by the event's stored names, runtime and
+/// kind).
 #[derive(Default)]
 pub(super) struct TallyIndex {
-    last: Option<((u64, u32, Kind), usize)>,
+    last: Option<((u64, u32, Kind), Arc<[Tally]>, usize)>,
     index: FxHashMap<(u64, u32, Kind), usize>,
 }
 
@@ -91,10 +91,11 @@ impl Tallies {
         }
     }
 
-    fn tally(&self, index: usize) -> &Tally {
+    /// The chunk holding tally `index`, and its place there.
+    fn chunk(&self, index: usize) -> (&Arc<[Tally]>, usize) {
         let chunk = self.chunks[index / PER_CHUNK]
             .get_or_init(|| (0..PER_CHUNK).map(|_| Tally::default()).collect());
-        &chunk[index % PER_CHUNK]
+        (chunk, index % PER_CHUNK)
     }
 
     /// Counts `event`, whose names are stored as `names` (see `ring.rs`).
@@ -104,16 +105,16 @@ impl Tallies {
             return;
         }
         let key = (names, event.object.owner(), event.kind);
-        let index = match at.last {
-            Some((last, index)) if last == key => index,
-            _ => match self.index_of(at, key, event) {
-                Some(index) => index,
+        let tally = match &at.last {
+            Some((last, chunk, place)) if *last == key => &chunk[*place],
+            _ => match self.find(at, key, event) {
+                Some(tally) => tally,
                 None => return,
             },
         };
-        let tally = self.tally(index);
-        bump(&tally.finished, 1);
-        bump(&tally.failed, u64::from(event.failed));
+        if event.failed {
+            bump(&tally.failed, 1);
+        }
         if event.skipped.is_some() {
             bump(&tally.skipped, 1);
             return;
@@ -124,13 +125,15 @@ impl Tallies {
         bump(&tally.buckets[bucket.min(BUCKETS - 1)], 1);
     }
 
+    /// The tally of a key not counted last: found by its index, or entered. `None` when the
+    /// thread has [`MAX_TALLIES`] keys already.
     #[cold]
-    fn index_of(
-        &self,
-        at: &mut TallyIndex,
+    fn find<'a>(
+        &'a self,
+        at: &'a mut TallyIndex,
         key: (u64, u32, Kind),
         event: &Finished<'_>,
-    ) -> Option<usize> {
+    ) -> Option<&'a Tally> {
         let index = match at.index.get(&key) {
             Some(&index) => index,
             None => {
@@ -148,15 +151,17 @@ impl Tallies {
                 keys.len() - 1
             }
         };
-        at.last = Some((key, index));
-        Some(index)
+        let (chunk, place) = self.chunk(index);
+        let (_, chunk, place) = at.last.insert((key, Arc::clone(chunk), place));
+        Some(&chunk[*place])
     }
 
     /// Calls `each` with every key of this thread and its tally.
     pub(super) fn for_each(&self, mut each: impl FnMut(&Key, &Tally)) {
         let keys = self.keys.lock().clone();
         for (index, key) in keys.iter().enumerate() {
-            each(key, self.tally(index));
+            let (chunk, place) = self.chunk(index);
+            each(key, &chunk[place]);
         }
     }
 }
@@ -179,7 +184,8 @@ impl Totals {
     /// reading).
     pub(crate) fn add(&mut self, tally: &Tally, rate: f64) {
         let read = |count: &AtomicU64| count.load(Ordering::Relaxed);
-        self.finished += read(&tally.finished);
+        let ran: u64 = tally.buckets.iter().map(read).sum();
+        self.finished += ran + read(&tally.skipped);
         self.failed += read(&tally.failed);
         self.skipped += read(&tally.skipped);
         self.seconds += read(&tally.ticks) as f64 * rate;
