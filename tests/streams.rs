@@ -414,3 +414,46 @@ fn the_timeline_marks_each_item_and_the_producer() {
     assert!(tasks.iter().all(|t| !t.function.ends_with(" item")));
     assert_eq!(tasks.iter().filter(|t| t.function == "count_to").count(), 1);
 }
+
+#[rustyray::remote(streaming)]
+fn blocks(n: usize, size: usize) -> impl Iterator<Item = Vec<u8>> {
+    (0..n).map(move |i| vec![i as u8; size])
+}
+
+/// A small item waiting unread is counted by its stream and enters the store when taken; a
+/// large one is stored (and counted against the budget) as soon as it is made, so the store
+/// lists it before anyone reads it.
+#[test]
+fn small_items_are_stored_when_taken_and_large_ones_when_made() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let objects = || rustyray::state::objects().len();
+    let before = objects();
+
+    let mut small = blocks::remote(3, 8);
+    rustyray::get(small.completed()).unwrap();
+    assert_eq!(
+        objects(),
+        before + 1,
+        "only the producer's result is stored yet"
+    );
+    let first = small.next().unwrap();
+    assert_eq!(rustyray::get(&first).unwrap(), vec![0u8; 8]);
+    assert_eq!(objects(), before + 2, "the taken item is an object now");
+    drop((first, small));
+
+    let before = objects();
+    let mut large = blocks::remote(3, 64 * 1024);
+    rustyray::get(large.completed()).unwrap();
+    assert_eq!(
+        objects(),
+        before + 4,
+        "three large items and the producer's result"
+    );
+    assert!(rt.stats().memory_bytes >= 3 * 64 * 1024);
+    let firsts: Vec<u8> = large
+        .by_ref()
+        .map(|r| rustyray::get(&r).unwrap()[0])
+        .collect();
+    assert_eq!(firsts, [0, 1, 2]);
+}

@@ -11,7 +11,7 @@ use futures_util::FutureExt;
 use crate::call_args::{ArgSlot, CallArgs, IntoArg};
 use crate::error::{Error, Result};
 use crate::object_ref::{missing, ObjectRef};
-use crate::object_store::{Cell, Object, ObjectStore, Value};
+use crate::object_store::{Cell, Object, Value};
 use crate::runtime::{self, RuntimeCore};
 use crate::stream::{ObjectRefStream, StreamSink};
 use crate::task::BoxFuture;
@@ -511,13 +511,8 @@ impl<A: Actor> CallBuilder<A> {
         T: Value,
         F: Fn(&mut A, StreamSink<T>) -> anyhow::Result<()> + Send + Sync + 'static,
     {
-        self.submit_stream(|stream, store, call| {
-            call.spawn(move |actor| {
-                body(
-                    actor,
-                    StreamSink::new(Arc::clone(&stream), Arc::clone(&store)),
-                )
-            })
+        self.submit_stream(|stream, call| {
+            call.spawn(move |actor| body(actor, StreamSink::new(Arc::clone(&stream))))
         })
     }
 
@@ -530,28 +525,21 @@ impl<A: Actor> CallBuilder<A> {
             + Sync
             + 'static,
     {
-        self.submit_stream(|stream, store, call| {
-            call.spawn_async(move |actor| {
-                body(
-                    actor,
-                    StreamSink::new(Arc::clone(&stream), Arc::clone(&store)),
-                )
-            })
+        self.submit_stream(|stream, call| {
+            call.spawn_async(move |actor| body(actor, StreamSink::new(Arc::clone(&stream))))
         })
     }
 
     fn submit_stream<T>(
         self,
-        spawn: impl FnOnce(Arc<crate::stream::Stream>, Arc<ObjectStore>, Self) -> ObjectRef<()>,
+        spawn: impl FnOnce(Arc<crate::stream::Stream>, Self) -> ObjectRef<()>,
     ) -> ObjectRefStream<T> {
         // `Class.method`, as the state API names actor calls.
         let class = std::any::type_name::<A>();
         let class = class.split('<').next().unwrap_or(class);
         let class = class.rsplit("::").next().unwrap_or(class);
         let function = format!("{class}.{}", self.method).into();
-        crate::stream::submit(function, self.backpressure, |stream, store| {
-            spawn(stream, store, self)
-        })
+        crate::stream::submit(function, self.backpressure, |stream| spawn(stream, self))
     }
 
     fn send<R>(self, body: Method<A>) -> ObjectRef<R> {

@@ -177,6 +177,21 @@ impl Sweep {
 
 type IndexShard = CachePadded<Mutex<FxHashMap<u64, Weak<Cell>>>>;
 
+/// Ids reserved with [`ObjectStore::reserve_ids`], handed out in order.
+#[derive(Debug, Default)]
+pub(crate) struct IdBlock {
+    owner: u32,
+    seqs: std::ops::Range<u64>,
+}
+
+impl Iterator for IdBlock {
+    type Item = ObjectId;
+
+    fn next(&mut self) -> Option<ObjectId> {
+        self.seqs.next().map(|seq| ObjectId::new(self.owner, seq))
+    }
+}
+
 /// The object store of one runtime.
 pub(crate) struct ObjectStore {
     owner: u32,
@@ -414,13 +429,17 @@ impl ObjectStore {
     /// disk; [`Error::ObjectStoreFull`] if neither can take it.
     #[inline]
     fn admit_or_spill(&self, id: ObjectId, object: Object) -> Result<Entry> {
-        // A small object fits any budget of at least `SPILLABLE` bytes without being measured.
-        if !object.is_large()
-            && (self.limit >= SPILLABLE as u64 || object.size() as u64 <= self.limit)
-        {
+        if self.admits_uncounted(&object) {
             return Ok(Entry::Ready(object)); // not counted: see `charge`
         }
         self.admit_or_spill_counted(id, object)
+    }
+
+    /// Whether `object` is stored without counting against the budget, so storing it cannot
+    /// fail: a small object fits any budget of at least `SPILLABLE` bytes without being measured.
+    #[inline]
+    pub(crate) fn admits_uncounted(&self, object: &Object) -> bool {
+        !object.is_large() && (self.limit >= SPILLABLE as u64 || object.size() as u64 <= self.limit)
     }
 
     /// [`admit_or_spill`](Self::admit_or_spill) of an object that counts against the budget.
@@ -473,9 +492,29 @@ impl ObjectStore {
     /// A new object that is ready now, in memory or (over the budget) on disk; fails with
     /// [`Error::ObjectStoreFull`] when neither can take it.
     pub(crate) fn insert_ready(self: &Arc<Self>, object: Object) -> Result<Arc<Cell>> {
-        let id = self.new_id();
+        self.insert_ready_as(self.new_id(), object)
+    }
+
+    /// A new ready object under an id taken earlier with [`reserve_id`](Self::reserve_id).
+    pub(crate) fn insert_ready_as(
+        self: &Arc<Self>,
+        id: ObjectId,
+        object: Object,
+    ) -> Result<Arc<Cell>> {
         let entry = self.admit_or_spill(id, object)?;
         Ok(self.make(id, entry, None))
+    }
+
+    /// `n` ids for objects made later by [`insert_ready_as`](Self::insert_ready_as), possibly
+    /// on another thread (a stream's items, named when they are made and stored when they are
+    /// taken). Taken `n` at a time so that the producer does not write the shared counter,
+    /// which every thread reads as the LRU clock, at every item.
+    pub(crate) fn reserve_ids(&self, n: u64) -> IdBlock {
+        let first = self.next.fetch_add(n, Ordering::Relaxed);
+        IdBlock {
+            owner: self.owner,
+            seqs: first..first + n,
+        }
     }
 
     /// A new object that failed already (for example, an infeasible task's result).

@@ -20,6 +20,13 @@
 //!   the same items each time, as Ray also asks).
 //! - **Dropping the stream** closes the channel: the queued items are freed, and the producer
 //!   stops before its next item (or wakes up from waiting for room and stops).
+//! - **Small items travel as values.** An item too small to count against the memory budget
+//!   (see `ObjectStore::admits_uncounted`) crosses the channel as its value and its id (taken when it is made, so the timeline and
+//!   the ref agree); the consumer stores it when it takes it. Then the cell is made, read and
+//!   freed on one thread: making it on the producer's thread and freeing it on the consumer's
+//!   bounced its counts and its memory between the two cores at every item, which cost more
+//!   than the work (docs/performance.md, "Streams"). A large item is stored by the producer,
+//!   which charges it to the budget (and may spill) before it is handed over.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -32,8 +39,10 @@ use std::task::{Context, Poll};
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::object_ref::{ObjectId, ObjectRef};
-use crate::object_store::{Arrival, Cell, Object, ObjectStore, State, Value, Waiter};
+use crate::object_ref::ObjectRef;
+use crate::object_store::{
+    Arrival, Cell, IdBlock, Object, ObjectId, ObjectStore, State, Value, Waiter,
+};
 use crate::runtime::blocking::outside_async_worker;
 use crate::scheduler::BlockedGuard;
 
@@ -43,20 +52,36 @@ mod sink;
 use channel::Channel;
 pub use sink::StreamSink;
 
+/// How many ids a producer reserves at a time for its small items.
+const ID_BLOCK: u64 = 64;
+
+/// An item handed over: a small one as its value, stored by whoever takes it, or a stored one.
+pub(crate) enum Item {
+    Value(ObjectId, Object),
+    Stored(Arc<Cell>),
+}
+
 /// One stream: its channel, and what the state API shows of it.
 pub(crate) struct Stream {
     function: Cow<'static, str>,
-    channel: Channel<Arc<Cell>>,
+    channel: Channel<Item>,
+    /// Where taken items are stored.
+    store: Arc<ObjectStore>,
     /// The producer's result, once known (the state API names the stream by it).
     producer: Mutex<Option<ObjectId>>,
 }
 
 impl Stream {
     /// A stream of `function` whose producer runs at most `backpressure` items ahead.
-    pub(crate) fn new(function: Cow<'static, str>, backpressure: Option<usize>) -> Arc<Stream> {
+    pub(crate) fn new(
+        function: Cow<'static, str>,
+        backpressure: Option<usize>,
+        store: Arc<ObjectStore>,
+    ) -> Arc<Stream> {
         Arc::new(Stream {
             function,
             channel: Channel::new(backpressure.unwrap_or(usize::MAX)),
+            store,
             producer: Mutex::new(None),
         })
     }
@@ -73,38 +98,64 @@ impl Stream {
 
     /// Stores one item and hands it over: `Ok(None)` if nobody takes it any more, else whether
     /// there is room for the next one already.
-    fn deliver<T: Value>(
-        &self,
-        store: &Arc<ObjectStore>,
-        index: u64,
-        item: T,
-    ) -> Result<Option<bool>> {
-        let cell = store.insert_ready(Object::new(item))?;
-        crate::timeline::record_item(&self.function, cell.id());
+    fn deliver<T: Value>(&self, index: u64, item: T, ids: &mut IdBlock) -> Result<Option<bool>> {
+        let object = Object::new(item);
+        // An item that may count against the budget (and spill, or not fit) is stored here, so
+        // the producer learns at once if it cannot be; any other can be stored by the taker.
+        let item = if self.store.admits_uncounted(&object) {
+            let id = match ids.next() {
+                Some(id) => id,
+                None => {
+                    *ids = self.store.reserve_ids(ID_BLOCK);
+                    ids.next().expect("a block of ids")
+                }
+            };
+            Item::Value(id, object)
+        } else {
+            Item::Stored(self.store.insert_ready(object)?)
+        };
+        let id = match &item {
+            Item::Value(id, _) => *id,
+            Item::Stored(cell) => cell.id(),
+        };
+        crate::timeline::record_item(&self.function, id);
         tracing::trace!(
             target: "rustyray::stream",
             function = %self.function,
             index,
-            object = %cell.id(),
+            object = %id,
             "item"
         );
-        Ok(self.channel.send(cell))
+        Ok(self.channel.send(item))
+    }
+
+    /// The ref of a taken item (storing it if it came as a value).
+    fn take<T>(&self, item: Item) -> ObjectRef<T> {
+        let cell = match item {
+            Item::Stored(cell) => cell,
+            // Cannot fail: the producer sent it as a value only because it is uncounted.
+            Item::Value(id, object) => self
+                .store
+                .insert_ready_as(id, object)
+                .unwrap_or_else(|error| self.store.insert_failed(error)),
+        };
+        ObjectRef::from_new_cell(cell)
     }
 }
 
-/// Makes a stream of `function` and submits its producer with `spawn` (given the stream and
-/// the store), or, where streams cannot run, returns a stream failed with the reason.
+/// Makes a stream of `function` and submits its producer with `spawn` (given the stream), or,
+/// where streams cannot run, returns a stream failed with the reason.
 pub(crate) fn submit<T>(
     function: Cow<'static, str>,
     backpressure: Option<usize>,
-    spawn: impl FnOnce(Arc<Stream>, Arc<ObjectStore>) -> ObjectRef<()>,
+    spawn: impl FnOnce(Arc<Stream>) -> ObjectRef<()>,
 ) -> ObjectRefStream<T> {
     let shared = crate::runtime::current();
     if let Err(error) = shared.backend.streams() {
         return ObjectRefStream::failed(function, error);
     }
-    let stream = Stream::new(function, backpressure);
-    let producer = spawn(Arc::clone(&stream), Arc::clone(&shared.store));
+    let stream = Stream::new(function, backpressure, Arc::clone(&shared.store));
+    let producer = spawn(Arc::clone(&stream));
     ObjectRefStream::start(stream, producer, &shared.store, &shared.streams)
 }
 
@@ -118,7 +169,7 @@ struct End {
 impl Arrival for End {
     fn arrive(&self, state: &State) {
         let last = state.failure().map(|error| self.store.insert_failed(error));
-        self.stream.channel.end(last);
+        self.stream.channel.end(last.map(Item::Stored));
     }
 
     fn is_leaf(&self) -> bool {
@@ -159,7 +210,7 @@ impl Arrival for End {
 pub struct ObjectRefStream<T> {
     stream: Arc<Stream>,
     /// Items taken from the channel in one batch and not handed out yet (without backpressure).
-    taken: VecDeque<Arc<Cell>>,
+    taken: VecDeque<Item>,
     /// The producer's own result: `()` once it ended (see [`completed`](Self::completed)).
     producer: ObjectRef<()>,
     _type: PhantomData<fn() -> T>,
@@ -184,9 +235,9 @@ impl<T> ObjectRefStream<T> {
                     end.arrive(&state);
                 }
             }
-            None => stream.channel.end(Some(
+            None => stream.channel.end(Some(Item::Stored(
                 store.insert_failed(crate::object_ref::missing(producer.id())),
-            )),
+            ))),
         }
         streams.register(&stream);
         ObjectRefStream {
@@ -200,10 +251,9 @@ impl<T> ObjectRefStream<T> {
     /// A stream whose only item fails with `error` (a producer that could not start).
     pub(crate) fn failed(function: Cow<'static, str>, error: Error) -> ObjectRefStream<T> {
         let shared = crate::runtime::current();
-        let stream = Stream::new(function, None);
-        stream
-            .channel
-            .end(Some(shared.store.insert_failed(error.clone())));
+        let stream = Stream::new(function, None, Arc::clone(&shared.store));
+        let failed = shared.store.insert_failed(error.clone());
+        stream.channel.end(Some(Item::Stored(failed)));
         ObjectRefStream {
             stream,
             taken: VecDeque::new(),
@@ -232,8 +282,8 @@ impl<T> Iterator for ObjectRefStream<T> {
     /// The next item: blocks until the producer made it, or returns `None` once it ended.
     /// Inside a task, the task's CPU is lent back while it waits.
     fn next(&mut self) -> Option<ObjectRef<T>> {
-        if let Some(cell) = self.taken.pop_front() {
-            return Some(ObjectRef::from_new_cell(cell));
+        if let Some(item) = self.taken.pop_front() {
+            return Some(self.stream.take(item));
         }
         let channel = &self.stream.channel;
         let taken = &mut self.taken;
@@ -244,7 +294,7 @@ impl<T> Iterator for ObjectRefStream<T> {
                 outside_async_worker(|| channel.next_blocking())
             }
         };
-        item.map(ObjectRef::from_new_cell)
+        item.map(|item| self.stream.take(item))
     }
 }
 
@@ -252,13 +302,14 @@ impl<T> futures_util::Stream for ObjectRefStream<T> {
     type Item = ObjectRef<T>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ObjectRef<T>>> {
-        if let Some(cell) = self.taken.pop_front() {
-            return Poll::Ready(Some(ObjectRef::from_new_cell(cell)));
+        if let Some(item) = self.taken.pop_front() {
+            return Poll::Ready(Some(self.stream.take(item)));
         }
-        self.stream
+        let stream = &self.stream;
+        stream
             .channel
             .poll_next(cx)
-            .map(|item| item.map(ObjectRef::from_new_cell))
+            .map(|item| item.map(|item| stream.take(item)))
     }
 }
 

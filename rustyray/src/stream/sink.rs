@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::object_store::{ObjectStore, Producer, Value};
+use crate::object_store::{IdBlock, Producer, Value};
 
 use super::Stream;
 
@@ -18,27 +18,28 @@ use super::Stream;
 /// each time.
 pub struct StreamSink<T> {
     stream: Arc<Stream>,
-    store: Arc<ObjectStore>,
     /// The index of the next item of this try.
     index: u64,
     /// How many items earlier tries delivered.
     skip: u64,
     /// Whether the last item sent left room for the next (so no need to ask again).
     room: bool,
+    /// Ids reserved for the next small items.
+    ids: IdBlock,
     /// The running task, asked whether it was cancelled (`None` in an actor call).
     task: Option<Arc<dyn Producer>>,
     _type: PhantomData<fn(T)>,
 }
 
 impl<T: Value> StreamSink<T> {
-    pub(crate) fn new(stream: Arc<Stream>, store: Arc<ObjectStore>) -> StreamSink<T> {
+    pub(crate) fn new(stream: Arc<Stream>) -> StreamSink<T> {
         let skip = stream.channel.delivered();
         StreamSink {
             stream,
-            store,
             index: 0,
             skip,
             room: false,
+            ids: IdBlock::default(),
             task: crate::scheduler::current_task(),
             _type: PhantomData,
         }
@@ -157,7 +158,7 @@ impl<T: Value> StreamSink<T> {
     fn deliver(&mut self, item: T) -> Result<bool> {
         let index = self.index;
         self.index += 1;
-        let sent = self.stream.deliver(&self.store, index, item)?;
+        let sent = self.stream.deliver(index, item, &mut self.ids)?;
         self.room = sent == Some(true);
         Ok(sent.is_some())
     }

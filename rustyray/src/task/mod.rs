@@ -48,7 +48,7 @@ use crate::call_args::CallArgs;
 pub use crate::call_args::{ArgSlot, IntoArg};
 use crate::error::Error;
 use crate::object_ref::ObjectRef;
-use crate::object_store::{Cell, Object, ObjectStore, Value};
+use crate::object_store::{Cell, Object, Value};
 use crate::runtime::{self, RuntimeCore};
 use crate::scheduler::Queued;
 pub use crate::stream::StreamSink;
@@ -321,8 +321,8 @@ impl TaskBuilder {
         T: Value,
         F: Fn(StreamSink<T>) -> anyhow::Result<()> + Send + Sync + 'static,
     {
-        self.submit_stream(|stream, store, task| {
-            task.spawn(move || body(StreamSink::new(Arc::clone(&stream), Arc::clone(&store))))
+        self.submit_stream(|stream, task| {
+            task.spawn(move || body(StreamSink::new(Arc::clone(&stream))))
         })
     }
 
@@ -333,24 +333,22 @@ impl TaskBuilder {
         F: Fn(StreamSink<T>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        self.submit_stream(|stream, store, task| {
-            task.spawn_async(move || body(StreamSink::new(Arc::clone(&stream), Arc::clone(&store))))
+        self.submit_stream(|stream, task| {
+            task.spawn_async(move || body(StreamSink::new(Arc::clone(&stream))))
         })
     }
 
     /// Makes the stream and submits its producer with `spawn`.
     fn submit_stream<T>(
         self,
-        spawn: impl FnOnce(Arc<crate::stream::Stream>, Arc<ObjectStore>, TaskBuilder) -> ObjectRef<()>,
+        spawn: impl FnOnce(Arc<crate::stream::Stream>, TaskBuilder) -> ObjectRef<()>,
     ) -> crate::ObjectRefStream<T> {
         let function: Cow<'static, str> = match &self.options.rare().name {
             Some(name) => name.clone().into(),
             None => self.function.clone(),
         };
         let backpressure = self.options.rare().backpressure;
-        crate::stream::submit(function, backpressure, |stream, store| {
-            spawn(stream, store, self)
-        })
+        crate::stream::submit(function, backpressure, |stream| spawn(stream, self))
     }
 
     fn submit<R, B: Body>(self, body: B) -> ObjectRef<R> {
