@@ -79,9 +79,12 @@ pub(super) struct Tallies {
 /// kind).
 #[derive(Default)]
 pub(super) struct TallyIndex {
-    last: Option<((u64, u32, Kind), Arc<[Tally]>, usize)>,
-    index: FxHashMap<(u64, u32, Kind), usize>,
+    last: Option<(KeyBits, Arc<[Tally]>, usize)>,
+    index: FxHashMap<KeyBits, usize>,
 }
+
+/// A key as the owner finds it: the event's stored names, its runtime and its kind.
+type KeyBits = (u64, u32, Kind);
 
 impl Tallies {
     pub(super) fn new() -> Tallies {
@@ -131,7 +134,7 @@ impl Tallies {
     fn find<'a>(
         &'a self,
         at: &'a mut TallyIndex,
-        key: (u64, u32, Kind),
+        key: KeyBits,
         event: &Finished<'_>,
     ) -> Option<&'a Tally> {
         let index = match at.index.get(&key) {
