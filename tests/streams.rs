@@ -457,3 +457,51 @@ fn small_items_are_stored_when_taken_and_large_ones_when_made() {
         .collect();
     assert_eq!(firsts, [0, 1, 2]);
 }
+
+/// `values()` gives the items' values in order, small and large alike, and a failed item as
+/// its error before the end; in async code too. No object is made for a small item.
+#[test]
+fn values_come_in_order_with_a_failed_item_as_its_error() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let values: Vec<rustyray::Result<u64>> = count_to::remote(5).values().collect();
+    assert_eq!(
+        values
+            .into_iter()
+            .collect::<rustyray::Result<Vec<_>>>()
+            .unwrap(),
+        [1, 2, 3, 4, 5]
+    );
+
+    let mut failing = fails_at_third::remote().values();
+    assert_eq!(failing.next().unwrap().unwrap(), 1);
+    assert_eq!(failing.next().unwrap().unwrap(), 2);
+    let error = failing.next().unwrap().unwrap_err();
+    assert!(error.to_string().contains("no 3"), "{error}");
+    assert!(failing.next().is_none());
+    drop(failing);
+
+    let before = rustyray::state::objects().len();
+    let mut small = blocks::remote(4, 16).values();
+    rustyray::get(small.completed()).unwrap();
+    let lengths: Vec<usize> = small.by_ref().map(|v| v.unwrap().len()).collect();
+    assert_eq!(lengths, [16; 4]);
+    assert_eq!(
+        rustyray::state::objects().len(),
+        before + 1,
+        "only the producer's result became an object"
+    );
+    let large: Vec<Vec<u8>> = blocks::remote(2, 64 * 1024)
+        .values()
+        .collect::<rustyray::Result<_>>()
+        .unwrap();
+    assert_eq!((large.len(), large[1][0]), (2, 1));
+
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let from_async: Vec<rustyray::Result<u64>> =
+        tokio.block_on(futures_util::StreamExt::collect(ticks::remote(4).values()));
+    let from_async: rustyray::Result<Vec<u64>> = from_async.into_iter().collect();
+    assert_eq!(from_async.unwrap(), [0, 10, 20, 30]);
+}

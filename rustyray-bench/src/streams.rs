@@ -1,5 +1,6 @@
 //! Streams and several returns (group `streams`): items of one streaming task read as they
-//! come, against the same items sent through an `std::sync::mpsc` channel from a thread; and
+//! come (as refs read with `get`, and as values with `values()`), against the same items sent
+//! through an `std::sync::mpsc` channel from a thread; and
 //! `num_returns = 2` tasks against tasks returning one value.
 
 use rustyray::ObjectRef;
@@ -40,9 +41,20 @@ pub(crate) fn lines(e: Effort) -> Vec<Line> {
         assert_eq!(rx.iter().sum::<u64>(), expected);
         producer.join().unwrap();
     };
-    let (ours, raw) = paired(e, n as usize, stream, channel);
+    let (ours, raw) = paired(e, n as usize, stream, &channel);
     out.push(line(
         "stream items, read as they come (extra)",
+        "items",
+        ours,
+        Some(("mpsc channel from a thread", raw)),
+    ));
+    let values = || {
+        let sum: u64 = numbers::remote(n).values().map(|v| v.unwrap()).sum();
+        assert_eq!(sum, expected);
+    };
+    let (ours, raw) = paired(e, n as usize, values, &channel);
+    out.push(line(
+        "stream item values, values() (extra)",
         "items",
         ours,
         Some(("mpsc channel from a thread", raw)),

@@ -86,7 +86,7 @@ pub use placement_group::{
 };
 pub use progress::{get_all_with_progress, wait_with_progress};
 pub use runtime::{init, shutdown, EnterGuard, Runtime, RuntimeStats};
-pub use stream::ObjectRefStream;
+pub use stream::{ObjectRefStream, StreamValues};
 pub use timeline::{timeline, EVENTS_PER_THREAD};
 
 pub use rustyray_macros::{actor, main, remote};
