@@ -304,14 +304,13 @@ impl<T> ObjectRefStream<T> {
         }
         let channel = &self.stream.channel;
         let taken = &mut self.taken;
-        let item = match channel.try_next(taken).or_else(|| channel.next_soon(taken)) {
+        match channel.try_next(taken).or_else(|| channel.next_soon(taken)) {
             Some(item) => item,
             None => {
                 let _lent = BlockedGuard::enter();
                 outside_async_worker(|| channel.next_blocking())
             }
-        };
-        item
+        }
     }
 
     /// [`next_item`](Self::next_item) for async code.
