@@ -29,7 +29,6 @@
 //!   which charges it to the budget (and may spill) before it is handed over.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -218,8 +217,6 @@ impl Arrival for End {
 #[must_use = "a stream's producer stops when the stream is dropped"]
 pub struct ObjectRefStream<T> {
     stream: Arc<Stream>,
-    /// Items taken from the channel in one batch and not handed out yet (without backpressure).
-    taken: VecDeque<Item>,
     /// The producer's own result: `()` once it ended (see [`completed`](Self::completed)).
     producer: ObjectRef<()>,
     _type: PhantomData<fn() -> T>,
@@ -251,7 +248,6 @@ impl<T> ObjectRefStream<T> {
         streams.register(&stream);
         ObjectRefStream {
             stream,
-            taken: VecDeque::new(),
             producer,
             _type: PhantomData,
         }
@@ -265,7 +261,6 @@ impl<T> ObjectRefStream<T> {
         stream.channel.end(Some(Item::Stored(failed)));
         ObjectRefStream {
             stream,
-            taken: VecDeque::new(),
             producer: ObjectRef::from_new_cell(shared.store.insert_failed(error)),
             _type: PhantomData,
         }
@@ -299,12 +294,8 @@ impl<T> Iterator for ObjectRefStream<T> {
 impl<T> ObjectRefStream<T> {
     /// The next item as handed over: blocks until the producer made it, `None` at the end.
     fn next_item(&mut self) -> Option<Item> {
-        if let Some(item) = self.taken.pop_front() {
-            return Some(item);
-        }
         let channel = &self.stream.channel;
-        let taken = &mut self.taken;
-        match channel.try_next(taken).or_else(|| channel.next_soon(taken)) {
+        match channel.try_next().or_else(|| channel.next_soon()) {
             Some(item) => item,
             None => {
                 let _lent = BlockedGuard::enter();
@@ -315,9 +306,6 @@ impl<T> ObjectRefStream<T> {
 
     /// [`next_item`](Self::next_item) for async code.
     fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
-        if let Some(item) = self.taken.pop_front() {
-            return Poll::Ready(Some(item));
-        }
         self.stream.channel.poll_next(cx)
     }
 
