@@ -35,32 +35,44 @@ fn labels(row: &FunctionRow) -> Vec<(&'static str, String)> {
     labels
 }
 
-/// Writes one counter family: a value per label set.
-fn counters(
+/// One series: its labels and its value.
+type Series = (Vec<(&'static str, String)>, u64);
+
+/// Writes one family of `kind` (counter or gauge): a value per label set.
+fn family(
     encoder: &mut DescriptorEncoder<'_>,
+    kind: MetricType,
     name: &str,
     help: &str,
-    series: impl IntoIterator<Item = (Vec<(&'static str, String)>, u64)>,
+    series: impl IntoIterator<Item = Series>,
 ) -> Result<(), std::fmt::Error> {
-    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
     for (labels, value) in series {
-        ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+        let encoder = family.encode_family(&labels)?;
+        match kind {
+            MetricType::Counter => ConstCounter::new(value).encode(encoder)?,
+            _ => ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX)).encode(encoder)?,
+        }
     }
     Ok(())
 }
 
-/// Writes one gauge family.
+fn counters(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    series: impl IntoIterator<Item = Series>,
+) -> Result<(), std::fmt::Error> {
+    family(encoder, MetricType::Counter, name, help, series)
+}
+
 fn gauges(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
-    series: impl IntoIterator<Item = (Vec<(&'static str, String)>, i64)>,
+    series: impl IntoIterator<Item = Series>,
 ) -> Result<(), std::fmt::Error> {
-    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for (labels, value) in series {
-        ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
-    }
-    Ok(())
+    family(encoder, MetricType::Gauge, name, help, series)
 }
 
 /// Writes one gauge without labels.
@@ -135,7 +147,7 @@ impl Collector for Metrics {
                 .into_iter()
                 .map(|state| {
                     let n: u64 = tasks.iter().filter_map(|r| r.live.get(state)).sum();
-                    (vec![("state", state.to_owned())], n as i64)
+                    (vec![("state", state.to_owned())], n)
                 }),
         )?;
         let o = &s.objects;
@@ -154,7 +166,7 @@ impl Collector for Metrics {
             "Objects in the store, by state.",
             o.by_state
                 .iter()
-                .map(|(state, (n, _))| (vec![("state", state.clone())], *n as i64)),
+                .map(|(state, (n, _))| (vec![("state", state.clone())], *n as u64)),
         )?;
         let spilled = "Objects spilled to disk now.";
         gauge(&mut encoder, "spilled_objects", spilled, o.spilled_objects)?;
@@ -166,7 +178,7 @@ impl Collector for Metrics {
             "Actors, by state.",
             ["ALIVE", "DEAD"].into_iter().map(|state| {
                 let n = s.actors.iter().filter(|a| a.state == state).count();
-                (vec![("state", state.to_owned())], n as i64)
+                (vec![("state", state.to_owned())], n as u64)
             }),
         )?;
         let mut restarts: std::collections::BTreeMap<&str, u64> = Default::default();
@@ -191,7 +203,7 @@ impl Collector for Metrics {
                     .iter()
                     .filter(|g| g.state == state)
                     .count();
-                (vec![("state", state.to_owned())], n as i64)
+                (vec![("state", state.to_owned())], n as u64)
             }),
         )?;
         Ok(())
