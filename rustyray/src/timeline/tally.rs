@@ -25,7 +25,8 @@ use rustc_hash::FxHashMap;
 
 use super::{Finished, Kind};
 
-/// Histogram buckets: bucket `i` counts runs shorter than `2^(i+1)` clock readings.
+/// Histogram buckets: bucket `i` counts runs of fewer than `2^i` clock readings (and at least
+/// `2^(i-1)`); the last one, every longer run too.
 pub(crate) const BUCKETS: usize = 48;
 const PER_CHUNK: usize = 64;
 const CHUNKS: usize = 64;
@@ -194,7 +195,7 @@ impl Totals {
         self.seconds += read(&tally.ticks) as f64 * rate;
         if self.buckets.is_empty() {
             self.buckets = (0..BUCKETS)
-                .map(|i| ((1u64 << (i + 1).min(63)) as f64 * rate, 0))
+                .map(|i| ((1u64 << i.min(63)) as f64 * rate, 0))
                 .collect();
         }
         for (bucket, count) in self.buckets.iter_mut().zip(&tally.buckets) {
