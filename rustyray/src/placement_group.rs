@@ -275,7 +275,8 @@ impl PlacementGroup {
         PlacementGroupBuilder::default()
     }
 
-    /// The group's number in its runtime.
+    /// The group's number: in its runtime for an embedded group; on a Ray cluster, the first
+    /// 8 bytes of Ray's id for it (the same for every handle to the group).
     pub fn id(&self) -> u64 {
         self.id
     }
