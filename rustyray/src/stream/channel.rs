@@ -1,31 +1,38 @@
 //! The hand-off between a stream's producer and its consumer.
 //!
-//! The items go through a lock-free queue (crossbeam's `SegQueue`, the kind of list std's mpsc
-//! channel uses), so neither side takes a lock to hand over or take an item. Everything else is
-//! one word, `signal`: a count of changes (each `send`, the end, the close) and four flags
-//! (`ENDED`, `CLOSED`, and who waits: `CONSUMER_WAITS`, `PRODUCER_WAITS`).
+//! The items go through [`queue`](super::queue)'s queue, whose two ends are owned by the two
+//! sides ([`Tx`] by the producer's sink, [`Rx`] by the stream), so handing over an item takes
+//! no lock and writes nothing the other side reads, but the queue's own position. Everything
+//! else is one word, `signal`: a count of changes (each `send`, the end, the close) and four
+//! flags (`ENDED`, `CLOSED`, and who waits: `CONSUMER_WAITS`, `PRODUCER_WAITS`). It sits on
+//! a cache line of its own with `delivered`, both written by the producer at every item; the
+//! consumer's count, `taken`, has its own line too.
 //!
 //! - The producer pushes an item, then adds to the count. The add returns the flags: if the
 //!   consumer said it waits, the producer wakes it. Only then does anyone take the lock.
-//! - A consumer that finds the queue empty sets `CONSUMER_WAITS` (under the lock, with the
-//!   condition variable's wait or its `Waker` next), then looks at the queue once more: an item
-//!   pushed before its flag went up is seen now; one pushed after, the producer's add sees the
-//!   flag and wakes it. Both are read-modify-writes of the same word, so one comes first, and
-//!   neither wake-up can be lost (the lock makes the producer's wake wait until the consumer
-//!   is really waiting).
+//! - A consumer that finds the queue empty spins a little on the queue alone (it does not read
+//!   `signal`, so the producer's add stays on its own core). Then it sets `CONSUMER_WAITS` (under
+//!   the lock, with the condition variable's wait or its `Waker` next) and looks at the queue
+//!   once more: an item pushed before its flag went up is seen now; one pushed after, the
+//!   producer's add sees the flag and wakes it. Both are read-modify-writes of the same word,
+//!   so one comes first, and neither wake-up can be lost (the lock makes the producer's wake
+//!   wait until the consumer is really waiting).
 //! - With a bound (backpressure), the producer waits the same way for room (`PRODUCER_WAITS`),
 //!   and the consumer, after each item it takes, reads the flags with a read-modify-write
-//!   (which orders it after the producer's flag) and wakes it.
+//!   (which orders it after the producer's flag) and wakes it. Room is `delivered - taken`.
 //! - `close` (the consumer is gone) sets `CLOSED`, drops what is queued and wakes a producer
-//!   waiting for room; `end` (the producer is done) queues its last item, sets `ENDED` and
-//!   wakes a waiting consumer. After either, `send` refuses.
+//!   waiting for room; `end` (the producer is done, or was cancelled from another thread)
+//!   keeps its last item aside, sets `ENDED` and wakes a waiting consumer, which takes what is
+//!   queued and then the last item. After either, `send` refuses.
 //!
 //! The models at the bottom (`RUSTFLAGS="--cfg rustyray_loom"`) run both ends on two threads,
-//! with a locked `VecDeque` standing in for the lock-free queue: what they check is the
-//! protocol around it.
+//! with rings of one or two slots so that the producer moves on to new rings as they run.
 
 use std::task::{Context, Poll, Waker};
 
+use crossbeam_utils::CachePadded;
+
+use super::queue::{queue, Rings, Rx, Tx};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::{Condvar, Mutex};
 
@@ -38,77 +45,91 @@ const CHANGE: u64 = 16;
 
 /// The queue between one producer and one consumer.
 pub(crate) struct Channel<I> {
-    items: Queue<I>,
+    /// What the producer writes at every item.
+    hot: CachePadded<Hot>,
+    /// Items taken by the consumer (written by it only).
+    taken: CachePadded<AtomicU64>,
+    rings: Rings<I>,
+    /// The producer's end while no try of the producer holds it.
+    tx: Mutex<Option<Tx<I>>>,
+    /// Held while a side decides to wait, so a wake-up from the other side comes after it
+    /// waits.
+    slow: Mutex<Slow<I>>,
+    changed: Condvar,
+    /// How many items may wait unconsumed before the producer waits (`u64::MAX`: no limit).
+    bound: u64,
+}
+
+/// The consumer's end of a channel.
+pub(crate) struct Receiver<I> {
+    rx: Rx<I>,
+    /// Whether it saw the end: an item a cancelled producer pushes after is never taken.
+    done: bool,
+}
+
+/// The producer's words.
+struct Hot {
     /// The count of changes and the flags (see the module's notes).
     signal: AtomicU64,
     /// Items handed over in all, over every try of the producer (a retry skips that many).
-    /// Written by the producer only.
     delivered: AtomicU64,
-    /// The wakers of a side waiting in async code; held while a side decides to wait, so a
-    /// wake-up from the other side comes after it waits.
-    waiters: Mutex<Waiters>,
-    changed: Condvar,
-    /// How many items may wait unconsumed before the producer waits (`usize::MAX`: no limit).
-    bound: usize,
 }
 
-#[derive(Default)]
-struct Waiters {
+/// What the slow paths share, under the lock.
+struct Slow<I> {
+    /// The wakers of a side waiting in async code.
     consumer: Option<Waker>,
     producer: Option<Waker>,
-}
-
-/// The item queue: lock-free, or, in the loom models, a locked `VecDeque` loom can see.
-#[cfg(not(rustyray_loom))]
-type Queue<I> = crossbeam_queue::SegQueue<I>;
-
-#[cfg(rustyray_loom)]
-struct Queue<I>(Mutex<std::collections::VecDeque<I>>);
-
-#[cfg(rustyray_loom)]
-impl<I> Queue<I> {
-    fn new() -> Self {
-        Queue(Mutex::new(std::collections::VecDeque::new()))
-    }
-    fn push(&self, item: I) {
-        self.0.lock().push_back(item);
-    }
-    fn pop(&self) -> Option<I> {
-        self.0.lock().pop_front()
-    }
-    fn len(&self) -> usize {
-        self.0.lock().len()
-    }
-    fn is_empty(&self) -> bool {
-        self.0.lock().is_empty()
-    }
+    /// The producer's last item (its failure), taken after everything queued.
+    last: Option<I>,
 }
 
 impl<I> Channel<I> {
-    /// A channel holding at most `bound` unconsumed items (at least 1).
-    pub(crate) fn new(bound: usize) -> Channel<I> {
-        Channel {
-            items: Queue::new(),
-            signal: AtomicU64::new(0),
-            delivered: AtomicU64::new(0),
-            waiters: Mutex::new(Waiters::default()),
+    /// A channel holding at most `bound` unconsumed items (at least 1), and its consumer's end.
+    pub(crate) fn new(bound: usize) -> (Channel<I>, Receiver<I>) {
+        let (rings, tx, rx) = queue();
+        let channel = Channel {
+            hot: CachePadded::new(Hot {
+                signal: AtomicU64::new(0),
+                delivered: AtomicU64::new(0),
+            }),
+            taken: CachePadded::new(AtomicU64::new(0)),
+            rings,
+            tx: Mutex::new(Some(tx)),
+            slow: Mutex::new(Slow {
+                consumer: None,
+                producer: None,
+                last: None,
+            }),
             changed: Condvar::new(),
-            bound: bound.max(1),
-        }
+            bound: u64::try_from(bound.max(1)).unwrap_or(u64::MAX),
+        };
+        (channel, Receiver { rx, done: false })
+    }
+
+    fn signal(&self) -> &AtomicU64 {
+        &self.hot.signal
     }
 
     fn flags(&self) -> u64 {
-        self.signal.load(Ordering::Acquire)
+        self.signal().load(Ordering::Acquire)
     }
 
     /// How many items were handed over so far.
     pub(crate) fn delivered(&self) -> u64 {
-        self.delivered.load(Ordering::Acquire)
+        self.hot.delivered.load(Ordering::Acquire)
+    }
+
+    /// How many items wait unconsumed.
+    fn unconsumed(&self) -> u64 {
+        let taken = self.taken.load(Ordering::Acquire);
+        self.delivered().saturating_sub(taken)
     }
 
     /// How many items wait unconsumed, and whether the producer is done.
     pub(crate) fn status(&self) -> (usize, bool) {
-        (self.items.len(), self.flags() & ENDED != 0)
+        let unconsumed = usize::try_from(self.unconsumed()).unwrap_or(usize::MAX);
+        (unconsumed, self.flags() & ENDED != 0)
     }
 
     /// Whether the producer is done with the stream: ended, or the consumer is gone.
@@ -118,7 +139,23 @@ impl<I> Channel<I> {
 
     /// Whether there is room for one more item.
     fn room(&self) -> bool {
-        self.bound == usize::MAX || self.items.len() < self.bound
+        self.bound == u64::MAX || self.unconsumed() < self.bound
+    }
+
+    /// Producer: its end of the queue, for one try (given back with [`give_back`]).
+    ///
+    /// [`give_back`]: Self::give_back
+    pub(crate) fn take_tx(&self) -> Option<Tx<I>> {
+        self.tx.lock().take()
+    }
+
+    /// Producer: a try is over; the next one takes the end up where it left off. Dropped if
+    /// the consumer is gone.
+    pub(crate) fn give_back(&self, tx: Tx<I>) {
+        let mut slot = self.tx.lock();
+        if self.flags() & CLOSED == 0 {
+            *slot = Some(tx);
+        }
     }
 
     /// Producer: whether the next item may be made (`Ready(true)`), or the stream is over for
@@ -126,15 +163,15 @@ impl<I> Channel<I> {
     pub(crate) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<bool> {
         if self.flags() & PRODUCER_WAITS != 0 {
             // Left up by an earlier `Pending`: this poll decides afresh.
-            self.signal.fetch_and(!PRODUCER_WAITS, Ordering::SeqCst);
+            self.signal().fetch_and(!PRODUCER_WAITS, Ordering::SeqCst);
         }
         if let Some(room) = self.try_room() {
             return Poll::Ready(room);
         }
-        self.waiters.lock().producer = Some(cx.waker().clone());
-        let flags = self.signal.fetch_or(PRODUCER_WAITS, Ordering::SeqCst);
+        self.slow.lock().producer = Some(cx.waker().clone());
+        let flags = self.signal().fetch_or(PRODUCER_WAITS, Ordering::SeqCst);
         if Self::over(flags) || self.room() {
-            self.signal.fetch_and(!PRODUCER_WAITS, Ordering::SeqCst);
+            self.signal().fetch_and(!PRODUCER_WAITS, Ordering::SeqCst);
             return Poll::Ready(!Self::over(flags));
         }
         Poll::Pending
@@ -155,137 +192,166 @@ impl<I> Channel<I> {
             if let Some(room) = self.try_room() {
                 return room;
             }
-            let mut waiters = self.waiters.lock();
-            let flags = self.signal.fetch_or(PRODUCER_WAITS, Ordering::SeqCst);
+            let mut slow = self.slow.lock();
+            let flags = self.signal().fetch_or(PRODUCER_WAITS, Ordering::SeqCst);
             if !Self::over(flags) && !self.room() {
-                self.changed.wait(&mut waiters);
+                self.changed.wait(&mut slow);
             }
-            self.signal.fetch_and(!PRODUCER_WAITS, Ordering::SeqCst);
+            self.signal().fetch_and(!PRODUCER_WAITS, Ordering::SeqCst);
         }
     }
 
     /// Producer: hands `item` over. `None` (the item dropped) if the stream is over for it;
     /// otherwise whether there is room for the next one already (so the producer need not ask).
-    pub(crate) fn send(&self, item: I) -> Option<bool> {
+    pub(crate) fn send(&self, tx: &mut Tx<I>, item: I) -> Option<bool> {
         if Self::over(self.flags()) {
             return None;
         }
-        self.items.push(item);
-        let delivered = self.delivered.load(Ordering::Relaxed);
-        self.delivered.store(delivered + 1, Ordering::Release);
-        let flags = self.signal.fetch_add(CHANGE, Ordering::SeqCst);
+        tx.push(&self.rings, item);
+        let delivered = self.hot.delivered.load(Ordering::Relaxed);
+        self.hot.delivered.store(delivered + 1, Ordering::Release);
+        let flags = self.signal().fetch_add(CHANGE, Ordering::SeqCst);
         if flags & CONSUMER_WAITS != 0 {
             self.wake_consumer();
         }
-        // Closed meanwhile: the item stays queued until the channel goes (its last handle is
-        // the stream's), and the producer stops now.
+        // Closed meanwhile: the item stays queued until both ends are gone, and the producer
+        // stops now.
         (flags & CLOSED == 0).then(|| self.room())
     }
 
     /// The producer is done; `last` (its failure, as an item) follows what is queued. Only the
-    /// first call counts.
+    /// first call counts. It may come from another thread than the producer's (a cancel).
     pub(crate) fn end(&self, last: Option<I>) {
-        let mut waiters = self.waiters.lock();
-        if self.flags() & ENDED != 0 {
+        let mut slow = self.slow.lock();
+        let flags = self.flags();
+        if flags & ENDED != 0 {
             return;
         }
-        if let Some(last) = last.filter(|_| self.flags() & CLOSED == 0) {
-            self.items.push(last);
+        if flags & CLOSED == 0 {
+            slow.last = last;
         }
-        let flags = self.signal.fetch_or(ENDED, Ordering::SeqCst);
+        let flags = self.signal().fetch_or(ENDED, Ordering::SeqCst);
         if flags & CONSUMER_WAITS != 0 {
-            let consumer = waiters.consumer.take();
-            drop(waiters);
+            let consumer = slow.consumer.take();
+            drop(slow);
             self.wake(consumer);
         }
     }
 
+    /// Consumer: the next queued item, if there is one.
+    fn take(&self, rx: &mut Receiver<I>) -> Option<I> {
+        if rx.done {
+            return None;
+        }
+        let item = rx.rx.pop(&self.rings)?;
+        let taken = self.taken.load(Ordering::Relaxed);
+        self.taken.store(taken + 1, Ordering::Release);
+        if self.bound != u64::MAX {
+            // A read-modify-write, so it is ordered after a producer's flag going up.
+            let flags = self.signal().fetch_or(0, Ordering::SeqCst);
+            if flags & PRODUCER_WAITS != 0 {
+                self.wake_producer();
+            }
+        }
+        Some(item)
+    }
+
+    /// Consumer: the next item without waiting: `Some(None)` at the end, `None` if none is there
+    /// yet.
+    pub(crate) fn try_next(&self, rx: &mut Receiver<I>) -> Option<Option<I>> {
+        if let Some(item) = self.take(rx) {
+            return Some(Some(item));
+        }
+        if self.flags() & ENDED == 0 {
+            return None;
+        }
+        // Ended: what was queued before is seen now, then the last item, then nothing.
+        let item = self.take(rx);
+        if item.is_some() {
+            return Some(item);
+        }
+        rx.done = true;
+        Some(self.slow.lock().last.take())
+    }
+
+    /// Consumer: [`try_next`](Self::try_next), but an item that comes within a few
+    /// microseconds is waited for, with a bounded backoff (spinning, then yielding the thread)
+    /// on the queue alone, before the caller blocks. A producer that makes items about as fast
+    /// as they are read would otherwise pay a futex wake-up for every item (std's and
+    /// crossbeam's channels do the same).
+    pub(crate) fn next_soon(&self, rx: &mut Receiver<I>) -> Option<Option<I>> {
+        if let Some(item) = self.take(rx) {
+            return Some(Some(item));
+        }
+        let backoff = crossbeam_utils::Backoff::new();
+        while !backoff.is_completed() {
+            backoff.snooze();
+            if let Some(item) = self.take(rx) {
+                return Some(Some(item));
+            }
+        }
+        self.try_next(rx)
+    }
+
+    /// Consumer: blocks until the next item, or `None` at the end.
+    pub(crate) fn next_blocking(&self, rx: &mut Receiver<I>) -> Option<I> {
+        loop {
+            if let Some(taken) = self.try_next(rx) {
+                return taken;
+            }
+            let mut slow = self.slow.lock();
+            let flags = self.signal().fetch_or(CONSUMER_WAITS, Ordering::SeqCst);
+            if flags & ENDED == 0 && rx.rx.is_empty(&self.rings) {
+                self.changed.wait(&mut slow);
+            }
+            self.signal().fetch_and(!CONSUMER_WAITS, Ordering::SeqCst);
+        }
+    }
+
     /// Consumer: the next item, `Ready(None)` at the end, or `Pending` (woken when either comes).
-    pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<I>> {
+    pub(crate) fn poll_next(&self, rx: &mut Receiver<I>, cx: &mut Context<'_>) -> Poll<Option<I>> {
+        if let Some(item) = self.take(rx) {
+            return Poll::Ready(Some(item));
+        }
         if self.flags() & CONSUMER_WAITS != 0 {
             // Left up by an earlier `Pending`: this poll decides afresh.
-            self.signal.fetch_and(!CONSUMER_WAITS, Ordering::SeqCst);
+            self.signal().fetch_and(!CONSUMER_WAITS, Ordering::SeqCst);
         }
-        if let Some(taken) = self.try_next() {
+        if let Some(taken) = self.try_next(rx) {
             return Poll::Ready(taken);
         }
-        self.waiters.lock().consumer = Some(cx.waker().clone());
-        self.signal.fetch_or(CONSUMER_WAITS, Ordering::SeqCst);
-        match self.try_next() {
+        self.slow.lock().consumer = Some(cx.waker().clone());
+        self.signal().fetch_or(CONSUMER_WAITS, Ordering::SeqCst);
+        match self.try_next(rx) {
             Some(taken) => {
-                self.signal.fetch_and(!CONSUMER_WAITS, Ordering::SeqCst);
+                self.signal().fetch_and(!CONSUMER_WAITS, Ordering::SeqCst);
                 Poll::Ready(taken)
             }
             None => Poll::Pending,
         }
     }
 
-    /// Consumer: the next item without waiting: `Some(None)` at the end, `None` if none is there
-    /// yet.
-    pub(crate) fn try_next(&self) -> Option<Option<I>> {
-        if let Some(item) = self.items.pop() {
-            if self.bound != usize::MAX {
-                // A read-modify-write, so it is ordered after a producer's flag going up.
-                let flags = self.signal.fetch_or(0, Ordering::SeqCst);
-                if flags & PRODUCER_WAITS != 0 {
-                    self.wake_producer();
-                }
-            }
-            return Some(Some(item));
-        }
-        if self.flags() & ENDED == 0 {
-            return None;
-        }
-        // Ended: the last items were queued before the flag went up, so they are seen now.
-        Some(self.items.pop())
-    }
-
-    /// Consumer: the next item if it comes within a few microseconds, checked with a bounded
-    /// backoff (spinning, then yielding the thread) before the caller blocks. A producer
-    /// that makes items about as fast as they are read would otherwise pay a futex wake-up
-    /// for every item (std's and crossbeam's channels do the same).
-    pub(crate) fn next_soon(&self) -> Option<Option<I>> {
-        let backoff = crossbeam_utils::Backoff::new();
-        while !backoff.is_completed() {
-            backoff.snooze();
-            if let Some(taken) = self.try_next() {
-                return Some(taken);
-            }
-        }
-        None
-    }
-
-    /// Consumer: blocks until the next item, or `None` at the end.
-    pub(crate) fn next_blocking(&self) -> Option<I> {
-        loop {
-            if let Some(taken) = self.try_next() {
-                return taken;
-            }
-            let mut waiters = self.waiters.lock();
-            let flags = self.signal.fetch_or(CONSUMER_WAITS, Ordering::SeqCst);
-            if flags & ENDED == 0 && self.items.is_empty() {
-                self.changed.wait(&mut waiters);
-            }
-            self.signal.fetch_and(!CONSUMER_WAITS, Ordering::SeqCst);
-        }
-    }
-
     /// Consumer: it is gone. Drops what is queued and releases a producer waiting for room.
-    pub(crate) fn close(&self) {
-        let flags = self.signal.fetch_or(CLOSED, Ordering::SeqCst);
-        while self.items.pop().is_some() {}
+    pub(crate) fn close(&self, rx: &mut Receiver<I>) {
+        let flags = self.signal().fetch_or(CLOSED, Ordering::SeqCst);
+        while rx.rx.pop(&self.rings).is_some() {}
+        rx.done = true;
+        let last = self.slow.lock().last.take();
+        drop(last);
+        // The producer's end, if no try holds it, is not needed any more.
+        drop(self.tx.lock().take());
         if flags & PRODUCER_WAITS != 0 {
             self.wake_producer();
         }
     }
 
     fn wake_consumer(&self) {
-        let consumer = self.waiters.lock().consumer.take();
+        let consumer = self.slow.lock().consumer.take();
         self.wake(consumer);
     }
 
     fn wake_producer(&self) {
-        let producer = self.waiters.lock().producer.take();
+        let producer = self.slow.lock().producer.take();
         self.wake(producer);
     }
 
@@ -312,44 +378,80 @@ mod loom {
     #[test]
     fn loom_items_pass_in_order_under_backpressure() {
         model(3, || {
-            let channel = Arc::new(Channel::new(1));
+            let (channel, mut rx) = Channel::new(1);
+            let channel = Arc::new(channel);
             let producer = {
                 let channel = Arc::clone(&channel);
                 thread::spawn(move || {
+                    let mut tx = channel.take_tx().unwrap();
                     for i in 0..3 {
                         assert!(channel.wait_room());
-                        assert!(channel.send(i).is_some());
+                        assert!(channel.send(&mut tx, i).is_some());
                     }
                     channel.end(None);
                 })
             };
-            let got: Vec<u32> = std::iter::from_fn(|| channel.next_blocking()).collect();
+            let got: Vec<u32> = std::iter::from_fn(|| channel.next_blocking(&mut rx)).collect();
             assert_eq!(got, [0, 1, 2]);
             producer.join().unwrap();
         });
     }
 
-    /// Without a bound, a consumer that blocks is woken by each send: it gets both items in
-    /// order while the producer has not ended, then the last item and the end. Without the
-    /// producer's check of `CONSUMER_WAITS`, loom finds the consumer waiting for ever.
+    /// Without a bound, a consumer that blocks is woken by each send: it gets the items in
+    /// order, across the rings the producer moves on to, while the producer has not ended, then
+    /// the last item and the end. Without the producer's check of `CONSUMER_WAITS`, loom finds
+    /// the consumer waiting for ever; without the consumer's second look at its old ring
+    /// after seeing a new one, an item is lost.
     #[test]
     fn loom_a_blocked_consumer_is_woken_by_each_item() {
         model(3, || {
-            let channel = Arc::new(Channel::new(usize::MAX));
+            let (channel, mut rx) = Channel::new(usize::MAX);
+            let channel = Arc::new(channel);
             let producer = {
                 let channel = Arc::clone(&channel);
                 thread::spawn(move || {
-                    for i in 0..2 {
-                        assert_eq!(channel.send(i), Some(true));
+                    let mut tx = channel.take_tx().unwrap();
+                    for i in 0..3 {
+                        assert_eq!(channel.send(&mut tx, i), Some(true));
                     }
                 })
             };
-            assert_eq!(channel.next_blocking(), Some(0));
-            assert_eq!(channel.next_blocking(), Some(1));
+            for i in 0..3 {
+                assert_eq!(channel.next_blocking(&mut rx), Some(i));
+            }
             producer.join().unwrap();
             channel.end(Some(9));
-            assert_eq!(channel.next_blocking(), Some(9));
-            assert_eq!(channel.next_blocking(), None);
+            assert_eq!(channel.next_blocking(&mut rx), Some(9));
+            assert_eq!(channel.next_blocking(&mut rx), None);
+        });
+    }
+
+    /// The producer is ended from another thread (a cancel) while it still sends: the
+    /// consumer gets what was queued before the end in order, then the last item, then the
+    /// end, whichever comes first.
+    #[test]
+    fn loom_an_end_from_another_thread_comes_after_the_queued_items() {
+        model(3, || {
+            let (channel, mut rx) = Channel::new(usize::MAX);
+            let channel = Arc::new(channel);
+            let producer = {
+                let channel = Arc::clone(&channel);
+                thread::spawn(move || {
+                    let mut tx = channel.take_tx().unwrap();
+                    let mut sent = 0;
+                    while sent < 2 && channel.send(&mut tx, sent).is_some() {
+                        sent += 1;
+                    }
+                })
+            };
+            channel.end(Some(9));
+            let got: Vec<u32> = std::iter::from_fn(|| channel.next_blocking(&mut rx)).collect();
+            assert_eq!(got.last(), Some(&9), "the last item comes last: {got:?}");
+            assert!(got[..got.len() - 1]
+                .iter()
+                .copied()
+                .eq(0..got.len() as u32 - 1));
+            producer.join().unwrap();
         });
     }
 
@@ -358,18 +460,20 @@ mod loom {
     #[test]
     fn loom_closing_releases_a_waiting_producer() {
         model(3, || {
-            let channel = Arc::new(Channel::new(1));
+            let (channel, mut rx) = Channel::new(1);
+            let channel = Arc::new(channel);
+            let mut tx = channel.take_tx().unwrap();
             let producer = {
                 let channel = Arc::clone(&channel);
                 thread::spawn(move || {
                     let mut sent = 0;
-                    while channel.wait_room() && channel.send(sent).is_some() {
+                    while channel.wait_room() && channel.send(&mut tx, sent).is_some() {
                         sent += 1;
                     }
                     sent
                 })
             };
-            channel.close();
+            channel.close(&mut rx);
             let sent = producer.join().unwrap();
             assert!(
                 sent <= 1,

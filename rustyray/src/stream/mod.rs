@@ -46,9 +46,11 @@ use crate::runtime::blocking::outside_async_worker;
 use crate::scheduler::BlockedGuard;
 
 mod channel;
+mod queue;
 mod sink;
 
-use channel::Channel;
+use channel::{Channel, Receiver};
+use queue::Tx;
 pub use sink::StreamSink;
 
 /// How many ids a producer reserves at a time for its small items.
@@ -71,18 +73,21 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    /// A stream of `function` whose producer runs at most `backpressure` items ahead.
-    pub(crate) fn new(
+    /// A stream of `function` whose producer runs at most `backpressure` items ahead, and its
+    /// consumer's end.
+    fn new(
         function: Cow<'static, str>,
         backpressure: Option<usize>,
         store: Arc<ObjectStore>,
-    ) -> Arc<Stream> {
-        Arc::new(Stream {
+    ) -> (Arc<Stream>, Receiver<Item>) {
+        let (channel, rx) = Channel::new(backpressure.unwrap_or(usize::MAX));
+        let stream = Arc::new(Stream {
             function,
-            channel: Channel::new(backpressure.unwrap_or(usize::MAX)),
+            channel,
             store,
             producer: Mutex::new(None),
-        })
+        });
+        (stream, rx)
     }
 
     /// Waits (lending the task's CPU) until the next item may be made; `false` if the stream
@@ -97,7 +102,13 @@ impl Stream {
 
     /// Stores one item and hands it over: `Ok(None)` if nobody takes it any more, else whether
     /// there is room for the next one already.
-    fn deliver<T: Value>(&self, index: u64, item: T, ids: &mut IdBlock) -> Result<Option<bool>> {
+    fn deliver<T: Value>(
+        &self,
+        tx: &mut Tx<Item>,
+        index: u64,
+        item: T,
+        ids: &mut IdBlock,
+    ) -> Result<Option<bool>> {
         let object = Object::new(item);
         // An item that may count against the budget (and spill, or not fit) is stored here, so
         // the producer learns at once if it cannot be; any other can be stored by the taker.
@@ -125,7 +136,7 @@ impl Stream {
             object = %id,
             "item"
         );
-        Ok(self.channel.send(item))
+        Ok(self.channel.send(tx, item))
     }
 
     /// The value of a taken item: a copy of it when it came as a value (no object is made),
@@ -162,9 +173,9 @@ pub(crate) fn submit<T>(
     if let Err(error) = shared.backend.streams() {
         return ObjectRefStream::failed(function, error);
     }
-    let stream = Stream::new(function, backpressure, Arc::clone(&shared.store));
+    let (stream, rx) = Stream::new(function, backpressure, Arc::clone(&shared.store));
     let producer = spawn(Arc::clone(&stream));
-    ObjectRefStream::start(stream, producer, &shared.store, &shared.streams)
+    ObjectRefStream::start(stream, rx, producer, &shared.store, &shared.streams)
 }
 
 /// The waiter on the producer's result: ends the channel, with the producer's error as a last
@@ -217,6 +228,8 @@ impl Arrival for End {
 #[must_use = "a stream's producer stops when the stream is dropped"]
 pub struct ObjectRefStream<T> {
     stream: Arc<Stream>,
+    /// The consumer's end of the channel.
+    rx: Receiver<Item>,
     /// The producer's own result: `()` once it ended (see [`completed`](Self::completed)).
     producer: ObjectRef<()>,
     _type: PhantomData<fn() -> T>,
@@ -224,8 +237,9 @@ pub struct ObjectRefStream<T> {
 
 impl<T> ObjectRefStream<T> {
     /// The stream of the producer whose result is `producer`: ends when it does.
-    pub(crate) fn start(
+    fn start(
         stream: Arc<Stream>,
+        rx: Receiver<Item>,
         producer: ObjectRef<()>,
         store: &Arc<ObjectStore>,
         streams: &Streams,
@@ -248,6 +262,7 @@ impl<T> ObjectRefStream<T> {
         streams.register(&stream);
         ObjectRefStream {
             stream,
+            rx,
             producer,
             _type: PhantomData,
         }
@@ -256,11 +271,12 @@ impl<T> ObjectRefStream<T> {
     /// A stream whose only item fails with `error` (a producer that could not start).
     pub(crate) fn failed(function: Cow<'static, str>, error: Error) -> ObjectRefStream<T> {
         let shared = crate::runtime::current();
-        let stream = Stream::new(function, None, Arc::clone(&shared.store));
+        let (stream, rx) = Stream::new(function, None, Arc::clone(&shared.store));
         let failed = shared.store.insert_failed(error.clone());
         stream.channel.end(Some(Item::Stored(failed)));
         ObjectRefStream {
             stream,
+            rx,
             producer: ObjectRef::from_new_cell(shared.store.insert_failed(error)),
             _type: PhantomData,
         }
@@ -295,18 +311,19 @@ impl<T> ObjectRefStream<T> {
     /// The next item as handed over: blocks until the producer made it, `None` at the end.
     fn next_item(&mut self) -> Option<Item> {
         let channel = &self.stream.channel;
-        match channel.try_next().or_else(|| channel.next_soon()) {
+        let rx = &mut self.rx;
+        match channel.next_soon(rx) {
             Some(item) => item,
             None => {
                 let _lent = BlockedGuard::enter();
-                outside_async_worker(|| channel.next_blocking())
+                outside_async_worker(|| channel.next_blocking(rx))
             }
         }
     }
 
     /// [`next_item`](Self::next_item) for async code.
     fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
-        self.stream.channel.poll_next(cx)
+        self.stream.channel.poll_next(&mut self.rx, cx)
     }
 
     /// The items' values rather than refs, for a consumer that only reads them: each item
@@ -380,7 +397,7 @@ impl<T> futures_util::Stream for ObjectRefStream<T> {
 
 impl<T> Drop for ObjectRefStream<T> {
     fn drop(&mut self) {
-        self.stream.channel.close();
+        self.stream.channel.close(&mut self.rx);
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::object_store::{IdBlock, Producer, Value};
 
-use super::Stream;
+use super::{Item, Stream, Tx};
 
 /// Where a streaming task or actor call puts its items, each becoming an object of the
 /// [`ObjectRefStream`](crate::ObjectRefStream) at once. `#[rustyray::remote(streaming)]` makes
@@ -18,6 +18,9 @@ use super::Stream;
 /// each time.
 pub struct StreamSink<T> {
     stream: Arc<Stream>,
+    /// The producer's end of the channel, given back when the try is over (`None` only if
+    /// another try held it, which the task's retries never let happen).
+    tx: Option<Tx<Item>>,
     /// The index of the next item of this try.
     index: u64,
     /// How many items earlier tries delivered.
@@ -35,6 +38,7 @@ impl<T: Value> StreamSink<T> {
     pub(crate) fn new(stream: Arc<Stream>) -> StreamSink<T> {
         let skip = stream.channel.delivered();
         StreamSink {
+            tx: stream.channel.take_tx(),
             stream,
             index: 0,
             skip,
@@ -158,9 +162,20 @@ impl<T: Value> StreamSink<T> {
     fn deliver(&mut self, item: T) -> Result<bool> {
         let index = self.index;
         self.index += 1;
-        let sent = self.stream.deliver(index, item, &mut self.ids)?;
+        let Some(tx) = &mut self.tx else {
+            return Ok(false);
+        };
+        let sent = self.stream.deliver(tx, index, item, &mut self.ids)?;
         self.room = sent == Some(true);
         Ok(sent.is_some())
+    }
+}
+
+impl<T> Drop for StreamSink<T> {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            self.stream.channel.give_back(tx);
+        }
     }
 }
 
