@@ -121,6 +121,30 @@ mod imp {
 
 pub(crate) use imp::*;
 
+/// A pair of fences that orders like two `SeqCst` fences, with the cost on one side: `light` on
+/// a path taken at every step (a compiler fence where the OS offers `membarrier`), `heavy` on
+/// a path taken rarely, such as a thread about to sleep (a `membarrier` system call, about
+/// 0.3 µs here). Elsewhere both are `SeqCst` fences (`swmr-barrier` decides at start-up). In the
+/// loom models, both are `SeqCst` fences, which is what they promise.
+pub(crate) mod asymmetric {
+    /// The cheap side: pairs with [`heavy`].
+    #[inline]
+    pub(crate) fn light() {
+        #[cfg(not(rustyray_loom))]
+        swmr_barrier::light_barrier();
+        #[cfg(rustyray_loom)]
+        loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The costly side: pairs with [`light`].
+    pub(crate) fn heavy() {
+        #[cfg(not(rustyray_loom))]
+        swmr_barrier::heavy_barrier();
+        #[cfg(rustyray_loom)]
+        loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Runs a loom model, exploring interleavings with at most `preemptions` forced switches per
 /// execution (tests only).
 #[cfg(all(test, rustyray_loom))]

@@ -530,9 +530,9 @@ impl<A: Actor> CallBuilder<A> {
         })
     }
 
-    fn submit_stream<T>(
+    fn submit_stream<T: Value>(
         self,
-        spawn: impl FnOnce(Arc<crate::stream::Stream>, Self) -> ObjectRef<()>,
+        spawn: impl FnOnce(Arc<crate::stream::Stream<T>>, Self) -> ObjectRef<()>,
     ) -> ObjectRefStream<T> {
         // `Class.method`, as the state API names actor calls.
         let class = std::any::type_name::<A>();

@@ -442,6 +442,13 @@ impl ObjectStore {
         !object.is_large() && (self.limit >= SPILLABLE as u64 || object.size() as u64 <= self.limit)
     }
 
+    /// [`admits_uncounted`](Self::admits_uncounted) of an object of `size` bytes (as
+    /// [`Object::size_of`] gives it), before it is made.
+    #[inline]
+    pub(crate) fn admits_uncounted_size(&self, size: usize) -> bool {
+        size < SPILLABLE && (self.limit >= SPILLABLE as u64 || size as u64 <= self.limit)
+    }
+
     /// [`admit_or_spill`](Self::admit_or_spill) of an object that counts against the budget.
     fn admit_or_spill_counted(&self, id: ObjectId, object: Object) -> Result<Entry> {
         let size = object.size() as u64;

@@ -169,10 +169,37 @@ impl Object {
     }
 
     pub(crate) fn from_arc<T: Value>(value: Arc<T>) -> Object {
-        let size = bulk_size::<T>(&*value).unwrap_or_else(|| encoded_size(&*value));
+        let size = Object::size_of(&*value);
         Object {
             value: Held::Shared { value, size },
             of: TypeOf::<T>::OF,
+        }
+    }
+
+    /// The size an object of `value` would have (the length of its postcard encoding), counted
+    /// without allocating; 0 for a scalar, which is never large.
+    #[inline]
+    pub(crate) fn size_of<T: Value>(value: &T) -> usize {
+        if Scalar::of(value).is_some() {
+            return 0;
+        }
+        bulk_size::<T>(value).unwrap_or_else(|| encoded_size(value))
+    }
+
+    /// [`new`](Self::new) of a value whose [`size_of`](Self::size_of) is known already.
+    pub(crate) fn sized<T: Value>(value: T, size: usize) -> Object {
+        match Scalar::of(&value) {
+            Some(scalar) => Object {
+                value: Held::Inline(scalar),
+                of: TypeOf::<T>::OF,
+            },
+            None => Object {
+                value: Held::Shared {
+                    value: Arc::new(value),
+                    size,
+                },
+                of: TypeOf::<T>::OF,
+            },
         }
     }
 

@@ -1,32 +1,43 @@
 //! The hand-off between a stream's producer and its consumer.
 //!
-//! The items go through [`queue`](super::queue)'s queue, whose two ends are owned by the two
+//! The items go through [`queue`](super::queue)'s rings, whose two ends are owned by the two
 //! sides ([`Tx`] by the producer's sink, [`Rx`] by the stream), so handing over an item takes
-//! no lock and writes nothing the other side reads, but the queue's own position. Everything
-//! else is one word, `signal`: a count of changes (each `send`, the end, the close) and four
-//! flags (`ENDED`, `CLOSED`, and who waits: `CONSUMER_WAITS`, `PRODUCER_WAITS`). It sits on
-//! a cache line of its own with `delivered`, both written by the producer at every item; the
-//! consumer's count, `taken`, has its own line too.
+//! no lock and writes nothing the other side reads but the ring's own position. Everything
+//! else is one word, `signal`, of four flags: `ENDED`, `CLOSED`, and who waits
+//! (`CONSUMER_WAITS`, `PRODUCER_WAITS`). It shares a cache line with `delivered`, both read or
+//! written by the producer at every item; the consumer's count, `taken`, has a line of its own.
 //!
-//! - The producer pushes an item, then adds to the count. The add returns the flags: if the
-//!   consumer said it waits, the producer wakes it. Only then does anyone take the lock.
+//! Who waits is decided as in Dekker's algorithm, each side writing one thing and then reading
+//! the other's: the producer pushes an item and then reads the flags; a consumer about to wait
+//! sets `CONSUMER_WAITS` and then looks at the queue. One of the two must see the other's
+//! write. That takes a full fence between the write and the read on *both* sides, and a fence
+//! at every item was the producer's largest cost (the flag's read-modify-write took 92% of
+//! `send`, waiting for the item's stores to leave the core). So the fence is asymmetric
+//! (`sync::asymmetric`): the producer's is a compiler fence; the consumer, which waits rarely,
+//! pays for both with a `membarrier` system call (about 0.3 µs) that makes every thread of the
+//! process pass a full fence. Where the OS has no `membarrier`, both are plain fences.
+//!
+//! - The producer pushes an item, fences (light), reads the flags: if the consumer said it
+//!   waits, the producer wakes it (taking the lock, so the wake comes after the consumer is
+//!   really waiting).
 //! - A consumer that finds the queue empty spins a little on the queue alone (it does not read
-//!   `signal`, so the producer's add stays on its own core). Then it sets `CONSUMER_WAITS` (under
-//!   the lock, with the condition variable's wait or its `Waker` next) and looks at the queue
-//!   once more: an item pushed before its flag went up is seen now; one pushed after, the
-//!   producer's add sees the flag and wakes it. Both are read-modify-writes of the same word,
-//!   so one comes first, and neither wake-up can be lost (the lock makes the producer's wake
-//!   wait until the consumer is really waiting).
-//! - With a bound (backpressure), the producer waits the same way for room (`PRODUCER_WAITS`),
-//!   and the consumer, after each item it takes, reads the flags with a read-modify-write
-//!   (which orders it after the producer's flag) and wakes it. Room is `delivered - taken`.
+//!   `signal`, so the producer's line stays on its core). Then, under the lock, it sets
+//!   `CONSUMER_WAITS`, fences (heavy) and looks at the queue once more: an item pushed before
+//!   is seen now, or the producer sees the flag. It then waits on the condition variable (or
+//!   returns `Pending` with its `Waker` left under the lock).
+//! - With a bound (backpressure), the producer waits the same way for room (`PRODUCER_WAITS`,
+//!   heavy fence), and the consumer, after each item it takes, fences (light) and reads the
+//!   flags to wake it. Room is `delivered - taken`.
 //! - `close` (the consumer is gone) sets `CLOSED`, drops what is queued and wakes a producer
 //!   waiting for room; `end` (the producer is done, or was cancelled from another thread)
 //!   keeps its last item aside, sets `ENDED` and wakes a waiting consumer, which takes what is
-//!   queued and then the last item. After either, `send` refuses.
+//!   queued and then the last item. Both are read-modify-writes of `signal`, as is the waiting
+//!   side's flag, so each sees the other. After either, `send` refuses.
 //!
 //! The models at the bottom (`RUSTFLAGS="--cfg rustyray_loom"`) run both ends on two threads,
-//! with rings of one or two slots so that the producer moves on to new rings as they run.
+//! with rings of one or two slots so that the producer moves on to new rings, and the
+//! asymmetric fences as the two `SeqCst` fences they stand for. Each fails if one of the four
+//! fences is removed.
 
 use std::task::{Context, Poll, Waker};
 
@@ -34,14 +45,12 @@ use crossbeam_utils::CachePadded;
 
 use super::queue::{queue, Rings, Rx, Tx};
 use crate::sync::atomic::{AtomicU64, Ordering};
-use crate::sync::{Condvar, Mutex};
+use crate::sync::{asymmetric, Condvar, Mutex};
 
 const CONSUMER_WAITS: u64 = 1;
 const PRODUCER_WAITS: u64 = 2;
 const ENDED: u64 = 4;
 const CLOSED: u64 = 8;
-/// One change of the count above the flags.
-const CHANGE: u64 = 16;
 
 /// The queue between one producer and one consumer.
 pub(crate) struct Channel<I> {
@@ -69,7 +78,7 @@ pub(crate) struct Receiver<I> {
 
 /// The producer's words.
 struct Hot {
-    /// The count of changes and the flags (see the module's notes).
+    /// The flags (see the module's notes).
     signal: AtomicU64,
     /// Items handed over in all, over every try of the producer (a retry skips that many).
     delivered: AtomicU64,
@@ -170,6 +179,7 @@ impl<I> Channel<I> {
         }
         self.slow.lock().producer = Some(cx.waker().clone());
         let flags = self.signal().fetch_or(PRODUCER_WAITS, Ordering::SeqCst);
+        asymmetric::heavy();
         if Self::over(flags) || self.room() {
             self.signal().fetch_and(!PRODUCER_WAITS, Ordering::SeqCst);
             return Poll::Ready(!Self::over(flags));
@@ -194,6 +204,7 @@ impl<I> Channel<I> {
             }
             let mut slow = self.slow.lock();
             let flags = self.signal().fetch_or(PRODUCER_WAITS, Ordering::SeqCst);
+            asymmetric::heavy();
             if !Self::over(flags) && !self.room() {
                 self.changed.wait(&mut slow);
             }
@@ -210,7 +221,9 @@ impl<I> Channel<I> {
         tx.push(&self.rings, item);
         let delivered = self.hot.delivered.load(Ordering::Relaxed);
         self.hot.delivered.store(delivered + 1, Ordering::Release);
-        let flags = self.signal().fetch_add(CHANGE, Ordering::SeqCst);
+        // Pairs with the heavy fence of a consumer about to wait (see the module's notes).
+        asymmetric::light();
+        let flags = self.flags();
         if flags & CONSUMER_WAITS != 0 {
             self.wake_consumer();
         }
@@ -247,9 +260,9 @@ impl<I> Channel<I> {
         let taken = self.taken.load(Ordering::Relaxed);
         self.taken.store(taken + 1, Ordering::Release);
         if self.bound != u64::MAX {
-            // A read-modify-write, so it is ordered after a producer's flag going up.
-            let flags = self.signal().fetch_or(0, Ordering::SeqCst);
-            if flags & PRODUCER_WAITS != 0 {
+            // Pairs with the heavy fence of a producer about to wait for room.
+            asymmetric::light();
+            if self.flags() & PRODUCER_WAITS != 0 {
                 self.wake_producer();
             }
         }
@@ -301,6 +314,7 @@ impl<I> Channel<I> {
             }
             let mut slow = self.slow.lock();
             let flags = self.signal().fetch_or(CONSUMER_WAITS, Ordering::SeqCst);
+            asymmetric::heavy();
             if flags & ENDED == 0 && rx.rx.is_empty(&self.rings) {
                 self.changed.wait(&mut slow);
             }
@@ -322,6 +336,7 @@ impl<I> Channel<I> {
         }
         self.slow.lock().consumer = Some(cx.waker().clone());
         self.signal().fetch_or(CONSUMER_WAITS, Ordering::SeqCst);
+        asymmetric::heavy();
         match self.try_next(rx) {
             Some(taken) => {
                 self.signal().fetch_and(!CONSUMER_WAITS, Ordering::SeqCst);

@@ -56,30 +56,31 @@ pub use sink::StreamSink;
 /// How many ids a producer reserves at a time for its small items.
 const ID_BLOCK: u64 = 64;
 
-/// An item handed over: a small one as its value, stored by whoever takes it, or a stored one.
-pub(crate) enum Item {
-    Value(ObjectId, Object),
+/// An item handed over: a small one as the value itself (with the id its object will have),
+/// stored by whoever takes it, or a stored one.
+pub(crate) enum Item<T> {
+    Value(ObjectId, T),
     Stored(Arc<Cell>),
 }
 
-/// One stream: its channel, and what the state API shows of it.
-pub(crate) struct Stream {
+/// One stream of `T` items: its channel, and what the state API shows of it.
+pub(crate) struct Stream<T> {
     function: Cow<'static, str>,
-    channel: Channel<Item>,
+    channel: Channel<Item<T>>,
     /// Where taken items are stored.
     store: Arc<ObjectStore>,
     /// The producer's result, once known (the state API names the stream by it).
     producer: Mutex<Option<ObjectId>>,
 }
 
-impl Stream {
+impl<T: Value> Stream<T> {
     /// A stream of `function` whose producer runs at most `backpressure` items ahead, and its
     /// consumer's end.
     fn new(
         function: Cow<'static, str>,
         backpressure: Option<usize>,
         store: Arc<ObjectStore>,
-    ) -> (Arc<Stream>, Receiver<Item>) {
+    ) -> (Arc<Stream<T>>, Receiver<Item<T>>) {
         let (channel, rx) = Channel::new(backpressure.unwrap_or(usize::MAX));
         let stream = Arc::new(Stream {
             function,
@@ -102,17 +103,17 @@ impl Stream {
 
     /// Stores one item and hands it over: `Ok(None)` if nobody takes it any more, else whether
     /// there is room for the next one already.
-    fn deliver<T: Value>(
+    fn deliver(
         &self,
-        tx: &mut Tx<Item>,
+        tx: &mut Tx<Item<T>>,
         index: u64,
         item: T,
         ids: &mut IdBlock,
     ) -> Result<Option<bool>> {
-        let object = Object::new(item);
+        let size = Object::size_of(&item);
         // An item that may count against the budget (and spill, or not fit) is stored here, so
         // the producer learns at once if it cannot be; any other can be stored by the taker.
-        let item = if self.store.admits_uncounted(&object) {
+        let item = if self.store.admits_uncounted_size(size) {
             let id = match ids.next() {
                 Some(id) => id,
                 None => {
@@ -120,9 +121,9 @@ impl Stream {
                     ids.next().expect("a block of ids")
                 }
             };
-            Item::Value(id, object)
+            Item::Value(id, item)
         } else {
-            Item::Stored(self.store.insert_ready(object)?)
+            Item::Stored(self.store.insert_ready(Object::sized(item, size))?)
         };
         let id = match &item {
             Item::Value(id, _) => *id,
@@ -139,23 +140,29 @@ impl Stream {
         Ok(self.channel.send(tx, item))
     }
 
-    /// The value of a taken item: a copy of it when it came as a value (no object is made),
+    /// The value of a taken item: the value itself when it came as one (no object is made),
     /// else read from its object.
-    fn value<T: Value + Clone>(&self, item: Item) -> Result<T> {
+    fn value(item: Item<T>) -> Result<T>
+    where
+        T: Clone,
+    {
         match item {
-            Item::Value(_, object) => object.cloned::<T>(),
-            Item::Stored(cell) => cell.read_value_resolved(),
+            Item::Value(_, value) => Ok(value),
+            Item::Stored(cell) => match cell.take_last_value() {
+                Some(value) => Ok(value),
+                None => cell.read_value_resolved(),
+            },
         }
     }
 
     /// The ref of a taken item (storing it if it came as a value).
-    fn take<T>(&self, item: Item) -> ObjectRef<T> {
+    fn take(&self, item: Item<T>) -> ObjectRef<T> {
         let cell = match item {
             Item::Stored(cell) => cell,
             // Cannot fail: the producer sent it as a value only because it is uncounted.
-            Item::Value(id, object) => self
+            Item::Value(id, value) => self
                 .store
-                .insert_ready_as(id, object)
+                .insert_ready_as(id, Object::new(value))
                 .unwrap_or_else(|error| self.store.insert_failed(error)),
         };
         ObjectRef::from_new_cell(cell)
@@ -164,10 +171,10 @@ impl Stream {
 
 /// Makes a stream of `function` and submits its producer with `spawn` (given the stream), or,
 /// where streams cannot run, returns a stream failed with the reason.
-pub(crate) fn submit<T>(
+pub(crate) fn submit<T: Value>(
     function: Cow<'static, str>,
     backpressure: Option<usize>,
-    spawn: impl FnOnce(Arc<Stream>) -> ObjectRef<()>,
+    spawn: impl FnOnce(Arc<Stream<T>>) -> ObjectRef<()>,
 ) -> ObjectRefStream<T> {
     let shared = crate::runtime::current();
     if let Err(error) = shared.backend.streams() {
@@ -180,12 +187,12 @@ pub(crate) fn submit<T>(
 
 /// The waiter on the producer's result: ends the channel, with the producer's error as a last
 /// failed item if it failed.
-struct End {
-    stream: Arc<Stream>,
+struct End<T> {
+    stream: Arc<Stream<T>>,
     store: Arc<ObjectStore>,
 }
 
-impl Arrival for End {
+impl<T: Value> Arrival for End<T> {
     fn arrive(&self, state: &State) {
         let last = state.failure().map(|error| self.store.insert_failed(error));
         self.stream.channel.end(last.map(Item::Stored));
@@ -227,19 +234,19 @@ impl Arrival for End {
 /// ```
 #[must_use = "a stream's producer stops when the stream is dropped"]
 pub struct ObjectRefStream<T> {
-    stream: Arc<Stream>,
+    stream: Arc<Stream<T>>,
     /// The consumer's end of the channel.
-    rx: Receiver<Item>,
+    rx: Receiver<Item<T>>,
     /// The producer's own result: `()` once it ended (see [`completed`](Self::completed)).
     producer: ObjectRef<()>,
     _type: PhantomData<fn() -> T>,
 }
 
-impl<T> ObjectRefStream<T> {
+impl<T: Value> ObjectRefStream<T> {
     /// The stream of the producer whose result is `producer`: ends when it does.
     fn start(
-        stream: Arc<Stream>,
-        rx: Receiver<Item>,
+        stream: Arc<Stream<T>>,
+        rx: Receiver<Item<T>>,
         producer: ObjectRef<()>,
         store: &Arc<ObjectStore>,
         streams: &Streams,
@@ -296,7 +303,7 @@ impl<T> ObjectRefStream<T> {
     }
 }
 
-impl<T> Iterator for ObjectRefStream<T> {
+impl<T: Value> Iterator for ObjectRefStream<T> {
     type Item = ObjectRef<T>;
 
     /// The next item: blocks until the producer made it, or returns `None` once it ended.
@@ -307,9 +314,9 @@ impl<T> Iterator for ObjectRefStream<T> {
     }
 }
 
-impl<T> ObjectRefStream<T> {
+impl<T: Value> ObjectRefStream<T> {
     /// The next item as handed over: blocks until the producer made it, `None` at the end.
-    fn next_item(&mut self) -> Option<Item> {
+    fn next_item(&mut self) -> Option<Item<T>> {
         let channel = &self.stream.channel;
         let rx = &mut self.rx;
         match channel.next_soon(rx) {
@@ -322,7 +329,7 @@ impl<T> ObjectRefStream<T> {
     }
 
     /// [`next_item`](Self::next_item) for async code.
-    fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+    fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item<T>>> {
         self.stream.channel.poll_next(&mut self.rx, cx)
     }
 
@@ -358,7 +365,7 @@ pub struct StreamValues<T> {
     stream: ObjectRefStream<T>,
 }
 
-impl<T> StreamValues<T> {
+impl<T: Value> StreamValues<T> {
     /// The producer's result (see [`ObjectRefStream::completed`]).
     pub fn completed(&self) -> ObjectRef<()> {
         self.stream.completed()
@@ -371,7 +378,7 @@ impl<T: Value + Clone> Iterator for StreamValues<T> {
     /// The next item's value: blocks until the producer made it, `None` once it ended.
     fn next(&mut self) -> Option<Result<T>> {
         let item = self.stream.next_item()?;
-        Some(self.stream.stream.value(item))
+        Some(Stream::value(item))
     }
 }
 
@@ -380,12 +387,11 @@ impl<T: Value + Clone> futures_util::Stream for StreamValues<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
         let this = &mut self.stream;
-        this.poll_next_item(cx)
-            .map(|item| item.map(|item| this.stream.value(item)))
+        this.poll_next_item(cx).map(|item| item.map(Stream::value))
     }
 }
 
-impl<T> futures_util::Stream for ObjectRefStream<T> {
+impl<T: Value> futures_util::Stream for ObjectRefStream<T> {
     type Item = ObjectRef<T>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ObjectRef<T>>> {
@@ -414,36 +420,46 @@ impl<T> fmt::Debug for ObjectRefStream<T> {
     }
 }
 
+/// What the state API reads of a stream, whatever its items' type.
+trait Listed: Send + Sync {
+    /// The stream as [`state::streams`](crate::state::streams) lists it, once its producer is
+    /// known.
+    fn info(&self) -> Option<StreamInfo>;
+}
+
+impl<T: Value> Listed for Stream<T> {
+    fn info(&self) -> Option<StreamInfo> {
+        let (unconsumed, ended) = self.channel.status();
+        Some(StreamInfo {
+            producer: (*self.producer.lock())?,
+            function: self.function.to_string(),
+            delivered: self.channel.delivered(),
+            unconsumed,
+            ended,
+        })
+    }
+}
+
 /// The streams of one runtime, for the state API (weak: a stream lives while its consumer or
 /// its producer does).
 #[derive(Default)]
-pub(crate) struct Streams(Mutex<Vec<Weak<Stream>>>);
+pub(crate) struct Streams(Mutex<Vec<Weak<dyn Listed>>>);
 
 impl Streams {
-    fn register(&self, stream: &Arc<Stream>) {
+    fn register<T: Value>(&self, stream: &Arc<Stream<T>>) {
         let mut list = self.0.lock();
         // Sweep the dead ones as the list grows, so it stays within twice the live streams.
         if list.len() >= 16 && list.len().is_power_of_two() {
             list.retain(|s| s.strong_count() > 0);
         }
-        list.push(Arc::downgrade(stream));
+        let stream: Weak<dyn Listed> = Arc::downgrade(stream) as _;
+        list.push(stream);
     }
 
     /// What the state API shows of each live stream, oldest first.
     pub(crate) fn infos(&self) -> Vec<StreamInfo> {
-        let list: Vec<Arc<Stream>> = self.0.lock().iter().filter_map(Weak::upgrade).collect();
-        list.iter()
-            .filter_map(|stream| {
-                let (unconsumed, ended) = stream.channel.status();
-                Some(StreamInfo {
-                    producer: (*stream.producer.lock())?,
-                    function: stream.function.to_string(),
-                    delivered: stream.channel.delivered(),
-                    unconsumed,
-                    ended,
-                })
-            })
-            .collect()
+        let list: Vec<Arc<dyn Listed>> = self.0.lock().iter().filter_map(Weak::upgrade).collect();
+        list.iter().filter_map(|stream| stream.info()).collect()
     }
 }
 

@@ -17,10 +17,10 @@ use super::{Item, Stream, Tx};
 /// already delivered, are skipped (Ray does the same): a producer should make the same items
 /// each time.
 pub struct StreamSink<T> {
-    stream: Arc<Stream>,
+    stream: Arc<Stream<T>>,
     /// The producer's end of the channel, given back when the try is over (`None` only if
     /// another try held it, which the task's retries never let happen).
-    tx: Option<Tx<Item>>,
+    tx: Option<Tx<Item<T>>>,
     /// The index of the next item of this try.
     index: u64,
     /// How many items earlier tries delivered.
@@ -35,7 +35,7 @@ pub struct StreamSink<T> {
 }
 
 impl<T: Value> StreamSink<T> {
-    pub(crate) fn new(stream: Arc<Stream>) -> StreamSink<T> {
+    pub(crate) fn new(stream: Arc<Stream<T>>) -> StreamSink<T> {
         let skip = stream.channel.delivered();
         StreamSink {
             tx: stream.channel.take_tx(),

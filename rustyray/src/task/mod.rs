@@ -339,9 +339,9 @@ impl TaskBuilder {
     }
 
     /// Makes the stream and submits its producer with `spawn`.
-    fn submit_stream<T>(
+    fn submit_stream<T: Value>(
         self,
-        spawn: impl FnOnce(Arc<crate::stream::Stream>, TaskBuilder) -> ObjectRef<()>,
+        spawn: impl FnOnce(Arc<crate::stream::Stream<T>>, TaskBuilder) -> ObjectRef<()>,
     ) -> crate::ObjectRefStream<T> {
         let function: Cow<'static, str> = match &self.options.rare().name {
             Some(name) => name.clone().into(),
