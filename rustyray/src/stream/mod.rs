@@ -212,6 +212,9 @@ impl<T: Value> Arrival for End<T> {
 /// stream ends. Dropping the stream stops the producer before its next item and frees the items
 /// not taken yet.
 ///
+/// A stream has one reader: it is `Send` (move it to the thread or task that reads it) but not
+/// `Sync`, like std's `mpsc::Receiver`.
+///
 /// ```
 /// #[rustyray::remote(streaming)]
 /// fn count_to(n: u64) -> impl Iterator<Item = u64> {

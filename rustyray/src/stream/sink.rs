@@ -13,6 +13,8 @@ use super::{Item, Stream, Tx};
 /// one for you; [`TaskBuilder::spawn_stream`](crate::task::TaskBuilder::spawn_stream) hands one
 /// to a body written by hand.
 ///
+/// A sink is `Send` but not `Sync`: one producer writes to it.
+///
 /// One sink serves one try of the producer. On a retry, the first items, those an earlier try
 /// already delivered, are skipped (Ray does the same): a producer should make the same items
 /// each time.

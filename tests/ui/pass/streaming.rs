@@ -42,6 +42,7 @@ fn main() {
         let log = Log::remote();
         let d: ObjectRefStream<String> = log.tail(0);
         let _first: Option<ObjectRef<Vec<u8>>> = { a }.next();
-        drop((b, c, d));
+        // A stream moves to the thread or task that reads it.
+        std::thread::spawn(move || drop((b, c, d.values())));
     };
 }
