@@ -491,11 +491,17 @@ fn values_come_in_order_with_a_failed_item_as_its_error() {
         before + 1,
         "only the producer's result became an object"
     );
+    let memory = rt.stats().memory_bytes;
     let large: Vec<Vec<u8>> = blocks::remote(2, 64 * 1024)
         .values()
         .collect::<rustyray::Result<_>>()
         .unwrap();
     assert_eq!((large.len(), large[1][0]), (2, 1));
+    assert_eq!(
+        rt.stats().memory_bytes,
+        memory,
+        "the large items' memory is given back once their values are taken"
+    );
 
     let tokio = tokio::runtime::Builder::new_current_thread()
         .build()
