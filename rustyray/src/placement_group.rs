@@ -256,7 +256,8 @@ impl Placement {
     }
 }
 
-/// A placement group: bundles of resources reserved together (see the [module](self)).
+/// A placement group: bundles of resources reserved together, all or none, for tasks and
+/// actors placed in them (Ray's placement groups).
 ///
 /// Cheap to clone; equal when it is the same group.
 #[derive(Clone)]

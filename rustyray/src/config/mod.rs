@@ -50,8 +50,8 @@ pub(crate) enum RayTarget {
 }
 
 impl Default for Config {
-    /// As many CPUs as the machine has, the GPUs it shows ([`detected_gpus`]), no custom
-    /// resources.
+    /// As many CPUs as the machine has, the GPUs it shows (those `CUDA_VISIBLE_DEVICES` lists,
+    /// else those the NVIDIA driver reports), no custom resources.
     fn default() -> Self {
         Config {
             num_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -155,7 +155,7 @@ impl TaskOptions {
     /// Runs the task inside bundle `bundle` of placement group `pg`: its resources come from
     /// that bundle's reservation only (Ray's `PlacementGroupSchedulingStrategy`). A bundle index
     /// out of range, a request larger than the bundle, or a removed group fails the task with
-    /// [`Error::PlacementGroup`](crate::Error::PlacementGroup).
+    /// [`Error::PlacementGroup`].
     pub fn placement_group(mut self, pg: &crate::PlacementGroup, bundle: usize) -> Self {
         self.rare_mut().placement = Some(pg.placement(bundle));
         self
