@@ -74,6 +74,9 @@ pub(crate) struct Receiver<I> {
     rx: Rx<I>,
     /// Whether it saw the end: an item a cancelled producer pushes after is never taken.
     done: bool,
+    /// Whether a poll left `CONSUMER_WAITS` up (taken down at the next poll that gets an item,
+    /// so the producer stops taking the lock to wake nobody).
+    flagged: bool,
 }
 
 /// The producer's words.
@@ -113,7 +116,12 @@ impl<I> Channel<I> {
             changed: Condvar::new(),
             bound: u64::try_from(bound.max(1)).unwrap_or(u64::MAX),
         };
-        (channel, Receiver { rx, done: false })
+        let rx = Receiver {
+            rx,
+            done: false,
+            flagged: false,
+        };
+        (channel, rx)
     }
 
     fn signal(&self) -> &AtomicU64 {
@@ -324,10 +332,7 @@ impl<I> Channel<I> {
 
     /// Consumer: the next item, `Ready(None)` at the end, or `Pending` (woken when either comes).
     pub(crate) fn poll_next(&self, rx: &mut Receiver<I>, cx: &mut Context<'_>) -> Poll<Option<I>> {
-        if let Some(item) = self.take(rx) {
-            return Poll::Ready(Some(item));
-        }
-        if self.flags() & CONSUMER_WAITS != 0 {
+        if std::mem::take(&mut rx.flagged) {
             // Left up by an earlier `Pending`: this poll decides afresh.
             self.signal().fetch_and(!CONSUMER_WAITS, Ordering::SeqCst);
         }
@@ -342,7 +347,10 @@ impl<I> Channel<I> {
                 self.signal().fetch_and(!CONSUMER_WAITS, Ordering::SeqCst);
                 Poll::Ready(taken)
             }
-            None => Poll::Pending,
+            None => {
+                rx.flagged = true;
+                Poll::Pending
+            }
         }
     }
 
