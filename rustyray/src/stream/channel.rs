@@ -392,8 +392,24 @@ impl<I> Channel<I> {
 mod loom {
     use std::sync::Arc;
 
-    use super::Channel;
+    use super::{Channel, Receiver, Tx};
     use crate::sync::{model, thread};
+
+    /// A channel holding `bound` items and its consumer's end, with `produce` running on a
+    /// second thread, given the channel and the producer's end.
+    fn with_producer<R: Send + 'static>(
+        bound: usize,
+        produce: impl FnOnce(&Channel<u32>, Tx<u32>) -> R + Send + 'static,
+    ) -> (Arc<Channel<u32>>, Receiver<u32>, thread::JoinHandle<R>) {
+        let (channel, rx) = Channel::new(bound);
+        let channel = Arc::new(channel);
+        let tx = channel.take_tx().unwrap();
+        let producer = {
+            let channel = Arc::clone(&channel);
+            thread::spawn(move || produce(&channel, tx))
+        };
+        (channel, rx, producer)
+    }
 
     /// Three items through a channel of one: the producer waits for room each time; the
     /// consumer gets all three in order, then the end. Without the wake-up after a take, the
@@ -401,19 +417,13 @@ mod loom {
     #[test]
     fn loom_items_pass_in_order_under_backpressure() {
         model(3, || {
-            let (channel, mut rx) = Channel::new(1);
-            let channel = Arc::new(channel);
-            let producer = {
-                let channel = Arc::clone(&channel);
-                thread::spawn(move || {
-                    let mut tx = channel.take_tx().unwrap();
-                    for i in 0..3 {
-                        assert!(channel.wait_room());
-                        assert!(channel.send(&mut tx, i).is_some());
-                    }
-                    channel.end(None);
-                })
-            };
+            let (channel, mut rx, producer) = with_producer(1, |channel, mut tx| {
+                for i in 0..3 {
+                    assert!(channel.wait_room());
+                    assert!(channel.send(&mut tx, i).is_some());
+                }
+                channel.end(None);
+            });
             let got: Vec<u32> = std::iter::from_fn(|| channel.next_blocking(&mut rx)).collect();
             assert_eq!(got, [0, 1, 2]);
             producer.join().unwrap();
@@ -428,17 +438,11 @@ mod loom {
     #[test]
     fn loom_a_blocked_consumer_is_woken_by_each_item() {
         model(3, || {
-            let (channel, mut rx) = Channel::new(usize::MAX);
-            let channel = Arc::new(channel);
-            let producer = {
-                let channel = Arc::clone(&channel);
-                thread::spawn(move || {
-                    let mut tx = channel.take_tx().unwrap();
-                    for i in 0..3 {
-                        assert_eq!(channel.send(&mut tx, i), Some(true));
-                    }
-                })
-            };
+            let (channel, mut rx, producer) = with_producer(usize::MAX, |channel, mut tx| {
+                for i in 0..3 {
+                    assert_eq!(channel.send(&mut tx, i), Some(true));
+                }
+            });
             for i in 0..3 {
                 assert_eq!(channel.next_blocking(&mut rx), Some(i));
             }
@@ -455,25 +459,17 @@ mod loom {
     #[test]
     fn loom_an_end_from_another_thread_comes_after_the_queued_items() {
         model(3, || {
-            let (channel, mut rx) = Channel::new(usize::MAX);
-            let channel = Arc::new(channel);
-            let producer = {
-                let channel = Arc::clone(&channel);
-                thread::spawn(move || {
-                    let mut tx = channel.take_tx().unwrap();
-                    let mut sent = 0;
-                    while sent < 2 && channel.send(&mut tx, sent).is_some() {
-                        sent += 1;
-                    }
-                })
-            };
+            let (channel, mut rx, producer) = with_producer(usize::MAX, |channel, mut tx| {
+                let mut sent = 0;
+                while sent < 2 && channel.send(&mut tx, sent).is_some() {
+                    sent += 1;
+                }
+            });
             channel.end(Some(9));
             let got: Vec<u32> = std::iter::from_fn(|| channel.next_blocking(&mut rx)).collect();
             assert_eq!(got.last(), Some(&9), "the last item comes last: {got:?}");
-            assert!(got[..got.len() - 1]
-                .iter()
-                .copied()
-                .eq(0..got.len() as u32 - 1));
+            let queued = got.len() as u32 - 1;
+            assert!(got[..got.len() - 1].iter().copied().eq(0..queued));
             producer.join().unwrap();
         });
     }
@@ -483,19 +479,13 @@ mod loom {
     #[test]
     fn loom_closing_releases_a_waiting_producer() {
         model(3, || {
-            let (channel, mut rx) = Channel::new(1);
-            let channel = Arc::new(channel);
-            let mut tx = channel.take_tx().unwrap();
-            let producer = {
-                let channel = Arc::clone(&channel);
-                thread::spawn(move || {
-                    let mut sent = 0;
-                    while channel.wait_room() && channel.send(&mut tx, sent).is_some() {
-                        sent += 1;
-                    }
-                    sent
-                })
-            };
+            let (channel, mut rx, producer) = with_producer(1, |channel, mut tx| {
+                let mut sent = 0;
+                while channel.wait_room() && channel.send(&mut tx, sent).is_some() {
+                    sent += 1;
+                }
+                sent
+            });
             channel.close(&mut rx);
             let sent = producer.join().unwrap();
             assert!(
