@@ -13,6 +13,7 @@
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 
 use crate::error::Error;
 use crate::object_ref::ObjectRef;
@@ -24,19 +25,19 @@ pub(crate) trait Fields: Value + Clone {
     /// How many fields.
     const N: usize;
     /// The fields, each as an object.
-    fn into_objects(self) -> Vec<Object>;
+    fn into_objects(self) -> SmallVec<[Object; 4]>;
 }
 
-/// One of the N objects: cancelling it cancels the task. Weak: the splitter must hold the
-/// task's result alone when it resolves, to move the tuple out.
+/// What produces the N objects (one for all of them): cancelling any cancels the task. Weak:
+/// the splitter must hold the task's result alone when it resolves, to move the tuple out.
 struct Part {
-    function: String,
+    function: &'static str,
     task: Weak<Cell>,
 }
 
 impl Producer for Part {
     fn function(&self) -> &str {
-        &self.function
+        self.function
     }
 
     fn cancelled(&self, _object: ObjectId) {
@@ -56,8 +57,11 @@ impl Producer for Part {
     }
 }
 
+/// The objects of a tuple's fields (on the stack up to four).
+type Parts = SmallVec<[Arc<Cell>; 4]>;
+
 /// The task's (hidden) result and the objects of its fields.
-type Split = (Arc<Cell>, Vec<Arc<Cell>>);
+type Split = (Arc<Cell>, Parts);
 
 /// The hidden object's waiter: stores the fields, or fails every part.
 struct Splitter<T> {
@@ -105,7 +109,7 @@ impl<T: Fields> Arrival for Splitter<T> {
 }
 
 /// The N refs of a task returning `T` as N objects: `r` is the task's own (hidden) result.
-pub(crate) fn split<T: Fields>(r: ObjectRef<T>, function: &str) -> Vec<Arc<Cell>> {
+pub(crate) fn split<T: Fields>(r: ObjectRef<T>, function: &'static str) -> Parts {
     let shared = runtime::current();
     if let Err(error) = shared.backend.several_returns() {
         return (0..T::N)
@@ -119,14 +123,12 @@ pub(crate) fn split<T: Fields>(r: ObjectRef<T>, function: &str) -> Vec<Arc<Cell>
             .collect();
     };
     drop(r);
-    let parts: Vec<Arc<Cell>> = (0..T::N)
-        .map(|_| {
-            let part = Part {
-                function: function.to_owned(),
-                task: Arc::downgrade(&task),
-            };
-            shared.store.insert_pending(Some(Arc::new(part)))
-        })
+    let producer: Arc<dyn Producer> = Arc::new(Part {
+        function,
+        task: Arc::downgrade(&task),
+    });
+    let parts: Parts = (0..T::N)
+        .map(|_| shared.store.insert_pending(Some(Arc::clone(&producer))))
         .collect();
     let splitter = Arc::new(Splitter::<T> {
         taken: Mutex::new(Some((Arc::clone(&task), parts.clone()))),
@@ -143,8 +145,8 @@ macro_rules! tuples {
     ($($split:ident: $n:literal => ($($t:ident $i:tt),+);)+) => {$(
         impl<$($t: Value + Clone),+> Fields for ($($t,)+) {
             const N: usize = $n;
-            fn into_objects(self) -> Vec<Object> {
-                vec![$(Object::new(self.$i)),+]
+            fn into_objects(self) -> SmallVec<[Object; 4]> {
+                smallvec::smallvec![$(Object::new(self.$i)),+]
             }
         }
 
@@ -153,7 +155,7 @@ macro_rules! tuples {
         #[doc(hidden)]
         pub fn $split<$($t: Value + Clone),+>(
             r: ObjectRef<($($t,)+)>,
-            function: &str,
+            function: &'static str,
         ) -> ($(ObjectRef<$t>,)+) {
             let mut parts = split(r, function).into_iter();
             ($(ObjectRef::<$t>::from_new_cell(
