@@ -202,6 +202,35 @@ fn a_retried_producer_skips_what_it_delivered() {
     assert_eq!(TRIES.load(Ordering::SeqCst), 2);
 }
 
+/// A sink moved out of the producer's body outlives its try, so the next try has none: its
+/// items are dropped (with a warning in the log), and the stream still ends, with what the
+/// first try delivered.
+#[test]
+fn a_sink_kept_past_its_try_leaves_the_retry_without_items() {
+    static KEPT: Mutex<Vec<rustyray::task::StreamSink<u64>>> = Mutex::new(Vec::new());
+    static TRIES: AtomicUsize = AtomicUsize::new(0);
+    let rt = runtime();
+    let _guard = rt.enter();
+    let stream = rustyray::task::TaskBuilder::new("keeps_its_sink")
+        .max_retries(1)
+        .retry_exceptions(true)
+        .spawn_stream(|mut sink| {
+            sink.send(1)?;
+            if TRIES.fetch_add(1, Ordering::SeqCst) == 0 {
+                KEPT.lock().unwrap().push(sink);
+                anyhow::bail!("the first try fails, keeping its sink");
+            }
+            sink.send(2)?;
+            Ok(())
+        });
+    let completed = stream.completed();
+    let got: Vec<u64> = stream.values().map(|v| v.unwrap()).collect();
+    assert_eq!(got, [1], "the retry's new item had nowhere to go");
+    rustyray::get(&completed).unwrap();
+    assert_eq!(TRIES.load(Ordering::SeqCst), 2);
+    KEPT.lock().unwrap().clear();
+}
+
 #[test]
 fn cancelling_the_stream_ends_it_with_a_cancelled_ref() {
     let rt = runtime();

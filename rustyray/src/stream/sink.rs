@@ -39,8 +39,17 @@ pub struct StreamSink<T> {
 impl<T: Value> StreamSink<T> {
     pub(crate) fn new(stream: Arc<Stream<T>>) -> StreamSink<T> {
         let skip = stream.channel.delivered();
+        let tx = stream.channel.take_tx();
+        if tx.is_none() && stream.channel.try_room() != Some(false) {
+            tracing::warn!(
+                target: "rustyray::stream",
+                function = %stream.function,
+                "a try of a stream's producer started while an earlier try still held its sink \
+                 (was the sink moved out of the producer's body?); this try's items are dropped"
+            );
+        }
         StreamSink {
-            tx: stream.channel.take_tx(),
+            tx,
             stream,
             index: 0,
             skip,
