@@ -4,10 +4,12 @@
 //! # Design
 //!
 //! The producer is an ordinary task (or actor call) whose result is `()`: its body gets a
-//! [`StreamSink`], which stores each item as an object of its own and hands its cell to a
-//! [`Channel`]. The consumer, [`ObjectRefStream`], takes the cells out of the
-//! channel as refs. Everything a task has comes with it: arguments resolved first, resources,
-//! retries, cancellation, the state API and the timeline. What is particular to streams:
+//! [`StreamSink`], which hands each item to a [`Channel`] (see `channel.rs` for the hand-off
+//! and `queue.rs` for the rings under it). The consumer, [`ObjectRefStream`], takes the items
+//! out as refs, or as values with [`values`](ObjectRefStream::values). A stream is generic over
+//! its item type, so an item crosses the channel as itself. Everything a task has comes with
+//! it: arguments resolved first, resources, retries, cancellation, the state API and the
+//! timeline. What is particular to streams:
 //!
 //! - **Backpressure**: before making each item, the producer waits while `backpressure` items are
 //!   unconsumed (default: no limit). A sync producer lends its CPU while it waits, as in `get`.
@@ -17,16 +19,19 @@
 //!   order, and through one path.
 //! - **Retries** re-run the whole body, as Ray does: the channel counts the items delivered over
 //!   all tries and a new try skips that many before it stores again (the producer should make
-//!   the same items each time, as Ray also asks).
+//!   the same items each time, as Ray also asks). Each try's sink holds the channel's producer
+//!   end while it runs and gives it back when it drops.
 //! - **Dropping the stream** closes the channel: the queued items are freed, and the producer
 //!   stops before its next item (or wakes up from waiting for room and stops).
 //! - **Small items travel as values.** An item too small to count against the memory budget
-//!   (see `ObjectStore::admits_uncounted`) crosses the channel as its value and its id (taken when it is made, so the timeline and
-//!   the ref agree); the consumer stores it when it takes it. Then the cell is made, read and
-//!   freed on one thread: making it on the producer's thread and freeing it on the consumer's
-//!   bounced its counts and its memory between the two cores at every item, which cost more
-//!   than the work (docs/performance.md, "Streams"). A large item is stored by the producer,
-//!   which charges it to the budget (and may spill) before it is handed over.
+//!   (see `ObjectStore::admits_uncounted_size`) crosses the channel as the value itself with
+//!   the id its object will have (taken when it is made, so the timeline and the ref agree);
+//!   the consumer stores it when it takes it as a ref, and `values()` never stores it. So an
+//!   item's cell is made, read and freed on one thread: making it on the producer's thread and
+//!   freeing it on the consumer's bounced its counts and its memory between the two cores at
+//!   every item, which cost more than the work (docs/performance.md, "Streams"). A large item
+//!   is stored by the producer, which charges it to the budget (and may spill) before it is
+//!   handed over.
 
 use std::borrow::Cow;
 use std::fmt;
