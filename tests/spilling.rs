@@ -185,11 +185,13 @@ fn spill_files(dir: &std::path::Path) -> Vec<PathBuf> {
 fn a_damaged_spill_file_loses_its_object_only_and_says_which_file() {
     let rt = limited("damaged", room(1), None);
     let _g = rt.enter();
-    let refs: Vec<ObjectRef<Vec<u8>>> = (0..4).map(|i| rustyray::put(block(i)).unwrap()).collect();
+    let refs: Vec<ObjectRef<Vec<u8>>> = (0..6).map(|i| rustyray::put(block(i)).unwrap()).collect();
     let dir = rt.spill_path().expect("spilled");
     let files = spill_files(&dir);
-    assert!(files.len() >= 3, "{files:?}");
-    // Object 0's file cut short, object 1's changed in the middle, object 2's replaced.
+    // Object 0's file cut short, object 1's changed in the middle, object 2's replaced,
+    // object 3's swapped for object 2's (same length, valid checksum).
+    assert!(files.len() >= 4, "{files:?}");
+    std::fs::copy(&files[2], &files[3]).unwrap();
     let bytes = std::fs::read(&files[0]).unwrap();
     std::fs::write(&files[0], &bytes[..bytes.len() / 2]).unwrap();
     let mut bytes = std::fs::read(&files[1]).unwrap();
@@ -202,6 +204,7 @@ fn a_damaged_spill_file_loses_its_object_only_and_says_which_file() {
         (0, "is truncated"),
         (1, "is corrupted"),
         (2, "is not a RustyRay spill file"),
+        (3, "holds another object"),
     ] {
         for _ in 0..2 {
             // Every read fails the same way, naming the object and its file.
@@ -216,9 +219,98 @@ fn a_damaged_spill_file_loses_its_object_only_and_says_which_file() {
         }
     }
     // Nothing else is lost: the last object, and new ones, are intact.
-    assert!(rustyray::get(&refs[3]).unwrap() == block(3));
+    assert!(rustyray::get(&refs[5]).unwrap() == block(5));
     let again = rustyray::put(block(9)).unwrap();
     assert!(rustyray::get(&again).unwrap() == block(9));
     drop(refs);
     let _ = std::fs::remove_dir_all(spill_base("damaged"));
+}
+
+#[test]
+fn the_spill_folder_is_private_fresh_and_never_a_planted_one() {
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+    let base = spill_base("private");
+    // Another user's trap, as far as a test can set one: a world-writable folder under the
+    // old predictable name, full of links to a file of ours.
+    let victim = std::env::temp_dir().join(format!("rustyray-victim-{}", std::process::id()));
+    std::fs::write(&victim, b"precious").unwrap();
+    std::fs::create_dir_all(&base).unwrap();
+    let rt = limited("private", room(1), None);
+    let planted = base.join(format!("rustyray-spill-{}-{}", std::process::id(), rt.id()));
+    std::fs::create_dir_all(&planted).unwrap();
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for seq in 0..64 {
+        symlink(&victim, planted.join(format!("{seq}.bin"))).unwrap();
+    }
+    let _g = rt.enter();
+    let refs: Vec<ObjectRef<Vec<u8>>> = (0..3).map(|i| rustyray::put(block(i)).unwrap()).collect();
+    let dir = rt.spill_path().expect("spilled");
+    assert_ne!(dir, planted, "the planted folder is not used");
+    let meta = std::fs::symlink_metadata(&dir).unwrap();
+    assert!(meta.is_dir() && !meta.file_type().is_symlink());
+    assert_eq!(meta.mode() & 0o777, 0o700, "the folder is the user's alone");
+    for file in spill_files(&dir) {
+        let meta = std::fs::symlink_metadata(&file).unwrap();
+        assert!(meta.is_file(), "{file:?} is a plain file");
+        assert_eq!(meta.mode() & 0o777, 0o600, "{file:?} is the user's alone");
+    }
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    assert!(rustyray::get(&refs[0]).unwrap() == block(0));
+    drop(refs);
+    drop(_g);
+    drop(rt);
+    let _ = std::fs::remove_dir_all(&base);
+    let _ = std::fs::remove_file(&victim);
+}
+
+#[test]
+fn a_full_disk_fails_the_put_and_leaves_no_partial_file() {
+    // A 24 MiB tmpfs takes one 16 MiB block, not two. Mounting needs root (as CI runs); where
+    // it cannot be mounted, the unit test of a simulated write error (object_store/spill.rs)
+    // covers the same path.
+    let base = spill_base("tmpfs");
+    std::fs::create_dir_all(&base).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
+        .arg(&base)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("tmpfs cannot be mounted here: the simulated write error covers this");
+        let _ = std::fs::remove_dir_all(&base);
+        return;
+    }
+    let rt = Runtime::new(
+        Config::default()
+            .num_cpus(1)
+            .object_store_memory(MIB as u64)
+            .spill_dir(&base),
+    )
+    .unwrap();
+    let result = {
+        let _g = rt.enter();
+        let first = rustyray::put(block(1)).unwrap();
+        let second = rustyray::put(block(2));
+        let dir = rt.spill_path().expect("spilled");
+        assert_eq!(
+            files_in(&dir),
+            1,
+            "only the first object's file; no partial one"
+        );
+        assert_eq!(rt.stats().spilled_objects, 1);
+        assert!(
+            rustyray::get(&first).unwrap() == block(1),
+            "nothing stored is lost"
+        );
+        second.map(|r| r.id())
+    };
+    drop(rt);
+    let _ = std::process::Command::new("umount").arg(&base).status();
+    let _ = std::fs::remove_dir_all(&base);
+    match result {
+        Err(Error::ObjectStoreFull { reason, .. }) => {
+            assert!(reason.contains("No space left"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -83,7 +83,7 @@ where
 /// Like [`get`], but fails with [`Error::Timeout`](crate::Error::Timeout) if the object is not
 /// resolved within `timeout`. The task producing it keeps running.
 pub fn get_timeout<T: Value + Clone>(r: &ObjectRef<T>, timeout: Duration) -> Result<T> {
-    get_until(r, Some(Instant::now() + timeout), Cell::read_value)
+    get_until(r, crate::deadline::after(timeout), Cell::read_value)
 }
 
 /// The object's value once resolved, as `read` gives it, or
@@ -149,7 +149,7 @@ pub fn wait<T>(
 ) -> (Vec<ObjectRef<T>>, Vec<ObjectRef<T>>) {
     let shared = runtime::current();
     let need = num_returns.min(refs.len());
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(crate::deadline::after);
     let resolved = shared.backend.wait(&shared, refs, need, deadline);
     split(refs, need, |i, r| resolved.is_resolved(i, r))
 }

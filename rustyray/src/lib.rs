@@ -40,6 +40,7 @@ mod counted;
 mod cpu_pool;
 #[cfg(feature = "dashboard")]
 mod dashboard;
+mod deadline;
 mod error;
 #[cfg(test)]
 mod fuzz;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 pub(crate) use crate::object_store::missing;
 pub use crate::object_store::ObjectId;
+use crate::object_store::WireId;
 use crate::object_store::{Cell, State, Value, Waiter};
 use crate::runtime;
 use crate::scheduler::BlockedGuard;
@@ -142,13 +143,23 @@ impl<T> Serialize for ObjectRef<T> {
             cell.enter_index();
             crate::object_store::note_serialized(|| Arc::clone(cell) as _);
         }
-        self.id.serialize(serializer)
+        WireId::local(self.id.owner(), self.id.seq()).serialize(serializer)
     }
 }
 
 impl<'de, T> Deserialize<'de> for ObjectRef<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        ObjectId::deserialize(deserializer).map(ObjectRef::find)
+        let (owner, seq, local) = WireId::deserialize(deserializer)?.read();
+        let id = ObjectId::new(owner, seq);
+        Ok(if local {
+            ObjectRef::find(id)
+        } else {
+            ObjectRef {
+                id,
+                cell: None,
+                _type: PhantomData,
+            }
+        })
     }
 }
 

@@ -150,12 +150,17 @@ impl<A: Actor> Serialize for ActorHandle<A> {
         if let Some(holder) = &self.holder {
             crate::object_store::note_serialized(|| Arc::clone(holder) as _);
         }
-        self.id.serialize(serializer)
+        crate::object_store::WireId::local(self.id.owner, self.id.seq).serialize(serializer)
     }
 }
 
 impl<'de, A: Actor> Deserialize<'de> for ActorHandle<A> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        ActorId::deserialize(deserializer).map(ActorHandle::retained)
+        let (owner, seq, local) = crate::object_store::WireId::deserialize(deserializer)?.read();
+        // A handle from another process names no actor here: an id of no runtime (runtimes
+        // are numbered from 1) makes every use of it report the actor as not found.
+        let owner = if local { owner } else { 0 };
+        let id = ActorId { owner, seq };
+        Ok(ActorHandle::retained(id))
     }
 }

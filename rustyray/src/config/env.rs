@@ -49,7 +49,7 @@ pub(super) fn apply(mut config: Config, var: impl Fn(&str) -> Option<OsString>) 
     }
     if let Some(v) = text("RUSTYRAY_MAX_THREADS")? {
         match v.parse::<usize>() {
-            Ok(n) if (1..=65536).contains(&n) => config = config.max_threads(n),
+            Ok(n) if (1..=MAX_THREADS).contains(&n) => config = config.max_threads(n),
             _ => {
                 return Err(invalid(
                     "RUSTYRAY_MAX_THREADS",
@@ -99,7 +99,10 @@ pub(super) fn apply(mut config: Config, var: impl Fn(&str) -> Option<OsString>) 
     Ok(config)
 }
 
-const MAX_COUNT: usize = 4096;
+/// The most CPUs or GPUs a runtime takes.
+pub(super) const MAX_COUNT: usize = 4096;
+/// The most threads a runtime runs sync bodies on.
+pub(super) const MAX_THREADS: usize = 65536;
 
 fn flag(name: &str, value: &str) -> Result<bool> {
     match value.to_ascii_lowercase().as_str() {
@@ -141,7 +144,7 @@ fn size(name: &str, value: &str) -> Result<u64> {
 fn resources(name: &str, value: &str) -> Result<Vec<(String, f64)>> {
     const ACCEPTED: &str =
         "name=amount pairs separated by commas, such as `disk=2,accelerator=0.5`, each amount \
-         a finite number >= 0";
+         a finite number from 0 to 1e12";
     value
         .split(',')
         .filter(|pair| !pair.trim().is_empty())
@@ -153,7 +156,7 @@ fn resources(name: &str, value: &str) -> Result<Vec<(String, f64)>> {
                 .trim()
                 .parse()
                 .map_err(|_| invalid(name, value, ACCEPTED))?;
-            if key.trim().is_empty() || !amount.is_finite() || amount < 0.0 {
+            if key.trim().is_empty() || !(0.0..=super::MAX_RESOURCE).contains(&amount) {
                 return Err(invalid(name, value, ACCEPTED));
             }
             Ok((key.trim().to_owned(), amount))

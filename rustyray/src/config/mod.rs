@@ -6,6 +6,10 @@ use crate::error::{Error, Result};
 
 mod env;
 
+/// The largest amount of a custom resource: amounts are counted in thousandths in an `i64`,
+/// and a task may name a resource several times, so this leaves room for sums.
+pub(crate) const MAX_RESOURCE: f64 = 1e12;
+
 /// How a runtime is sized: its CPUs, GPUs and custom resources, and its object store.
 ///
 /// Built with chained setters; every field has a default that fits the machine.
@@ -257,7 +261,7 @@ impl Config {
     /// |---|---|---|
     /// | `RUSTYRAY_NUM_CPUS` | [`num_cpus`](Config::num_cpus) | an integer from 1 to 4096 |
     /// | `RUSTYRAY_NUM_GPUS` | [`num_gpus`](Config::num_gpus) | an integer from 0 to 4096 |
-    /// | `RUSTYRAY_RESOURCES` | [`resource`](Config::resource) | `name=amount` pairs separated by commas, amounts finite and >= 0 |
+    /// | `RUSTYRAY_RESOURCES` | [`resource`](Config::resource) | `name=amount` pairs separated by commas, amounts finite, from 0 to 1e12 |
     /// | `RUSTYRAY_OBJECT_STORE_MEMORY` | [`object_store_memory`](Config::object_store_memory) | a size in bytes, at least 1, with an optional `K`, `M`, `G` or `T` suffix (powers of 1024) |
     /// | `RUSTYRAY_SPILL_DIR` | [`spill_dir`](Config::spill_dir) | a non-empty path |
     /// | `RUSTYRAY_SPILL_LIMIT` | [`spill_limit`](Config::spill_limit) | a size, as for the memory |
@@ -335,6 +339,17 @@ impl Config {
 
     /// Checks the values, naming the first bad one.
     pub(crate) fn validate(&self) -> Result<()> {
+        let bounded = |what: &str, n: usize, min: usize, max: usize| {
+            if (min..=max).contains(&n) {
+                return Ok(());
+            }
+            Err(Error::InvalidArgument(format!(
+                "{what} is {n}; it must be from {min} to {max}"
+            )))
+        };
+        bounded("num_cpus", self.num_cpus, 1, env::MAX_COUNT)?;
+        bounded("num_gpus", self.num_gpus, 0, env::MAX_COUNT)?;
+        bounded("max_threads", self.max_threads, 1, env::MAX_THREADS)?;
         for (name, amount) in &self.resources {
             if name.is_empty() || name == "CPU" || name == "GPU" {
                 return Err(Error::InvalidArgument(format!(
@@ -342,11 +357,23 @@ impl Config {
                      for CPU and GPU and a non-empty name otherwise"
                 )));
             }
-            if !amount.is_finite() || *amount < 0.0 {
+            if !amount.is_finite() || *amount < 0.0 || *amount > MAX_RESOURCE {
                 return Err(Error::InvalidArgument(format!(
-                    "custom resource `{name}` has amount {amount}; it must be a finite number >= 0"
+                    "custom resource `{name}` has amount {amount}; it must be a finite number \
+                     from 0 to {MAX_RESOURCE:e}"
                 )));
             }
+        }
+        if self
+            .spill_dir
+            .as_ref()
+            .is_some_and(|dir| dir.as_os_str().is_empty())
+        {
+            return Err(Error::InvalidArgument(
+                "spill_dir is an empty path; give a folder (the runtime makes a private folder \
+                 inside it), or leave it unset for the system's temporary directory"
+                    .to_owned(),
+            ));
         }
         if let Some(RayTarget::Cluster { address, .. }) = &self.ray {
             if cfg!(not(feature = "ray")) {

@@ -272,8 +272,8 @@ impl Cell {
     /// Reads a spilled object back, re-admitting it to memory if room can be made.
     fn read_spilled<T: Value>(self: &Arc<Self>) -> Result<Arc<T>> {
         let id = self.id();
-        let path = match &self.slot.lock().entry {
-            Entry::Spilled(s) if s.type_id == std::any::TypeId::of::<T>() => s.path.clone(),
+        let file = match &self.slot.lock().entry {
+            Entry::Spilled(s) if s.type_id == std::any::TypeId::of::<T>() => s.file.clone(),
             Entry::Spilled(s) => {
                 return Err(Error::TypeMismatch {
                     expected: std::any::type_name::<T>(),
@@ -290,10 +290,10 @@ impl Cell {
             reason: format!(
                 "its spill file {} {why}; only this object is affected (something outside \
                  RustyRay changed its spill folder)",
-                path.display()
+                file.path.display()
             ),
         };
-        let bytes = store.spill.read(&path).map_err(lost)?;
+        let bytes = store.spill.read(id, &file).map_err(lost)?;
         let value: Arc<T> = decode::<T>(&bytes)
             .map_err(|e| lost(format!("does not decode as it was written: {e}")))?;
         let object = Object::from_arc(Arc::clone(&value));
@@ -301,7 +301,7 @@ impl Cell {
         if store.charge(object_size).is_ok() {
             let replaced = {
                 let mut slot = self.slot.lock();
-                if matches!(&slot.entry, Entry::Spilled(s) if s.path == path) {
+                if matches!(&slot.entry, Entry::Spilled(s) if s.file == file) {
                     slot.last_used = store.tick();
                     Some(std::mem::replace(&mut slot.entry, Entry::Ready(object)))
                 } else {
@@ -329,7 +329,7 @@ impl Cell {
             self.slot.lock().unspillable = true;
             return Ok(());
         };
-        let path = store.spill.write(self.id().seq(), &bytes)?;
+        let file = store.spill.write(self.id(), &bytes)?;
         let spilled = {
             let mut slot = self.slot.lock();
             // Still the same value, held by the cell and `object` only.
@@ -337,7 +337,7 @@ impl Cell {
                 if o.same_value(&object) && o.holders() == 2);
             if same {
                 slot.entry = Entry::Spilled(Box::new(Spilled {
-                    path: path.clone(),
+                    file: file.clone(),
                     size: bytes.len(),
                     type_id: (*object.any()).type_id(),
                     type_name: object.type_name(),
@@ -349,7 +349,7 @@ impl Cell {
         if spilled {
             store.uncharge(object.size());
         } else {
-            store.spill.remove(&path, bytes.len() as u64);
+            store.spill.remove(&file);
         }
         Ok(())
     }

@@ -46,11 +46,36 @@ impl fmt::Display for ObjectId {
     }
 }
 
+/// This process's random nonce, written beside every id that leaves it in bytes (a serialized
+/// `ObjectRef`): runtimes are numbered from 1 and sequence numbers from 1 in every process, so
+/// without it a ref's bytes from another process would name an object of this one.
+pub(crate) fn process_nonce() -> u64 {
+    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *NONCE.get_or_init(super::spill::random_u64)
+}
+
+/// An object's or actor's id as it crosses in bytes: the nonce of the process that made it,
+/// the runtime's number, the sequence number.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct WireId(u64, u32, u64);
+
+impl WireId {
+    /// Runtime `owner`'s id `seq`, of this process.
+    pub(crate) fn local(owner: u32, seq: u64) -> WireId {
+        WireId(process_nonce(), owner, seq)
+    }
+
+    /// The runtime and sequence number, and whether this process made them.
+    pub(crate) fn read(self) -> (u32, u64, bool) {
+        (self.1, self.2, self.0 == process_nonce())
+    }
+}
+
 /// The error for an object the store does not hold.
 pub(crate) fn missing(id: ObjectId) -> Error {
     Error::NotFound {
         what: format!(
-            "object {id} (freed once no ObjectRef to it remained, or made by another runtime)"
+            "object {id} (freed once no ObjectRef to it remained, or made by another runtime or process)"
         ),
     }
 }

@@ -70,13 +70,14 @@ pub(crate) use cell::Cell;
 use codec::decode;
 pub(crate) use id::missing;
 pub use id::ObjectId;
+pub(crate) use id::WireId;
 pub use info::{ObjectInfo, ObjectState};
 use kept::keeping_handles;
 pub(crate) use kept::note_serialized;
 pub(crate) use object::Object;
 pub use object::Value;
 pub(crate) use producer::Producer;
-use spill::Spill;
+use spill::{Spill, SpillFile};
 use waiter::run_waiters;
 pub(crate) use waiter::{Arrival, Countdown, Waiter, Waiters};
 
@@ -91,7 +92,7 @@ enum Entry {
 /// An object on disk: its file, its encoded size, its type, and the handles of the refs it
 /// contains (kept so those objects stay alive while this one is on disk).
 struct Spilled {
-    path: PathBuf,
+    file: SpillFile,
     size: usize,
     type_id: TypeId,
     type_name: &'static str,
@@ -335,7 +336,7 @@ impl ObjectStore {
     fn forget(&self, entry: Entry) {
         match entry {
             Entry::Ready(object) if object.is_large() => self.uncharge(object.size()),
-            Entry::Spilled(spilled) => self.spill.remove(&spilled.path, spilled.size as u64),
+            Entry::Spilled(spilled) => self.spill.remove(&spilled.file),
             Entry::Ready(_) | Entry::Pending(_) | Entry::Failed(_) => {}
         }
     }
@@ -463,12 +464,12 @@ impl ObjectStore {
         };
         let (encoded, nested) = keeping_handles(|| object.to_bytes());
         let bytes = encoded?;
-        let path = self
+        let file = self
             .spill
-            .write(id.seq(), &bytes)
+            .write(id, &bytes)
             .map_err(|disk| self.full(size, &format!("in memory, {memory}; on disk, {disk}")))?;
         Ok(Entry::Spilled(Box::new(Spilled {
-            path,
+            file,
             size: bytes.len(),
             type_id: (*object.any()).type_id(),
             type_name: object.type_name(),

@@ -271,14 +271,18 @@ impl Scheduler {
                 )));
             }
             let total = if index == usize::MAX { 0 } else { limit[index] };
-            if milli > total {
-                return Err(exceeds(name, requested, total as f64 / MILLI));
-            }
-            if milli > 0 {
-                match amounts.iter_mut().find(|(i, _)| *i == index) {
-                    Some(slot) => slot.1 += milli,
-                    None => amounts.push((index, milli)),
-                }
+            // A resource named twice asks for the sum: checked, so huge amounts cannot wrap.
+            let slot = amounts.iter().position(|(i, _)| *i == index);
+            let before = slot.map_or(0, |at| amounts[at].1);
+            let sum = before.checked_add(milli).filter(|sum| *sum <= total);
+            let Some(sum) = sum else {
+                let asked = before as f64 / MILLI + requested;
+                return Err(exceeds(name, asked, total as f64 / MILLI));
+            };
+            match slot {
+                Some(at) => amounts[at].1 = sum,
+                None if sum > 0 => amounts.push((index, sum)),
+                None => {}
             }
             Ok(())
         };
@@ -526,5 +530,22 @@ mod tests {
         let err = s.demand("f", 1.0, 0.0, &[("tpu".into(), 1.0)]).unwrap_err();
         assert!(err.to_string().contains("tpu"), "{err}");
         assert!(err.to_string().contains("resource(\"tpu\""), "{err}");
+    }
+
+    #[test]
+    fn a_resource_named_twice_is_summed_without_overflow() {
+        let s = Scheduler::new(&Config::default().num_cpus(2).resource("disk", 4.0));
+        let twice = [("disk".to_owned(), 2.0), ("disk".to_owned(), 1.5)];
+        let demand = s.demand("f", 0.0, 0.0, &twice).unwrap();
+        assert_eq!(demand.amounts.as_slice(), &[(2, 3500)]);
+        let over = [("disk".to_owned(), 3.0), ("disk".to_owned(), 3.0)];
+        assert!(matches!(
+            s.demand("f", 0.0, 0.0, &over),
+            Err(Error::Infeasible { .. })
+        ));
+        let huge = [("disk".to_owned(), 1e300), ("disk".to_owned(), 1e300)];
+        assert!(s.demand("f", 0.0, 0.0, &huge).is_err());
+        let big = [("disk".to_owned(), 9e15), ("disk".to_owned(), 9e15)];
+        assert!(s.demand("f", 0.0, 0.0, &big).is_err());
     }
 }

@@ -240,7 +240,7 @@ impl<T: Value + Clone> Queue<T> {
             .spawn_shared(move |q: &QueueActor<T>| -> BoxFuture<'_, _> {
                 let item = item.clone();
                 Box::pin(async move {
-                    let deadline = timeout.map(|t| Instant::now() + t);
+                    let deadline = timeout.and_then(crate::deadline::after);
                     let mut item = Some(item);
                     let stored = q
                         .until(deadline, || match q.try_put(item.take()?) {
@@ -261,7 +261,7 @@ impl<T: Value + Clone> Queue<T> {
             .call("get")
             .spawn_shared(move |q: &QueueActor<T>| -> BoxFuture<'_, _> {
                 Box::pin(async move {
-                    let deadline = timeout.map(|t| Instant::now() + t);
+                    let deadline = timeout.and_then(crate::deadline::after);
                     Ok(q.until(deadline, || q.try_get()).await)
                 })
             })

@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 
-use super::frame;
+use super::{exact, frame};
 use crate::error::Error;
 
 /// How the entry point running on this thread reads and writes its bytes.
@@ -55,7 +55,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
         ))
     };
     match encoding() {
-        Encoding::Postcard => postcard::from_bytes(bytes).map_err(|e| shape(e.to_string())),
+        Encoding::Postcard => exact(bytes).map_err(shape),
         Encoding::Json => serde_json::from_slice(bytes).map_err(|e| shape(e.to_string())),
         Encoding::Framed => {
             // Each argument's frame must name its parameter's type; their payloads,
@@ -79,7 +79,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
             if !rest.is_empty() {
                 return Err(shape(format!("more than {} arguments", names.len())));
             }
-            postcard::from_bytes(&payloads).map_err(|e| shape(e.to_string()))
+            exact(&payloads).map_err(shape)
         }
     }
 }
@@ -141,5 +141,25 @@ mod tests {
         extra.extend(frame::encode(&1u8).unwrap());
         assert!(framed::<(u32, String)>(&extra, &names).is_err());
         assert!(framed::<(u32,)>(&[0x2A], &names[..1]).is_err());
+    }
+
+    #[test]
+    fn postcard_arguments_with_bytes_left_over_are_refused() {
+        let plain = |bytes: &[u8]| {
+            with_encoding(Encoding::Postcard, async {
+                decode::<(u64,)>(bytes, &["u64"])
+            })
+            .now_or_never()
+            .expect("decoding does not wait")
+        };
+        assert_eq!(
+            plain(&postcard::to_stdvec(&(7u64,)).unwrap()).unwrap(),
+            (7,)
+        );
+        let two = postcard::to_stdvec(&(7u64, 99u64)).unwrap();
+        match plain(&two) {
+            Err(Error::Serialization(why)) => assert!(why.contains("left over"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

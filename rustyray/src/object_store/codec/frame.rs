@@ -110,7 +110,7 @@ impl Frame<'_> {
                 found: intern(self.type_name),
             });
         }
-        postcard::from_bytes(self.payload).map_err(|e| {
+        super::exact(self.payload).map_err(|e| {
             Error::Serialization(format!("a framed `{expected}` does not decode: {e}"))
         })
     }

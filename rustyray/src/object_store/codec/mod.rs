@@ -105,11 +105,25 @@ pub(super) fn decode<T: Value>(bytes: &[u8]) -> std::result::Result<Arc<T>, Stri
     } else if TypeId::of::<T>() == TypeId::of::<String>() {
         Box::new(String::from_utf8(bulk(bytes)?).map_err(|e| e.to_string())?)
     } else {
-        return postcard::from_bytes::<T>(bytes)
-            .map(Arc::new)
-            .map_err(|e| e.to_string());
+        return exact::<T>(bytes).map(Arc::new);
     };
     Ok(Arc::new(*any.downcast::<T>().expect("type checked above")))
+}
+
+/// Decodes a postcard encoding that must be all of `bytes`: bytes left over mean the caller
+/// encoded something else (more arguments, or other types), which is an error, never a value.
+pub(super) fn exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let (value, rest) = postcard::take_from_bytes(bytes).map_err(|e| e.to_string())?;
+    if rest.is_empty() {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{} bytes are left over after the {} the parameters take (more arguments than \
+             parameters, or arguments of other types)",
+            rest.len(),
+            bytes.len() - rest.len()
+        ))
+    }
 }
 
 pub(super) fn serialize_as<T: Value>(value: &(dyn Any + Send + Sync)) -> Result<Vec<u8>> {
