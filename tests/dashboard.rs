@@ -1,7 +1,9 @@
 //! The dashboard (feature `dashboard`): its JSON endpoints and `/metrics` read back over HTTP
 //! while the runtime runs, the Prometheus text parsed, and its refusals.
 
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
 
 use rustyray::{Bundle, Config, PlacementGroup, Runtime};
 use serde_json::Value;
@@ -37,7 +39,11 @@ impl Flaky {
 
 fn runtime() -> Runtime {
     let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    Runtime::new(Config::default().num_cpus(2).dashboard(local)).expect("a runtime")
+    let config = Config::default()
+        .num_cpus(2)
+        .dashboard(local)
+        .dashboard_interval(Duration::ZERO); // every request sees what was just done
+    Runtime::new(config).expect("a runtime")
 }
 
 fn fetch(addr: SocketAddr, path: &str) -> String {
@@ -216,4 +222,137 @@ fn no_dashboard_unless_asked_and_a_taken_port_is_a_clear_error() {
     assert!(message.contains("could not listen"), "{message}");
     // The first one still serves.
     assert!(fetch(taken, "/api/snapshot").contains("\"tasks\""));
+}
+
+#[rustyray::remote]
+async fn forever() -> u64 {
+    loop {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[rustyray::remote]
+fn broken(x: u64) -> anyhow::Result<u64> {
+    anyhow::bail!("input {x} is broken")
+}
+
+#[test]
+fn the_submitted_count_never_goes_back_when_a_running_task_is_cancelled() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let addr = rt.dashboard_address().unwrap();
+    let running = forever::remote();
+    let other = forever::remote();
+    let submitted = |addr| {
+        let snapshot = json(addr, "/api/snapshot");
+        row(&snapshot, "forever")["submitted"].as_u64().unwrap()
+    };
+    assert_eq!(submitted(addr), 2);
+    // Both running (or about to): cancel them, and the count stays.
+    assert!(rustyray::cancel(&running));
+    assert!(rustyray::cancel(&other));
+    assert!(rustyray::get(&running).is_err());
+    assert!(rustyray::get(&other).is_err());
+    assert_eq!(submitted(addr), 2);
+    let snapshot = json(addr, "/api/snapshot");
+    assert_eq!(row(&snapshot, "forever")["finished"], 2);
+}
+
+#[test]
+fn a_failing_function_shows_its_last_errors() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let addr = rt.dashboard_address().unwrap();
+    for x in 0..7 {
+        assert!(rustyray::get(&broken::remote(x)).is_err());
+    }
+    let snapshot = json(addr, "/api/snapshot");
+    let errors = row(&snapshot, "broken")["errors"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(errors.len(), 5, "the last five are kept: {errors:?}");
+    let last = &errors[4];
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("input 6 is broken"),
+        "{last}"
+    );
+    assert!(
+        last["thread"].as_str().unwrap().starts_with("rustyray"),
+        "{last}"
+    );
+    assert!(last["at"].as_f64().unwrap() > 0.0);
+    assert!(snapshot["rate"].is_array());
+}
+
+/// Sends `request` raw and reads the answer until the server closes the connection.
+fn raw(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn other_hosts_are_refused_on_a_loopback_bind() {
+    let rt = runtime();
+    let addr = rt.dashboard_address().unwrap();
+    let evil = raw(
+        addr,
+        "GET /api/snapshot HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    );
+    assert!(evil.starts_with("HTTP/1.1 421"), "{evil}");
+    assert!(!evil.contains("\"tasks\""), "{evil}");
+    let port = addr.port();
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let ok = raw(
+            addr,
+            &format!("GET /api/snapshot HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        );
+        assert!(ok.starts_with("HTTP/1.1 200"), "{host}: {ok}");
+    }
+}
+
+#[test]
+fn a_half_sent_request_is_closed_and_the_connections_are_capped() {
+    let rt = runtime();
+    let addr = rt.dashboard_address().unwrap();
+    // Idle connections past the cap are closed at once; those under it stay until their
+    // header timeout.
+    let idle: Vec<TcpStream> = (0..80).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let mut closed_at_once = 0;
+    for mut stream in idle.iter() {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        if matches!(stream.read(&mut byte), Ok(0)) {
+            closed_at_once += 1;
+        }
+    }
+    assert!(closed_at_once >= 80 - 64, "{closed_at_once} closed");
+    drop(idle);
+
+    // A request that never finishes its headers is closed by the server.
+    let mut half = TcpStream::connect(addr).unwrap();
+    half.write_all(b"GET /api/snapshot HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
+    half.set_read_timeout(Some(common_guard())).unwrap();
+    let mut rest = Vec::new();
+    let read = half.read_to_end(&mut rest);
+    assert!(
+        read.is_ok(),
+        "closed by the server, not timed out here: {read:?}"
+    );
+    // And the dashboard still answers.
+    assert!(fetch(addr, "/api/tasks").starts_with('['));
+}
+
+/// A bound on waits that would otherwise hang a broken test: far above the header timeout.
+fn common_guard() -> Duration {
+    Duration::from_secs(120)
 }

@@ -571,6 +571,7 @@ impl<A: Actor> CallBuilder<A> {
             object = %out.id(),
             "submitted"
         );
+        crate::timeline::record_submitted(&self.method, Some(&cell.class), shared.id);
         let call = Call {
             method: self.method,
             deps: self.args.deps.cells,

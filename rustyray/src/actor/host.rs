@@ -556,12 +556,24 @@ fn store_outcome<A>(
         }
         Ok(Err(error)) => {
             let error = Error::task_failed(&function(), &error);
+            timeline::record_error(
+                &call.method,
+                Some(&cell.class),
+                call.out.id().owner(),
+                &error,
+            );
             tracing::warn!(target: "rustyray::actor", %error, "actor call failed");
             call.finish(Err(error));
             None
         }
         Err(payload) => {
             let error = Error::panicked(&function(), &*payload);
+            timeline::record_error(
+                &call.method,
+                Some(&cell.class),
+                call.out.id().owner(),
+                &error,
+            );
             tracing::error!(target: "rustyray::actor", %error, "actor call panicked");
             Some(Crash {
                 reason: error.to_string(),

@@ -36,6 +36,7 @@ pub struct Config {
     print_task_panics: bool,
     release_memory_when_idle: bool,
     dashboard: Option<std::net::SocketAddr>,
+    dashboard_interval: std::time::Duration,
     ray: Option<RayTarget>,
 }
 
@@ -68,6 +69,7 @@ impl Default for Config {
             print_task_panics: false,
             release_memory_when_idle: true,
             dashboard: None,
+            dashboard_interval: std::time::Duration::from_millis(250),
             ray: None,
         }
     }
@@ -182,6 +184,21 @@ impl Config {
     pub fn dashboard(mut self, addr: std::net::SocketAddr) -> Self {
         self.dashboard = Some(addr);
         self
+    }
+
+    /// How old the dashboard's data may be: every request is answered from one shared
+    /// snapshot, built off the runtime's workers at most once per interval, so polling the
+    /// dashboard hard costs the runtime little. Default: 250 ms. `Duration::ZERO` builds one
+    /// for every request that finds none newer than itself (for tests that read what they
+    /// just did).
+    pub fn dashboard_interval(mut self, interval: std::time::Duration) -> Self {
+        self.dashboard_interval = interval;
+        self
+    }
+
+    /// How old the dashboard's data may be.
+    pub fn get_dashboard_interval(&self) -> std::time::Duration {
+        self.dashboard_interval
     }
 
     /// Where the dashboard is served, if it is.

@@ -4,39 +4,56 @@
 //!
 //! # Design
 //!
-//! Nothing here runs unless something asks: each request reads the runtime at that moment
-//! ([`snapshot::take`]: the state API, the store's usage, and the timeline's exact per-thread
-//! tallies) and answers from it. The page (`page.html`, static, no build step and nothing
-//! fetched from elsewhere) asks for `/api/snapshot` once a second and draws it; `/metrics` is
-//! the same snapshot in the Prometheus text format ([`metrics`]).
+//! A dashboard must never starve the runtime it watches, whoever polls it and however hard:
 //!
-//! The only cost on the hot paths is the tally of each finished task in the timeline's
-//! per-thread ring (`timeline/tally.rs`): a few loads and stores on memory only that thread
-//! writes. Built without the feature, none of this exists.
+//! - [`publisher`]: every request is answered from one shared snapshot ([`snapshot::take`]:
+//!   the state API, the store's usage, the timeline's exact per-thread tallies), built on
+//!   tokio's blocking threads, never on the async workers that also run task bodies, and at
+//!   most once per interval. Each endpoint's JSON and the Prometheus text ([`metrics`]) are
+//!   encoded in the same build.
+//! - [`server`]: a connection cap, hyper's header-read timeout, a rate limit over all
+//!   clients, and a `Host` check on loopback binds.
 //!
-//! The server is a task on the runtime's tokio threads, so a request sees this runtime as the
-//! current one; it stops with the runtime (whose shutdown drops every task).
+//! The page (`page.html`, static, no build step and nothing fetched from elsewhere) asks for
+//! `/api/snapshot` once a second and draws it. The only cost on the hot paths is the tally of
+//! each submitted and finished task in the timeline's per-thread tallies (`timeline/tally.rs`):
+//! a few loads and stores on memory only that thread writes. Built without the feature, none
+//! of this exists.
+//!
+//! The server is a task on the runtime's tokio threads; it stops with the runtime (whose
+//! shutdown drops every task).
 
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 
 use crate::error::{Error, Result};
-use crate::runtime::{self, RuntimeCore};
+use crate::runtime::RuntimeCore;
+use publisher::{Built, Publisher};
 
 mod metrics;
+mod publisher;
 pub(crate) mod rare;
+mod server;
 mod snapshot;
 
 /// The page, served at `/`.
 const PAGE: &str = include_str!("page.html");
 
-/// Binds `addr` and serves the dashboard on the runtime's tokio threads; returns the address
-/// bound (its port chosen by the system if `addr`'s is 0).
-pub(crate) fn start(shared: &RuntimeCore, addr: SocketAddr) -> Result<SocketAddr> {
+/// Binds `addr` and serves the dashboard on the runtime's tokio threads, with snapshots at most
+/// `interval` old; returns the address bound (its port chosen by the system if `addr`'s is 0).
+pub(crate) fn start(
+    shared: &RuntimeCore,
+    addr: SocketAddr,
+    interval: std::time::Duration,
+) -> Result<SocketAddr> {
     let refuse = |e: std::io::Error| {
         Error::InvalidArgument(format!(
             "the dashboard could not listen on {addr}: {e}; pick another address with \
@@ -49,52 +66,48 @@ pub(crate) fn start(shared: &RuntimeCore, addr: SocketAddr) -> Result<SocketAddr
     let listener = std::net::TcpListener::bind(addr).map_err(refuse)?;
     listener.set_nonblocking(true).map_err(refuse)?;
     let bound = listener.local_addr().map_err(refuse)?;
-    let listener = {
-        let _entered = tokio.enter();
-        tokio::net::TcpListener::from_std(listener).map_err(refuse)?
-    };
-    tokio.spawn(async move {
-        if let Err(error) = axum::serve(listener, router()).await {
-            tracing::warn!(target: "rustyray::dashboard", %error, "the dashboard stopped");
-        }
-    });
+    let publisher = Publisher::new(shared.id, interval);
+    // The listener and the rate limit's buffer (which spawns its worker) need the runtime.
+    let _entered = tokio.enter();
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(refuse)?;
+    let app = server::guarded(router(Arc::clone(&publisher)), bound);
+    tokio.spawn(publisher.sample());
+    tokio.spawn(server::serve(listener, app));
     tracing::info!(target: "rustyray::dashboard", address = %bound, "dashboard at http://{bound}/");
     Ok(bound)
 }
 
-fn router() -> Router {
+/// Which part of a build an endpoint answers with.
+type Part = fn(&Built) -> Option<&Bytes>;
+
+fn router(publisher: Arc<Publisher>) -> Router {
+    let json = |part: Part| get(move |State(p): State<Arc<Publisher>>| answer(p, part, JSON));
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
-        .route("/api/snapshot", get(|| async { Json(now()) }))
-        .route("/api/tasks", get(|| async { Json(now().tasks) }))
-        .route("/api/actors", get(|| async { Json(now().actors) }))
-        .route("/api/objects", get(|| async { Json(now().objects) }))
+        .route("/api/snapshot", json(|b| Some(&b.snapshot)))
+        .route("/api/tasks", json(|b| Some(&b.tasks)))
+        .route("/api/actors", json(|b| Some(&b.actors)))
+        .route("/api/objects", json(|b| Some(&b.objects)))
+        .route("/api/placement_groups", json(|b| Some(&b.placement_groups)))
+        .route("/api/timeline", json(|b| Some(&b.timeline)))
         .route(
-            "/api/placement_groups",
-            get(|| async { Json(now().placement_groups) }),
+            "/metrics",
+            get(|State(p): State<Arc<Publisher>>| answer(p, |b| b.metrics.as_ref(), OPENMETRICS)),
         )
-        .route("/api/timeline", get(|| async { Json(now().timeline) }))
-        .route("/metrics", get(|| async { prometheus() }))
+        .with_state(publisher)
 }
 
-/// The current runtime's snapshot (requests run on its threads).
-fn now() -> snapshot::Snapshot {
-    snapshot::take(&runtime::current())
-}
+const JSON: &str = "application/json";
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-fn prometheus() -> Response {
-    match metrics::render(now()) {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(_) => (
+/// The latest build's `part`, as `content_type`.
+async fn answer(publisher: Arc<Publisher>, part: Part, content_type: &'static str) -> Response {
+    let built = publisher.latest().await;
+    match part(&built) {
+        Some(bytes) => ([(header::CONTENT_TYPE, content_type)], bytes.clone()).into_response(),
+        None => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            "could not encode the metrics",
+            "could not encode the answer",
         )
             .into_response(),
     }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::rare::{self, Event};
 use crate::runtime::RuntimeCore;
 use crate::state::{self, ActorState, TaskFilter, TaskState};
+use crate::timeline::errors::ErrorNote;
 use crate::timeline::{self, Kind};
 
 /// Everything the page shows (`/api/snapshot`).
@@ -21,6 +22,9 @@ pub(crate) struct Snapshot {
     pub(crate) objects: Objects,
     pub(crate) placement_groups: Vec<GroupRow>,
     pub(crate) timeline: Vec<Run>,
+    /// Tasks and calls finished per second over the last minutes: (seconds from the trace's
+    /// zero, rate over the second before it), oldest first.
+    pub(crate) rate: Vec<(f64, f64)>,
 }
 
 /// One function (or actor method): its counts since the runtime started, and its tasks now.
@@ -30,7 +34,7 @@ pub(crate) struct FunctionRow {
     /// `task` or `actor_call`.
     pub(crate) kind: &'static str,
     pub(crate) actor: Option<String>,
-    /// Submitted: finished plus those not finished yet.
+    /// Submitted, counted at each submission.
     pub(crate) submitted: u64,
     /// Ended, failed or not (including those that never ran).
     pub(crate) finished: u64,
@@ -42,6 +46,8 @@ pub(crate) struct FunctionRow {
     pub(crate) run_seconds: f64,
     /// Tasks not finished, by state (`RUNNING`, `QUEUED`, `WAITING_FOR_DEPENDENCIES`).
     pub(crate) live: BTreeMap<String, u64>,
+    /// The last few errors (newest last): message, thread, when.
+    pub(crate) errors: Vec<ErrorNote>,
     /// Run times: (upper bound in seconds, runs in this bucket alone).
     #[serde(skip)]
     pub(crate) buckets: Vec<(f64, u64)>,
@@ -95,8 +101,9 @@ pub(crate) struct Run {
 /// The most runs the timeline chart gets.
 const RUNS: usize = 400;
 
-/// Reads everything now. Runs on a thread where `shared` is the current runtime.
-pub(crate) fn take(shared: &RuntimeCore) -> Snapshot {
+/// Reads everything now, with `rate` (the sampled history) as it is. Runs on a thread where
+/// `shared` is the current runtime.
+pub(crate) fn take(shared: &RuntimeCore, rate: Vec<(f64, f64)>) -> Snapshot {
     let id = shared.id;
     let mut rows: BTreeMap<(String, Option<String>, &'static str), FunctionRow> = BTreeMap::new();
     for (key, totals) in timeline::totals(id) {
@@ -108,6 +115,7 @@ pub(crate) fn take(shared: &RuntimeCore) -> Snapshot {
                 kind,
             ))
             .or_default();
+        row.submitted += totals.submitted;
         row.finished += totals.finished;
         row.failed += totals.failed;
         row.skipped += totals.skipped;
@@ -129,11 +137,18 @@ pub(crate) fn take(shared: &RuntimeCore) -> Snapshot {
         let row = rows.entry((task.function, task.actor, kind)).or_default();
         *row.live.entry(live.to_string()).or_default() += 1;
     }
+    for ((name, actor), notes) in timeline::errors::recent(id) {
+        let kind = if actor.is_some() {
+            "actor_call"
+        } else {
+            "task"
+        };
+        rows.entry((name, actor, kind)).or_default().errors = notes;
+    }
     let retries: BTreeMap<String, u64> = rare::counts(id, Event::Retry).into_iter().collect();
     let tasks = rows
         .into_iter()
         .map(|((function, actor, kind), mut row)| {
-            row.submitted = row.finished + row.live.values().sum::<u64>();
             if actor.is_none() {
                 row.retried = retries.get(&function).copied().unwrap_or(0);
             }
@@ -210,7 +225,16 @@ pub(crate) fn take(shared: &RuntimeCore) -> Snapshot {
         objects,
         placement_groups,
         timeline,
+        rate,
     }
+}
+
+/// Every task and call of `runtime` finished so far (the sampler's reading).
+pub(crate) fn finished(runtime: u32) -> u64 {
+    timeline::totals(runtime)
+        .iter()
+        .map(|(_, totals)| totals.finished)
+        .sum()
 }
 
 fn kind_name(kind: Kind) -> &'static str {

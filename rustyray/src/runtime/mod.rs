@@ -288,7 +288,7 @@ impl Runtime {
             }
         };
         if let Some(addr) = config.get_dashboard() {
-            match serve_dashboard(&shared, addr) {
+            match serve_dashboard(&shared, addr, config.get_dashboard_interval()) {
                 Ok(bound) => {
                     let _ = shared.dashboard.set(bound);
                 }
@@ -370,16 +370,21 @@ impl Runtime {
 fn serve_dashboard(
     shared: &RuntimeCore,
     addr: std::net::SocketAddr,
+    interval: std::time::Duration,
 ) -> Result<std::net::SocketAddr> {
     if shared.start_error.get().is_some() {
         return Err(Error::InvalidArgument("the runtime did not start".into()));
     }
-    crate::dashboard::start(shared, addr)
+    crate::dashboard::start(shared, addr, interval)
 }
 
 /// Without the `dashboard` feature, asking for the dashboard is an error that says so.
 #[cfg(not(feature = "dashboard"))]
-fn serve_dashboard(_: &RuntimeCore, addr: std::net::SocketAddr) -> Result<std::net::SocketAddr> {
+fn serve_dashboard(
+    _: &RuntimeCore,
+    addr: std::net::SocketAddr,
+    _: std::time::Duration,
+) -> Result<std::net::SocketAddr> {
     Err(Error::InvalidArgument(format!(
         "a dashboard was asked for at {addr}, but rustyray was built without its `dashboard` \
          feature: add `features = [\"dashboard\"]` to rustyray in Cargo.toml, or remove \

@@ -71,7 +71,7 @@ where
             let _running = span.enter();
             let started = timeline::now();
             let outcome = scheduler::with_sync_lease(&lease, || job.run_sync());
-            job.record(started, false, &outcome);
+            job.record(started, false, outcome.as_ref().err());
             // Giving the CPU back and storing the result both make tasks ready; while
             // finishing, this thread keeps the first of them and runs it next.
             cpu_pool::finishing(|| {
@@ -103,10 +103,18 @@ where
                 drop(lease);
                 match outcome {
                     Some(outcome) => {
-                        job.record(started, true, &outcome);
+                        job.record(started, true, outcome.as_ref().err());
                         job.finish(outcome);
                     }
-                    None => drop(job), // cancelled: its result already failed
+                    None => {
+                        // Cancelled while it ran: its result already failed; the run, cut
+                        // short, is still counted as finished (and failed).
+                        let cancelled = Error::Cancelled {
+                            function: job.control.function.to_string(),
+                        };
+                        job.record(started, true, Some(&cancelled));
+                        drop(job)
+                    }
                 }
             })
         }
@@ -205,8 +213,12 @@ impl<B> Job<B> {
     }
 
     /// Enters the finished run in the timeline and in the trace.
-    fn record(&self, started: timeline::Stamp, asynchronous: bool, outcome: &Result<Object>) {
-        tracing::trace!(target: "rustyray::task", failed = outcome.is_err(), "finished");
+    fn record(&self, started: timeline::Stamp, asynchronous: bool, error: Option<&Error>) {
+        let failed = error.is_some();
+        tracing::trace!(target: "rustyray::task", failed, "finished");
+        if let Some(error) = error {
+            timeline::record_error(&self.control.function, None, self.shared.id, error);
+        }
         timeline::record(timeline::Finished {
             kind: timeline::Kind::Task,
             name: &self.control.function,
@@ -214,7 +226,7 @@ impl<B> Job<B> {
             asynchronous,
             started,
             ended: timeline::now(),
-            failed: outcome.is_err(),
+            failed,
             skipped: None,
             object: self.out.id(),
         });

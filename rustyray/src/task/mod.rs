@@ -401,6 +401,7 @@ impl TaskBuilder {
             children: Default::default(),
         });
         let out = shared.store.insert_pending(Some(Arc::clone(&control) as _));
+        crate::timeline::record_submitted(&control.function, None, shared.id);
         // Submitted by a running task: cancelled with it.
         if let Some(parent) = crate::scheduler::current_task() {
             parent.adopt(&out);

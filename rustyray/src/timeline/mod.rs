@@ -23,6 +23,8 @@ use crate::object_ref::ObjectId;
 use crate::runtime;
 
 mod clock;
+#[cfg(feature = "dashboard")]
+pub(crate) mod errors;
 mod ring;
 #[cfg(feature = "dashboard")]
 pub(crate) mod tally;
@@ -118,6 +120,55 @@ pub(crate) struct Finished<'a> {
 pub(crate) fn record(event: Finished<'_>) {
     // A thread being torn down has no log any more; its last event is dropped.
     let _ = LOG.try_with(|log| log.push(&event));
+}
+
+/// Counts a task (`actor` `None`) or an actor call submitted in `runtime`, for the dashboard's
+/// submitted counter (feature `dashboard`; nothing without it).
+#[inline]
+#[allow(clippy::ptr_arg)]
+pub(crate) fn record_submitted(
+    name: &Cow<'static, str>,
+    actor: Option<&Cow<'static, str>>,
+    runtime: u32,
+) {
+    #[cfg(feature = "dashboard")]
+    {
+        let kind = if actor.is_some() {
+            Kind::ActorCall
+        } else {
+            Kind::Task
+        };
+        let event = Finished {
+            kind,
+            name,
+            actor,
+            asynchronous: false,
+            started: Stamp::from_raw(0),
+            ended: Stamp::from_raw(0),
+            failed: false,
+            skipped: None,
+            object: ObjectId::new(runtime, 0),
+        };
+        let _ = LOG.try_with(|log| log.submitted(&event));
+    }
+    #[cfg(not(feature = "dashboard"))]
+    let _ = (name, actor, runtime);
+}
+
+/// Notes the error a task (`actor` `None`) or an actor call of `runtime` failed with, for the
+/// dashboard's recent errors (feature `dashboard`; nothing without it).
+#[inline]
+#[allow(clippy::ptr_arg)]
+pub(crate) fn record_error(
+    name: &Cow<'static, str>,
+    actor: Option<&Cow<'static, str>>,
+    runtime: u32,
+    error: &crate::Error,
+) {
+    #[cfg(feature = "dashboard")]
+    errors::note(runtime, name, actor, error);
+    #[cfg(not(feature = "dashboard"))]
+    let _ = (name, actor, runtime, error);
 }
 
 /// Records that a stream of `name` made the item `object` (an instant on this thread's row).

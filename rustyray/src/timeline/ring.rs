@@ -125,6 +125,18 @@ impl Writer {
         }
     }
 
+    /// Counts a submission like `event` (feature `dashboard`).
+    #[cfg(feature = "dashboard")]
+    #[inline]
+    pub(super) fn submitted(&self, event: &Finished<'_>) {
+        if let Ok(mut numbering) = self.numbering.try_borrow_mut() {
+            let names = self.log.names_of(event, &mut numbering);
+            let log = &self.log;
+            log.tallies
+                .count_submitted(&mut numbering.tallies, names, event);
+        }
+    }
+
     #[inline]
     pub(super) fn push(&self, event: &Finished<'_>) {
         // Recording never re-enters itself; were it to, the inner event is dropped, not a panic.

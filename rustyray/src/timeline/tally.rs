@@ -36,6 +36,8 @@ pub(crate) const MAX_TALLIES: usize = PER_CHUNK * CHUNKS;
 /// What one key counted on one thread. How many finished is `skipped` plus the runs in the
 /// buckets (one count less to write per task).
 pub(crate) struct Tally {
+    /// Submitted on this thread (counted at submission, so the total never goes back).
+    pub(crate) submitted: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) skipped: AtomicU64,
     /// The run times added up, in clock readings.
@@ -46,6 +48,7 @@ pub(crate) struct Tally {
 impl Default for Tally {
     fn default() -> Tally {
         Tally {
+            submitted: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
@@ -102,19 +105,40 @@ impl Tallies {
         (chunk, index % PER_CHUNK)
     }
 
+    /// The tally of `event`'s key, whose names are stored as `names` (see `ring.rs`).
+    #[inline]
+    fn of<'a>(
+        &'a self,
+        at: &'a mut TallyIndex,
+        names: u64,
+        event: &Finished<'_>,
+    ) -> Option<&'a Tally> {
+        let key = (names, event.object.owner(), event.kind);
+        match &at.last {
+            Some((last, _, _)) if *last == key => {
+                let (_, chunk, place) = at.last.as_ref().expect("matched above");
+                Some(&chunk[*place])
+            }
+            _ => self.find(at, key, event),
+        }
+    }
+
+    /// Counts the submission of a task or call like `event`.
+    #[inline]
+    pub(super) fn count_submitted(&self, at: &mut TallyIndex, names: u64, event: &Finished<'_>) {
+        if let Some(tally) = self.of(at, names, event) {
+            bump(&tally.submitted, 1);
+        }
+    }
+
     /// Counts `event`, whose names are stored as `names` (see `ring.rs`).
     #[inline]
     pub(super) fn count(&self, at: &mut TallyIndex, names: u64, event: &Finished<'_>) {
         if event.kind == Kind::StreamItem {
             return;
         }
-        let key = (names, event.object.owner(), event.kind);
-        let tally = match &at.last {
-            Some((last, chunk, place)) if *last == key => &chunk[*place],
-            _ => match self.find(at, key, event) {
-                Some(tally) => tally,
-                None => return,
-            },
+        let Some(tally) = self.of(at, names, event) else {
+            return;
         };
         if event.failed {
             bump(&tally.failed, 1);
@@ -173,6 +197,7 @@ impl Tallies {
 /// A key's counts over every thread.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Totals {
+    pub(crate) submitted: u64,
     pub(crate) finished: u64,
     pub(crate) failed: u64,
     pub(crate) skipped: u64,
@@ -189,6 +214,7 @@ impl Totals {
     pub(crate) fn add(&mut self, tally: &Tally, rate: f64) {
         let read = |count: &AtomicU64| count.load(Ordering::Relaxed);
         let ran: u64 = tally.buckets.iter().map(read).sum();
+        self.submitted += read(&tally.submitted);
         self.finished += ran + read(&tally.skipped);
         self.failed += read(&tally.failed);
         self.skipped += read(&tally.skipped);
