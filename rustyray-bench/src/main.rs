@@ -126,7 +126,8 @@ fn main() {
     if let Some(batches) = args.soak {
         let _guard = rt.enter();
         let per_batch = if args.effort.quick { 50_000 } else { 500_000 };
-        soak::run(batches, per_batch);
+        soak::run(batches, per_batch, 0);
+        soak::run(batches, per_batch, soak::HELD);
         return;
     }
     let started = std::time::Instant::now();

@@ -2,6 +2,9 @@
 //! batch, then `get_all`, then drop) and prints, after each batch, the process's resident memory
 //! and thread count, so growth over tens of millions of tasks shows. The last line compares the
 //! end with the state after the first 2.5M tasks (the warm-up).
+//!
+//! It runs twice: with nothing else alive, then with [`HELD`] small objects held from start to
+//! end (as a service's cache would hold them), which is what once made memory creep.
 
 use std::time::Instant;
 
@@ -23,13 +26,23 @@ pub(crate) fn process_status() -> (f64, usize) {
     (field("VmRSS:") as f64 / 1024.0, field("Threads:") as usize)
 }
 
+/// How many objects the second soak holds throughout.
+pub(crate) const HELD: usize = 100_000;
+
 /// Runs `batches` batches of `per_batch` no-op tasks on the current runtime, printing a line per
-/// batch; returns `(rss, threads)` after warm-up and at the end.
-pub(crate) fn run(batches: usize, per_batch: usize) -> ((f64, usize), (f64, usize)) {
+/// batch, while `held` small objects (`put` before the first batch) stay alive; returns
+/// `(rss, threads)` after warm-up and at the end.
+pub(crate) fn run(batches: usize, per_batch: usize, held: usize) -> ((f64, usize), (f64, usize)) {
     const WARM_UP_TASKS: usize = 2_500_000;
     let warm_up_batches = WARM_UP_TASKS.div_ceil(per_batch).min(batches);
+    let kept: Vec<ObjectRef<u64>> = (0..held as u64)
+        .map(|i| rustyray::put(i).expect("a small put succeeds"))
+        .collect();
     let (rss, threads) = process_status();
-    println!("soak: {batches} batches of {per_batch} no-op tasks; start: {rss:.0} MiB, {threads} threads");
+    println!(
+        "soak: {batches} batches of {per_batch} no-op tasks, {held} objects held; start: \
+         {rss:.0} MiB, {threads} threads"
+    );
     println!(
         "{:>6} {:>12} {:>10} {:>8} {:>12}",
         "batch", "tasks", "RSS MiB", "threads", "tasks/s"
@@ -51,8 +64,10 @@ pub(crate) fn run(batches: usize, per_batch: usize) -> ((f64, usize), (f64, usiz
         }
     }
     let end = process_status();
+    assert_eq!(kept.len(), held);
+    drop(kept);
     println!(
-        "soak: after warm-up ({} tasks) {:.1} MiB, {} threads; at the end {:.1} MiB ({:+.1}%), {} threads ({:+})",
+        "soak ({held} held): after warm-up ({} tasks) {:.1} MiB, {} threads; at the end {:.1} MiB ({:+.1}%), {} threads ({:+})",
         warm_up_batches * per_batch,
         warm.0,
         warm.1,

@@ -12,8 +12,13 @@
 // fetching anything itself.
 //
 // Every object RustyRay puts or returns holds one msgpack string: the value's frame (a header
-// naming its type, then its postcard encoding; see rustyray/src/frame.rs). Exceptions never cross into Rust: each `rr_*` function catches them and reports the
-// message through an error string.
+// naming its type, then its postcard encoding; see rustyray/src/object_store/codec/frame.rs).
+//
+// Exceptions never cross into Rust (unwinding through `extern "C"` is undefined behaviour):
+// each `rr_*` function that can fail catches them and reports the message through an error
+// string; those with no error to return (dropping a reference, shutting down) catch them and
+// print the message; the string helpers, which only allocate, are `noexcept`, so running out of
+// memory there ends the process as it does in Rust.
 //
 // Must be compiled with -std=c++17 -D_GLIBCXX_USE_CXX11_ABI=0 (the ABI libray_api.so uses).
 
@@ -281,6 +286,18 @@ int Guard(std::string *error, F body) {
   }
 }
 
+// Runs `body` for a call with no error to return: an exception is printed, never thrown on.
+template <typename F>
+void Quietly(const char *what, F body) noexcept {
+  try {
+    body();
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "rustyray: %s failed: %s\n", what, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "rustyray: %s failed with an unknown exception\n", what);
+  }
+}
+
 std::string Str(rr_slice s) { return std::string(s.data, s.len); }
 
 msgpack::sbuffer Pack(rr_slice bytes) {
@@ -360,11 +377,13 @@ struct rr_resource {
   double amount;
 };
 
-std::string *rr_string_new() { return new std::string(); }
-void rr_string_free(std::string *s) { delete s; }
-const char *rr_string_data(const std::string *s) { return s->data(); }
-size_t rr_string_len(const std::string *s) { return s->size(); }
-void rr_string_assign(std::string *s, const char *data, size_t len) { s->assign(data, len); }
+std::string *rr_string_new() noexcept { return new std::string(); }
+void rr_string_free(std::string *s) noexcept { delete s; }
+const char *rr_string_data(const std::string *s) noexcept { return s->data(); }
+size_t rr_string_len(const std::string *s) noexcept { return s->size(); }
+void rr_string_assign(std::string *s, const char *data, size_t len) noexcept {
+  s->assign(data, len);
+}
 
 
 // Connects this process to the cluster at `address` as a driver. `node_ip` (if not empty) is
@@ -388,16 +407,22 @@ int rr_init(rr_slice address, const rr_slice *paths, size_t npaths, rr_slice ray
   });
 }
 
-void rr_shutdown() {
-  if (ray::IsInitialized()) ray::Shutdown();
+void rr_shutdown() noexcept {
+  Quietly("shutting down Ray", [&] {
+    if (ray::IsInitialized()) ray::Shutdown();
+  });
 }
 
-void rr_add_reference(rr_slice id) {
-  if (RayIsUp()) GetRayRuntime()->AddLocalReference(Str(id));
+void rr_add_reference(rr_slice id) noexcept {
+  Quietly("adding a reference", [&] {
+    if (RayIsUp()) GetRayRuntime()->AddLocalReference(Str(id));
+  });
 }
 
-void rr_remove_reference(rr_slice id) {
-  if (RayIsUp()) GetRayRuntime()->RemoveLocalReference(Str(id));
+void rr_remove_reference(rr_slice id) noexcept {
+  Quietly("removing a reference", [&] {
+    if (RayIsUp()) GetRayRuntime()->RemoveLocalReference(Str(id));
+  });
 }
 
 // Stores bytes; `out_id` gets the object's id, holding one local reference.
