@@ -14,6 +14,7 @@
 //!                                                       # RSS and threads per batch
 //! ```
 
+mod dashboard;
 mod large;
 mod measure;
 mod scheduling;
@@ -136,6 +137,13 @@ fn main() {
         workloads::all(args.effort, &floor, cpus, args.filter.as_deref())
     };
     rt.shutdown();
+    if args
+        .filter
+        .as_deref()
+        .is_none_or(|f| "dashboard".contains(f))
+    {
+        lines.extend(dashboard::lines(args.effort, cpus));
+    }
     if args.filter.as_deref().is_none_or(|f| "memory".contains(f)) {
         lines.push(workloads::memory_per_queued_task(args.effort));
     }

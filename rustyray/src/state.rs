@@ -111,27 +111,7 @@ impl TaskFilter {
 /// group oldest first.
 pub fn tasks(filter: &TaskFilter) -> Vec<TaskInfo> {
     let shared = runtime::current();
-    let pending = shared.store.snapshot().producers;
-    let mut out: Vec<TaskInfo> = pending
-        .iter()
-        .filter_map(|(object, producer)| {
-            let control = producer.as_any().downcast_ref::<TaskControl>()?;
-            Some(TaskInfo {
-                object: *object,
-                function: control.function().to_owned(),
-                actor: None,
-                state: match control.phase() {
-                    Phase::Running => TaskState::Running,
-                    Phase::Queued => TaskState::Queued,
-                    Phase::Waiting => TaskState::WaitingForDependencies,
-                },
-                started: None,
-                duration: None,
-                resources: Some(control.demand()),
-            })
-        })
-        .collect();
-    out.sort_by_key(|t| t.object);
+    let mut out = live_tasks(&shared.store.snapshot().producers);
     let ended = timeline::ended(shared.id).into_iter();
     out.extend(
         ended
@@ -157,6 +137,36 @@ pub fn tasks(filter: &TaskFilter) -> Vec<TaskInfo> {
             }),
     );
     out.retain(|t| filter.keeps(t));
+    out
+}
+
+/// The tasks still to finish among a store snapshot's `producers`, in id order.
+pub(crate) fn live_tasks(
+    producers: &[(
+        crate::object_store::ObjectId,
+        std::sync::Arc<dyn crate::object_store::Producer>,
+    )],
+) -> Vec<TaskInfo> {
+    let mut out: Vec<TaskInfo> = producers
+        .iter()
+        .filter_map(|(object, producer)| {
+            let control = producer.as_any().downcast_ref::<TaskControl>()?;
+            Some(TaskInfo {
+                object: *object,
+                function: control.function().to_owned(),
+                actor: None,
+                state: match control.phase() {
+                    Phase::Running => TaskState::Running,
+                    Phase::Queued => TaskState::Queued,
+                    Phase::Waiting => TaskState::WaitingForDependencies,
+                },
+                started: None,
+                duration: None,
+                resources: Some(control.demand()),
+            })
+        })
+        .collect();
+    out.sort_by_key(|t| t.object);
     out
 }
 

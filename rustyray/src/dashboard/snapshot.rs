@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::rare::{self, Event};
 use crate::runtime::RuntimeCore;
-use crate::state::{self, ActorState, TaskFilter, TaskState};
+use crate::state::{self, ActorState};
 use crate::timeline::errors::ErrorNote;
 use crate::timeline::{self, Kind};
 
@@ -122,13 +122,10 @@ pub(crate) fn take(shared: &RuntimeCore, rate: Vec<(f64, f64)>) -> Snapshot {
         row.run_seconds += totals.seconds;
         row.buckets = totals.buckets;
     }
-    for task in state::tasks(&TaskFilter::default()) {
-        let live = match task.state {
-            TaskState::Running | TaskState::Queued | TaskState::WaitingForDependencies => {
-                task.state
-            }
-            _ => continue,
-        };
+    // One pass over the store gives both the live tasks and the objects' census.
+    let store = shared.store.snapshot();
+    for task in state::live_tasks(&store.producers) {
+        let live = task.state;
         let kind = if task.actor.is_some() {
             "actor_call"
         } else {
@@ -185,7 +182,7 @@ pub(crate) fn take(shared: &RuntimeCore, rate: Vec<(f64, f64)>) -> Snapshot {
         spilled_bytes,
         by_state: BTreeMap::new(),
     };
-    for object in state::objects() {
+    for object in &store.objects {
         objects.count += 1;
         let entry = objects
             .by_state
