@@ -12,3 +12,6 @@ pub mod guide {}
 
 #[doc = include_str!("observability.md")]
 pub mod observability {}
+
+#[doc = include_str!("security.md")]
+pub mod security {}

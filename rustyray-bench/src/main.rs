@@ -14,6 +14,7 @@
 //!                                                       # RSS and threads per batch
 //! ```
 
+#[cfg(feature = "dashboard")]
 mod dashboard;
 mod large;
 mod measure;
@@ -137,6 +138,7 @@ fn main() {
         workloads::all(args.effort, &floor, cpus, args.filter.as_deref())
     };
     rt.shutdown();
+    #[cfg(feature = "dashboard")]
     if args
         .filter
         .as_deref()

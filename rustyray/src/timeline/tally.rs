@@ -114,13 +114,11 @@ impl Tallies {
         event: &Finished<'_>,
     ) -> Option<&'a Tally> {
         let key = (names, event.object.owner(), event.kind);
-        match &at.last {
-            Some((last, _, _)) if *last == key => {
-                let (_, chunk, place) = at.last.as_ref().expect("matched above");
-                Some(&chunk[*place])
-            }
-            _ => self.find(at, key, event),
+        if !matches!(&at.last, Some((last, _, _)) if *last == key) {
+            return self.find(at, key, event);
         }
+        let (_, chunk, place) = at.last.as_ref()?;
+        Some(&chunk[*place])
     }
 
     /// Counts the submission of a task or call like `event`.
