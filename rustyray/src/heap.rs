@@ -25,13 +25,8 @@ pub(crate) const RELEASE_AFTER_TASKS: u64 = 1 << 16;
 
 /// Hands the allocator's free pages back to the operating system.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
 pub(crate) fn release_free_memory() {
-    // SAFETY: `malloc_trim` takes no pointers and only rearranges glibc's own free lists under
-    // its arena locks; it is safe to call from any thread at any time.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::os::malloc_trim();
 }
 
 /// Hands the allocator's free pages back to the operating system (nothing to do here).

@@ -28,7 +28,7 @@
 //! See `docs/architecture.md` for how the pieces fit and `docs/semantics.md` for the guarantees.
 
 #![warn(missing_docs)]
-#![deny(unsafe_code)] // allowed only in `ray::ffi` and `heap::release_free_memory`
+#![deny(unsafe_code)] // allowed only in `ray::ffi` and `os`
 #![warn(unreachable_pub)]
 
 pub mod actor;
@@ -47,6 +47,7 @@ mod fuzz;
 mod heap;
 mod object_ref;
 mod object_store;
+mod os;
 mod panics;
 mod placement_group;
 mod progress;

@@ -325,10 +325,7 @@ fn make_private_dir(base: &Path, owner: u32) -> std::io::Result<PathBuf> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        // SAFETY: `geteuid` takes no arguments, touches no memory and cannot fail.
-        #[allow(unsafe_code)]
-        let me = unsafe { libc::geteuid() };
-        if meta.uid() != me {
+        if meta.uid() != crate::os::effective_user() {
             return Err(refuse("belongs to another user"));
         }
         if meta.mode() & 0o077 != 0 {

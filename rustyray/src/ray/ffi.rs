@@ -1,8 +1,9 @@
 //! The raw interface to the C++ shim (`rustyray/ray/shim.cc`), and safe wrappers around it.
 //!
-//! The only `unsafe` code of RustyRay lives here. Every function of the shim catches C++
-//! exceptions and reports them as an error kind plus a message, so no unwinding crosses the
-//! boundary; every callback RustyRay gives the shim catches panics for the same reason.
+//! The only `unsafe` code of RustyRay lives here and in `os.rs` (two C library calls). No C++
+//! exception crosses the boundary: every function of the shim that can fail catches them and
+//! reports an error kind plus a message, the others catch and print them or are `noexcept`;
+//! every callback RustyRay gives the shim catches panics for the same reason.
 
 #![allow(unsafe_code)]
 // The callbacks are `pub` so that their symbols stay visible to the shim in any link.
