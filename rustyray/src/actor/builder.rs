@@ -18,6 +18,7 @@ use crate::task::BoxFuture;
 
 use super::host::{ActorHost, ConcurrentRunner};
 use super::mailbox::ActorCell;
+use super::recovery::Recovery;
 use super::{Actor, ActorHandle, ActorId, Call};
 
 /// Options of an actor: its name, restarts, retries, concurrency, and the resources it holds.
@@ -313,8 +314,10 @@ impl<A: Actor> ActorBuilder<A> {
                     cell: Arc::clone(&cell),
                     deps: self.args.deps,
                     ctor,
-                    restarts_left: self.options.max_restarts,
-                    max_task_retries: self.options.max_task_retries,
+                    recovery: Recovery::new(
+                        self.options.max_restarts,
+                        self.options.max_task_retries,
+                    ),
                     max_concurrency: self.options.max_concurrency,
                     concurrency_groups: self.concurrency_groups,
                     concurrent: self.concurrent,

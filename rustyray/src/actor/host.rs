@@ -31,6 +31,7 @@ use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use super::mailbox::{ActorCell, ParkOutcome};
+use super::recovery::Recovery;
 use super::{Call, Ctor, Method};
 use crate::call_args;
 use crate::call_args::Deps;
@@ -58,8 +59,7 @@ pub(super) struct ActorHost<A> {
     pub(super) cell: Arc<ActorCell<A>>,
     pub(super) deps: Deps,
     pub(super) ctor: Ctor<A>,
-    pub(super) restarts_left: u32,
-    pub(super) max_task_retries: u32,
+    pub(super) recovery: Recovery,
     pub(super) max_concurrency: usize,
     /// The named concurrency groups and their limits (calls name them by 1-based index).
     pub(super) concurrency_groups: Vec<(Cow<'static, str>, usize)>,
@@ -123,7 +123,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 call.finish(Err(error));
                 continue;
             }
-            let last = call.last_try(self.max_task_retries);
+            let last = call.last_try(&self.recovery);
             crash = match &call.body {
                 Method::Async(method) => {
                     self.running.push(Arc::downgrade(&call.out));
@@ -237,7 +237,7 @@ impl<A: Send + 'static> ActorHost<A> {
                     return self.back_to_tokio(state, None);
                 }
             }
-            let last = call.last_try(self.max_task_retries);
+            let last = call.last_try(&self.recovery);
             let Method::Sync(method) = &call.body else {
                 unreachable!("matched as sync above")
             };
@@ -275,9 +275,9 @@ impl<A: Send + 'static> ActorHost<A> {
     /// that may retry), or lets the actor die. Returns the new state, if any.
     async fn recover(&mut self, crash: Crash<A>) -> Option<A> {
         let Crash { reason, in_flight } = crash;
-        let restart = self.restarts_left > 0;
+        let restart = self.recovery.restart();
         for (mut call, error) in in_flight.into_iter().rev() {
-            if restart && call.attempts < self.max_task_retries {
+            if self.recovery.runs_again(restart, call.attempts) {
                 call.attempts += 1;
                 self.backlog.push_front(call);
             } else {
@@ -288,7 +288,6 @@ impl<A: Send + 'static> ActorHost<A> {
             self.die(reason);
             return None;
         }
-        self.restarts_left -= 1;
         #[cfg(feature = "dashboard")]
         crate::dashboard::rare::count(
             self.shared.id,
@@ -315,7 +314,7 @@ impl<A: Send + 'static> ActorHost<A> {
         A: Sync,
     {
         let cell = &self.cell;
-        let (print, retries) = (self.shared.print_panics, self.max_task_retries);
+        let (print, recovery) = (self.shared.print_panics, self.recovery);
         let limits = self.group_limits();
         let last_group = limits.len() - 1;
         let group_of = move |call: &Call<A>| usize::from(call.group).min(last_group);
@@ -325,7 +324,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 call.finish(Err(error));
                 return (group, None);
             }
-            let last = call.last_try(retries);
+            let last = call.last_try(&recovery);
             let Method::Shared(method) = &call.body else {
                 unreachable!("only shared calls start here")
             };

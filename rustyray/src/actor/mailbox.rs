@@ -325,11 +325,11 @@ impl<A> Call<A> {
     /// Whether this run is the call's last try (no retry will need its arguments again).
     /// Its dependencies, resolved by now, are let go: its argument slots hold them, so a ref
     /// moved into the call is then the only handle to its object.
-    pub(super) fn last_try(&mut self, max_task_retries: u32) -> bool {
+    pub(super) fn last_try(&mut self, recovery: &super::recovery::Recovery) -> bool {
         if !self.deps.is_empty() {
             self.deps = Vec::new();
         }
-        self.attempts >= max_task_retries
+        recovery.is_last_try(self.attempts)
     }
 
     /// A copy of a shared call (sharing its body); `None` for other kinds.

@@ -49,6 +49,7 @@ mod builder;
 mod handle;
 mod host;
 mod mailbox;
+pub(crate) mod recovery;
 mod table;
 
 use std::sync::Arc;

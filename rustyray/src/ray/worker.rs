@@ -11,7 +11,8 @@
 //!   [`TaskPolicy`] allows;
 //! - an actor method that panics ends the actor (later calls fail with `ActorDied`), or, while
 //!   its [`ActorPolicy`] allows restarts, rebuilds it from its constructor's arguments in the
-//!   same process, re-running the call while it has retries left.
+//!   same process, re-running the call while it has retries left. The rule is the embedded
+//!   host's own ([`Recovery`], `actor/recovery.rs`).
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
@@ -19,6 +20,7 @@ use std::panic::AssertUnwindSafe;
 use parking_lot::Mutex;
 
 use super::{errors, ActorPolicy, TaskPolicy};
+use crate::actor::recovery::Recovery;
 use crate::config::Config;
 use crate::error::Error;
 use crate::object_store::codec::entry::{with_encoding, Encoding};
@@ -132,14 +134,13 @@ pub(crate) struct WorkerActor {
     constructor: String,
     /// The constructor's framed arguments, kept to rebuild the actor after a panic.
     args: Vec<u8>,
-    policy: ActorPolicy,
     state: Mutex<Life>,
 }
 
 struct Life {
     /// The state, or why the actor died.
     state: Result<Box<dyn Any + Send>, String>,
-    restarts_left: u32,
+    recovery: Recovery,
 }
 
 fn build(id: &str, args: &[u8]) -> Result<Box<dyn Any + Send>, Error> {
@@ -157,10 +158,9 @@ pub(super) fn construct(id: &str, args: &[&[u8]]) -> Result<Box<WorkerActor>, St
     Ok(Box::new(WorkerActor {
         constructor: id.to_owned(),
         args,
-        policy,
         state: Mutex::new(Life {
             state: Ok(state),
-            restarts_left: policy.max_restarts,
+            recovery: Recovery::new(policy.max_restarts, policy.max_task_retries),
         }),
     }))
 }
@@ -174,11 +174,10 @@ impl WorkerActor {
 
     /// After a panic: rebuilt while restarts remain, else dead with `error` as the reason.
     fn crashed(&self, life: &mut Life, error: &Error) {
-        if life.restarts_left == 0 {
+        if !life.recovery.restart() {
             life.state = Err(error.to_string());
             return;
         }
-        life.restarts_left -= 1;
         tracing::warn!(target: "rustyray::actor", actor = self.class(), %error, "restarting");
         life.state = build(&self.constructor, &self.args)
             .map_err(|rebuild| format!("{error}; then its restart failed: {rebuild}"));
@@ -188,7 +187,7 @@ impl WorkerActor {
 pub(super) fn call(actor: &WorkerActor, id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
     let args = arguments(id, args).map_err(|e| errors::encode(&e))?;
     let mut life = actor.state.lock();
-    let mut retries = actor.policy.max_task_retries;
+    let mut attempts = 0;
     loop {
         let state = match &mut life.state {
             Ok(state) => state,
@@ -207,10 +206,11 @@ pub(super) fn call(actor: &WorkerActor, id: &str, args: &[&[u8]]) -> Result<Vec<
             Err(payload) => panicked(id, &*payload),
         };
         actor.crashed(&mut life, &error);
-        if life.state.is_err() || retries == 0 {
+        let restarted = life.state.is_ok();
+        if !life.recovery.runs_again(restarted, attempts) {
             return Err(errors::encode(&error));
         }
-        retries -= 1;
+        attempts += 1;
     }
 }
 
