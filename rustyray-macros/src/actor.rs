@@ -200,7 +200,7 @@ fn generate_type(model: &TypeModel) -> TokenStream {
         #vis struct #options(#[doc(hidden)] pub ::rustyray::actor::ActorOptions);
 
         impl #options {
-            ::rustyray::__private::actor_option_methods!();
+            ::rustyray::__private::actor_option_methods!(newtype);
         }
     }
 }

@@ -177,7 +177,7 @@ fn generate(model: &Model) -> TokenStream {
             }
 
             impl Options {
-                ::rustyray::__private::task_option_methods!();
+                ::rustyray::__private::task_option_methods!(newtype);
 
                 /// Runs the function as a task with these options.
                 pub fn remote(self, #params) -> #refs {

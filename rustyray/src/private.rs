@@ -161,88 +161,137 @@ fn start_main(config: Option<crate::Config>) -> ShutdownOnDrop {
     ShutdownOnDrop
 }
 
-/// The builder methods of a remote function's `Options` (a newtype of `TaskOptions`).
+/// Every per-call option of a task, written once: its doc, its setter's parameters, and what it
+/// sets in [`TaskOptions`](crate::task::TaskOptions). Expanded in three places, so an option
+/// added here exists on each with the same name, parameters and doc:
+///
+/// - `define`: the setters of `TaskOptions` itself, with the bodies below;
+/// - `builder`: [`TaskBuilder`](crate::task::TaskBuilder)'s, which set its options;
+/// - `newtype`: those of the `Options` that `#[rustyray::remote]` generates in the user's crate
+///   (a newtype of `TaskOptions`).
+///
+/// The Ray backend reads `TaskOptions` through one exhaustive destructuring (`ray/mod.rs`), so
+/// a new field fails to compile there until Ray honours it or refuses it.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! task_option_methods {
-    () => {
-        /// CPUs held while the task runs (default 1; fractions allowed).
-        pub fn num_cpus(self, n: f64) -> Self {
-            Self(self.0.num_cpus(n))
+    ($mode:ident) => {
+        $crate::__task_option! { $mode
+            /// CPUs held while the task runs (default 1; fractions allowed).
+            num_cpus(n: f64) |o| o.num_cpus = n
         }
-        /// GPUs held while the task runs (default 0).
-        pub fn num_gpus(self, n: f64) -> Self {
-            Self(self.0.num_gpus(n))
+        $crate::__task_option! { $mode
+            /// GPUs held while the task runs (default 0).
+            num_gpus(n: f64) |o| o.num_gpus = n
         }
-        /// An amount of a custom resource held while the task runs.
-        pub fn resource(
-            self,
-            name: impl ::core::convert::Into<::std::string::String>,
-            amount: f64,
-        ) -> Self {
-            Self(self.0.resource(name, amount))
+        $crate::__task_option! { $mode
+            /// An amount of a custom resource held while the task runs (added to any set
+            /// before).
+            resource(name: impl ::core::convert::Into<::std::string::String>, amount: f64)
+                |o| o.rare_mut().resources.push((name.into(), amount))
         }
-        /// How many times to re-run the task after a panic (default 0).
-        pub fn max_retries(self, n: u32) -> Self {
-            Self(self.0.max_retries(n))
+        $crate::__task_option! { $mode
+            /// How many times to re-run the task after a panic (default 0).
+            max_retries(n: u32) |o| o.max_retries = n
         }
-        /// Whether an `Err` result is retried too (default false).
-        pub fn retry_exceptions(self, yes: bool) -> Self {
-            Self(self.0.retry_exceptions(yes))
+        $crate::__task_option! { $mode
+            /// Whether an `Err` result is retried too, not only a panic (default false).
+            retry_exceptions(yes: bool) |o| o.retry_exceptions = yes
         }
-        /// A name for this call, shown in errors instead of the function's.
-        pub fn name(self, name: impl ::core::convert::Into<::std::string::String>) -> Self {
-            Self(self.0.name(name))
+        $crate::__task_option! { $mode
+            /// A name for the call, shown instead of the function's in errors.
+            name(name: impl ::core::convert::Into<::std::string::String>)
+                |o| o.rare_mut().name = Some(name.into())
         }
-        /// Runs the task inside bundle `bundle` of placement group `pg`.
-        pub fn placement_group(self, pg: &::rustyray::PlacementGroup, bundle: usize) -> Self {
-            Self(self.0.placement_group(pg, bundle))
+        $crate::__task_option! { $mode
+            /// Runs the task inside bundle `bundle` of placement group `pg`: its resources come
+            /// from that bundle's reservation only (Ray's `PlacementGroupSchedulingStrategy`). A
+            /// bundle index out of range, a request larger than the bundle, or a removed group
+            /// fails the task with `Error::PlacementGroup`.
+            placement_group(pg: &$crate::PlacementGroup, bundle: usize)
+                |o| o.rare_mut().placement = Some(pg.placement(bundle))
         }
     };
 }
 
-/// The builder methods of an actor's `Options` (a newtype of `ActorOptions`).
+/// One option of [`task_option_methods`] or [`actor_option_methods`], expanded for `$mode`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __task_option {
+    (define $(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) |$o:ident| $body:expr) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $($arg: $ty),*) -> Self {
+            let $o = &mut self;
+            $body;
+            self
+        }
+    };
+    (builder $(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) |$o:ident| $body:expr) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $($arg: $ty),*) -> Self {
+            self.options = self.options.$name($($arg),*);
+            self
+        }
+    };
+    (newtype $(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) |$o:ident| $body:expr) => {
+        $(#[$doc])*
+        pub fn $name(self, $($arg: $ty),*) -> Self {
+            Self(self.0.$name($($arg),*))
+        }
+    };
+}
+
+/// Every option of an actor, written once, as [`task_option_methods`] writes a task's: `define`
+/// makes the setters of [`ActorOptions`](crate::actor::ActorOptions), `newtype` those of the
+/// `Options` that `#[rustyray::actor]` generates. The Ray backend reads `ActorOptions` through
+/// one exhaustive destructuring (`ray/mod.rs`).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! actor_option_methods {
-    () => {
-        /// Registers the actor under `name`, so `rustyray::get_actor` finds it.
-        pub fn name(self, name: impl ::core::convert::Into<::std::string::String>) -> Self {
-            Self(self.0.name(name))
+    ($mode:ident) => {
+        $crate::__task_option! { $mode
+            /// Registers the actor under `name`, so `rustyray::get_actor` finds it; it then
+            /// lives until `rustyray::kill`ed, even with no handle left.
+            name(name: impl ::core::convert::Into<::std::string::String>)
+                |o| o.name = Some(name.into())
         }
-        /// How many times a panicked actor is rebuilt from its constructor arguments.
-        pub fn max_restarts(self, n: u32) -> Self {
-            Self(self.0.max_restarts(n))
+        $crate::__task_option! { $mode
+            /// How many times a panicked actor is rebuilt from its constructor arguments
+            /// (default 0).
+            max_restarts(n: u32) |o| o.max_restarts = n
         }
-        /// How many times a call interrupted by a crash is re-sent to the restarted actor.
-        pub fn max_task_retries(self, n: u32) -> Self {
-            Self(self.0.max_task_retries(n))
+        $crate::__task_option! { $mode
+            /// How many times a call interrupted by a crash is sent again to the restarted
+            /// actor (default 0: it fails with the crash's error).
+            max_task_retries(n: u32) |o| o.max_task_retries = n
         }
-        /// How many async calls may interleave (default 1).
-        pub fn max_concurrency(self, n: usize) -> Self {
-            Self(self.0.max_concurrency(n))
+        $crate::__task_option! { $mode
+            /// How many async calls may interleave (default 1: one call at a time).
+            max_concurrency(n: usize) |o| o.max_concurrency = n
         }
-        /// CPUs the actor holds for its whole life (default 0).
-        pub fn num_cpus(self, n: f64) -> Self {
-            Self(self.0.num_cpus(n))
+        $crate::__task_option! { $mode
+            /// CPUs the actor holds for its whole life (default 0, as Ray's actors once
+            /// created). The actor starts once they are free.
+            num_cpus(n: f64) |o| o.num_cpus = n
         }
-        /// GPUs the actor holds for its whole life (default 0).
-        pub fn num_gpus(self, n: f64) -> Self {
-            Self(self.0.num_gpus(n))
+        $crate::__task_option! { $mode
+            /// GPUs the actor holds for its whole life (default 0); its methods see them in
+            /// `rustyray::gpu_ids`.
+            num_gpus(n: f64) |o| o.num_gpus = n
         }
-        /// An amount of a custom resource the actor holds for its whole life.
-        pub fn resource(
-            self,
-            name: impl ::core::convert::Into<::std::string::String>,
-            amount: f64,
-        ) -> Self {
-            Self(self.0.resource(name, amount))
+        $crate::__task_option! { $mode
+            /// An amount of a custom resource the actor holds for its whole life.
+            resource(name: impl ::core::convert::Into<::std::string::String>, amount: f64)
+                |o| o.resources.push((name.into(), amount))
         }
-        /// Holds the actor's resources inside bundle `bundle` of placement group `pg`.
-        pub fn placement_group(self, pg: &::rustyray::PlacementGroup, bundle: usize) -> Self {
-            Self(self.0.placement_group(pg, bundle))
+        $crate::__task_option! { $mode
+            /// Holds the actor's resources inside bundle `bundle` of placement group `pg`
+            /// (Ray's `PlacementGroupSchedulingStrategy`); the actor dies if the group is
+            /// removed first.
+            placement_group(pg: &$crate::PlacementGroup, bundle: usize)
+                |o| o.placement = Some(pg.placement(bundle))
         }
     };
 }
 
-pub use crate::{actor_option_methods, task_option_methods};
+pub use crate::{__task_option, actor_option_methods, task_option_methods};

@@ -51,58 +51,7 @@ impl Default for ActorOptions {
 }
 
 impl ActorOptions {
-    /// Registers the actor under `name`, so [`get_actor`](super::get_actor) finds it; it then
-    /// lives until [`kill`](super::kill)ed, even with no handle left.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// How many times a panicked actor is rebuilt from its constructor arguments (default 0).
-    pub fn max_restarts(mut self, n: u32) -> Self {
-        self.max_restarts = n;
-        self
-    }
-
-    /// How many times a call interrupted by a crash is sent again to the restarted actor
-    /// (default 0: it fails with the crash's error).
-    pub fn max_task_retries(mut self, n: u32) -> Self {
-        self.max_task_retries = n;
-        self
-    }
-
-    /// How many async calls may interleave (default 1: one call at a time).
-    pub fn max_concurrency(mut self, n: usize) -> Self {
-        self.max_concurrency = n;
-        self
-    }
-
-    /// CPUs the actor holds for its whole life (default 0, as Ray's actors once created). The
-    /// actor starts once they are free.
-    pub fn num_cpus(mut self, n: f64) -> Self {
-        self.num_cpus = n;
-        self
-    }
-
-    /// GPUs the actor holds for its whole life (default 0); its methods see them in
-    /// [`gpu_ids`](crate::gpu_ids).
-    pub fn num_gpus(mut self, n: f64) -> Self {
-        self.num_gpus = n;
-        self
-    }
-
-    /// An amount of a custom resource the actor holds for its whole life.
-    pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
-        self.resources.push((name.into(), amount));
-        self
-    }
-
-    /// Holds the actor's resources inside bundle `bundle` of placement group `pg` (Ray's
-    /// `PlacementGroupSchedulingStrategy`); the actor dies if the group is removed first.
-    pub fn placement_group(mut self, pg: &crate::PlacementGroup, bundle: usize) -> Self {
-        self.placement = Some(pg.placement(bundle));
-        self
-    }
+    crate::actor_option_methods!(define);
 
     /// Whether the actor holds resources (so it takes a lease from the scheduler).
     fn holds_resources(&self) -> bool {

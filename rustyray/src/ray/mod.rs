@@ -41,7 +41,7 @@ use crate::object_ref::ObjectRef;
 use crate::object_store::codec::frame;
 use crate::object_store::{Cell, Object, Value};
 use crate::runtime::RuntimeCore;
-use crate::task::TaskOptions;
+use crate::task::{RareOptions, TaskOptions};
 
 use errors::from_ray as error;
 use groups::place;
@@ -222,23 +222,49 @@ fn timeout_ms(deadline: Option<Instant>) -> i32 {
     }
 }
 
-fn resources(options: &TaskOptions) -> Vec<(String, f64)> {
-    let mut out = Vec::new();
-    if options.num_cpus > 0.0 {
-        out.push(("CPU".to_owned(), options.num_cpus));
+/// A task's options as Ray takes them.
+struct RayTask<'a> {
+    resources: Vec<(String, f64)>,
+    name: Option<&'a str>,
+    place: ffi::Place<'a>,
+    policy: TaskPolicy,
+}
+
+/// Maps every task option to Ray. Each field is named, so an option added to `TaskOptions`
+/// does not compile here until it is mapped, or refused with an error saying Ray cannot do it.
+fn task_on_ray(options: &TaskOptions) -> Result<RayTask<'_>> {
+    let TaskOptions {
+        num_cpus,
+        num_gpus,
+        max_retries,
+        retry_exceptions,
+        rare: _,
+    } = options;
+    let RareOptions {
+        resources: custom,
+        name,
+        // Read by streams only, which the Ray backend runs as their own calls.
+        backpressure: _,
+        placement,
+    } = options.rare();
+    let mut resources = Vec::new();
+    if *num_cpus > 0.0 {
+        resources.push(("CPU".to_owned(), *num_cpus));
     }
-    if options.num_gpus > 0.0 {
-        out.push(("GPU".to_owned(), options.num_gpus));
+    if *num_gpus > 0.0 {
+        resources.push(("GPU".to_owned(), *num_gpus));
     }
-    out.extend(
-        options
-            .rare()
-            .resources
-            .iter()
-            .filter(|(_, amount)| *amount > 0.0)
-            .cloned(),
-    );
-    out
+    resources.extend(custom.iter().filter(|(_, amount)| *amount > 0.0).cloned());
+    Ok(RayTask {
+        resources,
+        name: name.as_deref(),
+        place: place(placement.as_ref())?,
+        // Ray's C++ API has no retry settings: the worker retries (`worker.rs`).
+        policy: TaskPolicy {
+            max_retries: *max_retries,
+            retry_exceptions: *retry_exceptions,
+        },
+    })
 }
 
 impl Backend {
@@ -382,25 +408,21 @@ impl Backend {
             return self.failed(shared, error);
         }
         let started = Instant::now();
-        let demands = resources(options);
-        let resources: Vec<ffi::Resource> = demands
+        let task = match task_on_ray(options) {
+            Ok(task) => task,
+            Err(error) => return self.failed(shared, error),
+        };
+        let resources: Vec<ffi::Resource> = task
+            .resources
             .iter()
             .map(|(name, amount)| ffi::Resource::new(name, *amount))
             .collect();
-        let task_name = options.rare().name.as_deref().unwrap_or(name);
-        let place = match place(options.rare().placement.as_ref()) {
-            Ok(place) => place,
-            Err(error) => return self.failed(shared, error),
-        };
-        let policy = frame::encode(&TaskPolicy {
-            max_retries: options.max_retries,
-            retry_exceptions: options.retry_exceptions,
-        });
-        let submitted = policy
+        let task_name = task.name.unwrap_or(name);
+        let submitted = frame::encode(&task.policy)
             .map_err(|e| (ffi::Failure::Other, e.to_string()))
             .and_then(|policy| {
                 let args = wire.ffi_args(Some(&policy));
-                ffi::submit(function, &args, &resources, task_name, place)
+                ffi::submit(function, &args, &resources, task_name, task.place)
             });
         match submitted {
             Ok(id) => self.enter(shared, id, Cow::Owned(task_name.to_owned())),
@@ -421,18 +443,31 @@ impl Backend {
             return Err(error);
         }
         let started = Instant::now();
+        // Every option named, so one added to `ActorOptions` does not compile here until it is
+        // mapped to Ray or refused.
+        let ActorOptions {
+            name,
+            max_restarts,
+            max_task_retries,
+            max_concurrency,
+            num_cpus,
+            num_gpus,
+            resources: custom,
+            placement,
+        } = options;
+        // Ray's C++ API restarts the worker, not the actor's state: the worker does (`worker.rs`).
         let policy = frame::encode(&ActorPolicy {
-            max_restarts: options.max_restarts,
-            max_task_retries: options.max_task_retries,
+            max_restarts: *max_restarts,
+            max_task_retries: *max_task_retries,
         })?;
         let mut demands = Vec::new();
-        if options.num_cpus > 0.0 {
-            demands.push(("CPU".to_owned(), options.num_cpus));
+        if *num_cpus > 0.0 {
+            demands.push(("CPU".to_owned(), *num_cpus));
         }
-        if options.num_gpus > 0.0 {
-            demands.push(("GPU".to_owned(), options.num_gpus));
+        if *num_gpus > 0.0 {
+            demands.push(("GPU".to_owned(), *num_gpus));
         }
-        demands.extend(options.resources.iter().filter(|(_, a)| *a > 0.0).cloned());
+        demands.extend(custom.iter().filter(|(_, a)| *a > 0.0).cloned());
         let resources: Vec<ffi::Resource> = demands
             .iter()
             .map(|(name, amount)| ffi::Resource::new(name, *amount))
@@ -441,10 +476,10 @@ impl Backend {
             constructor,
             args: &wire.ffi_args(Some(&policy)),
             resources: &resources,
-            name: options.name.as_deref().unwrap_or(""),
-            max_restarts: i32::try_from(options.max_restarts).unwrap_or(i32::MAX),
-            max_concurrency: i32::try_from(options.max_concurrency).unwrap_or(i32::MAX),
-            place: place(options.placement.as_ref())?,
+            name: name.as_deref().unwrap_or(""),
+            max_restarts: i32::try_from(*max_restarts).unwrap_or(i32::MAX),
+            max_concurrency: i32::try_from(*max_concurrency).unwrap_or(i32::MAX),
+            place: place(placement.as_ref())?,
         };
         let ray_id = ffi::create_actor(&spec).map_err(|e| error(class, e, started))?;
         Ok(shared

@@ -116,50 +116,7 @@ impl TaskOptions {
 }
 
 impl TaskOptions {
-    /// CPUs held while the task runs (default 1; fractions allowed).
-    pub fn num_cpus(mut self, n: f64) -> Self {
-        self.num_cpus = n;
-        self
-    }
-
-    /// GPUs held while the task runs (default 0).
-    pub fn num_gpus(mut self, n: f64) -> Self {
-        self.num_gpus = n;
-        self
-    }
-
-    /// An amount of a custom resource held while the task runs (added to any set before).
-    pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
-        self.rare_mut().resources.push((name.into(), amount));
-        self
-    }
-
-    /// How many times to re-run the task after a panic (default 0).
-    pub fn max_retries(mut self, n: u32) -> Self {
-        self.max_retries = n;
-        self
-    }
-
-    /// Whether an `Err` result is retried too, not only a panic (default false).
-    pub fn retry_exceptions(mut self, yes: bool) -> Self {
-        self.retry_exceptions = yes;
-        self
-    }
-
-    /// A name for the call, shown instead of the function's in errors.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.rare_mut().name = Some(name.into());
-        self
-    }
-
-    /// Runs the task inside bundle `bundle` of placement group `pg`: its resources come from
-    /// that bundle's reservation only (Ray's `PlacementGroupSchedulingStrategy`). A bundle index
-    /// out of range, a request larger than the bundle, or a removed group fails the task with
-    /// [`Error::PlacementGroup`].
-    pub fn placement_group(mut self, pg: &crate::PlacementGroup, bundle: usize) -> Self {
-        self.rare_mut().placement = Some(pg.placement(bundle));
-        self
-    }
+    crate::task_option_methods!(define);
 
     /// For a streaming call: the producer waits while `n` of its items are unconsumed (Ray's
     /// `_generator_backpressure_num_objects`). Default: no limit. `0` counts as 1.
@@ -218,44 +175,12 @@ impl TaskBuilder {
         self
     }
 
-    /// CPUs held while the task runs (default 1; fractions allowed).
-    pub fn num_cpus(self, n: f64) -> Self {
-        self.map_options(|o| o.num_cpus(n))
-    }
-
-    /// GPUs held while the task runs (default 0).
-    pub fn num_gpus(self, n: f64) -> Self {
-        self.map_options(|o| o.num_gpus(n))
-    }
-
-    /// An amount of a custom resource held while the task runs.
-    pub fn resource(self, name: impl Into<String>, amount: f64) -> Self {
-        self.map_options(|o| o.resource(name, amount))
-    }
-
-    /// How many times to re-run the task after a panic (default 0).
-    pub fn max_retries(self, n: u32) -> Self {
-        self.map_options(|o| o.max_retries(n))
-    }
-
-    /// Whether an `Err` result is retried too, not only a panic (default false).
-    pub fn retry_exceptions(self, yes: bool) -> Self {
-        self.map_options(|o| o.retry_exceptions(yes))
-    }
-
-    /// A name for this call, shown instead of the function's in errors.
-    pub fn name(self, name: impl Into<String>) -> Self {
-        self.map_options(|o| o.name(name))
-    }
+    crate::task_option_methods!(builder);
 
     /// For [`spawn_stream`](Self::spawn_stream): the producer waits while `n` items are
     /// unconsumed.
-    pub fn backpressure(self, n: usize) -> Self {
-        self.map_options(|o| o.backpressure(n))
-    }
-
-    fn map_options(mut self, f: impl FnOnce(TaskOptions) -> TaskOptions) -> Self {
-        self.options = f(self.options);
+    pub fn backpressure(mut self, n: usize) -> Self {
+        self.options = self.options.backpressure(n);
         self
     }
 
