@@ -318,25 +318,39 @@ fn other_hosts_are_refused_on_a_loopback_bind() {
 }
 
 #[test]
-fn a_half_sent_request_is_closed_and_the_connections_are_capped() {
+fn connections_past_the_cap_are_closed_at_once() {
     let rt = runtime();
     let addr = rt.dashboard_address().unwrap();
     // Idle connections past the cap are closed at once; those under it stay until their
-    // header timeout.
+    // header timeout (10 s). Connections are accepted in the order they were made.
     let idle: Vec<TcpStream> = (0..80).map(|_| TcpStream::connect(addr).unwrap()).collect();
-    let mut closed_at_once = 0;
-    for mut stream in idle.iter() {
+    for (i, mut stream) in idle.iter().enumerate().skip(64) {
+        // Far less than the header timeout: a connection closed by it would time out here.
         stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
+            .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         let mut byte = [0u8; 1];
-        if matches!(stream.read(&mut byte), Ok(0)) {
-            closed_at_once += 1;
-        }
+        let read = stream.read(&mut byte);
+        assert!(
+            matches!(read, Ok(0)),
+            "connection {i} past the cap: {read:?}"
+        );
     }
-    assert!(closed_at_once >= 80 - 64, "{closed_at_once} closed");
-    drop(idle);
+    let mut first = &idle[0];
+    first
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let read = first.read(&mut [0u8; 1]);
+    assert!(
+        read.is_err(),
+        "a connection under the cap stays open: {read:?}"
+    );
+}
 
+#[test]
+fn a_half_sent_request_is_closed() {
+    let rt = runtime();
+    let addr = rt.dashboard_address().unwrap();
     // A request that never finishes its headers is closed by the server.
     let mut half = TcpStream::connect(addr).unwrap();
     half.write_all(b"GET /api/snapshot HTTP/1.1\r\nHost: localhost\r\n")
