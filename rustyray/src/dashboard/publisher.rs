@@ -102,6 +102,17 @@ impl Publisher {
 
     /// Builds and publishes a snapshot (on a blocking thread, where this runtime is current).
     fn build(&self) {
+        /// Should a build panic, the next request starts another instead of waiting for good.
+        struct Unblock<'a>(&'a Publisher);
+        impl Drop for Unblock<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.state.lock().building = false;
+                    self.0.published.notify_waiters();
+                }
+            }
+        }
+        let _unblock = Unblock(self);
         let started = Instant::now();
         let rate = self.rate.lock().iter().copied().collect();
         let snapshot = snapshot::take(&runtime::current(), rate);
