@@ -98,9 +98,9 @@ impl Bundle {
 #[derive(Debug, Clone, Default)]
 #[must_use = "the group is made only by `create`"]
 pub struct PlacementGroupBuilder {
-    bundles: Vec<Bundle>,
-    strategy: Strategy,
-    name: Option<String>,
+    pub(crate) bundles: Vec<Bundle>,
+    pub(crate) strategy: Strategy,
+    pub(crate) name: Option<String>,
 }
 
 impl PlacementGroupBuilder {
@@ -166,42 +166,6 @@ impl PlacementGroupBuilder {
             bundles: self.bundles.len(),
             ready: ObjectRef::from_new_cell(ready),
         })
-    }
-
-    /// Creates the group on a Ray cluster (see `runtime::Backend::create_group`).
-    #[cfg(feature = "ray")]
-    pub(crate) fn create_on_ray(
-        self,
-        shared: &RuntimeCore,
-        ray: &crate::ray::Backend,
-    ) -> Result<PlacementGroup> {
-        let refuse = |reason: String| Error::PlacementGroup {
-            group: self
-                .name
-                .as_ref()
-                .map_or_else(|| "(unnamed)".to_owned(), |n| format!("`{n}`")),
-            reason,
-        };
-        if self.bundles.is_empty() {
-            return Err(refuse(
-                "it has no bundles; add at least one with `.bundle(..)`".into(),
-            ));
-        }
-        let bundles: Vec<Vec<(&str, f64)>> = self.bundles.iter().map(Bundle::named).collect();
-        if let Some(index) = bundles.iter().position(Vec::is_empty) {
-            return Err(refuse(format!(
-                "bundle {index} asks for nothing; give it CPUs, GPUs or a custom resource"
-            )));
-        }
-        let name = self.name.as_deref().unwrap_or("");
-        let (id, ready) = ray.create_group(shared, name, self.strategy, &bundles)?;
-        Ok(PlacementGroup::on_ray(
-            id,
-            self.name,
-            self.strategy,
-            self.bundles.len(),
-            ready,
-        ))
     }
 }
 

@@ -91,11 +91,11 @@ pub(crate) enum Ctor<A> {
 /// constructor.
 #[must_use = "the actor starts only once `spawn` or `spawn_async` is called"]
 pub struct ActorBuilder<A> {
-    class: Cow<'static, str>,
-    options: ActorOptions,
+    pub(crate) class: Cow<'static, str>,
+    pub(crate) options: ActorOptions,
     concurrent: Option<ConcurrentRunner<A>>,
-    concurrency_groups: Vec<(Cow<'static, str>, usize)>,
-    args: CallArgs,
+    pub(crate) concurrency_groups: Vec<(Cow<'static, str>, usize)>,
+    pub(crate) args: CallArgs,
 }
 
 impl<A: Actor> fmt::Debug for ActorBuilder<A> {
@@ -302,43 +302,14 @@ impl<A: Actor> ActorBuilder<A> {
     }
 }
 
-impl<A: Actor> ActorBuilder<A> {
-    /// Creates the actor on Ray. A failure to create it gives a handle whose calls all fail
-    /// with the reason, as an embedded actor whose constructor failed does.
-    #[cfg(feature = "ray")]
-    pub(crate) fn start_on_ray(
-        self,
-        shared: &Arc<RuntimeCore>,
-        ray: &crate::ray::Backend,
-    ) -> ActorHandle<A> {
-        let groups = match self.concurrency_groups.first() {
-            Some((name, _)) => Err(Error::InvalidArgument(format!(
-                "actor `{}` declares concurrency groups (`{name}`, ..), which are not available on \
-                 the Ray backend yet: remove `concurrency_groups` (its async `&self` methods \
-                 then interleave up to `max_concurrency`), or run it embedded",
-                self.class
-            ))),
-            None => Ok(()),
-        };
-        let created = groups
-            .and_then(|()| self.args.for_ray("actor", &self.class))
-            .and_then(|(id, wire)| ray.create_actor(shared, wire, id, &self.class, &self.options));
-        let id = created.unwrap_or_else(|error| {
-            let cell = Arc::new(ActorCell::<A>::new(self.class.clone()));
-            cell.mark_dead(error.to_string());
-            cell.close();
-            shared.actors.insert(cell)
-        });
-        ActorHandle::from_new_entry(shared, id)
-    }
-}
+impl<A: Actor> ActorBuilder<A> {}
 
 /// One method call being built: its arguments, then its body.
 #[must_use = "the call is sent only once `spawn` or `spawn_async` is called"]
 pub struct CallBuilder<A> {
-    actor: ActorId,
-    method: Cow<'static, str>,
-    args: CallArgs,
+    pub(crate) actor: ActorId,
+    pub(crate) method: Cow<'static, str>,
+    pub(crate) args: CallArgs,
     backpressure: Option<usize>,
     group: u8,
     _actor: PhantomData<fn() -> A>,
@@ -541,21 +512,5 @@ impl<A: Actor> CallBuilder<A> {
             out.complete(Err(error));
         }
         out
-    }
-
-    #[cfg(feature = "ray")]
-    pub(crate) fn send_to_ray(self, shared: &RuntimeCore, ray: &crate::ray::Backend) -> Arc<Cell> {
-        let sent = self
-            .args
-            .for_ray("method", &self.method)
-            .and_then(|(id, wire)| {
-                let actor = shared.actors.remote(self.actor)?;
-                Ok(ray.call(shared, &actor, wire, id, &self.method))
-            });
-        sent.unwrap_or_else(|error| match shared.actors.get::<A>(self.actor) {
-            // An actor Ray could not create: its calls fail with the reason.
-            Ok(cell) => shared.store.insert_failed(cell.died_error()),
-            Err(_) => shared.store.insert_failed(error),
-        })
     }
 }

@@ -88,7 +88,7 @@ impl<A: Actor> std::ops::Deref for ActorHandle<A> {
 
 impl<A: Actor> ActorHandle<A> {
     /// Takes over the count the table gave a new (or newly retained) actor.
-    pub(super) fn from_new_entry(shared: &Arc<RuntimeCore>, id: ActorId) -> ActorHandle<A> {
+    pub(crate) fn from_new_entry(shared: &Arc<RuntimeCore>, id: ActorId) -> ActorHandle<A> {
         ActorHandle {
             id,
             methods: A::Methods::from(id),

@@ -52,6 +52,7 @@ mod mailbox;
 pub(crate) mod recovery;
 mod table;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -61,6 +62,8 @@ pub use builder::{ActorBuilder, ActorOptions, CallBuilder};
 pub(crate) use builder::{Ctor, Method};
 pub use handle::{Actor, ActorHandle, ActorId, NoMethods};
 use mailbox::Call;
+#[cfg_attr(not(feature = "ray"), allow(unused_imports))]
+pub(crate) use table::CellOps;
 pub(crate) use table::{run_in_caller, ActorTable};
 
 /// The handle of the actor registered under `name` in the current runtime.
@@ -101,28 +104,31 @@ pub fn kill<A: Actor>(handle: &ActorHandle<A>) -> Result<()> {
     shared.backend.kill(&shared, handle)
 }
 
-/// The actor Ray knows under `name` (see `runtime::Backend::get_actor`).
-#[cfg(feature = "ray")]
-pub(crate) fn get_actor_on_ray<A: Actor>(
-    shared: &Arc<RuntimeCore>,
-    ray: &crate::ray::Backend,
-    name: &str,
-) -> Result<ActorHandle<A>> {
-    let class = std::any::type_name::<A>()
-        .rsplit("::")
-        .next()
-        .unwrap_or("actor");
-    let id = ray.get_actor(shared, name, class)?;
-    Ok(ActorHandle::from_new_entry(shared, id))
-}
-
 /// Kills an actor of this process (see `runtime::Backend::kill`).
 pub(crate) fn kill_here<A: Actor>(shared: &RuntimeCore, handle: &ActorHandle<A>) -> Result<()> {
     shared.actors.kill(handle.id)
 }
 
-/// Kills an actor on Ray (see `runtime::Backend::kill`).
-#[cfg(feature = "ray")]
-pub(crate) fn kill_on_ray<A: Actor>(shared: &RuntimeCore, handle: &ActorHandle<A>) -> Result<()> {
-    shared.actors.remote(handle.id)?.kill()
+/// Enters an actor that could not be created (on another backend): a handle to it exists, and
+/// its calls all fail with `reason`, as an embedded actor's whose constructor failed do.
+#[cfg_attr(not(feature = "ray"), allow(dead_code))]
+pub(crate) fn enter_dead<A: Send + 'static>(
+    shared: &RuntimeCore,
+    class: Cow<'static, str>,
+    reason: String,
+) -> ActorId {
+    let cell = Arc::new(mailbox::ActorCell::<A>::new(class));
+    cell.mark_dead(reason);
+    cell.close();
+    shared.actors.insert(cell)
+}
+
+/// Why the actor `id` of this process died, if it is an embedded actor that did.
+#[cfg_attr(not(feature = "ray"), allow(dead_code))]
+pub(crate) fn died_error<A: Send + 'static>(shared: &RuntimeCore, id: ActorId) -> Option<Error> {
+    shared
+        .actors
+        .get::<A>(id)
+        .ok()
+        .map(|cell| cell.died_error())
 }

@@ -16,7 +16,6 @@ use rustc_hash::FxHashMap;
 use super::ActorId;
 use crate::error::{Error, Result};
 use crate::object_store::Cell;
-use crate::ray::RemoteActor;
 use crate::state::{ActorInfo, ActorState};
 
 use super::mailbox::ActorCell;
@@ -38,8 +37,9 @@ pub(crate) fn run_in_caller(out: &Arc<Cell>) -> bool {
     last.is_some_and(|cell| cell.run_in_caller(out))
 }
 
-/// The type-erased face of a cell that the table needs.
-trait CellOps: Send + Sync {
+/// The type-erased face of an actor's entry that the table needs: an embedded actor's cell,
+/// or (on the Ray backend) what `ray/` keeps of an actor on the cluster.
+pub(crate) trait CellOps: Send + Sync {
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn close(&self);
     fn kill(&self, reason: String);
@@ -93,29 +93,6 @@ impl<A: Send + 'static> CellOps for ActorCell<A> {
     }
 }
 
-impl CellOps for RemoteActor {
-    fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
-        self
-    }
-
-    fn close(&self) {
-        // Ray owns the actor: it ends with the job, or when killed.
-    }
-
-    fn run_in_caller(&self, _out: &Arc<Cell>) -> bool {
-        false // its calls run in Ray's workers
-    }
-
-    fn kill(&self, _reason: String) {
-        // At shutdown; a failure here (Ray already gone) leaves nothing to clean up.
-        let _ = RemoteActor::kill(self);
-    }
-
-    fn describe(&self) -> (String, ActorState, usize) {
-        (self.describe_class(), ActorState::Alive, 0)
-    }
-}
-
 struct Entry {
     refs: usize,
     name: Option<String>,
@@ -142,6 +119,12 @@ impl ActorTable {
 
     /// Enters a new actor, counted once for the handle its creator gets.
     pub(super) fn insert<A: Send + 'static>(&self, cell: Arc<ActorCell<A>>) -> ActorId {
+        self.insert_entry(cell)
+    }
+
+    /// Enters a new actor of any kind of entry (an actor on Ray, say), counted once for the
+    /// handle its creator gets.
+    pub(crate) fn insert_entry(&self, cell: Arc<dyn CellOps>) -> ActorId {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
         let entry = Entry {
             refs: 1,
@@ -155,32 +138,16 @@ impl ActorTable {
         }
     }
 
-    /// Enters an actor that runs on Ray, counted once for the handle its creator gets.
+    /// The entry of `id` as a `T` (the kind of entry a backend keeps); `wrong` if it is of
+    /// another kind.
     #[cfg_attr(not(feature = "ray"), allow(dead_code))]
-    pub(crate) fn insert_remote(&self, actor: RemoteActor) -> ActorId {
-        let seq = self.next.fetch_add(1, Ordering::Relaxed);
-        let entry = Entry {
-            refs: 1,
-            name: None,
-            cell: Arc::new(actor),
-        };
-        self.cells.lock().insert(seq, entry);
-        ActorId {
-            owner: self.owner,
-            seq,
-        }
-    }
-
-    /// The Ray actor behind `id`.
-    #[cfg(feature = "ray")]
-    pub(super) fn remote(&self, id: ActorId) -> Result<Arc<RemoteActor>> {
+    pub(crate) fn entry_as<T: Any + Send + Sync>(
+        &self,
+        id: ActorId,
+        wrong: impl FnOnce() -> Error,
+    ) -> Result<Arc<T>> {
         let cell = self.cell(id)?;
-        cell.as_any()
-            .downcast::<RemoteActor>()
-            .map_err(|_| Error::TypeMismatch {
-                expected: "an actor on the Ray cluster",
-                found: "an actor of an embedded runtime",
-            })
+        cell.as_any().downcast::<T>().map_err(|_| wrong())
     }
 
     fn cell(&self, id: ActorId) -> Result<Arc<dyn CellOps>> {

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{error, ffi, Backend, TaskPolicy};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::object_store::codec::frame;
 use crate::object_store::Cell;
-use crate::placement_group::{Placement, PlacementGroup, Strategy};
+use crate::placement_group::{Bundle, Placement, PlacementGroup, PlacementGroupBuilder, Strategy};
 use crate::runtime::RuntimeCore;
 
 /// The registered id of the task that resolves a placement group's `ready` on Ray (Ray's
@@ -55,6 +55,41 @@ pub(super) fn place(placement: Option<&Placement>) -> Result<ffi::Place<'_>> {
 
 /// Placement groups on the cluster.
 impl Backend {
+    /// Creates the group `builder` describes on the cluster.
+    pub(crate) fn create_group_from(
+        &self,
+        shared: &RuntimeCore,
+        this: PlacementGroupBuilder,
+    ) -> Result<PlacementGroup> {
+        let refuse = |reason: String| Error::PlacementGroup {
+            group: this
+                .name
+                .as_ref()
+                .map_or_else(|| "(unnamed)".to_owned(), |n| format!("`{n}`")),
+            reason,
+        };
+        if this.bundles.is_empty() {
+            return Err(refuse(
+                "it has no bundles; add at least one with `.bundle(..)`".into(),
+            ));
+        }
+        let bundles: Vec<Vec<(&str, f64)>> = this.bundles.iter().map(Bundle::named).collect();
+        if let Some(index) = bundles.iter().position(Vec::is_empty) {
+            return Err(refuse(format!(
+                "bundle {index} asks for nothing; give it CPUs, GPUs or a custom resource"
+            )));
+        }
+        let name = this.name.as_deref().unwrap_or("");
+        let (id, ready) = self.create_group(shared, name, this.strategy, &bundles)?;
+        Ok(PlacementGroup::on_ray(
+            id,
+            this.name,
+            this.strategy,
+            this.bundles.len(),
+            ready,
+        ))
+    }
+
     /// Creates a placement group of `bundles` (each, its resources by Ray's names); returns
     /// Ray's id for it and the cell of its `ready`.
     pub(crate) fn create_group(

@@ -20,6 +20,7 @@
 //! restarts, actor restarts (`max_restarts`). What Ray's C++ API cannot express is documented
 //! in docs/ray.md (no cancellation, no per-task retry counts, refs inside values stay local).
 
+mod calls;
 mod errors;
 mod ffi;
 mod groups;
@@ -484,7 +485,7 @@ impl Backend {
         let ray_id = ffi::create_actor(&spec).map_err(|e| error(class, e, started))?;
         Ok(shared
             .actors
-            .insert_remote(RemoteActor::new(ray_id, class.to_owned())))
+            .insert_entry(Arc::new(RemoteActor::new(ray_id, class.to_owned()))))
     }
 
     /// Sends a method call to a Ray actor.
@@ -528,7 +529,7 @@ impl Backend {
         })?;
         Ok(shared
             .actors
-            .insert_remote(RemoteActor::new(id, format!("{class} `{name}`"))))
+            .insert_entry(Arc::new(RemoteActor::new(id, format!("{class} `{name}`")))))
     }
 }
 

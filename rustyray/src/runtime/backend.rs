@@ -197,7 +197,7 @@ impl Backend {
         match self {
             Backend::Embedded => builder.create_here(shared),
             #[cfg(feature = "ray")]
-            Backend::Ray(ray) => builder.create_on_ray(shared, ray),
+            Backend::Ray(ray) => ray.create_group_from(shared, builder),
         }
     }
 
@@ -322,7 +322,7 @@ impl Backend {
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => {
                 drop(body);
-                task.submit_to_ray(shared, ray)
+                ray.submit_task(shared, task)
             }
         }
     }
@@ -339,7 +339,7 @@ impl Backend {
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => {
                 drop(ctor);
-                builder.start_on_ray(shared, ray)
+                ray.start_actor(shared, builder)
             }
         }
     }
@@ -357,7 +357,7 @@ impl Backend {
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => {
                 drop(body);
-                call.send_to_ray(shared, ray)
+                ray.send_call(shared, call)
             }
         }
     }
@@ -371,7 +371,7 @@ impl Backend {
         match self {
             Backend::Embedded => actor::get_actor_here(shared, name),
             #[cfg(feature = "ray")]
-            Backend::Ray(ray) => actor::get_actor_on_ray(shared, ray, name),
+            Backend::Ray(ray) => ray.find_actor(shared, name),
         }
     }
 
@@ -384,7 +384,7 @@ impl Backend {
         match self {
             Backend::Embedded => actor::kill_here(shared, handle),
             #[cfg(feature = "ray")]
-            Backend::Ray(_) => actor::kill_on_ray(shared, handle),
+            Backend::Ray(ray) => ray.kill_actor(shared, handle.id()),
         }
     }
 

@@ -134,9 +134,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// See the [module documentation](self) for an example.
 #[must_use = "a task runs only once `spawn` or `spawn_async` is called"]
 pub struct TaskBuilder {
-    function: Cow<'static, str>,
-    options: TaskOptions,
-    args: CallArgs,
+    pub(crate) function: Cow<'static, str>,
+    pub(crate) options: TaskOptions,
+    pub(crate) args: CallArgs,
 }
 
 impl std::fmt::Debug for TaskBuilder {
@@ -279,19 +279,6 @@ impl TaskBuilder {
     fn submit<R, B: Body>(self, body: B) -> ObjectRef<R> {
         let shared = runtime::current();
         ObjectRef::from_new_cell(shared.backend.submit(&shared, self, body))
-    }
-
-    /// Sends the task to Ray by its registered id (see `runtime::Backend::submit`).
-    #[cfg(feature = "ray")]
-    pub(crate) fn submit_to_ray(
-        self,
-        shared: &RuntimeCore,
-        ray: &crate::ray::Backend,
-    ) -> Arc<Cell> {
-        match self.args.for_ray("task", &self.function) {
-            Ok((id, wire)) => ray.submit(shared, wire, id, &self.function, &self.options),
-            Err(error) => shared.store.insert_failed(error),
-        }
     }
 
     /// Submits the task to this process's scheduler (see `runtime::Backend::submit`).
