@@ -223,6 +223,19 @@ fn timeout_ms(deadline: Option<Instant>) -> i32 {
     }
 }
 
+/// A demand by Ray's resource names, zero amounts left out.
+fn demands(cpus: f64, gpus: f64, custom: &[(String, f64)]) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    if cpus > 0.0 {
+        out.push(("CPU".to_owned(), cpus));
+    }
+    if gpus > 0.0 {
+        out.push(("GPU".to_owned(), gpus));
+    }
+    out.extend(custom.iter().filter(|(_, amount)| *amount > 0.0).cloned());
+    out
+}
+
 /// A task's options as Ray takes them.
 struct RayTask<'a> {
     resources: Vec<(String, f64)>,
@@ -248,16 +261,8 @@ fn task_on_ray(options: &TaskOptions) -> Result<RayTask<'_>> {
         backpressure: _,
         placement,
     } = options.rare();
-    let mut resources = Vec::new();
-    if *num_cpus > 0.0 {
-        resources.push(("CPU".to_owned(), *num_cpus));
-    }
-    if *num_gpus > 0.0 {
-        resources.push(("GPU".to_owned(), *num_gpus));
-    }
-    resources.extend(custom.iter().filter(|(_, amount)| *amount > 0.0).cloned());
     Ok(RayTask {
-        resources,
+        resources: demands(*num_cpus, *num_gpus, custom),
         name: name.as_deref(),
         place: place(placement.as_ref())?,
         // Ray's C++ API has no retry settings: the worker retries (`worker.rs`).
@@ -461,14 +466,7 @@ impl Backend {
             max_restarts: *max_restarts,
             max_task_retries: *max_task_retries,
         })?;
-        let mut demands = Vec::new();
-        if *num_cpus > 0.0 {
-            demands.push(("CPU".to_owned(), *num_cpus));
-        }
-        if *num_gpus > 0.0 {
-            demands.push(("GPU".to_owned(), *num_gpus));
-        }
-        demands.extend(custom.iter().filter(|(_, a)| *a > 0.0).cloned());
+        let demands = demands(*num_cpus, *num_gpus, custom);
         let resources: Vec<ffi::Resource> = demands
             .iter()
             .map(|(name, amount)| ffi::Resource::new(name, *amount))
