@@ -116,7 +116,6 @@ impl Publisher {
         let started = Instant::now();
         let rate = self.rate.lock().iter().copied().collect();
         let snapshot = snapshot::take(&runtime::current(), rate);
-        let json = |value: &dyn erased::Json| Bytes::from(value.to_json());
         let built = Built {
             snapshot: json(&snapshot),
             tasks: json(&snapshot.tasks),
@@ -158,16 +157,7 @@ impl Publisher {
     }
 }
 
-/// Serializing the snapshot's parts through one closure.
-mod erased {
-    pub(super) trait Json {
-        fn to_json(&self) -> Vec<u8>;
-    }
-
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Vec<u8> {
-            // The parts are plain data: encoding them cannot fail.
-            serde_json::to_vec(self).unwrap_or_else(|_| b"null".to_vec())
-        }
-    }
+/// A part of the snapshot as JSON. The parts are plain data: encoding them cannot fail.
+fn json<T: serde::Serialize>(value: &T) -> Bytes {
+    Bytes::from(serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec()))
 }

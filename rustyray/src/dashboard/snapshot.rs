@@ -126,20 +126,12 @@ pub(crate) fn take(shared: &RuntimeCore, rate: Vec<(f64, f64)>) -> Snapshot {
     let store = shared.store.snapshot();
     for task in state::live_tasks(&store.producers) {
         let live = task.state;
-        let kind = if task.actor.is_some() {
-            "actor_call"
-        } else {
-            "task"
-        };
+        let kind = row_kind(task.actor.is_some());
         let row = rows.entry((task.function, task.actor, kind)).or_default();
         *row.live.entry(live.to_string()).or_default() += 1;
     }
     for ((name, actor), notes) in timeline::errors::recent(id) {
-        let kind = if actor.is_some() {
-            "actor_call"
-        } else {
-            "task"
-        };
+        let kind = row_kind(actor.is_some());
         rows.entry((name, actor, kind)).or_default().errors = notes;
     }
     let retries: BTreeMap<String, u64> = rare::counts(id, Event::Retry).into_iter().collect();
@@ -234,9 +226,15 @@ pub(crate) fn finished(runtime: u32) -> u64 {
         .sum()
 }
 
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::ActorCall => "actor_call",
-        Kind::Task | Kind::StreamItem => "task",
+/// A row's kind: a method of an actor, or a task.
+fn row_kind(of_actor: bool) -> &'static str {
+    if of_actor {
+        "actor_call"
+    } else {
+        "task"
     }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    row_kind(kind == Kind::ActorCall)
 }

@@ -338,7 +338,6 @@ impl Cell {
             if same {
                 slot.entry = Entry::Spilled(Box::new(Spilled {
                     file: file.clone(),
-                    size: bytes.len(),
                     type_id: (*object.any()).type_id(),
                     type_name: object.type_name(),
                     _nested: nested,

@@ -89,11 +89,10 @@ enum Entry {
     Spilled(Box<Spilled>),
 }
 
-/// An object on disk: its file, its encoded size, its type, and the handles of the refs it
-/// contains (kept so those objects stay alive while this one is on disk).
+/// An object on disk: its file (with its encoded size), its type, and the handles of the refs
+/// it contains (kept so those objects stay alive while this one is on disk).
 struct Spilled {
     file: SpillFile,
-    size: usize,
     type_id: TypeId,
     type_name: &'static str,
     _nested: Vec<Arc<dyn Any + Send + Sync>>,
@@ -477,7 +476,6 @@ impl ObjectStore {
             .map_err(|disk| self.full(size, &format!("in memory, {memory}; on disk, {disk}")))?;
         Ok(Entry::Spilled(Box::new(Spilled {
             file,
-            size: bytes.len(),
             type_id: (*object.any()).type_id(),
             type_name: object.type_name(),
             _nested: nested,
@@ -554,7 +552,7 @@ impl ObjectStore {
             let (state, size, pinned) = match &slot.entry {
                 Entry::Pending(_) => (ObjectState::Pending, None, false),
                 Entry::Ready(o) => (ObjectState::Ready, Some(o.size() as u64), o.holders() > 1),
-                Entry::Spilled(s) => (ObjectState::Spilled, Some(s.size as u64), false),
+                Entry::Spilled(s) => (ObjectState::Spilled, Some(s.file.len), false),
                 Entry::Failed(_) => (ObjectState::Failed, None, false),
             };
             if let (Entry::Pending(_), Some(control)) = (&slot.entry, &slot.control) {

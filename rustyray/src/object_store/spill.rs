@@ -71,6 +71,13 @@ fn header(nonce: u64, id: ObjectId, payload: &[u8]) -> [u8; HEADER] {
     header
 }
 
+/// The little-endian field of `len` bytes at `at` of a header, if the bytes reach that far.
+fn field(bytes: &[u8], at: usize, len: usize) -> Option<u64> {
+    let mut le = [0u8; 8];
+    le[..len].copy_from_slice(bytes.get(at..at + len)?);
+    Some(u64::from_le_bytes(le))
+}
+
 /// Checks a spill file's bytes against their header, the runtime's `nonce` and what was
 /// remembered of object `id`'s file; says what is wrong with them otherwise.
 fn check(bytes: Vec<u8>, nonce: u64, id: ObjectId, file: &SpillFile) -> Result<Payload, String> {
@@ -82,23 +89,20 @@ fn check(bytes: Vec<u8>, nonce: u64, id: ObjectId, file: &SpillFile) -> Result<P
             bytes.len()
         ));
     }
-    let field = |at: usize, len: usize| {
-        let mut le = [0u8; 8];
-        le[..len].copy_from_slice(&bytes[at..at + len]);
-        u64::from_le_bytes(le)
-    };
-    let (owner, seq) = (field(16, 4) as u32, field(20, 8));
-    if field(8, 8) != nonce || owner != id.owner() || seq != id.seq() {
+    // The whole header is there (checked above).
+    let read = |at: usize, len: usize| field(&bytes, at, len).unwrap_or(0);
+    let (owner, seq) = (read(16, 4) as u32, read(20, 8));
+    if read(8, 8) != nonce || owner != id.owner() || seq != id.seq() {
         return Err(format!(
             "holds another object ({owner}:{seq}, written by {}): it was swapped or made by hand",
-            if field(8, 8) == nonce {
+            if read(8, 8) == nonce {
                 "this runtime"
             } else {
                 "another runtime, or by hand"
             }
         ));
     }
-    let (len, crc) = (field(28, 8), field(36, 4) as u32);
+    let (len, crc) = (read(28, 8), read(36, 4) as u32);
     let held = (bytes.len() - HEADER) as u64;
     if held != len || len != file.len {
         let how = if held < file.len {
@@ -127,17 +131,13 @@ pub(super) fn encoded(payload: &[u8]) -> Vec<u8> {
 /// and checksum it should have from its header (fuzzing the parsing).
 #[cfg(test)]
 pub(super) fn check_any(bytes: Vec<u8>) -> Result<Payload, String> {
-    let field = |at: usize, len: usize| {
-        let mut le = [0u8; 8];
-        le[..len].copy_from_slice(bytes.get(at..at + len)?);
-        Some(u64::from_le_bytes(le))
-    };
+    let read = |at: usize, len: usize| field(&bytes, at, len).unwrap_or(0);
     let (nonce, owner, seq, len, crc) = (
-        field(8, 8).unwrap_or(0),
-        field(16, 4).unwrap_or(0) as u32,
-        field(20, 8).unwrap_or(0),
-        field(28, 8).unwrap_or(0),
-        field(36, 4).unwrap_or(0) as u32,
+        read(8, 8),
+        read(16, 4) as u32,
+        read(20, 8),
+        read(28, 8),
+        read(36, 4) as u32,
     );
     let file = SpillFile {
         path: PathBuf::new(),

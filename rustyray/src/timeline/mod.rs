@@ -115,6 +115,25 @@ pub(crate) struct Finished<'a> {
     pub(crate) object: ObjectId,
 }
 
+impl<'a> Finished<'a> {
+    /// An event of no length at `at`, not failed, of no actor.
+    // A `&Cow`, as the event keeps: cloning a borrowed name into the ring allocates nothing.
+    #[allow(clippy::ptr_arg)]
+    fn instant(kind: Kind, name: &'a Cow<'static, str>, at: Stamp, object: ObjectId) -> Self {
+        Finished {
+            kind,
+            name,
+            actor: None,
+            asynchronous: false,
+            started: at,
+            ended: at,
+            failed: false,
+            skipped: None,
+            object,
+        }
+    }
+}
+
 /// Records a finished task or call on this thread's ring.
 #[inline]
 pub(crate) fn record(event: Finished<'_>) {
@@ -138,17 +157,9 @@ pub(crate) fn record_submitted(
         } else {
             Kind::Task
         };
-        let event = Finished {
-            kind,
-            name,
-            actor,
-            asynchronous: false,
-            started: Stamp::from_raw(0),
-            ended: Stamp::from_raw(0),
-            failed: false,
-            skipped: None,
-            object: ObjectId::new(runtime, 0),
-        };
+        let mut event =
+            Finished::instant(kind, name, Stamp::from_raw(0), ObjectId::new(runtime, 0));
+        event.actor = actor;
         let _ = LOG.try_with(|log| log.submitted(&event));
     }
     #[cfg(not(feature = "dashboard"))]
@@ -174,36 +185,17 @@ pub(crate) fn record_error(
 /// Records that a stream of `name` made the item `object` (an instant on this thread's row).
 #[allow(clippy::ptr_arg)]
 pub(crate) fn record_item(name: &Cow<'static, str>, object: ObjectId) {
-    let at = now();
-    record(Finished {
-        kind: Kind::StreamItem,
-        name,
-        actor: None,
-        asynchronous: false,
-        started: at,
-        ended: at,
-        failed: false,
-        skipped: None,
-        object,
-    });
+    record(Finished::instant(Kind::StreamItem, name, now(), object));
 }
 
 /// Records a task that ended without running (it has no run to show in the trace).
 // A `&Cow`, not a `&str`: cloning a borrowed name into the event allocates nothing.
 #[allow(clippy::ptr_arg)]
 pub(crate) fn record_skipped(name: &Cow<'static, str>, object: ObjectId, why: Skipped) {
-    let at = now();
-    record(Finished {
-        kind: Kind::Task,
-        name,
-        actor: None,
-        asynchronous: false,
-        started: at,
-        ended: at,
-        failed: true,
-        skipped: Some(why),
-        object,
-    });
+    let mut event = Finished::instant(Kind::Task, name, now(), object);
+    event.failed = true;
+    event.skipped = Some(why);
+    record(event);
 }
 
 /// One entry of the Chrome trace format.
