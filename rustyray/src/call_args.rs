@@ -1,18 +1,19 @@
 //! The arguments of a call, shared by tasks, actor constructors and actor calls: each
 //! argument as a slot (a value, or a ref resolved before the call runs), the objects the call
-//! waits for, and, when the `ray` backend may run it, the arguments as they travel to Ray with
-//! the registered id to run them by.
+//! waits for, and, while a runtime of the process sends calls to other processes (the `ray`
+//! backend), the arguments as they travel ([`WireArgs`]) with the registered id to run them by.
+//! What a ref becomes on the other side is the backend's business: this module names no
+//! backend.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
-#[cfg(feature = "ray")]
-use crate::error::Error;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::object_ref::{missing, ObjectId, ObjectRef};
+use crate::object_store::codec::frame;
 use crate::object_store::{Cell, Value};
-use crate::ray::RayArgs;
 
 /// A value, or a ref to one, passed where a task or actor method expects a `T` (declared `T`,
 /// `&T` or `Arc<T>`).
@@ -295,7 +296,6 @@ impl<T: Value> ArgSlot<T> {
     }
 
     /// The value passed (or shared), if it was not passed as a ref; `None` after it was moved.
-    #[cfg(feature = "ray")]
     pub(crate) fn with_value<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
         match &self.0 {
             Slot::Value(v) => v.lock().as_ref().map(f),
@@ -350,7 +350,7 @@ impl<T: Value> ArgSlot<T> {
     pub(crate) fn collect(
         arg: impl IntoArg<T>,
         deps: &mut Deps,
-        wire: &mut Option<RayArgs>,
+        wire: &mut Option<WireArgs>,
     ) -> ArgSlot<T> {
         let slot = arg.into_arg();
         let mut depend_on = |cell: Option<&Arc<Cell>>, id: ObjectId| match cell {
@@ -412,18 +412,19 @@ pub(crate) struct CallArgs {
     pub(crate) registered: Option<&'static str>,
     /// The objects the call waits for.
     pub(crate) deps: Deps,
-    /// The arguments as they travel to Ray, while any runtime of the process uses Ray.
-    wire: Option<RayArgs>,
+    /// The arguments as they travel, while a runtime of the process sends calls out.
+    wire: Option<WireArgs>,
 }
 
 impl CallArgs {
-    /// No arguments yet; recording for Ray if any runtime of the process uses it.
+    /// No arguments yet; recording them for the wire if a runtime of the process sends calls
+    /// out.
     #[inline]
     pub(crate) fn new() -> CallArgs {
         CallArgs {
             registered: None,
             deps: Deps::default(),
-            wire: RayArgs::start(),
+            wire: WireArgs::start(),
         }
     }
 
@@ -439,10 +440,11 @@ impl CallArgs {
         self.arg(arg).into_shared()
     }
 
-    /// The registered id and the recorded arguments, which the `ray` backend needs to run the
-    /// call; `what` (`task`, `actor`, `method`) and `name` say what was not registered.
+    /// The registered id and the recorded arguments, which a backend that runs the call in
+    /// another process needs; `what` (`task`, `actor`, `method`) and `name` say what was not
+    /// registered.
     #[cfg(feature = "ray")]
-    pub(crate) fn for_ray(self, what: &str, name: &str) -> Result<(&'static str, RayArgs)> {
+    pub(crate) fn into_wire(self, what: &str, name: &str) -> Result<(&'static str, WireArgs)> {
         match (self.registered, self.wire) {
             (Some(id), Some(wire)) => Ok((id, wire)),
             _ => Err(not_registered(what, name)),
@@ -450,11 +452,76 @@ impl CallArgs {
     }
 }
 
-/// The error for a call the `ray` backend cannot run: it was built by hand, not by the macros.
+/// The error for a call another process cannot run: it was built by hand, not by the macros.
 #[cfg(feature = "ray")]
 fn not_registered(what: &str, name: &str) -> Error {
     Error::InvalidArgument(format!(
         "{what} `{name}` has no registered id, so a Ray worker could not find it; on the Ray \
          backend, run #[rustyray::remote] functions and #[rustyray::actor] methods only"
     ))
+}
+
+/// Set once a runtime of this process sends calls to other processes.
+static SENDING_OUT: AtomicBool = AtomicBool::new(false);
+
+/// From now on, every call built records its arguments for the wire: a runtime of this process
+/// sends calls out.
+#[cfg_attr(not(feature = "ray"), allow(dead_code))]
+pub(crate) fn record_for_the_wire() {
+    SENDING_OUT.store(true, Ordering::Relaxed);
+}
+
+/// A call's arguments as they travel to another process, in order.
+#[cfg_attr(not(feature = "ray"), allow(dead_code))] // read by the `ray` backend
+pub(crate) struct WireArgs {
+    pub(crate) args: Vec<WireArg>,
+    /// The first argument that cannot travel (its value was moved, or does not encode).
+    pub(crate) broken: Option<Error>,
+}
+
+/// One argument on the wire.
+#[cfg_attr(not(feature = "ray"), allow(dead_code))] // read by the `ray` backend
+pub(crate) enum WireArg {
+    /// A value, as its framed encoding.
+    Bytes(Vec<u8>),
+    /// A ref: the backend sends what stands for its object.
+    Ref(ObjectRef<()>),
+    /// Refs gathered into one parameter (a `Vec`, array or tuple of them).
+    Gathered(Vec<ObjectRef<()>>),
+}
+
+impl WireArgs {
+    /// Starts recording, if a runtime of this process sends calls out (or may: the global
+    /// runtime starts on a cluster from `RUSTYRAY_ADDRESS` only when a call reaches it).
+    #[inline]
+    fn start() -> Option<WireArgs> {
+        if !cfg!(feature = "ray") {
+            return None;
+        }
+        static IN_ENV: OnceLock<bool> = OnceLock::new();
+        let sending = SENDING_OUT.load(Ordering::Relaxed)
+            || *IN_ENV.get_or_init(crate::config::cluster_address_in_env);
+        sending.then(|| WireArgs {
+            args: Vec::new(),
+            broken: None,
+        })
+    }
+
+    /// Records one argument: a value as its encoding, a ref as itself.
+    fn push<T: Value>(&mut self, slot: &ArgSlot<T>) {
+        let arg = match (slot.as_ref(), slot.with_value(frame::encode)) {
+            _ if !slot.gathered().is_empty() => Ok(WireArg::Gathered(slot.gathered().to_vec())),
+            (Some(r), _) => Ok(WireArg::Ref(r.clone().erased())),
+            (None, Some(encoded)) => encoded.map(WireArg::Bytes),
+            (None, None) => Err(Error::InvalidArgument(
+                "an argument's value was moved before the call was sent".to_owned(),
+            )),
+        };
+        match arg {
+            Ok(arg) => self.args.push(arg),
+            Err(error) => {
+                self.broken.get_or_insert(error);
+            }
+        }
+    }
 }

@@ -53,9 +53,6 @@ mod placement_group;
 mod progress;
 #[cfg(feature = "ray")]
 mod ray;
-#[cfg(not(feature = "ray"))]
-#[path = "ray/disabled.rs"]
-mod ray;
 pub mod registry;
 mod runtime;
 mod scheduler;

@@ -87,7 +87,7 @@ pub(super) fn apply(mut config: Config, var: impl Fn(&str) -> Option<OsString>) 
             }
         }
     }
-    if let Some(address) = text("RUSTYRAY_ADDRESS")?.filter(|a| !a.is_empty()) {
+    if let Some(address) = text(ADDRESS)?.filter(|a| !a.is_empty()) {
         config = config.ray(address);
         if let Some(paths) = text("RUSTYRAY_CODE_SEARCH_PATH")? {
             for path in paths.split(':').filter(|p| !p.is_empty()) {
@@ -162,6 +162,14 @@ fn resources(name: &str, value: &str) -> Result<Vec<(String, f64)>> {
             Ok((key.trim().to_owned(), amount))
         })
         .collect()
+}
+
+/// The variable that names a cluster to run on.
+const ADDRESS: &str = "RUSTYRAY_ADDRESS";
+
+/// Whether the environment names a cluster for the global runtime to run on.
+pub(crate) fn cluster_address_in_env() -> bool {
+    std::env::var_os(ADDRESS).is_some_and(|a| !a.is_empty())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 
 mod env;
+pub(crate) use env::cluster_address_in_env;
 
 /// The largest amount of a custom resource: amounts are counted in thousandths in an `i64`,
 /// and a task may name a resource several times, so this leaves room for sums.

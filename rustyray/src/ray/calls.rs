@@ -54,7 +54,7 @@ impl Backend {
             options,
             args,
         } = task;
-        match args.for_ray("task", &function) {
+        match args.into_wire("task", &function) {
             Ok((id, wire)) => self.submit(shared, wire, id, &function, &options),
             Err(error) => shared.store.insert_failed(error),
         }
@@ -78,7 +78,7 @@ impl Backend {
         };
         let (class, options) = (&builder.class, &builder.options);
         let created = groups
-            .and_then(|()| builder.args.for_ray("actor", class))
+            .and_then(|()| builder.args.into_wire("actor", class))
             .and_then(|(id, wire)| self.create_actor(shared, wire, id, class, options));
         let id = created.unwrap_or_else(|error| {
             actor::enter_dead::<A>(shared, builder.class.clone(), error.to_string())
@@ -95,7 +95,7 @@ impl Backend {
         let actor = call.actor;
         let sent = call
             .args
-            .for_ray("method", &call.method)
+            .into_wire("method", &call.method)
             .and_then(|(id, wire)| {
                 let remote = remote(shared, actor)?;
                 Ok(self.call(shared, &remote, wire, id, &call.method))

@@ -35,7 +35,7 @@ use std::time::Instant;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::actor::{ActorId, ActorOptions};
-use crate::call_args::ArgSlot;
+use crate::call_args::{WireArg, WireArgs};
 use crate::config::RayTarget;
 use crate::error::{Error, Result};
 use crate::object_ref::ObjectRef;
@@ -47,9 +47,6 @@ use crate::task::{RareOptions, TaskOptions};
 use errors::from_ray as error;
 use groups::place;
 pub(crate) use groups::GROUP_READY;
-
-/// Set once a runtime of this process uses Ray, so builders start recording wire arguments.
-static ACTIVE: AtomicBool = AtomicBool::new(false);
 
 /// The address the process connected to (Ray's API is one connection per process).
 static CONNECTED: OnceLock<String> = OnceLock::new();
@@ -97,11 +94,9 @@ impl<'de> Deserialize<'de> for RayObject {
     }
 }
 
-/// A call's arguments as they travel to Ray, gathered while the call is built.
+/// A call's arguments as Ray takes them: values as bytes, refs as their Ray objects.
 pub(crate) struct RayArgs {
     args: Vec<RayArg>,
-    /// The first argument that cannot be sent (a ref that failed or is gone).
-    broken: Option<Error>,
 }
 
 enum RayArg {
@@ -110,40 +105,24 @@ enum RayArg {
 }
 
 impl RayArgs {
-    /// Starts recording, if any runtime of this process uses Ray.
-    #[inline]
-    pub(crate) fn start() -> Option<RayArgs> {
-        static IN_ENV: OnceLock<bool> = OnceLock::new();
-        // The global runtime may start on Ray (from RUSTYRAY_ADDRESS) only when the call being
-        // built reaches it.
-        let in_env = || std::env::var_os("RUSTYRAY_ADDRESS").is_some_and(|a| !a.is_empty());
-        let active = ACTIVE.load(Ordering::Relaxed) || *IN_ENV.get_or_init(in_env);
-        active.then(|| RayArgs {
-            args: Vec::new(),
-            broken: None,
-        })
-    }
-
-    /// Records one argument: a value as its bytes, a ref as its Ray object.
-    pub(crate) fn push<T: Value>(&mut self, slot: &ArgSlot<T>) {
-        let arg = match (slot.as_ref(), slot.with_value(frame::encode)) {
-            _ if !slot.gathered().is_empty() => Err(Error::InvalidArgument(
-                "a `Vec` of refs passed for a `Vec<T>` parameter is not available on the Ray \
-                 backend yet: get the values first (`rustyray::get_all`) and pass the `Vec`"
-                    .to_owned(),
-            )),
-            (Some(r), _) => lookup(r).map(RayArg::Object),
-            (None, Some(encoded)) => encoded.map(RayArg::Bytes),
-            (None, None) => Err(Error::InvalidArgument(
-                "an argument's value was moved before it was sent to Ray".to_owned(),
-            )),
-        };
-        match arg {
-            Ok(arg) => self.args.push(arg),
-            Err(error) => {
-                self.broken.get_or_insert(error);
-            }
+    /// The recorded arguments with each ref looked up; the first that cannot travel fails it.
+    fn from_wire(wire: WireArgs) -> Result<RayArgs> {
+        if let Some(error) = wire.broken {
+            return Err(error);
         }
+        let args = wire.args.into_iter().map(|arg| match arg {
+            WireArg::Bytes(bytes) => Ok(RayArg::Bytes(bytes)),
+            WireArg::Ref(r) => lookup(&r).map(RayArg::Object),
+            WireArg::Gathered(refs) => Err(Error::InvalidArgument(format!(
+                "{} refs passed for one `Vec<T>` (or array or tuple) parameter are not \
+                 available on the Ray backend yet: get the values first \
+                 (`rustyray::get_all`) and pass them",
+                refs.len()
+            ))),
+        });
+        Ok(RayArgs {
+            args: args.collect::<Result<_>>()?,
+        })
     }
 
     /// The arguments as the shim takes them, after `policy` (a framed [`TaskPolicy`] or
@@ -310,7 +289,7 @@ impl Backend {
                 }
             }
         }
-        ACTIVE.store(true, Ordering::Relaxed);
+        crate::call_args::record_for_the_wire();
         Ok(Backend { _connected: () })
     }
 
@@ -405,14 +384,15 @@ impl Backend {
     pub(crate) fn submit(
         &self,
         shared: &RuntimeCore,
-        wire: RayArgs,
+        wire: WireArgs,
         function: &'static str,
         name: &str,
         options: &TaskOptions,
     ) -> Arc<Cell> {
-        if let Some(error) = wire.broken {
-            return self.failed(shared, error);
-        }
+        let wire = match RayArgs::from_wire(wire) {
+            Ok(wire) => wire,
+            Err(error) => return self.failed(shared, error),
+        };
         let started = Instant::now();
         let task = match task_on_ray(options) {
             Ok(task) => task,
@@ -440,14 +420,12 @@ impl Backend {
     pub(crate) fn create_actor(
         &self,
         shared: &RuntimeCore,
-        wire: RayArgs,
+        wire: WireArgs,
         constructor: &'static str,
         class: &str,
         options: &ActorOptions,
     ) -> Result<ActorId> {
-        if let Some(error) = wire.broken {
-            return Err(error);
-        }
+        let wire = RayArgs::from_wire(wire)?;
         let started = Instant::now();
         // Every option named, so one added to `ActorOptions` does not compile here until it is
         // mapped to Ray or refused.
@@ -491,13 +469,14 @@ impl Backend {
         &self,
         shared: &RuntimeCore,
         actor: &RemoteActor,
-        wire: RayArgs,
+        wire: WireArgs,
         method: &'static str,
         name: &str,
     ) -> Arc<Cell> {
-        if let Some(error) = wire.broken {
-            return self.failed(shared, error);
-        }
+        let wire = match RayArgs::from_wire(wire) {
+            Ok(wire) => wire,
+            Err(error) => return self.failed(shared, error),
+        };
         if actor.killed.load(Ordering::Acquire) {
             let died = Error::ActorDied {
                 actor: actor.class.clone(),
