@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
+use crate::context;
 use crate::error::{Error, Result};
 use crate::object_ref::{missing, ObjectId, ObjectRef};
 use crate::object_store::codec::frame;
@@ -185,12 +186,6 @@ impl<T: Value + Clone> IntoArg<Vec<T>> for &Vec<ObjectRef<T>> {
     }
 }
 
-thread_local! {
-    /// Whether the body starting on this thread runs its call's last try: no retry will need
-    /// its arguments again.
-    static LAST_TRY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
 /// Says whether the body about to start on this thread runs its call's last try. Every place
 /// that starts a body sets it first (a plain store: this is on every call's path), and a body
 /// reads its arguments as it starts, before it can block or await; the one place that runs
@@ -198,14 +193,14 @@ thread_local! {
 /// with [`keeping_last_try`].
 #[inline]
 pub(crate) fn set_last_try(last: bool) {
-    LAST_TRY.with(|l| l.set(last));
+    context::with(|cx| cx.last_try.set(last));
 }
 
 /// Runs `f` (which starts other bodies) and puts this thread's last-try flag back after it.
 pub(crate) fn keeping_last_try<R>(f: impl FnOnce() -> R) -> R {
-    let was = LAST_TRY.with(std::cell::Cell::get);
+    let was = context::with(|cx| cx.last_try.get());
     let out = f();
-    LAST_TRY.with(|l| l.set(was));
+    context::with(|cx| cx.last_try.set(was));
     out
 }
 
@@ -232,7 +227,7 @@ impl<T: Value + Clone> ArgSlot<T> {
     /// lent out); a copy otherwise, as [`get`](Self::get). Read it as the body starts, before
     /// the body blocks or awaits: the generated code does.
     pub fn value(&self) -> Result<T> {
-        if !LAST_TRY.with(std::cell::Cell::get) {
+        if !context::with(|cx| cx.last_try.get()) {
             return self.get();
         }
         match &self.0 {

@@ -36,6 +36,7 @@ mod api;
 mod call_args;
 mod completion;
 mod config;
+mod context;
 mod counted;
 mod cpu_pool;
 #[cfg(feature = "dashboard")]

@@ -6,7 +6,6 @@
 //! `get_actor` can always hand out a new handle.
 
 use std::any::Any;
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
@@ -14,17 +13,12 @@ use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
 use super::ActorId;
+use crate::context;
 use crate::error::{Error, Result};
 use crate::object_store::Cell;
 use crate::state::{ActorInfo, ActorState};
 
 use super::mailbox::ActorCell;
-
-thread_local! {
-    /// The cell of the actor this thread last sent a call to (see [`ActorTable::get_live`]
-    /// and [`run_in_caller`]).
-    static LAST: RefCell<Option<(ActorId, Weak<dyn CellOps>)>> = const { RefCell::new(None) };
-}
 
 /// Called by a thread about to block on `out`: if `out` is the result of the last call this
 /// thread sent, and that call waits for an idle sync actor whose host has not started yet, runs
@@ -33,7 +27,10 @@ thread_local! {
 /// The thread was going to wait for it anyway; running it here saves the two thread wake-ups
 /// of a round trip (to the pool and back), which dominate a call made one at a time.
 pub(crate) fn run_in_caller(out: &Arc<Cell>) -> bool {
-    let last = LAST.with(|last| last.borrow().as_ref().and_then(|(_, cell)| cell.upgrade()));
+    let last = context::with(|cx| {
+        let last = cx.last_actor.borrow();
+        last.as_ref().and_then(|(_, cell)| cell.upgrade())
+    });
     last.is_some_and(|cell| cell.run_in_caller(out))
 }
 
@@ -234,7 +231,7 @@ impl ActorTable {
     /// (weakly) per thread, so a run of calls to one actor skips the table's shared lock; a
     /// kept cell whose actor died is looked up again, so errors are the table's.
     pub(super) fn get_live<A: Send + 'static>(&self, id: ActorId) -> Result<Arc<ActorCell<A>>> {
-        let kept = LAST.with(|last| match &*last.borrow() {
+        let kept = context::with(|cx| match &*cx.last_actor.borrow() {
             Some((kept, cell)) if *kept == id => cell.upgrade(),
             _ => None,
         });
@@ -245,7 +242,7 @@ impl ActorTable {
         }
         let cell = self.get::<A>(id)?;
         let weak = Arc::downgrade(&cell) as Weak<dyn CellOps>;
-        LAST.with(|last| *last.borrow_mut() = Some((id, weak)));
+        context::with(|cx| *cx.last_actor.borrow_mut() = Some((id, weak)));
         Ok(cell)
     }
 

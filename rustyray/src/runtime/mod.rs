@@ -12,10 +12,9 @@
 //! `RuntimeCore` form no cycle: the [`Runtime`] handle owns the threads and shuts them down when its
 //! last clone is dropped or [`Runtime::shutdown`] is called.
 
-use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 
@@ -27,6 +26,7 @@ pub(crate) use blocking::Reader;
 
 use crate::actor::ActorTable;
 use crate::config::Config;
+use crate::context;
 use crate::cpu_pool::CpuPool;
 use crate::error::{Error, Result};
 use crate::object_store::{ObjectStore, StoreLimits};
@@ -86,14 +86,9 @@ impl RuntimeCore {
     }
 }
 
-thread_local! {
-    static CURRENT: RefCell<Option<Arc<RuntimeCore>>> = const { RefCell::new(None) };
-    /// The global runtime as this thread last saw it, and the global's generation then.
-    static GLOBAL_SEEN: RefCell<(u64, Weak<RuntimeCore>)> = const { RefCell::new((0, Weak::new())) };
-}
-
 static GLOBAL: RwLock<Option<Runtime>> = RwLock::new(None);
-/// Bumped after every change of [`GLOBAL`], so a thread's [`GLOBAL_SEEN`] is used only while
+/// Bumped after every change of [`GLOBAL`], so a thread's copy of it (`Context::global_seen`)
+/// is used only while
 /// it is still the global runtime: a call then costs no shared lock and no count of the
 /// runtime handle, only the weak upgrade.
 static GLOBAL_GENERATION: AtomicU64 = AtomicU64::new(1);
@@ -103,14 +98,14 @@ static NEXT_RUNTIME_ID: AtomicU32 = AtomicU32::new(1);
 /// defaults if there is none yet).
 #[inline]
 pub(crate) fn current() -> Arc<RuntimeCore> {
-    if let Some(shared) = CURRENT.with(|c| c.borrow().clone()) {
+    if let Some(shared) = context::with(|cx| cx.runtime.borrow().clone()) {
         return shared;
     }
     // Read before the global itself: a change after this read makes the cached copy stale
     // at the next call, never the other way round.
     let generation = GLOBAL_GENERATION.load(Ordering::Acquire);
-    let seen = GLOBAL_SEEN.with(|seen| {
-        let seen = seen.borrow();
+    let seen = context::with(|cx| {
+        let seen = cx.global_seen.borrow();
         (seen.0 == generation).then(|| seen.1.upgrade()).flatten()
     });
     if let Some(shared) = seen {
@@ -121,7 +116,7 @@ pub(crate) fn current() -> Arc<RuntimeCore> {
         Err(error) => Runtime::failed(error),
     });
     let shared = Arc::clone(&rt.owner.shared);
-    GLOBAL_SEEN.with(|seen| *seen.borrow_mut() = (generation, Arc::downgrade(&shared)));
+    context::with(|cx| *cx.global_seen.borrow_mut() = (generation, Arc::downgrade(&shared)));
     shared
 }
 
@@ -149,7 +144,7 @@ pub(crate) fn global_or_start(start: impl FnOnce() -> Runtime) -> Runtime {
 
 /// The current runtime if there is one, without starting the global runtime.
 pub(crate) fn current_if_any() -> Option<Arc<RuntimeCore>> {
-    CURRENT.with(|c| c.borrow().clone()).or_else(|| {
+    context::with(|cx| cx.runtime.borrow().clone()).or_else(|| {
         GLOBAL
             .read()
             .as_ref()
@@ -229,7 +224,7 @@ impl Runtime {
                     move || {
                         let shared = weak.upgrade()?;
                         let tokio = shared.handle().cloned();
-                        CURRENT.with(|c| *c.borrow_mut() = Some(shared));
+                        context::with(|cx| *cx.runtime.borrow_mut() = Some(shared));
                         tokio
                     },
                 )
@@ -268,10 +263,10 @@ impl Runtime {
             .worker_threads(config.get_num_cpus().max(1))
             .thread_name(format!("rustyray-{id}"))
             .on_thread_start(move || {
-                CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&for_threads)));
+                context::with(|cx| *cx.runtime.borrow_mut() = Some(Arc::clone(&for_threads)));
             })
             .on_thread_stop(|| {
-                CURRENT.with(|c| c.borrow_mut().take());
+                context::with(|cx| cx.runtime.borrow_mut().take());
             })
             .enable_time()
             .build();
@@ -320,7 +315,11 @@ impl Runtime {
     /// Makes this runtime the one that RustyRay calls on the current thread use, until the
     /// guard is dropped (guards nest).
     pub fn enter(&self) -> EnterGuard<'_> {
-        let previous = CURRENT.with(|c| c.borrow_mut().replace(Arc::clone(&self.owner.shared)));
+        let previous = context::with(|cx| {
+            cx.runtime
+                .borrow_mut()
+                .replace(Arc::clone(&self.owner.shared))
+        });
         EnterGuard {
             previous,
             _runtime: PhantomData,
@@ -435,7 +434,7 @@ pub struct EnterGuard<'a> {
 impl Drop for EnterGuard<'_> {
     fn drop(&mut self) {
         let previous = self.previous.take();
-        CURRENT.with(|c| *c.borrow_mut() = previous);
+        context::with(|cx| *cx.runtime.borrow_mut() = previous);
     }
 }
 

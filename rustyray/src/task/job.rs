@@ -1,15 +1,14 @@
 //! Running a task: its body (sync on the CPU pool, async on tokio), retries, panics caught,
 //! the result stored, and the next job a finishing one made ready.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use tracing::Instrument;
 
 use crate::call_args;
+use crate::context::{self, NextAsync};
 use crate::cpu_pool;
 use crate::error::{Error, Result};
 use crate::object_store::{Cell, Object};
@@ -125,25 +124,15 @@ where
     }
 }
 
-/// An async job's whole run (body, timeline entry, result), as the next one a tokio task runs.
-/// It returns the next async job it made ready while finishing, if it kept one.
-struct NextAsync(Pin<Box<dyn Future<Output = Option<NextAsync>> + Send>>);
-
 /// How many async jobs one tokio task runs in a row before it yields to the others.
 const ASYNC_JOBS_BEFORE_YIELD: u32 = 32;
-
-thread_local! {
-    /// Set (to `Some`) while an async job finishes on this thread: the first async job this
-    /// makes ready is kept here, to run next in the same tokio task.
-    static NEXT_ASYNC: RefCell<Option<Option<NextAsync>>> = const { RefCell::new(None) };
-}
 
 /// Runs `finish` (giving back the lease, storing the result) and returns the async job it made
 /// ready and kept, if any.
 fn finishing_async(finish: impl FnOnce()) -> Option<NextAsync> {
-    let outer = NEXT_ASYNC.with(|slot| slot.replace(Some(None)));
+    let outer = context::with(|cx| cx.next_async.replace(Some(None)));
     finish();
-    NEXT_ASYNC.with(|slot| slot.replace(outer)).flatten()
+    context::with(|cx| cx.next_async.replace(outer)).flatten()
 }
 
 /// Keeps `run` as the next job of the async job finishing on this thread, if one is and has
@@ -152,7 +141,7 @@ fn keep_as_next<R>(run: R) -> Option<R>
 where
     R: Future<Output = Option<NextAsync>> + Send + 'static,
 {
-    NEXT_ASYNC.with(|slot| match &mut *slot.borrow_mut() {
+    context::with(|cx| match &mut *cx.next_async.borrow_mut() {
         Some(next @ None) => {
             *next = Some(NextAsync(Box::pin(run)));
             None

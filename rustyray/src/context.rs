@@ -1,0 +1,84 @@
+//! Everything a thread knows about where it runs, in one thread-local, as tokio's
+//! `runtime/context.rs` keeps its own.
+//!
+//! - **The runtime** calls on this thread use: set on the runtime's own threads when they start,
+//!   by [`Runtime::enter`](crate::Runtime::enter) elsewhere, and the global runtime as this
+//!   thread last saw it (see `runtime::current`).
+//! - **The body running here**: its lease (a sync body's; an async body's lease is a tokio
+//!   task-local, since its task moves between threads), whether it runs its call's last try,
+//!   and whether its panics are being caught (with where the last one happened).
+//! - **Hand-offs**: the async job a finishing job kept to run next in the same tokio task, and
+//!   the actor this thread last sent a call to (which it may run itself when it blocks on it).
+//!
+//! The parts that belong to one layer stay with it: the object store's per-thread queues and
+//! shard, the CPU pool's membership (modelled under loom) and the timeline's per-thread log.
+//! The fields are read and written by the modules that own their meaning; this module only
+//! holds them, so one thread-local access reaches them all.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+
+use crate::actor::{ActorId, CellOps};
+use crate::runtime::RuntimeCore;
+use crate::scheduler::Lease;
+
+/// The per-thread state; see the module's notes.
+pub(crate) struct Context {
+    /// The entered runtime (or the runtime whose thread this is).
+    pub(crate) runtime: RefCell<Option<Arc<RuntimeCore>>>,
+    /// The global runtime as this thread last saw it, and the global's generation then.
+    pub(crate) global_seen: RefCell<(u64, Weak<RuntimeCore>)>,
+    /// The lease of the sync body running on this thread.
+    pub(crate) sync_lease: RefCell<Option<Arc<Lease>>>,
+    /// Whether the body starting on this thread runs its call's last try.
+    pub(crate) last_try: Cell<bool>,
+    /// Inside a body: `Some(print)`, whether its panics are printed too.
+    pub(crate) catching: Cell<Option<bool>>,
+    /// Where the last panic caught in a body of this thread happened.
+    pub(crate) panic_location: RefCell<Option<String>>,
+    /// Set (to `Some`) while an async job finishes here: the first async job this makes ready.
+    pub(crate) next_async: RefCell<Option<Option<NextAsync>>>,
+    /// The cell of the actor this thread last sent a call to.
+    pub(crate) last_actor: RefCell<Option<(ActorId, Weak<dyn CellOps>)>>,
+}
+
+/// An async job's whole run (body, timeline entry, result), as the next one a tokio task runs.
+/// It returns the next async job it made ready while finishing, if it kept one.
+pub(crate) struct NextAsync(pub(crate) Pin<Box<dyn Future<Output = Option<NextAsync>> + Send>>);
+
+impl Context {
+    /// A thread's context before anything is set.
+    const fn new() -> Context {
+        Context {
+            runtime: RefCell::new(None),
+            global_seen: RefCell::new((0, Weak::new())),
+            sync_lease: RefCell::new(None),
+            last_try: Cell::new(false),
+            catching: Cell::new(None),
+            panic_location: RefCell::new(None),
+            next_async: RefCell::new(None),
+            last_actor: RefCell::new(None),
+        }
+    }
+}
+
+thread_local! {
+    static CONTEXT: Context = const { Context::new() };
+}
+
+/// Runs `f` with this thread's context. While the thread tears its context down (a value
+/// dropped with it may call into rustyray), `f` gets a fresh one instead: it finds nothing set,
+/// and what it sets is dropped when it returns.
+#[inline]
+pub(crate) fn with<R>(f: impl FnOnce(&Context) -> R) -> R {
+    let mut f = Some(f);
+    match CONTEXT.try_with(|cx| f.take().map(|f| f(cx))) {
+        Ok(Some(r)) => r,
+        _ => match f.take() {
+            Some(f) => f(&Context::new()),
+            None => unreachable!("`f` ran, so it returned"),
+        },
+    }
+}
