@@ -42,6 +42,7 @@ mod cpu_pool;
 #[cfg(feature = "dashboard")]
 mod dashboard;
 mod deadline;
+mod embedded;
 mod error;
 #[cfg(test)]
 mod fuzz;

@@ -42,19 +42,17 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::object_ref::ObjectRef;
-#[cfg(feature = "ray")]
 use crate::object_store::Cell;
-use crate::runtime::{self, RuntimeCore};
-use crate::scheduler::groups::BundleRequest;
+use crate::runtime::{self};
 pub use crate::scheduler::groups::{GroupState as PlacementGroupState, Strategy};
 use crate::scheduler::{GroupId, GroupInfo};
 
 /// One bundle of a placement group: resources reserved together on one node.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Bundle {
-    cpus: f64,
-    gpus: f64,
-    resources: Vec<(String, f64)>,
+    pub(crate) cpus: f64,
+    pub(crate) gpus: f64,
+    pub(crate) resources: Vec<(String, f64)>,
 }
 
 impl Bundle {
@@ -138,34 +136,6 @@ impl PlacementGroupBuilder {
         let shared = runtime::current();
         shared.check()?;
         shared.backend.create_group(&shared, self)
-    }
-
-    /// Creates the group in this process's scheduler (see `runtime::Backend::create_group`).
-    pub(crate) fn create_here(self, shared: &RuntimeCore) -> Result<PlacementGroup> {
-        let ready = shared.store.insert_pending(None);
-        let requests: Vec<BundleRequest<'_>> = self
-            .bundles
-            .iter()
-            .map(|b| BundleRequest {
-                cpus: b.cpus,
-                gpus: b.gpus,
-                custom: &b.resources,
-            })
-            .collect();
-        let id = shared.scheduler.create_group(
-            self.name.clone(),
-            self.strategy,
-            &requests,
-            Arc::clone(&ready),
-        )?;
-        Ok(PlacementGroup {
-            reservation: Reservation::Here(id),
-            id,
-            name: self.name,
-            strategy: self.strategy,
-            bundles: self.bundles.len(),
-            ready: ObjectRef::from_new_cell(ready),
-        })
     }
 }
 
@@ -290,6 +260,25 @@ impl PlacementGroup {
         &self.reservation
     }
 
+    /// A group of this process's scheduler, numbered `id`, whose `ready` resolves once it is
+    /// reserved.
+    pub(crate) fn here(
+        id: GroupId,
+        name: Option<String>,
+        strategy: Strategy,
+        bundles: usize,
+        ready: Arc<Cell>,
+    ) -> PlacementGroup {
+        PlacementGroup {
+            reservation: Reservation::Here(id),
+            id,
+            name,
+            strategy,
+            bundles,
+            ready: ObjectRef::from_new_cell(ready),
+        }
+    }
+
     /// A group on the Ray cluster, known by Ray's `id` (its number is the id's first 8 bytes,
     /// the same for every handle to it), whose `ready` is the cell of Ray's reservation check.
     #[cfg(feature = "ray")]
@@ -339,7 +328,7 @@ impl fmt::Debug for PlacementGroup {
 /// Removing it again does nothing.
 pub fn remove_placement_group(pg: &PlacementGroup) -> Result<()> {
     let shared = runtime::current();
-    shared.backend.remove_group(&shared, pg.reservation())
+    shared.backend.remove_group(pg.reservation())
 }
 
 /// The live placement group named `name` (Ray's `get_placement_group`), or
@@ -352,21 +341,6 @@ pub fn get_placement_group(name: &str) -> Result<PlacementGroup> {
         .ok_or_else(|| Error::NotFound {
             what: format!("placement group `{name}`"),
         })
-}
-
-/// The live group named `name` in this process's scheduler.
-pub(crate) fn find_here(shared: &RuntimeCore, name: &str) -> Option<PlacementGroup> {
-    let (info, ready) = shared
-        .scheduler
-        .group(|g| g.name.as_deref() == Some(name))?;
-    Some(PlacementGroup {
-        reservation: Reservation::Here(info.id),
-        id: info.id,
-        name: info.name,
-        strategy: info.strategy,
-        bundles: info.bundles.len(),
-        ready: ObjectRef::from_new_cell(ready),
-    })
 }
 
 /// One placement group, as [`state::placement_groups`](crate::state::placement_groups) lists it.

@@ -190,12 +190,7 @@ pub use crate::stream::StreamInfo;
 /// ```
 pub fn placement_groups() -> Vec<crate::PlacementGroupInfo> {
     let shared = runtime::current();
-    shared
-        .scheduler
-        .groups()
-        .into_iter()
-        .map(Into::into)
-        .collect()
+    shared.backend.groups()
 }
 
 /// The current runtime's live streams (those whose consumer or producer still exists), oldest

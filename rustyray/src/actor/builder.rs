@@ -10,16 +10,14 @@ use futures_util::FutureExt;
 
 use crate::call_args::{ArgSlot, CallArgs, IntoArg};
 use crate::error::{Error, Result};
-use crate::object_ref::{missing, ObjectRef};
-use crate::object_store::{Cell, Object, Value};
-use crate::runtime::{self, RuntimeCore};
+use crate::object_ref::ObjectRef;
+use crate::object_store::{Object, Value};
+use crate::runtime::{self};
 use crate::stream::{ObjectRefStream, StreamSink};
 use crate::task::BoxFuture;
 
-use super::host::{ActorHost, ConcurrentRunner};
-use super::mailbox::ActorCell;
-use super::recovery::Recovery;
-use super::{Actor, ActorHandle, ActorId, Call};
+use super::host::ConcurrentRunner;
+use super::{Actor, ActorHandle, ActorId};
 
 /// Options of an actor: its name, restarts, retries, concurrency, and the resources it holds.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,7 +52,7 @@ impl ActorOptions {
     crate::actor_option_methods!(define);
 
     /// Whether the actor holds resources (so it takes a lease from the scheduler).
-    fn holds_resources(&self) -> bool {
+    pub(crate) fn holds_resources(&self) -> bool {
         self.num_cpus > 0.0
             || self.num_gpus > 0.0
             || !self.resources.is_empty()
@@ -93,7 +91,7 @@ pub(crate) enum Ctor<A> {
 pub struct ActorBuilder<A> {
     pub(crate) class: Cow<'static, str>,
     pub(crate) options: ActorOptions,
-    concurrent: Option<ConcurrentRunner<A>>,
+    pub(crate) concurrent: Option<ConcurrentRunner<A>>,
     pub(crate) concurrency_groups: Vec<(Cow<'static, str>, usize)>,
     pub(crate) args: CallArgs,
 }
@@ -156,7 +154,7 @@ impl<A: Actor> ActorBuilder<A> {
         self.concurrent()
     }
 
-    fn check_concurrency(&self) -> Result<()> {
+    pub(crate) fn check_concurrency(&self) -> Result<()> {
         if let Some((name, _)) = self
             .concurrency_groups
             .iter()
@@ -221,85 +219,6 @@ impl<A: Actor> ActorBuilder<A> {
         let shared = runtime::current();
         shared.backend.create_actor(&shared, self, ctor)
     }
-
-    /// Starts the actor in this process (see `runtime::Backend::create_actor`).
-    pub(crate) fn start_here(mut self, shared: &Arc<RuntimeCore>, ctor: Ctor<A>) -> ActorHandle<A> {
-        self.args.deps.keep_owned_by(shared.id);
-        let concurrency = self.check_concurrency();
-        let class = match &self.options.name {
-            Some(name) => format!("{} `{name}`", self.class).into(),
-            None => self.class,
-        };
-        let cell = Arc::new(ActorCell::new(class));
-        let id = shared.actors.insert(Arc::clone(&cell));
-        let handle = ActorHandle::from_new_entry(shared, id);
-        let demand = || -> Result<Option<crate::scheduler::Demand>> {
-            let o = &self.options;
-            if !o.holds_resources() {
-                return Ok(None);
-            }
-            let what = format!("actor {}", cell.class);
-            let scheduler = &shared.scheduler;
-            match &o.placement {
-                None => scheduler.demand(&what, o.num_cpus, o.num_gpus, &o.resources),
-                Some(placement) => placement.here().and_then(|at| {
-                    scheduler.demand_in(&what, o.num_cpus, o.num_gpus, &o.resources, at)
-                }),
-            }
-            .map(Some)
-        };
-        let checked = shared
-            .check()
-            .and(concurrency)
-            .and_then(|()| demand())
-            .and_then(|demand| match &self.options.name {
-                Some(name) => shared.actors.claim_name(name, id).map(|()| demand),
-                None => Ok(demand),
-            });
-        match (checked, shared.handle()) {
-            (Ok(demand), Some(tokio)) => {
-                let host = ActorHost {
-                    shared: Arc::clone(shared),
-                    cell: Arc::clone(&cell),
-                    deps: self.args.deps,
-                    ctor,
-                    recovery: Recovery::new(
-                        self.options.max_restarts,
-                        self.options.max_task_retries,
-                    ),
-                    max_concurrency: self.options.max_concurrency,
-                    concurrency_groups: self.concurrency_groups,
-                    concurrent: self.concurrent,
-                    backlog: Default::default(),
-                    running: Vec::new(),
-                    lease: None,
-                };
-                match demand {
-                    None => {
-                        let task = tokio.spawn(host.run());
-                        cell.set_task(task.abort_handle());
-                    }
-                    // Started once its resources are granted; it holds them while it lives.
-                    Some(demand) => {
-                        let tokio = tokio.clone();
-                        shared.scheduler.submit(crate::scheduler::Queued {
-                            demand,
-                            start: Box::new(move |lease| host.start_with(lease, &tokio)),
-                        })
-                    }
-                }
-            }
-            (Err(error), _) => {
-                cell.mark_dead(error.to_string());
-                cell.close();
-            }
-            (Ok(_), None) => {
-                cell.mark_dead(Error::RuntimeShutdown.to_string());
-                cell.close();
-            }
-        }
-        handle
-    }
 }
 
 impl<A: Actor> ActorBuilder<A> {}
@@ -311,7 +230,7 @@ pub struct CallBuilder<A> {
     pub(crate) method: Cow<'static, str>,
     pub(crate) args: CallArgs,
     backpressure: Option<usize>,
-    group: u8,
+    pub(crate) group: u8,
     _actor: PhantomData<fn() -> A>,
 }
 
@@ -468,49 +387,5 @@ impl<A: Actor> CallBuilder<A> {
     fn send<R>(self, body: Method<A>) -> ObjectRef<R> {
         let shared = runtime::current();
         ObjectRef::from_new_cell(shared.backend.call(&shared, self, body))
-    }
-
-    /// Sends the call to the actor's host in this process (see `runtime::Backend::call`).
-    pub(crate) fn send_here(mut self, shared: &Arc<RuntimeCore>, body: Method<A>) -> Arc<Cell> {
-        let cell = match shared
-            .check()
-            .and_then(|()| shared.actors.get_live::<A>(self.actor))
-        {
-            Ok(cell) => cell,
-            Err(error) => return shared.store.insert_failed(error),
-        };
-        if !cell.is_alive() {
-            return shared.store.insert_failed(cell.died_error());
-        }
-        self.args.deps.keep_owned_by(shared.id);
-        if let Some(id) = self.args.deps.missing {
-            return shared.store.insert_failed(missing(id));
-        }
-        let out = shared.store.insert_pending(None);
-        tracing::trace!(
-            target: "rustyray::actor",
-            actor = %cell.class,
-            method = %self.method,
-            object = %out.id(),
-            "submitted"
-        );
-        crate::timeline::record_submitted(&self.method, Some(&cell.class), shared.id);
-        let call = Call {
-            method: self.method,
-            deps: self.args.deps.cells,
-            out: Arc::clone(&out),
-            body,
-            attempts: 0,
-            group: self.group,
-        };
-        if cell.send(call, &shared.pool).is_err() {
-            // The actor died or was freed after the check above.
-            let error = match shared.actors.get::<A>(self.actor) {
-                Ok(cell) => cell.died_error(),
-                Err(not_found) => not_found,
-            };
-            out.complete(Err(error));
-        }
-        out
     }
 }

@@ -45,39 +45,39 @@ use crate::task::BoxFuture;
 use crate::timeline;
 
 /// Runs shared calls side by side; compiled only for `Sync` actors.
-pub(super) type ConcurrentRunner<A> =
+pub(crate) type ConcurrentRunner<A> =
     for<'a> fn(&'a mut ActorHost<A>, &'a A, Call<A>) -> BoxFuture<'a, Option<Crash<A>>>;
 
 /// What a panic interrupted: the calls in flight, with the error each would fail with.
-pub(super) struct Crash<A> {
+pub(crate) struct Crash<A> {
     reason: String,
     in_flight: Vec<(Call<A>, Error)>,
 }
 
-pub(super) struct ActorHost<A> {
-    pub(super) shared: Arc<RuntimeCore>,
-    pub(super) cell: Arc<ActorCell<A>>,
-    pub(super) deps: Deps,
-    pub(super) ctor: Ctor<A>,
-    pub(super) recovery: Recovery,
-    pub(super) max_concurrency: usize,
+pub(crate) struct ActorHost<A> {
+    pub(crate) shared: Arc<RuntimeCore>,
+    pub(crate) cell: Arc<ActorCell<A>>,
+    pub(crate) deps: Deps,
+    pub(crate) ctor: Ctor<A>,
+    pub(crate) recovery: Recovery,
+    pub(crate) max_concurrency: usize,
     /// The named concurrency groups and their limits (calls name them by 1-based index).
-    pub(super) concurrency_groups: Vec<(Cow<'static, str>, usize)>,
-    pub(super) concurrent: Option<ConcurrentRunner<A>>,
+    pub(crate) concurrency_groups: Vec<(Cow<'static, str>, usize)>,
+    pub(crate) concurrent: Option<ConcurrentRunner<A>>,
     /// Calls taken from the mailbox but not run yet.
-    pub(super) backlog: VecDeque<Call<A>>,
+    pub(crate) backlog: VecDeque<Call<A>>,
     /// Results of the calls running now, failed if the host is dropped mid-call. Weak: a
     /// result nobody refers to any more needs no failing, and the list must not keep it alive.
-    pub(super) running: Vec<Weak<Cell>>,
+    pub(crate) running: Vec<Weak<Cell>>,
     /// The resources the actor holds while it lives (`num_cpus`, `num_gpus`, a placement
     /// group's bundle), if it asked for any: its calls run inside this lease.
-    pub(super) lease: Option<Arc<Lease>>,
+    pub(crate) lease: Option<Arc<Lease>>,
 }
 
 impl<A: Send + 'static> ActorHost<A> {
     /// Starts the host holding `lease` (or, without one, its placement group was removed
     /// before the actor could start: it dies).
-    pub(super) fn start_with(mut self, lease: Option<Lease>, tokio: &tokio::runtime::Handle) {
+    pub(crate) fn start_with(mut self, lease: Option<Lease>, tokio: &tokio::runtime::Handle) {
         let Some(lease) = lease else {
             self.cell.mark_dead(scheduler::group_removed().to_string());
             self.cell.close();
@@ -91,7 +91,7 @@ impl<A: Send + 'static> ActorHost<A> {
     }
 
     /// Builds the state, then serves calls.
-    pub(super) async fn run(mut self) {
+    pub(crate) async fn run(mut self) {
         let state = match self.construct().await {
             Ok(state) => Box::new(state),
             Err(reason) => return self.die(reason),
@@ -162,9 +162,12 @@ impl<A: Send + 'static> ActorHost<A> {
 
     /// Moves the host to a CPU pool thread, to run sync calls there ([`Self::drain`]). If the
     /// pool is shut down, the job is dropped, and with it the host, which fails what it holds.
-    pub(super) fn wake(self, state: Box<A>) {
+    pub(crate) fn wake(self, state: Box<A>) {
         let shared = Arc::clone(&self.shared);
-        shared.pool.spawn(Box::new(move || self.drain(state, None)));
+        shared
+            .here()
+            .pool()
+            .spawn(Box::new(move || self.drain(state, None)));
     }
 
     /// Hands the host back to tokio (for an async call, a sync call whose arguments are not
@@ -191,7 +194,7 @@ impl<A: Send + 'static> ActorHost<A> {
     /// A thread blocking on a call's result may run it this way too ([`ActorCell::run_in_caller`]):
     /// then `helping` is that result, and once it resolves the host parks again, or goes on
     /// on the pool if calls are left.
-    pub(super) fn drain(mut self, mut state: Box<A>, helping: Option<&Arc<Cell>>) {
+    pub(crate) fn drain(mut self, mut state: Box<A>, helping: Option<&Arc<Cell>>) {
         let cell = Arc::clone(&self.cell);
         // One clock reading per call: each call's end is the next one's start.
         let mut started = timeline::now();
@@ -309,7 +312,7 @@ impl<A: Send + 'static> ActorHost<A> {
     /// full waits in its group's queue, so the other groups' calls go on past it. On a panic
     /// the other calls still running are interrupted and reported in the crash, and those
     /// still queued go back to the backlog.
-    pub(super) async fn run_concurrently(&mut self, state: &A, first: Call<A>) -> Option<Crash<A>>
+    pub(crate) async fn run_concurrently(&mut self, state: &A, first: Call<A>) -> Option<Crash<A>>
     where
         A: Sync,
     {
@@ -441,7 +444,7 @@ impl<A: Send + 'static> ActorHost<A> {
             Ctor::Sync(ctor) => {
                 let ctor = Arc::clone(ctor);
                 let (back, built) = oneshot::channel();
-                self.shared.pool.spawn(Box::new(move || {
+                self.shared.here().pool().spawn(Box::new(move || {
                     // Never a last try: a restart builds the state again from the arguments.
                     let _ = back.send(panics::catch(
                         print,

@@ -20,7 +20,7 @@ use crate::object_store::{Cell, Object};
 
 /// What runs an actor's calls, as the mailbox sees it: something that can be parked in it and
 /// later run what waits. The runtime's is [`ActorHost`]; the loom model has its own.
-pub(super) trait Host<A>: Send + Sized + 'static {
+pub(crate) trait Host<A>: Send + Sized + 'static {
     /// The calls taken from the mailbox and not run yet.
     fn backlog(&mut self) -> &mut VecDeque<Call<A>>;
 
@@ -40,27 +40,27 @@ impl<A: Send + 'static> Host<A> for ActorHost<A> {
 }
 
 /// What callers share with a running actor: its mailbox and whether it is alive.
-pub(super) struct ActorCell<A, H = ActorHost<A>> {
-    pub(super) class: Cow<'static, str>,
+pub(crate) struct ActorCell<A, H = ActorHost<A>> {
+    pub(crate) class: Cow<'static, str>,
     /// On a cache line of its own: the host takes its lock too, and callers write the cell's
     /// reference count (the `Arc`'s, just before `class`) at every call.
-    pub(super) mailbox: CachePadded<MailboxLock<Mailbox<A, H>>>,
-    pub(super) alive: AtomicBool,
-    pub(super) death: Mutex<Option<String>>,
-    pub(super) task: Mutex<Option<tokio::task::AbortHandle>>,
+    pub(crate) mailbox: CachePadded<MailboxLock<Mailbox<A, H>>>,
+    pub(crate) alive: AtomicBool,
+    pub(crate) death: Mutex<Option<String>>,
+    pub(crate) task: Mutex<Option<tokio::task::AbortHandle>>,
     /// What the host writes at every call, on a cache line of its own so that callers
     /// reading `alive` do not miss on it.
-    pub(super) progress: CachePadded<Progress>,
+    pub(crate) progress: CachePadded<Progress>,
 }
 
 /// What an actor's host notes as it takes each call.
-pub(super) struct Progress {
+pub(crate) struct Progress {
     /// The sync call running on the CPU pool now (or the last one run), failed at once by
     /// `kill`.
-    pub(super) running: Mutex<Option<Weak<Cell>>>,
+    pub(crate) running: Mutex<Option<Weak<Cell>>>,
     /// Calls the host had taken from the mailbox but not run when it last took one (for
     /// `rustyray::state`).
-    pub(super) queued: AtomicUsize,
+    pub(crate) queued: AtomicUsize,
 }
 
 /// An actor's mailbox: the calls sent and not yet taken, and its host while it is idle.
@@ -69,16 +69,16 @@ pub(super) struct Progress {
 /// tokio; the next send takes it out and starts it on the pool again. Parking and sending
 /// both happen under the mailbox's lock, so a call can never arrive unseen between the host's
 /// last look at an empty mailbox and its parking. The host takes all waiting calls at once.
-pub(super) struct Mailbox<A, H = ActorHost<A>> {
-    pub(super) calls: VecDeque<Call<A>>,
+pub(crate) struct Mailbox<A, H = ActorHost<A>> {
+    pub(crate) calls: VecDeque<Call<A>>,
     /// Set once no more calls are accepted (the last handle dropped, or the actor died).
-    pub(super) closed: bool,
+    pub(crate) closed: bool,
     /// The host's task, waiting on tokio for the next call.
-    pub(super) waker: Option<Waker>,
-    pub(super) parked: Option<(H, Box<A>)>,
+    pub(crate) waker: Option<Waker>,
+    pub(crate) parked: Option<(H, Box<A>)>,
     /// A job that starts the parked host is queued on the CPU pool (so a send need not queue
     /// another).
-    pub(super) started: bool,
+    pub(crate) started: bool,
 }
 
 impl<A, H> Mailbox<A, H> {
@@ -98,7 +98,7 @@ impl<A, H> Mailbox<A, H> {
 }
 
 /// What a host that ran out of calls found in the mailbox.
-pub(super) enum ParkOutcome<A, H = ActorHost<A>> {
+pub(crate) enum ParkOutcome<A, H = ActorHost<A>> {
     /// More calls, now in its backlog.
     Calls(H, Box<A>),
     /// None: it is parked until the next send.
@@ -108,7 +108,7 @@ pub(super) enum ParkOutcome<A, H = ActorHost<A>> {
 }
 
 impl<A, H> ActorCell<A, H> {
-    pub(super) fn new(class: Cow<'static, str>) -> ActorCell<A, H> {
+    pub(crate) fn new(class: Cow<'static, str>) -> ActorCell<A, H> {
         ActorCell {
             class,
             mailbox: CachePadded::new(MailboxLock::new(Mailbox {
@@ -129,15 +129,15 @@ impl<A, H> ActorCell<A, H> {
     }
 
     /// Notes how many calls wait in the mailbox (written by the actor's host only).
-    pub(super) fn set_queued(&self, calls: usize) {
+    pub(crate) fn set_queued(&self, calls: usize) {
         self.progress.queued.store(calls, Ordering::Relaxed);
     }
 
-    pub(super) fn is_alive(&self) -> bool {
+    pub(crate) fn is_alive(&self) -> bool {
         self.alive.load(Ordering::Acquire)
     }
 
-    pub(super) fn died_error(&self) -> Error {
+    pub(crate) fn died_error(&self) -> Error {
         Error::ActorDied {
             actor: self.class.to_string(),
             reason: self
@@ -148,24 +148,24 @@ impl<A, H> ActorCell<A, H> {
         }
     }
 
-    pub(super) fn mark_dead(&self, reason: String) {
+    pub(crate) fn mark_dead(&self, reason: String) {
         self.death.lock().get_or_insert(reason);
         self.alive.store(false, Ordering::Release);
     }
 
-    pub(super) fn set_task(&self, task: tokio::task::AbortHandle) {
+    pub(crate) fn set_task(&self, task: tokio::task::AbortHandle) {
         *self.task.lock() = Some(task);
     }
 
     /// Closes the mailbox and returns the calls still in it (for the host to fail).
-    pub(super) fn close_and_take(&self) -> VecDeque<Call<A>> {
+    pub(crate) fn close_and_take(&self) -> VecDeque<Call<A>> {
         let mut mailbox = self.mailbox.lock();
         mailbox.closed = true;
         std::mem::take(&mut mailbox.calls)
     }
 
     /// Notes the sync call starting on the CPU pool.
-    pub(super) fn set_running(&self, call: Weak<Cell>) {
+    pub(crate) fn set_running(&self, call: Weak<Cell>) {
         *self.progress.running.lock() = Some(call);
     }
 }
@@ -177,7 +177,7 @@ impl<A: Send + 'static, H: Host<A>> ActorCell<A, H> {
     /// A parked host stays in the mailbox: the job queued on the CPU pool takes it out when it
     /// runs. Until then, a thread that blocks on the call's result may take it first and run
     /// the call itself ([`run_in_caller`](Self::run_in_caller)).
-    pub(super) fn send(
+    pub(crate) fn send(
         self: &Arc<Self>,
         call: Call<A>,
         pool: &CpuPool,
@@ -223,7 +223,7 @@ impl<A: Send + 'static, H: Host<A>> ActorCell<A, H> {
     /// producing `out` (the thread is about to block on it): returns whether it did. The host
     /// runs until `out` resolves, then parks again (or goes on on the CPU pool if more calls
     /// came meanwhile).
-    pub(super) fn run_in_caller(&self, out: &Arc<Cell>) -> bool {
+    pub(crate) fn run_in_caller(&self, out: &Arc<Cell>) -> bool {
         let parked = {
             let mut mailbox = self.mailbox.lock();
             let produces = |call: &Call<A>| Arc::ptr_eq(&call.out, out);
@@ -244,7 +244,7 @@ impl<A: Send + 'static, H: Host<A>> ActorCell<A, H> {
 
     /// Moves every waiting call to the end of `into` (in order): whether there were any, or
     /// `None` once the mailbox is closed and empty.
-    pub(super) fn take_calls(&self, into: &mut VecDeque<Call<A>>) -> Option<bool> {
+    pub(crate) fn take_calls(&self, into: &mut VecDeque<Call<A>>) -> Option<bool> {
         self.mailbox.lock().take_into(into)
     }
 
@@ -252,7 +252,7 @@ impl<A: Send + 'static, H: Host<A>> ActorCell<A, H> {
     /// under the lock that sends take, so a call sent since its last look is not missed: the
     /// host then gets it (and is given back), as it does when the mailbox was closed meanwhile.
     /// (Only the idle path moves the host; taking calls does not.)
-    pub(super) fn park(&self, mut host: H, state: Box<A>) -> ParkOutcome<A, H> {
+    pub(crate) fn park(&self, mut host: H, state: Box<A>) -> ParkOutcome<A, H> {
         let mut mailbox = self.mailbox.lock();
         match mailbox.take_into(host.backlog()) {
             Some(false) => {
@@ -270,7 +270,7 @@ impl<A: Send + 'static, H: Host<A>> ActorCell<A, H> {
 
     /// Waits on tokio for calls and moves them to `into`; `None` once the mailbox is closed
     /// and empty.
-    pub(super) fn poll_calls(
+    pub(crate) fn poll_calls(
         &self,
         cx: &mut Context<'_>,
         into: &mut VecDeque<Call<A>>,
@@ -288,7 +288,7 @@ impl<A: Send + 'static, H: Host<A>> ActorCell<A, H> {
 
     /// Closes the mailbox: the actor runs what was sent, then stops. A parked host has
     /// nothing left to run, so it (and the actor's state) is dropped now.
-    pub(super) fn close(&self) {
+    pub(crate) fn close(&self) {
         let (parked, waker) = {
             let mut mailbox = self.mailbox.lock();
             mailbox.closed = true;
@@ -303,20 +303,20 @@ impl<A: Send + 'static, H: Host<A>> ActorCell<A, H> {
 
 /// One call in a mailbox.
 pub(crate) struct Call<A> {
-    pub(super) method: Cow<'static, str>,
-    pub(super) deps: Vec<Arc<Cell>>,
-    pub(super) out: Arc<Cell>,
-    pub(super) body: Method<A>,
+    pub(crate) method: Cow<'static, str>,
+    pub(crate) deps: Vec<Arc<Cell>>,
+    pub(crate) out: Arc<Cell>,
+    pub(crate) body: Method<A>,
     /// How many times the call was re-sent after a crash.
-    pub(super) attempts: u32,
+    pub(crate) attempts: u32,
     /// Its concurrency group: 0 for the default one, else the 1-based index of a named one.
-    pub(super) group: u8,
+    pub(crate) group: u8,
 }
 
 impl<A> Call<A> {
     /// Stores the call's outcome, letting go of the call (its body and argument refs) first,
     /// and of its handle to the result before the result's waiters run.
-    pub(super) fn finish(self, outcome: Result<Object>) {
+    pub(crate) fn finish(self, outcome: Result<Object>) {
         let out = Arc::clone(&self.out);
         drop(self);
         out.finish(outcome);
@@ -325,7 +325,7 @@ impl<A> Call<A> {
     /// Whether this run is the call's last try (no retry will need its arguments again).
     /// Its dependencies, resolved by now, are let go: its argument slots hold them, so a ref
     /// moved into the call is then the only handle to its object.
-    pub(super) fn last_try(&mut self, recovery: &super::recovery::Recovery) -> bool {
+    pub(crate) fn last_try(&mut self, recovery: &super::recovery::Recovery) -> bool {
         if !self.deps.is_empty() {
             self.deps = Vec::new();
         }
@@ -333,7 +333,7 @@ impl<A> Call<A> {
     }
 
     /// A copy of a shared call (sharing its body); `None` for other kinds.
-    pub(super) fn copy_shared(&self) -> Option<Call<A>> {
+    pub(crate) fn copy_shared(&self) -> Option<Call<A>> {
         let Method::Shared(body) = &self.body else {
             return None;
         };

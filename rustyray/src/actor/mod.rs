@@ -61,7 +61,9 @@ use crate::runtime::{self, RuntimeCore};
 pub use builder::{ActorBuilder, ActorOptions, CallBuilder};
 pub(crate) use builder::{Ctor, Method};
 pub use handle::{Actor, ActorHandle, ActorId, NoMethods};
-use mailbox::Call;
+pub(crate) use host::ActorHost;
+pub(crate) use mailbox::{ActorCell, Call};
+pub(crate) use recovery::Recovery;
 #[cfg_attr(not(feature = "ray"), allow(unused_imports))]
 pub(crate) use table::CellOps;
 pub(crate) use table::{run_in_caller, ActorTable};
@@ -76,22 +78,6 @@ pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
     shared.backend.get_actor(&shared, name)
 }
 
-/// The live actor named `name` in this process's actor table (see `runtime::Backend`).
-pub(crate) fn get_actor_here<A: Actor>(
-    shared: &Arc<RuntimeCore>,
-    name: &str,
-) -> Result<ActorHandle<A>> {
-    let not_found = || Error::NotFound {
-        what: format!("actor named `{name}`"),
-    };
-    let id = shared.actors.named(name).ok_or_else(not_found)?;
-    shared.actors.get::<A>(id)?;
-    if !shared.actors.retain(id) {
-        return Err(not_found());
-    }
-    Ok(ActorHandle::from_new_entry(shared, id))
-}
-
 /// Kills the actor at once: the call running now is abandoned (an async one is dropped at its
 /// next `.await`; a sync one finishes on its thread and its result is discarded), and every
 /// call it holds or receives fails with [`Error::ActorDied`]. A named actor's name is freed.
@@ -102,11 +88,6 @@ pub fn kill<A: Actor>(handle: &ActorHandle<A>) -> Result<()> {
     let shared = runtime::current();
     shared.check()?;
     shared.backend.kill(&shared, handle)
-}
-
-/// Kills an actor of this process (see `runtime::Backend::kill`).
-pub(crate) fn kill_here<A: Actor>(shared: &RuntimeCore, handle: &ActorHandle<A>) -> Result<()> {
-    shared.actors.kill(handle.id)
 }
 
 /// Enters an actor that could not be created (on another backend): a handle to it exists, and

@@ -115,7 +115,7 @@ impl ActorTable {
     }
 
     /// Enters a new actor, counted once for the handle its creator gets.
-    pub(super) fn insert<A: Send + 'static>(&self, cell: Arc<ActorCell<A>>) -> ActorId {
+    pub(crate) fn insert<A: Send + 'static>(&self, cell: Arc<ActorCell<A>>) -> ActorId {
         self.insert_entry(cell)
     }
 
@@ -156,7 +156,7 @@ impl ActorTable {
     }
 
     /// Claims `name` for `id`; fails if another live actor holds it.
-    pub(super) fn claim_name(&self, name: &str, id: ActorId) -> Result<()> {
+    pub(crate) fn claim_name(&self, name: &str, id: ActorId) -> Result<()> {
         let mut cells = self.cells.lock();
         let mut names = self.names.lock();
         if let Some(holder) = names.get(name) {
@@ -172,7 +172,7 @@ impl ActorTable {
         Ok(())
     }
 
-    pub(super) fn named(&self, name: &str) -> Option<ActorId> {
+    pub(crate) fn named(&self, name: &str) -> Option<ActorId> {
         self.names.lock().get(name).copied()
     }
 
@@ -209,7 +209,7 @@ impl ActorTable {
     }
 
     /// Kills the actor: it stops at once and every call it holds fails with `ActorDied`.
-    pub(super) fn kill(&self, id: ActorId) -> Result<()> {
+    pub(crate) fn kill(&self, id: ActorId) -> Result<()> {
         let cell = {
             let mut cells = self.cells.lock();
             let entry = cells.get_mut(&id.seq).filter(|_| id.owner == self.owner);
@@ -230,7 +230,7 @@ impl ActorTable {
     /// The cell of a live actor to send a call to. The last one this thread sent to is kept
     /// (weakly) per thread, so a run of calls to one actor skips the table's shared lock; a
     /// kept cell whose actor died is looked up again, so errors are the table's.
-    pub(super) fn get_live<A: Send + 'static>(&self, id: ActorId) -> Result<Arc<ActorCell<A>>> {
+    pub(crate) fn get_live<A: Send + 'static>(&self, id: ActorId) -> Result<Arc<ActorCell<A>>> {
         let kept = context::with(|cx| match &*cx.last_actor.borrow() {
             Some((kept, cell)) if *kept == id => cell.upgrade(),
             _ => None,
@@ -246,7 +246,7 @@ impl ActorTable {
         Ok(cell)
     }
 
-    pub(super) fn get<A: Send + 'static>(&self, id: ActorId) -> Result<Arc<ActorCell<A>>> {
+    pub(crate) fn get<A: Send + 'static>(&self, id: ActorId) -> Result<Arc<ActorCell<A>>> {
         self.cell(id)?
             .as_any()
             .downcast::<ActorCell<A>>()

@@ -12,9 +12,10 @@ use std::time::Instant;
 
 use super::blocking::{self, Reader};
 use super::RuntimeCore;
-use crate::actor::{self, Actor, ActorBuilder, ActorHandle, CallBuilder, Ctor, Method};
+use crate::actor::{Actor, ActorBuilder, ActorHandle, CallBuilder, Ctor, Method};
 use crate::completion::{Arrivals, Order};
 use crate::config::Config;
+use crate::embedded::Embedded;
 use crate::error::{Error, Result};
 use crate::object_ref::{ObjectRef, Waiting};
 use crate::object_store::{Cell, Object, Value};
@@ -25,7 +26,7 @@ use crate::task::{Body, TaskBuilder};
 #[derive(Debug)]
 pub(crate) enum Backend {
     /// In this process.
-    Embedded,
+    Embedded(Embedded),
     /// On a Ray cluster, through Ray's C++ worker API.
     #[cfg(feature = "ray")]
     Ray(crate::ray::Backend),
@@ -52,15 +53,21 @@ impl Resolved {
 }
 
 impl Backend {
-    /// The backend `config` asks for; a Ray cluster that cannot be reached (or Ray asked of a
-    /// build without the `ray` feature) is the error the runtime then reports for every call.
-    pub(crate) fn start(config: &Config) -> (Backend, Option<Error>) {
+    /// The backend `config` asks for, for runtime `id` (`runtime`, not yet built); a Ray
+    /// cluster that cannot be reached (or Ray asked of a build without the `ray` feature) is
+    /// the error the runtime then reports for every call.
+    pub(crate) fn start(
+        config: &Config,
+        id: u32,
+        runtime: std::sync::Weak<RuntimeCore>,
+    ) -> (Backend, Option<Error>) {
+        let embedded = || Backend::Embedded(Embedded::new(config, id, runtime));
         match config.ray_target() {
-            None => (Backend::Embedded, None),
+            None => (embedded(), None),
             #[cfg(feature = "ray")]
             Some(target) => match crate::ray::Backend::connect(target) {
                 Ok(ray) => (Backend::Ray(ray), None),
-                Err(error) => (Backend::Embedded, Some(error)),
+                Err(error) => (embedded(), Some(error)),
             },
             #[cfg(not(feature = "ray"))]
             Some(_) => {
@@ -69,7 +76,7 @@ impl Backend {
                         "rustyray was built without its `ray` feature".to_owned(),
                     )
                 });
-                (Backend::Embedded, Some(error))
+                (embedded(), Some(error))
             }
         }
     }
@@ -78,7 +85,7 @@ impl Backend {
     #[inline]
     pub(crate) fn put<T: Value>(&self, shared: &RuntimeCore, value: T) -> Result<Arc<Cell>> {
         match self {
-            Backend::Embedded => shared.store.insert_ready(Object::new(value)),
+            Backend::Embedded(_) => shared.store.insert_ready(Object::new(value)),
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => ray.put(shared, &value),
         }
@@ -91,7 +98,7 @@ impl Backend {
         value: Arc<T>,
     ) -> Result<Arc<Cell>> {
         match self {
-            Backend::Embedded => shared.store.insert_ready(Object::from_arc(value)),
+            Backend::Embedded(_) => shared.store.insert_ready(Object::from_arc(value)),
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => ray.put(shared, &*value),
         }
@@ -107,7 +114,7 @@ impl Backend {
         read: Reader<R>,
     ) -> Result<R> {
         match self {
-            Backend::Embedded => {
+            Backend::Embedded(_) => {
                 blocking::read_when_resolved(r.cell_or_missing(shared.id)?, deadline, read)
             }
             #[cfg(feature = "ray")]
@@ -127,7 +134,7 @@ impl Backend {
         read: Reader<R>,
     ) -> Result<Vec<R>> {
         match self {
-            Backend::Embedded => blocking::get_all(shared.id, refs, read),
+            Backend::Embedded(_) => blocking::get_all(shared.id, refs, read),
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => {
                 let _ = read;
@@ -145,7 +152,7 @@ impl Backend {
         deadline: Option<Instant>,
     ) -> Resolved {
         match self {
-            Backend::Embedded => {
+            Backend::Embedded(_) => {
                 // Look first without subscribing: when enough are resolved already (the usual
                 // case in a progress loop over `wait(&pending, 1, ..)`), no waiter is left
                 // behind on the others.
@@ -165,7 +172,7 @@ impl Backend {
     /// Whether a task's result can be split into several objects (`num_returns`).
     pub(crate) fn several_returns(&self) -> Result<()> {
         match self {
-            Backend::Embedded => Ok(()),
+            Backend::Embedded(_) => Ok(()),
             #[cfg(feature = "ray")]
             Backend::Ray(_) => Err(Error::InvalidArgument(
                 "`num_returns` is not available on the Ray backend yet: return the tuple as one \
@@ -179,7 +186,7 @@ impl Backend {
     #[cfg_attr(not(feature = "ray"), allow(unused_variables))]
     pub(crate) fn embedded_only(&self, feature: &str) -> Result<()> {
         match self {
-            Backend::Embedded => Ok(()),
+            Backend::Embedded(_) => Ok(()),
             #[cfg(feature = "ray")]
             Backend::Ray(_) => Err(Error::InvalidArgument(format!(
                 "{feature} is not available on the Ray backend yet; use it on the embedded \
@@ -195,17 +202,17 @@ impl Backend {
         builder: PlacementGroupBuilder,
     ) -> Result<PlacementGroup> {
         match self {
-            Backend::Embedded => builder.create_here(shared),
+            Backend::Embedded(here) => here.create_group(shared, builder),
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => ray.create_group_from(shared, builder),
         }
     }
 
     /// Removes a placement group (again: nothing).
-    pub(crate) fn remove_group(&self, shared: &RuntimeCore, group: &Reservation) -> Result<()> {
+    pub(crate) fn remove_group(&self, group: &Reservation) -> Result<()> {
         match self {
-            Backend::Embedded => {
-                shared.scheduler.remove_group(group.here()?);
+            Backend::Embedded(here) => {
+                here.remove_group(group.here()?);
                 Ok(())
             }
             #[cfg(feature = "ray")]
@@ -214,13 +221,14 @@ impl Backend {
     }
 
     /// The live placement group named `name`, if there is one.
+    #[cfg_attr(not(feature = "ray"), allow(unused_variables))]
     pub(crate) fn find_group(
         &self,
         shared: &RuntimeCore,
         name: &str,
     ) -> Result<Option<PlacementGroup>> {
         match self {
-            Backend::Embedded => Ok(crate::placement_group::find_here(shared, name)),
+            Backend::Embedded(here) => Ok(here.find_group(name)),
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => ray.find_group(shared, name),
         }
@@ -229,7 +237,7 @@ impl Backend {
     /// Whether streaming tasks and actor calls can run here.
     pub(crate) fn streams(&self) -> Result<()> {
         match self {
-            Backend::Embedded => Ok(()),
+            Backend::Embedded(_) => Ok(()),
             #[cfg(feature = "ray")]
             Backend::Ray(_) => Err(Error::InvalidArgument(
                 "streaming tasks and actor calls (`streaming`) are not available on the Ray \
@@ -243,7 +251,7 @@ impl Backend {
     /// How `as_completed` finds the next resolved ref of `refs`.
     pub(crate) fn completion_order<T>(&self, shared: &RuntimeCore, refs: &[ObjectRef<T>]) -> Order {
         match self {
-            Backend::Embedded => Order::Notified(Arrivals::subscribe(shared.id, refs)),
+            Backend::Embedded(_) => Order::Notified(Arrivals::subscribe(shared.id, refs)),
             #[cfg(feature = "ray")]
             Backend::Ray(_) => Order::ByWait,
         }
@@ -257,7 +265,7 @@ impl Backend {
         mut progress: impl FnMut(usize),
     ) {
         let stepped = match self {
-            Backend::Embedded => shared.check().is_err(),
+            Backend::Embedded(_) => shared.check().is_err(),
             #[cfg(feature = "ray")]
             Backend::Ray(_) => true,
         };
@@ -279,7 +287,7 @@ impl Backend {
     /// Cancels what produces `r`; whether it was still pending.
     pub(crate) fn cancel<T>(&self, shared: &RuntimeCore, r: &ObjectRef<T>) -> bool {
         match self {
-            Backend::Embedded => r.cell_in(shared.id).is_some_and(|cell| cell.cancel()),
+            Backend::Embedded(_) => r.cell_in(shared.id).is_some_and(|cell| cell.cancel()),
             // Ray's C++ API has no cancel (docs/ray.md).
             #[cfg(feature = "ray")]
             Backend::Ray(_) => false,
@@ -293,7 +301,7 @@ impl Backend {
         r: &ObjectRef<T>,
     ) -> Waiting<T> {
         match self {
-            Backend::Embedded => Waiting::in_store(shared.id, r),
+            Backend::Embedded(_) => Waiting::in_store(shared.id, r),
             #[cfg(feature = "ray")]
             Backend::Ray(_) => match shared.handle() {
                 Some(tokio) => {
@@ -301,7 +309,7 @@ impl Backend {
                     let r = r.clone();
                     Waiting::Ray(tokio.spawn_blocking(move || match &shared.backend {
                         Backend::Ray(ray) => ray.get::<T>(&r, None),
-                        Backend::Embedded => unreachable!("a runtime keeps its backend"),
+                        Backend::Embedded(_) => unreachable!("a runtime keeps its backend"),
                     }))
                 }
                 None => Waiting::Failed(Some(Error::RuntimeShutdown)),
@@ -318,7 +326,7 @@ impl Backend {
         body: B,
     ) -> Arc<Cell> {
         match self {
-            Backend::Embedded => task.submit_here(shared, body),
+            Backend::Embedded(here) => here.submit_task(shared, task, body),
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => {
                 drop(body);
@@ -335,7 +343,7 @@ impl Backend {
         ctor: Ctor<A>,
     ) -> ActorHandle<A> {
         match self {
-            Backend::Embedded => builder.start_here(shared, ctor),
+            Backend::Embedded(here) => here.start_actor(shared, builder, ctor),
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => {
                 drop(ctor);
@@ -353,7 +361,7 @@ impl Backend {
         body: Method<A>,
     ) -> Arc<Cell> {
         match self {
-            Backend::Embedded => call.send_here(shared, body),
+            Backend::Embedded(here) => here.send_call(shared, call, body),
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => {
                 drop(body);
@@ -369,7 +377,7 @@ impl Backend {
         name: &str,
     ) -> Result<ActorHandle<A>> {
         match self {
-            Backend::Embedded => actor::get_actor_here(shared, name),
+            Backend::Embedded(_) => crate::embedded::find_actor(shared, name),
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => ray.find_actor(shared, name),
         }
@@ -382,16 +390,43 @@ impl Backend {
         handle: &ActorHandle<A>,
     ) -> Result<()> {
         match self {
-            Backend::Embedded => actor::kill_here(shared, handle),
+            Backend::Embedded(_) => crate::embedded::kill_actor(shared, handle),
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => ray.kill_actor(shared, handle.id()),
+        }
+    }
+
+    /// How many tasks wait for resources in this process.
+    pub(crate) fn queued_tasks(&self) -> usize {
+        match self {
+            Backend::Embedded(here) => here.queued_tasks(),
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => 0,
+        }
+    }
+
+    /// The placement groups, for the state API (on Ray: none listed yet).
+    pub(crate) fn groups(&self) -> Vec<crate::PlacementGroupInfo> {
+        match self {
+            Backend::Embedded(here) => here.groups(),
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => Vec::new(),
+        }
+    }
+
+    /// At the runtime's shutdown: drops what waits to run and stops the threads that run it.
+    pub(crate) fn shut_down(&self) {
+        match self {
+            Backend::Embedded(here) => here.shut_down(),
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => {}
         }
     }
 
     /// Ends the link to the backend, at the global runtime's shutdown.
     pub(crate) fn disconnect(&self) {
         match self {
-            Backend::Embedded => {}
+            Backend::Embedded(_) => {}
             #[cfg(feature = "ray")]
             Backend::Ray(_) => crate::ray::disconnect(),
         }

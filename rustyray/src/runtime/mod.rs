@@ -27,18 +27,14 @@ pub(crate) use blocking::Reader;
 use crate::actor::ActorTable;
 use crate::config::Config;
 use crate::context;
-use crate::cpu_pool::CpuPool;
+use crate::embedded::Embedded;
 use crate::error::{Error, Result};
 use crate::object_store::{ObjectStore, StoreLimits};
-use crate::scheduler::Scheduler;
 
 /// The parts of a runtime that its threads, refs and handles reach.
 pub(crate) struct RuntimeCore {
     pub(crate) id: u32,
-    /// Threads for sync bodies.
-    pub(crate) pool: CpuPool,
     pub(crate) store: Arc<ObjectStore>,
-    pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) actors: ActorTable,
     /// The live streams, for the state API.
     pub(crate) streams: crate::stream::Streams,
@@ -83,6 +79,19 @@ impl RuntimeCore {
     /// The tokio handle; only called after `check` succeeded, when it is always set.
     pub(crate) fn handle(&self) -> Option<&tokio::runtime::Handle> {
         self.handle.get()
+    }
+
+    /// The embedded backend's state (scheduler, CPU pool), for code that runs only in an
+    /// embedded runtime: a task's job, its gate, an actor's host. Only the embedded backend
+    /// makes those, so they never call this on another; as tokio's
+    /// `scheduler::Handle::as_current_thread` does, that mistake panics.
+    #[inline]
+    pub(crate) fn here(&self) -> &Embedded {
+        match &self.backend {
+            Backend::Embedded(here) => here,
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => panic!("embedded machinery used by a runtime on Ray"),
+        }
     }
 }
 
@@ -210,44 +219,33 @@ impl Runtime {
     /// the runtime, whose every call then reports it.
     pub(crate) fn build(config: Config) -> Runtime {
         let id = NEXT_RUNTIME_ID.fetch_add(1, Ordering::Relaxed);
-        let (backend, backend_error) = Backend::start(&config);
         crate::panics::install_hook();
-        let shared = Arc::new_cyclic(|weak: &std::sync::Weak<RuntimeCore>| RuntimeCore {
-            id,
-            print_panics: config.get_print_task_panics(),
-            pool: {
-                let weak = weak.clone();
-                CpuPool::new(
-                    config.get_num_cpus(),
-                    config.get_max_threads(),
-                    format!("rustyray-{id}-cpu"),
-                    move || {
-                        let shared = weak.upgrade()?;
-                        let tokio = shared.handle().cloned();
-                        context::with(|cx| *cx.runtime.borrow_mut() = Some(shared));
-                        tokio
-                    },
-                )
-            },
-            store: ObjectStore::new(
+        let mut backend_error = None;
+        let shared = Arc::new_cyclic(|weak: &std::sync::Weak<RuntimeCore>| {
+            let (backend, error) = Backend::start(&config, id, weak.clone());
+            backend_error = error;
+            RuntimeCore {
                 id,
-                StoreLimits {
-                    memory: config.memory_budget(),
-                    spill_dir: config
-                        .get_spill_dir()
-                        .cloned()
-                        .unwrap_or_else(std::env::temp_dir),
-                    spill_limit: config.get_spill_limit(),
-                },
-            ),
-            scheduler: Scheduler::new(&config),
-            actors: ActorTable::new(id),
-            streams: Default::default(),
-            backend,
-            handle: OnceLock::new(),
-            dashboard: OnceLock::new(),
-            shut_down: AtomicBool::new(false),
-            start_error: OnceLock::new(),
+                print_panics: config.get_print_task_panics(),
+                store: ObjectStore::new(
+                    id,
+                    StoreLimits {
+                        memory: config.memory_budget(),
+                        spill_dir: config
+                            .get_spill_dir()
+                            .cloned()
+                            .unwrap_or_else(std::env::temp_dir),
+                        spill_limit: config.get_spill_limit(),
+                    },
+                ),
+                actors: ActorTable::new(id),
+                streams: Default::default(),
+                backend,
+                handle: OnceLock::new(),
+                dashboard: OnceLock::new(),
+                shut_down: AtomicBool::new(false),
+                start_error: OnceLock::new(),
+            }
         });
         if let Some(error) = backend_error {
             let _ = shared.start_error.set(error);
@@ -343,7 +341,7 @@ impl Runtime {
             spilled_objects,
             spilled_bytes,
             actors: shared.actors.len(),
-            queued_tasks: shared.scheduler.queued(),
+            queued_tasks: shared.backend.queued_tasks(),
         }
     }
 
@@ -395,8 +393,7 @@ fn shut_down(shared: &RuntimeCore, tokio: &Mutex<Option<tokio::runtime::Runtime>
     if shared.shut_down.swap(true, Ordering::AcqRel) {
         return;
     }
-    shared.scheduler.clear();
-    shared.pool.shutdown();
+    shared.backend.shut_down();
     shared.actors.clear();
     shared.store.fail_all_pending(&Error::RuntimeShutdown);
     if let Some(tokio) = tokio.lock().take() {

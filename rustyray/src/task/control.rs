@@ -18,19 +18,19 @@ use crate::timeline;
 /// How to stop one task: its name (for `Error::Cancelled`), whether it was cancelled, and the
 /// waker that stops its async body when it is cancelled.
 pub(crate) struct TaskControl {
-    pub(super) function: Cow<'static, str>,
-    pub(super) cancelled: AtomicBool,
+    pub(crate) function: Cow<'static, str>,
+    pub(crate) cancelled: AtomicBool,
     /// Woken by a cancellation, so a running async body is dropped at its next `.await`.
-    pub(super) waker: AtomicWaker,
+    pub(crate) waker: AtomicWaker,
     /// Where the task is: a [`Phase`] (read by `rustyray::state`).
-    pub(super) phase: AtomicU8,
+    pub(crate) phase: AtomicU8,
     /// The CPUs and GPUs it asked for.
-    pub(super) demand: (f64, f64),
+    pub(crate) demand: (f64, f64),
     /// The results of the tasks its body submitted, cancelled with it (Ray's recursive cancel).
     /// Boxed, and made by the first: most tasks submit none, and every pending task holds this
     /// field (16 bytes, where a `Vec` would take 32).
     #[allow(clippy::box_collection)]
-    pub(super) children: Mutex<Option<Box<Vec<Weak<Cell>>>>>,
+    pub(crate) children: Mutex<Option<Box<Vec<Weak<Cell>>>>>,
 }
 
 /// Where a task is.
@@ -110,7 +110,7 @@ impl TaskControl {
         self.demand
     }
 
-    pub(super) fn set_phase(&self, phase: Phase) {
+    pub(crate) fn set_phase(&self, phase: Phase) {
         self.phase.store(phase as u8, Ordering::Relaxed);
     }
 
@@ -132,7 +132,7 @@ impl TaskControl {
 
     /// Polls an async body unless the task was cancelled, in which case it is `Ready(None)`
     /// and the body is dropped by the caller.
-    pub(super) fn poll_unless_cancelled<F: Future>(
+    pub(crate) fn poll_unless_cancelled<F: Future>(
         &self,
         cx: &mut Context<'_>,
         body: Pin<&mut F>,

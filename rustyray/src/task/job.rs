@@ -36,19 +36,19 @@ pub(crate) trait Body: Send + Sync + Sized + 'static {
 }
 
 /// A synchronous body, run on the CPU pool.
-pub(super) struct SyncBody<F>(pub(super) F);
+pub(crate) struct SyncBody<F>(pub(crate) F);
 
 /// An asynchronous body, run on tokio: it makes the future, once per try.
-pub(super) struct AsyncBody<F>(pub(super) F);
+pub(crate) struct AsyncBody<F>(pub(crate) F);
 
 /// A task whose dependencies are ready, waiting for (or holding) its resources.
 pub(crate) struct Job<B> {
-    pub(super) shared: Arc<RuntimeCore>,
-    pub(super) control: Arc<TaskControl>,
-    pub(super) out: Arc<Cell>,
-    pub(super) max_retries: u32,
-    pub(super) retry_exceptions: bool,
-    pub(super) body: B,
+    pub(crate) shared: Arc<RuntimeCore>,
+    pub(crate) control: Arc<TaskControl>,
+    pub(crate) out: Arc<Cell>,
+    pub(crate) max_retries: u32,
+    pub(crate) retry_exceptions: bool,
+    pub(crate) body: B,
 }
 
 impl<F> Body for SyncBody<F>
@@ -64,7 +64,7 @@ where
     }
 
     fn launch(job: Job<Self>, lease: Arc<Lease>, _tokio: &tokio::runtime::Handle) {
-        let pool = job.shared.pool.clone();
+        let pool = job.shared.here().pool().clone();
         pool.spawn(Box::new(move || {
             let span = job.span();
             let _running = span.enter();
@@ -165,7 +165,7 @@ async fn run_async_jobs(first: impl Future<Output = Option<NextAsync>>) {
 
 impl<B: Body> Job<B> {
     /// Hands the job to its executor with the resources it was granted.
-    pub(super) fn start(self, lease: Lease) {
+    pub(crate) fn start(self, lease: Lease) {
         self.start_inlined(lease);
     }
 

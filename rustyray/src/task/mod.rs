@@ -38,19 +38,15 @@
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU8};
 use std::sync::Arc;
 
-use futures_util::task::AtomicWaker;
 use futures_util::FutureExt;
 
 use crate::call_args::CallArgs;
 pub use crate::call_args::{ArgSlot, IntoArg};
-use crate::error::Error;
 use crate::object_ref::ObjectRef;
-use crate::object_store::{Cell, Object, Value};
-use crate::runtime::{self, RuntimeCore};
-use crate::scheduler::Queued;
+use crate::object_store::{Object, Value};
+use crate::runtime::{self};
 pub use crate::stream::StreamSink;
 
 mod control;
@@ -59,9 +55,10 @@ mod job;
 pub(crate) mod returns;
 
 pub(crate) use control::{Phase, TaskControl};
-use gate::Gate;
+pub(crate) use gate::Gate;
 pub(crate) use job::Body;
-use job::{AsyncBody, Job, SyncBody};
+pub(crate) use job::Job;
+use job::{AsyncBody, SyncBody};
 
 /// Per-call options of a task: resources, retries and a display name.
 #[derive(Clone, Debug, PartialEq)]
@@ -279,78 +276,5 @@ impl TaskBuilder {
     fn submit<R, B: Body>(self, body: B) -> ObjectRef<R> {
         let shared = runtime::current();
         ObjectRef::from_new_cell(shared.backend.submit(&shared, self, body))
-    }
-
-    /// Submits the task to this process's scheduler (see `runtime::Backend::submit`).
-    pub(crate) fn submit_here<B: Body>(self, shared: &Arc<RuntimeCore>, body: B) -> Arc<Cell> {
-        let function: Cow<'static, str> = match self.options.rare().name.clone() {
-            Some(name) => name.into(),
-            None => self.function,
-        };
-        let demand = shared.check().and_then(|()| {
-            let (o, rare) = (&self.options, self.options.rare());
-            match &rare.placement {
-                None => shared
-                    .scheduler
-                    .demand(&function, o.num_cpus, o.num_gpus, &rare.resources),
-                Some(placement) => placement.here().and_then(|at| {
-                    let (cpus, gpus) = (o.num_cpus, o.num_gpus);
-                    let scheduler = &shared.scheduler;
-                    scheduler.demand_in(&function, cpus, gpus, &rare.resources, at)
-                }),
-            }
-        });
-        let demand = match demand {
-            Ok(demand) => demand,
-            Err(error) => return shared.store.insert_failed(error),
-        };
-        let control = Arc::new(TaskControl {
-            function,
-            cancelled: AtomicBool::new(false),
-            waker: AtomicWaker::new(),
-            phase: AtomicU8::new(Phase::Waiting as u8),
-            demand: (self.options.num_cpus, self.options.num_gpus),
-            children: Default::default(),
-        });
-        let out = shared.store.insert_pending(Some(Arc::clone(&control) as _));
-        crate::timeline::record_submitted(&control.function, None, shared.id);
-        // Submitted by a running task: cancelled with it.
-        if let Some(parent) = crate::scheduler::current_task() {
-            parent.adopt(&out);
-        }
-        let mut deps = self.args.deps;
-        deps.keep_owned_by(shared.id);
-        tracing::trace!(
-            target: "rustyray::task",
-            function = %control.function,
-            object = %out.id(),
-            dependencies = deps.cells.len(),
-            "submitted"
-        );
-        // With arguments to wait for, the gate marks the task queued when they are ready.
-        let gate_control = if deps.is_empty() {
-            control.set_phase(Phase::Queued);
-            None
-        } else {
-            Some(Arc::clone(&control))
-        };
-        let job = Job {
-            shared: Arc::clone(shared),
-            control,
-            out: Arc::clone(&out),
-            max_retries: self.options.max_retries,
-            retry_exceptions: self.options.retry_exceptions,
-            body,
-        };
-        let queued = Queued {
-            demand,
-            start: B::starter(job),
-        };
-        Gate::open_when_ready(shared, deps, &out, queued, gate_control);
-        if shared.is_shut_down() {
-            // Shutdown raced with this submission: make sure the result does not stay pending.
-            out.complete(Err(Error::RuntimeShutdown));
-        }
-        out
     }
 }
