@@ -26,7 +26,7 @@ pub fn put<T: Value>(value: T) -> Result<ObjectRef<T>> {
     let shared = runtime::current();
     shared.check()?;
     Ok(ObjectRef::from_new_cell(
-        shared.backend.put(&shared, value)?,
+        shared.backend().put(&shared, value)?,
     ))
 }
 
@@ -48,7 +48,7 @@ pub fn put_arc<T: Value>(value: Arc<T>) -> Result<ObjectRef<T>> {
     let shared = runtime::current();
     shared.check()?;
     Ok(ObjectRef::from_new_cell(
-        shared.backend.put_arc(&shared, value)?,
+        shared.backend().put_arc(&shared, value)?,
     ))
 }
 
@@ -95,7 +95,7 @@ fn get_until<T: Value, R: From<T>>(
 ) -> Result<R> {
     let shared = runtime::current();
     shared.check()?;
-    shared.backend.get(&shared, r, deadline, read)
+    shared.backend().get(&shared, r, deadline, read)
 }
 
 /// Gets every object, in order; fails with the first error met.
@@ -105,7 +105,7 @@ fn get_until<T: Value, R: From<T>>(
 pub fn get_all<T: Value + Clone>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
     let shared = runtime::current();
     shared.check()?;
-    shared.backend.get_all(&shared, refs, Cell::read_value)
+    shared.backend().get_all(&shared, refs, Cell::read_value)
 }
 
 /// Like [`get_all`], but shares each stored value instead of cloning it (as [`get_arc`] does for
@@ -123,7 +123,7 @@ pub fn get_all<T: Value + Clone>(refs: &[ObjectRef<T>]) -> Result<Vec<T>> {
 pub fn get_all_arc<T: Value>(refs: &[ObjectRef<T>]) -> Result<Vec<Arc<T>>> {
     let shared = runtime::current();
     shared.check()?;
-    shared.backend.get_all(&shared, refs, Cell::read)
+    shared.backend().get_all(&shared, refs, Cell::read)
 }
 
 /// Waits until `num_returns` of `refs` are resolved (ready or failed) or `timeout` passes, and
@@ -150,7 +150,7 @@ pub fn wait<T>(
     let shared = runtime::current();
     let need = num_returns.min(refs.len());
     let deadline = timeout.and_then(crate::deadline::after);
-    let resolved = shared.backend.wait(&shared, refs, need, deadline);
+    let resolved = shared.backend().wait(&shared, refs, need, deadline);
     split(refs, need, |i, r| resolved.is_resolved(i, r))
 }
 
@@ -190,7 +190,7 @@ fn split<T>(
 /// and the task runs on.
 pub fn cancel<T>(r: &ObjectRef<T>) -> bool {
     let shared = runtime::current();
-    shared.backend.cancel(&shared, r)
+    shared.backend().cancel(&shared, r)
 }
 
 /// Inside a task's body (sync or async): whether the task was cancelled, by

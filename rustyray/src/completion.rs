@@ -49,7 +49,7 @@ use crate::scheduler::BlockedGuard;
 pub fn as_completed<T>(refs: &[ObjectRef<T>]) -> AsCompleted<T> {
     let shared = runtime::current();
     AsCompleted {
-        order: shared.backend.completion_order(&shared, refs),
+        order: shared.backend().completion_order(&shared, refs),
         left: refs.len(),
         refs: refs.iter().cloned().map(Some).collect(),
     }

@@ -65,7 +65,7 @@ impl<T> ObjectRef<T> {
     fn find(id: ObjectId) -> ObjectRef<T> {
         ObjectRef {
             id,
-            cell: runtime::current_if_any().and_then(|shared| shared.store.lookup(id)),
+            cell: runtime::current_if_any().and_then(|shared| shared.store().lookup(id)),
             _type: PhantomData,
         }
     }
@@ -287,7 +287,7 @@ impl<T: Value + Clone> ObjectFuture<T> {
         let shared = runtime::current();
         let inner = match shared.check() {
             Err(error) => Waiting::Failed(Some(error)),
-            Ok(()) => shared.backend.future(&shared, r),
+            Ok(()) => shared.backend().future(&shared, r),
         };
         ObjectFuture { inner }
     }

@@ -135,7 +135,7 @@ impl PlacementGroupBuilder {
     pub fn create(self) -> Result<PlacementGroup> {
         let shared = runtime::current();
         shared.check()?;
-        shared.backend.create_group(&shared, self)
+        shared.backend().create_group(&shared, self)
     }
 }
 
@@ -328,7 +328,7 @@ impl fmt::Debug for PlacementGroup {
 /// Removing it again does nothing.
 pub fn remove_placement_group(pg: &PlacementGroup) -> Result<()> {
     let shared = runtime::current();
-    shared.backend.remove_group(pg.reservation())
+    shared.backend().remove_group(pg.reservation())
 }
 
 /// The live placement group named `name` (Ray's `get_placement_group`), or
@@ -336,7 +336,7 @@ pub fn remove_placement_group(pg: &PlacementGroup) -> Result<()> {
 pub fn get_placement_group(name: &str) -> Result<PlacementGroup> {
     let shared = runtime::current();
     shared
-        .backend
+        .backend()
         .find_group(&shared, name)?
         .ok_or_else(|| Error::NotFound {
             what: format!("placement group `{name}`"),

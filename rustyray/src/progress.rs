@@ -59,7 +59,7 @@ fn new_bar(len: usize, label: &str, target: ProgressDrawTarget) -> ProgressBar {
 /// Waits for all of `refs`, calling `progress` with how many are resolved as that grows.
 fn wait_reporting<T>(refs: &[ObjectRef<T>], progress: impl FnMut(usize)) {
     let shared = runtime::current();
-    shared.backend.wait_reporting(&shared, refs, progress);
+    shared.backend().wait_reporting(&shared, refs, progress);
 }
 
 #[cfg(test)]

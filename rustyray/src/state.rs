@@ -111,8 +111,8 @@ impl TaskFilter {
 /// group oldest first.
 pub fn tasks(filter: &TaskFilter) -> Vec<TaskInfo> {
     let shared = runtime::current();
-    let mut out = live_tasks(&shared.store.snapshot().producers);
-    let ended = timeline::ended(shared.id).into_iter();
+    let mut out = live_tasks(&shared.store().snapshot().producers);
+    let ended = timeline::ended(shared.id()).into_iter();
     out.extend(
         ended
             .filter(|e| e.kind != Kind::StreamItem)
@@ -190,7 +190,7 @@ pub use crate::stream::StreamInfo;
 /// ```
 pub fn placement_groups() -> Vec<crate::PlacementGroupInfo> {
     let shared = runtime::current();
-    shared.backend.groups()
+    shared.backend().groups()
 }
 
 /// The current runtime's live streams (those whose consumer or producer still exists), oldest
@@ -214,12 +214,12 @@ pub fn placement_groups() -> Vec<crate::PlacementGroupInfo> {
 /// # }
 /// ```
 pub fn streams() -> Vec<StreamInfo> {
-    runtime::current().streams.infos()
+    runtime::current().streams().infos()
 }
 
 /// The current runtime's objects, in id order (like `ray memory`).
 pub fn objects() -> Vec<ObjectInfo> {
-    runtime::current().store.snapshot().objects
+    runtime::current().store().snapshot().objects
 }
 
 /// One actor.
@@ -251,7 +251,7 @@ pub enum ActorState {
 /// The current runtime's actors, in id order.
 pub fn actors() -> Vec<ActorInfo> {
     let shared = runtime::current();
-    let mut actors = shared.actors.describe();
+    let mut actors = shared.actors().describe();
     actors.sort_by_key(|a| a.id);
     actors
 }

@@ -217,7 +217,7 @@ impl<A: Actor> ActorBuilder<A> {
 
     fn start(self, ctor: Ctor<A>) -> ActorHandle<A> {
         let shared = runtime::current();
-        shared.backend.create_actor(&shared, self, ctor)
+        shared.backend().create_actor(&shared, self, ctor)
     }
 }
 
@@ -386,6 +386,6 @@ impl<A: Actor> CallBuilder<A> {
 
     fn send<R>(self, body: Method<A>) -> ObjectRef<R> {
         let shared = runtime::current();
-        ObjectRef::from_new_cell(shared.backend.call(&shared, self, body))
+        ObjectRef::from_new_cell(shared.backend().call(&shared, self, body))
     }
 }

@@ -70,11 +70,11 @@ pub struct ActorHandle<A: Actor> {
 
 impl Counted for ActorId {
     fn retain(self, shared: &RuntimeCore) -> bool {
-        shared.actors.retain(self)
+        shared.actors().retain(self)
     }
 
     fn release(self, shared: &RuntimeCore) {
-        shared.actors.release(self)
+        shared.actors().release(self)
     }
 }
 

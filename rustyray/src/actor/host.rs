@@ -129,9 +129,10 @@ impl<A: Send + 'static> ActorHost<A> {
                     self.running.push(Arc::downgrade(&call.out));
                     let started = timeline::now();
                     call_args::set_last_try(last);
-                    let outcome = panics::catch_async(self.shared.print_panics, method(&mut state))
-                        .instrument(call_span(&self.cell, &call))
-                        .await;
+                    let outcome =
+                        panics::catch_async(self.shared.print_panics(), method(&mut state))
+                            .instrument(call_span(&self.cell, &call))
+                            .await;
                     self.running.clear();
                     store_outcome(&self.cell, call, outcome, Run::until_now(started, true))
                 }
@@ -145,9 +146,10 @@ impl<A: Send + 'static> ActorHost<A> {
                         self.running.push(Arc::downgrade(&call.out));
                         let started = timeline::now();
                         call_args::set_last_try(last);
-                        let outcome = panics::catch_async(self.shared.print_panics, method(&state))
-                            .instrument(call_span(&self.cell, &call))
-                            .await;
+                        let outcome =
+                            panics::catch_async(self.shared.print_panics(), method(&state))
+                                .instrument(call_span(&self.cell, &call))
+                                .await;
                         self.running.clear();
                         store_outcome(&self.cell, call, outcome, Run::until_now(started, true))
                     }
@@ -250,7 +252,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 let span = call_span(&cell, &call);
                 let _running = span.enter();
                 panics::catch(
-                    self.shared.print_panics,
+                    self.shared.print_panics(),
                     AssertUnwindSafe(|| {
                         call_args::set_last_try(last);
                         match &self.lease {
@@ -293,7 +295,7 @@ impl<A: Send + 'static> ActorHost<A> {
         }
         #[cfg(feature = "dashboard")]
         crate::dashboard::rare::count(
-            self.shared.id,
+            self.shared.id(),
             crate::dashboard::rare::Event::Restart,
             &self.cell.class,
         );
@@ -317,7 +319,7 @@ impl<A: Send + 'static> ActorHost<A> {
         A: Sync,
     {
         let cell = &self.cell;
-        let (print, recovery) = (self.shared.print_panics, self.recovery);
+        let (print, recovery) = (self.shared.print_panics(), self.recovery);
         let limits = self.group_limits();
         let last_group = limits.len() - 1;
         let group_of = move |call: &Call<A>| usize::from(call.group).min(last_group);
@@ -439,7 +441,7 @@ impl<A: Send + 'static> ActorHost<A> {
             return Err(format!("a constructor argument failed: {error}"));
         }
         let function = format!("{}::new", self.cell.class);
-        let print = self.shared.print_panics;
+        let print = self.shared.print_panics();
         let outcome = match &self.ctor {
             Ctor::Sync(ctor) => {
                 let ctor = Arc::clone(ctor);

@@ -75,7 +75,7 @@ pub(crate) use table::{run_in_caller, ActorTable};
 pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
     let shared = runtime::current();
     shared.check()?;
-    shared.backend.get_actor(&shared, name)
+    shared.backend().get_actor(&shared, name)
 }
 
 /// Kills the actor at once: the call running now is abandoned (an async one is dropped at its
@@ -87,7 +87,7 @@ pub fn get_actor<A: Actor>(name: &str) -> Result<ActorHandle<A>> {
 pub fn kill<A: Actor>(handle: &ActorHandle<A>) -> Result<()> {
     let shared = runtime::current();
     shared.check()?;
-    shared.backend.kill(&shared, handle)
+    shared.backend().kill(&shared, handle)
 }
 
 /// Enters an actor that could not be created (on another backend): a handle to it exists, and
@@ -101,14 +101,14 @@ pub(crate) fn enter_dead<A: Send + 'static>(
     let cell = Arc::new(mailbox::ActorCell::<A>::new(class));
     cell.mark_dead(reason);
     cell.close();
-    shared.actors.insert(cell)
+    shared.actors().insert(cell)
 }
 
 /// Why the actor `id` of this process died, if it is an embedded actor that did.
 #[cfg_attr(not(feature = "ray"), allow(dead_code))]
 pub(crate) fn died_error<A: Send + 'static>(shared: &RuntimeCore, id: ActorId) -> Option<Error> {
     shared
-        .actors
+        .actors()
         .get::<A>(id)
         .ok()
         .map(|cell| cell.died_error())

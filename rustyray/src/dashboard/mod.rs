@@ -66,7 +66,7 @@ pub(crate) fn start(
     let listener = std::net::TcpListener::bind(addr).map_err(refuse)?;
     listener.set_nonblocking(true).map_err(refuse)?;
     let bound = listener.local_addr().map_err(refuse)?;
-    let publisher = Publisher::new(shared.id, interval);
+    let publisher = Publisher::new(shared.id(), interval);
     // The listener and the rate limit's buffer (which spawns its worker) need the runtime.
     let _entered = tokio.enter();
     let listener = tokio::net::TcpListener::from_std(listener).map_err(refuse)?;

@@ -104,7 +104,7 @@ const RUNS: usize = 400;
 /// Reads everything now, with `rate` (the sampled history) as it is. Runs on a thread where
 /// `shared` is the current runtime.
 pub(crate) fn take(shared: &RuntimeCore, rate: Vec<(f64, f64)>) -> Snapshot {
-    let id = shared.id;
+    let id = shared.id();
     let mut rows: BTreeMap<(String, Option<String>, &'static str), FunctionRow> = BTreeMap::new();
     for (key, totals) in timeline::totals(id) {
         let kind = kind_name(key.kind);
@@ -123,7 +123,7 @@ pub(crate) fn take(shared: &RuntimeCore, rate: Vec<(f64, f64)>) -> Snapshot {
         row.buckets = totals.buckets;
     }
     // One pass over the store gives both the live tasks and the objects' census.
-    let store = shared.store.snapshot();
+    let store = shared.store().snapshot();
     for task in state::live_tasks(&store.producers) {
         let live = task.state;
         let kind = row_kind(task.actor.is_some());
@@ -165,11 +165,11 @@ pub(crate) fn take(shared: &RuntimeCore, rate: Vec<(f64, f64)>) -> Snapshot {
             }
         })
         .collect();
-    let (memory_bytes, spilled_bytes, spilled_objects) = shared.store.usage();
+    let (memory_bytes, spilled_bytes, spilled_objects) = shared.store().usage();
     let mut objects = Objects {
         count: 0,
         memory_bytes,
-        limit_bytes: shared.store.limit(),
+        limit_bytes: shared.store().limit(),
         spilled_objects,
         spilled_bytes,
         by_state: BTreeMap::new(),

@@ -24,14 +24,14 @@ impl Embedded {
         ctor: Ctor<A>,
     ) -> ActorHandle<A> {
         let mut builder = builder;
-        builder.args.deps.keep_owned_by(shared.id);
+        builder.args.deps.keep_owned_by(shared.id());
         let concurrency = builder.check_concurrency();
         let class = match &builder.options.name {
             Some(name) => format!("{} `{name}`", builder.class).into(),
             None => builder.class.clone(),
         };
         let cell = Arc::new(ActorCell::new(class));
-        let id = shared.actors.insert(Arc::clone(&cell));
+        let id = shared.actors().insert(Arc::clone(&cell));
         let handle = ActorHandle::from_new_entry(shared, id);
         let demand = || -> Result<Option<crate::scheduler::Demand>> {
             let o = &builder.options;
@@ -53,7 +53,7 @@ impl Embedded {
             .and(concurrency)
             .and_then(|()| demand())
             .and_then(|demand| match &builder.options.name {
-                Some(name) => shared.actors.claim_name(name, id).map(|()| demand),
+                Some(name) => shared.actors().claim_name(name, id).map(|()| demand),
                 None => Ok(demand),
             });
         match (checked, shared.handle()) {
@@ -112,19 +112,19 @@ impl Embedded {
         let mut builder = call;
         let cell = match shared
             .check()
-            .and_then(|()| shared.actors.get_live::<A>(builder.actor))
+            .and_then(|()| shared.actors().get_live::<A>(builder.actor))
         {
             Ok(cell) => cell,
-            Err(error) => return shared.store.insert_failed(error),
+            Err(error) => return shared.store().insert_failed(error),
         };
         if !cell.is_alive() {
-            return shared.store.insert_failed(cell.died_error());
+            return shared.store().insert_failed(cell.died_error());
         }
-        builder.args.deps.keep_owned_by(shared.id);
+        builder.args.deps.keep_owned_by(shared.id());
         if let Some(id) = builder.args.deps.missing {
-            return shared.store.insert_failed(missing(id));
+            return shared.store().insert_failed(missing(id));
         }
-        let out = shared.store.insert_pending(None);
+        let out = shared.store().insert_pending(None);
         tracing::trace!(
             target: "rustyray::actor",
             actor = %cell.class,
@@ -132,7 +132,7 @@ impl Embedded {
             object = %out.id(),
             "submitted"
         );
-        crate::timeline::record_submitted(&builder.method, Some(&cell.class), shared.id);
+        crate::timeline::record_submitted(&builder.method, Some(&cell.class), shared.id());
         let call = Call {
             method: builder.method,
             deps: builder.args.deps.cells,
@@ -143,7 +143,7 @@ impl Embedded {
         };
         if cell.send(call, &self.pool).is_err() {
             // The actor died or was freed after the check above.
-            let error = match shared.actors.get::<A>(builder.actor) {
+            let error = match shared.actors().get::<A>(builder.actor) {
                 Ok(cell) => cell.died_error(),
                 Err(not_found) => not_found,
             };
@@ -161,9 +161,9 @@ pub(crate) fn find_actor<A: Actor>(
     let not_found = || Error::NotFound {
         what: format!("actor named `{name}`"),
     };
-    let id = shared.actors.named(name).ok_or_else(not_found)?;
-    shared.actors.get::<A>(id)?;
-    if !shared.actors.retain(id) {
+    let id = shared.actors().named(name).ok_or_else(not_found)?;
+    shared.actors().get::<A>(id)?;
+    if !shared.actors().retain(id) {
         return Err(not_found());
     }
     Ok(ActorHandle::from_new_entry(shared, id))
@@ -171,5 +171,5 @@ pub(crate) fn find_actor<A: Actor>(
 
 /// Kills an actor of this process.
 pub(crate) fn kill_actor<A: Actor>(shared: &RuntimeCore, handle: &ActorHandle<A>) -> Result<()> {
-    shared.actors.kill(handle.id())
+    shared.actors().kill(handle.id())
 }

@@ -16,7 +16,7 @@ impl Embedded {
         shared: &RuntimeCore,
         builder: PlacementGroupBuilder,
     ) -> Result<PlacementGroup> {
-        let ready = shared.store.insert_pending(None);
+        let ready = shared.store().insert_pending(None);
         let requests: Vec<BundleRequest<'_>> = builder
             .bundles
             .iter()

@@ -48,7 +48,7 @@ impl Embedded {
         });
         let demand = match demand {
             Ok(demand) => demand,
-            Err(error) => return shared.store.insert_failed(error),
+            Err(error) => return shared.store().insert_failed(error),
         };
         let control = Arc::new(TaskControl {
             function,
@@ -58,14 +58,16 @@ impl Embedded {
             demand: (options.num_cpus, options.num_gpus),
             children: Default::default(),
         });
-        let out = shared.store.insert_pending(Some(Arc::clone(&control) as _));
-        crate::timeline::record_submitted(&control.function, None, shared.id);
+        let out = shared
+            .store()
+            .insert_pending(Some(Arc::clone(&control) as _));
+        crate::timeline::record_submitted(&control.function, None, shared.id());
         // Submitted by a running task: cancelled with it.
         if let Some(parent) = crate::scheduler::current_task() {
             parent.adopt(&out);
         }
         let mut deps = args.deps;
-        deps.keep_owned_by(shared.id);
+        deps.keep_owned_by(shared.id());
         tracing::trace!(
             target: "rustyray::task",
             function = %control.function,

@@ -39,7 +39,7 @@ impl CellOps for RemoteActor {
 /// The Ray actor behind `id`.
 fn remote(shared: &RuntimeCore, id: ActorId) -> Result<Arc<RemoteActor>> {
     shared
-        .actors
+        .actors()
         .entry_as::<RemoteActor>(id, || Error::TypeMismatch {
             expected: "an actor on the Ray cluster",
             found: "an actor of an embedded runtime",
@@ -56,7 +56,7 @@ impl Backend {
         } = task;
         match args.into_wire("task", &function) {
             Ok((id, wire)) => self.submit(shared, wire, id, &function, &options),
-            Err(error) => shared.store.insert_failed(error),
+            Err(error) => shared.store().insert_failed(error),
         }
     }
 
@@ -103,7 +103,7 @@ impl Backend {
         sent.unwrap_or_else(|error| {
             // An actor Ray could not create: its calls fail with the reason.
             let error = actor::died_error::<A>(shared, actor).unwrap_or(error);
-            shared.store.insert_failed(error)
+            shared.store().insert_failed(error)
         })
     }
 

@@ -296,13 +296,13 @@ impl Backend {
     fn enter(&self, shared: &RuntimeCore, id: Vec<u8>, origin: Cow<'static, str>) -> Arc<Cell> {
         let object = Object::new(RayObject::taking_reference(id, origin));
         shared
-            .store
+            .store()
             .insert_ready(object)
-            .unwrap_or_else(|error| shared.store.insert_failed(error))
+            .unwrap_or_else(|error| shared.store().insert_failed(error))
     }
 
     fn failed(&self, shared: &RuntimeCore, error: Error) -> Arc<Cell> {
-        shared.store.insert_failed(error)
+        shared.store().insert_failed(error)
     }
 
     /// Stores a value in Ray's object store.
@@ -460,7 +460,7 @@ impl Backend {
         };
         let ray_id = ffi::create_actor(&spec).map_err(|e| error(class, e, started))?;
         Ok(shared
-            .actors
+            .actors()
             .insert_entry(Arc::new(RemoteActor::new(ray_id, class.to_owned()))))
     }
 
@@ -505,7 +505,7 @@ impl Backend {
             what: format!("actor named `{name}` on the Ray cluster"),
         })?;
         Ok(shared
-            .actors
+            .actors()
             .insert_entry(Arc::new(RemoteActor::new(id, format!("{class} `{name}`")))))
     }
 }

@@ -33,15 +33,15 @@ use crate::object_store::{ObjectStore, StoreLimits};
 
 /// The parts of a runtime that its threads, refs and handles reach.
 pub(crate) struct RuntimeCore {
-    pub(crate) id: u32,
-    pub(crate) store: Arc<ObjectStore>,
-    pub(crate) actors: ActorTable,
+    id: u32,
+    store: Arc<ObjectStore>,
+    actors: ActorTable,
     /// The live streams, for the state API.
-    pub(crate) streams: crate::stream::Streams,
+    streams: crate::stream::Streams,
     /// Where its operations run: here, or on a Ray cluster (see `backend`).
-    pub(crate) backend: Backend,
+    backend: Backend,
     /// Whether panics caught in bodies are printed by the panic hook too (see `panics`).
-    pub(crate) print_panics: bool,
+    print_panics: bool,
     handle: OnceLock<tokio::runtime::Handle>,
     /// Where the dashboard listens, if it does.
     dashboard: OnceLock<std::net::SocketAddr>,
@@ -51,6 +51,42 @@ pub(crate) struct RuntimeCore {
 }
 
 impl RuntimeCore {
+    /// The runtime's id, which is also the owner id of its objects and actors.
+    #[inline]
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The object store (on Ray, the directory of Ray objects the refs name).
+    #[inline]
+    pub(crate) fn store(&self) -> &Arc<ObjectStore> {
+        &self.store
+    }
+
+    /// The actor table (on Ray, the directory of Ray actors the handles name).
+    #[inline]
+    pub(crate) fn actors(&self) -> &ActorTable {
+        &self.actors
+    }
+
+    /// The live streams.
+    #[inline]
+    pub(crate) fn streams(&self) -> &crate::stream::Streams {
+        &self.streams
+    }
+
+    /// Where its operations run.
+    #[inline]
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Whether panics caught in bodies are printed too.
+    #[inline]
+    pub(crate) fn print_panics(&self) -> bool {
+        self.print_panics
+    }
+
     /// Fails with the reason this runtime cannot take work, if it cannot.
     #[inline]
     pub(crate) fn check(&self) -> Result<()> {

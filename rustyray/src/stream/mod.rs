@@ -182,12 +182,12 @@ pub(crate) fn submit<T: Value>(
     spawn: impl FnOnce(Arc<Stream<T>>) -> ObjectRef<()>,
 ) -> ObjectRefStream<T> {
     let shared = crate::runtime::current();
-    if let Err(error) = shared.backend.streams() {
+    if let Err(error) = shared.backend().streams() {
         return ObjectRefStream::failed(function, error);
     }
-    let (stream, rx) = Stream::new(function, backpressure, Arc::clone(&shared.store));
+    let (stream, rx) = Stream::new(function, backpressure, Arc::clone(shared.store()));
     let producer = spawn(Arc::clone(&stream));
-    ObjectRefStream::start(stream, rx, producer, &shared.store, &shared.streams)
+    ObjectRefStream::start(stream, rx, producer, shared.store(), shared.streams())
 }
 
 /// The waiter on the producer's result: ends the channel, with the producer's error as a last
@@ -286,13 +286,13 @@ impl<T: Value> ObjectRefStream<T> {
     /// A stream whose only item fails with `error` (a producer that could not start).
     pub(crate) fn failed(function: Cow<'static, str>, error: Error) -> ObjectRefStream<T> {
         let shared = crate::runtime::current();
-        let (stream, rx) = Stream::new(function, None, Arc::clone(&shared.store));
-        let failed = shared.store.insert_failed(error.clone());
+        let (stream, rx) = Stream::new(function, None, Arc::clone(shared.store()));
+        let failed = shared.store().insert_failed(error.clone());
         stream.channel.end(Some(Item::Stored(failed)));
         ObjectRefStream {
             stream,
             rx,
-            producer: ObjectRef::from_new_cell(shared.store.insert_failed(error)),
+            producer: ObjectRef::from_new_cell(shared.store().insert_failed(error)),
             _type: PhantomData,
         }
     }

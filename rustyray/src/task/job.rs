@@ -206,7 +206,7 @@ impl<B> Job<B> {
         let failed = error.is_some();
         tracing::trace!(target: "rustyray::task", failed, "finished");
         if let Some(error) = error {
-            timeline::record_error(&self.control.function, None, self.shared.id, error);
+            timeline::record_error(&self.control.function, None, self.shared.id(), error);
         }
         timeline::record(timeline::Finished {
             kind: timeline::Kind::Task,
@@ -249,7 +249,7 @@ impl<B> Job<B> {
             tracing::debug!(target: "rustyray::task", %error, attempt = *tries, "retrying");
             #[cfg(feature = "dashboard")]
             crate::dashboard::rare::count(
-                self.shared.id,
+                self.shared.id(),
                 crate::dashboard::rare::Event::Retry,
                 self.control.function(),
             );
@@ -270,7 +270,7 @@ where
         loop {
             let last = tries >= self.max_retries;
             let outcome = panics::catch(
-                self.shared.print_panics,
+                self.shared.print_panics(),
                 AssertUnwindSafe(|| {
                     call_args::set_last_try(last);
                     (self.body.0)()
@@ -296,7 +296,7 @@ where
             // makes the body's future (which reads the arguments) in that first poll.
             call_args::set_last_try(tries >= self.max_retries);
             let body = async { (self.body.0)().await };
-            let outcome = panics::catch_async(self.shared.print_panics, body).await;
+            let outcome = panics::catch_async(self.shared.print_panics(), body).await;
             if let Some(result) = self.retry_or_finish(outcome, &mut tries) {
                 return result;
             }

@@ -275,6 +275,6 @@ impl TaskBuilder {
 
     fn submit<R, B: Body>(self, body: B) -> ObjectRef<R> {
         let shared = runtime::current();
-        ObjectRef::from_new_cell(shared.backend.submit(&shared, self, body))
+        ObjectRef::from_new_cell(shared.backend().submit(&shared, self, body))
     }
 }

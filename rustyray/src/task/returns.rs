@@ -111,15 +111,15 @@ impl<T: Fields> Arrival for Splitter<T> {
 /// The N refs of a task returning `T` as N objects: `r` is the task's own (hidden) result.
 pub(crate) fn split<T: Fields>(r: ObjectRef<T>, function: &'static str) -> Parts {
     let shared = runtime::current();
-    if let Err(error) = shared.backend.several_returns() {
+    if let Err(error) = shared.backend().several_returns() {
         return (0..T::N)
-            .map(|_| shared.store.insert_failed(error.clone()))
+            .map(|_| shared.store().insert_failed(error.clone()))
             .collect();
     }
     let Some(task) = r.cell().cloned() else {
         let error = crate::object_ref::missing(r.id());
         return (0..T::N)
-            .map(|_| shared.store.insert_failed(error.clone()))
+            .map(|_| shared.store().insert_failed(error.clone()))
             .collect();
     };
     drop(r);
@@ -128,7 +128,7 @@ pub(crate) fn split<T: Fields>(r: ObjectRef<T>, function: &'static str) -> Parts
         task: Arc::downgrade(&task),
     });
     let parts: Parts = (0..T::N)
-        .map(|_| shared.store.insert_pending(Some(Arc::clone(&producer))))
+        .map(|_| shared.store().insert_pending(Some(Arc::clone(&producer))))
         .collect();
     let splitter = Arc::new(Splitter::<T> {
         taken: Mutex::new(Some((Arc::clone(&task), parts.clone()))),

@@ -240,7 +240,7 @@ struct Trace {
 /// # Ok::<(), rustyray::Error>(())
 /// ```
 pub fn timeline(path: impl AsRef<Path>) -> Result<usize> {
-    let runtime = runtime::current().id;
+    let runtime = runtime::current().id();
     let (mut events, threads) = collect(runtime);
     events.retain(|e| e.skipped.is_none());
     let count = events.len();

@@ -143,7 +143,7 @@ impl<T: Value + Clone> Queue<T> {
     pub fn new(capacity: usize) -> Result<Queue<T>> {
         let shared = crate::runtime::current();
         shared.check()?;
-        shared.backend.embedded_only("rustyray::util::Queue")?;
+        shared.backend().embedded_only("rustyray::util::Queue")?;
         let actor = ActorBuilder::<QueueActor<T>>::new("Queue")
             .concurrent()
             .options(ActorOptions::default().max_concurrency(WAITING_CALLS))
