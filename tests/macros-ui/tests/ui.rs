@@ -1,6 +1,6 @@
 //! Compile-time behaviour of the macros: what compiles (`ui/pass`, which also runs) and what is
 //! refused with which message (`ui/fail`, checked against the `.stderr` files next to each case).
-//! Regenerate the expected messages with `TRYBUILD=overwrite cargo test --test ui`.
+//! Regenerate the expected messages with `TRYBUILD=overwrite cargo test -p rustyray-macros-ui`.
 
 #[test]
 fn ui() {
