@@ -394,7 +394,7 @@ mod tests {
 /// Models of the pool's accounting: every job runs (a job counting on a thread on its way back
 /// is never stranded) and the pool never makes more threads than its limit, whatever the
 /// interleaving of submissions, continuations, idle timeouts and wake-ups.
-/// `RUSTFLAGS="--cfg rustyray_loom" cargo test -p rustyray --lib --release loom`.
+/// Run with `.ci/loom`.
 #[cfg(all(test, rustyray_loom))]
 mod loom_tests {
     use super::*;

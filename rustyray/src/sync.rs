@@ -1,8 +1,9 @@
 //! The synchronisation primitives of the protocols that are model-checked with `loom`.
 //!
 //! Normally these are `parking_lot`'s locks and `std`'s atomics and threads. Built with
-//! `RUSTFLAGS="--cfg rustyray_loom"`, they are loom's, so the models beside the code (the
-//! `loom` test modules) explore every interleaving of the real code. The API is
+//! `--cfg rustyray_loom` (the library's tests only: `.ci/loom` passes it to rustyray alone, with
+//! `cargo rustc`), they are loom's, so the models beside the code (the `loom` test modules)
+//! explore every interleaving of the real code. The API is
 //! `parking_lot`'s (no poisoning; `Condvar::wait_for` takes the guard by reference).
 
 #[cfg(not(rustyray_loom))]

@@ -353,7 +353,7 @@ impl<A> Call<A> {
 /// the host to run it, as `get` does), while the start job the first send queued runs on the
 /// CPU pool. Every call runs exactly once, each sender's calls in the order sent; a lost call
 /// shows as a deadlock. The host here runs calls without a runtime; the protocol is the real
-/// one. `RUSTFLAGS="--cfg rustyray_loom" cargo test -p rustyray --lib --release loom`.
+/// one. Run with `.ci/loom`.
 #[cfg(all(test, rustyray_loom))]
 mod loom_tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! subscribing, all at once. Whatever the interleaving, exactly one outcome takes effect, the
 //! waiter is told exactly once unless `subscribe` already gave it the state, and what the
 //! waiter is told is the outcome that took effect.
-//! `RUSTFLAGS="--cfg rustyray_loom" cargo test -p rustyray --lib --release loom`.
+//! Run with `.ci/loom`.
 
 use std::sync::Arc;
 

@@ -34,7 +34,7 @@
 //!   queued and then the last item. Both are read-modify-writes of `signal`, as is the waiting
 //!   side's flag, so each sees the other. After either, `send` refuses.
 //!
-//! The models at the bottom (`RUSTFLAGS="--cfg rustyray_loom"`) run both ends on two threads,
+//! The models at the bottom (`--cfg rustyray_loom`, `.ci/loom`) run both ends on two threads,
 //! with rings of one or two slots so that the producer moves on to new rings, and the
 //! asymmetric fences as the two `SeqCst` fences they stand for. Each fails if one of the four
 //! fences is removed.

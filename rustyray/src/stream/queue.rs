@@ -16,7 +16,7 @@
 //! last moved on, it looks at its old ring once more (what the producer pushed there is now
 //! visible to it) and only then moves to the next, so items come out in order.
 //!
-//! In the loom models (`RUSTFLAGS="--cfg rustyray_loom"`), a ring is a locked `VecDeque` loom
+//! In the loom models (`--cfg rustyray_loom`), a ring is a locked `VecDeque` loom
 //! can see; the chaining around it is the code above.
 
 use std::collections::VecDeque;

@@ -422,8 +422,7 @@ mod tests {
 
 /// The seqlock, model-checked: a reader racing the writer over a ring of two slots, lapped twice,
 /// never returns an event whose words come from two events (loom explores the interleavings and
-/// the weak orderings of the loads). `RUSTFLAGS="--cfg rustyray_loom" cargo test -p rustyray
-/// --lib --release loom`.
+/// the weak orderings of the loads). Run with `.ci/loom`.
 #[cfg(all(test, rustyray_loom))]
 mod loom_tests {
     use super::*;
