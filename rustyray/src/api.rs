@@ -247,3 +247,24 @@ pub fn is_cancelled() -> bool {
 pub fn gpu_ids() -> Vec<usize> {
     crate::scheduler::gpu_ids()
 }
+
+/// Writes the current runtime's recent tasks and actor calls to `path` as a Chrome trace
+/// (open it in <https://ui.perfetto.dev> or `chrome://tracing`), and returns how many it wrote.
+///
+/// Each thread keeps its last [`EVENTS_PER_THREAD`](crate::EVENTS_PER_THREAD) events. Sync tasks and calls are shown
+/// on the row of the thread that ran them; async ones as slices of their own.
+///
+/// ```
+/// # let rt = rustyray::Runtime::new(rustyray::Config::default()).unwrap();
+/// # let _guard = rt.enter();
+/// let mut task = rustyray::task::TaskBuilder::new("answer");
+/// let r = task.spawn(|| Ok(42));
+/// rustyray::get(&r)?;
+/// let path = std::env::temp_dir().join(format!("doc-timeline-{}.json", std::process::id()));
+/// assert!(rustyray::timeline(&path)? >= 1);
+/// # std::fs::remove_file(path).ok();
+/// # Ok::<(), rustyray::Error>(())
+/// ```
+pub fn timeline(path: impl AsRef<std::path::Path>) -> Result<usize> {
+    crate::timeline::write_trace(runtime::current().id(), path.as_ref())
+}

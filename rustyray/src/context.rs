@@ -4,14 +4,14 @@
 //! - **The runtime** calls on this thread use: set on the runtime's own threads when they start,
 //!   by [`Runtime::enter`](crate::Runtime::enter) elsewhere, and the global runtime as this
 //!   thread last saw it (see `runtime::current`).
-//! - **The body running here**: its lease (a sync body's; an async body's lease is a tokio
-//!   task-local, since its task moves between threads), whether it runs its call's last try,
-//!   and whether its panics are being caught (with where the last one happened).
+//! - **The body running here**: whether it runs its call's last try.
 //! - **Hand-offs**: the async job a finishing job kept to run next in the same tokio task, and
 //!   the actor this thread last sent a call to (which it may run itself when it blocks on it).
 //!
-//! The parts that belong to one layer stay with it: the object store's per-thread queues and
-//! shard, the CPU pool's membership (modelled under loom) and the timeline's per-thread log.
+//! The parts that belong to a lower layer stay with it, so that the layer imports nothing
+//! above it: the object store's per-thread queues and shard, the CPU pool's membership
+//! (modelled under loom), the scheduler's lease of the sync body running here, the timeline's
+//! per-thread log, and the panic hook's flag and last location (`panics`, which `error` uses).
 //! The fields are read and written by the modules that own their meaning; this module only
 //! holds them, so one thread-local access reaches them all.
 
@@ -22,7 +22,6 @@ use std::sync::{Arc, Weak};
 
 use crate::actor::{ActorId, CellOps};
 use crate::runtime::RuntimeCore;
-use crate::scheduler::Lease;
 
 /// The per-thread state; see the module's notes.
 pub(crate) struct Context {
@@ -30,14 +29,8 @@ pub(crate) struct Context {
     pub(crate) runtime: RefCell<Option<Arc<RuntimeCore>>>,
     /// The global runtime as this thread last saw it, and the global's generation then.
     pub(crate) global_seen: RefCell<(u64, Weak<RuntimeCore>)>,
-    /// The lease of the sync body running on this thread.
-    pub(crate) sync_lease: RefCell<Option<Arc<Lease>>>,
     /// Whether the body starting on this thread runs its call's last try.
     pub(crate) last_try: Cell<bool>,
-    /// Inside a body: `Some(print)`, whether its panics are printed too.
-    pub(crate) catching: Cell<Option<bool>>,
-    /// Where the last panic caught in a body of this thread happened.
-    pub(crate) panic_location: RefCell<Option<String>>,
     /// Set (to `Some`) while an async job finishes here: the first async job this makes ready.
     pub(crate) next_async: RefCell<Option<Option<NextAsync>>>,
     /// The cell of the actor this thread last sent a call to.
@@ -54,10 +47,7 @@ impl Context {
         Context {
             runtime: RefCell::new(None),
             global_seen: RefCell::new((0, Weak::new())),
-            sync_lease: RefCell::new(None),
             last_try: Cell::new(false),
-            catching: Cell::new(None),
-            panic_location: RefCell::new(None),
             next_async: RefCell::new(None),
             last_actor: RefCell::new(None),
         }

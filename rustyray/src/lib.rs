@@ -72,7 +72,7 @@ pub mod __private;
 pub use actor::{get_actor, kill, ActorHandle};
 pub use api::{
     cancel, get, get_all, get_all_arc, get_arc, get_timeout, gpu_ids, is_cancelled, put, put_arc,
-    wait,
+    timeline, wait,
 };
 pub use completion::{as_completed, AsCompleted};
 pub use config::Config;
@@ -88,7 +88,7 @@ pub use placement_group::{
 pub use progress::{get_all_with_progress, wait_with_progress};
 pub use runtime::{init, shutdown, EnterGuard, Runtime, RuntimeStats};
 pub use stream::{ObjectRefStream, StreamValues};
-pub use timeline::{timeline, EVENTS_PER_THREAD};
+pub use timeline::EVENTS_PER_THREAD;
 
 pub use rustyray_macros::{actor, main, remote};
 

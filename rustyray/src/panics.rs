@@ -10,13 +10,19 @@
 //! reaches the previous hook unchanged. A hook the user installs later replaces this one, and
 //! is then called for every panic, as they asked.
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, UnwindSafe};
 use std::sync::Once;
 
 use futures_util::FutureExt;
 
-use crate::context;
+thread_local! {
+    /// Inside a body: `Some(print)`, whether its panics are printed too.
+    static CATCHING: Cell<Option<bool>> = const { Cell::new(None) };
+    /// Where the last panic caught in a body of this thread happened.
+    static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
 
 /// Installs the hook, once per process.
 pub(crate) fn install_hook() {
@@ -24,12 +30,12 @@ pub(crate) fn install_hook() {
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            // While the thread's context is torn down, `with` finds nothing caught.
-            let catching = context::with(|cx| cx.catching.get());
+            // `try_with`: the hook may run while this thread's locals are being destroyed.
+            let catching = CATCHING.try_with(Cell::get).ok().flatten();
             if let Some(print) = catching {
                 let location = info.location().map(ToString::to_string);
-                context::with(|cx| {
-                    if let Ok(mut kept) = cx.panic_location.try_borrow_mut() {
+                let _ = LOCATION.try_with(|l| {
+                    if let Ok(mut kept) = l.try_borrow_mut() {
                         *kept = location;
                     }
                 });
@@ -44,7 +50,7 @@ pub(crate) fn install_hook() {
 
 /// Where the panic just caught in a body on this thread happened, if the hook saw it.
 pub(crate) fn take_location() -> Option<String> {
-    context::with(|cx| cx.panic_location.borrow_mut().take())
+    LOCATION.with(|l| l.borrow_mut().take())
 }
 
 /// Marks this thread as running a body until dropped.
@@ -54,13 +60,13 @@ impl Catching {
     fn enter(print: bool) -> Catching {
         // The location is not cleared here (a hot path): it is set by every panic the hook
         // sees in a body and taken right after the panic is caught.
-        Catching(context::with(|cx| cx.catching.replace(Some(print))))
+        Catching(CATCHING.with(|c| c.replace(Some(print))))
     }
 }
 
 impl Drop for Catching {
     fn drop(&mut self) {
-        context::with(|cx| cx.catching.set(self.0));
+        CATCHING.with(|c| c.set(self.0));
     }
 }
 

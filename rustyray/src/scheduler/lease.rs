@@ -1,11 +1,11 @@
 //! The resources a running task holds, and the task-local state that reaches them: which task
 //! runs here (`current_task`), its GPUs (`gpu_ids`), and lending its CPUs while it waits.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::context;
 use crate::object_store::Producer;
 
 use super::pool::GpuShare;
@@ -51,6 +51,11 @@ impl Drop for Lease {
     }
 }
 
+thread_local! {
+    /// The lease of the sync task running on this thread.
+    static SYNC_LEASE: RefCell<Option<Arc<Lease>>> = const { RefCell::new(None) };
+}
+
 tokio::task_local! {
     /// The lease of the async task being polled.
     static ASYNC_LEASE: Arc<Lease>;
@@ -63,12 +68,10 @@ pub(crate) fn with_sync_lease<R>(lease: &Arc<Lease>, f: impl FnOnce() -> R) -> R
     impl Drop for Restore {
         fn drop(&mut self) {
             let previous = self.0.take();
-            context::with(|cx| *cx.sync_lease.borrow_mut() = previous);
+            SYNC_LEASE.with(|l| *l.borrow_mut() = previous);
         }
     }
-    let _restore = Restore(context::with(|cx| {
-        cx.sync_lease.borrow_mut().replace(Arc::clone(lease))
-    }));
+    let _restore = Restore(SYNC_LEASE.with(|l| l.borrow_mut().replace(Arc::clone(lease))));
     f()
 }
 
@@ -85,7 +88,7 @@ fn current_lease() -> Option<Arc<Lease>> {
     ASYNC_LEASE
         .try_with(Arc::clone)
         .ok()
-        .or_else(|| context::with(|cx| cx.sync_lease.borrow().clone()))
+        .or_else(|| SYNC_LEASE.with(|l| l.borrow().clone()))
 }
 
 /// The ids of the GPUs the task running here holds (empty outside a task, or for a task that
@@ -101,7 +104,7 @@ pub(crate) fn current_task() -> Option<Arc<dyn Producer>> {
     let task = |lease: &Arc<Lease>| lease.task.clone();
     match ASYNC_LEASE.try_with(task) {
         Ok(task) => task,
-        Err(_) => context::with(|cx| cx.sync_lease.borrow().as_ref().and_then(task)),
+        Err(_) => SYNC_LEASE.with(|l| l.borrow().as_ref().and_then(task)),
     }
 }
 

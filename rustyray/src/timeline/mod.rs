@@ -20,7 +20,6 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::object_ref::ObjectId;
-use crate::runtime;
 
 mod clock;
 #[cfg(feature = "dashboard")]
@@ -222,25 +221,9 @@ struct Trace {
     display_time_unit: &'static str,
 }
 
-/// Writes the current runtime's recent tasks and actor calls to `path` as a Chrome trace
-/// (open it in <https://ui.perfetto.dev> or `chrome://tracing`), and returns how many it wrote.
-///
-/// Each thread keeps its last [`EVENTS_PER_THREAD`] events. Sync tasks and calls are shown
-/// on the row of the thread that ran them; async ones as slices of their own.
-///
-/// ```
-/// # let rt = rustyray::Runtime::new(rustyray::Config::default()).unwrap();
-/// # let _guard = rt.enter();
-/// let mut task = rustyray::task::TaskBuilder::new("answer");
-/// let r = task.spawn(|| Ok(42));
-/// rustyray::get(&r)?;
-/// let path = std::env::temp_dir().join(format!("doc-timeline-{}.json", std::process::id()));
-/// assert!(rustyray::timeline(&path)? >= 1);
-/// # std::fs::remove_file(path).ok();
-/// # Ok::<(), rustyray::Error>(())
-/// ```
-pub fn timeline(path: impl AsRef<Path>) -> Result<usize> {
-    let runtime = runtime::current().id();
+/// Writes runtime `runtime`'s recent tasks and actor calls to `path` as a Chrome trace; how
+/// many it wrote (see `rustyray::timeline`).
+pub(crate) fn write_trace(runtime: u32, path: &Path) -> Result<usize> {
     let (mut events, threads) = collect(runtime);
     events.retain(|e| e.skipped.is_none());
     let count = events.len();
@@ -298,7 +281,6 @@ pub fn timeline(path: impl AsRef<Path>) -> Result<usize> {
         display_time_unit: "ms",
     })
     .map_err(|e| Error::Serialization(e.to_string()))?;
-    let path = path.as_ref();
     std::fs::write(path, json).map_err(|e| {
         Error::InvalidArgument(format!(
             "cannot write the timeline to {}: {e}",
