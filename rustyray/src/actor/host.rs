@@ -2,8 +2,9 @@
 //! mailbox, and is at any moment in one of three places.
 //!
 //! - **On tokio** ([`ActorHost::serve`]): it builds the state, waits for ref arguments, and runs
-//!   async methods on its task. On an actor allowed to interleave, async `&self` calls run side
-//!   by side (see [`ActorHost::run_concurrently`]).
+//!   async methods on its task. On a concurrent actor, its `&self` async calls run side by side,
+//!   each concurrency group up to its limit ([`ActorHost::run_concurrently`], the same loop's
+//!   phase for shared calls).
 //! - **On the CPU pool** ([`ActorHost::drain`]): at a sync call the whole host moves to a pool
 //!   thread and runs sync calls there, one after another, while the next call is a sync one
 //!   whose arguments are ready. Any other call, or a crash, sends it back to tokio.
@@ -11,6 +12,13 @@
 //!   takes it out and starts it on the pool directly, so a sync call costs one hand-off between
 //!   threads (caller to pool) instead of two (caller to tokio to pool); parking and sending are
 //!   serialized by the mailbox's lock, so no call is missed (see `ActorCell::park`).
+//!
+//! Wherever it is, a call goes through the same steps, each written once: [`admit`] (count the
+//! queue, skip a call cancelled while queued), its arguments' readiness, its last-try flag
+//! ([`Call::last_try`], from the actor's [`Recovery`]), its run ([`invoke_async`] for every async
+//! call, serial or side by side; the pool's loop for sync ones), and [`store_outcome`], which
+//! turns a panic into a crash for [`ActorHost::recover`]. Tokio and a pool thread drive these
+//! steps differently (one awaits, the other parks), so each place has its own loop over them.
 //!
 //! Calls are taken in arrival order. A call whose result was cancelled meanwhile is skipped.
 //!
@@ -112,51 +120,44 @@ impl<A: Send + 'static> ActorHost<A> {
             if !self.cell.is_alive() {
                 return; // killed while the host moved here: dropping it fails what it holds
             }
-            let Some(mut call) = next_call(&mut self.backlog, &self.cell).await else {
+            let Some(call) = next_call(&mut self.backlog, &self.cell).await else {
                 return; // the mailbox closed: the last handle was dropped
             };
-            self.cell.set_queued(self.backlog.len());
-            if call.out.resolved_before_run() {
-                continue; // cancelled while queued
-            }
+            let Some(mut call) = admit(&self.cell, self.backlog.len(), call) else {
+                continue;
+            };
             if let Some(error) = wait_for(&call.deps).await {
                 call.finish(Err(error));
                 continue;
             }
+            let print = self.shared.print_panics();
             let last = call.last_try(&self.recovery);
             crash = match &call.body {
-                Method::Async(method) => {
-                    self.running.push(Arc::downgrade(&call.out));
-                    let started = timeline::now();
-                    call_args::set_last_try(last);
-                    let outcome =
-                        panics::catch_async(self.shared.print_panics(), method(&mut state))
-                            .instrument(call_span(&self.cell, &call))
-                            .await;
-                    self.running.clear();
-                    store_outcome(&self.cell, call, outcome, Run::until_now(started, true))
-                }
-                Method::Shared(method) => match self.concurrent {
-                    Some(runner)
-                        if self.max_concurrency > 1 || !self.concurrency_groups.is_empty() =>
-                    {
-                        runner(&mut self, &state, call).await
-                    }
-                    _ => {
-                        self.running.push(Arc::downgrade(&call.out));
-                        let started = timeline::now();
-                        call_args::set_last_try(last);
-                        let outcome =
-                            panics::catch_async(self.shared.print_panics(), method(&state))
-                                .instrument(call_span(&self.cell, &call))
-                                .await;
-                        self.running.clear();
-                        store_outcome(&self.cell, call, outcome, Run::until_now(started, true))
-                    }
-                },
                 Method::Sync(_) => {
                     self.backlog.push_front(call);
                     return self.wake(state);
+                }
+                // Shared calls of a concurrent actor run side by side, each group to its limit
+                // (one at a time when the limits are 1).
+                Method::Shared(_) if self.concurrent.is_some() => {
+                    let runner = self.concurrent.expect("matched as some");
+                    runner(&mut self, &state, call).await
+                }
+                Method::Shared(method) => {
+                    call_args::set_last_try(last);
+                    let body = method(&state);
+                    self.running.push(Arc::downgrade(&call.out));
+                    let crash = invoke_async(&self.cell, print, call, body).await;
+                    self.running.clear();
+                    crash
+                }
+                Method::Async(method) => {
+                    call_args::set_last_try(last);
+                    let body = method(&mut state);
+                    self.running.push(Arc::downgrade(&call.out));
+                    let crash = invoke_async(&self.cell, print, call, body).await;
+                    self.running.clear();
+                    crash
                 }
             };
         }
@@ -214,7 +215,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 }
                 return;
             }
-            let Some(mut call) = self.backlog.pop_front() else {
+            let Some(call) = self.backlog.pop_front() else {
                 match cell.take_calls(&mut self.backlog) {
                     Some(true) => {}
                     None => return, // closed and empty: the last handle was dropped
@@ -226,10 +227,9 @@ impl<A: Send + 'static> ActorHost<A> {
                 }
                 continue;
             };
-            cell.set_queued(self.backlog.len());
-            if call.out.resolved_before_run() {
-                continue; // cancelled while queued
-            }
+            let Some(mut call) = admit(&cell, self.backlog.len(), call) else {
+                continue;
+            };
             match (&call.body, readiness(&call.deps)) {
                 (Method::Sync(_), Readiness::Ready) => {}
                 (Method::Sync(_), Readiness::Failed(error)) => {
@@ -333,15 +333,9 @@ impl<A: Send + 'static> ActorHost<A> {
             let Method::Shared(method) = &call.body else {
                 unreachable!("only shared calls start here")
             };
-            let started = timeline::now();
             call_args::set_last_try(last);
-            let outcome = panics::catch_async(print, method(state))
-                .instrument(call_span(cell, &call))
-                .await;
-            (
-                group,
-                store_outcome(cell, call, outcome, Run::until_now(started, true)),
-            )
+            let body = method(state);
+            (group, invoke_async(cell, print, call, body).await)
         };
         let mut counts = vec![0_usize; limits.len()];
         let mut queued: Vec<VecDeque<Call<A>>> = limits.iter().map(|_| VecDeque::new()).collect();
@@ -364,8 +358,7 @@ impl<A: Send + 'static> ActorHost<A> {
                     biased;
                     Some(finished) = running.next() => Some(finished),
                     next = next_call(&mut self.backlog, &self.cell) => {
-                        match next {
-                            Some(call) if call.out.resolved_before_run() => {}
+                        match next.and_then(|call| admit(cell, self.backlog.len(), call)) {
                             Some(call) if matches!(call.body, Method::Shared(_)) => {
                                 let group = group_of(&call);
                                 if counts[group] < limits[group] {
@@ -585,6 +578,31 @@ fn store_outcome<A>(
             })
         }
     }
+}
+
+/// The first step of every call, wherever the host runs it: counts the calls still queued
+/// (`queued`), and drops the call if its result was cancelled while it waited.
+#[inline]
+fn admit<A>(cell: &ActorCell<A>, queued: usize, call: Call<A>) -> Option<Call<A>> {
+    cell.set_queued(queued);
+    (!call.out.resolved_before_run()).then_some(call)
+}
+
+/// Runs one async call to its end, whose method made `body` (after the call's last-try flag was
+/// set, as the body may read its arguments as it is made): its panics caught, its run timed for
+/// the timeline, and its outcome stored; a panic comes back as a crash. The one place an async
+/// call runs, serially or side by side.
+async fn invoke_async<A>(
+    cell: &ActorCell<A>,
+    print: bool,
+    call: Call<A>,
+    body: impl std::future::Future<Output = anyhow::Result<Object>>,
+) -> Option<Crash<A>> {
+    let started = timeline::now();
+    let outcome = panics::catch_async(print, body)
+        .instrument(call_span(cell, &call))
+        .await;
+    store_outcome(cell, call, outcome, Run::until_now(started, true))
 }
 
 /// The next call: from the backlog first, else from the mailbox (`None` once it is closed),
