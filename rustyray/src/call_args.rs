@@ -6,13 +6,16 @@
 //! backend.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::context;
-use crate::error::{Error, Result};
+#[cfg(feature = "ray")]
+use crate::error::Error;
+use crate::error::Result;
 use crate::object_ref::{missing, ObjectId, ObjectRef};
+#[cfg(feature = "ray")]
 use crate::object_store::codec::frame;
 use crate::object_store::{Cell, Value};
 
@@ -291,6 +294,7 @@ impl<T: Value> ArgSlot<T> {
     }
 
     /// The value passed (or shared), if it was not passed as a ref; `None` after it was moved.
+    #[cfg(feature = "ray")]
     pub(crate) fn with_value<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
         match &self.0 {
             Slot::Value(v) => v.lock().as_ref().map(f),
@@ -467,12 +471,17 @@ pub(crate) fn record_for_the_wire() {
 }
 
 /// A call's arguments as they travel to another process, in order.
-#[cfg_attr(not(feature = "ray"), allow(dead_code))] // read by the `ray` backend
+#[cfg(feature = "ray")]
 pub(crate) struct WireArgs {
     pub(crate) args: Vec<WireArg>,
     /// The first argument that cannot travel (its value was moved, or does not encode).
     pub(crate) broken: Option<Error>,
 }
+
+/// Without a backend that sends calls out, nothing is ever recorded: the type is uninhabited,
+/// so a builder's `Option<WireArgs>` takes no room, needs no drop, and its code compiles away.
+#[cfg(not(feature = "ray"))]
+pub(crate) enum WireArgs {}
 
 /// One argument on the wire.
 #[cfg_attr(not(feature = "ray"), allow(dead_code))] // read by the `ray` backend
@@ -490,19 +499,28 @@ impl WireArgs {
     /// runtime starts on a cluster from `RUSTYRAY_ADDRESS` only when a call reaches it).
     #[inline]
     fn start() -> Option<WireArgs> {
-        if !cfg!(feature = "ray") {
-            return None;
+        #[cfg(feature = "ray")]
+        {
+            static IN_ENV: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+            let sending = SENDING_OUT.load(Ordering::Relaxed)
+                || *IN_ENV.get_or_init(crate::config::cluster_address_in_env);
+            sending.then(|| WireArgs {
+                args: Vec::new(),
+                broken: None,
+            })
         }
-        static IN_ENV: OnceLock<bool> = OnceLock::new();
-        let sending = SENDING_OUT.load(Ordering::Relaxed)
-            || *IN_ENV.get_or_init(crate::config::cluster_address_in_env);
-        sending.then(|| WireArgs {
-            args: Vec::new(),
-            broken: None,
-        })
+        #[cfg(not(feature = "ray"))]
+        None
     }
 
     /// Records one argument: a value as its encoding, a ref as itself.
+    #[cfg(not(feature = "ray"))]
+    fn push<T: Value>(&mut self, _slot: &ArgSlot<T>) {
+        match *self {}
+    }
+
+    /// Records one argument: a value as its encoding, a ref as itself.
+    #[cfg(feature = "ray")]
     fn push<T: Value>(&mut self, slot: &ArgSlot<T>) {
         let arg = match (slot.as_ref(), slot.with_value(frame::encode)) {
             _ if !slot.gathered().is_empty() => Ok(WireArg::Gathered(slot.gathered().to_vec())),

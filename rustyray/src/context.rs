@@ -58,17 +58,8 @@ thread_local! {
     static CONTEXT: Context = const { Context::new() };
 }
 
-/// Runs `f` with this thread's context. While the thread tears its context down (a value
-/// dropped with it may call into rustyray), `f` gets a fresh one instead: it finds nothing set,
-/// and what it sets is dropped when it returns.
+/// Runs `f` with this thread's context.
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&Context) -> R) -> R {
-    let mut f = Some(f);
-    match CONTEXT.try_with(|cx| f.take().map(|f| f(cx))) {
-        Ok(Some(r)) => r,
-        _ => match f.take() {
-            Some(f) => f(&Context::new()),
-            None => unreachable!("`f` ran, so it returned"),
-        },
-    }
+    CONTEXT.with(f)
 }

@@ -316,6 +316,7 @@ pub(crate) struct Call<A> {
 impl<A> Call<A> {
     /// Stores the call's outcome, letting go of the call (its body and argument refs) first,
     /// and of its handle to the result before the result's waiters run.
+    #[inline]
     pub(crate) fn finish(self, outcome: Result<Object>) {
         let out = Arc::clone(&self.out);
         drop(self);

@@ -168,6 +168,7 @@ fn resources(name: &str, value: &str) -> Result<Vec<(String, f64)>> {
 const ADDRESS: &str = "RUSTYRAY_ADDRESS";
 
 /// Whether the environment names a cluster for the global runtime to run on.
+#[cfg(feature = "ray")]
 pub(crate) fn cluster_address_in_env() -> bool {
     std::env::var_os(ADDRESS).is_some_and(|a| !a.is_empty())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 
 mod env;
+#[cfg(feature = "ray")]
 pub(crate) use env::cluster_address_in_env;
 
 /// The largest amount of a custom resource: amounts are counted in thousandths in an `i64`,

@@ -103,6 +103,7 @@ impl Embedded {
 
     /// Sends the call `call` describes, run by `body`, to its actor's mailbox; returns its
     /// result's cell.
+    #[inline]
     pub(crate) fn send_call<A: Actor>(
         &self,
         shared: &Arc<RuntimeCore>,

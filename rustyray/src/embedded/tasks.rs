@@ -18,6 +18,7 @@ use crate::task::{Body, Gate, Job, Phase, TaskBuilder, TaskControl};
 impl Embedded {
     /// Submits the task `task` describes, whose body is `body`, to this process's scheduler;
     /// returns its result's cell.
+    #[inline]
     pub(crate) fn submit_task<B: Body>(
         &self,
         shared: &Arc<RuntimeCore>,
