@@ -13,13 +13,14 @@
 //!   threads (caller to pool) instead of two (caller to tokio to pool); parking and sending are
 //!   serialized by the mailbox's lock, so no call is missed (see `ActorCell::park`).
 //!
-//! Wherever it is, a call goes through the same steps, each written once: [`admit`] (count the
-//! queue, skip a call cancelled while queued), its arguments' readiness, its last-try flag
-//! ([`Call::last_try`], from the actor's [`Recovery`]), its run ([`invoke_async`] for every async
-//! call, serial or side by side; the pool's loop for sync ones), and [`store_outcome`], which
-//! turns a panic into a crash for [`ActorHost::recover`]. Tokio and a pool thread drive these
-//! steps differently (one awaits, the other parks), so each place has its own loop over them.
-//!
+//! Wherever it is, a call goes through the same steps, each written once in `steps.rs`:
+//! admission (count the queue, skip a call cancelled while queued), its arguments' readiness,
+//! its last-try flag ([`Call::last_try`], from the actor's [`Recovery`]), its run (one function
+//! for every async call, serial or side by side; the pool's loop for sync ones), and storing
+//! its outcome, which turns a panic into a crash for [`ActorHost::recover`]. Tokio and a pool
+//! thread drive these steps differently (one awaits, the other parks), so each place has its
+//! own loop over them.
+
 //! Calls are taken in arrival order. A call whose result was cancelled meanwhile is skipped.
 //!
 //! A panic is a crash. With restarts left, the state is rebuilt from the constructor; the calls
@@ -36,16 +37,19 @@ use std::sync::{Arc, Weak};
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use tokio::sync::oneshot;
-use tracing::Instrument;
 
 use super::mailbox::{ActorCell, ParkOutcome};
 use super::recovery::Recovery;
+use super::steps::{
+    admit, call_span, invoke_async, next_call, readiness, store_outcome, wait_for, Crash,
+    Readiness, Run,
+};
 use super::{Call, Ctor, Method};
 use crate::call_args;
 use crate::call_args::Deps;
 use crate::error::{Error, Result};
-use crate::object_ref::{missing, Resolve};
-use crate::object_store::{Cell, Object, State};
+use crate::object_ref::missing;
+use crate::object_store::Cell;
 use crate::panics;
 use crate::runtime::RuntimeCore;
 use crate::scheduler::{self, Lease};
@@ -55,12 +59,6 @@ use crate::timeline;
 /// Runs shared calls side by side; compiled only for `Sync` actors.
 pub(crate) type ConcurrentRunner<A> =
     for<'a> fn(&'a mut ActorHost<A>, &'a A, Call<A>) -> BoxFuture<'a, Option<Crash<A>>>;
-
-/// What a panic interrupted: the calls in flight, with the error each would fail with.
-pub(crate) struct Crash<A> {
-    reason: String,
-    in_flight: Vec<(Call<A>, Error)>,
-}
 
 pub(crate) struct ActorHost<A> {
     pub(crate) shared: Arc<RuntimeCore>,
@@ -493,160 +491,4 @@ impl<A> Drop for ActorHost<A> {
             call.finish(Err(error.clone()));
         }
     }
-}
-
-/// The tracing span of one call (free when no subscriber is installed).
-fn call_span<A>(cell: &ActorCell<A>, call: &Call<A>) -> tracing::Span {
-    tracing::debug_span!(
-        target: "rustyray::actor",
-        "call",
-        actor = %cell.class,
-        method = %call.method,
-        object = %call.out.id(),
-    )
-}
-
-/// When a call ran, and whether it was async (for the timeline).
-struct Run {
-    started: timeline::Stamp,
-    ended: timeline::Stamp,
-    asynchronous: bool,
-}
-
-impl Run {
-    fn until_now(started: timeline::Stamp, asynchronous: bool) -> Run {
-        Run {
-            started,
-            ended: timeline::now(),
-            asynchronous,
-        }
-    }
-}
-
-/// Stores a call's result, or its error; a panic is returned as a crash instead. The call is
-/// entered in the timeline with its `run`.
-#[inline]
-fn store_outcome<A>(
-    cell: &ActorCell<A>,
-    call: Call<A>,
-    outcome: std::thread::Result<anyhow::Result<Object>>,
-    run: Run,
-) -> Option<Crash<A>> {
-    timeline::record(timeline::Finished {
-        kind: timeline::Kind::ActorCall,
-        name: &call.method,
-        actor: Some(&cell.class),
-        asynchronous: run.asynchronous,
-        started: run.started,
-        ended: run.ended,
-        failed: !matches!(outcome, Ok(Ok(_))),
-        skipped: None,
-        object: call.out.id(),
-    });
-    let function = || format!("{}::{}", cell.class, call.method);
-    // On success or error the call is done: its body (and the argument refs in it) is dropped
-    // before the result is stored, as a task's is. A panicked call is kept, to be retried.
-    match outcome {
-        Ok(Ok(object)) => {
-            call.finish(Ok(object));
-            None
-        }
-        Ok(Err(error)) => {
-            let error = Error::task_failed(&function(), &error);
-            timeline::record_error(
-                &call.method,
-                Some(&cell.class),
-                call.out.id().owner(),
-                &error,
-            );
-            tracing::warn!(target: "rustyray::actor", %error, "actor call failed");
-            call.finish(Err(error));
-            None
-        }
-        Err(payload) => {
-            let error = Error::panicked(&function(), &*payload);
-            timeline::record_error(
-                &call.method,
-                Some(&cell.class),
-                call.out.id().owner(),
-                &error,
-            );
-            tracing::error!(target: "rustyray::actor", %error, "actor call panicked");
-            Some(Crash {
-                reason: error.to_string(),
-                in_flight: vec![(call, error)],
-            })
-        }
-    }
-}
-
-/// The first step of every call, wherever the host runs it: counts the calls still queued
-/// (`queued`), and drops the call if its result was cancelled while it waited.
-#[inline]
-fn admit<A>(cell: &ActorCell<A>, queued: usize, call: Call<A>) -> Option<Call<A>> {
-    cell.set_queued(queued);
-    (!call.out.resolved_before_run()).then_some(call)
-}
-
-/// Runs one async call to its end, whose method made `body` (after the call's last-try flag was
-/// set, as the body may read its arguments as it is made): its panics caught, its run timed for
-/// the timeline, and its outcome stored; a panic comes back as a crash. The one place an async
-/// call runs, serially or side by side.
-async fn invoke_async<A>(
-    cell: &ActorCell<A>,
-    print: bool,
-    call: Call<A>,
-    body: impl std::future::Future<Output = anyhow::Result<Object>>,
-) -> Option<Crash<A>> {
-    let started = timeline::now();
-    let outcome = panics::catch_async(print, body)
-        .instrument(call_span(cell, &call))
-        .await;
-    store_outcome(cell, call, outcome, Run::until_now(started, true))
-}
-
-/// The next call: from the backlog first, else from the mailbox (`None` once it is closed),
-/// taking every call waiting there at once.
-async fn next_call<A: Send + 'static>(
-    backlog: &mut VecDeque<Call<A>>,
-    cell: &ActorCell<A>,
-) -> Option<Call<A>> {
-    if backlog.is_empty() {
-        std::future::poll_fn(|cx| cell.poll_calls(cx, backlog)).await?;
-    }
-    backlog.pop_front()
-}
-
-/// Waits until every object in `deps` resolves; returns the first failure, if any.
-async fn wait_for(deps: &[Arc<Cell>]) -> Option<Error> {
-    for dep in deps {
-        if let Some(error) = Resolve::new(Arc::clone(dep)).await.failure() {
-            return Some(error);
-        }
-    }
-    None
-}
-
-/// Whether a call's arguments are ready to run it with.
-enum Readiness {
-    /// One is still pending.
-    Pending,
-    /// All resolved, none failed.
-    Ready,
-    /// All resolved; this is the first one's failure.
-    Failed(Error),
-}
-
-/// The [`Readiness`] of `deps`, with one look at each argument.
-#[inline]
-fn readiness(deps: &[Arc<Cell>]) -> Readiness {
-    let mut failure = None;
-    for dep in deps {
-        match dep.state() {
-            State::Pending => return Readiness::Pending,
-            state if failure.is_none() => failure = state.failure(),
-            _ => {}
-        }
-    }
-    failure.map_or(Readiness::Ready, Readiness::Failed)
 }

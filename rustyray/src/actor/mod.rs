@@ -50,6 +50,7 @@ mod handle;
 mod host;
 mod mailbox;
 pub(crate) mod recovery;
+mod steps;
 mod table;
 
 use std::borrow::Cow;

@@ -114,8 +114,8 @@ impl RayArgs {
             WireArg::Bytes(bytes) => Ok(RayArg::Bytes(bytes)),
             WireArg::Ref(r) => lookup(&r).map(RayArg::Object),
             WireArg::Gathered(refs) => Err(Error::InvalidArgument(format!(
-                "{} refs passed for one `Vec<T>` (or array or tuple) parameter are not \
-                 available on the Ray backend yet: get the values first \
+                "a `Vec` of refs ({} of them) passed for one `Vec<T>` (or array or tuple) \
+                 parameter is not available on the Ray backend yet: get the values first \
                  (`rustyray::get_all`) and pass them",
                 refs.len()
             ))),
