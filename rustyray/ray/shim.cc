@@ -539,6 +539,20 @@ int rr_get_actor(rr_slice name, std::string *out_actor, std::string *error) {
   return Guard(error, [&] { *out_actor = GetRayRuntime()->GetActorId(Str(name), ""); });
 }
 
+// The bytes another process needs to call actor `actor` (Ray's serialized handle, which holds
+// its owner's address), for an actor handle passed inside an argument or a result.
+int rr_serialize_actor(rr_slice actor, std::string *out, std::string *error) {
+  return Guard(error, [&] { *out = GetRayRuntime()->SerializeActorHandle(Str(actor)); });
+}
+
+// Registers a handle serialized by `rr_serialize_actor` (in any process) with this worker, so
+// it can call the actor; `out_actor` gets the actor's id.
+int rr_register_actor(rr_slice handle, std::string *out_actor, std::string *error) {
+  return Guard(error, [&] {
+    *out_actor = GetRayRuntime()->DeserializeAndRegisterActorHandle(Str(handle));
+  });
+}
+
 int rr_kill_actor(rr_slice actor, std::string *error) {
   return Guard(error, [&] {
     GetRayRuntime()->KillActor(Str(actor), true);

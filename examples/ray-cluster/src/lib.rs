@@ -136,6 +136,92 @@ impl Counter {
     }
 }
 
+/// Adds `n` to the counter it is handed (an actor handle as an argument) and returns the
+/// counter's new count: the pipelining pattern, a worker reporting to a shared actor.
+#[rustyray::remote]
+pub fn add_through(counter: rustyray::ActorHandle<Counter>, n: u64) -> rustyray::Result<u64> {
+    rustyray::get(&counter.add(n))
+}
+
+/// Actor handles inside a value.
+#[derive(serde::Serialize, serde::Deserialize, Clone)]
+pub struct Counters {
+    /// The counters.
+    pub all: Vec<rustyray::ActorHandle<Counter>>,
+}
+
+/// Adds `n` to every counter of `counters`; returns their new counts.
+#[rustyray::remote]
+pub fn add_to_all(counters: Counters, n: u64) -> rustyray::Result<Vec<u64>> {
+    let calls: Vec<_> = counters.all.iter().map(|c| c.add(n)).collect();
+    rustyray::get_all(&calls)
+}
+
+/// An actor that holds another's handle, given to its constructor, and takes more as method
+/// arguments.
+#[rustyray::actor]
+pub struct Relay {
+    to: rustyray::ActorHandle<Counter>,
+}
+
+#[rustyray::actor]
+impl Relay {
+    /// Relays to `to`.
+    pub fn new(to: rustyray::ActorHandle<Counter>) -> Self {
+        Relay { to }
+    }
+
+    /// Adds `n` to the counter it holds; returns its new count.
+    pub fn relay(&self, n: u64) -> rustyray::Result<u64> {
+        rustyray::get(&self.to.add(n))
+    }
+
+    /// Adds `n` to `other`; returns its new count.
+    pub fn relay_to(&self, other: rustyray::ActorHandle<Counter>, n: u64) -> rustyray::Result<u64> {
+        rustyray::get(&other.add(n))
+    }
+
+    /// The handle it holds, as a result.
+    pub fn target(&self) -> rustyray::ActorHandle<Counter> {
+        self.to.clone()
+    }
+}
+
+/// Refs inside a value.
+#[derive(serde::Serialize, serde::Deserialize, Clone)]
+pub struct RefsInside {
+    /// The refs.
+    pub all: Vec<rustyray::ObjectRef<u64>>,
+}
+
+/// An actor that stores objects of its own (numbered by its own runtime) and reads refs it is
+/// handed inside a value.
+#[rustyray::actor]
+pub struct Keeper {
+    kept: Vec<rustyray::ObjectRef<u64>>,
+}
+
+#[rustyray::actor]
+impl Keeper {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Keeper { kept: Vec::new() }
+    }
+
+    /// Puts `n` values of its own (1000, 1001, ...) and keeps their refs; how many it keeps.
+    pub fn keep(&mut self, n: u64) -> rustyray::Result<usize> {
+        for i in 0..n {
+            self.kept.push(rustyray::put(1000 + i)?);
+        }
+        Ok(self.kept.len())
+    }
+
+    /// The sum of the values `refs` name.
+    pub fn sum_of(&self, refs: RefsInside) -> rustyray::Result<u64> {
+        Ok(rustyray::get_all(&refs.all)?.iter().sum())
+    }
+}
+
 /// An actor with concurrency groups: embedded, `ping` answers while `wait` holds its group.
 #[rustyray::actor]
 pub struct Grouped;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use ray_cluster::probe::{self, exits_its_process, flaky, panics, record_then_exit, Fragile};
 use ray_cluster::{
-    check_even, div_mod, node_label, numbers, plus_one, sleep_ms, square, sum, sum_of_squares,
-    weighted_sum, Counter, Grouped,
+    add_through, add_to_all, check_even, div_mod, node_label, numbers, plus_one, sleep_ms, square,
+    sum, sum_of_squares, weighted_sum, Counter, Counters, Grouped, Keeper, RefsInside, Relay,
 };
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
@@ -146,6 +146,62 @@ fn named_actors_are_found_by_name() {
             "{backend}: {missing:?}"
         );
         rustyray::kill(&made).unwrap();
+    });
+}
+
+/// Actor handles cross as arguments (Ray's pipelining and signal-actor patterns): borrowed,
+/// owned and found by name, to a task, to an actor's constructor and its methods, inside a
+/// value, and back as a result. Every copy calls the same actor.
+fn actor_handles_pass_as_arguments() {
+    on_each_backend(|backend| {
+        let counter = Counter::remote(0);
+        let adds: Vec<ObjectRef<u64>> = (1..=3).map(|n| add_through::remote(&counter, n)).collect();
+        let mut seen = rustyray::get_all(&adds).unwrap();
+        seen.sort_unstable();
+        assert_eq!(seen.last(), Some(&6), "{backend}: borrowed, to tasks: {seen:?}");
+        let owned = add_through::remote(counter.clone(), 4);
+        assert_eq!(rustyray::get(&owned).unwrap(), 10, "{backend}: owned");
+
+        let name = format!("handle-target-{backend}-{}", std::process::id());
+        let named = Counter::options().name(name.clone()).remote(100);
+        let found: ActorHandle<Counter> = rustyray::get_actor(&name).unwrap();
+        let via_found = add_through::remote(&found, 1);
+        assert_eq!(rustyray::get(&via_found).unwrap(), 101, "{backend}: by name");
+
+        let both = Counters {
+            all: vec![counter.clone(), found.clone()],
+        };
+        let nested = add_to_all::remote(both, 10);
+        assert_eq!(rustyray::get(&nested).unwrap(), [20, 111], "{backend}: inside a value");
+
+        let relay = Relay::remote(&counter);
+        assert_eq!(rustyray::get(&relay.relay(1)).unwrap(), 21, "{backend}: to a constructor");
+        let other = relay.relay_to(&found, 1);
+        assert_eq!(rustyray::get(&other).unwrap(), 112, "{backend}: to a method");
+        let back: ActorHandle<Counter> = rustyray::get(&relay.target()).unwrap();
+        assert_eq!(rustyray::get(&back.add(1)).unwrap(), 22, "{backend}: as a result");
+        assert_eq!(rustyray::get(&counter.get()).unwrap(), 22, "{backend}: one actor");
+        rustyray::kill(&named).unwrap();
+    });
+}
+
+/// Refs inside a value never read another object: embedded they read their own values; on
+/// Ray (where refs inside values are not carried yet) they fail `NotFound`, even in a process
+/// whose own objects have the same numbers.
+fn refs_inside_values_never_read_another_object() {
+    on_each_backend(|backend| {
+        let refs: Vec<ObjectRef<u64>> = (7..12).map(|v| rustyray::put(v).unwrap()).collect();
+        let keeper = Keeper::remote();
+        assert_eq!(rustyray::get(&keeper.keep(20)).unwrap(), 20, "{backend}");
+        let sum = keeper.sum_of(RefsInside { all: refs });
+        match (backend, rustyray::get(&sum)) {
+            ("embedded", read) => assert_eq!(read.unwrap(), 45, "{backend}"),
+            (_, Ok(total)) => assert_eq!(total, 45, "{backend}: read other objects"),
+            (_, Err(err)) => assert!(
+                err.to_string().contains("not found"),
+                "{backend}: {err}"
+            ),
+        }
     });
 }
 
@@ -647,6 +703,14 @@ const CASES: &[(&str, fn())] = &[
         chains_resolve_refs_before_the_task_runs,
     ),
     ("fan_out_and_gather", fan_out_and_gather),
+    (
+        "actor_handles_pass_as_arguments",
+        actor_handles_pass_as_arguments,
+    ),
+    (
+        "refs_inside_values_never_read_another_object",
+        refs_inside_values_never_read_another_object,
+    ),
     (
         "nested_tasks_run_on_the_same_backend",
         nested_tasks_run_on_the_same_backend,

@@ -145,22 +145,97 @@ impl<A: Actor> fmt::Debug for ActorHandle<A> {
     }
 }
 
+/// An actor handle as it is serialized (inside an argument, a result or a stored value).
+#[derive(Serialize, Deserialize)]
+enum HandleWire {
+    /// An actor of a runtime of this process, by its runtime's numbers: found again only here.
+    Here(crate::object_store::WireId),
+    /// An actor on a cluster: the cluster's own serialized handle, which any process of the
+    /// cluster can register and call, and the actor's class.
+    Cluster { handle: Vec<u8>, class: String },
+}
+
 impl<A: Actor> Serialize for ActorHandle<A> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let portable =
+            crate::runtime::current_if_any().and_then(|shared| shared.actors().portable(self.id));
+        if let Some(portable) = portable {
+            let (handle, class) = portable.map_err(crate::object_store::codec::custom_ser)?;
+            return HandleWire::Cluster { handle, class }.serialize(serializer);
+        }
         if let Some(holder) = &self.holder {
             crate::object_store::note_serialized(|| Arc::clone(holder) as _);
         }
-        crate::object_store::WireId::local(self.id.owner, self.id.seq).serialize(serializer)
+        let id = crate::object_store::WireId::local(self.id.owner, self.id.seq);
+        HandleWire::Here(id).serialize(serializer)
     }
 }
 
 impl<'de, A: Actor> Deserialize<'de> for ActorHandle<A> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (owner, seq, local) = crate::object_store::WireId::deserialize(deserializer)?.read();
-        // A handle from another process names no actor here: an id of no runtime (runtimes
-        // are numbered from 1) makes every use of it report the actor as not found.
-        let owner = if local { owner } else { 0 };
-        let id = ActorId { owner, seq };
-        Ok(ActorHandle::retained(id))
+        match HandleWire::deserialize(deserializer)? {
+            HandleWire::Here(id) => {
+                let (owner, seq, local) = id.read();
+                // A handle from another process names no actor here: an id of no runtime
+                // (runtimes are numbered from 1) makes every use of it report it as not found.
+                let owner = if local { owner } else { 0 };
+                Ok(ActorHandle::retained(ActorId { owner, seq }))
+            }
+            HandleWire::Cluster { handle, class } => {
+                let shared = crate::runtime::current();
+                let id = shared
+                    .backend()
+                    .enter_actor(&shared, &handle, class)
+                    .map_err(crate::object_store::codec::custom)?;
+                Ok(ActorHandle::from_new_entry(&shared, id))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Runtime};
+
+    struct Far;
+    impl Actor for Far {
+        type Methods = NoMethods;
+    }
+
+    /// A handle to an actor of a Ray cluster that reaches an embedded runtime (inside a value
+    /// read back from somewhere) fails to decode, saying so, instead of naming a local actor.
+    #[test]
+    fn a_cluster_handle_in_an_embedded_runtime_is_not_found() {
+        let rt = Runtime::new(Config::default().num_cpus(1)).unwrap();
+        let _guard = rt.enter();
+        let wire = HandleWire::Cluster {
+            handle: vec![1, 2, 3],
+            class: "Far".to_owned(),
+        };
+        let bytes = postcard::to_stdvec(&wire).unwrap();
+        let framed = crate::object_store::codec::frame::wrap(
+            std::any::type_name::<ActorHandle<Far>>(),
+            &bytes,
+        );
+        let err = crate::object_store::codec::frame::decode::<ActorHandle<Far>>(
+            &framed,
+            "a value",
+            |_| unreachable!("framed"),
+        )
+        .expect_err("an embedded runtime cannot call a cluster's actor")
+        .to_string();
+        assert!(err.contains("Far of a Ray cluster"), "{err}");
+        let here = postcard::to_stdvec(&HandleWire::Here(crate::object_store::WireId::local(
+            rt.id(),
+            1,
+        )))
+        .unwrap();
+        let handle: ActorHandle<Far> = postcard::from_bytes(&here).unwrap();
+        assert_eq!(
+            handle.id().owner,
+            rt.id(),
+            "a handle of this process decodes as before"
+        );
     }
 }

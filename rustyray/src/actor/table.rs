@@ -44,6 +44,11 @@ pub(crate) trait CellOps: Send + Sync {
     fn run_in_caller(&self, out: &Arc<Cell>) -> bool;
     /// Its class, whether it is alive (or why it died), and its queued calls.
     fn describe(&self) -> (String, ActorState, usize);
+    /// What another process needs to call this actor, with its class: `None` for an actor
+    /// that lives in this process only.
+    fn portable(&self) -> Option<Result<(Vec<u8>, String)>> {
+        None
+    }
 }
 
 impl<A: Send + 'static> CellOps for ActorCell<A> {
@@ -145,6 +150,11 @@ impl ActorTable {
     ) -> Result<Arc<T>> {
         let cell = self.cell(id)?;
         cell.as_any().downcast::<T>().map_err(|_| wrong())
+    }
+
+    /// What another process needs to call actor `id` (see [`CellOps::portable`]).
+    pub(crate) fn portable(&self, id: ActorId) -> Option<Result<(Vec<u8>, String)>> {
+        self.cell(id).ok()?.portable()
     }
 
     fn cell(&self, id: ActorId) -> Result<Arc<dyn CellOps>> {

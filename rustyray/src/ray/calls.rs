@@ -34,6 +34,10 @@ impl CellOps for RemoteActor {
     fn describe(&self) -> (String, ActorState, usize) {
         (self.describe_class(), ActorState::Alive, 0)
     }
+
+    fn portable(&self) -> Option<Result<(Vec<u8>, String)>> {
+        Some(self.portable())
+    }
 }
 
 /// The Ray actor behind `id`.

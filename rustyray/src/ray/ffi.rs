@@ -148,6 +148,8 @@ unsafe extern "C" {
     ) -> i32;
     fn rr_get_actor(name: Slice, out_actor: *mut CxxString, error: *mut CxxString) -> i32;
     fn rr_kill_actor(actor: Slice, error: *mut CxxString) -> i32;
+    fn rr_serialize_actor(actor: Slice, out: *mut CxxString, error: *mut CxxString) -> i32;
+    fn rr_register_actor(handle: Slice, out_actor: *mut CxxString, error: *mut CxxString) -> i32;
     fn rr_create_placement_group(
         name: Slice,
         strategy: i32,
@@ -399,6 +401,22 @@ pub(crate) fn kill_actor(actor: &[u8]) -> Outcome<()> {
     // SAFETY: the slice and string are alive for the call.
     let code = unsafe { rr_kill_actor(Slice::of(actor), error.0) };
     outcome(code, &error, || ())
+}
+
+/// Ray's serialized handle of actor `actor`: what another process needs to call it.
+pub(crate) fn serialize_actor(actor: &[u8]) -> Outcome<Vec<u8>> {
+    let (out, error) = (Out::new(), Out::new());
+    // SAFETY: the slice and strings are alive for the call.
+    let code = unsafe { rr_serialize_actor(Slice::of(actor), out.0, error.0) };
+    outcome(code, &error, || out.bytes())
+}
+
+/// Registers a handle from [`serialize_actor`] with this process; returns the actor's id.
+pub(crate) fn register_actor(handle: &[u8]) -> Outcome<Vec<u8>> {
+    let (out, error) = (Out::new(), Out::new());
+    // SAFETY: the slice and strings are alive for the call.
+    let code = unsafe { rr_register_actor(Slice::of(handle), out.0, error.0) };
+    outcome(code, &error, || out.bytes())
 }
 
 /// Creates a placement group with Ray's strategy number `strategy`, whose bundle `i` holds

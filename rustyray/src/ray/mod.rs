@@ -508,6 +508,22 @@ impl Backend {
             .actors()
             .insert_entry(Arc::new(RemoteActor::new(id, format!("{class} `{name}`")))))
     }
+
+    /// Enters the actor whose Ray handle `handle` a value carried in (see
+    /// `RemoteActor::portable`): registered with this process's Ray worker, so it can call it,
+    /// and entered in the table (counted once).
+    pub(crate) fn enter_actor(
+        &self,
+        shared: &RuntimeCore,
+        handle: &[u8],
+        class: String,
+    ) -> Result<ActorId> {
+        let started = Instant::now();
+        let id = ffi::register_actor(handle).map_err(|e| error(&class, e, started))?;
+        Ok(shared
+            .actors()
+            .insert_entry(Arc::new(RemoteActor::new(id, class))))
+    }
 }
 
 /// A Ray actor as the actor table keeps it.
@@ -532,6 +548,14 @@ impl RemoteActor {
     /// Its class, for `rustyray::state`.
     pub(crate) fn describe_class(&self) -> String {
         self.class.clone()
+    }
+
+    /// Ray's serialized handle to it and its class: what a value carries so that another
+    /// process (a worker that decodes the value) can call it.
+    pub(crate) fn portable(&self) -> Result<(Vec<u8>, String)> {
+        let started = Instant::now();
+        let handle = ffi::serialize_actor(&self.id).map_err(|e| error(&self.class, e, started))?;
+        Ok((handle, self.class.clone()))
     }
 
     /// Kills the actor on Ray, with no restart.

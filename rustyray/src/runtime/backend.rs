@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::blocking::{self, Reader};
 use super::RuntimeCore;
-use crate::actor::{Actor, ActorBuilder, ActorHandle, CallBuilder, Ctor, Method};
+use crate::actor::{Actor, ActorBuilder, ActorHandle, ActorId, CallBuilder, Ctor, Method};
 use crate::completion::{Arrivals, Order};
 use crate::config::Config;
 use crate::embedded::Embedded;
@@ -380,6 +380,27 @@ impl Backend {
             Backend::Embedded(_) => crate::embedded::find_actor(shared, name),
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => ray.find_actor(shared, name),
+        }
+    }
+
+    /// Enters the cluster actor whose serialized handle is `handle` (an actor handle decoded
+    /// from an argument or a value) in the actor table; its id, counted once.
+    #[cfg_attr(not(feature = "ray"), allow(unused_variables))]
+    pub(crate) fn enter_actor(
+        &self,
+        shared: &RuntimeCore,
+        handle: &[u8],
+        class: String,
+    ) -> Result<ActorId> {
+        match self {
+            Backend::Embedded(_) => Err(Error::NotFound {
+                what: format!(
+                    "actor {class} of a Ray cluster (its handle reached an embedded runtime, \
+                     which cannot call it: read it in a runtime connected to that cluster)"
+                ),
+            }),
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => ray.enter_actor(shared, handle, class),
         }
     }
 

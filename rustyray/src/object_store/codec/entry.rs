@@ -88,7 +88,9 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> crate::Result<Vec<u8>> {
     let failed = |e: String| Error::Serialization(e);
     match encoding() {
-        Encoding::Postcard => postcard::to_stdvec(value).map_err(|e| failed(e.to_string())),
+        Encoding::Postcard => {
+            postcard::to_stdvec(value).map_err(|e| failed(super::postcard_error(e)))
+        }
         Encoding::Json => serde_json::to_vec(value).map_err(|e| failed(e.to_string())),
         Encoding::Framed => frame::encode(value),
     }

@@ -49,7 +49,8 @@ pub(crate) enum NotAFrame {
 
 /// Encodes `value` in a frame naming its type.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    let payload = postcard::to_stdvec(value).map_err(|e| Error::Serialization(e.to_string()))?;
+    let payload =
+        postcard::to_stdvec(value).map_err(|e| Error::Serialization(super::postcard_error(e)))?;
     Ok(wrap(std::any::type_name::<T>(), &payload))
 }
 

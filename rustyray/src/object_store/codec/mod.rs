@@ -110,10 +110,44 @@ pub(super) fn decode<T: Value>(bytes: &[u8]) -> std::result::Result<Arc<T>, Stri
     Ok(Arc::new(*any.downcast::<T>().expect("type checked above")))
 }
 
+std::thread_local! {
+    /// The message of the last custom serde error raised on this thread (see [`custom`]).
+    static CUSTOM: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A custom serde error saying `message`, for a `Serialize` or `Deserialize` impl of ours that
+/// fails (an actor handle that cannot cross, say). postcard keeps no message for custom errors,
+/// so the message is also kept here, where [`postcard_error`] finds it.
+pub(crate) fn custom<E: serde::de::Error>(message: impl std::fmt::Display) -> E {
+    let message = message.to_string();
+    let error = E::custom(&message);
+    CUSTOM.with(|c| *c.borrow_mut() = Some(message));
+    error
+}
+
+/// [`custom`] for serializing.
+pub(crate) fn custom_ser<E: serde::ser::Error>(message: impl std::fmt::Display) -> E {
+    let message = message.to_string();
+    let error = E::custom(&message);
+    CUSTOM.with(|c| *c.borrow_mut() = Some(message));
+    error
+}
+
+/// What a postcard error says, with the message of a custom error raised by our own impls.
+pub(crate) fn postcard_error(error: postcard::Error) -> String {
+    let kept = CUSTOM.with(|c| c.borrow_mut().take());
+    match (error, kept) {
+        (postcard::Error::SerdeDeCustom | postcard::Error::SerdeSerCustom, Some(message)) => {
+            message
+        }
+        (error, _) => error.to_string(),
+    }
+}
+
 /// Decodes a postcard encoding that must be all of `bytes`: bytes left over mean the caller
 /// encoded something else (more arguments, or other types), which is an error, never a value.
 pub(super) fn exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let (value, rest) = postcard::take_from_bytes(bytes).map_err(|e| e.to_string())?;
+    let (value, rest) = postcard::take_from_bytes(bytes).map_err(postcard_error)?;
     if rest.is_empty() {
         Ok(value)
     } else {
@@ -135,7 +169,7 @@ pub(super) fn serialize_as<T: Value>(value: &(dyn Any + Send + Sync)) -> Result<
         expected: std::any::type_name::<T>(),
         found: "another type",
     })?;
-    postcard::to_stdvec(value).map_err(|e| Error::Serialization(e.to_string()))
+    postcard::to_stdvec(value).map_err(|e| Error::Serialization(postcard_error(e)))
 }
 
 #[cfg(test)]
