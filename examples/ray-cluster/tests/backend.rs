@@ -145,7 +145,16 @@ fn named_actors_are_found_by_name() {
             matches!(missing, Error::NotFound { .. }),
             "{backend}: {missing:?}"
         );
+        // Killed through one handle: a call through the handle found by name fails at once,
+        // and the name is free, as soon as `kill` returns.
         rustyray::kill(&made).unwrap();
+        let err = rustyray::get(&found.add(1)).unwrap_err();
+        assert!(
+            matches!(&err, Error::ActorDied { reason, .. } if reason.contains("kill")),
+            "{backend}: {err:?}"
+        );
+        let gone = rustyray::get_actor::<Counter>(&name).unwrap_err();
+        assert!(matches!(gone, Error::NotFound { .. }), "{backend}: {gone:?}");
     });
 }
 

@@ -28,7 +28,6 @@ mod watch;
 mod worker;
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -477,7 +476,7 @@ impl Backend {
             Ok(wire) => wire,
             Err(error) => return self.failed(shared, error),
         };
-        if actor.killed.load(Ordering::Acquire) {
+        if actor.is_killed() {
             let died = Error::ActorDied {
                 actor: actor.class.clone(),
                 reason: "killed by rustyray::kill".to_owned(),
@@ -501,9 +500,14 @@ impl Backend {
     ) -> Result<ActorId> {
         let started = Instant::now();
         let found = ffi::get_actor(name).map_err(|e| error(name, e, started))?;
-        let id = found.ok_or_else(|| Error::NotFound {
+        let not_found = || Error::NotFound {
             what: format!("actor named `{name}` on the Ray cluster"),
-        })?;
+        };
+        // Ray frees the name of a killed actor a moment after `kill` returns; this process
+        // knows at once.
+        let id = found
+            .filter(|id| !KILLED.lock().contains(id))
+            .ok_or_else(not_found)?;
         Ok(shared
             .actors()
             .insert_entry(Arc::new(RemoteActor::new(id, format!("{class} `{name}`")))))
@@ -531,18 +535,17 @@ impl Backend {
 pub(crate) struct RemoteActor {
     id: Vec<u8>,
     class: String,
-    /// Set by `kill`: Ray kills asynchronously, but a call made after `kill` returns fails at
-    /// once, as on the embedded runtime.
-    killed: AtomicBool,
 }
+
+/// The Ray actors this process killed. Ray kills asynchronously, but a call made after `kill`
+/// returns fails at once, and the name is free at once, as on the embedded runtime, through
+/// every handle of this process (a handle found by name is an entry of its own).
+static KILLED: std::sync::LazyLock<parking_lot::Mutex<std::collections::HashSet<Vec<u8>>>> =
+    std::sync::LazyLock::new(Default::default);
 
 impl RemoteActor {
     fn new(id: Vec<u8>, class: String) -> RemoteActor {
-        RemoteActor {
-            id,
-            class,
-            killed: AtomicBool::new(false),
-        }
+        RemoteActor { id, class }
     }
 
     /// Its class, for `rustyray::state`.
@@ -562,8 +565,13 @@ impl RemoteActor {
     pub(crate) fn kill(&self) -> Result<()> {
         let started = Instant::now();
         ffi::kill_actor(&self.id).map_err(|e| error(&self.class, e, started))?;
-        self.killed.store(true, Ordering::Release);
+        KILLED.lock().insert(self.id.clone());
         Ok(())
+    }
+
+    /// Whether this process killed the actor.
+    fn is_killed(&self) -> bool {
+        KILLED.lock().contains(&self.id)
     }
 }
 
