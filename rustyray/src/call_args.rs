@@ -97,6 +97,8 @@ enum Slot<T> {
 struct Gather<T> {
     refs: Vec<ObjectRef<()>>,
     read: fn(&[ObjectRef<()>]) -> Result<T>,
+    /// How the value's encoding is laid out, for a backend that rebuilds it in another process.
+    layout: Layout,
 }
 
 impl<T> Clone for Gather<T> {
@@ -104,8 +106,23 @@ impl<T> Clone for Gather<T> {
         Gather {
             refs: self.refs.clone(),
             read: self.read,
+            layout: self.layout,
         }
     }
+}
+
+/// How a gathered value's encoding is made of its parts' encodings: in order, after their
+/// count for a `Vec` (postcard's layout of sequences, arrays and tuples); the `i`th part's type
+/// name, to check each part before it is read as one.
+#[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "ray"), allow(dead_code))] // read by the `ray` backend
+pub(crate) struct Layout {
+    pub(crate) counted: bool,
+    pub(crate) part: fn(usize) -> &'static str,
+}
+
+fn same_part<U>(_: usize) -> &'static str {
+    std::any::type_name::<U>()
 }
 
 /// The value of one gathered object, as a `U`.
@@ -133,6 +150,10 @@ impl<T: Value + Clone, const N: usize> IntoArg<[T; N]> for [ObjectRef<T>; N] {
         ArgSlot(Slot::Gather(Gather {
             refs: self.into_iter().map(ObjectRef::erased).collect(),
             read: gather_array::<T, N>,
+            layout: Layout {
+                counted: false,
+                part: same_part::<T>,
+            },
         }))
     }
 }
@@ -145,15 +166,30 @@ macro_rules! gather_tuples {
             Ok(($(gathered::<$t>(&refs[$i])?,)+))
         }
 
+        impl<$($t),+> TupleParts for ($($t,)+) {
+            fn part(i: usize) -> &'static str {
+                [$(std::any::type_name::<$t>()),+][i]
+            }
+        }
+
         impl<$($t: Value + Clone),+> IntoArg<($($t,)+)> for ($(ObjectRef<$t>,)+) {
             fn into_arg(self) -> ArgSlot<($($t,)+)> {
                 ArgSlot(Slot::Gather(Gather {
                     refs: vec![$(self.$i.erased()),+],
                     read: $name::<$($t),+>,
+                    layout: Layout {
+                        counted: false,
+                        part: <($($t,)+) as TupleParts>::part,
+                    },
                 }))
             }
         }
     )+};
+}
+
+/// The type names of a tuple's fields.
+trait TupleParts {
+    fn part(i: usize) -> &'static str;
 }
 
 gather_tuples! {
@@ -163,13 +199,17 @@ gather_tuples! {
 }
 
 /// Refs passed where a `Vec<T>` is expected: every ref is a dependency, and the task gets the
-/// values in order (beyond Ray, which resolves only top-level arguments). A failed element fails
+/// values in order (on Ray, each object travels as an argument of its own). A failed element fails
 /// the task with its error.
 impl<T: Value + Clone> IntoArg<Vec<T>> for Vec<ObjectRef<T>> {
     fn into_arg(self) -> ArgSlot<Vec<T>> {
         ArgSlot(Slot::Gather(Gather {
             refs: self.into_iter().map(ObjectRef::erased).collect(),
             read: gather_vec::<T>,
+            layout: Layout {
+                counted: true,
+                part: same_part::<T>,
+            },
         }))
     }
 }
@@ -179,6 +219,10 @@ impl<T: Value + Clone> IntoArg<Vec<T>> for &[ObjectRef<T>] {
         ArgSlot(Slot::Gather(Gather {
             refs: self.iter().map(|r| r.clone().erased()).collect(),
             read: gather_vec::<T>,
+            layout: Layout {
+                counted: true,
+                part: same_part::<T>,
+            },
         }))
     }
 }
@@ -281,6 +325,15 @@ impl<T: Value> ArgSlot<T> {
     pub(crate) fn as_ref(&self) -> Option<&ObjectRef<T>> {
         match &self.0 {
             Slot::Ref(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// How a gathered argument's value is laid out, if it was gathered.
+    #[cfg(feature = "ray")]
+    fn layout(&self) -> Option<Layout> {
+        match &self.0 {
+            Slot::Gather(g) => Some(g.layout),
             _ => None,
         }
     }
@@ -490,8 +543,13 @@ pub(crate) enum WireArg {
     Bytes(Vec<u8>),
     /// A ref: the backend sends what stands for its object.
     Ref(ObjectRef<()>),
-    /// Refs gathered into one parameter (a `Vec`, array or tuple of them).
-    Gathered(Vec<ObjectRef<()>>),
+    /// Refs gathered into one parameter (a `Vec`, array or tuple of them) of type `type_name`,
+    /// whose encoding is theirs as `layout` says.
+    Gathered {
+        refs: Vec<ObjectRef<()>>,
+        type_name: &'static str,
+        layout: Layout,
+    },
 }
 
 impl WireArgs {
@@ -522,13 +580,19 @@ impl WireArgs {
     /// Records one argument: a value as its encoding, a ref as itself.
     #[cfg(feature = "ray")]
     fn push<T: Value>(&mut self, slot: &ArgSlot<T>) {
-        let arg = match (slot.as_ref(), slot.with_value(frame::encode)) {
-            _ if !slot.gathered().is_empty() => Ok(WireArg::Gathered(slot.gathered().to_vec())),
-            (Some(r), _) => Ok(WireArg::Ref(r.clone().erased())),
-            (None, Some(encoded)) => encoded.map(WireArg::Bytes),
-            (None, None) => Err(Error::InvalidArgument(
-                "an argument's value was moved before the call was sent".to_owned(),
-            )),
+        let arg = match slot.layout() {
+            Some(layout) => Ok(WireArg::Gathered {
+                refs: slot.gathered().to_vec(),
+                type_name: std::any::type_name::<T>(),
+                layout,
+            }),
+            None => match (slot.as_ref(), slot.with_value(frame::encode)) {
+                (Some(r), _) => Ok(WireArg::Ref(r.clone().erased())),
+                (None, Some(encoded)) => encoded.map(WireArg::Bytes),
+                (None, None) => Err(Error::InvalidArgument(
+                    "an argument's value was moved before the call was sent".to_owned(),
+                )),
+            },
         };
         match arg {
             Ok(arg) => self.args.push(arg),

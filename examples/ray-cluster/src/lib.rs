@@ -15,6 +15,13 @@ pub fn sum(values: Vec<u64>) -> u64 {
     values.iter().sum()
 }
 
+/// The first of `pair` plus its name's length, plus the sum of `three`: a tuple and an array
+/// parameter, which take refs gathered from several objects.
+#[rustyray::remote]
+pub fn pair_and_three(pair: (u64, String), three: [u64; 3]) -> u64 {
+    pair.0 + pair.1.len() as u64 + three.iter().sum::<u64>()
+}
+
 /// `a + b`, callable from Python with JSON arguments (see docs/ray.md).
 #[rustyray::remote]
 pub fn add(a: i64, b: i64) -> i64 {

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use ray_cluster::probe::{self, exits_its_process, flaky, panics, record_then_exit, Fragile};
 use ray_cluster::{
-    add_through, add_to_all, check_even, div_mod, node_label, numbers, plus_one, sleep_ms, square,
-    sum, sum_of_squares, weighted_sum, Counter, Counters, Grouped, Keeper, RefsInside, Relay,
+    add_through, add_to_all, check_even, div_mod, node_label, numbers, pair_and_three, plus_one,
+    sleep_ms, square, sum, sum_of_squares, weighted_sum, Counter, Counters, Grouped, Keeper,
+    RefsInside, Relay,
 };
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
@@ -154,7 +155,10 @@ fn named_actors_are_found_by_name() {
             "{backend}: {err:?}"
         );
         let gone = rustyray::get_actor::<Counter>(&name).unwrap_err();
-        assert!(matches!(gone, Error::NotFound { .. }), "{backend}: {gone:?}");
+        assert!(
+            matches!(gone, Error::NotFound { .. }),
+            "{backend}: {gone:?}"
+        );
     });
 }
 
@@ -167,7 +171,11 @@ fn actor_handles_pass_as_arguments() {
         let adds: Vec<ObjectRef<u64>> = (1..=3).map(|n| add_through::remote(&counter, n)).collect();
         let mut seen = rustyray::get_all(&adds).unwrap();
         seen.sort_unstable();
-        assert_eq!(seen.last(), Some(&6), "{backend}: borrowed, to tasks: {seen:?}");
+        assert_eq!(
+            seen.last(),
+            Some(&6),
+            "{backend}: borrowed, to tasks: {seen:?}"
+        );
         let owned = add_through::remote(counter.clone(), 4);
         assert_eq!(rustyray::get(&owned).unwrap(), 10, "{backend}: owned");
 
@@ -175,21 +183,45 @@ fn actor_handles_pass_as_arguments() {
         let named = Counter::options().name(name.clone()).remote(100);
         let found: ActorHandle<Counter> = rustyray::get_actor(&name).unwrap();
         let via_found = add_through::remote(&found, 1);
-        assert_eq!(rustyray::get(&via_found).unwrap(), 101, "{backend}: by name");
+        assert_eq!(
+            rustyray::get(&via_found).unwrap(),
+            101,
+            "{backend}: by name"
+        );
 
         let both = Counters {
             all: vec![counter.clone(), found.clone()],
         };
         let nested = add_to_all::remote(both, 10);
-        assert_eq!(rustyray::get(&nested).unwrap(), [20, 111], "{backend}: inside a value");
+        assert_eq!(
+            rustyray::get(&nested).unwrap(),
+            [20, 111],
+            "{backend}: inside a value"
+        );
 
         let relay = Relay::remote(&counter);
-        assert_eq!(rustyray::get(&relay.relay(1)).unwrap(), 21, "{backend}: to a constructor");
+        assert_eq!(
+            rustyray::get(&relay.relay(1)).unwrap(),
+            21,
+            "{backend}: to a constructor"
+        );
         let other = relay.relay_to(&found, 1);
-        assert_eq!(rustyray::get(&other).unwrap(), 112, "{backend}: to a method");
+        assert_eq!(
+            rustyray::get(&other).unwrap(),
+            112,
+            "{backend}: to a method"
+        );
         let back: ActorHandle<Counter> = rustyray::get(&relay.target()).unwrap();
-        assert_eq!(rustyray::get(&back.add(1)).unwrap(), 22, "{backend}: as a result");
-        assert_eq!(rustyray::get(&counter.get()).unwrap(), 22, "{backend}: one actor");
+        assert_eq!(
+            rustyray::get(&back.add(1)).unwrap(),
+            22,
+            "{backend}: as a result"
+        );
+        assert_eq!(
+            rustyray::get(&counter.get()).unwrap(),
+            22,
+            "{backend}: one actor"
+        );
         rustyray::kill(&named).unwrap();
     });
 }
@@ -206,10 +238,7 @@ fn refs_inside_values_never_read_another_object() {
         match (backend, rustyray::get(&sum)) {
             ("embedded", read) => assert_eq!(read.unwrap(), 45, "{backend}"),
             (_, Ok(total)) => assert_eq!(total, 45, "{backend}: read other objects"),
-            (_, Err(err)) => assert!(
-                err.to_string().contains("not found"),
-                "{backend}: {err}"
-            ),
+            (_, Err(err)) => assert!(err.to_string().contains("not found"), "{backend}: {err}"),
         }
     });
 }
@@ -477,7 +506,10 @@ fn placement_groups_reserve_and_place() {
         assert!(matches!(gone, Error::NotFound { .. }), "{backend}: {gone}");
         let empty = PlacementGroup::builder().bundle(Bundle::new()).create();
         let err = empty.unwrap_err().to_string();
-        assert!(err.contains("bundle 0 asks for nothing"), "{backend}: {err}");
+        assert!(
+            err.contains("bundle 0 asks for nothing"),
+            "{backend}: {err}"
+        );
         assert!(rustyray::gpu_ids().is_empty(), "{backend}");
     });
 }
@@ -538,8 +570,8 @@ fn util_helpers_and_concurrency_groups_work_or_fail_clearly() {
     });
 }
 
-/// Porting helpers: `get_all_arc` works on both backends; a `Vec` of refs for a `Vec<T>`
-/// parameter works embedded and fails clearly on Ray.
+/// Porting helpers: `get_all_arc`, and refs gathered into one parameter (a `Vec` of refs for a
+/// `Vec<T>` parameter, a tuple and an array of refs for a tuple and an array), on both backends.
 fn porting_helpers_work_or_fail_clearly() {
     on_each_backend(|backend| {
         let refs: Vec<ObjectRef<u64>> = (1..=3).map(square::remote).collect();
@@ -550,13 +582,19 @@ fn porting_helpers_work_or_fail_clearly() {
             "{backend}"
         );
         let gathered = sum::remote(&refs);
-        match backend {
-            "embedded" => assert_eq!(rustyray::get(&gathered).unwrap(), 14, "{backend}"),
-            _ => {
-                let err = rustyray::get(&gathered).unwrap_err().to_string();
-                assert!(err.contains("`Vec` of refs"), "{backend}: {err}");
-            }
-        }
+        assert_eq!(
+            rustyray::get(&gathered).unwrap(),
+            14,
+            "{backend}: a Vec of refs"
+        );
+        let name = rustyray::put("four".to_owned()).unwrap();
+        let three = [refs[0].clone(), refs[1].clone(), refs[2].clone()];
+        let mixed = pair_and_three::remote((refs[2].clone(), name), three);
+        assert_eq!(
+            rustyray::get(&mixed).unwrap(),
+            9 + 4 + 14,
+            "{backend}: a tuple, an array"
+        );
     });
 }
 

@@ -110,18 +110,34 @@ impl RayArgs {
             return Err(error);
         }
         let args = wire.args.into_iter().map(|arg| match arg {
-            WireArg::Bytes(bytes) => Ok(RayArg::Bytes(bytes)),
-            WireArg::Ref(r) => lookup(&r).map(RayArg::Object),
-            WireArg::Gathered(refs) => Err(Error::InvalidArgument(format!(
-                "a `Vec` of refs ({} of them) passed for one `Vec<T>` (or array or tuple) \
-                 parameter is not available on the Ray backend yet: get the values first \
-                 (`rustyray::get_all`) and pass them",
-                refs.len()
-            ))),
+            WireArg::Bytes(bytes) => Ok(vec![RayArg::Bytes(bytes)]),
+            WireArg::Ref(r) => Ok(vec![RayArg::Object(lookup(&r)?)]),
+            WireArg::Gathered {
+                refs,
+                type_name,
+                layout,
+            } => {
+                // The objects travel as arguments of their own, so Ray fetches each to the
+                // worker, after a frame that says how to rebuild the parameter from them.
+                let marker = Gathered {
+                    type_name: type_name.to_owned(),
+                    counted: layout.counted,
+                    parts: (0..refs.len())
+                        .map(|i| (layout.part)(i).to_owned())
+                        .collect(),
+                };
+                let mut out = vec![RayArg::Bytes(frame::encode(&marker)?)];
+                for r in &refs {
+                    out.push(RayArg::Object(lookup(r)?));
+                }
+                Ok(out)
+            }
         });
-        Ok(RayArgs {
-            args: args.collect::<Result<_>>()?,
-        })
+        let mut flat = Vec::new();
+        for arg in args {
+            flat.extend(arg?);
+        }
+        Ok(RayArgs { args: flat })
     }
 
     /// The arguments as the shim takes them, after `policy` (a framed [`TaskPolicy`] or
@@ -134,6 +150,16 @@ impl RayArgs {
         });
         policy.into_iter().chain(args).collect()
     }
+}
+
+/// Sent ahead of the objects of a gathered argument (refs passed for one `Vec`, array or tuple
+/// parameter): the worker rebuilds the parameter's frame, of type `type_name`, from the
+/// objects' frames, which must be of the `parts` types, after their count if `counted`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Gathered {
+    pub(crate) type_name: String,
+    pub(crate) counted: bool,
+    pub(crate) parts: Vec<String>,
 }
 
 /// How a Ray worker treats a task's failures, sent ahead of its arguments. Ray's C++ API

@@ -19,7 +19,7 @@ use std::panic::AssertUnwindSafe;
 
 use parking_lot::Mutex;
 
-use super::{errors, ActorPolicy, TaskPolicy};
+use super::{errors, ActorPolicy, Gathered, TaskPolicy};
 use crate::actor::recovery::Recovery;
 use crate::config::Config;
 use crate::error::Error;
@@ -80,12 +80,61 @@ fn prepare<P: serde::de::DeserializeOwned>(
     Ok((policy, arguments(id, args)?))
 }
 
-/// The arguments, one frame after the other, as the registry's framed decoding reads them.
+/// The arguments, one frame after the other, as the registry's framed decoding reads them. A
+/// gathered argument (a [`Gathered`] frame, then its objects) becomes the one frame of its
+/// parameter.
 fn arguments(id: &str, args: &[&[u8]]) -> crate::Result<Vec<u8>> {
     if let Some(foreign) = args.iter().find(|arg| !frame::is_framed(arg)) {
         return Err(errors::foreign(display_name(id), foreign));
     }
-    Ok(args.concat())
+    let marker = std::any::type_name::<Gathered>();
+    let mut out = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let what = display_name(id);
+        let (head, _) = frame::split(arg)
+            .map_err(|e| e.error(what, arg, |bytes| errors::foreign(what, bytes)))?;
+        if head.type_name != marker {
+            out.extend_from_slice(arg);
+            continue;
+        }
+        let gathered: Gathered = head.decode()?;
+        out.extend(gather(id, &gathered, &mut rest)?);
+    }
+    Ok(out)
+}
+
+/// The frame of a gathered parameter, from the frames of its parts (the next arguments).
+fn gather<'a>(
+    id: &str,
+    gathered: &Gathered,
+    parts: &mut impl Iterator<Item = &'a &'a [u8]>,
+) -> crate::Result<Vec<u8>> {
+    let mut payload = Vec::new();
+    if gathered.counted {
+        payload = postcard::to_stdvec(&(gathered.parts.len() as u64))
+            .map_err(|e| Error::Serialization(e.to_string()))?;
+    }
+    for (i, expected) in gathered.parts.iter().enumerate() {
+        let part = parts.next().ok_or_else(|| {
+            Error::Serialization(format!(
+                "`{}` was sent {i} of the {} objects of a gathered argument",
+                display_name(id),
+                gathered.parts.len()
+            ))
+        })?;
+        let what = display_name(id);
+        let (frame, _) = frame::split(part)
+            .map_err(|e| e.error(what, part, |bytes| errors::foreign(what, bytes)))?;
+        if frame.type_name != expected {
+            return Err(Error::TypeMismatch {
+                expected: frame::intern(expected),
+                found: frame::intern(frame.type_name),
+            });
+        }
+        payload.extend_from_slice(frame.payload);
+    }
+    Ok(frame::wrap(&gathered.type_name, &payload))
 }
 
 /// Runs a body of this worker, catching its panic; printed by the panic hook only when
@@ -239,5 +288,65 @@ mod tests {
     fn errors_name_functions_as_the_embedded_runtime_does() {
         assert_eq!(display_name("my_crate::jobs::resize"), "resize");
         assert_eq!(display_name("plain"), "plain");
+    }
+
+    fn marker(type_name: &str, counted: bool, parts: &[&str]) -> Vec<u8> {
+        frame::encode(&Gathered {
+            type_name: type_name.to_owned(),
+            counted,
+            parts: parts.iter().map(|p| (*p).to_owned()).collect(),
+        })
+        .unwrap()
+    }
+
+    /// Refs gathered into one parameter arrive as a marker and their objects; the worker
+    /// rebuilds the parameter's one frame, between the arguments around it.
+    #[test]
+    fn gathered_objects_become_their_parameters_frame() {
+        let vec = std::any::type_name::<Vec<u64>>();
+        let u64_name = std::any::type_name::<u64>();
+        let parts: Vec<Vec<u8>> = [1u64, 4, 9]
+            .iter()
+            .map(|v| frame::encode(v).unwrap())
+            .collect();
+        let head = frame::encode(&7u32).unwrap();
+        let mark = marker(vec, true, &[u64_name; 3]);
+        let args: Vec<&[u8]> = [&head, &mark, &parts[0], &parts[1], &parts[2]]
+            .iter()
+            .map(|a| a.as_slice())
+            .collect();
+        let joined = arguments("t", &args).unwrap();
+        let (first, rest) = frame::split(&joined).unwrap();
+        assert_eq!(first.decode::<u32>().unwrap(), 7);
+        let (second, rest) = frame::split(rest).unwrap();
+        assert_eq!(second.decode::<Vec<u64>>().unwrap(), [1, 4, 9]);
+        assert!(rest.is_empty());
+
+        let tuple = std::any::type_name::<(u64, String)>();
+        let name = frame::encode(&"four".to_owned()).unwrap();
+        let mark = marker(tuple, false, &[u64_name, std::any::type_name::<String>()]);
+        let args: Vec<&[u8]> = vec![&mark, &parts[2], &name];
+        let joined = arguments("t", &args).unwrap();
+        let (only, _) = frame::split(&joined).unwrap();
+        assert_eq!(
+            only.decode::<(u64, String)>().unwrap(),
+            (9, "four".to_owned())
+        );
+    }
+
+    /// A part of another type than the parameter's is refused, never read as that type; too
+    /// few parts are refused too.
+    #[test]
+    fn gathered_parts_are_checked() {
+        let vec = std::any::type_name::<Vec<u64>>();
+        let u64_name = std::any::type_name::<u64>();
+        let wrong = frame::encode(&-1i64).unwrap();
+        let mark = marker(vec, true, &[u64_name]);
+        let err = arguments("t", &[&mark, &wrong]).unwrap_err();
+        assert!(matches!(err, Error::TypeMismatch { .. }), "{err:?}");
+        let mark = marker(vec, true, &[u64_name, u64_name]);
+        let one = frame::encode(&1u64).unwrap();
+        let err = arguments("t", &[&mark, &one]).unwrap_err();
+        assert!(err.to_string().contains("1 of the 2"), "{err}");
     }
 }
