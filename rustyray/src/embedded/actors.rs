@@ -28,7 +28,7 @@ impl Embedded {
         let concurrency = builder.check_concurrency();
         let class = match &builder.options.name {
             Some(name) => format!("{} `{name}`", builder.class).into(),
-            None => builder.class.clone(),
+            None => std::mem::take(&mut builder.class),
         };
         let cell = Arc::new(ActorCell::new(class));
         let id = shared.actors().insert(Arc::clone(&cell));
