@@ -130,18 +130,15 @@ impl<A: Send + 'static> ActorHost<A> {
             }
             let print = self.shared.print_panics();
             let last = call.last_try(&self.recovery);
-            crash = match &call.body {
-                Method::Sync(_) => {
+            crash = match (&call.body, self.concurrent) {
+                (Method::Sync(_), _) => {
                     self.backlog.push_front(call);
                     return self.wake(state);
                 }
                 // Shared calls of a concurrent actor run side by side, each group to its limit
                 // (one at a time when the limits are 1).
-                Method::Shared(_) if self.concurrent.is_some() => {
-                    let runner = self.concurrent.expect("matched as some");
-                    runner(&mut self, &state, call).await
-                }
-                Method::Shared(method) => {
+                (Method::Shared(_), Some(runner)) => runner(&mut self, &state, call).await,
+                (Method::Shared(method), None) => {
                     call_args::set_last_try(last);
                     let body = method(&state);
                     self.running.push(Arc::downgrade(&call.out));
@@ -149,7 +146,7 @@ impl<A: Send + 'static> ActorHost<A> {
                     self.running.clear();
                     crash
                 }
-                Method::Async(method) => {
+                (Method::Async(method), _) => {
                     call_args::set_last_try(last);
                     let body = method(&mut state);
                     self.running.push(Arc::downgrade(&call.out));

@@ -72,6 +72,14 @@ pub(super) fn store_outcome<A>(
         object: call.out.id(),
     });
     let function = || format!("{}::{}", cell.class, call.method);
+    let record = |error: &Error| {
+        timeline::record_error(
+            &call.method,
+            Some(&cell.class),
+            call.out.id().owner(),
+            error,
+        )
+    };
     // On success or error the call is done: its body (and the argument refs in it) is dropped
     // before the result is stored, as a task's is. A panicked call is kept, to be retried.
     match outcome {
@@ -81,24 +89,14 @@ pub(super) fn store_outcome<A>(
         }
         Ok(Err(error)) => {
             let error = Error::task_failed(&function(), &error);
-            timeline::record_error(
-                &call.method,
-                Some(&cell.class),
-                call.out.id().owner(),
-                &error,
-            );
+            record(&error);
             tracing::warn!(target: "rustyray::actor", %error, "actor call failed");
             call.finish(Err(error));
             None
         }
         Err(payload) => {
             let error = Error::panicked(&function(), &*payload);
-            timeline::record_error(
-                &call.method,
-                Some(&cell.class),
-                call.out.id().owner(),
-                &error,
-            );
+            record(&error);
             tracing::error!(target: "rustyray::actor", %error, "actor call panicked");
             Some(Crash {
                 reason: error.to_string(),

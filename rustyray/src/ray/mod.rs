@@ -109,35 +109,33 @@ impl RayArgs {
         if let Some(error) = wire.broken {
             return Err(error);
         }
-        let args = wire.args.into_iter().map(|arg| match arg {
-            WireArg::Bytes(bytes) => Ok(vec![RayArg::Bytes(bytes)]),
-            WireArg::Ref(r) => Ok(vec![RayArg::Object(lookup(&r)?)]),
-            WireArg::Gathered {
-                refs,
-                type_name,
-                layout,
-            } => {
-                // The objects travel as arguments of their own, so Ray fetches each to the
-                // worker, after a frame that says how to rebuild the parameter from them.
-                let marker = Gathered {
-                    type_name: type_name.to_owned(),
-                    counted: layout.counted,
-                    parts: (0..refs.len())
-                        .map(|i| (layout.part)(i).to_owned())
-                        .collect(),
-                };
-                let mut out = vec![RayArg::Bytes(frame::encode(&marker)?)];
-                for r in &refs {
-                    out.push(RayArg::Object(lookup(r)?));
+        let mut args = Vec::with_capacity(wire.args.len());
+        for arg in wire.args {
+            match arg {
+                WireArg::Bytes(bytes) => args.push(RayArg::Bytes(bytes)),
+                WireArg::Ref(r) => args.push(RayArg::Object(lookup(&r)?)),
+                WireArg::Gathered {
+                    refs,
+                    type_name,
+                    layout,
+                } => {
+                    // The objects travel as arguments of their own, so Ray fetches each to the
+                    // worker, after a frame that says how to rebuild the parameter from them.
+                    let marker = Gathered {
+                        type_name: type_name.to_owned(),
+                        counted: layout.counted,
+                        parts: (0..refs.len())
+                            .map(|i| (layout.part)(i).to_owned())
+                            .collect(),
+                    };
+                    args.push(RayArg::Bytes(frame::encode(&marker)?));
+                    for r in &refs {
+                        args.push(RayArg::Object(lookup(r)?));
+                    }
                 }
-                Ok(out)
             }
-        });
-        let mut flat = Vec::new();
-        for arg in args {
-            flat.extend(arg?);
         }
-        Ok(RayArgs { args: flat })
+        Ok(RayArgs { args })
     }
 
     /// The arguments as the shim takes them, after `policy` (a framed [`TaskPolicy`] or

@@ -119,18 +119,19 @@ std::thread_local! {
 /// fails (an actor handle that cannot cross, say). postcard keeps no message for custom errors,
 /// so the message is also kept here, where [`postcard_error`] finds it.
 pub(crate) fn custom<E: serde::de::Error>(message: impl std::fmt::Display) -> E {
-    let message = message.to_string();
-    let error = E::custom(&message);
-    CUSTOM.with(|c| *c.borrow_mut() = Some(message));
-    error
+    E::custom(kept(message))
 }
 
 /// [`custom`] for serializing.
 pub(crate) fn custom_ser<E: serde::ser::Error>(message: impl std::fmt::Display) -> E {
+    E::custom(kept(message))
+}
+
+/// Keeps `message` for [`postcard_error`]; returns it.
+fn kept(message: impl std::fmt::Display) -> String {
     let message = message.to_string();
-    let error = E::custom(&message);
-    CUSTOM.with(|c| *c.borrow_mut() = Some(message));
-    error
+    CUSTOM.with(|c| *c.borrow_mut() = Some(message.clone()));
+    message
 }
 
 /// What a postcard error says, with the message of a custom error raised by our own impls.
