@@ -523,6 +523,13 @@ pub(crate) fn record_for_the_wire() {
     SENDING_OUT.store(true, Ordering::Relaxed);
 }
 
+/// A value's framed encoding, and the objects its refs name.
+#[cfg(feature = "ray")]
+fn encode_with_refs<T: Value>(value: &T) -> (Result<Vec<u8>>, Vec<Arc<Cell>>) {
+    let (encoded, kept) = crate::object_store::keeping_handles(|| frame::encode(value));
+    (encoded, crate::object_store::cells_of(kept))
+}
+
 /// A call's arguments as they travel to another process, in order.
 #[cfg(feature = "ray")]
 pub(crate) struct WireArgs {
@@ -539,8 +546,9 @@ pub(crate) enum WireArgs {}
 /// One argument on the wire.
 #[cfg_attr(not(feature = "ray"), allow(dead_code))] // read by the `ray` backend
 pub(crate) enum WireArg {
-    /// A value, as its framed encoding.
-    Bytes(Vec<u8>),
+    /// A value, as its framed encoding, and the objects its refs name (each once), which must
+    /// travel with it.
+    Bytes(Vec<u8>, Vec<Arc<Cell>>),
     /// A ref: the backend sends what stands for its object.
     Ref(ObjectRef<()>),
     /// Refs gathered into one parameter (a `Vec`, array or tuple of them) of type `type_name`,
@@ -586,9 +594,9 @@ impl WireArgs {
                 type_name: std::any::type_name::<T>(),
                 layout,
             }),
-            None => match (slot.as_ref(), slot.with_value(frame::encode)) {
+            None => match (slot.as_ref(), slot.with_value(encode_with_refs)) {
                 (Some(r), _) => Ok(WireArg::Ref(r.clone().erased())),
-                (None, Some(encoded)) => encoded.map(WireArg::Bytes),
+                (None, Some((encoded, refs))) => encoded.map(|bytes| WireArg::Bytes(bytes, refs)),
                 (None, None) => Err(Error::InvalidArgument(
                     "an argument's value was moved before the call was sent".to_owned(),
                 )),

@@ -149,16 +149,24 @@ impl<T> Serialize for ObjectRef<T> {
 
 impl<'de, T> Deserialize<'de> for ObjectRef<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (owner, seq, local) = WireId::deserialize(deserializer)?.read();
+        let wire = WireId::deserialize(deserializer)?;
+        let (owner, seq, local) = wire.read();
         let id = ObjectId::new(owner, seq);
-        Ok(if local {
-            ObjectRef::find(id)
-        } else {
-            ObjectRef {
+        if local {
+            return Ok(ObjectRef::find(id));
+        }
+        // Another process's object: the copy sent beside the value, if one was.
+        Ok(match crate::object_store::foreign::find(&wire) {
+            Some(cell) => ObjectRef {
+                id: cell.id(),
+                cell: Some(cell),
+                _type: PhantomData,
+            },
+            None => ObjectRef {
                 id,
                 cell: None,
                 _type: PhantomData,
-            }
+            },
         })
     }
 }

@@ -227,6 +227,87 @@ impl Keeper {
     pub fn sum_of(&self, refs: RefsInside) -> rustyray::Result<u64> {
         Ok(rustyray::get_all(&refs.all)?.iter().sum())
     }
+
+    /// Keeps the refs of `refs` beside its own; how many it keeps.
+    pub fn hold(&mut self, refs: RefsInside) -> usize {
+        self.kept.extend(refs.all);
+        self.kept.len()
+    }
+
+    /// The sum of every value it keeps.
+    pub fn sum_kept(&self) -> rustyray::Result<u64> {
+        Ok(rustyray::get_all(&self.kept)?.iter().sum())
+    }
+}
+
+/// The sum of the values the refs inside `refs` name, read in a task.
+#[rustyray::remote]
+pub fn sum_inside(refs: RefsInside) -> rustyray::Result<u64> {
+    Ok(rustyray::get_all(&refs.all)?.iter().sum())
+}
+
+/// Hands `refs` on to another task, which reads them.
+#[rustyray::remote]
+pub fn pass_on(refs: RefsInside) -> rustyray::Result<u64> {
+    rustyray::get(&sum_inside::remote(refs))
+}
+
+/// Refs to objects this task makes: `n` values put (`base`, `base + 1`, ...) and the square of
+/// `base` computed by a task of its own.
+#[rustyray::remote]
+pub fn make_refs(base: u64, n: u64) -> rustyray::Result<RefsInside> {
+    let mut all = (0..n)
+        .map(|i| rustyray::put(base + i))
+        .collect::<rustyray::Result<Vec<_>>>()?;
+    all.push(square::remote(base));
+    Ok(RefsInside { all })
+}
+
+/// A work queue: hands out its items one at a time (Ray's pipelining pattern).
+#[rustyray::actor]
+pub struct WorkQueue {
+    items: Vec<u64>,
+}
+
+#[rustyray::actor]
+impl WorkQueue {
+    /// A queue of `items`, handed out in order.
+    pub fn new(items: Vec<u64>) -> Self {
+        let mut items = items;
+        items.reverse();
+        WorkQueue { items }
+    }
+
+    /// The next item, or `None` once the queue is empty.
+    pub fn take(&mut self) -> Option<u64> {
+        self.items.pop()
+    }
+}
+
+/// A worker that takes items from a queue it was handed until the queue is empty.
+#[rustyray::actor]
+pub struct QueueWorker {
+    queue: rustyray::ActorHandle<WorkQueue>,
+}
+
+#[rustyray::actor]
+impl QueueWorker {
+    /// A worker on `queue`.
+    pub fn new(queue: rustyray::ActorHandle<WorkQueue>) -> Self {
+        QueueWorker { queue }
+    }
+
+    /// Squares and adds up items from the queue until it is empty; the items it took.
+    pub fn drain(&self) -> rustyray::Result<Vec<u64>> {
+        let mut took = Vec::new();
+        // The next request is in flight while this item is worked on.
+        let mut next = self.queue.take();
+        while let Some(item) = rustyray::get(&next)? {
+            next = self.queue.take();
+            took.push(item * item);
+        }
+        Ok(took)
+    }
 }
 
 /// An actor with concurrency groups: embedded, `ping` answers while `wait` holds its group.

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use ray_cluster::probe::{self, exits_its_process, flaky, panics, record_then_exit, Fragile};
 use ray_cluster::{
-    add_through, add_to_all, check_even, div_mod, node_label, numbers, pair_and_three, plus_one,
-    sleep_ms, square, sum, sum_of_squares, weighted_sum, Counter, Counters, Grouped, Keeper,
-    RefsInside, Relay,
+    add_through, add_to_all, check_even, div_mod, make_refs, node_label, numbers, pair_and_three,
+    pass_on, plus_one, sleep_ms, square, sum, sum_inside, sum_of_squares, weighted_sum, Counter,
+    Counters, Grouped, Keeper, QueueWorker, RefsInside, Relay, WorkQueue,
 };
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
@@ -226,20 +226,54 @@ fn actor_handles_pass_as_arguments() {
     });
 }
 
-/// Refs inside a value never read another object: embedded they read their own values; on
-/// Ray (where refs inside values are not carried yet) they fail `NotFound`, even in a process
-/// whose own objects have the same numbers.
-fn refs_inside_values_never_read_another_object() {
+/// Refs inside a value read the sender's objects, never the receiver's: in an actor whose own
+/// objects have the same numbers, in a task, handed on to another task, kept in an actor's
+/// state past the call, inside a `put` value, and as a result that the driver reads.
+fn refs_inside_values_read_the_senders_objects() {
     on_each_backend(|backend| {
         let refs: Vec<ObjectRef<u64>> = (7..12).map(|v| rustyray::put(v).unwrap()).collect();
+        let inside = RefsInside { all: refs };
         let keeper = Keeper::remote();
         assert_eq!(rustyray::get(&keeper.keep(20)).unwrap(), 20, "{backend}");
-        let sum = keeper.sum_of(RefsInside { all: refs });
-        match (backend, rustyray::get(&sum)) {
-            ("embedded", read) => assert_eq!(read.unwrap(), 45, "{backend}"),
-            (_, Ok(total)) => assert_eq!(total, 45, "{backend}: read other objects"),
-            (_, Err(err)) => assert!(err.to_string().contains("not found"), "{backend}: {err}"),
-        }
+        let sum = keeper.sum_of(inside.clone());
+        assert_eq!(rustyray::get(&sum).unwrap(), 45, "{backend}: in an actor");
+        let in_task = sum_inside::remote(inside.clone());
+        assert_eq!(rustyray::get(&in_task).unwrap(), 45, "{backend}: in a task");
+        let handed_on = pass_on::remote(inside.clone());
+        assert_eq!(rustyray::get(&handed_on).unwrap(), 45, "{backend}: handed on");
+        assert_eq!(rustyray::get(&keeper.hold(inside.clone())).unwrap(), 25);
+        assert_eq!(
+            rustyray::get(&keeper.sum_kept()).unwrap(),
+            (1000..1020).sum::<u64>() + 45,
+            "{backend}: kept past the call"
+        );
+        let stored = rustyray::put(inside).unwrap();
+        let from_put = sum_inside::remote(&stored);
+        assert_eq!(rustyray::get(&from_put).unwrap(), 45, "{backend}: in a put value");
+
+        let made = rustyray::get(&make_refs::remote(100, 3)).unwrap();
+        let values = rustyray::get_all(&made.all).unwrap();
+        assert_eq!(values, [100, 101, 102, 10_000], "{backend}: returned");
+        let again = sum_inside::remote(made);
+        assert_eq!(rustyray::get(&again).unwrap(), 10_303, "{backend}: sent back");
+    });
+}
+
+/// Ray's pipelining pattern: a work queue's handle given to worker actors, which pull items
+/// from it until it is empty; every item is worked on once.
+fn worker_actors_pull_from_a_queue_they_were_handed() {
+    on_each_backend(|backend| {
+        let queue = WorkQueue::remote((1..=20).collect::<Vec<u64>>());
+        let workers: Vec<_> = (0..3).map(|_| QueueWorker::remote(&queue)).collect();
+        let drained: Vec<_> = workers.iter().map(|w| w.drain()).collect();
+        let mut all: Vec<u64> = rustyray::get_all(&drained)
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .collect();
+        all.sort_unstable();
+        let expected: Vec<u64> = (1..=20u64).map(|i| i * i).collect();
+        assert_eq!(all, expected, "{backend}");
     });
 }
 
@@ -755,8 +789,12 @@ const CASES: &[(&str, fn())] = &[
         actor_handles_pass_as_arguments,
     ),
     (
-        "refs_inside_values_never_read_another_object",
-        refs_inside_values_never_read_another_object,
+        "refs_inside_values_read_the_senders_objects",
+        refs_inside_values_read_the_senders_objects,
+    ),
+    (
+        "worker_actors_pull_from_a_queue_they_were_handed",
+        worker_actors_pull_from_a_queue_they_were_handed,
     ),
     (
         "nested_tasks_run_on_the_same_backend",

@@ -56,13 +56,26 @@ pub(crate) fn process_nonce() -> u64 {
 
 /// An object's or actor's id as it crosses in bytes: the nonce of the process that made it,
 /// the runtime's number, the sequence number.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(crate) struct WireId(u64, u32, u64);
 
 impl WireId {
     /// Runtime `owner`'s id `seq`, of this process.
     pub(crate) fn local(owner: u32, seq: u64) -> WireId {
         WireId(process_nonce(), owner, seq)
+    }
+
+    /// The id of this process's object `id`.
+    #[cfg_attr(not(feature = "ray"), allow(dead_code))] // used by the `ray` backend
+    pub(crate) fn of(id: ObjectId) -> WireId {
+        WireId::local(id.owner(), id.seq())
+    }
+
+    /// Runtime `owner`'s id `seq` in another process, the `other`th (tests standing in for
+    /// other processes).
+    #[cfg(all(test, feature = "ray"))]
+    pub(crate) fn of_another_process(other: u64, owner: u32, seq: u64) -> WireId {
+        WireId(process_nonce().wrapping_add(other.max(1)), owner, seq)
     }
 
     /// The runtime and sequence number, and whether this process made them.

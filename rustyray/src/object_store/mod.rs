@@ -44,6 +44,7 @@
 
 mod cell;
 pub(crate) mod codec;
+pub(crate) mod foreign;
 mod id;
 mod info;
 mod kept;
@@ -72,8 +73,9 @@ pub(crate) use id::missing;
 pub use id::ObjectId;
 pub(crate) use id::WireId;
 pub use info::{ObjectInfo, ObjectState};
-use kept::keeping_handles;
-pub(crate) use kept::note_serialized;
+#[cfg_attr(not(feature = "ray"), allow(unused_imports))]
+pub(crate) use kept::cells_of;
+pub(crate) use kept::{keeping_handles, note_serialized};
 pub(crate) use object::Object;
 pub use object::Value;
 pub(crate) use producer::Producer;

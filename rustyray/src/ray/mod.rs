@@ -24,6 +24,7 @@ mod calls;
 mod errors;
 mod ffi;
 mod groups;
+mod objects;
 mod watch;
 mod worker;
 
@@ -31,7 +32,7 @@ use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::actor::{ActorId, ActorOptions};
 use crate::call_args::{WireArg, WireArgs};
@@ -42,6 +43,7 @@ use crate::object_store::codec::frame;
 use crate::object_store::{Cell, Object, Value};
 use crate::runtime::RuntimeCore;
 use crate::task::{RareOptions, TaskOptions};
+use objects::{lookup, RayObject};
 
 use errors::from_ray as error;
 use groups::place;
@@ -54,43 +56,6 @@ static CONNECTED: OnceLock<String> = OnceLock::new();
 #[derive(Debug)]
 pub(crate) struct Backend {
     _connected: (),
-}
-
-/// A Ray object as the local store keeps it: its id, holding one Ray reference while alive.
-pub(crate) struct RayObject {
-    id: Vec<u8>,
-    /// What produced it, for errors.
-    origin: Cow<'static, str>,
-}
-
-impl RayObject {
-    /// Takes over the reference Ray gave a new object.
-    fn taking_reference(id: Vec<u8>, origin: Cow<'static, str>) -> RayObject {
-        RayObject { id, origin }
-    }
-}
-
-impl Drop for RayObject {
-    fn drop(&mut self) {
-        ffi::remove_reference(&self.id);
-    }
-}
-
-impl Serialize for RayObject {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        (&self.id, &*self.origin).serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for RayObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        let (id, origin): (Vec<u8>, String) = Deserialize::deserialize(deserializer)?;
-        ffi::add_reference(&id);
-        Ok(RayObject {
-            id,
-            origin: origin.into(),
-        })
-    }
 }
 
 /// A call's arguments as Ray takes them: values as bytes, refs as their Ray objects.
@@ -112,8 +77,13 @@ impl RayArgs {
         let mut args = Vec::with_capacity(wire.args.len());
         for arg in wire.args {
             match arg {
-                WireArg::Bytes(bytes) => args.push(RayArg::Bytes(bytes)),
-                WireArg::Ref(r) => args.push(RayArg::Object(lookup(&r)?)),
+                WireArg::Bytes(mut bytes, refs) => {
+                    // The objects its refs name travel as the arguments after it.
+                    let objects = objects::beside(&mut bytes, &refs)?;
+                    args.push(RayArg::Bytes(bytes));
+                    args.extend(objects.into_iter().map(RayArg::Object));
+                }
+                WireArg::Ref(r) => args.push(RayArg::Object(sendable(lookup(&r)?)?)),
                 WireArg::Gathered {
                     refs,
                     type_name,
@@ -130,7 +100,7 @@ impl RayArgs {
                     };
                     args.push(RayArg::Bytes(frame::encode(&marker)?));
                     for r in &refs {
-                        args.push(RayArg::Object(lookup(r)?));
+                        args.push(RayArg::Object(sendable(lookup(r)?)?));
                     }
                 }
             }
@@ -144,10 +114,42 @@ impl RayArgs {
         let policy = policy.map(ffi::Arg::value);
         let args = self.args.iter().map(|arg| match arg {
             RayArg::Bytes(bytes) => ffi::Arg::value(bytes),
-            RayArg::Object(object) => ffi::Arg::object(&object.id),
+            RayArg::Object(object) => ffi::Arg::object(object.id().unwrap_or_default()),
         });
         policy.into_iter().chain(args).collect()
     }
+}
+
+/// The bytes of `object` (its frame, and the objects its refs name), waiting until `deadline`
+/// at most.
+fn fetch(object: &RayObject, deadline: Option<Instant>) -> Result<Cow<'_, [u8]>> {
+    let id = match object.place() {
+        Ok(here) => return Ok(Cow::Borrowed(here)),
+        Err(id) => id,
+    };
+    let started = Instant::now();
+    let fetched = crate::runtime::blocking::outside_async_worker(|| {
+        in_slices(deadline, |ms| match ffi::get(id, ms) {
+            Err((ffi::Failure::Timeout, _)) => None,
+            done => Some(done),
+        })
+    });
+    match fetched {
+        Ok(Some(fetched)) => fetched
+            .map(Cow::Owned)
+            .map_err(|e| error(&object.origin, e, started)),
+        Ok(None) => Err(Error::Timeout(started.elapsed())),
+        Err(lost) => Err(Error::Backend {
+            message: format!("`{}` could not finish: {lost}", object.origin),
+        }),
+    }
+}
+
+/// `object`, put into Ray's store first if this process holds it as bytes (one another
+/// process sent), so that it can be sent by id.
+fn sendable(object: Arc<RayObject>) -> Result<Arc<RayObject>> {
+    object.ray_id()?;
+    Ok(object)
 }
 
 /// Sent ahead of the objects of a gathered argument (refs passed for one `Vec`, array or tuple
@@ -175,20 +177,6 @@ pub(crate) struct TaskPolicy {
 pub(crate) struct ActorPolicy {
     pub(crate) max_restarts: u32,
     pub(crate) max_task_retries: u32,
-}
-
-/// The Ray object behind a local entry.
-fn lookup<T>(r: &ObjectRef<T>) -> Result<Arc<RayObject>> {
-    let id = r.id();
-    let cell = r.cell().ok_or_else(|| crate::object_ref::missing(id))?;
-    match cell.read::<RayObject>() {
-        Some(Err(Error::TypeMismatch { .. })) => Err(Error::NotFound {
-            what: format!("object {id} on the Ray cluster (it was made by an embedded runtime)"),
-        }),
-        Some(read) => read,
-        // Entries for Ray objects are made ready.
-        None => Err(crate::object_ref::missing(id)),
-    }
 }
 
 /// Waits on Ray until `deadline` (none: without end), a [`watch::SLICE`] at a time, so that a
@@ -330,35 +318,26 @@ impl Backend {
 
     /// Stores a value in Ray's object store.
     pub(crate) fn put<T: Value>(&self, shared: &RuntimeCore, value: &T) -> Result<Arc<Cell>> {
-        let bytes = frame::encode(value)?;
+        let (bytes, kept) = crate::object_store::keeping_handles(|| frame::encode(value));
+        let mut bytes = bytes?;
+        // The objects its refs name go with it, for whichever process reads it.
+        objects::inline(&mut bytes, &crate::object_store::cells_of(kept))?;
         let started = Instant::now();
         let id = ffi::put(&bytes).map_err(|e| error("put", e, started))?;
         Ok(self.enter(shared, id, "put".into()))
     }
 
-    /// Fetches and decodes an object, waiting until `deadline` at most.
-    pub(crate) fn get<T: Value>(&self, r: &ObjectRef<T>, deadline: Option<Instant>) -> Result<T> {
+    /// Fetches and decodes an object, waiting until `deadline` at most; the objects its refs
+    /// name, sent with it, are entered in `shared`'s store.
+    pub(crate) fn get<T: Value>(
+        &self,
+        shared: &RuntimeCore,
+        r: &ObjectRef<T>,
+        deadline: Option<Instant>,
+    ) -> Result<T> {
         let object = lookup(r)?;
-        let started = Instant::now();
-        let fetched = crate::runtime::blocking::outside_async_worker(|| {
-            in_slices(deadline, |ms| match ffi::get(&object.id, ms) {
-                Err((ffi::Failure::Timeout, _)) => None,
-                done => Some(done),
-            })
-        });
-        let bytes = match fetched {
-            Ok(Some(fetched)) => fetched.map_err(|e| error(&object.origin, e, started))?,
-            Ok(None) => return Err(Error::Timeout(started.elapsed())),
-            Err(lost) => {
-                return Err(Error::Backend {
-                    message: format!("`{}` could not finish: {lost}", object.origin),
-                })
-            }
-        };
-        let what = format!("the object from `{}`", object.origin);
-        frame::decode(&bytes, &what, |bytes| {
-            errors::foreign(&object.origin, bytes)
-        })
+        let bytes = fetch(&object, deadline)?;
+        objects::decode_value(shared.store(), &bytes, &object.origin)
     }
 
     /// Which of `refs` are resolved once `need` of them are, or the deadline passed. An entry
@@ -369,10 +348,14 @@ impl Backend {
         need: usize,
         deadline: Option<Instant>,
     ) -> Vec<bool> {
-        let objects: Vec<Option<Arc<RayObject>>> = refs.iter().map(|r| lookup(r).ok()).collect();
+        // Objects this process holds the bytes of are ready; so is an entry that failed here.
+        let objects: Vec<Option<Arc<RayObject>>> = refs
+            .iter()
+            .map(|r| lookup(r).ok().filter(|o| o.bytes_here().is_none()))
+            .collect();
         let local = objects.iter().filter(|o| o.is_none()).count();
         // Ray's wait takes each object once: wait on the distinct ones, then map back.
-        let mut remote: Vec<&[u8]> = objects.iter().flatten().map(|o| &o.id[..]).collect();
+        let mut remote: Vec<&[u8]> = objects.iter().flatten().filter_map(|o| o.id()).collect();
         remote.sort_unstable();
         remote.dedup();
         let need_remote = need.saturating_sub(local).min(remote.len());
@@ -397,7 +380,7 @@ impl Backend {
             .map(|o| match o {
                 None => true,
                 Some(o) => remote
-                    .binary_search(&&o.id[..])
+                    .binary_search(&o.id().unwrap_or_default())
                     .is_ok_and(|i| ready.get(i).copied().unwrap_or(false)),
             })
             .collect()

@@ -16,15 +16,17 @@
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{errors, ActorPolicy, Gathered, TaskPolicy};
+use super::{errors, objects, ActorPolicy, Gathered, TaskPolicy};
 use crate::actor::recovery::Recovery;
 use crate::config::Config;
 use crate::error::Error;
 use crate::object_store::codec::entry::{with_encoding, Encoding};
 use crate::object_store::codec::frame;
+use crate::object_store::{Cell, ObjectStore};
 use crate::registry;
 use crate::runtime::{self, Runtime};
 
@@ -42,6 +44,17 @@ fn run<R>(future: impl std::future::Future<Output = crate::Result<R>>) -> crate:
         message: "the RustyRay runtime of this Ray worker could not start its threads".to_owned(),
     })?;
     handle.block_on(with_encoding(Encoding::Framed, future))
+}
+
+/// Runs a call whose result is a value's frame, as [`run`] does; the objects that the
+/// value's refs name go with it, inline (the caller may read them after this worker is gone).
+fn returning(
+    future: impl std::future::Future<Output = crate::Result<Vec<u8>>>,
+) -> crate::Result<Vec<u8>> {
+    let (bytes, kept) = crate::object_store::keeping_handles(|| run(future));
+    let mut bytes = bytes?;
+    objects::inline(&mut bytes, &crate::object_store::cells_of(kept))?;
+    Ok(bytes)
 }
 
 /// The name errors give a registered id, as on the embedded runtime: a function's own name
@@ -68,7 +81,7 @@ fn display_name(id: &str) -> &str {
 fn prepare<P: serde::de::DeserializeOwned>(
     id: &str,
     args: &[&[u8]],
-) -> crate::Result<(P, Vec<u8>)> {
+) -> crate::Result<(P, Arguments)> {
     let (policy, args) = args.split_first().ok_or_else(|| {
         Error::Serialization(format!(
             "`{id}` was sent without its policy (is the driver built with this RustyRay?)"
@@ -77,29 +90,45 @@ fn prepare<P: serde::de::DeserializeOwned>(
     let policy = frame::decode(policy, "the call's policy", |_| {
         Error::Serialization(format!("the policy of `{id}` is not a RustyRay value"))
     })?;
-    Ok((policy, arguments(id, args)?))
+    Ok((policy, arguments(id, args, worker_runtime().store())?))
 }
 
-/// The arguments, one frame after the other, as the registry's framed decoding reads them. A
-/// gathered argument (a [`Gathered`] frame, then its objects) becomes the one frame of its
-/// parameter.
-fn arguments(id: &str, args: &[&[u8]]) -> crate::Result<Vec<u8>> {
+/// A call's arguments as the registry's framed decoding reads them, and the objects their refs
+/// name, entered in the worker's store for as long as the call may decode them.
+#[derive(Debug)]
+struct Arguments {
+    frames: Vec<u8>,
+    _objects: Vec<Arc<Cell>>,
+}
+
+/// The arguments, one frame after the other. A gathered argument (a [`Gathered`] frame, then
+/// its objects) becomes the one frame of its parameter. The objects that travel with a value
+/// (after its frame, some as the next arguments: see `objects.rs`) are entered in the
+/// worker's store.
+fn arguments(id: &str, args: &[&[u8]], store: &Arc<ObjectStore>) -> crate::Result<Arguments> {
+    let what = display_name(id);
     if let Some(foreign) = args.iter().find(|arg| !frame::is_framed(arg)) {
-        return Err(errors::foreign(display_name(id), foreign));
+        return Err(errors::foreign(what, foreign));
     }
     let marker = std::any::type_name::<Gathered>();
-    let mut out = Vec::new();
-    let mut rest = args.iter();
+    let mut out = Arguments {
+        frames: Vec::new(),
+        _objects: Vec::new(),
+    };
+    let mut rest = args.iter().copied();
     while let Some(arg) = rest.next() {
-        let what = display_name(id);
-        let (head, _) = frame::split(arg)
+        let (head, after) = frame::split(arg)
             .map_err(|e| e.error(what, arg, |bytes| errors::foreign(what, bytes)))?;
-        if head.type_name != marker {
-            out.extend_from_slice(arg);
+        if head.type_name == marker {
+            let gathered: Gathered = head.decode()?;
+            out.frames
+                .extend(gather(id, &gathered, &mut rest, store, &mut out._objects)?);
             continue;
         }
-        let gathered: Gathered = head.decode()?;
-        out.extend(gather(id, &gathered, &mut rest)?);
+        out.frames
+            .extend_from_slice(&arg[..arg.len() - after.len()]);
+        out._objects
+            .extend(objects::enter(store, after, &mut rest, what)?);
     }
     Ok(out)
 }
@@ -108,7 +137,9 @@ fn arguments(id: &str, args: &[&[u8]]) -> crate::Result<Vec<u8>> {
 fn gather<'a>(
     id: &str,
     gathered: &Gathered,
-    parts: &mut impl Iterator<Item = &'a &'a [u8]>,
+    parts: &mut impl Iterator<Item = &'a [u8]>,
+    store: &Arc<ObjectStore>,
+    objects: &mut Vec<Arc<Cell>>,
 ) -> crate::Result<Vec<u8>> {
     let mut payload = Vec::new();
     if gathered.counted {
@@ -124,8 +155,10 @@ fn gather<'a>(
             ))
         })?;
         let what = display_name(id);
-        let (frame, _) = frame::split(part)
+        let (frame, after) = frame::split(part)
             .map_err(|e| e.error(what, part, |bytes| errors::foreign(what, bytes)))?;
+        // A part that holds refs brings their objects inline (it is a stored object).
+        objects.extend(objects::enter(store, after, &mut std::iter::empty(), what)?);
         if frame.type_name != expected {
             return Err(Error::TypeMismatch {
                 expected: frame::intern(expected),
@@ -162,7 +195,9 @@ pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
     let (policy, args): (TaskPolicy, _) = prepare(id, args).map_err(|e| errors::encode(&e))?;
     let mut retries = policy.max_retries;
     loop {
-        let outcome = catch_body(AssertUnwindSafe(|| run(registry::invoke(id, args.clone()))));
+        let outcome = catch_body(AssertUnwindSafe(|| {
+            returning(registry::invoke(id, args.frames.clone()))
+        }));
         let (error, retryable) = match outcome {
             Ok(Ok(bytes)) => return Ok(bytes),
             Ok(Err(error @ Error::TaskFailed { .. })) => (error, policy.retry_exceptions),
@@ -181,8 +216,8 @@ pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
 /// `max_concurrency` above 1); the lock keeps `&mut` access exclusive.
 pub(crate) struct WorkerActor {
     constructor: String,
-    /// The constructor's framed arguments, kept to rebuild the actor after a panic.
-    args: Vec<u8>,
+    /// The constructor's arguments, kept to rebuild the actor after a panic.
+    args: Arguments,
     state: Mutex<Life>,
 }
 
@@ -192,9 +227,9 @@ struct Life {
     recovery: Recovery,
 }
 
-fn build(id: &str, args: &[u8]) -> Result<Box<dyn Any + Send>, Error> {
+fn build(id: &str, args: &Arguments) -> Result<Box<dyn Any + Send>, Error> {
     match catch_body(AssertUnwindSafe(|| {
-        run(registry::construct(id, args.to_vec()))
+        run(registry::construct(id, args.frames.clone()))
     })) {
         Ok(built) => built,
         Err(payload) => Err(panicked(id, &*payload)),
@@ -234,7 +269,7 @@ impl WorkerActor {
 }
 
 pub(super) fn call(actor: &WorkerActor, id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
-    let args = arguments(id, args).map_err(|e| errors::encode(&e))?;
+    let args = arguments(id, args, worker_runtime().store()).map_err(|e| errors::encode(&e))?;
     let mut life = actor.state.lock();
     let mut attempts = 0;
     loop {
@@ -248,7 +283,7 @@ pub(super) fn call(actor: &WorkerActor, id: &str, args: &[&[u8]]) -> Result<Vec<
             }
         };
         let outcome = catch_body(AssertUnwindSafe(|| {
-            run(registry::call_method(id, &mut **state, args.clone()))
+            returning(registry::call_method(id, &mut **state, args.frames.clone()))
         }));
         let error = match outcome {
             Ok(result) => return result.map_err(|e| errors::encode(&e)),
@@ -290,6 +325,10 @@ mod tests {
         assert_eq!(display_name("plain"), "plain");
     }
 
+    fn store() -> Arc<ObjectStore> {
+        ObjectStore::for_tests(1)
+    }
+
     fn marker(type_name: &str, counted: bool, parts: &[&str]) -> Vec<u8> {
         frame::encode(&Gathered {
             type_name: type_name.to_owned(),
@@ -315,7 +354,7 @@ mod tests {
             .iter()
             .map(|a| a.as_slice())
             .collect();
-        let joined = arguments("t", &args).unwrap();
+        let joined = arguments("t", &args, &store()).unwrap().frames;
         let (first, rest) = frame::split(&joined).unwrap();
         assert_eq!(first.decode::<u32>().unwrap(), 7);
         let (second, rest) = frame::split(rest).unwrap();
@@ -326,7 +365,7 @@ mod tests {
         let name = frame::encode(&"four".to_owned()).unwrap();
         let mark = marker(tuple, false, &[u64_name, std::any::type_name::<String>()]);
         let args: Vec<&[u8]> = vec![&mark, &parts[2], &name];
-        let joined = arguments("t", &args).unwrap();
+        let joined = arguments("t", &args, &store()).unwrap().frames;
         let (only, _) = frame::split(&joined).unwrap();
         assert_eq!(
             only.decode::<(u64, String)>().unwrap(),
@@ -342,11 +381,11 @@ mod tests {
         let u64_name = std::any::type_name::<u64>();
         let wrong = frame::encode(&-1i64).unwrap();
         let mark = marker(vec, true, &[u64_name]);
-        let err = arguments("t", &[&mark, &wrong]).unwrap_err();
+        let err = arguments("t", &[&mark, &wrong], &store()).unwrap_err();
         assert!(matches!(err, Error::TypeMismatch { .. }), "{err:?}");
         let mark = marker(vec, true, &[u64_name, u64_name]);
         let one = frame::encode(&1u64).unwrap();
-        let err = arguments("t", &[&mark, &one]).unwrap_err();
+        let err = arguments("t", &[&mark, &one], &store()).unwrap_err();
         assert!(err.to_string().contains("1 of the 2"), "{err}");
     }
 }

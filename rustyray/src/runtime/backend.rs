@@ -120,7 +120,7 @@ impl Backend {
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => {
                 let _ = read;
-                ray.get(r, deadline).map(R::from)
+                ray.get(shared, r, deadline).map(R::from)
             }
         }
     }
@@ -138,7 +138,9 @@ impl Backend {
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => {
                 let _ = read;
-                refs.iter().map(|r| ray.get(r, None).map(R::from)).collect()
+                refs.iter()
+                    .map(|r| ray.get(shared, r, None).map(R::from))
+                    .collect()
             }
         }
     }
@@ -308,7 +310,7 @@ impl Backend {
                     let shared = Arc::clone(shared);
                     let r = r.clone();
                     Waiting::Ray(tokio.spawn_blocking(move || match &shared.backend {
-                        Backend::Ray(ray) => ray.get::<T>(&r, None),
+                        Backend::Ray(ray) => ray.get::<T>(&shared, &r, None),
                         Backend::Embedded(_) => unreachable!("a runtime keeps its backend"),
                     }))
                 }

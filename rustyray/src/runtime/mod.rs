@@ -386,6 +386,12 @@ impl Runtime {
         self.owner.shared.store.spill_path().map(Into::into)
     }
 
+    /// Its object store.
+    #[cfg(feature = "ray")]
+    pub(crate) fn store(&self) -> &Arc<ObjectStore> {
+        self.owner.shared.store()
+    }
+
     /// The tokio handle of the runtime's threads, if they started.
     #[cfg_attr(not(feature = "ray"), allow(dead_code))]
     pub(crate) fn tokio_handle(&self) -> Option<tokio::runtime::Handle> {
