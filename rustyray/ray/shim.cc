@@ -39,6 +39,25 @@
 #include <unordered_map>
 #include <vector>
 
+// Two classes of libray_api.so that its headers leave out, declared with just the methods the
+// shim calls (non-virtual and exported, so they are called by name): the runtime's view of the
+// cluster's state, as Ray's own C++ cluster tests reach it.
+namespace ray {
+namespace gcs {
+class GlobalStateAccessor {
+ public:
+  std::vector<std::string> GetAllNodeInfo();
+};
+}  // namespace gcs
+namespace internal {
+class AbstractRayRuntime {
+ public:
+  static std::shared_ptr<AbstractRayRuntime> GetInstance();
+  const std::unique_ptr<ray::gcs::GlobalStateAccessor> &GetGlobalStateAccessor();
+};
+}  // namespace internal
+}  // namespace ray
+
 namespace {
 
 using ray::internal::RemoteFunctionHolder;
@@ -257,25 +276,28 @@ enum ErrorKind : int {
   kOther = 6,
 };
 
+// Ray's exceptions carry the failed object's data as their message, which may be a binary
+// record (an actor's death cause, say); `msg_` keeps all of it, where `what()` stops at the
+// first zero byte.
 template <typename F>
 int Guard(std::string *error, F body) {
   try {
     body();
     return kOk;
   } catch (const ray::internal::RayTaskException &e) {
-    *error = e.what();
+    *error = e.msg_;
     return kTaskFailed;
   } catch (const ray::internal::RayActorException &e) {
-    *error = e.what();
+    *error = e.msg_;
     return kActorDied;
   } catch (const ray::internal::RayWorkerException &e) {
-    *error = e.what();
+    *error = e.msg_;
     return kWorkerDied;
   } catch (const ray::internal::RayTimeoutException &e) {
-    *error = e.what();
+    *error = e.msg_;
     return kTimeout;
   } catch (const ray::internal::UnreconstructableException &e) {
-    *error = e.what();
+    *error = e.msg_;
     return kObjectLost;
   } catch (const std::exception &e) {
     *error = e.what();
@@ -581,6 +603,22 @@ int rr_create_placement_group(rr_slice name, int strategy, const rr_resource *re
 
 int rr_remove_placement_group(rr_slice id, std::string *error) {
   return Guard(error, [&] { GetRayRuntime()->RemovePlacementGroup(Str(id)); });
+}
+
+// Every node the cluster has known, alive or dead: each a serialized `GcsNodeInfo` protobuf,
+// after its length (4 bytes, little-endian), one after the other in `out`.
+int rr_nodes(std::string *out, std::string *error) {
+  return Guard(error, [&] {
+    auto runtime = ray::internal::AbstractRayRuntime::GetInstance();
+    if (!runtime) throw std::runtime_error("Ray is not initialized in this process");
+    auto *state = runtime->GetGlobalStateAccessor().get();
+    if (state == nullptr) throw std::runtime_error("this Ray process has no view of the cluster");
+    for (const auto &node : state->GetAllNodeInfo()) {
+      uint32_t len = static_cast<uint32_t>(node.size());
+      for (int i = 0; i < 4; i++) out->push_back(static_cast<char>((len >> (8 * i)) & 0xff));
+      out->append(node);
+    }
+  });
 }
 
 // Finds the live placement group named `name`: `out_id` stays empty when there is none, else

@@ -100,6 +100,19 @@ pub enum Error {
         available: f64,
     },
 
+    /// On a Ray cluster: a task or actor call needs resources that only nodes that died had,
+    /// so it cannot run (Ray would keep it pending until such a node joins).
+    #[error(
+        "`{function}` cannot run: it needs {demand}, which no live node of the Ray cluster has \
+         (the nodes that had it died); start a node with it, or lower the request"
+    )]
+    Unschedulable {
+        /// The task, or the actor call (`Class::method`).
+        function: String,
+        /// What it needs, as `1 CPU, 1 gpu_box`.
+        demand: String,
+    },
+
     /// A placement group cannot be made (it could never be reserved here, or its name is
     /// taken), or a task placed in one cannot run (the group was removed, or the bundle is too
     /// small or does not exist).

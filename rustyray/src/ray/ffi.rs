@@ -150,6 +150,7 @@ unsafe extern "C" {
     fn rr_kill_actor(actor: Slice, error: *mut CxxString) -> i32;
     fn rr_serialize_actor(actor: Slice, out: *mut CxxString, error: *mut CxxString) -> i32;
     fn rr_register_actor(handle: Slice, out_actor: *mut CxxString, error: *mut CxxString) -> i32;
+    fn rr_nodes(out: *mut CxxString, error: *mut CxxString) -> i32;
     fn rr_create_placement_group(
         name: Slice,
         strategy: i32,
@@ -187,8 +188,14 @@ impl Out {
         }
     }
 
+    /// The text of a message from Ray: as it is when it is text, else the readable part of the
+    /// binary record it is (see [`frame::readable`]).
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.bytes()).into_owned()
+        let bytes = self.bytes();
+        match std::str::from_utf8(&bytes) {
+            Ok(text) if !text.contains('\0') => text.to_owned(),
+            _ => crate::object_store::codec::frame::readable(&bytes),
+        }
     }
 }
 
@@ -417,6 +424,24 @@ pub(crate) fn register_actor(handle: &[u8]) -> Outcome<Vec<u8>> {
     // SAFETY: the slice and strings are alive for the call.
     let code = unsafe { rr_register_actor(Slice::of(handle), out.0, error.0) };
     outcome(code, &error, || out.bytes())
+}
+
+/// Every node the cluster has known, alive or dead, each as Ray's serialized `GcsNodeInfo`.
+pub(crate) fn nodes() -> Outcome<Vec<Vec<u8>>> {
+    let (out, error) = (Out::new(), Out::new());
+    // SAFETY: the strings are alive for the call.
+    let code = unsafe { rr_nodes(out.0, error.0) };
+    outcome(code, &error, || {
+        let bytes = out.bytes();
+        let mut nodes = Vec::new();
+        let mut rest = &bytes[..];
+        while let Some((len, after)) = rest.split_first_chunk::<4>() {
+            let len = (u32::from_le_bytes(*len) as usize).min(after.len());
+            nodes.push(after[..len].to_vec());
+            rest = &after[len..];
+        }
+        nodes
+    })
 }
 
 /// Creates a placement group with Ray's strategy number `strategy`, whose bundle `i` holds

@@ -14,17 +14,24 @@
 //! (`rustyray/ray/shim.cc`) that a Ray worker finds in the user's `cdylib`. Arguments travel as
 //! postcard bytes, one Ray argument each; a ref argument travels as the Ray object's id, so Ray
 //! resolves it before the task runs (a chain of refs never passes through the driver). Results
-//! and `put` values are Ray objects holding the postcard bytes of the value.
+//! and `put` values are Ray objects holding the postcard bytes of the value. The objects that
+//! refs inside a value name travel beside it (`objects.rs`); actor handles inside a value
+//! travel as Ray's serialized handles.
 //!
 //! What Ray does, Ray does: scheduling across nodes, the object store and spilling, worker
-//! restarts, actor restarts (`max_restarts`). What Ray's C++ API cannot express is documented
-//! in docs/ray.md (no cancellation, no per-task retry counts, refs inside values stay local).
+//! restarts, actor restarts (`max_restarts`). Where Ray would wait for good (a cluster that is
+//! gone, work that only dead nodes could run), a driver's wait ends with an error
+//! (`waiting.rs`, `watch.rs`, `nodes.rs`). What Ray's C++ API cannot express is documented in
+//! docs/ray.md.
 
+mod args;
 mod calls;
 mod errors;
 mod ffi;
 mod groups;
+mod nodes;
 mod objects;
+mod waiting;
 mod watch;
 mod worker;
 
@@ -35,7 +42,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::actor::{ActorId, ActorOptions};
-use crate::call_args::{WireArg, WireArgs};
+use crate::call_args::WireArgs;
 use crate::config::RayTarget;
 use crate::error::{Error, Result};
 use crate::object_ref::ObjectRef;
@@ -43,7 +50,9 @@ use crate::object_store::codec::frame;
 use crate::object_store::{Cell, Object, Value};
 use crate::runtime::RuntimeCore;
 use crate::task::{RareOptions, TaskOptions};
+use args::RayArgs;
 use objects::{lookup, RayObject};
+use waiting::{fetch, in_slices};
 
 use errors::from_ray as error;
 use groups::place;
@@ -56,110 +65,6 @@ static CONNECTED: OnceLock<String> = OnceLock::new();
 #[derive(Debug)]
 pub(crate) struct Backend {
     _connected: (),
-}
-
-/// A call's arguments as Ray takes them: values as bytes, refs as their Ray objects.
-pub(crate) struct RayArgs {
-    args: Vec<RayArg>,
-}
-
-enum RayArg {
-    Bytes(Vec<u8>),
-    Object(Arc<RayObject>),
-}
-
-impl RayArgs {
-    /// The recorded arguments with each ref looked up; the first that cannot travel fails it.
-    fn from_wire(wire: WireArgs) -> Result<RayArgs> {
-        if let Some(error) = wire.broken {
-            return Err(error);
-        }
-        let mut args = Vec::with_capacity(wire.args.len());
-        for arg in wire.args {
-            match arg {
-                WireArg::Bytes(mut bytes, refs) => {
-                    // The objects its refs name travel as the arguments after it.
-                    let objects = objects::beside(&mut bytes, &refs)?;
-                    args.push(RayArg::Bytes(bytes));
-                    args.extend(objects.into_iter().map(RayArg::Object));
-                }
-                WireArg::Ref(r) => args.push(RayArg::Object(sendable(lookup(&r)?)?)),
-                WireArg::Gathered {
-                    refs,
-                    type_name,
-                    layout,
-                } => {
-                    // The objects travel as arguments of their own, so Ray fetches each to the
-                    // worker, after a frame that says how to rebuild the parameter from them.
-                    let marker = Gathered {
-                        type_name: type_name.to_owned(),
-                        counted: layout.counted,
-                        parts: (0..refs.len())
-                            .map(|i| (layout.part)(i).to_owned())
-                            .collect(),
-                    };
-                    args.push(RayArg::Bytes(frame::encode(&marker)?));
-                    for r in &refs {
-                        args.push(RayArg::Object(sendable(lookup(r)?)?));
-                    }
-                }
-            }
-        }
-        Ok(RayArgs { args })
-    }
-
-    /// The arguments as the shim takes them, after `policy` (a framed [`TaskPolicy`] or
-    /// [`ActorPolicy`]) where the entry point expects one.
-    fn ffi_args(&self, policy: Option<&[u8]>) -> Vec<ffi::Arg> {
-        let policy = policy.map(ffi::Arg::value);
-        let args = self.args.iter().map(|arg| match arg {
-            RayArg::Bytes(bytes) => ffi::Arg::value(bytes),
-            RayArg::Object(object) => ffi::Arg::object(object.id().unwrap_or_default()),
-        });
-        policy.into_iter().chain(args).collect()
-    }
-}
-
-/// The bytes of `object` (its frame, and the objects its refs name), waiting until `deadline`
-/// at most.
-fn fetch(object: &RayObject, deadline: Option<Instant>) -> Result<Cow<'_, [u8]>> {
-    let id = match object.place() {
-        Ok(here) => return Ok(Cow::Borrowed(here)),
-        Err(id) => id,
-    };
-    let started = Instant::now();
-    let fetched = crate::runtime::blocking::outside_async_worker(|| {
-        in_slices(deadline, |ms| match ffi::get(id, ms) {
-            Err((ffi::Failure::Timeout, _)) => None,
-            done => Some(done),
-        })
-    });
-    match fetched {
-        Ok(Some(fetched)) => fetched
-            .map(Cow::Owned)
-            .map_err(|e| error(&object.origin, e, started)),
-        Ok(None) => Err(Error::Timeout(started.elapsed())),
-        Err(lost) => Err(Error::Backend {
-            message: format!("`{}` could not finish: {lost}", object.origin),
-        }),
-    }
-}
-
-/// `object`, put into Ray's store first if this process holds it as bytes (one another
-/// process sent), so that it can be sent by id.
-fn sendable(object: Arc<RayObject>) -> Result<Arc<RayObject>> {
-    object.ray_id()?;
-    Ok(object)
-}
-
-/// Sent ahead of the objects of a gathered argument (refs passed for one `Vec`, array or tuple
-/// parameter): the worker rebuilds the parameter's frame, of type `type_name`, from the
-/// objects' frames, which must be of the `parts` types, after their count if `counted`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Gathered {
-    pub(crate) type_name: String,
-    pub(crate) counted: bool,
-    pub(crate) parts: Vec<String>,
 }
 
 /// How a Ray worker treats a task's failures, sent ahead of its arguments. Ray's C++ API
@@ -177,40 +82,6 @@ pub(crate) struct TaskPolicy {
 pub(crate) struct ActorPolicy {
     pub(crate) max_restarts: u32,
     pub(crate) max_task_retries: u32,
-}
-
-/// Waits on Ray until `deadline` (none: without end), a [`watch::SLICE`] at a time, so that a
-/// lost cluster ends the wait: `attempt(timeout_ms)` waits at most that long and returns
-/// `Some` once done. `Ok(None)` when the deadline passed, `Err` (why) when the cluster is lost.
-fn in_slices<R>(
-    deadline: Option<Instant>,
-    mut attempt: impl FnMut(i32) -> Option<R>,
-) -> std::result::Result<Option<R>, &'static str> {
-    loop {
-        let slice_end = Instant::now() + watch::SLICE;
-        let until = deadline.map_or(slice_end, |d| d.min(slice_end));
-        if let Some(done) = attempt(timeout_ms(Some(until))) {
-            return Ok(Some(done));
-        }
-        if let Some(why) = watch::lost() {
-            return Err(why);
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(None);
-        }
-    }
-}
-
-fn timeout_ms(deadline: Option<Instant>) -> i32 {
-    match deadline {
-        None => -1,
-        Some(deadline) => {
-            let left = deadline
-                .saturating_duration_since(Instant::now())
-                .as_millis();
-            i32::try_from(left).unwrap_or(i32::MAX)
-        }
-    }
 }
 
 /// A demand by Ray's resource names, zero amounts left out.
@@ -297,6 +168,7 @@ impl Backend {
                     )?;
                     let _ = CONNECTED.set(address.clone());
                     watch::start(address);
+                    warn_if_attached_by_chance(&node_ip);
                 }
             }
         }
@@ -305,7 +177,31 @@ impl Backend {
     }
 
     fn enter(&self, shared: &RuntimeCore, id: Vec<u8>, origin: Cow<'static, str>) -> Arc<Cell> {
-        let object = Object::new(RayObject::taking_reference(id, origin));
+        self.enter_object(shared, RayObject::taking_reference(id, origin))
+    }
+
+    /// Enters the object a call made, whose task needs `demand` on a node and the objects of
+    /// `args`.
+    fn enter_made(
+        &self,
+        shared: &RuntimeCore,
+        (id, origin): (Vec<u8>, Cow<'static, str>),
+        demand: Vec<(String, f64)>,
+        args: &RayArgs,
+    ) -> Arc<Cell> {
+        let needs = objects::Needs {
+            demand,
+            upstream: args.objects().map(Arc::downgrade).collect(),
+            warned: Default::default(),
+        };
+        self.enter_object(
+            shared,
+            RayObject::taking_reference(id, origin).needing(needs),
+        )
+    }
+
+    fn enter_object(&self, shared: &RuntimeCore, object: RayObject) -> Arc<Cell> {
+        let object = Object::new(object);
         shared
             .store()
             .insert_ready(object)
@@ -355,9 +251,14 @@ impl Backend {
             .collect();
         let local = objects.iter().filter(|o| o.is_none()).count();
         // Ray's wait takes each object once: wait on the distinct ones, then map back.
-        let mut remote: Vec<&[u8]> = objects.iter().flatten().filter_map(|o| o.id()).collect();
-        remote.sort_unstable();
-        remote.dedup();
+        let mut remote: Vec<(&[u8], &RayObject)> = objects
+            .iter()
+            .flatten()
+            .filter_map(|o| Some((o.id()?, &**o)))
+            .collect();
+        remote.sort_unstable_by_key(|(id, _)| *id);
+        remote.dedup_by_key(|(id, _)| *id);
+        let ids: Vec<&[u8]> = remote.iter().map(|(id, _)| *id).collect();
         let need_remote = need.saturating_sub(local).min(remote.len());
         let mut ready = vec![false; remote.len()];
         if !remote.is_empty() {
@@ -366,20 +267,31 @@ impl Backend {
                 0 => (remote.len(), Some(Instant::now())),
                 n => (n, deadline),
             };
+            let enough = |ready: &[bool]| ready.iter().filter(|r| **r).count() >= num;
             // A lost cluster ends the wait with what was ready; their gets say why.
             let _ = crate::runtime::blocking::outside_async_worker(|| {
-                in_slices(deadline, |ms| {
-                    ready =
-                        ffi::wait(&remote, num, ms).unwrap_or_else(|_| vec![false; remote.len()]);
-                    (ready.iter().filter(|r| **r).count() >= num).then_some(())
-                })
+                in_slices(
+                    deadline,
+                    |ms, again| {
+                        ready = ffi::wait(&ids, num, ms).unwrap_or_else(|_| vec![false; ids.len()]);
+                        if again && !enough(&ready) {
+                            // An object that can never come counts as resolved: its get says
+                            // why.
+                            for (ready, (_, object)) in ready.iter_mut().zip(&remote) {
+                                *ready = *ready || nodes::stuck(object).is_some();
+                            }
+                        }
+                        enough(&ready).then_some(())
+                    },
+                    || None,
+                )
             });
         }
         objects
             .iter()
             .map(|o| match o {
                 None => true,
-                Some(o) => remote
+                Some(o) => ids
                     .binary_search(&o.id().unwrap_or_default())
                     .is_ok_and(|i| ready.get(i).copied().unwrap_or(false)),
             })
@@ -416,8 +328,16 @@ impl Backend {
                 let args = wire.ffi_args(Some(&policy));
                 ffi::submit(function, &args, &resources, task_name, task.place)
             });
+        // A task placed in a group runs on the group's reservation, not on a node's free share.
+        let demand = match task.place.group {
+            [] => task.resources.clone(),
+            _ => Vec::new(),
+        };
         match submitted {
-            Ok(id) => self.enter(shared, id, Cow::Owned(task_name.to_owned())),
+            Ok(id) => {
+                let origin = Cow::Owned(task_name.to_owned());
+                self.enter_made(shared, (id, origin), demand, &wire)
+            }
             Err(e) => self.failed(shared, error(task_name, e, started)),
         }
     }
@@ -465,9 +385,11 @@ impl Backend {
             place: place(placement.as_ref())?,
         };
         let ray_id = ffi::create_actor(&spec).map_err(|e| error(class, e, started))?;
-        Ok(shared
-            .actors()
-            .insert_entry(Arc::new(RemoteActor::new(ray_id, class.to_owned()))))
+        let mut actor = RemoteActor::new(ray_id, class.to_owned());
+        if placement.is_none() {
+            actor.demand = demands;
+        }
+        Ok(shared.actors().insert_entry(Arc::new(actor)))
     }
 
     /// Sends a method call to a Ray actor.
@@ -493,7 +415,7 @@ impl Backend {
         let started = Instant::now();
         let origin = format!("{}::{name}", actor.class);
         match ffi::call_actor(&actor.id, method, &wire.ffi_args(None)) {
-            Ok(id) => self.enter(shared, id, origin.into()),
+            Ok(id) => self.enter_made(shared, (id, origin.into()), actor.demand.clone(), &wire),
             Err(e) => self.failed(shared, error(&actor.class, e, started)),
         }
     }
@@ -542,6 +464,8 @@ impl Backend {
 pub(crate) struct RemoteActor {
     id: Vec<u8>,
     class: String,
+    /// The resources it needs on a node, when this process made it (outside a group).
+    demand: Vec<(String, f64)>,
 }
 
 /// The Ray actors this process killed. Ray kills asynchronously, but a call made after `kill`
@@ -552,7 +476,11 @@ static KILLED: std::sync::LazyLock<parking_lot::Mutex<std::collections::HashSet<
 
 impl RemoteActor {
     fn new(id: Vec<u8>, class: String) -> RemoteActor {
-        RemoteActor { id, class }
+        RemoteActor {
+            id,
+            class,
+            demand: Vec::new(),
+        }
     }
 
     /// Its class, for `rustyray::state`.
@@ -607,6 +535,27 @@ fn node_ip_for(address: &str) -> String {
         Some(socket.local_addr().ok()?.ip().to_string())
     };
     if single_node { None } else { outward() }.unwrap_or_else(|| "127.0.0.1".to_owned())
+}
+
+/// Warns when several live nodes have the address this driver attached by: Ray's C++ driver
+/// then attaches to whichever the cluster lists first (its Python driver prefers the head), so
+/// which node it uses, and whether losing a node ends it, is up to chance.
+fn warn_if_attached_by_chance(node_ip: &str) {
+    let Some(nodes) = nodes::current() else {
+        return;
+    };
+    let same = nodes
+        .iter()
+        .filter(|n| n.alive && !node_ip.is_empty() && n.address == node_ip)
+        .count();
+    if same > 1 {
+        tracing::warn!(
+            target: "rustyray::ray",
+            "{same} live Ray nodes have this driver's address {node_ip}: Ray's C++ driver attaches \
+             to any one of them, not necessarily the head. Give each node on one machine an \
+             address of its own (`ray start --node-ip-address=127.0.0.2`), see docs/ray.md"
+        );
+    }
 }
 
 /// Disconnects the process from Ray (at the global runtime's shutdown).

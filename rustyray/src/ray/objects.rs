@@ -23,7 +23,8 @@
 //! ([`crate::object_store::foreign`]).
 
 use std::borrow::Cow;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -39,6 +40,21 @@ pub(crate) struct RayObject {
     held: Held,
     /// What produced it, for errors.
     pub(super) origin: Cow<'static, str>,
+    /// What its task needs to run, when this process sent it.
+    needs: Option<Needs>,
+}
+
+/// What the task (or actor call) that makes an object needs before it can run: resources on
+/// a node, and the objects of its arguments. A `get` that waits long asks whether they can
+/// still be had (see `nodes.rs`).
+pub(super) struct Needs {
+    /// The resources of one node it runs on (none if it is placed in a group, which holds
+    /// them for it).
+    pub(super) demand: Vec<(String, f64)>,
+    /// Its arguments' objects, while something else holds them.
+    pub(super) upstream: Vec<Weak<RayObject>>,
+    /// Set once a demand no node ever had was warned about.
+    pub(super) warned: AtomicBool,
 }
 
 enum Held {
@@ -58,7 +74,19 @@ impl RayObject {
         RayObject {
             held: Held::Ray(id),
             origin,
+            needs: None,
         }
+    }
+
+    /// The same object, made by a task that needs `needs`.
+    pub(super) fn needing(mut self, needs: Needs) -> RayObject {
+        self.needs = Some(needs);
+        self
+    }
+
+    /// What its task needs, if this process sent it.
+    pub(super) fn needs(&self) -> Option<&Needs> {
+        self.needs.as_ref()
     }
 
     /// A copy of another process's object, from its bytes.
@@ -69,6 +97,7 @@ impl RayObject {
                 uploaded: OnceLock::new(),
             },
             origin,
+            needs: None,
         }
     }
 
@@ -141,6 +170,13 @@ impl<'de> Deserialize<'de> for RayObject {
     }
 }
 
+/// `object`, put into Ray's store first if this process holds it as bytes (one another
+/// process sent), so that it can be sent by id.
+pub(super) fn sendable(object: Arc<RayObject>) -> Result<Arc<RayObject>> {
+    object.ray_id()?;
+    Ok(object)
+}
+
 /// The Ray object behind a local entry.
 pub(super) fn lookup<T>(r: &ObjectRef<T>) -> Result<Arc<RayObject>> {
     let id = r.id();
@@ -187,7 +223,7 @@ pub(super) fn beside(bytes: &mut Vec<u8>, cells: &[Arc<Cell>]) -> Result<Vec<Arc
     let mut objects = Vec::with_capacity(cells.len());
     let mut listed = Vec::with_capacity(cells.len());
     for cell in cells {
-        let source = match read(cell).and_then(super::sendable) {
+        let source = match read(cell).and_then(sendable) {
             Ok(object) => {
                 objects.push(object);
                 Source::Next
@@ -209,8 +245,8 @@ pub(super) fn inline(bytes: &mut Vec<u8>, cells: &[Arc<Cell>]) -> Result<()> {
     let objects = cells
         .iter()
         .map(|cell| {
-            let fetched =
-                read(cell).and_then(|object| Ok(super::fetch(&object, None)?.into_owned()));
+            let fetched = read(cell)
+                .and_then(|object| Ok(super::waiting::fetch(&object, None)?.into_owned()));
             let source = match fetched {
                 Ok(bytes) => Source::Inline(bytes),
                 Err(error) => Source::Failed(errors::encode(&error)),

@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{errors, objects, ActorPolicy, Gathered, TaskPolicy};
+use super::args::Gathered;
+use super::{errors, objects, ActorPolicy, TaskPolicy};
 use crate::actor::recovery::Recovery;
 use crate::config::Config;
 use crate::error::Error;

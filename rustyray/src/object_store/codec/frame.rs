@@ -160,6 +160,7 @@ impl NotAFrame {
 /// messages: their text fields are kept (nested messages walked), the binary around them
 /// dropped. Bytes that are no protobuf message keep their runs of printable text.
 pub(crate) fn readable(bytes: &[u8]) -> String {
+    let bytes = stored_record(bytes).unwrap_or(bytes);
     let mut texts = Vec::new();
     if !protobuf_texts(bytes, 0, &mut texts) {
         texts.clear();
@@ -173,13 +174,70 @@ pub(crate) fn readable(bytes: &[u8]) -> String {
                 .map(|run| run.trim().to_owned()),
         );
     }
-    texts.join("; ")
+    // Ray's records hold ids and addresses beside their sentences: when there are sentences,
+    // those are the reason; a text that another one holds too is said once.
+    let texts: Vec<String> = texts.into_iter().map(|t| t.replace('\t', " ")).collect();
+    let sentences = texts.iter().any(|t| t.trim().contains(' '));
+    let kept: Vec<&str> = texts
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !sentences || t.trim().contains(' '))
+        .filter(|&(i, t)| {
+            !texts.iter().enumerate().any(|(j, other)| {
+                j != i && other.contains(t.as_str()) && (other.len() > t.len() || j < i)
+            })
+        })
+        .map(|(_, t)| t.trim())
+        .collect();
+    kept.join("; ")
 }
 
-/// Whether `s` reads as text: some words, no control characters but line breaks.
+/// The protobuf message inside an error record as Ray stores it for an object (Ray's
+/// `MakeSerializedErrorBuffer`): a msgpack integer (the length of what follows) in a 9-byte
+/// field, then the message as a msgpack `bin`. The field's bytes after the integer are not
+/// cleared by Ray (seen: " of de"), so they are skipped unread. `None` for bytes that are not
+/// laid out so.
+fn stored_record(bytes: &[u8]) -> Option<&[u8]> {
+    const OFFSET: usize = 9;
+    let be = |at: std::ops::Range<usize>| -> Option<usize> {
+        let field = bytes.get(at)?;
+        let mut n = 0usize;
+        for &b in field {
+            n = n.checked_mul(256)?.checked_add(usize::from(b))?;
+        }
+        Some(n)
+    };
+    let (len, width) = match *bytes.first()? {
+        small @ 0x00..=0x7f => (usize::from(small), 1),
+        0xcc => (be(1..2)?, 2),
+        0xcd => (be(1..3)?, 3),
+        0xce => (be(1..5)?, 5),
+        0xcf => (be(1..9)?, 9),
+        _ => return None,
+    };
+    let (_, packed) = bytes.get(width..)?.split_at_checked(OFFSET - width)?;
+    if packed.len() != len {
+        return None;
+    }
+    let (size, body) = match *packed.first()? {
+        0xc4 => (usize::from(*packed.get(1)?), packed.get(2..)?),
+        0xc5 => (
+            u16::from_be_bytes(packed.get(1..3)?.try_into().ok()?).into(),
+            packed.get(3..)?,
+        ),
+        0xc6 => (
+            usize::try_from(u32::from_be_bytes(packed.get(1..5)?.try_into().ok()?)).ok()?,
+            packed.get(5..)?,
+        ),
+        _ => return None,
+    };
+    (body.len() == size).then_some(body)
+}
+
+/// Whether `s` reads as text: some words, no control characters but line breaks and tabs.
 fn is_text(s: &str) -> bool {
     s.chars().filter(|c| c.is_alphanumeric()).count() >= 4
-        && !s.chars().any(|c| c.is_control() && c != '\n')
+        && !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
 }
 
 /// Collects the text fields of the protobuf message `bytes`, or returns false if the bytes
@@ -324,6 +382,51 @@ mod tests {
         record.extend_from_slice(&[0x58, 0x01]);
         assert_eq!(readable(&record), std::str::from_utf8(text).unwrap());
     }
+
+    /// Ray stores an actor's death as its record in msgpack behind a 9-byte length; read as
+    /// plain bytes, the binary around the text gave fragments ("u of de; The actor died ...").
+    #[test]
+    fn rays_stored_error_records_read_as_their_text() {
+        let text = b"The actor died because its node has died. Node Id: 3f2a";
+        let mut record = vec![0x12, text.len() as u8];
+        record.extend_from_slice(text);
+        record.extend_from_slice(&[0x18, 0x04, 0x22, 0x03, 0xff, 0x01, 0x75]);
+        for long in [false, true] {
+            let mut packed = if long {
+                vec![0xc5, 0, record.len() as u8]
+            } else {
+                vec![0xc4, record.len() as u8]
+            };
+            packed.extend_from_slice(&record);
+            // The length, then what Ray left in the rest of its 9-byte field.
+            let mut stored = vec![packed.len() as u8];
+            stored.extend_from_slice(b" of de\0\0");
+            stored.extend_from_slice(&packed);
+            assert_eq!(readable(&stored), std::str::from_utf8(text).unwrap());
+            for cut in 0..stored.len() {
+                let _ = readable(&stored[..cut]);
+            }
+        }
+    }
+
+    /// The record a driver got for a call to an actor whose node was killed (Ray 2.60, captured
+    /// from the `node-loss` check, with what Ray left in its length field): its reason, said
+    /// once, without the ids and addresses.
+    #[test]
+    fn an_actors_death_on_a_lost_node_reads_as_rays_sentence() {
+        let record = (0..RAY_NODE_DIED_RECORD.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&RAY_NODE_DIED_RECORD[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>();
+        assert_eq!(
+            readable(&record),
+            "The actor died because its node has died. Node Id: \
+             fde6bc8f05ad6de2e852017da210ae69ace52bb5e20d6c484059d162\n the actor's node was \
+             terminated unexpectedly: health check failed due to missing too many heartbeats"
+        );
+    }
+
+    const RAY_NODE_DIED_RECORD: &str = "cd0274206f66206465c502711298031a95030ad101546865206163746f722064696564206265636175736520697473206e6f64652068617320646965642e204e6f64652049643a2066646536626338663035616436646532653835323031376461323130616536396163653532626235653230643663343834303539643136320a09746865206163746f722773206e6f646520776173207465726d696e6174656420756e65787065637465646c793a206865616c746820636865636b206661696c65642064756520746f206d697373696e6720746f6f206d616e792068656172746265617473121c01000000ffffffffffffffffffffffffffffffffffffffffffffffff1a093139322e302e322e3222093132372e302e302e3228fe6d3a3839356462393962666336643361343936313632653766396565306337656333336265626430363833386338613439306130313462346261654a10609c09991b6deb36d6b9b349010000005a3a080212366865616c746820636865636b206661696c65642064756520746f206d697373696e6720746f6f206d616e79206865617274626561747360032ad101546865206163746f722064696564206265636175736520697473206e6f64652068617320646965642e204e6f64652049643a2066646536626338663035616436646532653835323031376461323130616536396163653532626235653230643663343834303539643136320a09746865206163746f722773206e6f646520776173207465726d696e6174656420756e65787065637465646c793a206865616c746820636865636b206661696c65642064756520746f206d697373696e6720746f6f206d616e7920686561727462656174735801";
 
     #[test]
     fn bytes_that_are_no_protobuf_keep_their_printable_runs() {

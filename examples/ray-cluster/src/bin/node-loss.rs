@@ -1,0 +1,99 @@
+//! What a driver sees when a node dies under its work: every `get` ends, with an error that
+//! says why, within a bounded time; nothing hangs, and the driver works on. `.ci/ray` runs it on
+//! a cluster of its own whose second node (address 127.0.0.2, resource `second_node`) it
+//! kills itself, so it refuses to run without `--kill-the-second-node`.
+//!
+//! ```text
+//! RUSTYRAY_ADDRESS=127.0.0.1:6379 RUSTYRAY_CODE_SEARCH_PATH=target/ray-code \
+//!     cargo run --release --bin node-loss -- --kill-the-second-node
+//! ```
+//!
+//! On the second node: a running task and queued ones behind it, a task on the head that
+//! waits for one of them, and an actor. Once the node is gone, each `get` must fail (the tasks
+//! with `Unschedulable` or Ray's own node-death error, the actor's call with `ActorDied` and
+//! readable words), and a new task must still run. It prints `node-loss: ok` when all did.
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use ray_cluster::{node_label, plus_one, sleep_ms, square, Counter};
+use rustyray::{Config, Error};
+
+/// How long each `get` may take once the node is killed: Ray notices a dead node within its
+/// health-check period (seconds), and RustyRay within a slice after that.
+const BOUND: Duration = Duration::from_secs(120);
+
+/// Whether Ray's words are words: no bytes of its records read as text.
+fn readable(text: &str) -> bool {
+    !text.is_empty() && !text.chars().any(|c| c.is_control() && c != '\n')
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--kill-the-second-node") {
+        eprintln!("node-loss kills the Ray node at 127.0.0.2: pass --kill-the-second-node");
+        std::process::exit(2);
+    }
+    let address = std::env::var("RUSTYRAY_ADDRESS").expect("RUSTYRAY_ADDRESS");
+    let mut config = Config::default().ray(address);
+    if let Ok(path) = std::env::var("RUSTYRAY_CODE_SEARCH_PATH") {
+        config = config.code_search_path(path);
+    }
+    rustyray::init(config).expect("connect to the Ray cluster");
+
+    let on_second = |ms| sleep_ms::options().resource("second_node", 1.0).remote(ms);
+    let label = node_label::options().resource("second_node", 1.0).remote();
+    assert_eq!(rustyray::get(&label).unwrap(), "second");
+    let actor = Counter::options().resource("second_node", 1.0).remote(1);
+    assert_eq!(rustyray::get(&actor.add(1)).unwrap(), 2);
+    // The node has one CPU: the first runs, the others queue behind it.
+    let queued: Vec<_> = (0..4).map(|_| on_second(600_000)).collect();
+    let downstream = plus_one::remote(&queued[1]);
+
+    let killed = std::process::Command::new("pkill")
+        .args(["-9", "-f", "127.0.0.2"])
+        .status();
+    println!("node-loss: the second node was killed ({killed:?})");
+
+    let mut failures = Vec::new();
+    let mut check = |what: &str, outcome: rustyray::Result<u64>, took: Duration| {
+        let line = match outcome {
+            Ok(value) => format!("FAILED: {what} returned Ok({value}) after its node died"),
+            Err(_) if took > BOUND => format!("FAILED: {what} took {took:?}"),
+            // Ray 2.60 records why: its sentence, not the ids and addresses beside it.
+            Err(Error::ActorDied { reason, .. })
+                if !readable(&reason) || !reason.starts_with("The actor died") =>
+            {
+                format!("FAILED: {what} died without Ray's words: {reason:?}")
+            }
+            Err(error) => format!("ok: {what} failed after {took:.1?}: {error}"),
+        };
+        println!("node-loss: {line}");
+        if line.starts_with("FAILED") {
+            failures.push(line);
+        }
+    };
+    for (i, task) in queued.iter().enumerate() {
+        let started = Instant::now();
+        let outcome = rustyray::get(task);
+        check(&format!("task {i} on the second node"), outcome, started.elapsed());
+    }
+    let started = Instant::now();
+    let outcome = rustyray::get(&downstream);
+    check("the task waiting for one of them", outcome, started.elapsed());
+    let started = Instant::now();
+    let outcome = rustyray::get(&actor.add(1));
+    check("the actor's call", outcome, started.elapsed());
+
+    match rustyray::get(&square::remote(3)) {
+        Ok(9) => println!("node-loss: ok: a new task on the head still runs"),
+        other => failures.push(format!("FAILED: a new task gave {other:?}")),
+    }
+    rustyray::shutdown();
+    let verdict = if failures.is_empty() {
+        "ok".to_owned()
+    } else {
+        format!("FAILED: {}", failures.join("; "))
+    };
+    println!("node-loss: {verdict}");
+    let _ = std::io::stdout().flush();
+    std::process::exit(if failures.is_empty() { 0 } else { 1 });
+}
