@@ -411,9 +411,13 @@ void rr_string_assign(std::string *s, const char *data, size_t len) noexcept {
 // Connects this process to the cluster at `address` as a driver. `node_ip` (if not empty) is
 // the address of this node as the cluster knows it (127.0.0.1 for a local cluster).
 int rr_init(rr_slice address, const rr_slice *paths, size_t npaths, rr_slice ray_namespace,
-            rr_slice node_ip, std::string *error) {
+            rr_slice node_ip, rr_slice auth_token, std::string *error) {
   return Guard(error, [&] {
     if (ray::IsInitialized()) return;
+    // Ray reads the token from its environment when it first needs it (its mode, only when
+    // its library loads: the Rust side checks that): a token given in RustyRay's Config is
+    // handed over that way.
+    if (auth_token.len > 0) setenv("RAY_AUTH_TOKEN", Str(auth_token).c_str(), 1);
     ray::RayConfig config;
     config.address = Str(address);
     for (size_t i = 0; i < npaths; i++) config.code_search_path.push_back(Str(paths[i]));

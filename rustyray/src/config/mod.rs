@@ -46,14 +46,29 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum RayTarget {
     /// A cluster this process connects to as a driver.
-    Cluster {
-        address: String,
-        code_search_path: Vec<PathBuf>,
-        namespace: Option<String>,
-    },
+    Cluster(Cluster),
     /// The cluster of the Ray worker this process is (already connected by Ray itself).
     #[cfg_attr(not(feature = "ray"), allow(dead_code))]
     Worker,
+}
+
+/// A Ray cluster to connect to as a driver.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub(crate) struct Cluster {
+    pub(crate) address: String,
+    pub(crate) code_search_path: Vec<PathBuf>,
+    pub(crate) namespace: Option<String>,
+    pub(crate) auth_token: Option<Secret>,
+}
+
+/// A secret (a Ray authentication token): never printed, in `Debug` output either.
+#[derive(Clone, PartialEq)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<hidden>)")
+    }
 }
 
 impl Default for Config {
@@ -215,48 +230,52 @@ impl Config {
     /// Ray's workers load the remote functions and actors from the `cdylib` built from your
     /// crate: give its folder with [`Config::code_search_path`].
     pub fn ray(mut self, address: impl Into<String>) -> Self {
-        let address = address.into();
-        self.ray = Some(match self.ray.take() {
-            Some(RayTarget::Cluster {
-                code_search_path,
-                namespace,
-                ..
-            }) => RayTarget::Cluster {
-                address,
-                code_search_path,
-                namespace,
-            },
-            _ => RayTarget::Cluster {
-                address,
-                code_search_path: Vec::new(),
-                namespace: None,
-            },
-        });
+        self.cluster().address = address.into();
         self
     }
 
     /// Adds a folder (or `.so` file) where Ray's workers look for the `cdylib` holding your
     /// remote functions and actors. Only used with [`Config::ray`].
     pub fn code_search_path(mut self, path: impl Into<PathBuf>) -> Self {
-        if let Some(RayTarget::Cluster {
-            code_search_path, ..
-        }) = &mut self.ray
-        {
-            code_search_path.push(path.into());
-        } else {
-            self.ray = Some(RayTarget::Cluster {
-                address: String::new(),
-                code_search_path: vec![path.into()],
-                namespace: None,
-            });
-        }
+        self.cluster().code_search_path.push(path.into());
         self
+    }
+
+    /// The token of a Ray cluster with token authentication on (its head started with
+    /// `RAY_AUTH_MODE=token`; `ray get-auth-token` prints it). Only used with [`Config::ray`].
+    ///
+    /// A driver of such a cluster runs with `RAY_AUTH_MODE=token` in its environment: Ray reads
+    /// that once, when its library loads (connecting fails with an error saying so when a
+    /// token is given without it). The token itself is read where Ray's own processes read it
+    /// (`RAY_AUTH_TOKEN`, the file at `RAY_AUTH_TOKEN_PATH`, `~/.ray/auth_token`), unless it
+    /// is given here. It never appears in `Debug` output or in errors.
+    ///
+    /// ```
+    /// let config = rustyray::Config::default()
+    ///     .ray("10.0.0.1:6379")
+    ///     .ray_auth_token("6f1c0a93e2b54d7e8a41c3f0b9d2e7a5");
+    /// assert!(!format!("{config:?}").contains("6f1c0a93"));
+    /// ```
+    pub fn ray_auth_token(mut self, token: impl Into<String>) -> Self {
+        self.cluster().auth_token = Some(Secret(token.into()));
+        self
+    }
+
+    /// The cluster being described, made if none was yet.
+    fn cluster(&mut self) -> &mut Cluster {
+        if !matches!(self.ray, Some(RayTarget::Cluster(_))) {
+            self.ray = Some(RayTarget::Cluster(Cluster::default()));
+        }
+        match &mut self.ray {
+            Some(RayTarget::Cluster(cluster)) => cluster,
+            _ => unreachable!("a cluster was just set"),
+        }
     }
 
     /// The Ray cluster address given with [`Config::ray`], if any.
     pub fn get_ray_address(&self) -> Option<&str> {
         match &self.ray {
-            Some(RayTarget::Cluster { address, .. }) => Some(address),
+            Some(RayTarget::Cluster(cluster)) => Some(&cluster.address),
             _ => None,
         }
     }
@@ -394,7 +413,7 @@ impl Config {
                     .to_owned(),
             ));
         }
-        if let Some(RayTarget::Cluster { address, .. }) = &self.ray {
+        if let Some(RayTarget::Cluster(Cluster { address, .. })) = &self.ray {
             if cfg!(not(feature = "ray")) {
                 return Err(Error::InvalidArgument(format!(
                     "a Ray cluster (`{address}`) was configured, but rustyray was built without \
@@ -474,14 +493,17 @@ mod tests {
             .code_search_path("/b");
         assert_eq!(ray.get_ray_address(), Some("127.0.0.1:6379"));
         match ray.ray_target() {
-            Some(RayTarget::Cluster {
-                code_search_path, ..
-            }) => assert_eq!(
-                code_search_path,
-                &[PathBuf::from("/a"), PathBuf::from("/b")]
+            Some(RayTarget::Cluster(cluster)) => assert_eq!(
+                cluster.code_search_path,
+                [PathBuf::from("/a"), PathBuf::from("/b")]
             ),
             other => panic!("{other:?}"),
         }
+        let with_token = Config::default()
+            .ray_auth_token("sekrit-token")
+            .ray("127.0.0.1:6379");
+        assert_eq!(with_token.get_ray_address(), Some("127.0.0.1:6379"));
+        assert!(!format!("{with_token:?}").contains("sekrit"));
         let err = Config::default()
             .code_search_path("/a")
             .validate()

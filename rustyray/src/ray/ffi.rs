@@ -97,6 +97,7 @@ unsafe extern "C" {
         npaths: usize,
         namespace: Slice,
         node_ip: Slice,
+        auth_token: Slice,
         error: *mut CxxString,
     ) -> i32;
     fn rr_shutdown();
@@ -237,6 +238,7 @@ pub(crate) fn init(
     code_search_path: &[String],
     namespace: &str,
     node_ip: &str,
+    auth_token: &str,
 ) -> Outcome<()> {
     let paths: Vec<Slice> = code_search_path
         .iter()
@@ -251,6 +253,7 @@ pub(crate) fn init(
             paths.len(),
             Slice::of(namespace.as_bytes()),
             Slice::of(node_ip.as_bytes()),
+            Slice::of(auth_token.as_bytes()),
             error.0,
         )
     };

@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actor::{ActorId, ActorOptions};
 use crate::call_args::WireArgs;
-use crate::config::RayTarget;
+use crate::config::{Cluster, RayTarget};
 use crate::error::{Error, Result};
 use crate::object_ref::ObjectRef;
 use crate::object_store::codec::frame;
@@ -139,11 +139,12 @@ impl Backend {
     pub(crate) fn connect(target: &RayTarget) -> Result<Backend> {
         match target {
             RayTarget::Worker => {}
-            RayTarget::Cluster {
+            RayTarget::Cluster(Cluster {
                 address,
                 code_search_path,
                 namespace,
-            } => {
+                auth_token,
+            }) => {
                 if let Some(connected) = CONNECTED.get() {
                     if connected != address {
                         return Err(Error::InvalidArgument(format!(
@@ -157,8 +158,10 @@ impl Backend {
                         .map(|p| p.display().to_string())
                         .collect();
                     let node_ip = node_ip_for(address);
-                    ffi::init(address, &paths, namespace.as_deref().unwrap_or(""), &node_ip)
-                        .map_err(
+                    let namespace = namespace.as_deref().unwrap_or("");
+                    let token = auth_token.as_ref().map_or("", |t| t.0.as_str());
+                    check_auth_mode(token, std::env::var("RAY_AUTH_MODE").ok().as_deref())?;
+                    ffi::init(address, &paths, namespace, &node_ip, token).map_err(
                         |(_, message)| Error::Backend {
                             message: format!(
                                 "could not connect to the Ray cluster at `{address}`: {message} \
@@ -537,6 +540,21 @@ fn node_ip_for(address: &str) -> String {
     if single_node { None } else { outward() }.unwrap_or_else(|| "127.0.0.1".to_owned())
 }
 
+/// Refuses a token given in `Config` while Ray's authentication is off: Ray reads
+/// `RAY_AUTH_MODE` once, when its library loads, so setting it now would come too late, and
+/// the driver would be refused by the cluster with an abort, not an error.
+fn check_auth_mode(token: &str, mode: Option<&str>) -> Result<()> {
+    if token.is_empty() || mode.is_some_and(|m| m.eq_ignore_ascii_case("token")) {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "a Ray authentication token was given (`Config::ray_auth_token`), but RAY_AUTH_MODE is \
+         {}; Ray reads it once, when the driver starts, so start the driver with \
+         RAY_AUTH_MODE=token in its environment (the token may stay in Config)",
+        mode.map_or("not set".to_owned(), |m| format!("`{m}`"))
+    )))
+}
+
 /// Warns when several live nodes have the address this driver attached by: Ray's C++ driver
 /// then attaches to whichever the cluster lists first (its Python driver prefers the head), so
 /// which node it uses, and whether losing a node ends it, is up to chance.
@@ -568,6 +586,18 @@ pub(crate) fn disconnect() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_without_token_mode_is_refused_with_what_to_do() {
+        assert!(check_auth_mode("", None).is_ok());
+        assert!(check_auth_mode("t0k3n", Some("token")).is_ok());
+        assert!(check_auth_mode("t0k3n", Some("TOKEN")).is_ok());
+        for mode in [None, Some("disabled")] {
+            let err = check_auth_mode("t0k3n", mode).unwrap_err().to_string();
+            assert!(err.contains("RAY_AUTH_MODE=token"), "{err}");
+            assert!(!err.contains("t0k3n"), "the token is never shown: {err}");
+        }
+    }
 
     #[test]
     fn a_local_cluster_is_reached_from_the_address_ray_gives_this_node() {
