@@ -731,6 +731,7 @@ fn registrations(model: &ImplModel) -> TokenStream {
             quote!(this.#name(#args))
         };
         let wrapped = m.wrap_output(call);
+        let encode = m.encode_fn();
         out.extend(quote! {
             fn #entry<'a>(
                 this: &'a mut (dyn ::std::any::Any + ::core::marker::Send),
@@ -740,7 +741,7 @@ fn registrations(model: &ImplModel) -> TokenStream {
                     let this: &mut #self_ty = ::rustyray::__private::downcast_actor(this)?;
                     let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
                     let output: ::rustyray::__private::anyhow::Result<#stored> = #wrapped;
-                    ::rustyray::__private::encode(#id, output)
+                    ::rustyray::__private::#encode(#id, output)
                 })
             }
             ::rustyray::__private::inventory::submit! {

@@ -205,6 +205,7 @@ fn registration(callable: &Callable, name_str: &str) -> TokenStream {
     let stored = callable.stored_type();
     let tuple = callable.tuple_type();
     let type_names = callable.type_names();
+    let encode = callable.encode_fn();
     let invoke_call = {
         let args = callable.invoke_args();
         let call = if callable.is_async {
@@ -222,7 +223,7 @@ fn registration(callable: &Callable, name_str: &str) -> TokenStream {
             ::std::boxed::Box::pin(async move {
                 let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
                 let output: ::rustyray::__private::anyhow::Result<#stored> = #invoke_call;
-                ::rustyray::__private::encode(#name_str, output)
+                ::rustyray::__private::#encode(#name_str, output)
             })
         }
 

@@ -324,6 +324,17 @@ pub(crate) fn mentions_self(tokens: TokenStream) -> Option<Span> {
 }
 
 impl Callable {
+    /// The `rustyray::__private` function that encodes its outcome for the registry: with
+    /// `num_returns`, as the tuple's fields, so that each part is read by itself.
+    pub(crate) fn encode_fn(&self) -> syn::Ident {
+        let name = if self.returns.is_some() {
+            "encode_parts"
+        } else {
+            "encode"
+        };
+        syn::Ident::new(name, Span::call_site())
+    }
+
     /// Sets `num_returns = n` (given at `at`), checking that the result is a tuple of `n`
     /// values; what is wrong is reported at its span. One return is the plain form.
     pub(crate) fn set_num_returns(&mut self, n: u32, at: Span, errors: &mut Errors) {

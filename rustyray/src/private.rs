@@ -8,6 +8,7 @@ pub use inventory;
 use crate::error::{Error, Result};
 use crate::object_store::Value;
 pub use crate::registry::Registration;
+pub use crate::task::returns::Frames;
 pub use crate::task::returns::{split2, split3, split4, split5, split6, split7, split8};
 
 /// What a remote function's or method's argument must be.
@@ -100,6 +101,16 @@ pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], names: &[&'static st
 pub fn encode<T: Value>(function: &str, outcome: anyhow::Result<T>) -> Result<Vec<u8>> {
     let value = outcome.map_err(|e| Error::task_failed(function, &e))?;
     crate::object_store::codec::entry::encode(&value)
+}
+
+/// Encodes the outcome of a remote function or method declared with `num_returns`: on Ray, as
+/// its fields' frames, so that each part is read (or passed on) by itself.
+pub fn encode_parts<T: Value + Frames>(
+    function: &str,
+    outcome: anyhow::Result<T>,
+) -> Result<Vec<u8>> {
+    let value = outcome.map_err(|e| Error::task_failed(function, &e))?;
+    crate::object_store::codec::entry::encode_parts(&value, Frames::frames)
 }
 
 /// Boxes a constructed actor for the registry, or fails with the constructor's error.

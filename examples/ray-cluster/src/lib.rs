@@ -141,6 +141,13 @@ impl Counter {
     pub fn fail(&self) -> anyhow::Result<u64> {
         anyhow::bail!("the counter was asked to fail at {}", self.count)
     }
+
+    /// The count and its parity, each its own object.
+    #[rustyray(num_returns = 2)]
+    pub fn count_and_parity(&self) -> (u64, String) {
+        let parity = if self.count % 2 == 0 { "even" } else { "odd" };
+        (self.count, parity.to_owned())
+    }
 }
 
 /// Adds `n` to the counter it is handed (an actor handle as an argument) and returns the

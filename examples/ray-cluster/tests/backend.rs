@@ -240,7 +240,11 @@ fn refs_inside_values_read_the_senders_objects() {
         let in_task = sum_inside::remote(inside.clone());
         assert_eq!(rustyray::get(&in_task).unwrap(), 45, "{backend}: in a task");
         let handed_on = pass_on::remote(inside.clone());
-        assert_eq!(rustyray::get(&handed_on).unwrap(), 45, "{backend}: handed on");
+        assert_eq!(
+            rustyray::get(&handed_on).unwrap(),
+            45,
+            "{backend}: handed on"
+        );
         assert_eq!(rustyray::get(&keeper.hold(inside.clone())).unwrap(), 25);
         assert_eq!(
             rustyray::get(&keeper.sum_kept()).unwrap(),
@@ -249,13 +253,21 @@ fn refs_inside_values_read_the_senders_objects() {
         );
         let stored = rustyray::put(inside).unwrap();
         let from_put = sum_inside::remote(&stored);
-        assert_eq!(rustyray::get(&from_put).unwrap(), 45, "{backend}: in a put value");
+        assert_eq!(
+            rustyray::get(&from_put).unwrap(),
+            45,
+            "{backend}: in a put value"
+        );
 
         let made = rustyray::get(&make_refs::remote(100, 3)).unwrap();
         let values = rustyray::get_all(&made.all).unwrap();
         assert_eq!(values, [100, 101, 102, 10_000], "{backend}: returned");
         let again = sum_inside::remote(made);
-        assert_eq!(rustyray::get(&again).unwrap(), 10_303, "{backend}: sent back");
+        assert_eq!(
+            rustyray::get(&again).unwrap(),
+            10_303,
+            "{backend}: sent back"
+        );
     });
 }
 
@@ -474,21 +486,55 @@ fn a_ref_read_as_another_type_is_a_type_mismatch() {
 
 /// Several returns: split embedded; on Ray (not emulated yet) every part fails at once with
 /// an error naming `num_returns`.
-fn several_returns_split_or_fail_clearly() {
+fn several_returns_split_into_objects_of_their_own() {
     on_each_backend(|backend| {
         let (q, r) = div_mod::remote(17, 5);
-        match backend {
-            "embedded" => {
-                assert_eq!(
-                    (rustyray::get(&q).unwrap(), rustyray::get(&r).unwrap()),
-                    (3, 2)
-                );
-            }
-            _ => {
-                for part in [q, r] {
-                    let err = rustyray::get(&part).unwrap_err().to_string();
-                    assert!(err.contains("`num_returns`"), "{backend}: {err}");
-                }
+        assert_eq!(
+            (rustyray::get(&q).unwrap(), rustyray::get(&r).unwrap()),
+            (3, 2),
+            "{backend}"
+        );
+        let (ready, _) = rustyray::wait(&[q.clone(), r.clone()], 2, None);
+        assert_eq!(ready.len(), 2, "{backend}: wait");
+        assert_eq!(
+            rustyray::get(&plus_one::remote(&r)).unwrap(),
+            3,
+            "{backend}: an argument"
+        );
+        let gathered = sum::remote(vec![q.clone(), r.clone()]);
+        assert_eq!(rustyray::get(&gathered).unwrap(), 5, "{backend}: gathered");
+        let inside = sum_inside::remote(RefsInside {
+            all: vec![q.clone(), r.clone()],
+        });
+        assert_eq!(
+            rustyray::get(&inside).unwrap(),
+            5,
+            "{backend}: inside a value"
+        );
+        if backend == "ray" && std::env::var_os("RUSTYRAY_TEST_SECOND_NODE").is_some() {
+            let there = plus_one::options().resource("second_node", 1.0).remote(&q);
+            assert_eq!(
+                rustyray::get(&there).unwrap(),
+                4,
+                "{backend}: on the other node"
+            );
+        }
+
+        let counter = Counter::remote(7);
+        let (count, parity) = counter.count_and_parity();
+        assert_eq!(rustyray::get(&count).unwrap(), 7, "{backend}: a method's");
+        assert_eq!(
+            rustyray::get(&parity).unwrap(),
+            "odd",
+            "{backend}: a method's"
+        );
+
+        // A task that fails fails every part with its error.
+        let (q, r) = div_mod::remote(1, 0);
+        for part in [q, r] {
+            match rustyray::get(&part) {
+                Err(Error::TaskFailed { function, .. }) => assert_eq!(function, "div_mod"),
+                other => panic!("{backend}: a part of a failed task gave {other:?}"),
             }
         }
     });
@@ -830,8 +876,8 @@ const CASES: &[(&str, fn())] = &[
         as_completed_gives_every_ref_once,
     ),
     (
-        "several_returns_split_or_fail_clearly",
-        several_returns_split_or_fail_clearly,
+        "several_returns_split_into_objects_of_their_own",
+        several_returns_split_into_objects_of_their_own,
     ),
     ("streams_work_or_fail_clearly", streams_work_or_fail_clearly),
     (

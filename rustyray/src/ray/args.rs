@@ -36,7 +36,20 @@ impl RayArgs {
                     args.push(RayArg::Bytes(bytes));
                     args.extend(objects.into_iter().map(RayArg::Object));
                 }
-                WireArg::Ref(r) => args.push(RayArg::Object(sendable(lookup(&r)?)?)),
+                WireArg::Ref(r) => {
+                    let object = lookup(&r)?;
+                    match object.as_part() {
+                        // A part of a `num_returns` object: the whole goes, after a frame
+                        // that says which part the worker takes.
+                        Some((whole, index)) => {
+                            args.push(RayArg::Bytes(frame::encode(&TakePart {
+                                index: index as u32,
+                            })?));
+                            args.push(RayArg::Object(sendable(Arc::clone(whole))?));
+                        }
+                        None => args.push(RayArg::Object(sendable(object)?)),
+                    }
+                }
                 WireArg::Gathered {
                     refs,
                     type_name,
@@ -75,10 +88,17 @@ impl RayArgs {
         let policy = policy.map(ffi::Arg::value);
         let args = self.args.iter().map(|arg| match arg {
             RayArg::Bytes(bytes) => ffi::Arg::value(bytes),
-            RayArg::Object(object) => ffi::Arg::object(object.id().unwrap_or_default()),
+            RayArg::Object(object) => ffi::Arg::object(object.own_id().unwrap_or_default()),
         });
         policy.into_iter().chain(args).collect()
     }
+}
+
+/// Sent ahead of an object that holds a `num_returns` call's fields: the argument is part
+/// `index` of it.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TakePart {
+    pub(crate) index: u32,
 }
 
 /// Sent ahead of the objects of a gathered argument (refs passed for one `Vec`, array or tuple

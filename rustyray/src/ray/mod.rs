@@ -445,6 +445,29 @@ impl Backend {
             .insert_entry(Arc::new(RemoteActor::new(id, format!("{class} `{name}`")))))
     }
 
+    /// The `n` parts of a `num_returns` call's object `whole` (a task's or method's result,
+    /// which holds its fields' frames), each an entry of its own.
+    pub(crate) fn split(
+        &self,
+        shared: &RuntimeCore,
+        whole: &Arc<Cell>,
+        n: usize,
+    ) -> Vec<Arc<Cell>> {
+        match whole.read::<RayObject>() {
+            Some(Ok(object)) => RayObject::parts(&object, n)
+                .into_iter()
+                .map(|part| self.enter_object(shared, part))
+                .collect(),
+            Some(Err(error)) => (0..n).map(|_| self.failed(shared, error.clone())).collect(),
+            None => {
+                let missing = crate::object_ref::missing(whole.id());
+                (0..n)
+                    .map(|_| self.failed(shared, missing.clone()))
+                    .collect()
+            }
+        }
+    }
+
     /// Enters the actor whose Ray handle `handle` a value carried in (see
     /// `RemoteActor::portable`): registered with this process's Ray worker, so it can call it,
     /// and entered in the table (counted once).

@@ -66,6 +66,30 @@ enum Held {
         bytes: Vec<u8>,
         uploaded: OnceLock<Vec<u8>>,
     },
+    /// Part `index` of the object of a `num_returns` call, which holds its fields' frames
+    /// (`frame::join_parts`); the parts share the whole's bytes once one of them fetched them.
+    /// Put into Ray's store by itself (`uploaded`) only if it must travel where a part
+    /// cannot be named (inside a value, gathered into a parameter).
+    Part {
+        whole: Arc<RayObject>,
+        index: usize,
+        fetched: Arc<OnceLock<Vec<u8>>>,
+        uploaded: OnceLock<Vec<u8>>,
+    },
+}
+
+/// Where an object's bytes are.
+pub(super) enum Place<'a> {
+    /// Here: a copy of another process's object.
+    Here(&'a [u8]),
+    /// In Ray's store, under this id.
+    Ray(&'a [u8]),
+    /// Among the fields of another object (see [`Held::Part`]).
+    Part {
+        whole: &'a RayObject,
+        index: usize,
+        fetched: &'a OnceLock<Vec<u8>>,
+    },
 }
 
 impl RayObject {
@@ -84,9 +108,12 @@ impl RayObject {
         self
     }
 
-    /// What its task needs, if this process sent it.
+    /// What its task needs, if this process sent it (for a part, the whole's task).
     pub(super) fn needs(&self) -> Option<&Needs> {
-        self.needs.as_ref()
+        match &self.held {
+            Held::Part { whole, .. } => whole.needs(),
+            _ => self.needs.as_ref(),
+        }
     }
 
     /// A copy of another process's object, from its bytes.
@@ -101,55 +128,101 @@ impl RayObject {
         }
     }
 
-    /// Where its bytes are: here (a copy), or in Ray's store under an id.
-    pub(super) fn place(&self) -> std::result::Result<&[u8], &[u8]> {
+    /// The `n` parts of `whole`, an object holding its fields' frames.
+    pub(super) fn parts(whole: &Arc<RayObject>, n: usize) -> Vec<RayObject> {
+        let fetched = Arc::new(OnceLock::new());
+        (0..n)
+            .map(|index| RayObject {
+                held: Held::Part {
+                    whole: Arc::clone(whole),
+                    index,
+                    fetched: Arc::clone(&fetched),
+                    uploaded: OnceLock::new(),
+                },
+                origin: Cow::Owned(format!("{} (part {index})", whole.origin)),
+                needs: None,
+            })
+            .collect()
+    }
+
+    /// Where its bytes are.
+    pub(super) fn place(&self) -> Place<'_> {
         match &self.held {
-            Held::Copy { bytes, .. } => Ok(bytes),
-            Held::Ray(id) => Err(id),
+            Held::Copy { bytes, .. } => Place::Here(bytes),
+            Held::Ray(id) => Place::Ray(id),
+            Held::Part {
+                whole,
+                index,
+                fetched,
+                ..
+            } => Place::Part {
+                whole,
+                index: *index,
+                fetched,
+            },
         }
     }
 
     /// Its bytes, if this process holds them (a copy).
     pub(super) fn bytes_here(&self) -> Option<&[u8]> {
         match &self.held {
-            Held::Ray(_) => None,
             Held::Copy { bytes, .. } => Some(bytes),
+            _ => None,
         }
     }
 
-    /// The id of the Ray object, if it is one; for a copy, the id it was put under, once it
-    /// had to travel on.
+    /// The whole object and the index, if this is a part of one.
+    pub(super) fn as_part(&self) -> Option<(&Arc<RayObject>, usize)> {
+        match &self.held {
+            Held::Part { whole, index, .. } => Some((whole, *index)),
+            _ => None,
+        }
+    }
+
+    /// The id of the Ray object whose readiness is this one's: its own, or for a part the
+    /// whole's (for a copy, the id it was put under, once it had to travel on).
     pub(super) fn id(&self) -> Option<&[u8]> {
         match &self.held {
-            Held::Ray(id) => Some(id),
-            Held::Copy { uploaded, .. } => uploaded.get().map(Vec::as_slice),
+            Held::Part { whole, .. } => whole.id(),
+            _ => self.own_id(),
         }
     }
 
-    /// The id of the Ray object, putting a copy into Ray's store first (once).
-    pub(super) fn ray_id(&self) -> Result<&[u8]> {
+    /// The id of the Ray object this entry holds a reference to, if it holds one.
+    pub(super) fn own_id(&self) -> Option<&[u8]> {
         match &self.held {
-            Held::Ray(id) => Ok(id),
-            Held::Copy { bytes, uploaded } => {
-                if let Some(id) = uploaded.get() {
-                    return Ok(id);
-                }
-                let started = Instant::now();
-                let id = ffi::put(bytes).map_err(|e| errors::from_ray(&self.origin, e, started))?;
-                match uploaded.set(id) {
-                    Ok(()) => {}
-                    // Another thread put it first: drop this reference, use theirs.
-                    Err(ours) => ffi::remove_reference(&ours),
-                }
-                Ok(uploaded.get().map(Vec::as_slice).unwrap_or_default())
+            Held::Ray(id) => Some(id),
+            Held::Copy { uploaded, .. } | Held::Part { uploaded, .. } => {
+                uploaded.get().map(Vec::as_slice)
             }
         }
+    }
+
+    /// The id of a Ray object holding it by itself, putting it into Ray's store first (once)
+    /// if it is a copy or a part (a part's whole is fetched for that, waiting for it).
+    pub(super) fn ray_id(&self) -> Result<&[u8]> {
+        let uploaded = match &self.held {
+            Held::Ray(id) => return Ok(id),
+            Held::Copy { uploaded, .. } | Held::Part { uploaded, .. } => uploaded,
+        };
+        if let Some(id) = uploaded.get() {
+            return Ok(id);
+        }
+        let bytes = super::waiting::fetch(self, None)?;
+        let started = Instant::now();
+        let id = ffi::put(&bytes).map_err(|e| errors::from_ray(&self.origin, e, started))?;
+        match uploaded.set(id) {
+            Ok(()) => {}
+            // Another thread put it first: drop this reference, use theirs.
+            Err(ours) => ffi::remove_reference(&ours),
+        }
+        Ok(uploaded.get().map(Vec::as_slice).unwrap_or_default())
     }
 }
 
 impl Drop for RayObject {
     fn drop(&mut self) {
-        if let Some(id) = self.id() {
+        if let Some(id) = self.own_id() {
             ffi::remove_reference(id);
         }
     }

@@ -5,16 +5,34 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use super::errors::from_ray as error;
-use super::objects::RayObject;
+use super::objects::{Place, RayObject};
 use super::{ffi, nodes, watch};
 use crate::error::{Error, Result};
+use crate::object_store::codec::frame;
 
 /// The bytes of `object` (its frame, and the objects its refs name), waiting until `deadline`
 /// at most.
 pub(super) fn fetch(object: &RayObject, deadline: Option<Instant>) -> Result<Cow<'_, [u8]>> {
     let id = match object.place() {
-        Ok(here) => return Ok(Cow::Borrowed(here)),
-        Err(id) => id,
+        Place::Here(here) => return Ok(Cow::Borrowed(here)),
+        Place::Ray(id) => id,
+        Place::Part {
+            whole,
+            index,
+            fetched,
+        } => {
+            // The parts share the whole's bytes, fetched once.
+            let bytes = match fetched.get() {
+                Some(bytes) => bytes,
+                None => {
+                    let bytes = fetch(whole, deadline)?.into_owned();
+                    fetched.get_or_init(|| bytes)
+                }
+            };
+            // The part's frame, and the objects its refs name (after the last part).
+            let (part, after) = frame::part(bytes, index)?;
+            return Ok(Cow::Owned([part, after].concat()));
+        }
     };
     let started = Instant::now();
     let fetched = crate::runtime::blocking::outside_async_worker(|| {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::args::Gathered;
+use super::args::{Gathered, TakePart};
 use super::{errors, objects, ActorPolicy, TaskPolicy};
 use crate::actor::recovery::Recovery;
 use crate::config::Config;
@@ -112,6 +112,7 @@ fn arguments(id: &str, args: &[&[u8]], store: &Arc<ObjectStore>) -> crate::Resul
         return Err(errors::foreign(what, foreign));
     }
     let marker = std::any::type_name::<Gathered>();
+    let take_part = std::any::type_name::<TakePart>();
     let mut out = Arguments {
         frames: Vec::new(),
         _objects: Vec::new(),
@@ -124,6 +125,21 @@ fn arguments(id: &str, args: &[&[u8]], store: &Arc<ObjectStore>) -> crate::Resul
             let gathered: Gathered = head.decode()?;
             out.frames
                 .extend(gather(id, &gathered, &mut rest, store, &mut out._objects)?);
+            continue;
+        }
+        if head.type_name == take_part {
+            // A part of a `num_returns` object: its frame, and the objects its refs name.
+            let TakePart { index } = head.decode()?;
+            let whole = rest.next().ok_or_else(|| {
+                Error::Serialization(format!("`{what}` was sent a part without its object"))
+            })?;
+            if !frame::is_framed(whole) {
+                return Err(errors::foreign(what, whole));
+            }
+            let (part, after) = frame::part(whole, index as usize)?;
+            out.frames.extend_from_slice(part);
+            out._objects
+                .extend(objects::enter(store, after, &mut std::iter::empty(), what)?);
             continue;
         }
         out.frames

@@ -171,16 +171,20 @@ impl Backend {
         }
     }
 
-    /// Whether a task's result can be split into several objects (`num_returns`).
-    pub(crate) fn several_returns(&self) -> Result<()> {
+    /// The `n` objects of a `num_returns` call whose own result is `whole`, if this backend
+    /// makes them at once (Ray: parts of the one Ray object); `None` on the embedded runtime,
+    /// which splits the tuple when it resolves.
+    #[cfg_attr(not(feature = "ray"), allow(unused_variables))]
+    pub(crate) fn split_returns(
+        &self,
+        shared: &RuntimeCore,
+        whole: &Arc<Cell>,
+        n: usize,
+    ) -> Option<Vec<Arc<Cell>>> {
         match self {
-            Backend::Embedded(_) => Ok(()),
+            Backend::Embedded(_) => None,
             #[cfg(feature = "ray")]
-            Backend::Ray(_) => Err(Error::InvalidArgument(
-                "`num_returns` is not available on the Ray backend yet: return the tuple as one \
-                 value (remove `num_returns`) and read its fields after `get`"
-                    .to_owned(),
-            )),
+            Backend::Ray(ray) => Some(ray.split(shared, whole, n)),
         }
     }
 

@@ -28,6 +28,14 @@ pub(crate) trait Fields: Value + Clone {
     fn into_objects(self) -> SmallVec<[Object; 4]>;
 }
 
+/// A tuple a `num_returns` entry point returns, as its fields' frames (the Ray backend stores
+/// it so; see `codec::frame::join_parts`).
+#[doc(hidden)]
+pub trait Frames {
+    /// Each field, framed.
+    fn frames(&self) -> crate::Result<Vec<Vec<u8>>>;
+}
+
 /// What produces the N objects (one for all of them): cancelling any cancels the task. Weak:
 /// the splitter must hold the task's result alone when it resolves, to move the tuple out.
 struct Part {
@@ -111,11 +119,6 @@ impl<T: Fields> Arrival for Splitter<T> {
 /// The N refs of a task returning `T` as N objects: `r` is the task's own (hidden) result.
 pub(crate) fn split<T: Fields>(r: ObjectRef<T>, function: &'static str) -> Parts {
     let shared = runtime::current();
-    if let Err(error) = shared.backend().several_returns() {
-        return (0..T::N)
-            .map(|_| shared.store().insert_failed(error.clone()))
-            .collect();
-    }
     let Some(task) = r.cell().cloned() else {
         let error = crate::object_ref::missing(r.id());
         return (0..T::N)
@@ -123,6 +126,9 @@ pub(crate) fn split<T: Fields>(r: ObjectRef<T>, function: &'static str) -> Parts
             .collect();
     };
     drop(r);
+    if let Some(parts) = shared.backend().split_returns(&shared, &task, T::N) {
+        return parts.into_iter().collect();
+    }
     let producer: Arc<dyn Producer> = Arc::new(Part {
         function,
         task: Arc::downgrade(&task),
@@ -147,6 +153,12 @@ macro_rules! tuples {
             const N: usize = $n;
             fn into_objects(self) -> SmallVec<[Object; 4]> {
                 smallvec::smallvec![$(Object::new(self.$i)),+]
+            }
+        }
+
+        impl<$($t: Value),+> Frames for ($($t,)+) {
+            fn frames(&self) -> crate::Result<Vec<Vec<u8>>> {
+                Ok(vec![$(crate::object_store::codec::frame::encode(&self.$i)?),+])
             }
         }
 

@@ -74,11 +74,19 @@ fn main() {
     for (i, task) in queued.iter().enumerate() {
         let started = Instant::now();
         let outcome = rustyray::get(task);
-        check(&format!("task {i} on the second node"), outcome, started.elapsed());
+        check(
+            &format!("task {i} on the second node"),
+            outcome,
+            started.elapsed(),
+        );
     }
     let started = Instant::now();
     let outcome = rustyray::get(&downstream);
-    check("the task waiting for one of them", outcome, started.elapsed());
+    check(
+        "the task waiting for one of them",
+        outcome,
+        started.elapsed(),
+    );
     let started = Instant::now();
     let outcome = rustyray::get(&actor.add(1));
     check("the actor's call", outcome, started.elapsed());

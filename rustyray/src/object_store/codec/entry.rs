@@ -96,6 +96,19 @@ pub(crate) fn encode<T: serde::Serialize>(value: &T) -> crate::Result<Vec<u8>> {
     }
 }
 
+/// Encodes an entry point's tuple result that a `num_returns` call splits: on Ray, as its
+/// fields' frames (so each part can be read, or passed on, without the tuple's types); else as
+/// the tuple.
+pub(crate) fn encode_parts<T: serde::Serialize>(
+    value: &T,
+    frames: impl FnOnce(&T) -> crate::Result<Vec<Vec<u8>>>,
+) -> crate::Result<Vec<u8>> {
+    match encoding() {
+        Encoding::Framed => frame::join_parts(&frames(value)?),
+        _ => encode(value),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use futures_util::FutureExt;

@@ -68,6 +68,44 @@ pub(crate) fn wrap(type_name: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The type name of the frame that starts a value stored as its fields' frames (a tuple of a
+/// `num_returns` call, on Ray): its payload is how many frames follow.
+pub(crate) const PARTS: &str = "rustyray::Parts";
+
+/// A value stored as its fields' frames: a [`PARTS`] frame, then each field's frame.
+pub(crate) fn join_parts(parts: &[Vec<u8>]) -> Result<Vec<u8>> {
+    let count = postcard::to_stdvec(&(parts.len() as u32))
+        .map_err(|e| Error::Serialization(super::postcard_error(e)))?;
+    let mut out = wrap(PARTS, &count);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    Ok(out)
+}
+
+/// Part `index` of bytes that [`join_parts`] wrote (and whatever follows the last part):
+/// the part's frame, and the bytes after the last part.
+pub(crate) fn part(bytes: &[u8], index: usize) -> Result<(&[u8], &[u8])> {
+    let bad = |why: &str| Error::Serialization(format!("a value stored as parts {why}"));
+    let (head, mut rest) = split(bytes).map_err(|_| bad("has no readable header"))?;
+    if head.type_name != PARTS {
+        return Err(bad("does not start with its count of parts"));
+    }
+    let count: u32 = super::exact(head.payload).map_err(|_| bad("has a bad count of parts"))?;
+    if index >= count as usize {
+        return Err(bad(&format!("has {count} parts, not part {index}")));
+    }
+    let mut found = &[][..];
+    for i in 0..count as usize {
+        let (_, after) = split(rest).map_err(|_| bad(&format!("is cut short at part {i}")))?;
+        if i == index {
+            found = &rest[..rest.len() - after.len()];
+        }
+        rest = after;
+    }
+    Ok((found, rest))
+}
+
 /// Whether `bytes` start like a frame (of any version).
 pub(crate) fn is_framed(bytes: &[u8]) -> bool {
     bytes.starts_with(&MAGIC)
@@ -427,6 +465,22 @@ mod tests {
     }
 
     const RAY_NODE_DIED_RECORD: &str = "cd0274206f66206465c502711298031a95030ad101546865206163746f722064696564206265636175736520697473206e6f64652068617320646965642e204e6f64652049643a2066646536626338663035616436646532653835323031376461323130616536396163653532626235653230643663343834303539643136320a09746865206163746f722773206e6f646520776173207465726d696e6174656420756e65787065637465646c793a206865616c746820636865636b206661696c65642064756520746f206d697373696e6720746f6f206d616e792068656172746265617473121c01000000ffffffffffffffffffffffffffffffffffffffffffffffff1a093139322e302e322e3222093132372e302e302e3228fe6d3a3839356462393962666336643361343936313632653766396565306337656333336265626430363833386338613439306130313462346261654a10609c09991b6deb36d6b9b349010000005a3a080212366865616c746820636865636b206661696c65642064756520746f206d697373696e6720746f6f206d616e79206865617274626561747360032ad101546865206163746f722064696564206265636175736520697473206e6f64652068617320646965642e204e6f64652049643a2066646536626338663035616436646532653835323031376461323130616536396163653532626235653230643663343834303539643136320a09746865206163746f722773206e6f646520776173207465726d696e6174656420756e65787065637465646c793a206865616c746820636865636b206661696c65642064756520746f206d697373696e6720746f6f206d616e7920686561727462656174735801";
+
+    #[test]
+    fn parts_read_back_one_by_one_with_what_follows_them() {
+        let fields = [encode(&7u64).unwrap(), encode(&"x".to_owned()).unwrap()];
+        let mut bytes = join_parts(&fields).unwrap();
+        bytes.extend_from_slice(b"tail");
+        let (first, tail) = part(&bytes, 0).unwrap();
+        assert_eq!((first, tail), (&fields[0][..], &b"tail"[..]));
+        let (second, _) = part(&bytes, 1).unwrap();
+        assert_eq!(decode::<String>(second, "t", foreign).unwrap(), "x");
+        assert!(part(&bytes, 2).unwrap_err().to_string().contains("2 parts"));
+        assert!(part(&fields[0], 0).is_err(), "a plain value is no parts");
+        for cut in 0..bytes.len() - 4 {
+            assert!(part(&bytes[..cut], 1).is_err(), "cut at {cut}");
+        }
+    }
 
     #[test]
     fn bytes_that_are_no_protobuf_keep_their_printable_runs() {
