@@ -681,8 +681,24 @@ fn registrations(model: &ImplModel) -> TokenStream {
         class,
         constructor,
         methods,
+        concurrent,
         ..
     } = model;
+    // A concurrent actor's state is shared by the calls that run side by side (on a Ray
+    // worker too): its constructor boxes it as `Sync`, and its `&self` async methods take it
+    // shared.
+    let (boxed, register_ctor, state_bounds) = match concurrent {
+        Some(_) => (
+            quote!(boxed_shared_actor),
+            quote!(concurrent_actor_constructor),
+            quote!(::core::marker::Send + ::core::marker::Sync),
+        ),
+        None => (
+            quote!(boxed_actor),
+            quote!(actor_constructor),
+            quote!(::core::marker::Send),
+        ),
+    };
     let ctor_name = &constructor.name;
     let ctor_id = format!("{class}::{ctor_name}");
     let names = constructor.names();
@@ -700,16 +716,16 @@ fn registrations(model: &ImplModel) -> TokenStream {
             args: ::std::vec::Vec<u8>,
         ) -> ::rustyray::task::BoxFuture<
             'static,
-            ::rustyray::Result<::std::boxed::Box<dyn ::std::any::Any + ::core::marker::Send>>,
+            ::rustyray::Result<::std::boxed::Box<dyn ::std::any::Any + #state_bounds>>,
         > {
             ::std::boxed::Box::pin(async move {
                 let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
                 let output: ::rustyray::__private::anyhow::Result<#self_ty> = #wrapped;
-                ::rustyray::__private::boxed_actor(#ctor_id, output)
+                ::rustyray::__private::#boxed(#ctor_id, output)
             })
         }
         ::rustyray::__private::inventory::submit! {
-            ::rustyray::__private::Registration::actor_constructor(
+            ::rustyray::__private::Registration::#register_ctor(
                 ::core::concat!(::core::module_path!(), "::", #ctor_id),
                 __rustyray_construct,
             )
@@ -732,20 +748,34 @@ fn registrations(model: &ImplModel) -> TokenStream {
         };
         let wrapped = m.wrap_output(call);
         let encode = m.encode_fn();
+        let shared = concurrent.is_some() && m.is_async && m.receiver == Receiver::Shared;
+        let (this_ty, downcast, register) = if shared {
+            (
+                quote!(&'a (dyn ::std::any::Any + ::core::marker::Send + ::core::marker::Sync)),
+                quote!(downcast_shared_actor),
+                quote!(shared_actor_method),
+            )
+        } else {
+            (
+                quote!(&'a mut (dyn ::std::any::Any + ::core::marker::Send)),
+                quote!(downcast_actor),
+                quote!(actor_method),
+            )
+        };
         out.extend(quote! {
             fn #entry<'a>(
-                this: &'a mut (dyn ::std::any::Any + ::core::marker::Send),
+                this: #this_ty,
                 args: ::std::vec::Vec<u8>,
             ) -> ::rustyray::task::BoxFuture<'a, ::rustyray::Result<::std::vec::Vec<u8>>> {
                 ::std::boxed::Box::pin(async move {
-                    let this: &mut #self_ty = ::rustyray::__private::downcast_actor(this)?;
+                    let this = ::rustyray::__private::#downcast::<#self_ty>(this)?;
                     let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
                     let output: ::rustyray::__private::anyhow::Result<#stored> = #wrapped;
                     ::rustyray::__private::#encode(#id, output)
                 })
             }
             ::rustyray::__private::inventory::submit! {
-                ::rustyray::__private::Registration::actor_method(
+                ::rustyray::__private::Registration::#register(
                     ::core::concat!(::core::module_path!(), "::", #id),
                     #entry,
                 )

@@ -122,6 +122,23 @@ pub fn boxed_actor<A: crate::actor::Actor>(
     Ok(Box::new(actor))
 }
 
+/// Boxes a constructed concurrent actor (its calls share it) for the registry.
+pub fn boxed_shared_actor<A: crate::actor::Actor + Sync>(
+    constructor: &str,
+    outcome: anyhow::Result<A>,
+) -> Result<Box<dyn std::any::Any + Send + Sync>> {
+    let actor = outcome.map_err(|e| Error::task_failed(constructor, &e))?;
+    Ok(Box::new(actor))
+}
+
+/// The registry's shared actor state as the actor type a shared method expects.
+pub fn downcast_shared_actor<A: 'static>(actor: &(dyn std::any::Any + Send + Sync)) -> Result<&A> {
+    actor.downcast_ref::<A>().ok_or(Error::TypeMismatch {
+        expected: std::any::type_name::<A>(),
+        found: "another actor type",
+    })
+}
+
 /// The registry's boxed actor state as the actor type a method expects.
 pub fn downcast_actor<A: 'static>(actor: &mut (dyn std::any::Any + Send)) -> Result<&mut A> {
     actor.downcast_mut::<A>().ok_or(Error::TypeMismatch {

@@ -44,15 +44,44 @@ pub type Invoke = fn(Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>>>;
 /// Builds an actor from its constructor's postcard-encoded argument tuple.
 pub type Construct = fn(Vec<u8>) -> BoxFuture<'static, Result<Box<dyn Any + Send>>>;
 
+/// Builds a concurrent actor (`#[rustyray::actor(concurrent)]`), whose state is shared by the
+/// calls that run side by side.
+pub type ConstructShared = fn(Vec<u8>) -> BoxFuture<'static, Result<Box<dyn Any + Send + Sync>>>;
+
 /// Calls an actor method on a state built by a [`Construct`], from postcard-encoded arguments.
 pub type CallMethod =
     for<'a> fn(&'a mut (dyn Any + Send), Vec<u8>) -> BoxFuture<'a, Result<Vec<u8>>>;
+
+/// Calls a concurrent actor's `&self` async method, which may run beside others of its kind.
+pub type CallShared =
+    for<'a> fn(&'a (dyn Any + Send + Sync), Vec<u8>) -> BoxFuture<'a, Result<Vec<u8>>>;
 
 #[derive(Debug, Clone, Copy)]
 enum EntryPoint {
     Function(Invoke),
     Constructor(Construct),
+    ConstructorShared(ConstructShared),
     Method(CallMethod),
+    SharedMethod(CallShared),
+}
+
+/// A built actor's state, as a Ray worker keeps it.
+#[cfg_attr(not(feature = "ray"), allow(dead_code))] // read by Ray's workers
+pub(crate) enum Built {
+    /// Its calls run one at a time, each with `&mut` access.
+    Exclusive(Box<dyn Any + Send>),
+    /// A concurrent actor: its shared calls run side by side.
+    Shared(Box<dyn Any + Send + Sync>),
+}
+
+/// How a method uses its actor's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "ray"), allow(dead_code))] // read by Ray's workers
+pub(crate) enum Access {
+    /// `&mut self`, or any method of an actor that is not concurrent: alone.
+    Exclusive,
+    /// A concurrent actor's `&self` async method: beside others of its kind.
+    Shared,
 }
 
 /// One registered remote function, actor constructor or method.
@@ -80,6 +109,25 @@ impl Registration {
     }
 
     #[doc(hidden)]
+    pub const fn concurrent_actor_constructor(
+        id: &'static str,
+        construct: ConstructShared,
+    ) -> Registration {
+        Registration {
+            id,
+            entry: EntryPoint::ConstructorShared(construct),
+        }
+    }
+
+    #[doc(hidden)]
+    pub const fn shared_actor_method(id: &'static str, call: CallShared) -> Registration {
+        Registration {
+            id,
+            entry: EntryPoint::SharedMethod(call),
+        }
+    }
+
+    #[doc(hidden)]
     pub const fn actor_method(id: &'static str, call: CallMethod) -> Registration {
         Registration {
             id,
@@ -96,8 +144,8 @@ impl Registration {
     pub fn kind(&self) -> Kind {
         match self.entry {
             EntryPoint::Function(_) => Kind::Function,
-            EntryPoint::Constructor(_) => Kind::ActorConstructor,
-            EntryPoint::Method(_) => Kind::ActorMethod,
+            EntryPoint::Constructor(_) | EntryPoint::ConstructorShared(_) => Kind::ActorConstructor,
+            EntryPoint::Method(_) | EntryPoint::SharedMethod(_) => Kind::ActorMethod,
         }
     }
 }
@@ -143,8 +191,42 @@ pub async fn invoke(id: &str, args: Vec<u8>) -> Result<Vec<u8>> {
 /// `my_crate::Counter::new`) from postcard-encoded arguments. The state is returned boxed, to be
 /// passed to [`call_method`].
 pub async fn construct(id: &str, args: Vec<u8>) -> Result<Box<dyn Any + Send>> {
+    Ok(match build(id, args).await? {
+        Built::Exclusive(state) => state,
+        Built::Shared(state) => state,
+    })
+}
+
+/// Builds an actor as [`construct`] does, keeping whether its calls may share its state.
+pub(crate) async fn build(id: &str, args: Vec<u8>) -> Result<Built> {
     match entry(id, Kind::ActorConstructor)? {
-        EntryPoint::Constructor(construct) => construct(args).await,
+        EntryPoint::Constructor(construct) => construct(args).await.map(Built::Exclusive),
+        EntryPoint::ConstructorShared(construct) => construct(args).await.map(Built::Shared),
+        _ => unreachable!("kind checked"),
+    }
+}
+
+/// How the method registered as `id` uses its actor's state.
+#[cfg_attr(not(feature = "ray"), allow(dead_code))] // read by Ray's workers
+pub(crate) fn access(id: &str) -> Result<Access> {
+    Ok(match entry(id, Kind::ActorMethod)? {
+        EntryPoint::SharedMethod(_) => Access::Shared,
+        _ => Access::Exclusive,
+    })
+}
+
+/// Calls a concurrent actor's shared method registered as `id` (see [`access`]).
+#[cfg_attr(not(feature = "ray"), allow(dead_code))] // called by Ray's workers
+pub(crate) async fn call_shared(
+    id: &str,
+    actor: &(dyn Any + Send + Sync),
+    args: Vec<u8>,
+) -> Result<Vec<u8>> {
+    match entry(id, Kind::ActorMethod)? {
+        EntryPoint::SharedMethod(call) => call(actor, args).await,
+        EntryPoint::Method(_) => Err(Error::InvalidArgument(format!(
+            "method `{id}` takes its actor exclusively; it cannot share it"
+        ))),
         _ => unreachable!("kind checked"),
     }
 }
@@ -155,6 +237,9 @@ pub async fn construct(id: &str, args: Vec<u8>) -> Result<Box<dyn Any + Send>> {
 pub async fn call_method(id: &str, actor: &mut (dyn Any + Send), args: Vec<u8>) -> Result<Vec<u8>> {
     match entry(id, Kind::ActorMethod)? {
         EntryPoint::Method(call) => call(actor, args).await,
+        EntryPoint::SharedMethod(_) => Err(Error::InvalidArgument(format!(
+            "method `{id}` belongs to a concurrent actor: call it with its state shared"
+        ))),
         _ => unreachable!("kind checked"),
     }
 }

@@ -270,6 +270,41 @@ pub fn make_refs(base: u64, n: u64) -> rustyray::Result<RefsInside> {
     Ok(RefsInside { all })
 }
 
+/// Ray's signal actor: waiters wait until another call sends the signal. A concurrent actor:
+/// its `&self` async calls run side by side, so `send` runs while the waiters wait.
+#[rustyray::actor]
+pub struct Signal {
+    sent: tokio::sync::watch::Sender<bool>,
+}
+
+#[rustyray::actor(concurrent)]
+impl Signal {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Signal {
+            sent: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    /// Sends the signal: every waiter, now or later, goes on.
+    pub async fn send(&self) {
+        self.sent.send_replace(true);
+    }
+
+    /// Waits until the signal is sent.
+    pub async fn wait(&self) {
+        let mut sent = self.sent.subscribe();
+        let _ = sent.wait_for(|sent| *sent).await;
+    }
+}
+
+/// Waits for `signal`, then returns `n`: a task that waits on a signal actor it was handed.
+#[rustyray::remote]
+pub fn after_signal(signal: rustyray::ActorHandle<Signal>, n: u64) -> rustyray::Result<u64> {
+    rustyray::get(&signal.wait())?;
+    Ok(n)
+}
+
 /// A work queue: hands out its items one at a time (Ray's pipelining pattern).
 #[rustyray::actor]
 pub struct WorkQueue {

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use ray_cluster::probe::{self, exits_its_process, flaky, panics, record_then_exit, Fragile};
 use ray_cluster::{
-    add_through, add_to_all, check_even, div_mod, make_refs, node_label, numbers, pair_and_three,
-    pass_on, plus_one, sleep_ms, square, sum, sum_inside, sum_of_squares, weighted_sum, Counter,
-    Counters, Grouped, Keeper, QueueWorker, RefsInside, Relay, WorkQueue,
+    add_through, add_to_all, after_signal, check_even, div_mod, make_refs, node_label, numbers,
+    pair_and_three, pass_on, plus_one, sleep_ms, square, sum, sum_inside, sum_of_squares,
+    weighted_sum, Counter, Counters, Grouped, Keeper, QueueWorker, RefsInside, Relay, Signal,
+    WorkQueue,
 };
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
@@ -268,6 +269,23 @@ fn refs_inside_values_read_the_senders_objects() {
             10_303,
             "{backend}: sent back"
         );
+    });
+}
+
+/// Ray's signal-actor pattern: tasks handed the signal's handle wait on it, and go on once the
+/// driver sends it; none can end before.
+fn tasks_wait_on_a_signal_actor_they_were_handed() {
+    on_each_backend(|backend| {
+        let signal = Signal::options().max_concurrency(8).remote();
+        let waiters: Vec<ObjectRef<u64>> =
+            (1..=2).map(|n| after_signal::remote(&signal, n)).collect();
+        let (early, _) = rustyray::wait(&waiters, 1, Some(Duration::from_millis(300)));
+        assert!(
+            early.is_empty(),
+            "{backend}: a waiter ended before the signal"
+        );
+        rustyray::get(&signal.send()).unwrap();
+        assert_eq!(rustyray::get_all(&waiters).unwrap(), [1, 2], "{backend}");
     });
 }
 
@@ -837,6 +855,10 @@ const CASES: &[(&str, fn())] = &[
     (
         "refs_inside_values_read_the_senders_objects",
         refs_inside_values_read_the_senders_objects,
+    ),
+    (
+        "tasks_wait_on_a_signal_actor_they_were_handed",
+        tasks_wait_on_a_signal_actor_they_were_handed,
     ),
     (
         "worker_actors_pull_from_a_queue_they_were_handed",

@@ -18,7 +18,7 @@ use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use super::args::{Gathered, TakePart};
 use super::{errors, objects, ActorPolicy, TaskPolicy};
@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::object_store::codec::entry::{with_encoding, Encoding};
 use crate::object_store::codec::frame;
 use crate::object_store::{Cell, ObjectStore};
-use crate::registry;
+use crate::registry::{self, Access, Built};
 use crate::runtime::{self, Runtime};
 
 /// The global runtime of a worker process, started on the first call.
@@ -230,23 +230,63 @@ pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
 }
 
 /// An actor on a Ray worker. Ray may run calls on several threads (an actor with
-/// `max_concurrency` above 1); the lock keeps `&mut` access exclusive.
+/// `max_concurrency` above 1): a concurrent actor's shared calls (`&self` async methods) run
+/// side by side under a read lock; every other call runs alone, with `&mut` access.
 pub(crate) struct WorkerActor {
     constructor: String,
     /// The constructor's arguments, kept to rebuild the actor after a panic.
     args: Arguments,
-    state: Mutex<Life>,
+    lives: Lives,
 }
 
-struct Life {
+enum Lives {
+    Exclusive(Mutex<Life<Box<dyn Any + Send>>>),
+    Shared(RwLock<Life<Box<dyn Any + Send + Sync>>>),
+}
+
+struct Life<S> {
     /// The state, or why the actor died.
-    state: Result<Box<dyn Any + Send>, String>,
+    state: Result<S, String>,
     recovery: Recovery,
 }
 
-fn build(id: &str, args: &Arguments) -> Result<Box<dyn Any + Send>, Error> {
+/// A built state as one kind of [`Life`] keeps it.
+trait State: Sized {
+    fn from_built(built: Built) -> Result<Self, String>;
+    fn exclusive(&mut self) -> &mut (dyn Any + Send);
+}
+
+impl State for Box<dyn Any + Send> {
+    fn from_built(built: Built) -> Result<Self, String> {
+        Ok(match built {
+            Built::Exclusive(state) => state,
+            Built::Shared(state) => state,
+        })
+    }
+
+    fn exclusive(&mut self) -> &mut (dyn Any + Send) {
+        &mut **self
+    }
+}
+
+impl State for Box<dyn Any + Send + Sync> {
+    fn from_built(built: Built) -> Result<Self, String> {
+        match built {
+            Built::Shared(state) => Ok(state),
+            Built::Exclusive(_) => Err("its constructor no longer builds a concurrent actor \
+                                        (the driver and the workers' library differ)"
+                .to_owned()),
+        }
+    }
+
+    fn exclusive(&mut self) -> &mut (dyn Any + Send) {
+        &mut **self
+    }
+}
+
+fn build(id: &str, args: &Arguments) -> Result<Built, Error> {
     match catch_body(AssertUnwindSafe(|| {
-        run(registry::construct(id, args.frames.clone()))
+        run(registry::build(id, args.frames.clone()))
     })) {
         Ok(built) => built,
         Err(payload) => Err(panicked(id, &*payload)),
@@ -255,14 +295,22 @@ fn build(id: &str, args: &Arguments) -> Result<Box<dyn Any + Send>, Error> {
 
 pub(super) fn construct(id: &str, args: &[&[u8]]) -> Result<Box<WorkerActor>, String> {
     let (policy, args): (ActorPolicy, _) = prepare(id, args).map_err(|e| errors::encode(&e))?;
-    let state = build(id, &args).map_err(|e| errors::encode(&e))?;
+    let built = build(id, &args).map_err(|e| errors::encode(&e))?;
+    let recovery = Recovery::new(policy.max_restarts, policy.max_task_retries);
+    let lives = match built {
+        Built::Exclusive(state) => Lives::Exclusive(Mutex::new(Life {
+            state: Ok(state),
+            recovery,
+        })),
+        Built::Shared(state) => Lives::Shared(RwLock::new(Life {
+            state: Ok(state),
+            recovery,
+        })),
+    };
     Ok(Box::new(WorkerActor {
         constructor: id.to_owned(),
         args,
-        state: Mutex::new(Life {
-            state: Ok(state),
-            recovery: Recovery::new(policy.max_restarts, policy.max_task_retries),
-        }),
+        lives,
     }))
 }
 
@@ -274,44 +322,96 @@ impl WorkerActor {
     }
 
     /// After a panic: rebuilt while restarts remain, else dead with `error` as the reason.
-    fn crashed(&self, life: &mut Life, error: &Error) {
+    fn crashed<S: State>(&self, life: &mut Life<S>, error: &Error) {
         if !life.recovery.restart() {
             life.state = Err(error.to_string());
             return;
         }
         tracing::warn!(target: "rustyray::actor", actor = self.class(), %error, "restarting");
         life.state = build(&self.constructor, &self.args)
+            .map_err(|rebuild| rebuild.to_string())
+            .and_then(S::from_built)
             .map_err(|rebuild| format!("{error}; then its restart failed: {rebuild}"));
+    }
+
+    fn died(&self, reason: &str) -> String {
+        errors::encode(&Error::ActorDied {
+            actor: self.class().to_owned(),
+            reason: reason.to_owned(),
+        })
+    }
+
+    /// Runs a call alone, with `&mut` access, re-running it after a crash while the actor's
+    /// [`Recovery`] allows.
+    fn call_alone<S: State>(&self, life: &mut Life<S>, id: &str, args: &Arguments) -> Outcome {
+        let mut attempts = 0;
+        loop {
+            let state = match &mut life.state {
+                Ok(state) => state.exclusive(),
+                Err(reason) => return Err(self.died(reason)),
+            };
+            let outcome = catch_body(AssertUnwindSafe(|| {
+                returning(registry::call_method(id, state, args.frames.clone()))
+            }));
+            let error = match outcome {
+                Ok(result) => return result.map_err(|e| errors::encode(&e)),
+                Err(payload) => panicked(id, &*payload),
+            };
+            self.crashed(life, &error);
+            let restarted = life.state.is_ok();
+            if !life.recovery.runs_again(restarted, attempts) {
+                return Err(errors::encode(&error));
+            }
+            attempts += 1;
+        }
+    }
+
+    /// Runs a concurrent actor's shared call beside the others; a crash takes the actor alone
+    /// to rebuild it.
+    fn call_shared(
+        &self,
+        life: &RwLock<Life<Box<dyn Any + Send + Sync>>>,
+        id: &str,
+        args: &Arguments,
+    ) -> Outcome {
+        let mut attempts = 0;
+        loop {
+            let outcome = {
+                let life = life.read();
+                let state = match &life.state {
+                    Ok(state) => &**state,
+                    Err(reason) => return Err(self.died(reason)),
+                };
+                catch_body(AssertUnwindSafe(|| {
+                    returning(registry::call_shared(id, state, args.frames.clone()))
+                }))
+            };
+            let error = match outcome {
+                Ok(result) => return result.map_err(|e| errors::encode(&e)),
+                Err(payload) => panicked(id, &*payload),
+            };
+            let mut life = life.write();
+            self.crashed(&mut life, &error);
+            let restarted = life.state.is_ok();
+            if !life.recovery.runs_again(restarted, attempts) {
+                return Err(errors::encode(&error));
+            }
+            attempts += 1;
+        }
     }
 }
 
-pub(super) fn call(actor: &WorkerActor, id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
+/// A call's result as the shim takes it: the value's bytes, or an error's text.
+type Outcome = Result<Vec<u8>, String>;
+
+pub(super) fn call(actor: &WorkerActor, id: &str, args: &[&[u8]]) -> Outcome {
     let args = arguments(id, args, worker_runtime().store()).map_err(|e| errors::encode(&e))?;
-    let mut life = actor.state.lock();
-    let mut attempts = 0;
-    loop {
-        let state = match &mut life.state {
-            Ok(state) => state,
-            Err(reason) => {
-                return Err(errors::encode(&Error::ActorDied {
-                    actor: actor.class().to_owned(),
-                    reason: reason.clone(),
-                }))
-            }
-        };
-        let outcome = catch_body(AssertUnwindSafe(|| {
-            returning(registry::call_method(id, &mut **state, args.frames.clone()))
-        }));
-        let error = match outcome {
-            Ok(result) => return result.map_err(|e| errors::encode(&e)),
-            Err(payload) => panicked(id, &*payload),
-        };
-        actor.crashed(&mut life, &error);
-        let restarted = life.state.is_ok();
-        if !life.recovery.runs_again(restarted, attempts) {
-            return Err(errors::encode(&error));
-        }
-        attempts += 1;
+    match &actor.lives {
+        Lives::Exclusive(life) => actor.call_alone(&mut life.lock(), id, &args),
+        Lives::Shared(life) => match registry::access(id) {
+            Ok(Access::Shared) => actor.call_shared(life, id, &args),
+            _ => actor.call_alone(&mut life.write(), id, &args),
+        },
     }
 }
 
