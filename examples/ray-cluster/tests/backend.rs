@@ -223,6 +223,16 @@ fn actor_handles_pass_as_arguments() {
             22,
             "{backend}: one actor"
         );
+        if backend == "ray" && std::env::var_os("RUSTYRAY_TEST_SECOND_NODE").is_some() {
+            // The same, from tasks on the other node: borrowed, owned, found by name.
+            let there = || add_through::options().resource("second_node", 1.0);
+            assert_eq!(rustyray::get(&there().remote(&counter, 1)).unwrap(), 23);
+            assert_eq!(
+                rustyray::get(&there().remote(counter.clone(), 1)).unwrap(),
+                24
+            );
+            assert_eq!(rustyray::get(&there().remote(&found, 1)).unwrap(), 113);
+        }
         rustyray::kill(&named).unwrap();
     });
 }
