@@ -305,6 +305,15 @@ pub fn after_signal(signal: rustyray::ActorHandle<Signal>, n: u64) -> rustyray::
     Ok(n)
 }
 
+/// Puts `0..n` into `queue`, waiting while it is full; how many it put.
+#[rustyray::remote]
+pub fn produce(queue: rustyray::util::Queue<u64>, n: u64) -> rustyray::Result<u64> {
+    for i in 0..n {
+        queue.put(i)?;
+    }
+    Ok(n)
+}
+
 /// A work queue: hands out its items one at a time (Ray's pipelining pattern).
 #[rustyray::actor]
 pub struct WorkQueue {

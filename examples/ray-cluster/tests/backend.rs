@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ray_cluster::probe::{self, exits_its_process, flaky, panics, record_then_exit, Fragile};
 use ray_cluster::{
     add_through, add_to_all, after_signal, check_even, div_mod, make_refs, node_label, numbers,
-    pair_and_three, pass_on, plus_one, sleep_ms, square, sum, sum_inside, sum_of_squares,
+    pair_and_three, pass_on, plus_one, produce, sleep_ms, square, sum, sum_inside, sum_of_squares,
     weighted_sum, Counter, Counters, Grouped, Keeper, QueueWorker, RefsInside, Relay, Signal,
     WorkQueue,
 };
@@ -659,18 +659,37 @@ fn util_helpers_and_concurrency_groups_work_or_fail_clearly() {
             .unwrap();
         sums.sort_unstable();
         assert_eq!(sums.len(), 2, "{backend}");
-        let queue = rustyray::util::Queue::<u64>::new(2);
+        let queue = rustyray::util::Queue::<u64>::new(2).unwrap();
+        queue.put(5).unwrap();
+        assert_eq!(queue.get().unwrap(), 5, "{backend}");
+        assert!(
+            matches!(queue.get_nowait(), Err(Error::QueueEmpty)),
+            "{backend}"
+        );
+        // A producer task (on the other node, on Ray) fills the bounded queue as it empties.
+        let producer =
+            if backend == "ray" && std::env::var_os("RUSTYRAY_TEST_SECOND_NODE").is_some() {
+                produce::options()
+                    .resource("second_node", 1.0)
+                    .remote(queue.clone(), 6)
+            } else {
+                produce::remote(queue.clone(), 6)
+            };
+        let got: Vec<u64> = (0..6).map(|_| queue.get().unwrap()).collect();
+        assert_eq!(got, [0, 1, 2, 3, 4, 5], "{backend}: between tasks");
+        assert_eq!(rustyray::get(&producer).unwrap(), 6, "{backend}");
+        queue.put_nowait(1).unwrap();
+        queue.put_nowait(2).unwrap();
+        assert!(
+            matches!(queue.put_nowait(3), Err(Error::QueueFull { capacity: 2 })),
+            "{backend}"
+        );
+        assert_eq!(queue.len().unwrap(), 2, "{backend}");
+
         let grouped = Grouped::remote().ping();
         match backend {
-            "embedded" => {
-                let queue = queue.unwrap();
-                queue.put(5).unwrap();
-                assert_eq!(queue.get().unwrap(), 5);
-                assert_eq!(rustyray::get(&grouped).unwrap(), 1);
-            }
+            "embedded" => assert_eq!(rustyray::get(&grouped).unwrap(), 1),
             _ => {
-                let err = queue.unwrap_err().to_string();
-                assert!(err.contains("rustyray::util::Queue"), "{backend}: {err}");
                 let err = rustyray::get(&grouped).unwrap_err().to_string();
                 assert!(err.contains("concurrency groups"), "{backend}: {err}");
             }

@@ -188,16 +188,12 @@ impl Backend {
         }
     }
 
-    /// Fails on the Ray backend for `feature`, which only the embedded runtime offers yet.
-    #[cfg_attr(not(feature = "ray"), allow(unused_variables))]
-    pub(crate) fn embedded_only(&self, feature: &str) -> Result<()> {
+    /// Whether calls run in other processes (Ray's workers), which know only registered code.
+    pub(crate) fn is_ray(&self) -> bool {
         match self {
-            Backend::Embedded(_) => Ok(()),
+            Backend::Embedded(_) => false,
             #[cfg(feature = "ray")]
-            Backend::Ray(_) => Err(Error::InvalidArgument(format!(
-                "{feature} is not available on the Ray backend yet; use it on the embedded \
-                 runtime (see docs/ray.md)"
-            ))),
+            Backend::Ray(_) => true,
         }
     }
 
