@@ -361,20 +361,38 @@ impl QueueWorker {
     }
 }
 
-/// An actor with concurrency groups: embedded, `ping` answers while `wait` holds its group.
+/// An actor with concurrency groups: `ping` and `release` (group `io`) answer while `hold`
+/// keeps the default group busy until released.
 #[rustyray::actor]
-pub struct Grouped;
+pub struct Grouped {
+    released: tokio::sync::watch::Sender<bool>,
+}
 
 #[rustyray::actor(concurrency_groups(io = 2))]
 impl Grouped {
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        Grouped
+        Grouped {
+            released: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    /// Waits until released; returns 7.
+    pub async fn hold(&self) -> u64 {
+        let mut released = self.released.subscribe();
+        let _ = released.wait_for(|released| *released).await;
+        7
     }
 
     #[rustyray(concurrency_group = "io")]
     pub async fn ping(&self) -> u64 {
         1
+    }
+
+    /// Lets every `hold` go on.
+    #[rustyray(concurrency_group = "io")]
+    pub async fn release(&self) {
+        self.released.send_replace(true);
     }
 }
 

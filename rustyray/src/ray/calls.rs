@@ -71,19 +71,12 @@ impl Backend {
         shared: &Arc<RuntimeCore>,
         builder: ActorBuilder<A>,
     ) -> ActorHandle<A> {
-        let groups = match builder.concurrency_groups.first() {
-            Some((name, _)) => Err(Error::InvalidArgument(format!(
-                "actor `{}` declares concurrency groups (`{name}`, ..), which are not available on \
-                 the Ray backend yet: remove `concurrency_groups` (its async `&self` methods \
-                 then interleave up to `max_concurrency`), or run it embedded",
-                builder.class
-            ))),
-            None => Ok(()),
-        };
         let (class, options) = (&builder.class, &builder.options);
-        let created = groups
-            .and_then(|()| builder.args.into_wire("actor", class))
-            .and_then(|(id, wire)| self.create_actor(shared, wire, id, class, options));
+        let limits: Vec<usize> = builder.concurrency_groups.iter().map(|(_, l)| *l).collect();
+        let created = builder
+            .args
+            .into_wire("actor", class)
+            .and_then(|(id, wire)| self.create_actor(shared, wire, id, class, options, &limits));
         let id = created.unwrap_or_else(|error| {
             actor::enter_dead::<A>(shared, builder.class.clone(), error.to_string())
         });
@@ -102,7 +95,7 @@ impl Backend {
             .into_wire("method", &call.method)
             .and_then(|(id, wire)| {
                 let remote = remote(shared, actor)?;
-                Ok(self.call(shared, &remote, wire, id, &call.method))
+                Ok(self.call(shared, &remote, wire, id, &call.method, call.group))
             });
         sent.unwrap_or_else(|error| {
             // An actor Ray could not create: its calls fail with the reason.

@@ -78,10 +78,20 @@ pub(crate) struct TaskPolicy {
 /// How a Ray worker treats an actor's panics, sent ahead of its constructor's arguments: a
 /// panic ends the actor, or rebuilds it from its constructor while restarts remain (the call
 /// that panicked is re-run on the rebuilt actor while it has retries left).
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ActorPolicy {
     pub(crate) max_restarts: u32,
     pub(crate) max_task_retries: u32,
+    /// With concurrency groups: each group's limit of shared calls at once, the default
+    /// group's first (none: Ray's `max_concurrency` is the only limit).
+    pub(crate) group_limits: Vec<u32>,
+}
+
+/// Sent ahead of a method call's arguments when it runs in a named concurrency group
+/// (1-based, as the actor declares them).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CallGroup {
+    pub(crate) index: u8,
 }
 
 /// A demand by Ray's resource names, zero amounts left out.
@@ -353,6 +363,7 @@ impl Backend {
         constructor: &'static str,
         class: &str,
         options: &ActorOptions,
+        groups: &[usize],
     ) -> Result<ActorId> {
         let wire = RayArgs::from_wire(wire)?;
         let started = Instant::now();
@@ -369,9 +380,23 @@ impl Backend {
             placement,
         } = options;
         // Ray's C++ API restarts the worker, not the actor's state: the worker does (`worker.rs`).
+        // Concurrency groups: Ray runs up to all the groups' limits at once, and the worker
+        // holds each group to its own (the default group's is `max_concurrency`).
+        let limits: Vec<u32> = match groups {
+            [] => Vec::new(),
+            _ => std::iter::once(*max_concurrency)
+                .chain(groups.iter().copied())
+                .map(|limit| u32::try_from(limit).unwrap_or(u32::MAX))
+                .collect(),
+        };
+        let threads = match groups {
+            [] => *max_concurrency,
+            _ => limits.iter().map(|&l| l as usize).sum(),
+        };
         let policy = frame::encode(&ActorPolicy {
             max_restarts: *max_restarts,
             max_task_retries: *max_task_retries,
+            group_limits: limits,
         })?;
         let demands = demands(*num_cpus, *num_gpus, custom);
         let resources: Vec<ffi::Resource> = demands
@@ -384,7 +409,7 @@ impl Backend {
             resources: &resources,
             name: name.as_deref().unwrap_or(""),
             max_restarts: i32::try_from(*max_restarts).unwrap_or(i32::MAX),
-            max_concurrency: i32::try_from(*max_concurrency).unwrap_or(i32::MAX),
+            max_concurrency: i32::try_from(threads).unwrap_or(i32::MAX),
             place: place(placement.as_ref())?,
         };
         let ray_id = ffi::create_actor(&spec).map_err(|e| error(class, e, started))?;
@@ -403,10 +428,19 @@ impl Backend {
         wire: WireArgs,
         method: &'static str,
         name: &str,
+        group: u8,
     ) -> Arc<Cell> {
         let wire = match RayArgs::from_wire(wire) {
             Ok(wire) => wire,
             Err(error) => return self.failed(shared, error),
+        };
+        // A call in a named concurrency group says which, ahead of its arguments.
+        let group = match group {
+            0 => None,
+            index => match frame::encode(&CallGroup { index }) {
+                Ok(frame) => Some(frame),
+                Err(error) => return self.failed(shared, error),
+            },
         };
         if actor.is_killed() {
             let died = Error::ActorDied {
@@ -417,7 +451,7 @@ impl Backend {
         }
         let started = Instant::now();
         let origin = format!("{}::{name}", actor.class);
-        match ffi::call_actor(&actor.id, method, &wire.ffi_args(None)) {
+        match ffi::call_actor(&actor.id, method, &wire.ffi_args(group.as_deref())) {
             Ok(id) => self.enter_made(shared, (id, origin.into()), actor.demand.clone(), &wire),
             Err(e) => self.failed(shared, error(&actor.class, e, started)),
         }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::args::{Gathered, TakePart};
-use super::{errors, objects, ActorPolicy, TaskPolicy};
+use super::{errors, objects, ActorPolicy, CallGroup, TaskPolicy};
 use crate::actor::recovery::Recovery;
 use crate::config::Config;
 use crate::error::Error;
@@ -237,6 +237,9 @@ pub(crate) struct WorkerActor {
     /// The constructor's arguments, kept to rebuild the actor after a panic.
     args: Arguments,
     lives: Lives,
+    /// With concurrency groups: each group's limit of shared calls at once, the default
+    /// group's first. Ray runs up to all of them at once; these hold each group to its own.
+    groups: Vec<tokio::sync::Semaphore>,
 }
 
 enum Lives {
@@ -307,10 +310,16 @@ pub(super) fn construct(id: &str, args: &[&[u8]]) -> Result<Box<WorkerActor>, St
             recovery,
         })),
     };
+    let groups = policy
+        .group_limits
+        .iter()
+        .map(|&limit| tokio::sync::Semaphore::new(limit as usize))
+        .collect();
     Ok(Box::new(WorkerActor {
         constructor: id.to_owned(),
         args,
         lives,
+        groups,
     }))
 }
 
@@ -373,7 +382,10 @@ impl WorkerActor {
         life: &RwLock<Life<Box<dyn Any + Send + Sync>>>,
         id: &str,
         args: &Arguments,
+        group: usize,
     ) -> Outcome {
+        // A call of a concurrency group runs once its group has room.
+        let group = self.groups.get(group.min(self.groups.len().saturating_sub(1)));
         let mut attempts = 0;
         loop {
             let outcome = {
@@ -383,7 +395,15 @@ impl WorkerActor {
                     Err(reason) => return Err(self.died(reason)),
                 };
                 catch_body(AssertUnwindSafe(|| {
-                    returning(registry::call_shared(id, state, args.frames.clone()))
+                    returning(async {
+                        let _room = match group {
+                            Some(group) => Some(group.acquire().await.map_err(|_| {
+                                Error::RuntimeShutdown // the semaphores are never closed
+                            })?),
+                            None => None,
+                        };
+                        registry::call_shared(id, state, args.frames.clone()).await
+                    })
                 }))
             };
             let error = match outcome {
@@ -405,14 +425,29 @@ impl WorkerActor {
 type Outcome = Result<Vec<u8>, String>;
 
 pub(super) fn call(actor: &WorkerActor, id: &str, args: &[&[u8]]) -> Outcome {
+    let (group, args) = call_group(args).map_err(|e| errors::encode(&e))?;
     let args = arguments(id, args, worker_runtime().store()).map_err(|e| errors::encode(&e))?;
     match &actor.lives {
         Lives::Exclusive(life) => actor.call_alone(&mut life.lock(), id, &args),
         Lives::Shared(life) => match registry::access(id) {
-            Ok(Access::Shared) => actor.call_shared(life, id, &args),
+            Ok(Access::Shared) => actor.call_shared(life, id, &args, group),
             _ => actor.call_alone(&mut life.write(), id, &args),
         },
     }
+}
+
+/// The concurrency group a call names ahead of its arguments (0, the default, if none) and
+/// the arguments.
+fn call_group<'a, 'b>(args: &'a [&'b [u8]]) -> crate::Result<(usize, &'a [&'b [u8]])> {
+    if let Some((first, rest)) = args.split_first() {
+        if let Ok((head, [])) = frame::split(first) {
+            if head.type_name == std::any::type_name::<CallGroup>() {
+                let CallGroup { index } = head.decode()?;
+                return Ok((usize::from(index), rest));
+            }
+        }
+    }
+    Ok((0, args))
 }
 
 pub(super) fn run_json(id: &str, json: &[u8]) -> Result<Vec<u8>, String> {
