@@ -32,11 +32,9 @@ fn main() {
         eprintln!("node-loss kills the Ray node at 127.0.0.2: pass --kill-the-second-node");
         std::process::exit(2);
     }
-    let address = std::env::var("RUSTYRAY_ADDRESS").expect("RUSTYRAY_ADDRESS");
-    let mut config = Config::default().ray(address);
-    if let Ok(path) = std::env::var("RUSTYRAY_CODE_SEARCH_PATH") {
-        config = config.code_search_path(path);
-    }
+    // RUSTYRAY_ADDRESS and RUSTYRAY_CODE_SEARCH_PATH say where.
+    let config = Config::from_env().expect("the configuration in the environment");
+    assert!(config.get_ray_address().is_some(), "set RUSTYRAY_ADDRESS");
     rustyray::init(config).expect("connect to the Ray cluster");
 
     let on_second = |ms| sleep_ms::options().resource("second_node", 1.0).remote(ms);

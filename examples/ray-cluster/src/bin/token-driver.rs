@@ -15,12 +15,12 @@ use ray_cluster::{square, Counter};
 use rustyray::Config;
 
 fn main() {
-    let address = std::env::var("RUSTYRAY_ADDRESS").expect("RUSTYRAY_ADDRESS");
     let token = std::env::var("RUSTYRAY_TEST_AUTH_TOKEN").expect("RUSTYRAY_TEST_AUTH_TOKEN");
-    let mut config = Config::default().ray(address).ray_auth_token(token);
-    if let Ok(path) = std::env::var("RUSTYRAY_CODE_SEARCH_PATH") {
-        config = config.code_search_path(path);
-    }
+    // RUSTYRAY_ADDRESS and RUSTYRAY_CODE_SEARCH_PATH say where; the token comes from here.
+    let config = Config::from_env()
+        .expect("the configuration in the environment")
+        .ray_auth_token(token);
+    assert!(config.get_ray_address().is_some(), "set RUSTYRAY_ADDRESS");
     if std::env::args().any(|a| a == "--expect-refusal") {
         match rustyray::init(config) {
             Err(error) if error.to_string().contains("RAY_AUTH_MODE=token") => {
