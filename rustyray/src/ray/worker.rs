@@ -385,7 +385,9 @@ impl WorkerActor {
         group: usize,
     ) -> Outcome {
         // A call of a concurrency group runs once its group has room.
-        let group = self.groups.get(group.min(self.groups.len().saturating_sub(1)));
+        let group = self
+            .groups
+            .get(group.min(self.groups.len().saturating_sub(1)));
         let mut attempts = 0;
         loop {
             let outcome = {
