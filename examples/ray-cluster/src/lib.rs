@@ -145,7 +145,11 @@ impl Counter {
     /// The count and its parity, each its own object.
     #[rustyray(num_returns = 2)]
     pub fn count_and_parity(&self) -> (u64, String) {
-        let parity = if self.count.is_multiple_of(2) { "even" } else { "odd" };
+        let parity = if self.count.is_multiple_of(2) {
+            "even"
+        } else {
+            "odd"
+        };
         (self.count, parity.to_owned())
     }
 }
