@@ -346,6 +346,7 @@ impl Backend {
             [] => task.resources.clone(),
             _ => Vec::new(),
         };
+        nodes::warn_if_never_met(task_name, &demand);
         match submitted {
             Ok(id) => {
                 let origin = Cow::Owned(task_name.to_owned());
@@ -415,6 +416,7 @@ impl Backend {
         let ray_id = ffi::create_actor(&spec).map_err(|e| error(class, e, started))?;
         let mut actor = RemoteActor::new(ray_id, class.to_owned());
         if placement.is_none() {
+            nodes::warn_if_never_met(class, &demands);
             actor.demand = demands;
         }
         Ok(shared.actors().insert_entry(Arc::new(actor)))

@@ -44,13 +44,7 @@ fn stuck_on(what: &str, needs: &Needs, nodes: &[Node], depth: usize) -> Option<E
         }
         Fit::Never => {
             if !needs.warned.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    target: "rustyray::ray",
-                    "`{what}` needs {}, which no node of the Ray cluster has: it stays pending \
-                     until a node with it joins (as in Ray); lower the request, or start such a \
-                     node",
-                    describe(&needs.demand)
-                );
+                warn_never_met(what, &needs.demand);
             }
         }
     }
@@ -70,6 +64,45 @@ fn stuck_on(what: &str, needs: &Needs, nodes: &[Node], depth: usize) -> Option<E
         }
     }
     None
+}
+
+/// Warns that `what` needs `demand`, which no node has had: Ray keeps it pending.
+fn warn_never_met(what: &str, demand: &[(String, f64)]) {
+    tracing::warn!(
+        target: "rustyray::ray",
+        "`{what}` needs {}, which no node of the Ray cluster has: it stays pending until a node \
+         with it joins (as in Ray); lower the request, or start such a node",
+        describe(demand)
+    );
+}
+
+/// At submission, as Ray's own warning comes when it schedules: warns once per name when a
+/// task's or actor's demand (other than the default, one CPU) is one no node has had. The
+/// node list is read at most once per slice.
+pub(crate) fn warn_if_never_met(what: &str, demand: &[(String, f64)]) {
+    let default = matches!(demand, [(cpu, amount)] if cpu == "CPU" && *amount == 1.0);
+    if default || demand.is_empty() {
+        return;
+    }
+    static WARNED: Mutex<Option<rustc_hash::FxHashSet<String>>> = Mutex::new(None);
+    if WARNED
+        .lock()
+        .as_ref()
+        .is_some_and(|warned| warned.contains(what))
+    {
+        return;
+    }
+    let Some(nodes) = current() else {
+        return;
+    };
+    if fit(&nodes, demand) == Fit::Never
+        && WARNED
+            .lock()
+            .get_or_insert_with(Default::default)
+            .insert(what.to_owned())
+    {
+        warn_never_met(what, demand);
+    }
 }
 
 /// A demand as people write it: `1 CPU, 4 second_node`.

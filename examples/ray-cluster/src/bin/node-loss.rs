@@ -11,8 +11,11 @@
 //! On the second node: a running task and queued ones behind it, a task on the head that
 //! waits for one of them, and an actor. Once the node is gone, each `get` must fail (the tasks
 //! with `Unschedulable` or Ray's own node-death error, the actor's call with `ActorDied` and
-//! readable words), and a new task must still run. It prints `node-loss: ok` when all did.
+//! readable words), and a new task must still run. Before that, a task needing a resource no
+//! node has must be warned about when it is sent, as Ray does. It prints `node-loss: ok` when
+//! all went so.
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ray_cluster::{node_label, plus_one, sleep_ms, square, Counter};
@@ -27,7 +30,28 @@ fn readable(text: &str) -> bool {
     !text.is_empty() && !text.chars().any(|c| c.is_control() && c != '\n')
 }
 
+/// What RustyRay logged, kept to be checked.
+#[derive(Clone, Default)]
+struct Logged(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logged {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        std::io::stderr().write(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn main() {
+    let logged = Logged::default();
+    let writer = logged.clone();
+    tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .init();
     if !std::env::args().any(|a| a == "--kill-the-second-node") {
         eprintln!("node-loss kills the Ray node at 127.0.0.2: pass --kill-the-second-node");
         std::process::exit(2);
@@ -36,6 +60,18 @@ fn main() {
     let config = Config::from_env().expect("the configuration in the environment");
     assert!(config.get_ray_address().is_some(), "set RUSTYRAY_ADDRESS");
     rustyray::init(config).expect("connect to the Ray cluster");
+
+    let mut failures = Vec::new();
+    // No node has ever had this resource: Ray keeps the task pending, and RustyRay warns.
+    let _never = sleep_ms::options()
+        .resource("no_node_has_this", 1.0)
+        .remote(1);
+    let warned = String::from_utf8_lossy(&logged.0.lock().unwrap()).into_owned();
+    if warned.contains("no_node_has_this") && warned.contains("no node of the Ray cluster has") {
+        println!("node-loss: ok: a demand no node has was warned about when sent");
+    } else {
+        failures.push("FAILED: no warning for a demand no node has".to_owned());
+    }
 
     let on_second = |ms| sleep_ms::options().resource("second_node", 1.0).remote(ms);
     let label = node_label::options().resource("second_node", 1.0).remote();
@@ -51,7 +87,6 @@ fn main() {
         .status();
     println!("node-loss: the second node was killed ({killed:?})");
 
-    let mut failures = Vec::new();
     let mut check = |what: &str, outcome: rustyray::Result<u64>, took: Duration| {
         let line = match outcome {
             Ok(value) => format!("FAILED: {what} returned Ok({value}) after its node died"),
