@@ -20,6 +20,11 @@ def square(x):
     return x * x
 
 
+@ray.remote(num_returns=2)
+def div_mod(a, b):
+    return a // b, a % b
+
+
 @ray.remote
 class Counter:
     def __init__(self, start):
@@ -66,6 +71,11 @@ def main():
     )
     out["1:1 actor calls async"] = rate(
         budget, batch, lambda: ray.get([counter.add.remote(1) for _ in range(batch)])
+    )
+    out["tasks with num_returns = 2 async"] = rate(
+        budget,
+        batch,
+        lambda: ray.get([part for i in range(batch) for part in div_mod.remote(i, 3)]),
     )
     out["put + get calls (small)"] = rate(
         budget, 100, lambda: [ray.get(ray.put(i)) for i in range(100)]

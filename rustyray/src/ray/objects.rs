@@ -228,18 +228,62 @@ impl Drop for RayObject {
     }
 }
 
+/// A local entry as it is measured and spilled: where its bytes are, never fetching or
+/// putting anything (the store sizes every entry by encoding it). [`StoredRef`] writes the
+/// same encoding without copying.
+#[derive(Deserialize)]
+enum Stored {
+    Ray(Vec<u8>),
+    Copy(Vec<u8>),
+    Part(Box<(Stored, String)>, usize),
+}
+
+#[derive(Serialize)]
+enum StoredRef<'a> {
+    Ray(&'a [u8]),
+    Copy(&'a [u8]),
+    Part(Box<(StoredRef<'a>, &'a str)>, usize),
+}
+
+impl RayObject {
+    fn stored(&self) -> StoredRef<'_> {
+        match &self.held {
+            Held::Ray(id) => StoredRef::Ray(id),
+            Held::Copy { bytes, .. } => StoredRef::Copy(bytes),
+            Held::Part { whole, index, .. } => {
+                StoredRef::Part(Box::new((whole.stored(), &whole.origin)), *index)
+            }
+        }
+    }
+
+    fn from_stored(stored: Stored, origin: Cow<'static, str>) -> RayObject {
+        match stored {
+            Stored::Ray(id) => {
+                ffi::add_reference(&id);
+                RayObject::taking_reference(id, origin)
+            }
+            Stored::Copy(bytes) => RayObject::copy(bytes, origin),
+            Stored::Part(whole, index) => {
+                let (whole, whole_origin) = *whole;
+                let whole = Arc::new(RayObject::from_stored(whole, whole_origin.into()));
+                let mut part = RayObject::parts(&whole, index + 1).swap_remove(index);
+                part.origin = origin;
+                part
+            }
+        }
+    }
+}
+
 impl Serialize for RayObject {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let id = self.ray_id().map_err(serde::ser::Error::custom)?;
-        (id, &*self.origin).serialize(serializer)
+        (self.stored(), &*self.origin).serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for RayObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        let (id, origin): (Vec<u8>, String) = Deserialize::deserialize(deserializer)?;
-        ffi::add_reference(&id);
-        Ok(RayObject::taking_reference(id, origin.into()))
+        let (stored, origin): (Stored, String) = Deserialize::deserialize(deserializer)?;
+        Ok(RayObject::from_stored(stored, origin.into()))
     }
 }
 
@@ -452,6 +496,22 @@ mod tests {
 
     /// Objects listed as the next arguments are taken from them, in order; fewer arguments than
     /// listed is an error, not a wrong object.
+    /// An entry is measured (and spilled) by its encoding, which must never fetch or put
+    /// anything: a copy and a part read back as themselves.
+    #[test]
+    fn entries_encode_as_where_their_bytes_are() {
+        let copy = Arc::new(RayObject::copy(frame::encode(&5u64).unwrap(), "t".into()));
+        let bytes = postcard::to_stdvec(&*copy).unwrap();
+        let back: RayObject = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back.bytes_here(), copy.bytes_here());
+        let part = RayObject::parts(&copy, 2).swap_remove(1);
+        let bytes = postcard::to_stdvec(&part).unwrap();
+        let back: RayObject = postcard::from_bytes(&bytes).unwrap();
+        let (whole, index) = back.as_part().unwrap();
+        assert_eq!((whole.bytes_here(), index), (copy.bytes_here(), 1));
+        assert_eq!(back.origin, part.origin);
+    }
+
     #[test]
     fn objects_sent_as_arguments_are_taken_in_order() {
         let store = ObjectStore::for_tests(1);

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ray_cluster::{square, Counter};
+use ray_cluster::{div_mod, square, Counter};
 use rustyray::{ActorHandle, ObjectRef};
 
 /// Runs `round` (which does `ops` operations) for about `budget`, in rounds; the median rate.
@@ -105,6 +105,18 @@ fn main() -> rustyray::Result<()> {
         rate(budget, batch, || {
             let refs: Vec<ObjectRef<u64>> = (0..batch).map(|_| counter.add(1)).collect();
             rustyray::get_all(&refs).expect("calls");
+        }),
+    ));
+    ours.push((
+        "tasks with num_returns = 2 async",
+        rate(budget, batch, || {
+            let parts: Vec<ObjectRef<u64>> = (0..batch)
+                .flat_map(|i| {
+                    let (q, r) = div_mod::remote(i, 3);
+                    [q, r]
+                })
+                .collect();
+            rustyray::get_all(&parts).expect("parts");
         }),
     ));
     ours.push((
