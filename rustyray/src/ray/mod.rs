@@ -489,18 +489,12 @@ impl Backend {
         whole: &Arc<Cell>,
         n: usize,
     ) -> Vec<Arc<Cell>> {
-        match whole.read::<RayObject>() {
-            Some(Ok(object)) => RayObject::parts(&object, n)
+        match objects::read(whole) {
+            Ok(object) => RayObject::parts(&object, n)
                 .into_iter()
                 .map(|part| self.enter_object(shared, part))
                 .collect(),
-            Some(Err(error)) => (0..n).map(|_| self.failed(shared, error.clone())).collect(),
-            None => {
-                let missing = crate::object_ref::missing(whole.id());
-                (0..n)
-                    .map(|_| self.failed(shared, missing.clone()))
-                    .collect()
-            }
+            Err(error) => (0..n).map(|_| self.failed(shared, error.clone())).collect(),
         }
     }
 

@@ -301,7 +301,8 @@ pub(super) fn lookup<T>(r: &ObjectRef<T>) -> Result<Arc<RayObject>> {
     read(cell)
 }
 
-fn read(cell: &Arc<Cell>) -> Result<Arc<RayObject>> {
+/// The Ray object a local entry holds.
+pub(super) fn read(cell: &Arc<Cell>) -> Result<Arc<RayObject>> {
     match cell.read::<RayObject>() {
         Some(Err(Error::TypeMismatch { .. })) => Err(Error::NotFound {
             what: format!(

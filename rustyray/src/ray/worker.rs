@@ -343,6 +343,18 @@ impl WorkerActor {
             .map_err(|rebuild| format!("{error}; then its restart failed: {rebuild}"));
     }
 
+    /// After a call's panic: the crash ([`Self::crashed`]), then `Ok` if the call runs again
+    /// (its `attempts`-th re-run), or its error.
+    fn crash<S: State>(&self, life: &mut Life<S>, error: &Error, attempts: u32) -> Outcome<()> {
+        self.crashed(life, error);
+        let restarted = life.state.is_ok();
+        if life.recovery.runs_again(restarted, attempts) {
+            Ok(())
+        } else {
+            Err(errors::encode(error))
+        }
+    }
+
     fn died(&self, reason: &str) -> String {
         errors::encode(&Error::ActorDied {
             actor: self.class().to_owned(),
@@ -366,11 +378,7 @@ impl WorkerActor {
                 Ok(result) => return result.map_err(|e| errors::encode(&e)),
                 Err(payload) => panicked(id, &*payload),
             };
-            self.crashed(life, &error);
-            let restarted = life.state.is_ok();
-            if !life.recovery.runs_again(restarted, attempts) {
-                return Err(errors::encode(&error));
-            }
+            self.crash(life, &error, attempts)?;
             attempts += 1;
         }
     }
@@ -412,19 +420,14 @@ impl WorkerActor {
                 Ok(result) => return result.map_err(|e| errors::encode(&e)),
                 Err(payload) => panicked(id, &*payload),
             };
-            let mut life = life.write();
-            self.crashed(&mut life, &error);
-            let restarted = life.state.is_ok();
-            if !life.recovery.runs_again(restarted, attempts) {
-                return Err(errors::encode(&error));
-            }
+            self.crash(&mut life.write(), &error, attempts)?;
             attempts += 1;
         }
     }
 }
 
 /// A call's result as the shim takes it: the value's bytes, or an error's text.
-type Outcome = Result<Vec<u8>, String>;
+type Outcome<T = Vec<u8>> = Result<T, String>;
 
 pub(super) fn call(actor: &WorkerActor, id: &str, args: &[&[u8]]) -> Outcome {
     let (group, args) = call_group(args).map_err(|e| errors::encode(&e))?;

@@ -342,7 +342,7 @@ fn decoded<T: Value>(encoded: Option<Vec<u8>>) -> Result<T> {
 /// The queue on Ray: a concrete actor registered by rustyray itself, so Ray's workers can
 /// build it whatever the item type: it holds each item's framed encoding.
 mod on_ray {
-    use std::any::Any;
+    use std::any::{type_name, Any};
     use std::time::Duration;
 
     use super::QueueActor;
@@ -369,21 +369,17 @@ mod on_ray {
         })
     }
 
-    fn names<T>() -> &'static str {
-        std::any::type_name::<T>()
-    }
-
     fn construct(args: Vec<u8>) -> BoxFuture<'static, Result<Box<dyn Any + Send + Sync>>> {
         Box::pin(async move {
             let (capacity,): (usize,) =
-                crate::object_store::codec::entry::decode(&args, &[names::<usize>()])?;
+                crate::object_store::codec::entry::decode(&args, &[type_name::<usize>()])?;
             Ok(Box::new(Encoded::new(capacity)) as Box<dyn Any + Send + Sync>)
         })
     }
 
     fn put<'a>(this: &'a (dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
-            let names = [names::<Vec<u8>>(), names::<Option<Duration>>()];
+            let names = [type_name::<Vec<u8>>(), type_name::<Option<Duration>>()];
             let (item, timeout): (Vec<u8>, Option<Duration>) =
                 crate::object_store::codec::entry::decode(&args, &names)?;
             let stored = queue(this)?.put(item, timeout).await;
@@ -393,8 +389,10 @@ mod on_ray {
 
     fn get<'a>(this: &'a (dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
-            let (timeout,): (Option<Duration>,) =
-                crate::object_store::codec::entry::decode(&args, &[names::<Option<Duration>>()])?;
+            let (timeout,): (Option<Duration>,) = crate::object_store::codec::entry::decode(
+                &args,
+                &[type_name::<Option<Duration>>()],
+            )?;
             let taken: Option<Vec<u8>> = queue(this)?.get(timeout).await;
             crate::object_store::codec::entry::encode(&taken)
         })

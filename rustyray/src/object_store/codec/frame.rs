@@ -23,6 +23,7 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::protobuf::{Fields, Value};
 use crate::error::{Error, Result};
 
 const MAGIC: [u8; 4] = [0xC1, b'R', b'R', b'Y'];
@@ -281,55 +282,25 @@ fn is_text(s: &str) -> bool {
 /// Collects the text fields of the protobuf message `bytes`, or returns false if the bytes
 /// are not one.
 fn protobuf_texts(bytes: &[u8], depth: usize, out: &mut Vec<String>) -> bool {
-    fn varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
-        let mut value = 0u64;
-        for (i, &b) in bytes.iter().enumerate().take(10) {
-            value |= u64::from(b & 0x7F) << (7 * i);
-            if b & 0x80 == 0 {
-                return Some((value, &bytes[i + 1..]));
-            }
-        }
-        None
-    }
     if depth > 16 {
         return false;
     }
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let Some((key, after)) = varint(rest) else {
+    for field in Fields(bytes) {
+        let Some((_, value)) = field else {
             return false;
         };
-        if key >> 3 == 0 {
-            return false;
-        }
-        rest = match key & 7 {
-            0 => match varint(after) {
-                Some((_, after)) => after,
-                None => return false,
-            },
-            1 if after.len() >= 8 => &after[8..],
-            5 if after.len() >= 4 => &after[4..],
-            2 => {
-                let Some((len, after)) = varint(after) else {
-                    return false;
-                };
-                let Some(len) = usize::try_from(len).ok().filter(|&len| len <= after.len()) else {
-                    return false;
-                };
-                let (field, after) = after.split_at(len);
-                match std::str::from_utf8(field) {
-                    Ok(text) if is_text(text) => out.push(text.trim().to_owned()),
-                    _ => {
-                        let mut nested = Vec::new();
-                        if protobuf_texts(field, depth + 1, &mut nested) {
-                            out.extend(nested);
-                        }
-                    }
+        let Value::Bytes(field) = value else {
+            continue;
+        };
+        match std::str::from_utf8(field) {
+            Ok(text) if is_text(text) => out.push(text.trim().to_owned()),
+            _ => {
+                let mut nested = Vec::new();
+                if protobuf_texts(field, depth + 1, &mut nested) {
+                    out.extend(nested);
                 }
-                after
             }
-            _ => return false,
-        };
+        }
     }
     true
 }

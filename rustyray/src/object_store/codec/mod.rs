@@ -14,6 +14,7 @@ pub(crate) mod entry;
 // Used by the `ray` backend; tested without it too.
 #[cfg_attr(not(feature = "ray"), allow(dead_code))]
 pub(crate) mod frame;
+pub(crate) mod protobuf;
 use crate::error::{Error, Result};
 
 /// The length of `value`'s postcard encoding, counted without allocating.
