@@ -731,23 +731,40 @@ fn registrations(model: &ImplModel) -> TokenStream {
             )
         }
     };
-    // A streaming method runs only embedded: it has no entry for Ray's workers.
-    for m in methods.iter().filter(|m| !m.streaming) {
+    for m in methods {
         let name = &m.name;
         let id = format!("{class}::{name}");
         let entry = format_ident!("__rustyray_call_{}", name);
         let names = m.names();
-        let tuple = m.tuple_type();
-        let type_names = m.type_names();
-        let stored = m.stored_type();
-        let args = m.invoke_args();
-        let call = if m.is_async {
-            quote!(this.#name(#args).await)
+        let body = if m.streaming {
+            // A stream's producer gets where its items go as its last argument.
+            let feed = syn::Ident::new("__feed", Span::mixed_site());
+            let feed_ty = quote!(::rustyray::__private::StreamFeed);
+            let tuple = m.tuple_type_with(Some(feed_ty.clone()));
+            let type_names = m.type_names_with(Some(feed_ty));
+            let send = m.stream_entry(quote!(this.#name), &feed, &id);
+            quote! {
+                let (#(#names,)* #feed,): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
+                #send
+            }
         } else {
-            quote!(this.#name(#args))
+            let tuple = m.tuple_type();
+            let type_names = m.type_names();
+            let stored = m.stored_type();
+            let args = m.invoke_args();
+            let call = if m.is_async {
+                quote!(this.#name(#args).await)
+            } else {
+                quote!(this.#name(#args))
+            };
+            let wrapped = m.wrap_output(call);
+            let encode = m.encode_fn();
+            quote! {
+                let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
+                let output: ::rustyray::__private::anyhow::Result<#stored> = #wrapped;
+                ::rustyray::__private::#encode(#id, output)
+            }
         };
-        let wrapped = m.wrap_output(call);
-        let encode = m.encode_fn();
         let shared = concurrent.is_some() && m.is_async && m.receiver == Receiver::Shared;
         let (this_ty, downcast, register) = if shared {
             (
@@ -769,9 +786,7 @@ fn registrations(model: &ImplModel) -> TokenStream {
             ) -> ::rustyray::task::BoxFuture<'a, ::rustyray::Result<::std::vec::Vec<u8>>> {
                 ::std::boxed::Box::pin(async move {
                     let this = ::rustyray::__private::#downcast::<#self_ty>(this)?;
-                    let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
-                    let output: ::rustyray::__private::anyhow::Result<#stored> = #wrapped;
-                    ::rustyray::__private::#encode(#id, output)
+                    #body
                 })
             }
             ::rustyray::__private::inventory::submit! {

@@ -131,13 +131,7 @@ fn generate(model: &Model) -> TokenStream {
     // With several returns, the task's tuple is split into one object per field.
     let result = syn::Ident::new("__result", proc_macro2::Span::mixed_site());
     let (refs, split) = callable.refs_from(&result, &name_str);
-    let registration = if callable.streaming {
-        // Not registered: a stream runs only embedded (the Ray backend refuses it before it
-        // would look the function up).
-        quote!()
-    } else {
-        registration(callable, &name_str)
-    };
+    let registration = registration(callable, &name_str);
     let stream_options = if callable.streaming {
         quote! {
             /// The producer waits while `n` of its items are unconsumed.
@@ -202,29 +196,41 @@ fn generate(model: &Model) -> TokenStream {
 fn registration(callable: &Callable, name_str: &str) -> TokenStream {
     let name = &callable.name;
     let names = callable.names();
-    let stored = callable.stored_type();
-    let tuple = callable.tuple_type();
-    let type_names = callable.type_names();
-    let encode = callable.encode_fn();
-    let invoke_call = {
+    let body = if callable.streaming {
+        // A stream's producer gets where its items go as its last argument.
+        let feed = syn::Ident::new("__feed", proc_macro2::Span::mixed_site());
+        let feed_ty = quote!(::rustyray::__private::StreamFeed);
+        let tuple = callable.tuple_type_with(Some(feed_ty.clone()));
+        let type_names = callable.type_names_with(Some(feed_ty));
+        let send = callable.stream_entry(quote!(super::#name), &feed, name_str);
+        quote! {
+            let (#(#names,)* #feed,): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
+            #send
+        }
+    } else {
+        let stored = callable.stored_type();
+        let tuple = callable.tuple_type();
+        let type_names = callable.type_names();
+        let encode = callable.encode_fn();
         let args = callable.invoke_args();
         let call = if callable.is_async {
             quote!(super::#name(#args).await)
         } else {
             quote!(super::#name(#args))
         };
-        callable.wrap_output(call)
+        let invoke_call = callable.wrap_output(call);
+        quote! {
+            let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
+            let output: ::rustyray::__private::anyhow::Result<#stored> = #invoke_call;
+            ::rustyray::__private::#encode(#name_str, output)
+        }
     };
     quote! {
         #[doc(hidden)]
         pub fn __invoke(
             args: ::std::vec::Vec<u8>,
         ) -> ::rustyray::task::BoxFuture<'static, ::rustyray::Result<::std::vec::Vec<u8>>> {
-            ::std::boxed::Box::pin(async move {
-                let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
-                let output: ::rustyray::__private::anyhow::Result<#stored> = #invoke_call;
-                ::rustyray::__private::#encode(#name_str, output)
-            })
+            ::std::boxed::Box::pin(async move { #body })
         }
 
         ::rustyray::__private::inventory::submit! {

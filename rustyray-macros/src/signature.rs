@@ -407,12 +407,36 @@ impl Callable {
     /// `callee`, and sends its items, each as `anyhow::Result<T>`. A sync body for an
     /// `Iterator` from a sync function; otherwise the future of an async one.
     pub(crate) fn stream_body(&self, callee: TokenStream, sink: &syn::Ident) -> TokenStream {
-        let Output::Items(items) = &self.output else {
-            unreachable!("checked by set_streaming")
-        };
         let names = self.names();
         let reads = self.read_slots();
         let pass = self.pass();
+        let send = self.send_items(quote!(#callee(#(#pass),*)), sink);
+        if self.stream_is_async() {
+            quote! {
+                #reads
+                async move {
+                    #(let #names = #names?;)*
+                    let mut #sink = #sink;
+                    #send
+                }
+            }
+        } else {
+            quote! {
+                #reads
+                #(let #names = #names?;)*
+                let mut #sink = #sink;
+                #send
+            }
+        }
+    }
+
+    /// The expression that sends the items of `call` (the streaming function called, not
+    /// awaited) to `sink`, each as `anyhow::Result<T>`: `anyhow::Result<()>`, awaited when the
+    /// items come from async code.
+    pub(crate) fn send_items(&self, call: TokenStream, sink: &syn::Ident) -> TokenStream {
+        let Output::Items(items) = &self.output else {
+            unreachable!("checked by set_streaming")
+        };
         let convert = if items.fallible {
             let wrapped = wrap_err(quote!(item));
             quote!(|item| #wrapped)
@@ -420,9 +444,9 @@ impl Callable {
             quote!(::core::result::Result::Ok)
         };
         let call = if self.is_async {
-            quote!(#callee(#(#pass),*).await)
+            quote!(#call.await)
         } else {
-            quote!(#callee(#(#pass),*))
+            call
         };
         if self.stream_is_async() {
             let source = if items.stream {
@@ -432,24 +456,34 @@ impl Callable {
                     ::core::iter::Iterator::map(::core::iter::IntoIterator::into_iter(#call), #convert)
                 ))
             };
-            quote! {
-                #reads
-                async move {
-                    #(let #names = #names?;)*
-                    let mut #sink = #sink;
-                    #sink.send_all_async(#source).await
-                }
-            }
+            quote!(#sink.send_all_async(#source).await)
         } else {
             quote! {
-                #reads
-                #(let #names = #names?;)*
-                let mut #sink = #sink;
                 #sink.send_all(::core::iter::Iterator::map(
                     ::core::iter::IntoIterator::into_iter(#call),
                     #convert,
                 ))
             }
+        }
+    }
+
+    /// The body of a streaming function's or method's entry by bytes, from `names` holding
+    /// the decoded arguments and `feed` where its items go: sends them, then ends the call once
+    /// they are stored.
+    pub(crate) fn stream_entry(
+        &self,
+        callee: TokenStream,
+        feed: &syn::Ident,
+        id: &str,
+    ) -> TokenStream {
+        let sink = syn::Ident::new("__sink", Span::mixed_site());
+        let item = self.output.stored();
+        let args = self.invoke_args();
+        let send = self.send_items(quote!(#callee(#args)), &sink);
+        quote! {
+            let mut #sink = ::rustyray::__private::stream_sink::<#item>(#feed);
+            let output: ::rustyray::__private::anyhow::Result<()> = #send;
+            ::rustyray::__private::finish_stream(#id, #sink, output).await
         }
     }
 
@@ -607,16 +641,28 @@ impl Callable {
         }
     }
 
-    /// The types of the parameters, as a tuple type.
+    /// The types of the parameters, as a tuple type (with `extra` last, when given).
     pub(crate) fn tuple_type(&self) -> TokenStream {
-        let tys = self.params.iter().map(|p| &p.ty);
+        self.tuple_type_with(None)
+    }
+
+    /// [`tuple_type`](Self::tuple_type) with `extra` as one more element.
+    pub(crate) fn tuple_type_with(&self, extra: Option<TokenStream>) -> TokenStream {
+        let tys = self.params.iter().map(|p| p.ty.to_token_stream());
+        let tys = tys.chain(extra);
         quote!((#(#tys,)*))
     }
 
     /// The parameters' type names, in order (`&[type_name::<A>(), ..]`), which the framed
     /// arguments of a call on a Ray worker are checked against.
     pub(crate) fn type_names(&self) -> TokenStream {
-        let tys = self.params.iter().map(|p| &p.ty);
+        self.type_names_with(None)
+    }
+
+    /// [`type_names`](Self::type_names) with `extra`'s name last.
+    pub(crate) fn type_names_with(&self, extra: Option<TokenStream>) -> TokenStream {
+        let tys = self.params.iter().map(|p| p.ty.to_token_stream());
+        let tys = tys.chain(extra);
         quote!(&[#(::core::any::type_name::<#tys>()),*])
     }
 

@@ -8,6 +8,7 @@ pub use inventory;
 use crate::error::{Error, Result};
 use crate::object_store::Value;
 pub use crate::registry::Registration;
+pub use crate::stream::StreamFeed;
 pub use crate::task::returns::Frames;
 pub use crate::task::returns::{split2, split3, split4, split5, split6, split7, split8};
 
@@ -111,6 +112,25 @@ pub fn encode_parts<T: Value + Frames>(
 ) -> Result<Vec<u8>> {
     let value = outcome.map_err(|e| Error::task_failed(function, &e))?;
     crate::object_store::codec::entry::encode_parts(&value, Frames::frames)
+}
+
+/// The sink of a streaming function or method run by bytes (by a Ray worker): its items go to
+/// the stream's actor that `feed` names.
+pub fn stream_sink<T: Value>(feed: crate::stream::StreamFeed) -> crate::stream::StreamSink<T> {
+    crate::stream::StreamSink::to_actor(feed)
+}
+
+/// Ends a streaming call run by bytes: waits until every item it sent is stored, then encodes
+/// its outcome (`()`, or its error, which ends the stream).
+pub async fn finish_stream<T: Value>(
+    function: &str,
+    mut sink: crate::stream::StreamSink<T>,
+    outcome: anyhow::Result<()>,
+) -> Result<Vec<u8>> {
+    let stored = sink.flush().await;
+    outcome.map_err(|e| Error::task_failed(function, &e))?;
+    stored?;
+    crate::object_store::codec::entry::encode(&())
 }
 
 /// Boxes a constructed actor for the registry, or fails with the constructor's error.

@@ -82,6 +82,47 @@ pub fn numbers(n: u64) -> impl Iterator<Item = u64> {
     0..n
 }
 
+/// Makes `first`, then waits for `signal` before it ends: its consumer uses the first item
+/// while it still runs.
+#[rustyray::remote(streaming)]
+pub fn first_then_wait(
+    first: u64,
+    signal: rustyray::ActorHandle<Signal>,
+) -> impl Iterator<Item = u64> {
+    std::iter::once(first).chain(std::iter::from_fn(move || {
+        let _ = rustyray::get(&signal.wait());
+        None
+    }))
+}
+
+/// `0..n`, counting each item in `made` before it is handed over (so a test sees how far the
+/// producer ran ahead of its consumer).
+#[rustyray::remote(streaming)]
+pub fn counted(
+    made: rustyray::ActorHandle<Counter>,
+    n: u64,
+) -> impl Iterator<Item = rustyray::Result<u64>> {
+    (0..n).map(move |i| {
+        rustyray::get(&made.add(1))?;
+        Ok(i)
+    })
+}
+
+/// `0..n`, then an item that fails.
+#[rustyray::remote(streaming)]
+pub fn fails_after(n: u64) -> impl Iterator<Item = Result<u64, String>> {
+    (0..=n).map(move |i| match i < n {
+        true => Ok(i),
+        false => Err(format!("item {i} could not be made")),
+    })
+}
+
+/// The doubles of `0..n`, from async code.
+#[rustyray::remote(streaming)]
+pub async fn doubles(n: u64) -> impl Iterator<Item = u64> {
+    (0..n).map(|i| 2 * i)
+}
+
 #[rustyray::remote]
 pub fn plus_one(x: u64) -> u64 {
     x + 1
@@ -140,6 +181,15 @@ impl Counter {
     /// Fails on purpose.
     pub fn fail(&self) -> anyhow::Result<u64> {
         anyhow::bail!("the counter was asked to fail at {}", self.count)
+    }
+
+    /// The next `n` counts, one object each, as it counts them.
+    #[rustyray(streaming)]
+    pub fn count_on(&mut self, n: u64) -> impl Iterator<Item = u64> + '_ {
+        (0..n).map(|_| {
+            self.count += 1;
+            self.count
+        })
     }
 
     /// The count and its parity, each its own object.

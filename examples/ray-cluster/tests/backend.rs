@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use ray_cluster::probe::{self, exits_its_process, flaky, panics, record_then_exit, Fragile};
 use ray_cluster::{
-    add_through, add_to_all, after_signal, check_even, div_mod, make_refs, node_label, numbers,
-    pair_and_three, pass_on, plus_one, produce, sleep_ms, square, sum, sum_inside, sum_of_squares,
-    weighted_sum, Counter, Counters, Grouped, Keeper, QueueWorker, RefsInside, Relay, Signal,
-    WorkQueue,
+    add_through, add_to_all, after_signal, check_even, counted, div_mod, doubles, fails_after,
+    first_then_wait, make_refs, node_label, numbers, pair_and_three, pass_on, plus_one, produce,
+    sleep_ms, square, sum, sum_inside, sum_of_squares, weighted_sum, Counter, Counters, Grouped,
+    Keeper, QueueWorker, RefsInside, Relay, Signal, WorkQueue,
 };
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
@@ -568,19 +568,93 @@ fn several_returns_split_into_objects_of_their_own() {
     });
 }
 
-/// Streams: embedded, every item; on Ray (not emulated yet) one failed item naming
-/// `streaming`, then the end.
-fn streams_work_or_fail_clearly() {
+/// Streams, each as embedded: items in order (from a task, an async task and an actor method,
+/// as refs and as values); the first item used by a task (on the other node, on Ray) while the
+/// producer still runs; backpressure; an `Err` item; dropping the stream stops the producer.
+fn streams_hand_over_items_while_the_producer_runs() {
     on_each_backend(|backend| {
         let refs: Vec<ObjectRef<u64>> = numbers::remote(3).collect();
-        match backend {
-            "embedded" => assert_eq!(rustyray::get_all(&refs).unwrap(), [0, 1, 2]),
-            _ => {
-                assert_eq!(refs.len(), 1, "{backend}: one failed item");
-                let err = rustyray::get(&refs[0]).unwrap_err().to_string();
-                assert!(err.contains("`streaming`"), "{backend}: {err}");
+        assert_eq!(rustyray::get_all(&refs).unwrap(), [0, 1, 2], "{backend}");
+        let doubled: Vec<u64> = doubles::remote(4).values().map(Result::unwrap).collect();
+        assert_eq!(doubled, [0, 2, 4, 6], "{backend}: async producer");
+        let counter = Counter::remote(10);
+        let counts: Vec<u64> = counter.count_on(3).values().map(Result::unwrap).collect();
+        assert_eq!(counts, [11, 12, 13], "{backend}: actor method");
+        assert_eq!(rustyray::get(&counter.get()).unwrap(), 13, "{backend}");
+        let awaited: Vec<u64> = futures_executor(async {
+            use rustyray::Stream;
+            let mut values = std::pin::pin!(numbers::remote(3).values());
+            let mut out = Vec::new();
+            while let Some(v) = std::future::poll_fn(|cx| values.as_mut().poll_next(cx)).await {
+                out.push(v.unwrap());
             }
-        }
+            out
+        });
+        assert_eq!(awaited, [0, 1, 2], "{backend}: as a Stream");
+
+        // The first item, used while the producer waits for the signal.
+        let signal = Signal::options().max_concurrency(4).remote();
+        let mut stream = first_then_wait::remote(41, &signal);
+        let first = stream.next().expect("a first item");
+        let used = if backend == "ray" && std::env::var_os("RUSTYRAY_TEST_SECOND_NODE").is_some() {
+            plus_one::options()
+                .resource("second_node", 1.0)
+                .remote(&first)
+        } else {
+            plus_one::remote(&first)
+        };
+        assert_eq!(
+            rustyray::get(&used).unwrap(),
+            42,
+            "{backend}: first item used"
+        );
+        let done = stream.completed();
+        assert!(
+            rustyray::wait(std::slice::from_ref(&done), 1, Some(Duration::ZERO))
+                .0
+                .is_empty(),
+            "{backend}: the producer still runs"
+        );
+        rustyray::get(&signal.send()).unwrap();
+        assert!(stream.next().is_none(), "{backend}: the end");
+        rustyray::get(&done).unwrap();
+
+        // Backpressure 2: one item taken, the producer stops after making three.
+        let made = Counter::remote(0);
+        let mut stream = counted::options().backpressure(2).remote(&made, 20);
+        assert_eq!(rustyray::get(&stream.next().unwrap()).unwrap(), 0);
+        std::thread::sleep(Duration::from_millis(500));
+        let ahead = rustyray::get(&made.get()).unwrap();
+        assert!(
+            (1..=3).contains(&ahead),
+            "{backend}: made {ahead} with one taken"
+        );
+        let rest: Vec<u64> = stream.values().map(Result::unwrap).collect();
+        assert_eq!(rest, (1..20).collect::<Vec<u64>>(), "{backend}");
+        assert_eq!(rustyray::get(&made.get()).unwrap(), 20, "{backend}");
+
+        // An `Err` item: a failed ref, then the end.
+        let mut stream = fails_after::remote(2);
+        let items: Vec<ObjectRef<u64>> = stream.by_ref().collect();
+        assert_eq!(items.len(), 3, "{backend}");
+        assert_eq!(rustyray::get_all(&items[..2]).unwrap(), [0, 1], "{backend}");
+        let err = rustyray::get(&items[2]).unwrap_err().to_string();
+        assert!(err.contains("item 2 could not be made"), "{backend}: {err}");
+        assert!(rustyray::get(&stream.completed()).is_err(), "{backend}");
+
+        // Dropped after two items: the producer of an endless stream stops.
+        let made = Counter::remote(0);
+        let mut stream = counted::remote(&made, u64::MAX);
+        let two: Vec<_> = stream.by_ref().take(2).collect();
+        let done = stream.completed();
+        drop(stream);
+        assert_eq!(
+            rustyray::get_all(&two).unwrap(),
+            [0, 1],
+            "{backend}: items taken stay"
+        );
+        rustyray::get_timeout(&done, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{backend}: the producer did not stop: {e}"));
     });
 }
 
@@ -933,7 +1007,10 @@ const CASES: &[(&str, fn())] = &[
         "several_returns_split_into_objects_of_their_own",
         several_returns_split_into_objects_of_their_own,
     ),
-    ("streams_work_or_fail_clearly", streams_work_or_fail_clearly),
+    (
+        "streams_hand_over_items_while_the_producer_runs",
+        streams_hand_over_items_while_the_producer_runs,
+    ),
     (
         "placement_groups_reserve_and_place",
         placement_groups_reserve_and_place,

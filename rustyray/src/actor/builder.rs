@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::object_ref::ObjectRef;
 use crate::object_store::{Object, Value};
 use crate::runtime::{self};
-use crate::stream::{ObjectRefStream, StreamSink};
+use crate::stream::{ObjectRefStream, Producer, StreamSink};
 use crate::task::BoxFuture;
 
 use super::host::ConcurrentRunner;
@@ -372,8 +372,10 @@ impl<A: Actor> CallBuilder<A> {
         })
     }
 
+    /// Makes the stream and sends the producing call: with `spawn` when the actor runs in this
+    /// process; else by its registered id, with the stream's feed as its last argument.
     fn submit_stream<T: Value>(
-        self,
+        mut self,
         spawn: impl FnOnce(Arc<crate::stream::Stream<T>>, Self) -> ObjectRef<()>,
     ) -> ObjectRefStream<T> {
         // `Class.method`, as the state API names actor calls.
@@ -381,7 +383,14 @@ impl<A: Actor> CallBuilder<A> {
         let class = class.split('<').next().unwrap_or(class);
         let class = class.rsplit("::").next().unwrap_or(class);
         let function = format!("{class}.{}", self.method).into();
-        crate::stream::submit(function, self.backpressure, |stream| spawn(stream, self))
+        let backpressure = self.backpressure;
+        crate::stream::submit(function, backpressure, |producer| match producer {
+            Producer::Here(stream) => spawn(stream, self),
+            Producer::Elsewhere(feed) => {
+                let _feed = self.arg(feed);
+                self.spawn(|_| crate::stream::runs_elsewhere())
+            }
+        })
     }
 
     fn send<R>(self, body: Method<A>) -> ObjectRef<R> {

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::object_ref::{ObjectRef, Waiting};
 use crate::object_store::{Cell, Object, Value};
 use crate::placement_group::{PlacementGroup, PlacementGroupBuilder, Reservation};
+use crate::stream::Streaming;
 use crate::task::{Body, TaskBuilder};
 
 /// Where a runtime's operations run.
@@ -236,17 +237,13 @@ impl Backend {
         }
     }
 
-    /// Whether streaming tasks and actor calls can run here.
-    pub(crate) fn streams(&self) -> Result<()> {
+    /// How streams run: through a channel when the producer runs in this process; through an
+    /// actor the consumer makes when it may run in another (a Ray worker).
+    pub(crate) fn streams(&self) -> Streaming {
         match self {
-            Backend::Embedded(_) => Ok(()),
+            Backend::Embedded(_) => Streaming::Channel,
             #[cfg(feature = "ray")]
-            Backend::Ray(_) => Err(Error::InvalidArgument(
-                "streaming tasks and actor calls (`streaming`) are not available on the Ray \
-                 backend yet: return a `Vec` of the items instead, or run the stream on the \
-                 embedded runtime"
-                    .to_owned(),
-            )),
+            Backend::Ray(_) => Streaming::Actor,
         }
     }
 

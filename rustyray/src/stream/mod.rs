@@ -35,14 +35,13 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use parking_lot::Mutex;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::object_ref::ObjectRef;
 use crate::object_store::{
     Arrival, Cell, IdBlock, Object, ObjectId, ObjectStore, State, Value, Waiter,
@@ -52,10 +51,13 @@ use crate::scheduler::BlockedGuard;
 
 mod channel;
 mod queue;
+mod remote;
 mod sink;
 
 use channel::{Channel, Receiver};
 use queue::Tx;
+#[doc(hidden)]
+pub use remote::StreamFeed;
 pub use sink::StreamSink;
 
 /// How many ids a producer reserves at a time for its small items.
@@ -174,20 +176,54 @@ impl<T: Value> Stream<T> {
     }
 }
 
-/// Makes a stream of `function` and submits its producer with `spawn` (given the stream), or,
-/// where streams cannot run, returns a stream failed with the reason.
+/// Where a stream's producer sends its items.
+pub(crate) enum Producer<T> {
+    /// To the stream's channel: the producer runs in this process.
+    Here(Arc<Stream<T>>),
+    /// To the stream's actor, given to the producer as its last argument: the producer runs
+    /// in another process (see `remote.rs`).
+    Elsewhere(StreamFeed),
+}
+
+/// Makes a stream of `function` and submits its producer with `spawn` (given where its items
+/// go).
 pub(crate) fn submit<T: Value>(
     function: Cow<'static, str>,
     backpressure: Option<usize>,
-    spawn: impl FnOnce(Arc<Stream<T>>) -> ObjectRef<()>,
+    spawn: impl FnOnce(Producer<T>) -> ObjectRef<()>,
 ) -> ObjectRefStream<T> {
     let shared = crate::runtime::current();
-    if let Err(error) = shared.backend().streams() {
-        return ObjectRefStream::failed(function, error);
+    match shared.backend().streams() {
+        Streaming::Channel => {
+            let (stream, rx) = Stream::new(function, backpressure, Arc::clone(shared.store()));
+            let producer = spawn(Producer::Here(Arc::clone(&stream)));
+            ObjectRefStream::start(stream, rx, producer, shared.store(), shared.streams())
+        }
+        Streaming::Actor => {
+            let (feed, consumer) = remote::open(backpressure);
+            let producer = spawn(Producer::Elsewhere(feed));
+            ObjectRefStream {
+                source: Source::Actor(consumer),
+                function,
+                producer,
+            }
+        }
     }
-    let (stream, rx) = Stream::new(function, backpressure, Arc::clone(shared.store()));
-    let producer = spawn(Arc::clone(&stream));
-    ObjectRefStream::start(stream, rx, producer, shared.store(), shared.streams())
+}
+
+/// How a backend runs streams.
+pub(crate) enum Streaming {
+    /// Through a channel: the producer runs in the consumer's process.
+    Channel,
+    /// Through an actor: the producer may run in another process.
+    #[cfg_attr(not(feature = "ray"), allow(dead_code))]
+    Actor,
+}
+
+/// The body of a producer that runs in another process (on Ray, the registered function
+/// runs; this body never does).
+pub(crate) fn runs_elsewhere() -> anyhow::Result<()> {
+    anyhow::bail!("a stream's producer for another process ran in the consumer's")
 }
 
 /// The waiter on the producer's result: ends the channel, with the producer's error as a last
@@ -242,12 +278,30 @@ impl<T: Value> Arrival for End<T> {
 /// ```
 #[must_use = "a stream's producer stops when the stream is dropped"]
 pub struct ObjectRefStream<T> {
-    stream: Arc<Stream<T>>,
-    /// The consumer's end of the channel.
-    rx: Receiver<Item<T>>,
+    source: Source<T>,
+    /// The producing function (or `Class.method`).
+    function: Cow<'static, str>,
     /// The producer's own result: `()` once it ended (see [`completed`](Self::completed)).
     producer: ObjectRef<()>,
-    _type: PhantomData<fn() -> T>,
+}
+
+/// Where a stream's consumer takes its items from.
+enum Source<T> {
+    /// The channel a producer in this process hands them to.
+    Channel {
+        stream: Arc<Stream<T>>,
+        rx: Receiver<Item<T>>,
+    },
+    /// The stream's actor (the producer may run in another process).
+    Actor(remote::Consumer<T>),
+}
+
+/// An item as the consumer takes it.
+enum Taken<T> {
+    /// From the channel: stored when taken as a ref.
+    Handed(Item<T>),
+    /// From the stream's actor: an object already.
+    Object(ObjectRef<T>),
 }
 
 impl<T: Value> ObjectRefStream<T> {
@@ -276,24 +330,9 @@ impl<T: Value> ObjectRefStream<T> {
         }
         streams.register(&stream);
         ObjectRefStream {
-            stream,
-            rx,
+            function: stream.function.clone(),
+            source: Source::Channel { stream, rx },
             producer,
-            _type: PhantomData,
-        }
-    }
-
-    /// A stream whose only item fails with `error` (a producer that could not start).
-    pub(crate) fn failed(function: Cow<'static, str>, error: Error) -> ObjectRefStream<T> {
-        let shared = crate::runtime::current();
-        let (stream, rx) = Stream::new(function, None, Arc::clone(shared.store()));
-        let failed = shared.store().insert_failed(error.clone());
-        stream.channel.end(Some(Item::Stored(failed)));
-        ObjectRefStream {
-            stream,
-            rx,
-            producer: ObjectRef::from_new_cell(shared.store().insert_failed(error)),
-            _type: PhantomData,
         }
     }
 
@@ -304,7 +343,7 @@ impl<T: Value> ObjectRefStream<T> {
     }
 
     /// Cancels the producer (see [`cancel`](crate::cancel)): it stops before its next item, and
-    /// the stream ends with a ref that fails with [`Error::Cancelled`]. Returns whether it was
+    /// the stream ends with a ref that fails with [`Error::Cancelled`](crate::Error::Cancelled). Returns whether it was
     /// still running or waiting.
     pub fn cancel(&self) -> bool {
         crate::api::cancel(&self.producer)
@@ -318,27 +357,70 @@ impl<T: Value> Iterator for ObjectRefStream<T> {
     /// Inside a task, the task's CPU is lent back while it waits.
     fn next(&mut self) -> Option<ObjectRef<T>> {
         let item = self.next_item()?;
-        Some(self.stream.take(item))
+        Some(self.as_ref(item))
     }
 }
 
 impl<T: Value> ObjectRefStream<T> {
-    /// The next item as handed over: blocks until the producer made it, `None` at the end.
-    fn next_item(&mut self) -> Option<Item<T>> {
-        let channel = &self.stream.channel;
-        let rx = &mut self.rx;
-        match channel.next_soon(rx) {
-            Some(item) => item,
-            None => {
+    /// The next item as taken: blocks until the producer made it, `None` at the end.
+    fn next_item(&mut self) -> Option<Taken<T>> {
+        match &mut self.source {
+            Source::Channel { stream, rx } => {
+                let channel = &stream.channel;
+                let item = match channel.next_soon(rx) {
+                    Some(item) => item,
+                    None => {
+                        let _lent = BlockedGuard::enter();
+                        outside_async_worker(|| channel.next_blocking(rx))
+                    }
+                };
+                item.map(Taken::Handed)
+            }
+            Source::Actor(consumer) => {
                 let _lent = BlockedGuard::enter();
-                outside_async_worker(|| channel.next_blocking(rx))
+                consumer.next(&self.producer).map(Taken::Object)
             }
         }
     }
 
     /// [`next_item`](Self::next_item) for async code.
-    fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Item<T>>> {
-        self.stream.channel.poll_next(&mut self.rx, cx)
+    fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Taken<T>>> {
+        match &mut self.source {
+            Source::Channel { stream, rx } => stream
+                .channel
+                .poll_next(rx, cx)
+                .map(|item| item.map(Taken::Handed)),
+            // As `as_completed` on Ray: Ray's waits block, so the polling thread waits (moved
+            // off a tokio worker first).
+            Source::Actor(_) => Poll::Ready(outside_async_worker(|| self.next_item())),
+        }
+    }
+
+    /// The ref of a taken item.
+    fn as_ref(&self, item: Taken<T>) -> ObjectRef<T> {
+        match (item, &self.source) {
+            (Taken::Handed(item), Source::Channel { stream, .. }) => stream.take(item),
+            (Taken::Object(item), _) => item,
+            (Taken::Handed(_), Source::Actor(_)) => unreachable!("an actor's items are objects"),
+        }
+    }
+
+    /// The value of a taken item: the value itself when it came as one (no object is made),
+    /// else read from its object. A failed item ends the stream.
+    fn value_of(&mut self, item: Taken<T>) -> Result<T>
+    where
+        T: Clone,
+    {
+        match item {
+            Taken::Handed(item) => Stream::value(item),
+            Taken::Object(item) => {
+                let value = crate::api::get(&item);
+                if let (Err(_), Source::Actor(consumer)) = (&value, &mut self.source) {
+                    consumer.end();
+                }
+                value
+            }
+        }
     }
 
     /// The items' values rather than refs, for a consumer that only reads them: each item
@@ -386,7 +468,7 @@ impl<T: Value + Clone> Iterator for StreamValues<T> {
     /// The next item's value: blocks until the producer made it, `None` once it ended.
     fn next(&mut self) -> Option<Result<T>> {
         let item = self.stream.next_item()?;
-        Some(Stream::value(item))
+        Some(self.stream.value_of(item))
     }
 }
 
@@ -395,7 +477,8 @@ impl<T: Value + Clone> futures_util::Stream for StreamValues<T> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
         let this = &mut self.stream;
-        this.poll_next_item(cx).map(|item| item.map(Stream::value))
+        this.poll_next_item(cx)
+            .map(|item| item.map(|item| this.value_of(item)))
     }
 }
 
@@ -405,26 +488,37 @@ impl<T: Value> futures_util::Stream for ObjectRefStream<T> {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ObjectRef<T>>> {
         let this = &mut *self;
         this.poll_next_item(cx)
-            .map(|item| item.map(|item| this.stream.take(item)))
+            .map(|item| item.map(|item| this.as_ref(item)))
     }
 }
 
 impl<T> Drop for ObjectRefStream<T> {
     fn drop(&mut self) {
-        self.stream.channel.close(&mut self.rx);
+        // An actor's consumer ends the actor as it drops.
+        if let Source::Channel { stream, rx } = &mut self.source {
+            stream.channel.close(rx);
+        }
     }
 }
 
 impl<T> fmt::Debug for ObjectRefStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (unconsumed, ended) = self.stream.channel.status();
-        f.debug_struct("ObjectRefStream")
-            .field("function", &self.stream.function)
-            .field("producer", &self.producer.id())
-            .field("delivered", &self.stream.channel.delivered())
-            .field("unconsumed", &unconsumed)
-            .field("ended", &ended)
-            .finish()
+        let mut out = f.debug_struct("ObjectRefStream");
+        out.field("function", &self.function)
+            .field("producer", &self.producer.id());
+        match &self.source {
+            Source::Channel { stream, .. } => {
+                let (unconsumed, ended) = stream.channel.status();
+                out.field("delivered", &stream.channel.delivered())
+                    .field("unconsumed", &unconsumed)
+                    .field("ended", &ended);
+            }
+            Source::Actor(consumer) => {
+                out.field("taken", &consumer.given())
+                    .field("ended", &consumer.ended());
+            }
+        }
+        out.finish()
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::object_store::{IdBlock, Producer, Value};
 
+use super::remote::{Feeder, StreamFeed};
 use super::{Item, Stream, Tx};
 
 /// Where a streaming task or actor call puts its items, each becoming an object of the
@@ -19,6 +20,19 @@ use super::{Item, Stream, Tx};
 /// already delivered, are skipped (Ray does the same): a producer should make the same items
 /// each time.
 pub struct StreamSink<T> {
+    to: To<T>,
+}
+
+/// Where a sink's items go.
+enum To<T> {
+    /// To the consumer's channel, in this process.
+    Channel(ToChannel<T>),
+    /// To the stream's actor (see `remote.rs`).
+    Actor(Feeder<T>),
+}
+
+/// A sink's end of a stream's channel.
+struct ToChannel<T> {
     stream: Arc<Stream<T>>,
     /// The producer's end of the channel, given back when the try is over (`None` only if
     /// another try held it, which the task's retries never let happen).
@@ -38,6 +52,107 @@ pub struct StreamSink<T> {
 
 impl<T: Value> StreamSink<T> {
     pub(crate) fn new(stream: Arc<Stream<T>>) -> StreamSink<T> {
+        StreamSink {
+            to: To::Channel(ToChannel::new(stream)),
+        }
+    }
+
+    /// A sink whose items go to a stream's actor (the producer runs in another process than
+    /// the consumer).
+    pub(crate) fn to_actor(feed: StreamFeed) -> StreamSink<T> {
+        StreamSink {
+            to: To::Actor(Feeder::new(feed)),
+        }
+    }
+
+    /// Hands `item` over as the next object, after waiting while `backpressure` items are
+    /// unconsumed (lending the task's CPU meanwhile). `Ok(false)` means nobody takes items any
+    /// more (the stream was dropped, or the task cancelled): stop making them. Fails only when
+    /// the object store cannot take the item.
+    pub fn send(&mut self, item: T) -> Result<bool> {
+        match &mut self.to {
+            To::Channel(to) => to.send(item),
+            To::Actor(to) => to.send(&item),
+        }
+    }
+
+    /// [`send`](Self::send) for async producers: waits for room without blocking a thread.
+    pub async fn send_async(&mut self, item: T) -> Result<bool> {
+        match &mut self.to {
+            To::Channel(to) => to.send_async(item).await,
+            To::Actor(to) => to.send_async(&item).await,
+        }
+    }
+
+    /// Sends every item of `items`, waiting for room *before* taking each from the iterator, so
+    /// the producer never computes more than `backpressure` items ahead. Stops early, with `Ok`,
+    /// when nobody takes items any more; an `Err` item fails the producer's try.
+    pub fn send_all(
+        &mut self,
+        items: impl IntoIterator<Item = anyhow::Result<T>>,
+    ) -> anyhow::Result<()> {
+        let mut items = items.into_iter();
+        loop {
+            let room = match &mut self.to {
+                To::Channel(to) => to.skipping() || to.wait_room(),
+                To::Actor(to) => !to.stopped(),
+            };
+            if !room {
+                break;
+            }
+            let Some(item) = items.next() else { break };
+            let going_on = match &mut self.to {
+                To::Channel(to) => to.pass(item?)?,
+                To::Actor(to) => to.send(&item?)?,
+            };
+            if !going_on {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`send_all`](Self::send_all) for a `Stream` of items.
+    pub async fn send_all_async(
+        &mut self,
+        items: impl futures_util::Stream<Item = anyhow::Result<T>>,
+    ) -> anyhow::Result<()> {
+        use futures_util::StreamExt;
+        let mut items = std::pin::pin!(items);
+        loop {
+            let room = match &mut self.to {
+                To::Channel(to) => to.skipping() || to.room().await,
+                To::Actor(to) => !to.stopped(),
+            };
+            if !room {
+                break;
+            }
+            let Some(item) = items.next().await else {
+                break;
+            };
+            let going_on = match &mut self.to {
+                To::Channel(to) => to.pass(item?)?,
+                To::Actor(to) => to.send_async(&item?).await?,
+            };
+            if !going_on {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every item sent is stored (a producer in another process than its
+    /// consumer sends its items without waiting for each).
+    pub(crate) async fn flush(&mut self) -> Result<()> {
+        match &mut self.to {
+            To::Channel(_) => Ok(()),
+            To::Actor(to) => to.flush().await,
+        }
+    }
+}
+
+impl<T: Value> ToChannel<T> {
+    fn new(stream: Arc<Stream<T>>) -> ToChannel<T> {
         let skip = stream.channel.delivered();
         let tx = stream.channel.take_tx();
         if tx.is_none() && stream.channel.try_room() != Some(false) {
@@ -48,7 +163,7 @@ impl<T: Value> StreamSink<T> {
                  (was the sink moved out of the producer's body?); this try's items are dropped"
             );
         }
-        StreamSink {
+        ToChannel {
             tx,
             stream,
             index: 0,
@@ -96,7 +211,7 @@ impl<T: Value> StreamSink<T> {
     /// unconsumed (lending the task's CPU meanwhile). `Ok(false)` means nobody takes items any
     /// more (the stream was dropped, or the task cancelled): stop making them. Fails only when
     /// the object store cannot take the item.
-    pub fn send(&mut self, item: T) -> Result<bool> {
+    fn send(&mut self, item: T) -> Result<bool> {
         if self.skipping() {
             self.index += 1;
             return Ok(!self.stopped());
@@ -108,7 +223,7 @@ impl<T: Value> StreamSink<T> {
     }
 
     /// [`send`](Self::send) for async producers: waits for room without blocking a thread.
-    pub async fn send_async(&mut self, item: T) -> Result<bool> {
+    async fn send_async(&mut self, item: T) -> Result<bool> {
         if self.skipping() {
             self.index += 1;
             return Ok(!self.stopped());
@@ -117,47 +232,6 @@ impl<T: Value> StreamSink<T> {
             return Ok(false);
         }
         self.deliver(item)
-    }
-
-    /// Sends every item of `items`, waiting for room *before* taking each from the iterator, so
-    /// the producer never computes more than `backpressure` items ahead. Stops early, with `Ok`,
-    /// when nobody takes items any more; an `Err` item fails the producer's try.
-    pub fn send_all(
-        &mut self,
-        items: impl IntoIterator<Item = anyhow::Result<T>>,
-    ) -> anyhow::Result<()> {
-        let mut items = items.into_iter();
-        loop {
-            if !self.skipping() && !self.wait_room() {
-                break;
-            }
-            let Some(item) = items.next() else { break };
-            if !self.pass(item?)? {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// [`send_all`](Self::send_all) for a `Stream` of items.
-    pub async fn send_all_async(
-        &mut self,
-        items: impl futures_util::Stream<Item = anyhow::Result<T>>,
-    ) -> anyhow::Result<()> {
-        use futures_util::StreamExt;
-        let mut items = std::pin::pin!(items);
-        loop {
-            if !self.skipping() && !self.room().await {
-                break;
-            }
-            let Some(item) = items.next().await else {
-                break;
-            };
-            if !self.pass(item?)? {
-                break;
-            }
-        }
-        Ok(())
     }
 
     /// An item taken once there was room: skipped if an earlier try delivered it, else
@@ -182,7 +256,7 @@ impl<T: Value> StreamSink<T> {
     }
 }
 
-impl<T> Drop for StreamSink<T> {
+impl<T> Drop for ToChannel<T> {
     fn drop(&mut self) {
         if let Some(tx) = self.tx.take() {
             self.stream.channel.give_back(tx);
@@ -191,6 +265,15 @@ impl<T> Drop for StreamSink<T> {
 }
 
 impl<T> std::fmt::Debug for StreamSink<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.to {
+            To::Channel(to) => to.fmt(f),
+            To::Actor(to) => f.debug_tuple("StreamSink").field(to).finish(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for ToChannel<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StreamSink")
             .field("function", &self.stream.function)

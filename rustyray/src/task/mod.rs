@@ -47,6 +47,7 @@ pub use crate::call_args::{ArgSlot, IntoArg};
 use crate::object_ref::ObjectRef;
 use crate::object_store::{Object, Value};
 use crate::runtime::{self};
+use crate::stream::Producer;
 pub use crate::stream::StreamSink;
 
 mod control;
@@ -260,9 +261,10 @@ impl TaskBuilder {
         })
     }
 
-    /// Makes the stream and submits its producer with `spawn`.
+    /// Makes the stream and submits its producer: with `spawn` when it runs in this process;
+    /// else by its registered id, with the stream's feed as its last argument.
     fn submit_stream<T: Value>(
-        self,
+        mut self,
         spawn: impl FnOnce(Arc<crate::stream::Stream<T>>, TaskBuilder) -> ObjectRef<()>,
     ) -> crate::ObjectRefStream<T> {
         let function: Cow<'static, str> = match &self.options.rare().name {
@@ -270,7 +272,13 @@ impl TaskBuilder {
             None => self.function.clone(),
         };
         let backpressure = self.options.rare().backpressure;
-        crate::stream::submit(function, backpressure, |stream| spawn(stream, self))
+        crate::stream::submit(function, backpressure, |producer| match producer {
+            Producer::Here(stream) => spawn(stream, self),
+            Producer::Elsewhere(feed) => {
+                let _feed = self.arg(feed);
+                self.spawn(crate::stream::runs_elsewhere)
+            }
+        })
     }
 
     fn submit<R, B: Body>(self, body: B) -> ObjectRef<R> {
