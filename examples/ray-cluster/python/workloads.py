@@ -25,6 +25,12 @@ def div_mod(a, b):
     return a // b, a % b
 
 
+@ray.remote(num_returns="streaming")
+def numbers(n):
+    for i in range(n):
+        yield i
+
+
 @ray.remote
 class Counter:
     def __init__(self, start):
@@ -76,6 +82,12 @@ def main():
         budget,
         batch,
         lambda: ray.get([part for i in range(batch) for part in div_mod.remote(i, 3)]),
+    )
+    out["stream items (1000 a stream)"] = rate(
+        budget, batch, lambda: ray.get(list(numbers.remote(batch)))
+    )
+    out["streams of 3 items"] = rate(
+        budget, 10, lambda: [ray.get(list(numbers.remote(3))) for _ in range(10)]
     )
     out["put + get calls (small)"] = rate(
         budget, 100, lambda: [ray.get(ray.put(i)) for i in range(100)]

@@ -349,15 +349,7 @@ impl Runtime {
     /// Makes this runtime the one that RustyRay calls on the current thread use, until the
     /// guard is dropped (guards nest).
     pub fn enter(&self) -> EnterGuard<'_> {
-        let previous = context::with(|cx| {
-            cx.runtime
-                .borrow_mut()
-                .replace(Arc::clone(&self.owner.shared))
-        });
-        EnterGuard {
-            previous,
-            _runtime: PhantomData,
-        }
+        enter_core(&self.owner.shared)
     }
 
     /// Stops the runtime: queued and running tasks are dropped, every object still pending fails
@@ -461,6 +453,16 @@ pub struct RuntimeStats {
     pub actors: usize,
     /// Tasks whose dependencies are ready, waiting for resources.
     pub queued_tasks: usize,
+}
+
+/// Makes `core` the current runtime on this thread until the guard drops (for a thread that
+/// works for a runtime it holds, as [`Runtime::enter`] does for one it borrows).
+pub(crate) fn enter_core<'a>(core: &Arc<RuntimeCore>) -> EnterGuard<'a> {
+    let previous = context::with(|cx| cx.runtime.borrow_mut().replace(Arc::clone(core)));
+    EnterGuard {
+        previous,
+        _runtime: PhantomData,
+    }
 }
 
 /// Keeps a [`Runtime`] current on this thread; see [`Runtime::enter`].

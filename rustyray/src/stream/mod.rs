@@ -49,7 +49,9 @@ use crate::object_store::{
 use crate::runtime::blocking::outside_async_worker;
 use crate::scheduler::BlockedGuard;
 
+mod actor;
 mod channel;
+mod feeder;
 mod queue;
 mod remote;
 mod sink;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::object_store::{IdBlock, Producer, Value};
 
-use super::remote::{Feeder, StreamFeed};
+use super::feeder::Feeder;
+use super::remote::StreamFeed;
 use super::{Item, Stream, Tx};
 
 /// Where a streaming task or actor call puts its items, each becoming an object of the

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ray_cluster::{div_mod, square, Counter};
+use ray_cluster::{div_mod, numbers, square, Counter};
 use rustyray::{ActorHandle, ObjectRef};
 
 /// Runs `round` (which does `ops` operations) for about `budget`, in rounds; the median rate.
@@ -117,6 +117,22 @@ fn main() -> rustyray::Result<()> {
                 })
                 .collect();
             rustyray::get_all(&parts).expect("parts");
+        }),
+    ));
+    ours.push((
+        "stream items (1000 a stream)",
+        rate(budget, batch, || {
+            let items: Vec<ObjectRef<u64>> = numbers::remote(batch).collect();
+            rustyray::get_all(&items).expect("items");
+        }),
+    ));
+    ours.push((
+        "streams of 3 items",
+        rate(budget, 10, || {
+            for _ in 0..10 {
+                let items: Vec<ObjectRef<u64>> = numbers::remote(3).collect();
+                rustyray::get_all(&items).expect("items");
+            }
         }),
     ));
     ours.push((

@@ -1,0 +1,337 @@
+//! The stream actor: holds a stream's items between a producer and a consumer in different
+//! processes (see `remote.rs` for the protocol). It is a concrete actor that rustyray registers
+//! itself, holding each item's framed encoding, so Ray's workers build and call it whatever
+//! the item type.
+//!
+//! One actor serves one stream at a time, and then the next: every call names its stream (a
+//! number that grows with each stream its consumer process opens), a call of a newer stream
+//! clears the buffer, and a call of an older one is answered as over. So a producer left
+//! running by a dropped stream, or re-run by Ray after its worker died, stores nothing in the
+//! next stream and stops.
+
+use std::any::{type_name, Any};
+use std::collections::BTreeMap;
+
+use parking_lot::Mutex;
+
+use crate::actor::{Actor, NoMethods};
+use crate::error::{Error, Result};
+use crate::object_store::codec::entry;
+use crate::registry::Registration;
+use crate::task::BoxFuture;
+
+pub(super) const CONSTRUCTOR: &str = "rustyray::stream::StreamActor::new";
+pub(super) const OPEN: &str = "rustyray::stream::StreamActor::open";
+pub(super) const PUT: &str = "rustyray::stream::StreamActor::put";
+pub(super) const TAKE: &str = "rustyray::stream::StreamActor::take";
+pub(super) const FINISH: &str = "rustyray::stream::StreamActor::finish";
+pub(super) const CLOSE: &str = "rustyray::stream::StreamActor::close";
+
+/// The actor that holds a stream's items between its producer and its consumer, when the
+/// producer runs in another process.
+pub(crate) struct StreamActor {
+    buffer: Mutex<Buffer>,
+    changed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Buffer {
+    /// The stream served now.
+    stream: u64,
+    /// The items stored and not taken, by index.
+    items: BTreeMap<u64, Vec<u8>>,
+    /// Items `0..stored` have all arrived.
+    stored: u64,
+    /// How many the consumer took.
+    taken: u64,
+    /// No item arrives any more: the producer ended, or the consumer is gone.
+    finished: bool,
+}
+
+impl Buffer {
+    /// Whether a call of `stream` is served: a newer stream clears the buffer first; an older
+    /// one is over.
+    fn serves(&mut self, stream: u64) -> bool {
+        if stream > self.stream {
+            *self = Buffer {
+                stream,
+                ..Buffer::default()
+            };
+        }
+        stream == self.stream
+    }
+}
+
+impl Actor for StreamActor {
+    type Methods = NoMethods;
+}
+
+impl StreamActor {
+    pub(super) fn new() -> StreamActor {
+        StreamActor {
+            buffer: Mutex::new(Buffer::default()),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Serves `stream` from now on: whether it could (it is the newest).
+    fn open(&self, stream: u64) -> bool {
+        let served = self.buffer.lock().serves(stream);
+        self.changed.notify_waiters(); // an older stream's waiters end
+        served
+    }
+
+    /// Stores `frames` as items `first..` of `stream` (each once: a repeat is a retry's), then,
+    /// with a `backpressure` limit, waits until the item after them may be made. `false` once
+    /// the stream is over: stop.
+    async fn put(&self, stream: u64, first: u64, frames: Vec<Vec<u8>>, limit: Option<u64>) -> bool {
+        let last = first + frames.len().saturating_sub(1) as u64;
+        {
+            let mut buffer = self.buffer.lock();
+            if !buffer.serves(stream) || buffer.finished {
+                return false;
+            }
+            for (index, frame) in (first..).zip(frames) {
+                if index >= buffer.stored {
+                    buffer.items.entry(index).or_insert(frame);
+                }
+            }
+            while buffer.items.contains_key(&buffer.stored) {
+                buffer.stored += 1;
+            }
+        }
+        self.changed.notify_waiters();
+        let Some(limit) = limit else {
+            return true;
+        };
+        self.until(|buffer| {
+            let over = buffer.stream != stream || buffer.finished;
+            (over || last + 1 < buffer.taken + limit).then_some(!over)
+        })
+        .await
+    }
+
+    /// Takes item `index` of `stream`, waiting for it; fails once the stream is over without it.
+    async fn take(&self, stream: u64, index: u64) -> Result<Vec<u8>> {
+        let taken = self
+            .until(|buffer| {
+                if !buffer.serves(stream) {
+                    return Some(Err(over(index, "a newer stream took its actor")));
+                }
+                if let Some(item) = buffer.items.remove(&index) {
+                    buffer.taken += 1;
+                    return Some(Ok(item));
+                }
+                (buffer.finished && index >= buffer.stored).then(|| {
+                    let made = format!("its producer made {} items", buffer.stored);
+                    Err(over(index, &made))
+                })
+            })
+            .await;
+        self.changed.notify_waiters(); // room for the producer
+        taken
+    }
+
+    /// No item of `stream` arrives any more: how many were stored.
+    fn finish(&self, stream: u64) -> u64 {
+        let mut buffer = self.buffer.lock();
+        if !buffer.serves(stream) {
+            return 0;
+        }
+        buffer.finished = true;
+        let stored = buffer.stored;
+        drop(buffer);
+        self.changed.notify_waiters();
+        stored
+    }
+
+    /// Runs `attempt` on the buffer until it gives an answer, waking at each change.
+    async fn until<R>(&self, mut attempt: impl FnMut(&mut Buffer) -> Option<R>) -> R {
+        loop {
+            let changed = self.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable(); // registered before looking: no change is missed
+            if let Some(done) = attempt(&mut self.buffer.lock()) {
+                return done;
+            }
+            changed.await;
+        }
+    }
+}
+
+fn over(index: u64, why: &str) -> Error {
+    Error::InvalidArgument(format!("the stream has no item {index}: {why}"))
+}
+
+// The stream actor as Ray's workers build and call it.
+
+fn actor(this: &(dyn Any + Send + Sync)) -> Result<&StreamActor> {
+    this.downcast_ref::<StreamActor>()
+        .ok_or(Error::TypeMismatch {
+            expected: type_name::<StreamActor>(),
+            found: "another actor type",
+        })
+}
+
+fn construct(args: Vec<u8>) -> BoxFuture<'static, Result<Box<dyn Any + Send + Sync>>> {
+    Box::pin(async move {
+        let () = entry::decode(&args, &[])?;
+        Ok(Box::new(StreamActor::new()) as Box<dyn Any + Send + Sync>)
+    })
+}
+
+fn open(this: &(dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>>> {
+    Box::pin(async move {
+        let (stream,): (u64,) = entry::decode(&args, &[type_name::<u64>()])?;
+        entry::encode(&actor(this)?.open(stream))
+    })
+}
+
+fn put(this: &(dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>>> {
+    Box::pin(async move {
+        let names = [
+            type_name::<u64>(),
+            type_name::<u64>(),
+            type_name::<Vec<Vec<u8>>>(),
+            type_name::<Option<u64>>(),
+        ];
+        let (stream, first, frames, limit): (u64, u64, Vec<Vec<u8>>, Option<u64>) =
+            entry::decode(&args, &names)?;
+        entry::encode(&actor(this)?.put(stream, first, frames, limit).await)
+    })
+}
+
+fn take(this: &(dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>>> {
+    Box::pin(async move {
+        let names = [type_name::<u64>(), type_name::<u64>()];
+        let (stream, index): (u64, u64) = entry::decode(&args, &names)?;
+        // The item's own frame is the call's result: the consumer's object is the item.
+        actor(this)?.take(stream, index).await
+    })
+}
+
+fn finish(this: &(dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>>> {
+    Box::pin(async move {
+        let (stream,): (u64,) = entry::decode(&args, &[type_name::<u64>()])?;
+        entry::encode(&actor(this)?.finish(stream))
+    })
+}
+
+inventory::submit! { Registration::concurrent_actor_constructor(CONSTRUCTOR, construct) }
+inventory::submit! { Registration::shared_actor_method(OPEN, open) }
+inventory::submit! { Registration::shared_actor_method(PUT, put) }
+inventory::submit! { Registration::shared_actor_method(TAKE, take) }
+inventory::submit! { Registration::shared_actor_method(FINISH, finish) }
+// Closing is finishing, for the consumer: the producer's next put is answered `false`.
+inventory::submit! { Registration::shared_actor_method(CLOSE, finish) }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    #[test]
+    fn items_arriving_out_of_order_or_twice_are_stored_once_in_order() {
+        let actor = StreamActor::new();
+        block_on(async {
+            assert!(actor.open(1));
+            assert!(actor.put(1, 1, vec![vec![1]], None).await);
+            assert_eq!(actor.buffer.lock().stored, 0, "item 0 has not arrived");
+            assert!(actor.put(1, 0, vec![vec![0]], None).await);
+            assert!(
+                actor.put(1, 0, vec![vec![9]], None).await,
+                "a retry's repeat"
+            );
+            assert_eq!(actor.buffer.lock().stored, 2);
+            assert_eq!(actor.take(1, 0).await.unwrap(), [0]);
+            assert_eq!(actor.take(1, 1).await.unwrap(), [1]);
+            assert!(
+                actor.put(1, 1, vec![vec![9]], None).await,
+                "a repeat of a taken item"
+            );
+            assert_eq!(actor.finish(1), 2);
+            let error = actor.take(1, 2).await.unwrap_err();
+            assert!(error.to_string().contains("no item 2"), "{error}");
+            assert!(
+                !actor.put(1, 2, vec![vec![2]], None).await,
+                "nothing after the end"
+            );
+        });
+    }
+
+    #[test]
+    fn a_batch_stores_its_items_in_order_past_those_already_there() {
+        let actor = StreamActor::new();
+        block_on(async {
+            assert!(actor.put(3, 0, vec![vec![0], vec![1]], None).await);
+            assert!(actor.put(3, 1, vec![vec![8], vec![2], vec![3]], None).await);
+            assert_eq!(actor.buffer.lock().stored, 4);
+            for i in 0..4u8 {
+                assert_eq!(actor.take(3, u64::from(i)).await.unwrap(), [i]);
+            }
+        });
+    }
+
+    #[test]
+    fn a_put_answers_once_the_next_item_has_room() {
+        block_on(async {
+            let actor = Arc::new(StreamActor::new());
+            let put = |index: u64| {
+                let actor = Arc::clone(&actor);
+                tokio::spawn(
+                    async move { actor.put(1, index, vec![vec![index as u8]], Some(2)).await },
+                )
+            };
+            assert!(put(0).await.unwrap(), "room for item 1");
+            let second = put(1);
+            tokio::task::yield_now().await;
+            assert!(!second.is_finished(), "two unconsumed: no room for item 2");
+            assert_eq!(actor.take(1, 0).await.unwrap(), [0]);
+            assert!(second.await.unwrap());
+            let third = put(2);
+            tokio::task::yield_now().await;
+            actor.finish(1);
+            assert!(!third.await.unwrap(), "the end stops a waiting producer");
+        });
+    }
+
+    #[test]
+    fn a_newer_stream_ends_the_older_ones_calls() {
+        block_on(async {
+            let actor = Arc::new(StreamActor::new());
+            assert!(actor.put(1, 0, vec![vec![0]], None).await);
+            let waiting = {
+                let actor = Arc::clone(&actor);
+                tokio::spawn(async move { actor.put(1, 1, vec![vec![1]], Some(1)).await })
+            };
+            let taking = {
+                let actor = Arc::clone(&actor);
+                tokio::spawn(async move { actor.take(1, 5).await })
+            };
+            tokio::task::yield_now().await;
+            assert!(actor.open(2));
+            assert!(!waiting.await.unwrap(), "the old producer stops");
+            assert!(taking.await.unwrap().is_err(), "the old take ends");
+            assert!(
+                !actor.put(1, 2, vec![vec![2]], None).await,
+                "a late put of the old stream"
+            );
+            assert!(!actor.open(1), "an older stream is not served again");
+            assert!(actor.put(2, 0, vec![vec![7]], None).await);
+            assert_eq!(
+                actor.take(2, 0).await.unwrap(),
+                [7],
+                "the new stream's own item"
+            );
+        });
+    }
+}
