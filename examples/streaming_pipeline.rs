@@ -54,6 +54,12 @@ fn is_prime(n: u64) -> bool {
 
 fn main() -> anyhow::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");
+    println!("{}", run(quick)?);
+    Ok(())
+}
+
+/// Runs the pipeline on the current runtime; its result, the same on every backend.
+pub fn run(quick: bool) -> anyhow::Result<String> {
     let (batches, size) = if quick { (40, 2_000) } else { (400, 20_000) };
     let started = Instant::now();
 
@@ -86,7 +92,7 @@ fn main() -> anyhow::Result<()> {
     rustyray::get(&produced)?;
 
     let (first_batch, first_at) = first_done.expect("at least one batch");
-    println!(
+    let result = format!(
         "{batches} batches, {readings} readings: sum {sum}, {primes} primes ({:.2}% of them)",
         primes as f64 * 100.0 / readings as f64
     );
@@ -96,5 +102,5 @@ fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64() * 1e3
     );
     anyhow::ensure!(readings == batches * size, "every reading summarized once");
-    Ok(())
+    Ok(result)
 }

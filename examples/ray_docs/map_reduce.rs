@@ -46,12 +46,15 @@ fn apply_reduce(results: Vec<Pairs>) -> HashMap<String, u64> {
 }
 
 fn main() -> anyhow::Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick");
+    println!("{}", run(quick)?);
+    Ok(())
+}
+
+/// Runs the word count on the current runtime; its result, the same on every backend.
+pub fn run(quick: bool) -> anyhow::Result<String> {
     let started = Instant::now();
-    let copies = if std::env::args().any(|a| a == "--quick") {
-        50
-    } else {
-        20_000
-    };
+    let copies = if quick { 50 } else { 20_000 };
     let corpus: Vec<String> = ZEN
         .repeat(copies)
         .split_whitespace()
@@ -75,15 +78,16 @@ fn main() -> anyhow::Result<()> {
     let mut counts: Vec<(String, u64)> =
         rustyray::get_all(&outputs)?.into_iter().flatten().collect();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut result = String::new();
     for (word, count) in counts.iter().take(10) {
-        println!("{word}: {count}");
+        result += &format!("{word}: {count}\n");
     }
     let total: u64 = counts.iter().map(|(_, n)| n).sum();
-    println!("{} distinct words, {total} in all", counts.len());
+    result += &format!("{} distinct words, {total} in all", counts.len());
     println!("work took {:.3} s", started.elapsed().as_secs_f64());
     anyhow::ensure!(
         total as usize == chunk * PARTITIONS,
         "every word counted once"
     );
-    Ok(())
+    Ok(result)
 }

@@ -93,8 +93,15 @@ fn evaluate_hyperparameters(config: Config, points: usize) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let started = Instant::now();
     let quick = std::env::args().any(|a| a == "--quick");
+    println!("{}", run(quick)?);
+    Ok(())
+}
+
+/// Runs the search on the current runtime; its result (every setting's accuracy, in a fixed
+/// order, and the best), the same on every backend.
+pub fn run(quick: bool) -> anyhow::Result<String> {
+    let started = Instant::now();
     let (evaluations, points) = if quick { (4, 2_000) } else { (10, 200_000) };
     let mut rng = Rng(42);
     let mut configs = std::collections::HashMap::new();
@@ -111,12 +118,14 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let (mut best, mut best_config) = (0.0, None);
+    let mut tried = Vec::new();
     while !pending.is_empty() {
         let (done, rest) = rustyray::wait(&pending, 1, None);
         pending = rest;
         let accuracy = rustyray::get(&done[0])?;
         let config = &configs[&done[0].id()];
         println!("accuracy {accuracy:.3} with {config:?}");
+        tried.push(format!("accuracy {accuracy:.3} with {config:?}"));
         if accuracy > best {
             (best, best_config) = (accuracy, Some(config.clone()));
         }
@@ -124,5 +133,6 @@ fn main() -> anyhow::Result<()> {
     println!("best accuracy {best:.3} with {best_config:?}");
     println!("work took {:.3} s", started.elapsed().as_secs_f64());
     anyhow::ensure!(best > 0.8, "some setting learns the plane");
-    Ok(())
+    tried.sort();
+    Ok(format!("{}\nbest accuracy {best:.3}", tried.join("\n")))
 }

@@ -60,8 +60,14 @@ fn sampling_task(samples: u64, task: u32, progress: ActorHandle<ProgressActor>) 
 }
 
 fn main() -> anyhow::Result<()> {
-    let started = Instant::now();
     let quick = std::env::args().any(|a| a == "--quick");
+    println!("{}", run(quick)?);
+    Ok(())
+}
+
+/// Runs the estimate on the current runtime; its result, the same on every backend.
+pub fn run(quick: bool) -> anyhow::Result<String> {
+    let started = Instant::now();
     let (tasks, per_task): (u32, u64) = if quick {
         (10, 200_000)
     } else {
@@ -80,8 +86,7 @@ fn main() -> anyhow::Result<()> {
     }
     let inside: u64 = rustyray::get_all(&results)?.iter().sum();
     let pi = 4.0 * inside as f64 / total as f64;
-    println!("Estimated value of π is: {pi}");
     println!("work took {:.3} s", started.elapsed().as_secs_f64());
     anyhow::ensure!((pi - std::f64::consts::PI).abs() < 0.01, "π is off: {pi}");
-    Ok(())
+    Ok(format!("Estimated value of π is: {pi}"))
 }

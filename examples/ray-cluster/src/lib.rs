@@ -359,6 +359,47 @@ pub fn after_signal(signal: rustyray::ActorHandle<Signal>, n: u64) -> rustyray::
     Ok(n)
 }
 
+/// Sends `started`, then works in small steps until it sees its cancel (at most `max_ms`),
+/// and sends `noticed` when it does: whether it saw it.
+#[rustyray::remote]
+pub fn works_until_cancelled(
+    started: rustyray::ActorHandle<Signal>,
+    noticed: rustyray::ActorHandle<Signal>,
+    max_ms: u64,
+) -> rustyray::Result<bool> {
+    rustyray::get(&started.send())?;
+    let begun = std::time::Instant::now();
+    while begun.elapsed() < std::time::Duration::from_millis(max_ms) {
+        if rustyray::is_cancelled() {
+            rustyray::get(&noticed.send())?;
+            return Ok(true);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5)); // a step of work
+    }
+    Ok(false)
+}
+
+/// Adds 1 to `ran` (once `input` exists): a record that its body ran. Returns the input.
+#[rustyray::remote]
+pub fn record_run(input: u64, ran: rustyray::ActorHandle<Counter>) -> rustyray::Result<u64> {
+    rustyray::get(&ran.add(1))?;
+    Ok(input)
+}
+
+/// Submits a child that waits (through an object) for `gate`, then records in `ran` that it
+/// ran; sends `submitted`, and returns the child's result.
+#[rustyray::remote]
+pub fn parent_of_gated(
+    gate: rustyray::ActorHandle<Signal>,
+    ran: rustyray::ActorHandle<Counter>,
+    submitted: rustyray::ActorHandle<Signal>,
+) -> rustyray::Result<u64> {
+    let opened = after_signal::remote(gate, 1);
+    let child = record_run::remote(&opened, ran);
+    rustyray::get(&submitted.send())?;
+    rustyray::get(&child)
+}
+
 /// Puts `0..n` into `queue`, waiting while it is full; how many it put.
 #[rustyray::remote]
 pub fn produce(queue: rustyray::util::Queue<u64>, n: u64) -> rustyray::Result<u64> {

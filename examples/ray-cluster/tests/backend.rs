@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use ray_cluster::probe::{self, exits_its_process, flaky, panics, record_then_exit, Fragile};
 use ray_cluster::{
     add_through, add_to_all, after_signal, check_even, counted, div_mod, doubles, fails_after,
-    first_then_wait, make_refs, node_label, numbers, pair_and_three, pass_on, plus_one, produce,
-    sleep_ms, square, sum, sum_inside, sum_of_squares, weighted_sum, Counter, Counters, Grouped,
-    Keeper, QueueWorker, RefsInside, Relay, Signal, WorkQueue,
+    first_then_wait, make_refs, node_label, numbers, pair_and_three, parent_of_gated, pass_on,
+    plus_one, produce, record_run, sleep_ms, square, sum, sum_inside, sum_of_squares, weighted_sum,
+    works_until_cancelled, Counter, Counters, Grouped, Keeper, QueueWorker, RefsInside, Relay,
+    Signal, WorkQueue,
 };
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
@@ -658,6 +659,70 @@ fn streams_hand_over_items_while_the_producer_runs() {
     });
 }
 
+/// Cancel, cooperative on both: a running task sees `is_cancelled`; a queued one never runs,
+/// and the task waiting for it fails; a parent's pending child never runs. Each caller's ref
+/// fails `Cancelled` at once.
+fn cancel_stops_queued_running_and_child_tasks() {
+    let is_cancelled = |e: Error| matches!(e, Error::Cancelled { .. });
+    on_each_backend(|backend| {
+        let signal = || Signal::options().max_concurrency(4).remote();
+        // Running: it sees the cancel.
+        let (started, noticed) = (signal(), signal());
+        let running = works_until_cancelled::remote(&started, &noticed, 60_000);
+        rustyray::get(&started.wait()).unwrap();
+        assert!(rustyray::cancel(&running), "{backend}: it was running");
+        assert!(
+            is_cancelled(rustyray::get(&running).unwrap_err()),
+            "{backend}"
+        );
+        rustyray::get_timeout(&noticed.wait(), Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{backend}: the running task did not see it: {e}"));
+        assert!(!rustyray::cancel(&running), "{backend}: cancelled once");
+
+        // Queued behind an object: it never runs, and its dependent fails.
+        let (gate, ran) = (signal(), Counter::remote(0));
+        let opened = after_signal::remote(&gate, 1);
+        let queued = record_run::remote(&opened, &ran);
+        let after = plus_one::remote(&queued);
+        assert!(rustyray::cancel(&queued), "{backend}: it was queued");
+        assert!(
+            is_cancelled(rustyray::get(&queued).unwrap_err()),
+            "{backend}"
+        );
+        rustyray::get(&gate.send()).unwrap();
+        assert_eq!(rustyray::get(&opened).unwrap(), 1, "{backend}");
+        let err = rustyray::get(&after).unwrap_err();
+        assert!(err.to_string().contains("cancelled"), "{backend}: {err}");
+        assert_eq!(rustyray::get(&ran.get()).unwrap(), 0, "{backend}: it ran");
+
+        // A parent's pending child never runs.
+        let (gate, ran, submitted) = (signal(), Counter::remote(0), signal());
+        let parent = parent_of_gated::remote(&gate, &ran, &submitted);
+        let after = plus_one::remote(&parent);
+        rustyray::get(&submitted.wait()).unwrap();
+        assert!(
+            rustyray::cancel(&parent),
+            "{backend}: the parent was running"
+        );
+        assert!(
+            is_cancelled(rustyray::get(&parent).unwrap_err()),
+            "{backend}"
+        );
+        rustyray::get(&gate.send()).unwrap();
+        assert!(rustyray::get(&after).is_err(), "{backend}");
+        assert_eq!(
+            rustyray::get(&ran.get()).unwrap(),
+            0,
+            "{backend}: the child ran"
+        );
+
+        // A finished task is not cancelled.
+        let done = plus_one::remote(1);
+        assert_eq!(rustyray::get(&done).unwrap(), 2);
+        assert!(!rustyray::cancel(&done), "{backend}: it had finished");
+    });
+}
+
 /// Placement groups on both backends: a group is reserved (`wait` and `ready`), a task and an
 /// actor placed in its bundle run, it is found by name, and once removed it is not. A bundle
 /// asking for nothing fails at once on both. `gpu_ids` is empty outside a GPU task on both.
@@ -1010,6 +1075,10 @@ const CASES: &[(&str, fn())] = &[
     (
         "streams_hand_over_items_while_the_producer_runs",
         streams_hand_over_items_while_the_producer_runs,
+    ),
+    (
+        "cancel_stops_queued_running_and_child_tasks",
+        cancel_stops_queued_running_and_child_tasks,
     ),
     (
         "placement_groups_reserve_and_place",

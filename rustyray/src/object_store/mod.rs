@@ -70,6 +70,8 @@ use crate::error::{Error, Result};
 pub(crate) use cell::Cell;
 use codec::decode;
 pub(crate) use id::missing;
+#[cfg(feature = "ray")]
+pub(crate) use id::process_nonce;
 pub use id::ObjectId;
 pub(crate) use id::WireId;
 pub use info::{ObjectInfo, ObjectState};

@@ -125,6 +125,7 @@ impl Backend {
         let check = frame::encode(&TaskPolicy {
             max_retries: 0,
             retry_exceptions: false,
+            cancel: super::cancel::Scope::for_new_task(),
         })
         .map_err(|e| (ffi::Failure::Other, e.to_string()))
         .and_then(|policy| {

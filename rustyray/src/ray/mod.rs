@@ -26,6 +26,7 @@
 
 mod args;
 mod calls;
+pub(crate) mod cancel;
 mod errors;
 mod ffi;
 mod groups;
@@ -69,10 +70,12 @@ pub(crate) struct Backend {
 
 /// How a Ray worker treats a task's failures, sent ahead of its arguments. Ray's C++ API
 /// takes no retry settings, so the worker runs the retries of `Err`s and panics itself.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TaskPolicy {
     pub(crate) max_retries: u32,
     pub(crate) retry_exceptions: bool,
+    /// Where the task's cancellation is looked up (see `cancel.rs`).
+    pub(crate) cancel: cancel::Scope,
 }
 
 /// How a Ray worker treats an actor's panics, sent ahead of its constructor's arguments: a
@@ -140,6 +143,7 @@ fn task_on_ray(options: &TaskOptions) -> Result<RayTask<'_>> {
         policy: TaskPolicy {
             max_retries: *max_retries,
             retry_exceptions: *retry_exceptions,
+            cancel: cancel::Scope::for_new_task(),
         },
     })
 }
@@ -201,11 +205,13 @@ impl Backend {
         (id, origin): (Vec<u8>, Cow<'static, str>),
         demand: Vec<(String, f64)>,
         args: &RayArgs,
+        cancel: Option<cancel::Cancellable>,
     ) -> Arc<Cell> {
         let needs = objects::Needs {
             demand,
             upstream: args.objects().map(Arc::downgrade).collect(),
             warned: Default::default(),
+            cancel,
         };
         self.enter_object(
             shared,
@@ -257,10 +263,15 @@ impl Backend {
         need: usize,
         deadline: Option<Instant>,
     ) -> Vec<bool> {
-        // Objects this process holds the bytes of are ready; so is an entry that failed here.
+        // Objects this process holds the bytes of are ready; so is an entry that failed here,
+        // or whose task this process cancelled.
         let objects: Vec<Option<Arc<RayObject>>> = refs
             .iter()
-            .map(|r| lookup(r).ok().filter(|o| o.bytes_here().is_none()))
+            .map(|r| {
+                lookup(r)
+                    .ok()
+                    .filter(|o| o.bytes_here().is_none() && !o.cancelled())
+            })
             .collect();
         let local = objects.iter().filter(|o| o.is_none()).count();
         // Ray's wait takes each object once: wait on the distinct ones, then map back.
@@ -311,6 +322,33 @@ impl Backend {
             .collect()
     }
 
+    /// Cancels the task that makes `r` (see `cancel.rs`): whether it had not finished. An actor
+    /// call is not cancelled.
+    pub(crate) fn cancel<T>(&self, r: &ObjectRef<T>) -> bool {
+        let Ok(object) = lookup(r) else {
+            return false;
+        };
+        let Some(cancel) = object.needs().and_then(|needs| needs.cancel.as_ref()) else {
+            return false;
+        };
+        if cancel.is_cancelled() {
+            return false;
+        }
+        let finished = object
+            .id()
+            .is_some_and(|id| ffi::wait(&[id], 1, 0).is_ok_and(|ready| ready[0]));
+        if finished {
+            return false;
+        }
+        match cancel.cancel() {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(target: "rustyray::cancel", %error, task = %object.origin, "not cancelled");
+                false
+            }
+        }
+    }
+
     /// Sends a remote function's call to Ray.
     pub(crate) fn submit(
         &self,
@@ -350,7 +388,8 @@ impl Backend {
         match submitted {
             Ok(id) => {
                 let origin = Cow::Owned(task_name.to_owned());
-                self.enter_made(shared, (id, origin), demand, &wire)
+                let cancel = cancel::Cancellable::new(&task.policy.cancel);
+                self.enter_made(shared, (id, origin), demand, &wire, Some(cancel))
             }
             Err(e) => self.failed(shared, error(task_name, e, started)),
         }
@@ -454,7 +493,10 @@ impl Backend {
         let started = Instant::now();
         let origin = format!("{}::{name}", actor.class);
         match ffi::call_actor(&actor.id, method, &wire.ffi_args(group.as_deref())) {
-            Ok(id) => self.enter_made(shared, (id, origin.into()), actor.demand.clone(), &wire),
+            Ok(id) => {
+                let demand = actor.demand.clone();
+                self.enter_made(shared, (id, origin.into()), demand, &wire, None)
+            }
             Err(e) => self.failed(shared, error(&actor.class, e, started)),
         }
     }

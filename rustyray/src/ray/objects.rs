@@ -55,6 +55,8 @@ pub(super) struct Needs {
     pub(super) upstream: Vec<Weak<RayObject>>,
     /// Set once a demand no node ever had was warned about.
     pub(super) warned: AtomicBool,
+    /// How to cancel the task (none for an actor call).
+    pub(super) cancel: Option<super::cancel::Cancellable>,
 }
 
 enum Held {
@@ -106,6 +108,13 @@ impl RayObject {
     pub(super) fn needing(mut self, needs: Needs) -> RayObject {
         self.needs = Some(needs);
         self
+    }
+
+    /// Whether this process cancelled its task (`rustyray::cancel`).
+    pub(super) fn cancelled(&self) -> bool {
+        self.needs()
+            .and_then(|needs| needs.cancel.as_ref())
+            .is_some_and(|cancel| cancel.is_cancelled())
     }
 
     /// What its task needs, if this process sent it (for a part, the whole's task).

@@ -13,6 +13,11 @@ use crate::object_store::codec::frame;
 /// The bytes of `object` (its frame, and the objects its refs name), waiting until `deadline`
 /// at most.
 pub(super) fn fetch(object: &RayObject, deadline: Option<Instant>) -> Result<Cow<'_, [u8]>> {
+    if object.cancelled() {
+        return Err(Error::Cancelled {
+            function: object.origin.to_string(),
+        });
+    }
     let id = match object.place() {
         Place::Here(here) => return Ok(Cow::Borrowed(here)),
         Place::Ray(id) => id,

@@ -210,10 +210,30 @@ pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
         return frame::encode(&()).map_err(|e| errors::encode(&e));
     }
     let (policy, args): (TaskPolicy, _) = prepare(id, args).map_err(|e| errors::encode(&e))?;
+    let scope = &policy.cancel;
+    // A cancelled task does not start, and one cancelled while it ran stores no result, so
+    // the tasks waiting for its object fail too (see `cancel.rs`).
+    let cancelled = || {
+        let rt = worker_runtime();
+        let _entered = rt.enter();
+        scope.is_cancelled()
+    };
+    let cancel_error = || Error::Cancelled {
+        function: display_name(id).to_owned(),
+    };
     let mut retries = policy.max_retries;
     loop {
         let outcome = catch_body(AssertUnwindSafe(|| {
-            returning(registry::invoke(id, args.frames.clone()))
+            scope.running(|| {
+                if cancelled() {
+                    return Err(cancel_error());
+                }
+                let bytes = returning(registry::invoke(id, args.frames.clone()))?;
+                match cancelled() {
+                    true => Err(cancel_error()),
+                    false => Ok(bytes),
+                }
+            })
         }));
         let (error, retryable) = match outcome {
             Ok(Ok(bytes)) => return Ok(bytes),

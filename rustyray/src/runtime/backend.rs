@@ -287,9 +287,19 @@ impl Backend {
     pub(crate) fn cancel<T>(&self, shared: &RuntimeCore, r: &ObjectRef<T>) -> bool {
         match self {
             Backend::Embedded(_) => r.cell_in(shared.id).is_some_and(|cell| cell.cancel()),
-            // Ray's C++ API has no cancel (docs/ray.md).
             #[cfg(feature = "ray")]
-            Backend::Ray(_) => false,
+            Backend::Ray(ray) => ray.cancel(r),
+        }
+    }
+
+    /// Whether the task running on this thread was cancelled.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        match self {
+            Backend::Embedded(_) => {
+                crate::scheduler::current_task().is_some_and(|task| task.is_cancelled())
+            }
+            #[cfg(feature = "ray")]
+            Backend::Ray(_) => crate::ray::cancel::running_is_cancelled(),
         }
     }
 
