@@ -3,6 +3,26 @@
 
 use serde::{Deserialize, Serialize};
 
+// The root crate's streaming pipeline and its ports of Ray's tutorials, compiled into this
+// crate too, so that Ray's workers find their functions in its cdylib: the `ported` binary
+// runs each on the embedded runtime and on the cluster, and checks that the results agree.
+// (Each file's `main` is for `cargo run --example`.)
+#[allow(dead_code)]
+#[path = "../../streaming_pipeline.rs"]
+pub mod streaming_pipeline;
+
+#[allow(dead_code)]
+#[path = "../../ray_docs/monte_carlo_pi.rs"]
+pub mod monte_carlo_pi;
+
+#[allow(dead_code)]
+#[path = "../../ray_docs/map_reduce.rs"]
+pub mod map_reduce;
+
+#[allow(dead_code)]
+#[path = "../../ray_docs/model_selection.rs"]
+pub mod model_selection;
+
 /// The square of `x`.
 #[rustyray::remote]
 pub fn square(x: u64) -> u64 {
