@@ -701,9 +701,7 @@ fn registrations(model: &ImplModel) -> TokenStream {
     };
     let ctor_name = &constructor.name;
     let ctor_id = format!("{class}::{ctor_name}");
-    let names = constructor.names();
-    let tuple = constructor.tuple_type();
-    let type_names = constructor.type_names();
+    let read = constructor.read_args(None);
     let args = constructor.invoke_args();
     let call = if constructor.is_async {
         quote!(<#self_ty>::#ctor_name(#args).await)
@@ -719,7 +717,7 @@ fn registrations(model: &ImplModel) -> TokenStream {
             ::rustyray::Result<::std::boxed::Box<dyn ::std::any::Any + #state_bounds>>,
         > {
             ::std::boxed::Box::pin(async move {
-                let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
+                #read
                 let output: ::rustyray::__private::anyhow::Result<#self_ty> = #wrapped;
                 ::rustyray::__private::#boxed(#ctor_id, output)
             })
@@ -735,21 +733,17 @@ fn registrations(model: &ImplModel) -> TokenStream {
         let name = &m.name;
         let id = format!("{class}::{name}");
         let entry = format_ident!("__rustyray_call_{}", name);
-        let names = m.names();
         let body = if m.streaming {
             // A stream's producer gets where its items go as its last argument.
             let feed = syn::Ident::new("__feed", Span::mixed_site());
-            let feed_ty = quote!(::rustyray::__private::StreamFeed);
-            let tuple = m.tuple_type_with(Some(feed_ty.clone()));
-            let type_names = m.type_names_with(Some(feed_ty));
+            let read = m.read_args(Some(&feed));
             let send = m.stream_entry(quote!(this.#name), &feed, &id);
             quote! {
-                let (#(#names,)* #feed,): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
+                #read
                 #send
             }
         } else {
-            let tuple = m.tuple_type();
-            let type_names = m.type_names();
+            let read = m.read_args(None);
             let stored = m.stored_type();
             let args = m.invoke_args();
             let call = if m.is_async {
@@ -760,7 +754,7 @@ fn registrations(model: &ImplModel) -> TokenStream {
             let wrapped = m.wrap_output(call);
             let encode = m.encode_fn();
             quote! {
-                let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
+                #read
                 let output: ::rustyray::__private::anyhow::Result<#stored> = #wrapped;
                 ::rustyray::__private::#encode(#id, output)
             }

@@ -195,22 +195,18 @@ fn generate(model: &Model) -> TokenStream {
 /// The function's entry for calls by bytes (Ray's workers), and its registration.
 fn registration(callable: &Callable, name_str: &str) -> TokenStream {
     let name = &callable.name;
-    let names = callable.names();
     let body = if callable.streaming {
         // A stream's producer gets where its items go as its last argument.
         let feed = syn::Ident::new("__feed", proc_macro2::Span::mixed_site());
-        let feed_ty = quote!(::rustyray::__private::StreamFeed);
-        let tuple = callable.tuple_type_with(Some(feed_ty.clone()));
-        let type_names = callable.type_names_with(Some(feed_ty));
+        let read = callable.read_args(Some(&feed));
         let send = callable.stream_entry(quote!(super::#name), &feed, name_str);
         quote! {
-            let (#(#names,)* #feed,): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
+            #read
             #send
         }
     } else {
         let stored = callable.stored_type();
-        let tuple = callable.tuple_type();
-        let type_names = callable.type_names();
+        let read = callable.read_args(None);
         let encode = callable.encode_fn();
         let args = callable.invoke_args();
         let call = if callable.is_async {
@@ -220,7 +216,7 @@ fn registration(callable: &Callable, name_str: &str) -> TokenStream {
         };
         let invoke_call = callable.wrap_output(call);
         quote! {
-            let (#(#names,)*): #tuple = ::rustyray::__private::decode(&args, #type_names)?;
+            #read
             let output: ::rustyray::__private::anyhow::Result<#stored> = #invoke_call;
             ::rustyray::__private::#encode(#name_str, output)
         }

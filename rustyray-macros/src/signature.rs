@@ -641,25 +641,28 @@ impl Callable {
         }
     }
 
-    /// The types of the parameters, as a tuple type (with `extra` last, when given).
-    pub(crate) fn tuple_type(&self) -> TokenStream {
-        self.tuple_type_with(None)
+    /// `let name: T = ...;` for each parameter, read from the entry point's `args` one by one
+    /// (each as its own type, so a `Vec` of numbers in a frame is read in one copy), then
+    /// `feed` (a stream's) when given, and a check that nothing is left over.
+    pub(crate) fn read_args(&self, feed: Option<&syn::Ident>) -> TokenStream {
+        let reader = syn::Ident::new("__args", Span::mixed_site());
+        let types = syn::Ident::new("__types", Span::mixed_site());
+        let names = self.names();
+        let tys = self.params.iter().map(|p| &p.ty);
+        let feed_ty = quote!(::rustyray::__private::StreamFeed);
+        let type_names = self.type_names_with(feed.map(|_| feed_ty.clone()));
+        let feed = feed.map(|feed| quote!(let #feed: #feed_ty = #reader.next()?;));
+        quote! {
+            let #types: &[&'static str] = #type_names;
+            let mut #reader = ::rustyray::__private::Arguments::new(&args, #types)?;
+            #(let #names: #tys = #reader.next()?;)*
+            #feed
+            #reader.end()?;
+        }
     }
 
-    /// [`tuple_type`](Self::tuple_type) with `extra` as one more element.
-    pub(crate) fn tuple_type_with(&self, extra: Option<TokenStream>) -> TokenStream {
-        let tys = self.params.iter().map(|p| p.ty.to_token_stream());
-        let tys = tys.chain(extra);
-        quote!((#(#tys,)*))
-    }
-
-    /// The parameters' type names, in order (`&[type_name::<A>(), ..]`), which the framed
-    /// arguments of a call on a Ray worker are checked against.
-    pub(crate) fn type_names(&self) -> TokenStream {
-        self.type_names_with(None)
-    }
-
-    /// [`type_names`](Self::type_names) with `extra`'s name last.
+    /// The parameters' type names, in order (`&[type_name::<A>(), ..]`, with `extra`'s last
+    /// when given), which the framed arguments of a call on a Ray worker are checked against.
     pub(crate) fn type_names_with(&self, extra: Option<TokenStream>) -> TokenStream {
         let tys = self.params.iter().map(|p| p.ty.to_token_stream());
         let tys = tys.chain(extra);

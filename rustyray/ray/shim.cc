@@ -134,39 +134,47 @@ rr_slice Slice(const std::string &s) { return rr_slice{s.data(), s.size()}; }
 // frame, see rustyray/src/frame.rs), or, for anything else (Ray's record of a failure, stored
 // where a value was expected), the data as it is. Rust checks the frame and turns what is not
 // one into an error, so nothing here guesses.
-std::string Contents(const char *data, size_t size) {
-  try {
-    size_t offset = 0;
-    msgpack::object_handle handle = msgpack::unpack(data, size, offset);
-    const msgpack::object &object = handle.get();
-    if (offset == size && object.type == msgpack::type::STR) {
-      return std::string(object.via.str.ptr, object.via.str.size);
-    }
-    if (offset == size && object.type == msgpack::type::BIN) {
-      return std::string(object.via.bin.ptr, object.via.bin.size);
-    }
-  } catch (const std::exception &) {
+// A view of those bytes, read from the msgpack header (str or bin, 8/16/32-bit lengths, or a
+// fixstr) without unpacking: an argument of 64 MiB is not copied on its way to Rust.
+rr_slice View(const char *data, size_t size) {
+  const auto *b = reinterpret_cast<const unsigned char *>(data);
+  auto big_endian = [&](size_t from, size_t n) {
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) len = (len << 8) | b[from + i];
+    return len;
+  };
+  size_t header = 0, len = 0;
+  if (size >= 1 && (b[0] & 0xe0) == 0xa0) {
+    header = 1, len = b[0] & 0x1f;
+  } else if (size >= 2 && (b[0] == 0xd9 || b[0] == 0xc4)) {
+    header = 2, len = b[1];
+  } else if (size >= 3 && (b[0] == 0xda || b[0] == 0xc5)) {
+    header = 3, len = big_endian(1, 2);
+  } else if (size >= 5 && (b[0] == 0xdb || b[0] == 0xc6)) {
+    header = 5, len = big_endian(1, 4);
   }
-  return std::string(data, size);
+  if (header != 0 && header + len == size) return rr_slice{data + header, len};
+  return rr_slice{data, size};
 }
 
-std::string ArgBytes(const ray::internal::ArgsBuffer &buffer) {
-  return Contents(buffer.data(), buffer.size());
+std::string Contents(const char *data, size_t size) {
+  rr_slice view = View(data, size);
+  return std::string(view.data, view.len);
 }
 
-// The registered id (first argument) and the other arguments' bytes.
+// The registered id (first argument) and views of the other arguments' bytes, which live as
+// long as Ray's buffers (the whole call).
 struct Call {
   std::string id;
-  std::vector<std::string> args;
   std::vector<rr_slice> slices;
 
   explicit Call(const ray::internal::ArgsBufferList &buffers) {
     if (buffers.empty()) throw std::invalid_argument("a RustyRay entry point got no id");
-    id = ArgBytes(buffers[0]);
-    args.reserve(buffers.size() - 1);
-    for (size_t i = 1; i < buffers.size(); i++) args.push_back(ArgBytes(buffers[i]));
-    slices.reserve(args.size());
-    for (const auto &arg : args) slices.push_back(Slice(arg));
+    id = Contents(buffers[0].data(), buffers[0].size());
+    slices.reserve(buffers.size() - 1);
+    for (size_t i = 1; i < buffers.size(); i++) {
+      slices.push_back(View(buffers[i].data(), buffers[i].size()));
+    }
   }
 };
 

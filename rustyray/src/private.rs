@@ -93,9 +93,25 @@ impl<E: Display> ViaDisplay for &ErrWrap<E> {
     }
 }
 
-/// Decodes a remote function's argument tuple, whose elements have the types `names`.
-pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], names: &[&'static str]) -> Result<T> {
-    crate::object_store::codec::entry::decode(bytes, names)
+/// A remote function's arguments, read one parameter at a time (see `codec/entry.rs`).
+pub struct Arguments<'a>(crate::object_store::codec::entry::Reader<'a>);
+
+impl<'a> Arguments<'a> {
+    /// The arguments in `bytes`, for parameters of the types `names`.
+    pub fn new(bytes: &'a [u8], names: &'a [&'static str]) -> Result<Arguments<'a>> {
+        crate::object_store::codec::entry::Reader::new(bytes, names).map(Arguments)
+    }
+
+    /// The next argument, as the next parameter's type.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next<T: serde::de::DeserializeOwned + 'static>(&mut self) -> Result<T> {
+        self.0.next()
+    }
+
+    /// Checks that no argument is left over.
+    pub fn end(self) -> Result<()> {
+        self.0.end()
+    }
 }
 
 /// Encodes a remote function's outcome.

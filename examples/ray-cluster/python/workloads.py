@@ -12,6 +12,7 @@ import statistics
 import sys
 import time
 
+import numpy as np
 import ray
 
 
@@ -29,6 +30,11 @@ def div_mod(a, b):
 def numbers(n):
     for i in range(n):
         yield i
+
+
+@ray.remote
+def total(values):
+    return int(values.sum())
 
 
 @ray.remote
@@ -89,6 +95,8 @@ def main():
     out["streams of 3 items"] = rate(
         budget, 10, lambda: [ray.get(list(numbers.remote(3))) for _ in range(10)]
     )
+    big = ray.put(np.arange(8 << 20, dtype=np.uint64))  # 64 MiB, read in place by the worker
+    out["64 MiB Vec<u64> task by &T"] = rate(budget, 1, lambda: ray.get(total.remote(big)))
     out["put + get calls (small)"] = rate(
         budget, 100, lambda: [ray.get(ray.put(i)) for i in range(100)]
     )

@@ -35,6 +35,12 @@ pub fn sum(values: Vec<u64>) -> u64 {
     values.iter().sum()
 }
 
+/// The sum of `values`, borrowed from the object store (the benchmark's large-array task).
+#[rustyray::remote]
+pub fn total(values: &Vec<u64>) -> u64 {
+    values.iter().sum()
+}
+
 /// The first of `pair` plus its name's length, plus the sum of `three`: a tuple and an array
 /// parameter, which take refs gathered from several objects.
 #[rustyray::remote]

@@ -437,7 +437,7 @@ pub(super) fn enter(
 
 /// Decodes `bytes` (an object's: a frame, and the objects its refs name) as a `T`, entering
 /// those objects in `store` first.
-pub(super) fn decode_value<T: serde::de::DeserializeOwned>(
+pub(super) fn decode_value<T: serde::de::DeserializeOwned + 'static>(
     store: &Arc<ObjectStore>,
     bytes: &[u8],
     origin: &str,

@@ -79,7 +79,7 @@ fn display_name(id: &str) -> &str {
 /// Splits off the policy frame an entry point's arguments start with, and checks that every
 /// argument is a RustyRay value: one that is not is Ray's record of a failure upstream (an
 /// actor that died, a lost object), which fails this call with that failure.
-fn prepare<P: serde::de::DeserializeOwned>(
+fn prepare<P: serde::de::DeserializeOwned + 'static>(
     id: &str,
     args: &[&[u8]],
 ) -> crate::Result<(P, Arguments)> {
@@ -182,7 +182,8 @@ fn gather<'a>(
                 found: frame::intern(frame.type_name),
             });
         }
-        payload.extend_from_slice(frame.payload);
+        // The parameter's encoding is its parts' postcard encodings, one after the other.
+        payload.extend_from_slice(&frame.postcard()?);
     }
     Ok(frame::wrap(&gathered.type_name, &payload))
 }
@@ -209,7 +210,7 @@ pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
         // Running at all means the group is reserved: its value is `()`.
         return frame::encode(&()).map_err(|e| errors::encode(&e));
     }
-    let (policy, args): (TaskPolicy, _) = prepare(id, args).map_err(|e| errors::encode(&e))?;
+    let (policy, mut args): (TaskPolicy, _) = prepare(id, args).map_err(|e| errors::encode(&e))?;
     let scope = &policy.cancel;
     // A cancelled task does not start, and one cancelled while it ran stores no result, so
     // the tasks waiting for its object fail too (see `cancel.rs`).
@@ -223,12 +224,17 @@ pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
     };
     let mut retries = policy.max_retries;
     loop {
+        // The last try takes the arguments' bytes; an earlier one copies them.
+        let frames = match retries {
+            0 => std::mem::take(&mut args.frames),
+            _ => args.frames.clone(),
+        };
         let outcome = catch_body(AssertUnwindSafe(|| {
             scope.running(|| {
                 if cancelled() {
                     return Err(cancel_error());
                 }
-                let bytes = returning(registry::invoke(id, args.frames.clone()))?;
+                let bytes = returning(registry::invoke(id, frames))?;
                 match cancelled() {
                     true => Err(cancel_error()),
                     false => Ok(bytes),

@@ -14,8 +14,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use ray_cluster::{div_mod, numbers, square, Counter};
+use ray_cluster::{div_mod, numbers, square, total, Counter};
 use rustyray::{ActorHandle, ObjectRef};
+
+/// The elements of the large array: 64 MiB of `u64`.
+const BIG: u64 = 8 << 20;
 
 /// Runs `round` (which does `ops` operations) for about `budget`, in rounds; the median rate.
 fn rate(budget: Duration, ops: u64, mut round: impl FnMut()) -> f64 {
@@ -133,6 +136,15 @@ fn main() -> rustyray::Result<()> {
                 let items: Vec<ObjectRef<u64>> = numbers::remote(3).collect();
                 rustyray::get_all(&items).expect("items");
             }
+        }),
+    ));
+    // A 64 MiB array (8 Mi u64s), put once, read by one task at a time by `&T`.
+    let big = rustyray::put((0..BIG).collect::<Vec<u64>>())?;
+    ours.push((
+        "64 MiB Vec<u64> task by &T",
+        rate(budget, 1, || {
+            let sum = rustyray::get(&total::remote(&big)).expect("task");
+            assert_eq!(sum, BIG * (BIG - 1) / 2);
         }),
     ));
     ours.push((

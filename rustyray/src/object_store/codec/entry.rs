@@ -44,23 +44,116 @@ fn encoding() -> Encoding {
     ENCODING.with(Cell::get)
 }
 
+/// The error for arguments that do not fit the parameters.
+fn shape(e: String) -> Error {
+    Error::Serialization(format!(
+        "the arguments do not match the function's parameters: {e}"
+    ))
+}
+
+/// Reads a call's arguments one parameter at a time, each as its own type: so that a `Vec` of
+/// plain numbers in a frame is read in one copy (see `raw.rs`), which a tuple's serde
+/// decoding, element by element, cannot do.
+pub(crate) struct Reader<'a> {
+    names: &'a [&'static str],
+    read: usize,
+    from: From<'a>,
+}
+
+enum From<'a> {
+    /// Postcard, or frames one after the other: the bytes not read yet.
+    Bytes(&'a [u8]),
+    /// A JSON array's elements not read yet.
+    Json(std::vec::IntoIter<serde_json::Value>),
+}
+
+impl<'a> Reader<'a> {
+    /// The arguments in `bytes`, for parameters of the types `names` (in order).
+    pub(crate) fn new(bytes: &'a [u8], names: &'a [&'static str]) -> crate::Result<Reader<'a>> {
+        let from = match encoding() {
+            Encoding::Json => {
+                let values: Vec<serde_json::Value> =
+                    serde_json::from_slice(bytes).map_err(|e| shape(e.to_string()))?;
+                if values.len() != names.len() {
+                    return Err(shape(format!(
+                        "{} arguments for {} parameters",
+                        values.len(),
+                        names.len()
+                    )));
+                }
+                From::Json(values.into_iter())
+            }
+            Encoding::Postcard | Encoding::Framed => From::Bytes(bytes),
+        };
+        Ok(Reader {
+            names,
+            read: 0,
+            from,
+        })
+    }
+
+    /// The next argument, as a `T` (the next parameter's type).
+    pub(crate) fn next<T: serde::de::DeserializeOwned + 'static>(&mut self) -> crate::Result<T> {
+        let index = self.read;
+        self.read += 1;
+        let missing = || shape(format!("no argument {} of {}", index + 1, self.names.len()));
+        match &mut self.from {
+            From::Json(values) => {
+                let value = values.next().ok_or_else(missing)?;
+                serde_json::from_value(value).map_err(|e| shape(e.to_string()))
+            }
+            From::Bytes(rest) if encoding() != Encoding::Framed => {
+                let (value, after) =
+                    postcard::take_from_bytes(rest).map_err(|e| shape(super::postcard_error(e)))?;
+                *rest = after;
+                Ok(value)
+            }
+            From::Bytes(rest) => {
+                let expected = *self.names.get(index).ok_or_else(missing)?;
+                let what = format!("argument {} of {}", index + 1, self.names.len());
+                let (frame, after) = frame::split(rest).map_err(|not| {
+                    not.error(&what, rest, |_| shape(format!("{what} is not a value")))
+                })?;
+                if frame.type_name != expected {
+                    return Err(Error::TypeMismatch {
+                        expected,
+                        found: frame::intern(frame.type_name),
+                    });
+                }
+                *rest = after;
+                frame.decode()
+            }
+        }
+    }
+
+    /// Checks that no argument is left over.
+    pub(crate) fn end(self) -> crate::Result<()> {
+        match self.from {
+            From::Bytes([]) => Ok(()),
+            From::Json(values) if values.len() == 0 => Ok(()),
+            From::Bytes(rest) if encoding() != Encoding::Framed => Err(shape(format!(
+                "{} bytes are left over after the {} parameters (more arguments than \
+                 parameters, or arguments of other types)",
+                rest.len(),
+                self.names.len()
+            ))),
+            _ => Err(shape(format!("more than {} arguments", self.names.len()))),
+        }
+    }
+}
+
 /// Decodes an argument tuple whose elements have the types `names` (in order).
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     names: &[&'static str],
 ) -> crate::Result<T> {
-    let shape = |e: String| {
-        Error::Serialization(format!(
-            "the arguments do not match the function's parameters: {e}"
-        ))
-    };
     match encoding() {
         Encoding::Postcard => exact(bytes).map_err(shape),
         Encoding::Json => serde_json::from_slice(bytes).map_err(|e| shape(e.to_string())),
         Encoding::Framed => {
-            // Each argument's frame must name its parameter's type; their payloads,
-            // one after the other, are the tuple's postcard encoding.
-            let mut payloads = Vec::with_capacity(bytes.len());
+            // Each argument's frame must name its parameter's type; each element of the tuple
+            // is read from its own frame's payload, where it lies (no payload is copied).
+            let mut frames = Vec::with_capacity(names.len());
             let mut rest = bytes;
             for (i, &expected) in names.iter().enumerate() {
                 let what = format!("argument {} of {}", i + 1, names.len());
@@ -73,19 +166,108 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
                         found: frame::intern(frame.type_name),
                     });
                 }
-                payloads.extend_from_slice(frame.payload);
+                frames.push(frame);
                 rest = after;
             }
             if !rest.is_empty() {
                 return Err(shape(format!("more than {} arguments", names.len())));
             }
-            exact(&payloads).map_err(shape)
+            T::deserialize(Arguments(frames)).map_err(|e| shape(super::postcard_error_text(e)))
         }
     }
 }
 
+/// A call's argument frames, read as the tuple of its parameters.
+struct Arguments<'a>(Vec<frame::Frame<'a>>);
+
+impl<'de> serde::Deserializer<'de> for Arguments<'de> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_seq(ArgumentFrames(self.0.into_iter()))
+    }
+
+    fn deserialize_unit<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.0.is_empty() {
+            true => visitor.visit_unit(),
+            false => self.deserialize_any(visitor),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+        ignored_any
+    }
+}
+
+/// The frames, one tuple element each.
+struct ArgumentFrames<'a>(std::vec::IntoIter<frame::Frame<'a>>);
+
+impl<'a> serde::de::SeqAccess<'a> for ArgumentFrames<'a> {
+    type Error = serde::de::value::Error;
+
+    fn next_element_seed<S: serde::de::DeserializeSeed<'a>>(
+        &mut self,
+        seed: S,
+    ) -> Result<Option<S::Value>, Self::Error> {
+        use serde::de::Error as _;
+        let Some(frame) = self.0.next() else {
+            return Ok(None);
+        };
+        if frame.kind != super::raw::POSTCARD {
+            return seed
+                .deserialize(RawValue(frame.kind, frame.payload))
+                .map(Some);
+        }
+        let mut de = postcard::Deserializer::from_bytes(frame.payload);
+        let value = seed
+            .deserialize(&mut de)
+            .map_err(|e| Self::Error::custom(super::postcard_error(e)))?;
+        match de.finalize() {
+            Ok([]) => Ok(Some(value)),
+            Ok(left) => Err(Self::Error::custom(format!(
+                "{} bytes are left over after the value of `{}` (an argument of another type)",
+                left.len(),
+                frame.type_name
+            ))),
+            Err(e) => Err(Self::Error::custom(super::postcard_error(e))),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.0.len())
+    }
+}
+
+/// A `Vec` of plain numbers in its raw bytes (see `raw.rs`).
+struct RawValue<'a>(u8, &'a [u8]);
+
+impl<'de> serde::Deserializer<'de> for RawValue<'de> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        super::raw::visit(self.0, self.1, visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+        ignored_any
+    }
+}
+
 /// Encodes an entry point's result.
-pub(crate) fn encode<T: serde::Serialize>(value: &T) -> crate::Result<Vec<u8>> {
+pub(crate) fn encode<T: serde::Serialize + 'static>(value: &T) -> crate::Result<Vec<u8>> {
     let failed = |e: String| Error::Serialization(e);
     match encoding() {
         Encoding::Postcard => {
@@ -99,7 +281,7 @@ pub(crate) fn encode<T: serde::Serialize>(value: &T) -> crate::Result<Vec<u8>> {
 /// Encodes an entry point's tuple result that a `num_returns` call splits: on Ray, as its
 /// fields' frames (so each part can be read, or passed on, without the tuple's types); else as
 /// the tuple.
-pub(crate) fn encode_parts<T: serde::Serialize>(
+pub(crate) fn encode_parts<T: serde::Serialize + 'static>(
     value: &T,
     frames: impl FnOnce(&T) -> crate::Result<Vec<Vec<u8>>>,
 ) -> crate::Result<Vec<u8>> {
@@ -156,6 +338,34 @@ mod tests {
         extra.extend(frame::encode(&1u8).unwrap());
         assert!(framed::<(u32, String)>(&extra, &names).is_err());
         assert!(framed::<(u32,)>(&[0x2A], &names[..1]).is_err());
+    }
+
+    #[test]
+    fn vecs_of_numbers_cross_as_raw_bytes_beside_postcard_values() {
+        let big: Vec<u64> = (0..1000).map(|i| i * 1_000_003).collect();
+        let floats = vec![0.5f64, -2.0];
+        let names = [
+            std::any::type_name::<Vec<u64>>(),
+            std::any::type_name::<String>(),
+            std::any::type_name::<Vec<f64>>(),
+        ];
+        let first = frame::encode(&big).unwrap();
+        let (head, _) = frame::split(&first).unwrap();
+        assert_eq!(head.payload.len(), 8000, "raw, not varints");
+        let mut bytes = first.clone();
+        bytes.extend(frame::encode(&"x".to_owned()).unwrap());
+        bytes.extend(frame::encode(&floats).unwrap());
+        let (a, b, c) = framed::<(Vec<u64>, String, Vec<f64>)>(&bytes, &names).unwrap();
+        assert_eq!((a, b.as_str(), c), (big.clone(), "x", floats));
+        assert_eq!(
+            frame::decode::<Vec<u64>>(&first, "it", |_| unreachable!()).unwrap(),
+            big
+        );
+        // A raw payload is read as its own type only.
+        assert!(frame::decode::<Vec<i64>>(&first, "it", |_| unreachable!()).is_err());
+        assert_eq!(head.postcard().unwrap(), postcard::to_stdvec(&big).unwrap());
+        let cut = &first[..first.len() - 3];
+        assert!(frame::decode::<Vec<u64>>(cut, "it", |_| unreachable!()).is_err());
     }
 
     #[test]

@@ -8,8 +8,11 @@
 //! integer 42), so a value must say what it is before it is decoded:
 //!
 //! ```text
-//! magic C1 'R' 'R' 'Y' | version u8 | type name: len u16 LE, UTF-8 | payload: len u64 LE, postcard
+//! magic C1 'R' 'R' 'Y' | version u8 | kind u8 | type name: len u16 LE, UTF-8 | payload: len u64 LE
 //! ```
+//!
+//! The payload is postcard (kind 0), or for a `Vec` of plain numbers its elements' raw
+//! little-endian bytes (the kinds of `raw.rs`).
 //!
 //! `0xC1` is the one byte msgpack never uses, and protobuf records (Ray's errors) never start
 //! with it either. The type name is `std::any::type_name`, the same string in every process
@@ -24,16 +27,19 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::protobuf::{Fields, Value};
+use super::raw;
 use crate::error::{Error, Result};
 
 const MAGIC: [u8; 4] = [0xC1, b'R', b'R', b'Y'];
 /// The frame version this build writes and reads.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
-/// One frame read from bytes: the type it says it holds and its postcard payload.
+/// One frame read from bytes: the type it says it holds and its payload.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Frame<'a> {
     pub(crate) type_name: &'a str,
+    /// How the payload is encoded: [`raw::POSTCARD`], or a kind of `raw.rs`.
+    pub(crate) kind: u8,
     pub(crate) payload: &'a [u8],
 }
 
@@ -48,20 +54,32 @@ pub(crate) enum NotAFrame {
     Truncated,
 }
 
-/// Encodes `value` in a frame naming its type.
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+/// Encodes `value` in a frame naming its type: a `Vec` of plain numbers as its raw bytes,
+/// anything else in postcard.
+pub(crate) fn encode<T: Serialize + 'static>(value: &T) -> Result<Vec<u8>> {
+    let name = std::any::type_name::<T>();
+    if let Some((kind, payload)) = raw::encode(value) {
+        return Ok(wrap_kind(name, kind, &payload));
+    }
+
     let payload =
         postcard::to_stdvec(value).map_err(|e| Error::Serialization(super::postcard_error(e)))?;
-    Ok(wrap(std::any::type_name::<T>(), &payload))
+    Ok(wrap(name, &payload))
 }
 
-/// A frame around `payload`, said to hold a `type_name`.
+/// A frame around the postcard `payload`, said to hold a `type_name`.
 pub(crate) fn wrap(type_name: &str, payload: &[u8]) -> Vec<u8> {
+    wrap_kind(type_name, raw::POSTCARD, payload)
+}
+
+/// A frame around `payload` of `kind`, said to hold a `type_name`.
+fn wrap_kind(type_name: &str, kind: u8, payload: &[u8]) -> Vec<u8> {
     // Type names are far below 64 KiB; a longer one is cut (and then never matches).
     let name = &type_name.as_bytes()[..type_name.len().min(u16::MAX as usize)];
-    let mut out = Vec::with_capacity(4 + 1 + 2 + name.len() + 8 + payload.len());
+    let mut out = Vec::with_capacity(4 + 2 + 2 + name.len() + 8 + payload.len());
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
+    out.push(kind);
     out.extend_from_slice(&(name.len() as u16).to_le_bytes());
     out.extend_from_slice(name);
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
@@ -119,13 +137,21 @@ pub(crate) fn split(bytes: &[u8]) -> std::result::Result<(Frame<'_>, &[u8]), Not
     if version != VERSION {
         return Err(NotAFrame::Version(version));
     }
+    let (&kind, rest) = rest.split_first().ok_or(NotAFrame::Truncated)?;
     let (len, rest) = take::<2>(rest)?;
     let (name, rest) = take_n(rest, u16::from_le_bytes(len) as usize)?;
     let type_name = std::str::from_utf8(name).map_err(|_| NotAFrame::Truncated)?;
     let (len, rest) = take::<8>(rest)?;
     let len = usize::try_from(u64::from_le_bytes(len)).map_err(|_| NotAFrame::Truncated)?;
     let (payload, rest) = take_n(rest, len)?;
-    Ok((Frame { type_name, payload }, rest))
+    Ok((
+        Frame {
+            type_name,
+            kind,
+            payload,
+        },
+        rest,
+    ))
 }
 
 fn take<const N: usize>(bytes: &[u8]) -> std::result::Result<([u8; N], &[u8]), NotAFrame> {
@@ -142,7 +168,7 @@ fn take_n(bytes: &[u8], n: usize) -> std::result::Result<(&[u8], &[u8]), NotAFra
 
 impl Frame<'_> {
     /// The payload decoded as a `T`, if the frame says it holds one.
-    pub(crate) fn decode<T: DeserializeOwned>(&self) -> Result<T> {
+    pub(crate) fn decode<T: DeserializeOwned + 'static>(&self) -> Result<T> {
         let expected = std::any::type_name::<T>();
         if self.type_name != expected {
             return Err(Error::TypeMismatch {
@@ -150,15 +176,30 @@ impl Frame<'_> {
                 found: intern(self.type_name),
             });
         }
-        super::exact(self.payload).map_err(|e| {
+        let decoded = match self.kind {
+            raw::POSTCARD => super::exact(self.payload),
+            kind => raw::decode_as::<T>(kind, self.payload)
+                .unwrap_or_else(|| Err(format!("a payload of kind {kind} for another type"))),
+        };
+        decoded.map_err(|e| {
             Error::Serialization(format!("a framed `{expected}` does not decode: {e}"))
         })
+    }
+
+    /// The payload's postcard encoding (made from a raw one).
+    pub(crate) fn postcard(&self) -> Result<std::borrow::Cow<'_, [u8]>> {
+        match self.kind {
+            raw::POSTCARD => Ok(self.payload.into()),
+            kind => raw::to_postcard(kind, self.payload)
+                .map(Into::into)
+                .map_err(|e| Error::Serialization(format!("a framed `{}`: {e}", self.type_name))),
+        }
     }
 }
 
 /// Decodes the one frame `bytes` hold as a `T`. `what` names where the bytes came from, for
 /// errors; bytes that are no frame at all are handed to `foreign` to make the error.
-pub(crate) fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned + 'static>(
     bytes: &[u8],
     what: &str,
     foreign: impl FnOnce(&[u8]) -> Error,

@@ -15,6 +15,8 @@ pub(crate) mod entry;
 #[cfg_attr(not(feature = "ray"), allow(dead_code))]
 pub(crate) mod frame;
 pub(crate) mod protobuf;
+#[cfg_attr(not(feature = "ray"), allow(dead_code))]
+pub(crate) mod raw;
 use crate::error::{Error, Result};
 
 /// The length of `value`'s postcard encoding, counted without allocating.
@@ -144,6 +146,11 @@ pub(crate) fn postcard_error(error: postcard::Error) -> String {
         }
         (error, _) => error.to_string(),
     }
+}
+
+/// What a serde error of our own deserializers says (a custom error's message).
+pub(crate) fn postcard_error_text(error: serde::de::value::Error) -> String {
+    error.to_string()
 }
 
 /// Decodes a postcard encoding that must be all of `bytes`: bytes left over mean the caller
