@@ -7,7 +7,9 @@
 //! ```
 //!
 //! The workloads are Ray's (`ray microbenchmark`): no-op tasks and actor calls, one at a time
-//! ("sync") or 1000 submitted before getting them all ("async"), and small puts and gets. Each
+//! ("sync") or 1000 submitted before getting them all ("async"), and small puts and gets; then
+//! tasks of two returns, streams (items, and streams started) and a task over a 64 MiB array
+//! (a NumPy array on the Python side). Each
 //! side first lets the head settle (workers started, a pause), then times each line for
 //! seconds, in rounds, and reports the median. Without `RUSTYRAY_PYTHON` (a Python with `ray`
 //! installed), the Python column says so instead of quoting figures from another machine.
