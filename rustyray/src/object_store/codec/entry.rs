@@ -109,17 +109,10 @@ impl<'a> Reader<'a> {
                 Ok(value)
             }
             From::Bytes(rest) => {
-                let expected = *self.names.get(index).ok_or_else(missing)?;
-                let what = format!("argument {} of {}", index + 1, self.names.len());
-                let (frame, after) = frame::split(rest).map_err(|not| {
-                    not.error(&what, rest, |_| shape(format!("{what} is not a value")))
-                })?;
-                if frame.type_name != expected {
-                    return Err(Error::TypeMismatch {
-                        expected,
-                        found: frame::intern(frame.type_name),
-                    });
+                if index >= self.names.len() {
+                    return Err(missing());
                 }
+                let (frame, after) = argument_frame(rest, index, self.names)?;
                 *rest = after;
                 frame.decode()
             }
@@ -155,17 +148,8 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
             // is read from its own frame's payload, where it lies (no payload is copied).
             let mut frames = Vec::with_capacity(names.len());
             let mut rest = bytes;
-            for (i, &expected) in names.iter().enumerate() {
-                let what = format!("argument {} of {}", i + 1, names.len());
-                let (frame, after) = frame::split(rest).map_err(|not| {
-                    not.error(&what, rest, |_| shape(format!("{what} is not a value")))
-                })?;
-                if frame.type_name != expected {
-                    return Err(Error::TypeMismatch {
-                        expected,
-                        found: frame::intern(frame.type_name),
-                    });
-                }
+            for i in 0..names.len() {
+                let (frame, after) = argument_frame(rest, i, names)?;
                 frames.push(frame);
                 rest = after;
             }
@@ -175,6 +159,26 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
             T::deserialize(Arguments(frames)).map_err(|e| shape(super::postcard_error_text(e)))
         }
     }
+}
+
+/// The frame of argument `index` at the start of `rest`, checked against its parameter's type
+/// (`names[index]`), and the bytes after it.
+fn argument_frame<'a>(
+    rest: &'a [u8],
+    index: usize,
+    names: &[&'static str],
+) -> crate::Result<(frame::Frame<'a>, &'a [u8])> {
+    let expected = names[index];
+    let what = format!("argument {} of {}", index + 1, names.len());
+    let (frame, after) = frame::split(rest)
+        .map_err(|not| not.error(&what, rest, |_| shape(format!("{what} is not a value"))))?;
+    if frame.type_name != expected {
+        return Err(Error::TypeMismatch {
+            expected,
+            found: frame::intern(frame.type_name),
+        });
+    }
+    Ok((frame, after))
 }
 
 /// A call's argument frames, read as the tuple of its parameters.
