@@ -32,6 +32,9 @@ use crate::task::BoxFuture;
 /// How old a worker's copy of a board may be when it is asked.
 pub(crate) const REFRESH: Duration = Duration::from_millis(100);
 
+/// How long a read of a board may take before the copy is used as it is.
+const READ_TIMEOUT: Duration = Duration::from_secs(1);
+
 const CONSTRUCTOR: &str = "rustyray::cancel::CancelBoard::new";
 const CANCEL: &str = "rustyray::cancel::CancelBoard::cancel";
 const SINCE: &str = "rustyray::cancel::CancelBoard::since";
@@ -150,7 +153,10 @@ impl View {
         let Some(board) = &self.board else { return };
         let mut call = board.call("since").registered(SINCE);
         let _from = call.arg(self.seen);
-        let added: Result<Vec<u64>> = crate::api::get(&call.spawn_shared(runs_there));
+        // A board slow to answer (its node lost, say) leaves the copy as it was for this read:
+        // every task start of this process waits for the read.
+        let added: Result<Vec<u64>> =
+            crate::api::get_timeout(&call.spawn_shared(runs_there), READ_TIMEOUT);
         match added {
             Ok(added) => {
                 self.seen += added.len() as u64;
