@@ -532,10 +532,11 @@ fn a_crash_retries_only_the_concurrent_calls_it_interrupted() {
 }
 
 #[test]
-fn without_max_concurrency_calls_run_one_at_a_time_in_order() {
+fn with_max_concurrency_1_calls_run_one_at_a_time_in_order() {
     let rt = runtime(2);
     let _g = rt.enter();
-    let actor = Rendezvous::remote(1); // max_concurrency defaults to 1
+    // An async actor's default is 1000 calls at once (tests/actor_semantics.rs).
+    let actor = Rendezvous::options().max_concurrency(1).remote(1);
     let met: Vec<_> = (0..3).map(|i| actor.meet(i)).collect();
     assert_eq!(rustyray::get_all(&met).unwrap(), vec![0, 1, 2]);
     let log = rustyray::get(&actor.log()).unwrap();

@@ -6,6 +6,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 
 use crate::args::Errors;
+use crate::options::{self, OptionValue, Takes};
 use crate::signature::{self, Callable, Receiver};
 
 /// What `#[rustyray::actor(..)]` says on the impl.
@@ -16,21 +17,41 @@ struct ImplOptions {
     concurrent: Option<syn::Ident>,
     /// `concurrency_groups(io = 4, ..)`: each group's name and limit, in order.
     groups: Vec<(String, usize)>,
+    /// Class defaults of the actor's options (`max_concurrency = 8`, `num_cpus = 1`, ..),
+    /// which `Type::options()` starts from.
+    defaults: Vec<(syn::Ident, OptionValue)>,
 }
+
+/// The options `#[rustyray::actor(..)]` takes as class defaults, as Ray's `@ray.remote(..)`
+/// on a class does.
+const CLASS_OPTIONS: &[(&str, Takes)] = &[
+    ("max_concurrency", Takes::Count),
+    ("num_cpus", Takes::Number),
+    ("num_gpus", Takes::Number),
+    ("resources", Takes::Resources),
+    ("max_restarts", Takes::Count),
+    ("max_task_retries", Takes::Count),
+];
+
+/// What an async (`concurrent`) actor runs at once unless told otherwise: Ray's default for
+/// async actors.
+const ASYNC_DEFAULT_CONCURRENCY: u32 = 1000;
 
 fn parse_impl_options(attr: TokenStream) -> syn::Result<ImplOptions> {
     let mut options = ImplOptions::default();
     if attr.is_empty() {
         return Ok(options);
     }
-    let usage = "#[rustyray::actor] takes `concurrent` and `concurrency_groups(name = limit, ..)` \
-                 (on the impl); set other options per actor with \
-                 `Type::options().name(..).max_restarts(..).remote(..)`";
+    let usage = "#[rustyray::actor] takes `concurrent`, `concurrency_groups(name = limit, ..)` \
+                 and class defaults (`max_concurrency = n`, `num_cpus = n`, `num_gpus = n`, \
+                 `resources(name = amount)`, `max_restarts = n`, `max_task_retries = n`) on the \
+                 impl; set a name per actor with `Type::options().name(..).remote(..)`";
     let metas = syn::parse::Parser::parse2(
         syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated,
         attr.clone(),
     )
     .map_err(|_| syn::Error::new_spanned(&attr, usage))?;
+    let mut class_defaults = TokenStream::new();
     for meta in metas {
         match &meta {
             syn::Meta::Path(path) if path.is_ident("concurrent") => {
@@ -80,8 +101,48 @@ fn parse_impl_options(attr: TokenStream) -> syn::Result<ImplOptions> {
                     .concurrent
                     .get_or_insert_with(|| syn::Ident::new("concurrency_groups", list.path.span()));
             }
-            other => return Err(syn::Error::new_spanned(other, usage)),
+            syn::Meta::Path(_) => return Err(syn::Error::new_spanned(meta, usage)),
+            // Class defaults, and anything else (refused with the list of options).
+            _ => {
+                if !class_defaults.is_empty() {
+                    class_defaults.extend(quote!(,));
+                }
+                class_defaults.extend(meta.to_token_stream());
+            }
         }
+    }
+    let mut errors = Errors::default();
+    options.defaults = options::parse(
+        class_defaults,
+        CLASS_OPTIONS,
+        "besides `concurrent` and `concurrency_groups(..)`, actors",
+        &mut errors,
+    );
+    errors.finish()?;
+    let concurrency = options
+        .defaults
+        .iter()
+        .find(|(key, _)| key == "max_concurrency");
+    match (concurrency, &options.concurrent) {
+        (Some((key, OptionValue::Count(0))), _) => {
+            return Err(syn::Error::new_spanned(
+                key,
+                "max_concurrency = 0 would never run a call; use 1 or more",
+            ))
+        }
+        (Some((key, OptionValue::Count(n))), None) if *n > 1 => {
+            return Err(syn::Error::new_spanned(
+                key,
+                "max_concurrency above 1 needs methods that may interleave: add `concurrent` \
+                 (#[rustyray::actor(concurrent, max_concurrency = ..)]) so the actor's async \
+                 `&self` methods run side by side",
+            ))
+        }
+        (None, Some(_)) => options.defaults.push((
+            syn::Ident::new("max_concurrency", Span::call_site()),
+            OptionValue::Count(ASYNC_DEFAULT_CONCURRENCY),
+        )),
+        _ => {}
     }
     Ok(options)
 }
@@ -109,6 +170,16 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         return Err(syn::Error::new_spanned(
             word,
             "`concurrent` goes on the actor's impl block: #[rustyray::actor(concurrent)] impl ..",
+        ));
+    }
+    if let (Some((key, _)), false) = (options.defaults.first(), matches!(item, syn::Item::Impl(_)))
+    {
+        return Err(syn::Error::new_spanned(
+            key,
+            format!(
+                "`{key}` goes on the actor's impl block, as a class default: \
+                 #[rustyray::actor({key} = ..)] impl .."
+            ),
         ));
     }
     match item {
@@ -222,10 +293,16 @@ struct ImplModel {
     groups: Vec<(String, usize)>,
     /// Each method's concurrency group (0: the default one), in the order of `methods`.
     method_groups: Vec<u8>,
+    /// The class defaults of its options.
+    defaults: Vec<(syn::Ident, OptionValue)>,
 }
 
 fn parse_impl(mut item: syn::ItemImpl, options: ImplOptions) -> syn::Result<ImplModel> {
-    let ImplOptions { concurrent, groups } = options;
+    let ImplOptions {
+        concurrent,
+        groups,
+        defaults,
+    } = options;
     let mut method_groups = Vec::new();
     let mut errors = Errors::default();
     if let Some((_, path, _)) = &item.trait_ {
@@ -410,6 +487,7 @@ fn parse_impl(mut item: syn::ItemImpl, options: ImplOptions) -> syn::Result<Impl
         concurrent,
         groups,
         method_groups,
+        defaults,
     })
 }
 
@@ -522,10 +600,12 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
         concurrent,
         groups,
         method_groups,
+        defaults,
     } = model;
     let methods_ty = sibling("Methods");
     let options_ty = sibling("Options");
     let builder = syn::Ident::new("__builder", Span::mixed_site());
+    let class_defaults = options::setters(defaults);
 
     // Constructor: `Type::remote(..)` and `Type::options()...remote(..)`.
     let ctor_name = &constructor.name;
@@ -643,9 +723,13 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
                 <#self_ty>::options().remote(#(#ctor_names),*)
             }
 
-            /// Options of a new actor (name, restarts, concurrency); finish with `.remote(..)`.
+            /// Options of a new actor (name, restarts, concurrency), starting from the class
+            /// defaults given in `#[rustyray::actor(..)]`; finish with `.remote(..)`.
             pub fn options() -> #options_ty {
-                #options_ty(::core::default::Default::default())
+                #options_ty(
+                    <::rustyray::actor::ActorOptions as ::core::default::Default>::default()
+                        #class_defaults
+                )
             }
         }
 

@@ -330,7 +330,8 @@ macro_rules! actor_option_methods {
             max_task_retries(n: u32) |o| o.max_task_retries = n
         }
         $crate::__task_option! { $mode
-            /// How many async calls may interleave (default 1: one call at a time).
+            /// How many async calls may interleave (default 1: one call at a time; 1000 for
+            /// an actor with `#[rustyray::actor(concurrent)]`, as Ray's async actors).
             max_concurrency(n: usize) |o| o.max_concurrency = n
         }
         $crate::__task_option! { $mode
@@ -344,9 +345,14 @@ macro_rules! actor_option_methods {
             num_gpus(n: f64) |o| o.num_gpus = n
         }
         $crate::__task_option! { $mode
-            /// An amount of a custom resource the actor holds for its whole life.
+            /// An amount of a custom resource the actor holds for its whole life (replacing
+            /// the amount of that resource set before, a class default say).
             resource(name: impl ::core::convert::Into<::std::string::String>, amount: f64)
-                |o| o.resources.push((name.into(), amount))
+                |o| {
+                    let name = name.into();
+                    o.resources.retain(|(held, _)| *held != name);
+                    o.resources.push((name, amount))
+                }
         }
         $crate::__task_option! { $mode
             /// Holds the actor's resources inside bundle `bundle` of placement group `pg`

@@ -32,7 +32,7 @@ struct Tracker {
     seen: Vec<Point>,
 }
 
-#[rustyray::actor]
+#[rustyray::actor(max_restarts = 1, max_task_retries = 1, num_cpus = 0.5, resources(disk = 1))]
 impl Tracker {
     async fn new() -> Result<Self, std::io::Error> {
         Ok(Tracker { seen: Vec::new() })
@@ -59,7 +59,11 @@ async fn main() -> rustyray::Result<()> {
     let p = shift::options().num_cpus(1.0).remote(origin::remote(), (3.0, 4.0));
     assert_eq!(norm::remote(&p).await?, 5.0);
     let same = unresolved::remote(p.clone()).await?;
-    let tracker: ActorHandle<Tracker> = Tracker::options().name("t").max_restarts(1).remote();
+    let tracker: ActorHandle<Tracker> = Tracker::options()
+        .name("t")
+        .max_restarts(2)
+        .resource("disk", 0.0)
+        .remote();
     tracker.record(&same);
     tracker.clear();
     assert_eq!(tracker.last().await?, None);
