@@ -139,3 +139,164 @@ fn class_options_are_defaults_that_options_overrides() {
         2
     );
 }
+
+// ---- cancelling a running call -----------------------------------------------------------------
+
+/// One counter per test (tests run in parallel), read from outside the actor, since a sync
+/// `&mut self` call has the actor to itself while it runs.
+static COUNTERS: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
+static SAW_CANCEL: [std::sync::atomic::AtomicBool; 8] =
+    [const { std::sync::atomic::AtomicBool::new(false) }; 8];
+
+#[rustyray::actor]
+struct Worker {
+    slot: usize,
+}
+
+#[rustyray::actor(concurrent)]
+impl Worker {
+    fn new(slot: usize) -> Self {
+        Worker { slot }
+    }
+
+    #[rustyray(skip)]
+    fn count(&self) -> &'static AtomicU64 {
+        &COUNTERS[self.slot]
+    }
+
+    /// Counts up at every `.await` for as long as it runs.
+    async fn spin(&self) -> u64 {
+        loop {
+            self.count().fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Counts up without ever awaiting, until it sees its cancel.
+    async fn busy(&self) -> u64 {
+        while !rustyray::is_cancelled() {
+            self.count().fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        SAW_CANCEL[self.slot].store(true, Ordering::SeqCst);
+        self.count().load(Ordering::SeqCst)
+    }
+
+    /// A sync method: counts up until it sees its cancel.
+    fn grind(&mut self) -> u64 {
+        while !rustyray::is_cancelled() {
+            self.count().fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        SAW_CANCEL[self.slot].store(true, Ordering::SeqCst);
+        self.count().load(Ordering::SeqCst)
+    }
+
+    async fn is_cancelled_here(&self) -> bool {
+        rustyray::is_cancelled()
+    }
+}
+
+/// Waits until the test's counter moves, so the call is surely running.
+fn wait_until_running(slot: usize) {
+    let start = COUNTERS[slot].load(Ordering::SeqCst);
+    while COUNTERS[slot].load(Ordering::SeqCst) == start {
+        std::thread::yield_now();
+    }
+}
+
+/// Asserts the test's counter stopped moving.
+fn assert_stopped(slot: usize) {
+    let stopped = COUNTERS[slot].load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(
+        COUNTERS[slot].load(Ordering::SeqCst),
+        stopped,
+        "still counting"
+    );
+}
+
+fn assert_cancelled_as(call: &rustyray::ObjectRef<u64>, method: &str) {
+    match rustyray::get_timeout(call, DEADLOCK_GUARD) {
+        Err(Error::Cancelled { function }) => assert_eq!(function, method),
+        other => panic!("expected Cancelled, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_cancelled_running_async_call_is_dropped_at_its_next_await() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let worker = Worker::remote(0);
+    let spin = worker.spin();
+    wait_until_running(0);
+    assert!(rustyray::cancel(&spin));
+    assert_cancelled_as(&spin, "Worker::spin");
+    // The loop stopped, and the actor serves later calls.
+    assert!(!rustyray::get(&worker.is_cancelled_here()).unwrap());
+    assert_stopped(0);
+}
+
+#[test]
+fn a_cancelled_running_async_call_sees_is_cancelled_between_awaits() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let worker = Worker::remote(1);
+    let busy = worker.busy();
+    wait_until_running(1);
+    assert!(rustyray::cancel(&busy));
+    assert_cancelled_as(&busy, "Worker::busy");
+    // It returns once it sees the cancel (its result is discarded).
+    while !SAW_CANCEL[1].load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    assert_stopped(1);
+    assert!(!rustyray::get(&worker.is_cancelled_here()).unwrap());
+}
+
+#[test]
+fn a_cancelled_running_sync_call_sees_is_cancelled_and_the_actor_lives_on() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let worker = Worker::remote(2);
+    let grind = worker.grind();
+    wait_until_running(2);
+    assert!(rustyray::cancel(&grind));
+    assert_cancelled_as(&grind, "Worker::grind");
+    // A later call runs after `grind` ends (`&mut self` has the actor to itself).
+    assert!(!rustyray::get(&worker.is_cancelled_here()).unwrap());
+    assert!(SAW_CANCEL[2].load(Ordering::SeqCst));
+    assert_stopped(2);
+    assert!(!rustyray::cancel(&grind), "already cancelled");
+}
+
+#[test]
+fn cancelling_one_of_several_running_async_calls_leaves_the_others_running() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let signal = Signal::remote();
+    let first = signal.wait(1);
+    let second = signal.wait(2);
+    assert!(rustyray::cancel(&first));
+    match rustyray::get(&first) {
+        Err(Error::Cancelled { function }) => assert_eq!(function, "Signal::wait"),
+        other => panic!("{other:?}"),
+    }
+    rustyray::get(&signal.send()).unwrap();
+    assert_eq!(rustyray::get_timeout(&second, DEADLOCK_GUARD).unwrap(), 2);
+}
+
+#[test]
+fn a_cancelled_queued_call_is_named_and_never_runs() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let worker = Worker::remote(3);
+    let grind = worker.grind();
+    wait_until_running(3);
+    let queued = worker.grind(); // waits behind the first: `&mut self`
+    assert!(rustyray::cancel(&queued));
+    assert_cancelled_as(&queued, "Worker::grind");
+    assert!(rustyray::cancel(&grind));
+    assert_cancelled_as(&grind, "Worker::grind");
+    assert!(!rustyray::get(&worker.is_cancelled_here()).unwrap());
+}

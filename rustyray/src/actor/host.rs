@@ -32,12 +32,13 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use tokio::sync::oneshot;
 
+use super::current;
 use super::mailbox::{ActorCell, ParkOutcome};
 use super::recovery::Recovery;
 use super::steps::{
@@ -72,9 +73,6 @@ pub(crate) struct ActorHost<A> {
     pub(crate) concurrent: Option<ConcurrentRunner<A>>,
     /// Calls taken from the mailbox but not run yet.
     pub(crate) backlog: VecDeque<Call<A>>,
-    /// Results of the calls running now, failed if the host is dropped mid-call. Weak: a
-    /// result nobody refers to any more needs no failing, and the list must not keep it alive.
-    pub(crate) running: Vec<Weak<Cell>>,
     /// The resources the actor holds while it lives (`num_cpus`, `num_gpus`, a placement
     /// group's bundle), if it asked for any: its calls run inside this lease.
     pub(crate) lease: Option<Arc<Lease>>,
@@ -141,17 +139,17 @@ impl<A: Send + 'static> ActorHost<A> {
                 (Method::Shared(method), None) => {
                     call_args::set_last_try(last);
                     let body = method(&state);
-                    self.running.push(Arc::downgrade(&call.out));
+                    self.cell.add_running(&call);
                     let crash = invoke_async(&self.cell, print, call, body).await;
-                    self.running.clear();
+                    self.cell.clear_running();
                     crash
                 }
                 (Method::Async(method), _) => {
                     call_args::set_last_try(last);
                     let body = method(&mut state);
-                    self.running.push(Arc::downgrade(&call.out));
+                    self.cell.add_running(&call);
                     let crash = invoke_async(&self.cell, print, call, body).await;
-                    self.running.clear();
+                    self.cell.clear_running();
                     crash
                 }
             };
@@ -242,7 +240,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 unreachable!("matched as sync above")
             };
             // Left in place after the call: `kill` failing a finished call changes nothing.
-            cell.set_running(Arc::downgrade(&call.out));
+            cell.set_running(&call);
             let outcome = {
                 let span = call_span(&cell, &call);
                 let _running = span.enter();
@@ -250,6 +248,7 @@ impl<A: Send + 'static> ActorHost<A> {
                     self.shared.print_panics(),
                     AssertUnwindSafe(|| {
                         call_args::set_last_try(last);
+                        let _running = current::mark(&call.out);
                         match &self.lease {
                             Some(lease) => scheduler::with_sync_lease(lease, || method(&mut state)),
                             None => method(&mut state),
@@ -341,7 +340,7 @@ impl<A: Send + 'static> ActorHost<A> {
                 let call: Call<A> = $call;
                 counts[group_of(&call)] += 1;
                 started.extend(call.copy_shared());
-                self.running.push(Arc::downgrade(&call.out));
+                self.cell.add_running(&call);
                 running.push(start(call));
             }};
         }
@@ -391,7 +390,7 @@ impl<A: Send + 'static> ActorHost<A> {
             }
         };
         drop(running);
-        self.running.clear();
+        self.cell.clear_running();
         // Calls that never started go back, in the order they were sent.
         let mut waiting: Vec<Call<A>> = queued.into_iter().flatten().collect();
         waiting.sort_by_key(|call| call.out.id());
@@ -478,9 +477,7 @@ impl<A> Drop for ActorHost<A> {
         // Whatever is still held (the host was killed, crashed for good, or dropped at
         // shutdown) fails now; results that were already stored keep their first outcome.
         let error = self.cell.died_error();
-        for out in self.running.drain(..).filter_map(|out| out.upgrade()) {
-            out.finish(Err(error.clone()));
-        }
+        self.cell.fail_running(&error);
         for call in self.backlog.drain(..) {
             call.finish(Err(error.clone()));
         }

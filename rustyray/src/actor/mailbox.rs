@@ -55,12 +55,28 @@ pub(crate) struct ActorCell<A, H = ActorHost<A>> {
 
 /// What an actor's host notes as it takes each call.
 pub(crate) struct Progress {
-    /// The sync call running on the CPU pool now (or the last one run), failed at once by
-    /// `kill`.
-    pub(crate) running: Mutex<Option<Weak<Cell>>>,
+    /// The calls running now (a sync call may stay listed after it ends, until the next one
+    /// starts), failed at once by `kill` and by the host's drop. Weak: a result nobody refers
+    /// to any more needs no failing, and the list must not keep it alive.
+    pub(crate) running: Mutex<Vec<Running>>,
     /// Calls the host had taken from the mailbox but not run when it last took one (for
     /// `rustyray::state`).
     pub(crate) queued: AtomicUsize,
+}
+
+/// A call the host runs now.
+pub(crate) struct Running {
+    pub(crate) out: Weak<Cell>,
+    pub(crate) method: Cow<'static, str>,
+}
+
+impl Running {
+    pub(crate) fn of<A>(call: &Call<A>) -> Running {
+        Running {
+            out: Arc::downgrade(&call.out),
+            method: call.method.clone(),
+        }
+    }
 }
 
 /// An actor's mailbox: the calls sent and not yet taken, and its host while it is idle.
@@ -122,7 +138,7 @@ impl<A, H> ActorCell<A, H> {
             death: Mutex::new(None),
             task: Mutex::new(None),
             progress: CachePadded::new(Progress {
-                running: Mutex::new(None),
+                running: Mutex::new(Vec::new()),
                 queued: AtomicUsize::new(0),
             }),
         }
@@ -164,9 +180,48 @@ impl<A, H> ActorCell<A, H> {
         std::mem::take(&mut mailbox.calls)
     }
 
-    /// Notes the sync call starting on the CPU pool.
-    pub(crate) fn set_running(&self, call: Weak<Cell>) {
-        *self.progress.running.lock() = Some(call);
+    /// Notes the sync call starting on the CPU pool (the only one running).
+    pub(crate) fn set_running<X>(&self, call: &Call<X>) {
+        let mut running = self.progress.running.lock();
+        running.clear();
+        running.push(Running::of(call));
+    }
+
+    /// Notes an async call starting (beside the others running, on a concurrent actor).
+    pub(crate) fn add_running<X>(&self, call: &Call<X>) {
+        self.progress.running.lock().push(Running::of(call));
+    }
+
+    /// Forgets the calls running (they all ended).
+    pub(crate) fn clear_running(&self) {
+        self.progress.running.lock().clear();
+    }
+
+    /// Fails every call still running with `error` (the actor was killed, or its host dropped).
+    pub(crate) fn fail_running(&self, error: &Error) {
+        let running = std::mem::take(&mut *self.progress.running.lock());
+        for out in running.into_iter().filter_map(|r| r.out.upgrade()) {
+            out.finish(Err(error.clone()));
+        }
+    }
+
+    /// `Class::method` of the call producing `out`, if this actor holds it (queued or running).
+    pub(crate) fn call_name(&self, out: &Arc<Cell>) -> Option<String> {
+        let name = |method: &str| format!("{}::{method}", self.class);
+        let queued = self
+            .mailbox
+            .lock()
+            .calls
+            .iter()
+            .find(|c| Arc::ptr_eq(&c.out, out))
+            .map(|c| name(&c.method));
+        queued.or_else(|| {
+            let running = self.progress.running.lock();
+            running
+                .iter()
+                .find(|r| std::ptr::eq(r.out.as_ptr(), Arc::as_ptr(out)))
+                .map(|r| name(&r.method))
+        })
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
+use super::current::Cancellable;
 use super::mailbox::ActorCell;
 use super::Call;
 use crate::error::Error;
@@ -51,6 +52,21 @@ impl Run {
     }
 }
 
+/// Enters a call's run in the timeline.
+fn record_run<A>(cell: &ActorCell<A>, call: &Call<A>, run: Run, failed: bool) {
+    timeline::record(timeline::Finished {
+        kind: timeline::Kind::ActorCall,
+        name: &call.method,
+        actor: Some(&cell.class),
+        asynchronous: run.asynchronous,
+        started: run.started,
+        ended: run.ended,
+        failed,
+        skipped: None,
+        object: call.out.id(),
+    });
+}
+
 /// Stores a call's result, or its error; a panic is returned as a crash instead. The call is
 /// entered in the timeline with its `run`.
 #[inline]
@@ -60,17 +76,7 @@ pub(super) fn store_outcome<A>(
     outcome: std::thread::Result<anyhow::Result<Object>>,
     run: Run,
 ) -> Option<Crash<A>> {
-    timeline::record(timeline::Finished {
-        kind: timeline::Kind::ActorCall,
-        name: &call.method,
-        actor: Some(&cell.class),
-        asynchronous: run.asynchronous,
-        started: run.started,
-        ended: run.ended,
-        failed: !matches!(outcome, Ok(Ok(_))),
-        skipped: None,
-        object: call.out.id(),
-    });
+    record_run(cell, &call, run, !matches!(outcome, Ok(Ok(_))));
     let function = || format!("{}::{}", cell.class, call.method);
     let record = |error: &Error| {
         timeline::record_error(
@@ -125,10 +131,19 @@ pub(super) async fn invoke_async<A>(
     body: impl std::future::Future<Output = anyhow::Result<Object>>,
 ) -> Option<Crash<A>> {
     let started = timeline::now();
-    let outcome = panics::catch_async(print, body)
+    let body = std::pin::pin!(panics::catch_async(print, body));
+    let outcome = Cancellable::new(&call.out, body)
         .instrument(call_span(cell, &call))
         .await;
-    store_outcome(cell, call, outcome, Run::until_now(started, true))
+    let run = Run::until_now(started, true);
+    match outcome {
+        Some(outcome) => store_outcome(cell, call, outcome, run),
+        None => {
+            // Cancelled (or killed) at an `.await`: the body is dropped, the result failed.
+            record_run(cell, &call, run, true);
+            None
+        }
+    }
 }
 
 /// The next call: from the backlog first, else from the mailbox (`None` once it is closed),

@@ -42,6 +42,11 @@ pub(crate) trait CellOps: Send + Sync {
     fn kill(&self, reason: String);
     /// See [`ActorCell::run_in_caller`].
     fn run_in_caller(&self, out: &Arc<Cell>) -> bool;
+    /// `Class::method` of the call producing `out`, if this actor holds it in its mailbox or
+    /// runs it now.
+    fn call_name(&self, _out: &Arc<Cell>) -> Option<String> {
+        None
+    }
     /// Its class, whether it is alive (or why it died), and its queued calls.
     fn describe(&self) -> (String, ActorState, usize);
     /// What another process needs to call this actor, with its class: `None` for an actor
@@ -88,10 +93,11 @@ impl<A: Send + 'static> CellOps for ActorCell<A> {
         }
         // A sync call running on the CPU pool finishes on its thread; its result is
         // discarded, since it fails now (the first outcome stays).
-        let running = self.progress.running.lock().take();
-        if let Some(out) = running.and_then(|out| out.upgrade()) {
-            out.finish(Err(self.died_error()));
-        }
+        self.fail_running(&self.died_error());
+    }
+
+    fn call_name(&self, out: &Arc<Cell>) -> Option<String> {
+        ActorCell::call_name(self, out)
     }
 }
 
@@ -285,6 +291,18 @@ impl ActorTable {
                 }
             })
             .collect()
+    }
+
+    /// `Class::method` of the actor call producing `out`, if an actor holds it in its mailbox
+    /// or runs it now (for a cancel's error; one look at every actor, as cancels are rare).
+    pub(crate) fn call_name(&self, out: &Arc<Cell>) -> Option<String> {
+        let cells: Vec<Arc<dyn CellOps>> = self
+            .cells
+            .lock()
+            .values()
+            .map(|entry| Arc::clone(&entry.cell))
+            .collect();
+        cells.iter().find_map(|cell| cell.call_name(out))
     }
 
     /// How many actors are alive or still referred to.

@@ -71,7 +71,6 @@ impl Embedded {
                     concurrency_groups: builder.concurrency_groups,
                     concurrent: builder.concurrent,
                     backlog: Default::default(),
-                    running: Vec::new(),
                     lease: None,
                 };
                 match demand {

@@ -164,6 +164,15 @@ impl Cell {
     /// [`Error::Cancelled`] now (so its dependents fail too), and the task is told to stop.
     /// Returns false if the object was no longer pending.
     pub(crate) fn cancel(self: &Arc<Self>) -> bool {
+        self.cancel_naming(|| None)
+    }
+
+    /// [`cancel`](Self::cancel), naming the call in the error with `unnamed` when the object
+    /// has no producer to name it (an actor call's result).
+    pub(crate) fn cancel_naming(
+        self: &Arc<Self>,
+        unnamed: impl FnOnce() -> Option<String>,
+    ) -> bool {
         let control = {
             let mut slot = self.slot.lock();
             if !matches!(slot.entry, Entry::Pending(_)) {
@@ -171,9 +180,10 @@ impl Cell {
             }
             slot.control.take()
         };
-        let function = control
-            .as_ref()
-            .map_or_else(|| "an actor method".to_owned(), |c| c.function().to_owned());
+        let function = match &control {
+            Some(control) => control.function().to_owned(),
+            None => unnamed().unwrap_or_else(|| "an actor method".to_owned()),
+        };
         self.store.cancellations.fetch_add(1, Ordering::AcqRel);
         let cancelled = self.complete(Err(Error::Cancelled { function }));
         if let Some(control) = control {

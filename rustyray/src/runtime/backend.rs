@@ -286,7 +286,9 @@ impl Backend {
     /// Cancels what produces `r`; whether it was still pending.
     pub(crate) fn cancel<T>(&self, shared: &RuntimeCore, r: &ObjectRef<T>) -> bool {
         match self {
-            Backend::Embedded(_) => r.cell_in(shared.id).is_some_and(|cell| cell.cancel()),
+            Backend::Embedded(_) => r
+                .cell_in(shared.id)
+                .is_some_and(|cell| cell.cancel_naming(|| shared.actors().call_name(cell))),
             #[cfg(feature = "ray")]
             Backend::Ray(ray) => ray.cancel(r),
         }
@@ -296,7 +298,9 @@ impl Backend {
     pub(crate) fn is_cancelled(&self) -> bool {
         match self {
             Backend::Embedded(_) => {
-                crate::scheduler::current_task().is_some_and(|task| task.is_cancelled())
+                crate::actor::current::running_is_cancelled().unwrap_or_else(|| {
+                    crate::scheduler::current_task().is_some_and(|task| task.is_cancelled())
+                })
             }
             #[cfg(feature = "ray")]
             Backend::Ray(_) => crate::ray::cancel::running_is_cancelled(),
