@@ -33,8 +33,14 @@ impl Signal {
         who
     }
 
-    async fn send(&self) {
+    /// Sync, as Ray's `SignalActor.send`: runs beside the waiters, without waiting for them.
+    fn send(&self) {
         self.ready.send_replace(true);
+    }
+
+    /// How many calls wait on the event now (sync, beside them).
+    fn waiting(&self) -> usize {
+        self.ready.receiver_count()
     }
 }
 
@@ -70,6 +76,84 @@ fn an_async_actor_limited_to_one_call_runs_them_in_order() {
         rustyray::get(&waiter),
         Err(Error::ActorDied { .. })
     ));
+}
+
+#[test]
+fn a_sync_method_of_an_async_actor_runs_while_async_calls_wait() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let signal = Signal::remote();
+    let waiters: Vec<_> = (0..4).map(|i| signal.wait(i)).collect();
+    // A sync `&self` call answers while all four wait (it would hang behind them otherwise).
+    while rustyray::get_timeout(&signal.waiting(), DEADLOCK_GUARD).unwrap() < 4 {
+        std::thread::yield_now();
+    }
+    rustyray::get_timeout(&signal.send(), DEADLOCK_GUARD).unwrap();
+    assert_eq!(rustyray::get_all(&waiters).unwrap(), [0, 1, 2, 3]);
+}
+
+// ---- threaded actors ---------------------------------------------------------------------------
+
+/// Ray's threaded actor: sync `&self` methods, up to `max_concurrency` at once.
+#[rustyray::actor]
+struct Threaded {
+    meeting: std::sync::Barrier,
+    calls: AtomicU64,
+}
+
+#[rustyray::actor(concurrent)]
+impl Threaded {
+    fn new(parties: usize) -> Self {
+        Threaded {
+            meeting: std::sync::Barrier::new(parties),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// Returns only once `parties` calls are inside it together.
+    fn meet(&self, who: u32) -> u32 {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.meeting.wait();
+        who
+    }
+
+    /// Whether another call came in while this one waited a while.
+    fn overlaps(&self) -> bool {
+        let before = self.calls.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(50));
+        self.calls.load(Ordering::SeqCst) != before + 1
+    }
+
+    fn calls(&mut self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn a_threaded_actor_runs_sync_calls_side_by_side_up_to_max_concurrency() {
+    let rt = runtime(4);
+    let _g = rt.enter();
+    // Four calls can only return if all four run at once, each on a thread of its own.
+    let actor = Threaded::options().max_concurrency(4).remote(4);
+    let met: Vec<_> = (0..4).map(|i| actor.meet(i)).collect();
+    let calls = actor.calls(); // `&mut self`: runs after them, alone
+    let got: Vec<u32> = met
+        .iter()
+        .map(|r| rustyray::get_timeout(r, DEADLOCK_GUARD).unwrap())
+        .collect();
+    assert_eq!(got, [0, 1, 2, 3]);
+    assert_eq!(rustyray::get(&calls).unwrap(), 4);
+}
+
+#[test]
+fn a_threaded_actor_runs_one_call_at_a_time_by_default() {
+    let rt = runtime(4);
+    let _g = rt.enter();
+    // As Ray's threaded actors: max_concurrency defaults to 1, so two calls are never inside
+    // together, and each gives up waiting for the other.
+    let actor = Threaded::remote(2);
+    let calls: Vec<_> = (0..2).map(|_| actor.overlaps()).collect();
+    assert_eq!(rustyray::get_all(&calls).unwrap(), [false, false]);
 }
 
 // ---- class-level options -----------------------------------------------------------------------

@@ -133,15 +133,12 @@ fn parse_impl_options(attr: TokenStream) -> syn::Result<ImplOptions> {
         (Some((key, OptionValue::Count(n))), None) if *n > 1 => {
             return Err(syn::Error::new_spanned(
                 key,
-                "max_concurrency above 1 needs methods that may interleave: add `concurrent` \
-                 (#[rustyray::actor(concurrent, max_concurrency = ..)]) so the actor's async \
-                 `&self` methods run side by side",
+                "max_concurrency above 1 needs methods that may run side by side: add \
+                 `concurrent` (#[rustyray::actor(concurrent, max_concurrency = ..)]), so the \
+                 actor's `&self` methods do (async ones interleave; sync ones run on the CPU \
+                 pool, as Ray's threaded actors)",
             ))
         }
-        (None, Some(_)) => options.defaults.push((
-            syn::Ident::new("max_concurrency", Span::call_site()),
-            OptionValue::Count(ASYNC_DEFAULT_CONCURRENCY),
-        )),
         _ => {}
     }
     Ok(options)
@@ -411,14 +408,14 @@ fn parse_impl(mut item: syn::ItemImpl, options: ImplOptions) -> syn::Result<Impl
         let group = match &attributes.group {
             None => 0,
             Some(name) => match groups.iter().position(|(g, _)| *g == name.value()) {
-                Some(i) if callable.is_async && callable.receiver == Receiver::Shared => {
+                Some(i) if callable.receiver == Receiver::Shared && !callable.streaming => {
                     (i + 1) as u8
                 }
                 Some(_) => {
                     errors.add(
                         name,
-                        "only async `&self` methods run in a concurrency group: the others \
-                         have the actor to themselves; make the method `async fn ..(&self, ..)`",
+                        "only `&self` methods run in a concurrency group: `&mut self` methods \
+                         and streams have the actor to themselves; make it `fn ..(&self, ..)`",
                     );
                     0
                 }
@@ -477,6 +474,16 @@ fn parse_impl(mut item: syn::ItemImpl, options: ImplOptions) -> syn::Result<Impl
         },
     };
     errors.finish()?;
+    // An async actor takes up to 1000 calls at once unless told otherwise, as Ray's; a
+    // threaded one (`concurrent`, sync methods only) one, as Ray's.
+    let mut defaults = defaults;
+    let told = defaults.iter().any(|(key, _)| key == "max_concurrency");
+    if concurrent.is_some() && !told && methods.iter().any(|m| m.is_async) {
+        defaults.push((
+            syn::Ident::new("max_concurrency", Span::call_site()),
+            OptionValue::Count(ASYNC_DEFAULT_CONCURRENCY),
+        ));
+    }
     Ok(ImplModel {
         self_ty: (*item.self_ty).clone(),
         item,
@@ -689,6 +696,9 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
                     ::std::boxed::Box::pin(__future)
                 })
             }
+        } else if concurrent.is_some() && m.receiver == Receiver::Shared {
+            // A threaded actor's call: runs on the CPU pool beside the other shared calls.
+            quote!(#builder.spawn_shared_sync(move |#this: &#self_ty| { #body }))
         } else {
             quote!(#builder.spawn(move |#this: &mut #self_ty| { #body }))
         };
@@ -843,7 +853,7 @@ fn registrations(model: &ImplModel) -> TokenStream {
                 ::rustyray::__private::#encode(#id, output)
             }
         };
-        let shared = concurrent.is_some() && m.is_async && m.receiver == Receiver::Shared;
+        let shared = concurrent.is_some() && !m.streaming && m.receiver == Receiver::Shared;
         let (this_ty, downcast, register) = if shared {
             (
                 quote!(&'a (dyn ::std::any::Any + ::core::marker::Send + ::core::marker::Sync)),

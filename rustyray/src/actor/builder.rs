@@ -69,11 +69,23 @@ type AsyncMethod<A> =
 type SharedMethod<A> =
     Arc<dyn for<'a> Fn(&'a A) -> BoxFuture<'a, anyhow::Result<Object>> + Send + Sync>;
 
+type SharedSyncMethod<A> = Arc<dyn Fn(&A) -> anyhow::Result<Object> + Send + Sync>;
+
 pub(crate) enum Method<A> {
     Sync(SyncMethod<A>),
     Async(AsyncMethod<A>),
     /// An async `&self` method of a concurrent actor: may interleave with others of its kind.
     Shared(SharedMethod<A>),
+    /// A sync `&self` method of a concurrent actor: runs on the CPU pool beside the other
+    /// shared calls (Ray's threaded actors); on an actor that is not concurrent, as `Sync`.
+    SharedSync(SharedSyncMethod<A>),
+}
+
+impl<A> Method<A> {
+    /// Whether calls of this kind may run side by side on a concurrent actor.
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(self, Method::Shared(_) | Method::SharedSync(_))
+    }
 }
 
 type SyncCtor<A> = Arc<dyn Fn() -> anyhow::Result<A> + Send + Sync>;
@@ -174,9 +186,9 @@ impl<A: Actor> ActorBuilder<A> {
         }
         if n > 1 && self.concurrent.is_none() {
             return Err(Error::InvalidArgument(format!(
-                "max_concurrency({n}) needs methods that may interleave: put \
-                 #[rustyray::actor(concurrent)] on `impl {}` so its async `&self` methods can \
-                 run side by side",
+                "max_concurrency({n}) needs methods that may run side by side: put \
+                 #[rustyray::actor(concurrent)] on `impl {}` so its `&self` methods can (async \
+                 ones interleave; sync ones run on the CPU pool, as Ray's threaded actors)",
                 self.class
             )));
         }
@@ -325,6 +337,35 @@ impl<A: Actor> CallBuilder<A> {
     {
         self.send(Method::Shared(Arc::new(move |a| {
             Box::pin(body(a).map(|r| r.map(Object::new)))
+        })))
+    }
+
+    /// Sends the call with a synchronous body that only reads the actor. On an actor started
+    /// with [`ActorBuilder::concurrent`] (`#[rustyray::actor(concurrent)]`), it runs on the CPU
+    /// pool beside the actor's other shared calls, up to `max_concurrency` at once (Ray's
+    /// threaded actors): it does not wait for the async calls in flight. On any other actor it
+    /// runs as [`spawn`](Self::spawn) does.
+    ///
+    /// ```
+    /// # use rustyray::{actor::ActorBuilder, Config, Runtime};
+    /// # let rt = Runtime::new(Config::default()).unwrap();
+    /// # let _guard = rt.enter();
+    /// #[rustyray::actor]
+    /// struct Hits(std::sync::atomic::AtomicU64);
+    /// let hits = ActorBuilder::new("Hits").concurrent().spawn(|| Ok(Hits(Default::default())));
+    /// let r = hits.call("bump").spawn_shared_sync(|h: &Hits| {
+    ///     Ok(h.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1)
+    /// });
+    /// assert_eq!(rustyray::get(&r).unwrap(), 1);
+    /// ```
+    pub fn spawn_shared_sync<R, F>(self, body: F) -> ObjectRef<R>
+    where
+        A: Sync,
+        R: Value,
+        F: Fn(&A) -> anyhow::Result<R> + Send + Sync + 'static,
+    {
+        self.send(Method::SharedSync(Arc::new(move |a| {
+            body(a).map(Object::new)
         })))
     }
 

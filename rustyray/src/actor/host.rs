@@ -34,10 +34,9 @@ use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use futures_util::stream::FuturesUnordered;
-use futures_util::StreamExt;
 use tokio::sync::oneshot;
 
+use super::concurrent::PhaseEnd;
 use super::current;
 use super::mailbox::{ActorCell, ParkOutcome};
 use super::recovery::Recovery;
@@ -57,9 +56,9 @@ use crate::scheduler::{self, Lease};
 use crate::task::BoxFuture;
 use crate::timeline;
 
-/// Runs shared calls side by side; compiled only for `Sync` actors.
+/// Runs shared calls side by side (`concurrent.rs`); compiled only for `Sync` actors.
 pub(crate) type ConcurrentRunner<A> =
-    for<'a> fn(&'a mut ActorHost<A>, &'a A, Call<A>) -> BoxFuture<'a, Option<Crash<A>>>;
+    for<'a> fn(&'a mut ActorHost<A>, Box<A>, Call<A>) -> BoxFuture<'a, PhaseEnd<A>>;
 
 pub(crate) struct ActorHost<A> {
     pub(crate) shared: Arc<RuntimeCore>,
@@ -129,13 +128,28 @@ impl<A: Send + 'static> ActorHost<A> {
             let print = self.shared.print_panics();
             let last = call.last_try(&self.recovery);
             crash = match (&call.body, self.concurrent) {
-                (Method::Sync(_), _) => {
+                // Shared calls of a concurrent actor run side by side, each group to its limit
+                // (one at a time when the limits are 1).
+                (Method::Shared(_) | Method::SharedSync(_), Some(runner)) => {
+                    match runner(&mut self, state, call).await {
+                        PhaseEnd::Done(back) => {
+                            state = back;
+                            None
+                        }
+                        // The state is gone with the crash: rebuilt, or the actor dies.
+                        PhaseEnd::Crashed(crash) => match self.recover(crash).await {
+                            Some(rebuilt) => {
+                                state = Box::new(rebuilt);
+                                None
+                            }
+                            None => return,
+                        },
+                    }
+                }
+                (Method::Sync(_) | Method::SharedSync(_), _) => {
                     self.backlog.push_front(call);
                     return self.wake(state);
                 }
-                // Shared calls of a concurrent actor run side by side, each group to its limit
-                // (one at a time when the limits are 1).
-                (Method::Shared(_), Some(runner)) => runner(&mut self, &state, call).await,
                 (Method::Shared(method), None) => {
                     call_args::set_last_try(last);
                     let body = method(&state);
@@ -223,9 +237,15 @@ impl<A: Send + 'static> ActorHost<A> {
             let Some(mut call) = admit(&cell, self.backlog.len(), call) else {
                 continue;
             };
-            match (&call.body, readiness(&call.deps)) {
-                (Method::Sync(_), Readiness::Ready) => {}
-                (Method::Sync(_), Readiness::Failed(error)) => {
+            // A sync shared call runs here only on an actor that is not concurrent.
+            let sync = match &call.body {
+                Method::Sync(_) => true,
+                Method::SharedSync(_) => self.concurrent.is_none(),
+                Method::Async(_) | Method::Shared(_) => false,
+            };
+            match (sync, readiness(&call.deps)) {
+                (true, Readiness::Ready) => {}
+                (true, Readiness::Failed(error)) => {
                     call.finish(Err(error));
                     continue;
                 }
@@ -236,8 +256,10 @@ impl<A: Send + 'static> ActorHost<A> {
                 }
             }
             let last = call.last_try(&self.recovery);
-            let Method::Sync(method) = &call.body else {
-                unreachable!("matched as sync above")
+            let run_body = |state: &mut A| match &call.body {
+                Method::Sync(method) => method(state),
+                Method::SharedSync(method) => method(state),
+                Method::Async(_) | Method::Shared(_) => unreachable!("matched as sync above"),
             };
             // Left in place after the call: `kill` failing a finished call changes nothing.
             cell.set_running(&call);
@@ -250,8 +272,10 @@ impl<A: Send + 'static> ActorHost<A> {
                         call_args::set_last_try(last);
                         let _running = current::mark(&call.out);
                         match &self.lease {
-                            Some(lease) => scheduler::with_sync_lease(lease, || method(&mut state)),
-                            None => method(&mut state),
+                            Some(lease) => {
+                                scheduler::with_sync_lease(lease, || run_body(&mut state))
+                            }
+                            None => run_body(&mut state),
                         }
                     }),
                 )
@@ -300,123 +324,6 @@ impl<A: Send + 'static> ActorHost<A> {
                 None
             }
         }
-    }
-
-    /// Runs `first` and the shared calls that follow it, each concurrency group up to its
-    /// limit at a time (the default group up to `max_concurrency`), until a call of another
-    /// kind arrives (it waits in the backlog) and the running ones end. A call whose group is
-    /// full waits in its group's queue, so the other groups' calls go on past it. On a panic
-    /// the other calls still running are interrupted and reported in the crash, and those
-    /// still queued go back to the backlog.
-    pub(crate) async fn run_concurrently(&mut self, state: &A, first: Call<A>) -> Option<Crash<A>>
-    where
-        A: Sync,
-    {
-        let cell = &self.cell;
-        let (print, recovery) = (self.shared.print_panics(), self.recovery);
-        let limits = self.group_limits();
-        let last_group = limits.len() - 1;
-        let group_of = move |call: &Call<A>| usize::from(call.group).min(last_group);
-        let start = move |mut call: Call<A>| async move {
-            let group = group_of(&call);
-            if let Some(error) = wait_for(&call.deps).await {
-                call.finish(Err(error));
-                return (group, None);
-            }
-            let last = call.last_try(&recovery);
-            let Method::Shared(method) = &call.body else {
-                unreachable!("only shared calls start here")
-            };
-            call_args::set_last_try(last);
-            let body = method(state);
-            (group, invoke_async(cell, print, call, body).await)
-        };
-        let mut counts = vec![0_usize; limits.len()];
-        let mut queued: Vec<VecDeque<Call<A>>> = limits.iter().map(|_| VecDeque::new()).collect();
-        let mut started: Vec<Call<A>> = Vec::new();
-        let mut running = FuturesUnordered::new();
-        macro_rules! launch {
-            ($call:expr) => {{
-                let call: Call<A> = $call;
-                counts[group_of(&call)] += 1;
-                started.extend(call.copy_shared());
-                self.cell.add_running(&call);
-                running.push(start(call));
-            }};
-        }
-        launch!(first);
-        let mut accepting = true;
-        let crash = loop {
-            let finished = if accepting {
-                tokio::select! {
-                    biased;
-                    Some(finished) = running.next() => Some(finished),
-                    next = next_call(&mut self.backlog, &self.cell) => {
-                        match next.and_then(|call| admit(cell, self.backlog.len(), call)) {
-                            Some(call) if matches!(call.body, Method::Shared(_)) => {
-                                let group = group_of(&call);
-                                if counts[group] < limits[group] {
-                                    launch!(call);
-                                } else {
-                                    queued[group].push_back(call);
-                                }
-                            }
-                            Some(call) => {
-                                self.backlog.push_front(call);
-                                accepting = false;
-                            }
-                            None => accepting = false,
-                        }
-                        None
-                    }
-                }
-            } else {
-                match running.next().await {
-                    Some(finished) => Some(finished),
-                    None => break None,
-                }
-            };
-            if let Some((group, outcome)) = finished {
-                counts[group] -= 1;
-                if outcome.is_some() {
-                    break outcome;
-                }
-                if let Some(call) = queued[group].pop_front() {
-                    launch!(call);
-                }
-            }
-            if !accepting && running.is_empty() {
-                break None;
-            }
-        };
-        drop(running);
-        self.cell.clear_running();
-        // Calls that never started go back, in the order they were sent.
-        let mut waiting: Vec<Call<A>> = queued.into_iter().flatten().collect();
-        waiting.sort_by_key(|call| call.out.id());
-        for call in waiting.into_iter().rev() {
-            self.backlog.push_front(call);
-        }
-        let mut crash = crash?;
-        // The calls interrupted by the crash count as in flight too.
-        let interrupted = Error::ActorDied {
-            actor: self.cell.class.to_string(),
-            reason: crash.reason.clone(),
-        };
-        let crashed = crash.in_flight.first().map(|(c, _)| c.out.id());
-        for call in started {
-            if Some(call.out.id()) != crashed && call.out.is_pending() {
-                crash.in_flight.push((call, interrupted.clone()));
-            }
-        }
-        Some(crash)
-    }
-
-    /// Each concurrency group's limit: the default group's (`max_concurrency`) first.
-    fn group_limits(&self) -> Vec<usize> {
-        std::iter::once(self.max_concurrency)
-            .chain(self.concurrency_groups.iter().map(|(_, limit)| *limit))
-            .collect()
     }
 
     async fn construct(&self) -> Result<A, String> {

@@ -189,7 +189,12 @@ impl<A, H> ActorCell<A, H> {
 
     /// Notes an async call starting (beside the others running, on a concurrent actor).
     pub(crate) fn add_running<X>(&self, call: &Call<X>) {
-        self.progress.running.lock().push(Running::of(call));
+        let mut running = self.progress.running.lock();
+        // Forget the finished ones now and then, so a long run of shared calls stays small.
+        if running.len() == running.capacity() && running.len() >= 64 {
+            running.retain(|r| r.out.upgrade().is_some_and(|out| out.is_pending()));
+        }
+        running.push(Running::of(call));
     }
 
     /// Forgets the calls running (they all ended).
@@ -390,14 +395,16 @@ impl<A> Call<A> {
 
     /// A copy of a shared call (sharing its body); `None` for other kinds.
     pub(crate) fn copy_shared(&self) -> Option<Call<A>> {
-        let Method::Shared(body) = &self.body else {
-            return None;
+        let body = match &self.body {
+            Method::Shared(body) => Method::Shared(Arc::clone(body)),
+            Method::SharedSync(body) => Method::SharedSync(Arc::clone(body)),
+            Method::Sync(_) | Method::Async(_) => return None,
         };
         Some(Call {
             method: self.method.clone(),
             deps: self.deps.clone(),
             out: Arc::clone(&self.out),
-            body: Method::Shared(Arc::clone(body)),
+            body,
             attempts: self.attempts,
             group: self.group,
         })

@@ -46,6 +46,7 @@
 //! [`Error::ActorDied`] at once.
 
 mod builder;
+mod concurrent;
 pub(crate) mod current;
 mod handle;
 mod host;

@@ -1,5 +1,5 @@
-// Concurrency groups: a method names a declared group, and only async `&self` methods run in
-// one; limits are whole numbers of at least 1.
+// Concurrency groups: a method names a declared group, and only `&self` methods run in one;
+// limits are whole numbers of at least 1.
 #[rustyray::actor]
 struct Server;
 
@@ -13,7 +13,7 @@ impl Server {
     async fn typo(&self) {}
 
     #[rustyray(concurrency_group = "io")]
-    fn not_async(&self) {}
+    fn threaded(&self) {}
 
     #[rustyray(concurrency_group = "io")]
     async fn exclusive(&mut self) {}
