@@ -376,6 +376,53 @@ impl Signal {
         let mut sent = self.sent.subscribe();
         let _ = sent.wait_for(|sent| *sent).await;
     }
+
+    /// How many calls wait now: a sync `&self` method, which runs beside them.
+    pub fn waiting(&self) -> usize {
+        self.sent.receiver_count()
+    }
+}
+
+/// Ray's threaded actor: sync `&self` methods run side by side, up to `max_concurrency`.
+#[rustyray::actor]
+pub struct Meeting {
+    parties: std::sync::Barrier,
+}
+
+#[rustyray::actor(concurrent, max_restarts = 1)]
+impl Meeting {
+    /// A meeting of `parties` calls.
+    pub fn new(parties: usize) -> Self {
+        Meeting {
+            parties: std::sync::Barrier::new(parties),
+        }
+    }
+
+    /// Returns once `parties` calls are inside together.
+    pub fn meet(&self, who: u32) -> u32 {
+        self.parties.wait();
+        who
+    }
+
+    /// Panics (the class default restarts the actor once).
+    pub fn crash(&mut self) -> u32 {
+        panic!("the meeting was asked to crash")
+    }
+
+    /// Sends `started`, loops until its call is cancelled, then sends `noticed` (`&mut self`:
+    /// the calls after it wait for it).
+    pub fn until_cancelled(
+        &mut self,
+        started: rustyray::ActorHandle<Signal>,
+        noticed: rustyray::ActorHandle<Signal>,
+    ) -> rustyray::Result<u32> {
+        rustyray::get(&started.send())?;
+        while !rustyray::is_cancelled() {
+            std::thread::sleep(std::time::Duration::from_millis(5)); // a step of work
+        }
+        rustyray::get(&noticed.send())?;
+        Ok(1)
+    }
 }
 
 /// Waits for `signal`, then returns `n`: a task that waits on a signal actor it was handed.

@@ -14,8 +14,8 @@ use ray_cluster::{
     add_through, add_to_all, after_signal, check_even, counted, div_mod, doubles, fails_after,
     first_then_wait, make_refs, node_label, numbers, pair_and_three, parent_of_gated, pass_on,
     plus_one, produce, record_run, sleep_ms, square, sum, sum_inside, sum_of_squares, weighted_sum,
-    works_until_cancelled, Counter, Counters, Grouped, Keeper, QueueWorker, RefsInside, Relay,
-    Signal, WorkQueue,
+    works_until_cancelled, Counter, Counters, Grouped, Keeper, Meeting, QueueWorker, RefsInside,
+    Relay, Signal, WorkQueue,
 };
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
@@ -723,6 +723,70 @@ fn cancel_stops_queued_running_and_child_tasks() {
     });
 }
 
+/// Ray's actor semantics on both: an async actor takes many calls at once by default (a signal
+/// actor releases its waiters, and its sync method answers while they wait); a threaded actor
+/// runs sync calls side by side; class options are defaults; a running call sees its cancel and
+/// a queued one never runs, the actor serving the calls after them.
+fn actors_behave_as_rays() {
+    let is_cancelled = |e: Error| matches!(e, Error::Cancelled { .. });
+    on_each_backend(|backend| {
+        let signal = Signal::remote(); // no options: an async actor's 1000 calls at once
+        let waiters: Vec<_> = (0..4).map(|_| signal.wait()).collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while rustyray::get(&signal.waiting()).unwrap() < 4 {
+            assert!(
+                Instant::now() < deadline,
+                "{backend}: the waiters never all waited"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        rustyray::get(&signal.send()).unwrap();
+        rustyray::get_timeout(&waiters[3], Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{backend}: the waiters were not released: {e}"));
+
+        // Two sync calls inside one method together (the embedded runtime has 2 CPUs).
+        let meeting = Meeting::options().max_concurrency(2).remote(2);
+        let met = [meeting.meet(0), meeting.meet(1)];
+        assert_eq!(
+            rustyray::get_all(&met).unwrap(),
+            [0, 1],
+            "{backend}: they met"
+        );
+        // The class default `max_restarts = 1`: rebuilt once.
+        assert!(rustyray::get(&meeting.crash()).is_err(), "{backend}");
+        let met = [meeting.meet(2), meeting.meet(3)];
+        assert_eq!(
+            rustyray::get_all(&met).unwrap(),
+            [2, 3],
+            "{backend}: rebuilt"
+        );
+
+        // Cancel: the running call sees it; the queued one never runs.
+        let (started, noticed) = (Signal::remote(), Signal::remote());
+        let running = meeting.until_cancelled(&started, &noticed);
+        rustyray::get(&started.wait()).unwrap();
+        let queued = meeting.until_cancelled(&started, &noticed);
+        assert!(rustyray::cancel(&queued), "{backend}: it was queued");
+        assert!(rustyray::cancel(&running), "{backend}: it was running");
+        for call in [&running, &queued] {
+            let error = rustyray::get(call).unwrap_err();
+            assert!(
+                error.to_string().contains("Meeting::until_cancelled"),
+                "{backend}: {error}"
+            );
+            assert!(is_cancelled(error), "{backend}");
+        }
+        rustyray::get_timeout(&noticed.wait(), Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("{backend}: the running call did not see it: {e}"));
+        let met = [meeting.meet(4), meeting.meet(5)];
+        assert_eq!(
+            rustyray::get_all(&met).unwrap(),
+            [4, 5],
+            "{backend}: alive after"
+        );
+    });
+}
+
 /// Placement groups on both backends: a group is reserved (`wait` and `ready`), a task and an
 /// actor placed in its bundle run, it is found by name, and once removed it is not. A bundle
 /// asking for nothing fails at once on both. `gpu_ids` is empty outside a GPU task on both.
@@ -1129,6 +1193,7 @@ const CASES: &[(&str, fn())] = &[
         "strict_spread_puts_bundles_on_both_nodes",
         strict_spread_puts_bundles_on_both_nodes,
     ),
+    ("actors_behave_as_rays", actors_behave_as_rays),
     (
         "python_calls_rust_functions_with_json",
         python_calls_rust_functions_with_json,

@@ -53,13 +53,18 @@ thread_local! {
 }
 
 impl Scope {
-    /// The scope of a task submitted now: a child of the running task's, or the first of a
-    /// tree whose board is this process's.
+    /// The scope of a task or actor call submitted now: a child of the running task's, or
+    /// the first of a tree whose board is this process's. A task that was cancelled (as far as
+    /// it can know) starts a tree of its own instead, as embedded: a cancel reaches the
+    /// children pending when it comes, not what the task submits after (a notice that it
+    /// stopped, say).
     pub(super) fn for_new_task() -> Scope {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let key = mix(crate::object_store::process_nonce() ^ mix(seq));
-        RUNNING.with(|running| match &*running.borrow() {
+        let parent = RUNNING.with(|running| running.borrow().clone());
+        let parent = parent.filter(|parent| !parent.is_cancelled());
+        match parent {
             Some(parent) => {
                 let mut keys = parent.keys.clone();
                 keys.push(key);
@@ -75,7 +80,7 @@ impl Scope {
                 ),
                 keys: vec![key],
             },
-        })
+        }
     }
 
     /// The task's own key.

@@ -90,11 +90,13 @@ pub(crate) struct ActorPolicy {
     pub(crate) group_limits: Vec<u32>,
 }
 
-/// Sent ahead of a method call's arguments when it runs in a named concurrency group
-/// (1-based, as the actor declares them).
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CallGroup {
-    pub(crate) index: u8,
+/// Sent ahead of a method call's arguments: its concurrency group (0 for the default one,
+/// else 1-based, as the actor declares them), and where its cancel is looked up (none for the
+/// calls of rustyray's own actors, the cancel boards among them).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CallPolicy {
+    pub(crate) group: u8,
+    pub(crate) cancel: Option<cancel::Scope>,
 }
 
 /// A demand by Ray's resource names, zero amounts left out.
@@ -322,8 +324,8 @@ impl Backend {
             .collect()
     }
 
-    /// Cancels the task that makes `r` (see `cancel.rs`): whether it had not finished. An actor
-    /// call is not cancelled.
+    /// Cancels the task or actor call that makes `r` (see `cancel.rs`): whether it had not
+    /// finished.
     pub(crate) fn cancel<T>(&self, r: &ObjectRef<T>) -> bool {
         let Ok(object) = lookup(r) else {
             return false;
@@ -475,13 +477,15 @@ impl Backend {
             Ok(wire) => wire,
             Err(error) => return self.failed(shared, error),
         };
-        // A call in a named concurrency group says which, ahead of its arguments.
-        let group = match group {
-            0 => None,
-            index => match frame::encode(&CallGroup { index }) {
-                Ok(frame) => Some(frame),
-                Err(error) => return self.failed(shared, error),
-            },
+        // Its group and cancel scope, ahead of its arguments. rustyray's own actors (a cancel
+        // board, a stream's) are not cancelled: a board's calls must never read a board.
+        let scope = (!method.starts_with("rustyray::")).then(cancel::Scope::for_new_task);
+        let policy = match frame::encode(&CallPolicy {
+            group,
+            cancel: scope.clone(),
+        }) {
+            Ok(frame) => frame,
+            Err(error) => return self.failed(shared, error),
         };
         if actor.is_killed() {
             let died = Error::ActorDied {
@@ -492,10 +496,11 @@ impl Backend {
         }
         let started = Instant::now();
         let origin = format!("{}::{name}", actor.class);
-        match ffi::call_actor(&actor.id, method, &wire.ffi_args(group.as_deref())) {
+        match ffi::call_actor(&actor.id, method, &wire.ffi_args(Some(&policy))) {
             Ok(id) => {
                 let demand = actor.demand.clone();
-                self.enter_made(shared, (id, origin.into()), demand, &wire, None)
+                let cancel = scope.as_ref().map(cancel::Cancellable::new);
+                self.enter_made(shared, (id, origin.into()), demand, &wire, cancel)
             }
             Err(e) => self.failed(shared, error(&actor.class, e, started)),
         }

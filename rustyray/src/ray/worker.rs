@@ -21,7 +21,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::args::{Gathered, TakePart};
-use super::{errors, objects, ActorPolicy, CallGroup, TaskPolicy};
+use super::{errors, objects, ActorPolicy, CallPolicy, TaskPolicy};
 use crate::actor::recovery::Recovery;
 use crate::config::Config;
 use crate::error::Error;
@@ -456,29 +456,57 @@ impl WorkerActor {
 type Outcome<T = Vec<u8>> = Result<T, String>;
 
 pub(super) fn call(actor: &WorkerActor, id: &str, args: &[&[u8]]) -> Outcome {
-    let (group, args) = call_group(args).map_err(|e| errors::encode(&e))?;
+    let (policy, args) = call_policy(args).map_err(|e| errors::encode(&e))?;
     let args = arguments(id, args, worker_runtime().store()).map_err(|e| errors::encode(&e))?;
-    match &actor.lives {
+    let run = || match &actor.lives {
         Lives::Exclusive(life) => actor.call_alone(&mut life.lock(), id, &args),
         Lives::Shared(life) => match registry::access(id) {
-            Ok(Access::Shared) => actor.call_shared(life, id, &args, group),
+            Ok(Access::Shared) => actor.call_shared(life, id, &args, policy.group.into()),
             _ => actor.call_alone(&mut life.write(), id, &args),
         },
-    }
+    };
+    let Some(scope) = &policy.cancel else {
+        return run();
+    };
+    // As a task's (`run_task`): a cancelled call does not start, sees `is_cancelled()` while
+    // it runs, and one cancelled meanwhile stores no result.
+    let cancelled = || {
+        let rt = worker_runtime();
+        let _entered = rt.enter();
+        scope.is_cancelled()
+    };
+    let cancel_error = || {
+        errors::encode(&Error::Cancelled {
+            function: display_name(id).to_owned(),
+        })
+    };
+    scope.running(|| {
+        if cancelled() {
+            return Err(cancel_error());
+        }
+        let outcome = run();
+        match cancelled() {
+            true => Err(cancel_error()),
+            false => outcome,
+        }
+    })
 }
 
-/// The concurrency group a call names ahead of its arguments (0, the default, if none) and
-/// the arguments.
-fn call_group<'a, 'b>(args: &'a [&'b [u8]]) -> crate::Result<(usize, &'a [&'b [u8]])> {
+/// What a call says ahead of its arguments (the default group and no cancel scope if
+/// nothing), and the arguments.
+fn call_policy<'a, 'b>(args: &'a [&'b [u8]]) -> crate::Result<(CallPolicy, &'a [&'b [u8]])> {
     if let Some((first, rest)) = args.split_first() {
         if let Ok((head, [])) = frame::split(first) {
-            if head.type_name == std::any::type_name::<CallGroup>() {
-                let CallGroup { index } = head.decode()?;
-                return Ok((usize::from(index), rest));
+            if head.type_name == std::any::type_name::<CallPolicy>() {
+                return Ok((head.decode()?, rest));
             }
         }
     }
-    Ok((0, args))
+    let none = CallPolicy {
+        group: 0,
+        cancel: None,
+    };
+    Ok((none, args))
 }
 
 pub(super) fn run_json(id: &str, json: &[u8]) -> Result<Vec<u8>, String> {
