@@ -242,6 +242,10 @@ pub struct ActorInfo {
 /// Whether an actor is alive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActorState {
+    /// Not created yet: waiting for its constructor's arguments, for the resources it holds
+    /// for life (a warning says so after a few seconds), or running its constructor. Calls
+    /// sent to it wait. Ray's `PENDING_CREATION`.
+    PendingCreation,
     /// Running, or ready for calls.
     Alive,
     /// Dead, with the reason.
@@ -299,7 +303,7 @@ pub fn summary() -> Summary {
     }
     for actor in actors() {
         match actor.state {
-            ActorState::Alive => summary.actors.0 += 1,
+            ActorState::Alive | ActorState::PendingCreation => summary.actors.0 += 1,
             ActorState::Dead(_) => summary.actors.1 += 1,
         }
     }

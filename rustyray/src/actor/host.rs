@@ -80,12 +80,18 @@ pub(crate) struct ActorHost<A> {
 impl<A: Send + 'static> ActorHost<A> {
     /// Starts the host holding `lease` (or, without one, its placement group was removed
     /// before the actor could start: it dies).
-    pub(crate) fn start_with(mut self, lease: Option<Lease>, tokio: &tokio::runtime::Handle) {
+    pub(crate) fn start_with(
+        mut self,
+        lease: Option<Lease>,
+        holds: String,
+        tokio: &tokio::runtime::Handle,
+    ) {
         let Some(lease) = lease else {
             self.cell.mark_dead(scheduler::group_removed().to_string());
             self.cell.close();
             return;
         };
+        let _ = self.cell.holds.set(holds);
         let lease = Arc::new(lease);
         self.lease = Some(Arc::clone(&lease));
         let cell = Arc::clone(&self.cell);
@@ -99,6 +105,9 @@ impl<A: Send + 'static> ActorHost<A> {
             Ok(state) => Box::new(state),
             Err(reason) => return self.die(reason),
         };
+        self.cell
+            .created
+            .store(true, std::sync::atomic::Ordering::Release);
         self.serve(state, None).await
     }
 

@@ -46,6 +46,11 @@ pub(crate) struct ActorCell<A, H = ActorHost<A>> {
     /// reference count (the `Arc`'s, just before `class`) at every call.
     pub(crate) mailbox: CachePadded<MailboxLock<Mailbox<A, H>>>,
     pub(crate) alive: AtomicBool,
+    /// Set once its constructor returned (until then, `PENDING_CREATION` in the state API).
+    pub(crate) created: AtomicBool,
+    /// What it holds for life once its lease is granted (`CPU 1`), if it asked for anything;
+    /// set when the lease is granted.
+    pub(crate) holds: std::sync::OnceLock<String>,
     pub(crate) death: Mutex<Option<String>>,
     pub(crate) task: Mutex<Option<tokio::task::AbortHandle>>,
     /// What the host writes at every call, on a cache line of its own so that callers
@@ -135,6 +140,8 @@ impl<A, H> ActorCell<A, H> {
                 started: false,
             })),
             alive: AtomicBool::new(true),
+            created: AtomicBool::new(false),
+            holds: std::sync::OnceLock::new(),
             death: Mutex::new(None),
             task: Mutex::new(None),
             progress: CachePadded::new(Progress {

@@ -47,6 +47,10 @@ pub(crate) trait CellOps: Send + Sync {
     fn call_name(&self, _out: &Arc<Cell>) -> Option<String> {
         None
     }
+    /// What a live actor holds for life (`CPU 1`), if it holds anything.
+    fn holds(&self) -> Option<String> {
+        None
+    }
     /// Its class, whether it is alive (or why it died), and its queued calls.
     fn describe(&self) -> (String, ActorState, usize);
     /// What another process needs to call this actor, with its class: `None` for an actor
@@ -70,10 +74,12 @@ impl<A: Send + 'static> CellOps for ActorCell<A> {
     }
 
     fn describe(&self) -> (String, ActorState, usize) {
-        let state = if self.is_alive() {
+        let state = if !self.is_alive() {
+            ActorState::Dead(self.died_error().to_string())
+        } else if self.created.load(Ordering::Acquire) {
             ActorState::Alive
         } else {
-            ActorState::Dead(self.died_error().to_string())
+            ActorState::PendingCreation
         };
         // The calls the host took but has not run, and those still in the mailbox.
         let waiting = self.mailbox.lock().calls.len();
@@ -98,6 +104,11 @@ impl<A: Send + 'static> CellOps for ActorCell<A> {
 
     fn call_name(&self, out: &Arc<Cell>) -> Option<String> {
         ActorCell::call_name(self, out)
+    }
+
+    fn holds(&self) -> Option<String> {
+        let holds = self.holds.get()?;
+        self.is_alive().then(|| holds.clone())
     }
 }
 
@@ -303,6 +314,19 @@ impl ActorTable {
             .map(|entry| Arc::clone(&entry.cell))
             .collect();
         cells.iter().find_map(|cell| cell.call_name(out))
+    }
+
+    /// The live actors holding resources for life, with what they hold (for a warning about
+    /// work that waits for them).
+    pub(crate) fn describe_holders(&self) -> Vec<(String, String)> {
+        let cells = self.cells.lock();
+        cells
+            .values()
+            .filter_map(|entry| {
+                let holds = entry.cell.holds()?;
+                Some((entry.cell.describe().0, holds))
+            })
+            .collect()
     }
 
     /// How many actors are alive or still referred to.

@@ -152,6 +152,7 @@ pub(crate) fn take(shared: &RuntimeCore, rate: Vec<(f64, f64)>) -> Snapshot {
         .into_iter()
         .map(|a| {
             let (state, death) = match a.state {
+                ActorState::PendingCreation => ("PENDING_CREATION", None),
                 ActorState::Alive => ("ALIVE", None),
                 ActorState::Dead(why) => ("DEAD", Some(why)),
             };

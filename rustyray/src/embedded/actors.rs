@@ -81,10 +81,14 @@ impl Embedded {
                     // Started once its resources are granted; it holds them while it lives.
                     Some(demand) => {
                         let tokio = tokio.clone();
-                        self.scheduler.submit(crate::scheduler::Queued {
-                            demand,
-                            start: Box::new(move |lease| host.start_with(lease, &tokio)),
-                        })
+                        let holds = self.scheduler.describe_demand(&demand);
+                        self.queue(
+                            shared,
+                            crate::scheduler::Queued {
+                                demand,
+                                start: Box::new(move |lease| host.start_with(lease, holds, &tokio)),
+                            },
+                        );
                     }
                 }
             }

@@ -14,22 +14,26 @@
 
 mod actors;
 mod groups;
+mod starved;
 mod tasks;
 
 pub(crate) use actors::{find_actor, kill_actor};
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::config::Config;
 use crate::cpu_pool::CpuPool;
 use crate::runtime::RuntimeCore;
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Queued, Scheduler};
 
 /// The embedded backend's state.
 pub(crate) struct Embedded {
     scheduler: Arc<Scheduler>,
     /// Threads for sync bodies.
     pool: CpuPool,
+    /// Whether the watcher of starved work (`starved.rs`) runs.
+    watching: AtomicBool,
 }
 
 impl std::fmt::Debug for Embedded {
@@ -55,13 +59,22 @@ impl Embedded {
                     tokio
                 },
             ),
+            watching: AtomicBool::new(false),
         }
     }
 
-    /// The scheduler.
-    #[inline]
-    pub(crate) fn scheduler(&self) -> &Arc<Scheduler> {
-        &self.scheduler
+    /// Hands `task` to the scheduler: started now if it fits, else queued, and then watched,
+    /// so work that waits long for resources others hold is reported.
+    pub(crate) fn queue(&self, shared: &Arc<RuntimeCore>, task: Queued) {
+        if !self.scheduler.submit(task) || self.watching.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(tokio) = shared.handle() {
+            if !self.watching.swap(true, Ordering::AcqRel) {
+                let scheduler = Arc::clone(&self.scheduler);
+                tokio.spawn(starved::watch(Arc::downgrade(shared), scheduler));
+            }
+        }
     }
 
     /// The CPU pool.
@@ -72,7 +85,7 @@ impl Embedded {
 
     /// How many tasks wait for resources.
     pub(crate) fn queued_tasks(&self) -> usize {
-        self.scheduler.queued()
+        self.scheduler.queued_len()
     }
 
     /// At shutdown: drops every queued task and stops the pool.

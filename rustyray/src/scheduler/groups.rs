@@ -276,11 +276,11 @@ impl Scheduler {
                         .collect();
                     state.node.give(&free, &pool.gpus);
                 }
-                state.queues.retain_mut(|(demand, queue)| {
-                    if demand.pool != *number {
+                state.queues.retain_mut(|queue| {
+                    if queue.demand.pool != *number {
                         return true;
                     }
-                    failed.extend(queue.drain(..));
+                    failed.extend(queue.starts.drain(..));
                     false
                 });
             }

@@ -113,7 +113,7 @@ struct State {
     /// One FIFO queue per shape of demand. Entries are only the start closures (16 bytes):
     /// a burst of a million queued tasks costs 16 MB of queue, not the 56 MB it took with
     /// each entry's demand beside it.
-    queues: Vec<(Demand, VecDeque<Start>)>,
+    queues: Vec<Queue>,
     groups: groups::Groups,
     /// Leases given back since the heap's free memory was last released.
     finished_since_release: u64,
@@ -175,30 +175,50 @@ impl State {
             queues,
             ..
         } = self;
-        for (demand, queue) in queues.iter_mut() {
+        for queue in queues.iter_mut() {
+            let demand = &queue.demand;
             if let Some(pool) = pool_of(node, bundles, demand.pool) {
-                while !queue.is_empty() && !pool.removed && pool.fits(demand) {
-                    if let Some(start) = queue.pop_front() {
+                while !queue.starts.is_empty() && !pool.removed && pool.fits(demand) {
+                    if let Some(start) = queue.starts.pop_front() {
                         let share = pool.take(demand);
                         let demand = demand.clone();
                         out.push((Queued { demand, start }, share));
+                        queue.started += 1;
                     }
                 }
             }
-            emptied |= queue.is_empty();
+            emptied |= queue.starts.is_empty();
         }
         // An empty queue is kept with its memory (a burst of tasks fills the same one again,
         // where regrowing it would scatter large blocks over the heap), unless there are many
         // shapes of demand.
         if emptied && self.queues.len() > KEPT_QUEUES {
-            self.queues.retain(|(_, queue)| !queue.is_empty());
+            self.queues.retain(|queue| !queue.starts.is_empty());
         }
     }
 
     fn is_idle(&self) -> bool {
         self.node.available == self.node.total
-            && self.queues.iter().all(|(_, queue)| queue.is_empty())
+            && self.queues.iter().all(|queue| queue.starts.is_empty())
     }
+}
+
+/// The tasks (and actors) of one shape of demand waiting for it, in arrival order.
+struct Queue {
+    demand: Demand,
+    starts: VecDeque<Start>,
+    /// How many were started from it (so a watcher can tell a queue that does not move).
+    started: u64,
+}
+
+/// One queue as a watcher sees it ([`Scheduler::waiting`]).
+pub(crate) struct Waiting {
+    /// What each of them asks for, in words (`CPU 4, GPU 1`).
+    pub(crate) demand: String,
+    /// How many wait.
+    pub(crate) queued: usize,
+    /// How many were started from this queue so far.
+    pub(crate) started: u64,
 }
 
 /// Resource accounting and the ready queue of one runtime.
@@ -212,6 +232,8 @@ pub(crate) struct Scheduler {
     release_after: Option<u64>,
     /// What releases it ([`heap::release_free_memory`], or a counter in tests).
     release_memory: fn(),
+    /// Told when a queue that was empty gets a task: a watcher of starved queues wakes.
+    queued_signal: tokio::sync::Notify,
 }
 
 impl Scheduler {
@@ -242,6 +264,7 @@ impl Scheduler {
                 .get_release_memory_when_idle()
                 .then_some(heap::RELEASE_AFTER_TASKS),
             release_memory: heap::release_free_memory,
+            queued_signal: tokio::sync::Notify::new(),
         })
     }
 
@@ -326,31 +349,102 @@ impl Scheduler {
         Ok(Demand::new(amounts, NODE))
     }
 
-    /// Starts `task` now if it may, or queues it.
-    pub(crate) fn submit(self: &Arc<Self>, task: Queued) {
+    /// Starts `task` now if it may, or queues it: whether it was queued.
+    pub(crate) fn submit(self: &Arc<Self>, task: Queued) -> bool {
         let mut state = self.state.lock();
         if task.demand.pool != NODE && state.pool(task.demand.pool).is_none_or(|p| p.removed) {
             drop(state);
             (task.start)(None);
-            return;
+            return false;
         }
         let queue_empty = !state
             .queues
             .iter()
-            .any(|(d, q)| *d == task.demand && !q.is_empty());
+            .any(|q| q.demand == task.demand && !q.starts.is_empty());
         if queue_empty && state.fits(&task.demand) {
             let share = state.take(&task.demand);
             drop(state);
             let lease = Lease::new(self, task.demand, share);
             (task.start)(Some(lease));
-            return;
+            return false;
         }
-        match state.queues.iter_mut().find(|(d, _)| *d == task.demand) {
-            Some((_, queue)) => queue.push_back(task.start),
-            None => state
-                .queues
-                .push((task.demand, VecDeque::from([task.start]))),
+        match state.queues.iter_mut().find(|q| q.demand == task.demand) {
+            Some(queue) => queue.starts.push_back(task.start),
+            None => state.queues.push(Queue {
+                demand: task.demand,
+                starts: VecDeque::from([task.start]),
+                started: 0,
+            }),
         }
+        drop(state);
+        if queue_empty {
+            self.queued_signal.notify_one();
+        }
+        true
+    }
+
+    /// The queues that have tasks waiting, as a watcher of starved work reads them.
+    pub(crate) fn waiting(&self) -> Vec<Waiting> {
+        let state = self.state.lock();
+        state
+            .queues
+            .iter()
+            .filter(|q| !q.starts.is_empty())
+            .map(|q| Waiting {
+                demand: self.in_words(q.demand.amounts.iter().copied(), q.demand.pool),
+                queued: q.starts.len(),
+                started: q.started,
+            })
+            .collect()
+    }
+
+    /// What the node has in all and free now, in words (`CPU 0 of 2 free`).
+    pub(crate) fn capacity(&self) -> String {
+        let state = self.state.lock();
+        let parts: Vec<String> = self
+            .total
+            .iter()
+            .enumerate()
+            .filter(|(_, total)| **total > 0)
+            .map(|(i, total)| {
+                let free = state.node.available[i].max(0);
+                format!(
+                    "{} {} of {} free",
+                    self.names[i],
+                    free as f64 / MILLI,
+                    *total as f64 / MILLI
+                )
+            })
+            .collect();
+        parts.join(", ")
+    }
+
+    /// `demand` in words: `CPU 4, GPU 1`.
+    pub(crate) fn describe_demand(&self, demand: &Demand) -> String {
+        self.in_words(demand.amounts.iter().copied(), demand.pool)
+    }
+
+    /// A demand in words: `CPU 4, GPU 1`, and the bundle it draws from if not the node.
+    fn in_words(&self, amounts: impl Iterator<Item = (usize, i64)>, pool: u64) -> String {
+        let mut parts: Vec<String> = amounts
+            .map(|(i, amount)| {
+                let name = self.names.get(i).map_or("a resource", String::as_str);
+                format!("{name} {}", amount as f64 / MILLI)
+            })
+            .collect();
+        if parts.is_empty() {
+            parts.push("nothing".to_owned());
+        }
+        let mut out = parts.join(", ");
+        if pool != NODE {
+            out.push_str(" (in a placement group's bundle)");
+        }
+        out
+    }
+
+    /// Waits until a queue that was empty gets a task (at once if one did since the last wait).
+    pub(crate) async fn queued(&self) {
+        self.queued_signal.notified().await;
     }
 
     /// Returns what a finished task held and starts whatever fits now.
@@ -404,8 +498,13 @@ impl Scheduler {
     }
 
     /// Number of tasks queued for resources.
-    pub(crate) fn queued(&self) -> usize {
-        self.state.lock().queues.iter().map(|(_, q)| q.len()).sum()
+    pub(crate) fn queued_len(&self) -> usize {
+        self.state
+            .lock()
+            .queues
+            .iter()
+            .map(|q| q.starts.len())
+            .sum()
     }
 
     /// Drops every queued task (at shutdown); their results are failed by the caller.
@@ -451,7 +550,7 @@ mod tests {
         }
         s.submit(counting(&disk, &started, &leases));
         assert_eq!(started.load(Ordering::SeqCst), 2, "two CPUs, two tasks");
-        assert_eq!(s.queued(), 2);
+        assert_eq!(s.queued_len(), 2);
         let first = leases.lock().remove(0);
         drop(first);
         // One CPU came back: the queued 1-CPU task starts; the disk task needs 0.5 CPU and waits.
@@ -459,7 +558,7 @@ mod tests {
         let second = leases.lock().remove(0);
         drop(second);
         assert_eq!(started.load(Ordering::SeqCst), 4, "the disk task fits now");
-        assert_eq!(s.queued(), 0);
+        assert_eq!(s.queued_len(), 0);
     }
 
     static RELEASES: AtomicUsize = AtomicUsize::new(0);

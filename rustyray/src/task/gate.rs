@@ -37,7 +37,7 @@ impl Gate {
         control: Option<Arc<TaskControl>>,
     ) {
         let Some(control) = control.filter(|_| !deps.is_empty()) else {
-            shared.here().scheduler().submit(queued);
+            shared.here().queue(shared, queued);
             return;
         };
         // One extra count, held until every subscription is made, so the gate cannot open early.
@@ -76,7 +76,7 @@ impl Gate {
             (Some((queued, out)), None) => {
                 drop(out);
                 self.control.set_phase(Phase::Queued);
-                self.shared.here().scheduler().submit(queued)
+                self.shared.here().queue(&self.shared, queued);
             }
             (None, _) => {}
         }
