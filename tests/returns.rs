@@ -168,3 +168,78 @@ fn actor_methods_return_several_objects_too() {
         (3, 5)
     );
 }
+
+// ---- num_returns(n) per call, on a function returning a Vec ------------------------------------
+
+/// Ray's map-reduce `map`: one partition per reducer, as many as the caller asks for.
+#[rustyray::remote]
+fn partition(words: Vec<String>, partitions: usize) -> Vec<Vec<String>> {
+    let mut out = vec![Vec::new(); partitions];
+    for word in words {
+        let at = word.len() % partitions;
+        out[at].push(word);
+    }
+    out
+}
+
+#[rustyray::remote]
+fn count(words: Vec<String>) -> usize {
+    words.len()
+}
+
+#[rustyray::remote(resources(gate = 1.0))]
+fn gated_vec(n: usize) -> Vec<usize> {
+    (0..n).collect()
+}
+
+#[test]
+fn num_returns_per_call_splits_a_vec_into_as_many_objects() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let words: Vec<String> = (0..1000).map(|i| "x".repeat(i % 37 + 1)).collect();
+    for n in [1, 10, 100] {
+        let parts = partition::options().num_returns(n).remote(words.clone(), n);
+        assert_eq!(parts.len(), n);
+        // Each part is an object of its own, usable as an argument.
+        let counts: Vec<_> = parts.iter().map(count::remote).collect();
+        let total: usize = rustyray::get_all(&counts).unwrap().into_iter().sum();
+        assert_eq!(total, 1000, "n = {n}");
+        let first: Vec<String> = rustyray::get(&parts[0]).unwrap();
+        assert!(first.iter().all(|w| w.len() % n == 0), "n = {n}");
+    }
+}
+
+#[test]
+fn a_vec_of_another_length_fails_every_part_saying_so() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let parts = partition::options()
+        .num_returns(3)
+        .remote(vec!["a".to_string()], 2);
+    assert_eq!(parts.len(), 3);
+    for part in &parts {
+        match rustyray::get(part) {
+            Err(Error::TaskFailed {
+                function, message, ..
+            }) => {
+                assert_eq!(function, "partition");
+                assert!(message.contains("returned 2 values"), "{message}");
+                assert!(message.contains("num_returns(3)"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn cancelling_a_part_of_a_per_call_split_cancels_the_task() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let hold = gated_vec::options().num_returns(2).remote(2); // takes the gate
+    let waiting = gated_vec::options().num_returns(3).remote(3); // waits for it
+    assert!(rustyray::cancel(&waiting[1]));
+    for part in &waiting {
+        assert!(matches!(rustyray::get(part), Err(Error::Cancelled { .. })));
+    }
+    assert_eq!(rustyray::get(&hold[1]).unwrap(), 1);
+}

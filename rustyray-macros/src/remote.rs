@@ -142,6 +142,35 @@ fn generate(model: &Model) -> TokenStream {
     } else {
         quote!()
     };
+    // A `Vec` result may come back as several objects, as many as each call says.
+    let dynamic_returns = match callable.vec_element() {
+        Some(_) => quote! {
+            /// The result comes back as `n` objects, one per element (Ray's `num_returns` set
+            /// per call), each freed on its own; finish with `.remote(..)`. A result of
+            /// another length fails all `n` with an error saying so.
+            pub fn num_returns(self, n: usize) -> Returns {
+                Returns(Self(self.0.dynamic_returns(n)), n)
+            }
+        },
+        None => quote!(),
+    };
+    let returns_type = match callable.vec_element() {
+        Some(element) => quote! {
+            /// A call whose `Vec` result comes back as several objects; finish with
+            /// `.remote(..)`.
+            #[must_use = "the call is made only by `.remote(..)`"]
+            #[derive(Debug, Clone)]
+            pub struct Returns(Options, usize);
+
+            impl Returns {
+                /// Runs the function as a task; returns one ref per element of its result.
+                pub fn remote(self, #params) -> ::std::vec::Vec<::rustyray::ObjectRef<#element>> {
+                    ::rustyray::__private::split_vec(self.0.remote(#(#names),*), self.1, #name_str)
+                }
+            }
+        },
+        None => quote!(),
+    };
     let doc = format!(
         "Remote calls of [`{name}()`](fn@{name}): `{name}::remote(..)` runs it as a task and \
          returns the result's `ObjectRef` at once; `{name}::options()` sets per-call options first."
@@ -185,7 +214,10 @@ fn generate(model: &Model) -> TokenStream {
                 }
 
                 #stream_options
+                #dynamic_returns
             }
+
+            #returns_type
 
             #registration
         }

@@ -329,10 +329,36 @@ impl Callable {
     pub(crate) fn encode_fn(&self) -> syn::Ident {
         let name = if self.returns.is_some() {
             "encode_parts"
+        } else if self.vec_element().is_some() {
+            "encode_vec"
         } else {
             "encode"
         };
         syn::Ident::new(name, Span::call_site())
+    }
+
+    /// `T` when the result is stored as a `Vec<T>` (written so), which a call may ask to come
+    /// back as several objects with `num_returns(n)`.
+    pub(crate) fn vec_element(&self) -> Option<&Type> {
+        if self.streaming || self.returns.is_some() {
+            return None;
+        }
+        let Type::Path(path) = self.output.stored() else {
+            return None;
+        };
+        let last = path.path.segments.last()?;
+        if last.ident != "Vec" {
+            return None;
+        }
+        match &last.arguments {
+            syn::PathArguments::AngleBracketed(args) if args.args.len() == 1 => {
+                match args.args.first()? {
+                    syn::GenericArgument::Type(element) => Some(element),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
     }
 
     /// Sets `num_returns = n` (given at `at`), checking that the result is a tuple of `n`

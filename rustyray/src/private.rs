@@ -10,7 +10,7 @@ use crate::object_store::Value;
 pub use crate::registry::Registration;
 pub use crate::stream::StreamFeed;
 pub use crate::task::returns::Frames;
-pub use crate::task::returns::{split2, split3, split4, split5, split6, split7, split8};
+pub use crate::task::returns::{split2, split3, split4, split5, split6, split7, split8, split_vec};
 
 /// What a remote function's or method's argument must be.
 #[diagnostic::on_unimplemented(
@@ -128,6 +128,25 @@ pub fn encode_parts<T: Value + Frames>(
 ) -> Result<Vec<u8>> {
     let value = outcome.map_err(|e| Error::task_failed(function, &e))?;
     crate::object_store::codec::entry::encode_parts(&value, Frames::frames)
+}
+
+/// Encodes the outcome of a remote function returning a `Vec`: on Ray, when the call asked
+/// for `num_returns(n)`, as its elements' frames (after checking there are `n`), so that each
+/// is an object of its own; else as one value.
+pub fn encode_vec<T: Value>(function: &str, outcome: anyhow::Result<Vec<T>>) -> Result<Vec<u8>> {
+    let value = outcome.map_err(|e| Error::task_failed(function, &e))?;
+    match crate::task::returns::dynamic_returns() {
+        None => crate::object_store::codec::entry::encode(&value),
+        Some(n) if n != value.len() => {
+            Err(crate::task::returns::wrong_count(function, value.len(), n))
+        }
+        Some(_) => crate::object_store::codec::entry::encode_parts(&value, |elements| {
+            elements
+                .iter()
+                .map(crate::object_store::codec::frame::encode)
+                .collect()
+        }),
+    }
 }
 
 /// The sink of a streaming function or method run by bytes (by a Ray worker): its items go to

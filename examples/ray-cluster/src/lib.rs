@@ -96,6 +96,17 @@ pub fn weighted_sum(values: &Vec<u64>, scale: std::sync::Arc<u64>, tail: Vec<u64
     values.iter().sum::<u64>() * *scale + tail.len() as u64
 }
 
+/// The numbers below `n` dealt into `parts` piles (a map step of Ray's map-reduce, whose
+/// caller sets `num_returns(parts)` to get one object per pile).
+#[rustyray::remote]
+pub fn deal(n: u64, parts: usize) -> Vec<Vec<u64>> {
+    let mut piles = vec![Vec::new(); parts];
+    for i in 0..n {
+        piles[i as usize % parts].push(i);
+    }
+    piles
+}
+
 /// Quotient and remainder, each its own object.
 #[rustyray::remote(num_returns = 2)]
 pub fn div_mod(a: u64, b: u64) -> (u64, u64) {

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use ray_cluster::probe::{self, exits_its_process, flaky, panics, record_then_exit, Fragile};
 use ray_cluster::{
-    add_through, add_to_all, after_signal, check_even, counted, div_mod, doubles, fails_after,
-    first_then_wait, make_refs, node_label, numbers, pair_and_three, parent_of_gated, pass_on,
-    plus_one, produce, record_run, sleep_ms, square, sum, sum_inside, sum_of_squares, weighted_sum,
-    works_until_cancelled, Counter, Counters, Grouped, Keeper, Meeting, QueueWorker, RefsInside,
-    Relay, Signal, WorkQueue,
+    add_through, add_to_all, after_signal, check_even, counted, deal, div_mod, doubles,
+    fails_after, first_then_wait, make_refs, node_label, numbers, pair_and_three, parent_of_gated,
+    pass_on, plus_one, produce, record_run, sleep_ms, square, sum, sum_inside, sum_of_squares,
+    weighted_sum, works_until_cancelled, Counter, Counters, Grouped, Keeper, Meeting, QueueWorker,
+    RefsInside, Relay, Signal, WorkQueue,
 };
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
@@ -557,6 +557,30 @@ fn several_returns_split_into_objects_of_their_own() {
             "odd",
             "{backend}: a method's"
         );
+
+        // `num_returns(n)` per call on a function returning a `Vec`: one object per element,
+        // each usable on the other node; another length fails every part saying so.
+        for n in [1, 10, 100] {
+            let piles = deal::options().num_returns(n).remote(1000, n);
+            assert_eq!(piles.len(), n, "{backend}");
+            let sums: Vec<_> = piles
+                .iter()
+                .map(|pile| match backend {
+                    "ray" => sum::options().resource("second_node", 0.001).remote(pile),
+                    _ => sum::remote(pile),
+                })
+                .collect();
+            let total: u64 = rustyray::get_all(&sums).unwrap().into_iter().sum();
+            assert_eq!(total, 999 * 1000 / 2, "{backend}: n = {n}");
+        }
+        let wrong = deal::options().num_returns(3).remote(10, 2);
+        for part in &wrong {
+            let error = rustyray::get(part).unwrap_err();
+            assert!(
+                error.to_string().contains("returned 2 values"),
+                "{backend}: {error}"
+            );
+        }
 
         // A task that fails fails every part with its error.
         let (q, r) = div_mod::remote(1, 0);

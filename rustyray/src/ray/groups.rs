@@ -126,6 +126,7 @@ impl Backend {
             max_retries: 0,
             retry_exceptions: false,
             cancel: super::cancel::Scope::for_new_task(),
+            num_returns: None,
         })
         .map_err(|e| (ffi::Failure::Other, e.to_string()))
         .and_then(|policy| {

@@ -76,6 +76,8 @@ pub(crate) struct TaskPolicy {
     pub(crate) retry_exceptions: bool,
     /// Where the task's cancellation is looked up (see `cancel.rs`).
     pub(crate) cancel: cancel::Scope,
+    /// `num_returns(n)` set per call: the `Vec` result is stored as its `n` elements' parts.
+    pub(crate) num_returns: Option<u32>,
 }
 
 /// How a Ray worker treats an actor's panics, sent ahead of its constructor's arguments: a
@@ -136,6 +138,7 @@ fn task_on_ray(options: &TaskOptions) -> Result<RayTask<'_>> {
         // Read by streams only, which the Ray backend runs as their own calls.
         backpressure: _,
         placement,
+        num_returns,
     } = options.rare();
     Ok(RayTask {
         resources: demands(*num_cpus, *num_gpus, custom),
@@ -146,6 +149,7 @@ fn task_on_ray(options: &TaskOptions) -> Result<RayTask<'_>> {
             max_retries: *max_retries,
             retry_exceptions: *retry_exceptions,
             cancel: cancel::Scope::for_new_task(),
+            num_returns: *num_returns,
         },
     })
 }

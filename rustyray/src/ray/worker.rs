@@ -234,7 +234,10 @@ pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
                 if cancelled() {
                     return Err(cancel_error());
                 }
-                let bytes = returning(registry::invoke(id, frames))?;
+                let dynamic = policy.num_returns.map(|n| n as usize);
+                let bytes = crate::task::returns::with_dynamic_returns(dynamic, || {
+                    returning(registry::invoke(id, frames))
+                })?;
                 match cancelled() {
                     true => Err(cancel_error()),
                     false => Ok(bytes),

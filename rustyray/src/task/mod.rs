@@ -80,6 +80,9 @@ pub(crate) struct RareOptions {
     pub(crate) name: Option<String>,
     pub(crate) backpressure: Option<usize>,
     pub(crate) placement: Option<crate::placement_group::Placement>,
+    /// `num_returns(n)` set per call on a function returning a `Vec`: its result comes back
+    /// as `n` objects.
+    pub(crate) num_returns: Option<u32>,
 }
 
 impl Default for TaskOptions {
@@ -100,6 +103,7 @@ static NO_RARE_OPTIONS: RareOptions = RareOptions {
     name: None,
     backpressure: None,
     placement: None,
+    num_returns: None,
 };
 
 impl TaskOptions {
@@ -120,6 +124,14 @@ impl TaskOptions {
     /// `_generator_backpressure_num_objects`). Default: no limit. `0` counts as 1.
     pub fn backpressure(mut self, n: usize) -> Self {
         self.rare_mut().backpressure = Some(n.max(1));
+        self
+    }
+
+    /// The result (a `Vec`) comes back as `n` objects, one per element: what the generated
+    /// `num_returns(n)` of a function returning a `Vec` sets.
+    #[doc(hidden)]
+    pub fn dynamic_returns(mut self, n: usize) -> Self {
+        self.rare_mut().num_returns = Some(u32::try_from(n).unwrap_or(u32::MAX));
         self
     }
 }

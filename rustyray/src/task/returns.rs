@@ -147,6 +147,133 @@ pub(crate) fn split<T: Fields>(r: ObjectRef<T>, function: &'static str) -> Parts
     parts
 }
 
+/// The hidden object's waiter for a `Vec` result split into `n` parts (`num_returns(n)` set
+/// per call): stores each element, or fails every part (also when the `Vec` has another
+/// length).
+struct VecSplitter<T> {
+    function: &'static str,
+    taken: Mutex<Option<Split>>,
+    _elements: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Value + Clone> Arrival for VecSplitter<T> {
+    fn arrive(&self, state: &State) {
+        let Some((task, parts)) = self.taken.lock().take() else {
+            return;
+        };
+        let elements = match state.failure() {
+            Some(error) => Err(error),
+            None => match task.take_last_value::<Vec<T>>() {
+                Some(elements) => Ok(elements),
+                None => task
+                    .read::<Vec<T>>()
+                    .unwrap_or_else(|| Err(Error::InvalidArgument("unresolved".to_owned())))
+                    .map(|elements| (*elements).clone()),
+            },
+        };
+        drop(task);
+        let elements = elements.and_then(|elements| match elements.len() == parts.len() {
+            true => Ok(elements),
+            false => Err(wrong_count(self.function, elements.len(), parts.len())),
+        });
+        match elements {
+            Ok(elements) => {
+                for (part, element) in parts.into_iter().zip(elements) {
+                    part.finish(Ok(Object::new(element)));
+                }
+            }
+            Err(error) => {
+                for part in parts {
+                    part.finish(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    fn is_leaf(&self) -> bool {
+        false // it resolves the parts, whose waiters run next
+    }
+}
+
+thread_local! {
+    /// While a Ray worker runs a call that asked for `num_returns(n)` per call: `n`.
+    static DYNAMIC: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// How many objects the call running here asked its `Vec` result to come back as, if it did.
+pub(crate) fn dynamic_returns() -> Option<usize> {
+    DYNAMIC.with(std::cell::Cell::get)
+}
+
+/// Runs `body` (a call's entry point) as a call that asked for `n` returns per call.
+#[cfg_attr(not(feature = "ray"), allow(dead_code))]
+pub(crate) fn with_dynamic_returns<R>(n: Option<usize>, body: impl FnOnce() -> R) -> R {
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DYNAMIC.with(|d| d.set(self.0));
+        }
+    }
+    let _restore = Restore(DYNAMIC.with(|d| d.replace(n)));
+    body()
+}
+
+/// The error of a `Vec` result of `got` elements asked to come back as `wanted` objects.
+pub(crate) fn wrong_count(function: &str, got: usize, wanted: usize) -> Error {
+    Error::task_failed(
+        function,
+        &anyhow::anyhow!(
+            "it returned {got} values, but the call asked for num_returns({wanted}): return a \
+             Vec of exactly {wanted} values, or ask for as many as it returns"
+        ),
+    )
+}
+
+/// The `n` refs of a call of a function returning `Vec<T>` with `num_returns(n)` set: `r` is
+/// the task's own (hidden) result (the macros call it).
+#[doc(hidden)]
+pub fn split_vec<T: Value + Clone>(
+    r: ObjectRef<Vec<T>>,
+    n: usize,
+    function: &'static str,
+) -> Vec<ObjectRef<T>> {
+    let shared = runtime::current();
+    let parts: Parts = match r.cell().cloned() {
+        None => {
+            let error = crate::object_ref::missing(r.id());
+            (0..n)
+                .map(|_| shared.store().insert_failed(error.clone()))
+                .collect()
+        }
+        Some(task) => {
+            drop(r);
+            match shared.backend().split_returns(&shared, &task, n) {
+                Some(parts) => parts.into_iter().collect(),
+                None => {
+                    let producer: Arc<dyn Producer> = Arc::new(Part {
+                        function,
+                        task: Arc::downgrade(&task),
+                    });
+                    let parts: Parts = (0..n)
+                        .map(|_| shared.store().insert_pending(Some(Arc::clone(&producer))))
+                        .collect();
+                    let splitter = Arc::new(VecSplitter::<T> {
+                        function,
+                        taken: Mutex::new(Some((Arc::clone(&task), parts.clone()))),
+                        _elements: std::marker::PhantomData,
+                    });
+                    if let Some(state) = task.subscribe(Waiter::new(Arc::clone(&splitter) as _)) {
+                        drop(task);
+                        splitter.arrive(&state);
+                    }
+                    parts
+                }
+            }
+        }
+    };
+    parts.into_iter().map(ObjectRef::from_new_cell).collect()
+}
+
 macro_rules! tuples {
     ($($split:ident: $n:literal => ($($t:ident $i:tt),+);)+) => {$(
         impl<$($t: Value + Clone),+> Fields for ($($t,)+) {
