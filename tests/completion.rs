@@ -47,15 +47,15 @@ fn the_stream_gives_the_same_order_to_async_code() {
         .build()
         .unwrap();
     tokio.block_on(async {
-        let mut done = rustyray::as_completed(&refs);
+        use futures_util::StreamExt;
+        let mut done = rustyray::as_completed(&refs).into_stream();
         for (gate, index) in [(201, 1), (202, 2), (200, 0)] {
             open(gate);
-            // Both `Iterator` and `Stream`: name the stream's `next`.
-            let next = futures_util::StreamExt::next(&mut done).await.unwrap();
+            let next = done.next().await.unwrap();
             assert_eq!(next.id(), refs[index].id(), "gate {gate}");
             assert_eq!(next.await.unwrap(), gate);
         }
-        assert!(futures_util::StreamExt::next(&mut done).await.is_none());
+        assert!(done.next().await.is_none());
     });
 }
 

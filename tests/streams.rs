@@ -281,13 +281,16 @@ fn async_producers_and_async_consumers() {
         .build()
         .unwrap();
     tokio.block_on(async {
-        let mut stream = ticks::remote(4);
+        // `StreamExt` in scope, as every async consumer has: its combinators just work on
+        // `into_stream()`, and the stream's own `Iterator` ones stay unambiguous.
+        use futures_util::StreamExt;
+        let mut stream = ticks::remote(4).into_stream();
         let mut got = Vec::new();
-        while let Some(item) = futures_util::StreamExt::next(&mut stream).await {
+        while let Some(item) = stream.next().await {
             got.push(item.await.unwrap());
         }
         assert_eq!(got, [0, 10, 20, 30]);
-        let refs: Vec<_> = futures_util::StreamExt::collect(sync_stream::remote(5)).await;
+        let refs: Vec<_> = sync_stream::remote(5).into_stream().collect().await;
         assert_eq!(refs.len(), 3);
         assert!(refs[2]
             .clone()
@@ -295,7 +298,9 @@ fn async_producers_and_async_consumers() {
             .unwrap_err()
             .to_string()
             .contains("two"));
-        let refs: Vec<_> = futures_util::StreamExt::collect(async_iter::remote(3)).await;
+        let refs: Vec<_> = async_iter::remote(3).into_stream().collect().await;
+        let firsts: Vec<_> = async_iter::remote(3).take(2).collect(); // `Iterator::take`
+        assert_eq!(rustyray::get_all(&firsts).unwrap(), [0, 1]);
         assert_eq!(rustyray::get_all(&refs).unwrap(), [0, 1, 2]);
     });
 }
@@ -402,7 +407,8 @@ fn actor_methods_stream_too() {
         .build()
         .unwrap();
     let ticks: Vec<u64> = tokio.block_on(async {
-        let refs: Vec<_> = futures_util::StreamExt::collect(tape.ticks()).await;
+        use futures_util::StreamExt;
+        let refs: Vec<_> = tape.ticks().into_stream().collect().await;
         let mut out = Vec::new();
         for r in refs {
             out.push(r.await.unwrap());
@@ -535,8 +541,9 @@ fn values_come_in_order_with_a_failed_item_as_its_error() {
     let tokio = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let from_async: Vec<rustyray::Result<u64>> =
-        tokio.block_on(futures_util::StreamExt::collect(ticks::remote(4).values()));
+    let from_async: Vec<rustyray::Result<u64>> = tokio.block_on(futures_util::StreamExt::collect(
+        ticks::remote(4).values().into_stream(),
+    ));
     let from_async: rustyray::Result<Vec<u64>> = from_async.into_iter().collect();
     assert_eq!(from_async.unwrap(), [0, 10, 20, 30]);
 }

@@ -9,21 +9,21 @@
 //! as `get` does. On Ray, each step is one `wait` for any one of the refs left.
 
 use std::collections::VecDeque;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures_util::stream::Stream;
 use futures_util::task::AtomicWaker;
 use parking_lot::{Condvar, Mutex};
 
+use crate::as_stream::AsStream;
 use crate::object_ref::ObjectRef;
 use crate::object_store::{Arrival, State, Waiter};
 use crate::runtime::{self, blocking::outside_async_worker};
 use crate::scheduler::BlockedGuard;
 
 /// The refs of `refs` in the order their objects resolve (ready or failed), each once; an
-/// [`Iterator`] whose `next` waits for the next one, and a [`Stream`] for async code.
+/// [`Iterator`] whose `next` waits for the next one; [`into_stream`](AsCompleted::into_stream)
+/// makes it a [`Stream`](crate::Stream) for async code.
 ///
 /// Like Ray's `ray.wait` loop, without the loop: start on each result as soon as it exists.
 ///
@@ -192,13 +192,16 @@ impl<T> Iterator for AsCompleted<T> {
 
 impl<T> Unpin for AsCompleted<T> {}
 
-impl<T> Stream for AsCompleted<T> {
-    type Item = ObjectRef<T>;
+impl<T> AsCompleted<T> {
+    /// The refs as a [`Stream`](crate::Stream) for async code (see [`AsStream`]).
+    pub fn into_stream(self) -> AsStream<AsCompleted<T>> {
+        AsStream::new(self)
+    }
 
-    /// The next ref whose object resolved; on Ray, the waiting happens on the polling thread
-    /// (moved off a tokio worker first).
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ObjectRef<T>>> {
-        let this = self.get_mut();
+    /// The next ref whose object resolved, for [`AsStream`]; on Ray, the waiting happens on
+    /// the polling thread (moved off a tokio worker first).
+    pub(crate) fn poll_next_done(&mut self, cx: &mut Context<'_>) -> Poll<Option<ObjectRef<T>>> {
+        let this = self;
         if this.left == 0 {
             return Poll::Ready(None);
         }
@@ -209,9 +212,5 @@ impl<T> Stream for AsCompleted<T> {
             },
             Order::ByWait => Poll::Ready(outside_async_worker(|| this.next_by_wait())),
         }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
     }
 }

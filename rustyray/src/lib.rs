@@ -33,6 +33,7 @@
 
 pub mod actor;
 mod api;
+mod as_stream;
 mod call_args;
 mod completion;
 mod config;
@@ -74,10 +75,11 @@ pub use api::{
     cancel, get, get_all, get_all_arc, get_arc, get_timeout, gpu_ids, is_cancelled, put, put_arc,
     timeline, wait,
 };
+pub use as_stream::AsStream;
 pub use completion::{as_completed, AsCompleted};
 pub use config::Config;
 pub use error::{Error, Result};
-/// The async sequence trait (`futures`' `Stream`), which [`AsCompleted`] implements.
+/// The async sequence trait (`futures`' `Stream`), which [`AsStream`] implements.
 pub use futures_util::stream::Stream;
 pub use object_ref::{AsObjectRef, ObjectFuture, ObjectId, ObjectRef};
 pub use object_store::Value;

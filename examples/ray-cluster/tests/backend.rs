@@ -608,9 +608,11 @@ fn streams_hand_over_items_while_the_producer_runs() {
         assert_eq!(rustyray::get(&counter.get()).unwrap(), 13, "{backend}");
         let awaited: Vec<u64> = futures_executor(async {
             use rustyray::Stream;
-            let mut values = std::pin::pin!(numbers::remote(3).values());
+            let mut values = numbers::remote(3).values().into_stream();
             let mut out = Vec::new();
-            while let Some(v) = std::future::poll_fn(|cx| values.as_mut().poll_next(cx)).await {
+            while let Some(v) =
+                std::future::poll_fn(|cx| std::pin::Pin::new(&mut values).poll_next(cx)).await
+            {
                 out.push(v.unwrap());
             }
             out

@@ -35,12 +35,12 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use parking_lot::Mutex;
 
+use crate::as_stream::AsStream;
 use crate::error::Result;
 use crate::object_ref::ObjectRef;
 use crate::object_store::{
@@ -429,7 +429,8 @@ impl<T: Value> ObjectRefStream<T> {
     /// still comes as soon as it is made, in order, and a failed item is its error (then the
     /// stream ends). No object is made for an item small enough to travel as a value, so this
     /// is the fastest way through a stream of small items; use the refs to pass items to other
-    /// tasks. An [`Iterator`], and a [`Stream`](crate::Stream) for async code.
+    /// tasks. An [`Iterator`]; [`into_stream`](StreamValues::into_stream) makes it a
+    /// [`Stream`](crate::Stream) for async code.
     ///
     /// ```
     /// #[rustyray::remote(streaming)]
@@ -474,23 +475,31 @@ impl<T: Value + Clone> Iterator for StreamValues<T> {
     }
 }
 
-impl<T: Value + Clone> futures_util::Stream for StreamValues<T> {
-    type Item = Result<T>;
+impl<T: Value + Clone> StreamValues<T> {
+    /// The values as a [`Stream`](crate::Stream) for async code (see [`AsStream`]).
+    pub fn into_stream(self) -> AsStream<StreamValues<T>> {
+        AsStream::new(self)
+    }
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+    /// The next value, for [`AsStream`].
+    pub(crate) fn poll_next_value(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
         let this = &mut self.stream;
         this.poll_next_item(cx)
             .map(|item| item.map(|item| this.value_of(item)))
     }
 }
 
-impl<T: Value> futures_util::Stream for ObjectRefStream<T> {
-    type Item = ObjectRef<T>;
+impl<T: Value> ObjectRefStream<T> {
+    /// The items' refs as a [`Stream`](crate::Stream) for async code (see [`AsStream`]):
+    /// `stream.into_stream().next().await` with `futures::StreamExt` in scope.
+    pub fn into_stream(self) -> AsStream<ObjectRefStream<T>> {
+        AsStream::new(self)
+    }
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ObjectRef<T>>> {
-        let this = &mut *self;
-        this.poll_next_item(cx)
-            .map(|item| item.map(|item| this.as_ref(item)))
+    /// The next item's ref, for [`AsStream`].
+    pub(crate) fn poll_next_ref(&mut self, cx: &mut Context<'_>) -> Poll<Option<ObjectRef<T>>> {
+        self.poll_next_item(cx)
+            .map(|item| item.map(|item| self.as_ref(item)))
     }
 }
 
