@@ -197,6 +197,41 @@ impl<T> AsObjectRef for ObjectRef<T> {
     }
 }
 
+/// Never implemented: the bound that refuses several refs where [`get`](crate::get) reads one,
+/// with the message naming [`get_all`](crate::get_all). (Several refs are an [`AsObjectRef`]
+/// under this bound so that their value type is known, and the error is this one alone.)
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`rustyray::get` reads one `ObjectRef`, not several: use `rustyray::get_all`",
+    label = "several refs",
+    note = "for several refs (a `Vec<ObjectRef<T>>` or a slice), use `rustyray::get_all(&refs)` \
+            for the values in order, or `rustyray::get_all_arc(&refs)` to share them without \
+            copies"
+)]
+pub trait OneRefOnly {}
+
+impl<T> AsObjectRef for [ObjectRef<T>]
+where
+    [ObjectRef<T>]: OneRefOnly,
+{
+    type Value = Vec<T>;
+
+    fn as_object_ref(&self) -> &ObjectRef<Vec<T>> {
+        unreachable!("never implemented: `OneRefOnly` has no impl")
+    }
+}
+
+impl<T> AsObjectRef for Vec<ObjectRef<T>>
+where
+    Vec<ObjectRef<T>>: OneRefOnly,
+{
+    type Value = Vec<T>;
+
+    fn as_object_ref(&self) -> &ObjectRef<Vec<T>> {
+        unreachable!("never implemented: `OneRefOnly` has no impl")
+    }
+}
+
 impl<R: AsObjectRef + ?Sized> AsObjectRef for &R {
     type Value = R::Value;
 
