@@ -4,9 +4,12 @@
 //! resolved means the call was cancelled (or its actor killed). That is all a running call
 //! needs to learn of a cancel: no flag of its own, nothing allocated per call.
 //!
-//! - **`is_cancelled()`** inside a method: the host marks the call it runs on this thread (for
-//!   the body's whole run if sync, for each poll if async, since async calls of a concurrent
-//!   actor interleave on one thread); the marker's result is looked at.
+//! - **`is_cancelled()`** inside a method: the host marks what runs on this thread. A host
+//!   running sync calls on a pool thread marks its actor once for the whole run of calls (the
+//!   call running is the one its cell notes anyway, for `kill`), so a sync call pays nothing
+//!   for it; an async call is marked at each poll (async calls of a concurrent actor
+//!   interleave on one thread), and a sync shared call on the pool for its run. The marked
+//!   call's result is looked at.
 //! - **An async body is dropped at its next `.await`** ([`Cancellable`]): each time it is
 //!   pending, its result is looked at, and the first time a waker is left on the result, so a
 //!   cancel wakes the body's future to be dropped. A body that finishes at its first poll (most
@@ -14,7 +17,7 @@
 //! - A sync body cannot be interrupted: it runs on, sees `is_cancelled()`, and whatever it
 //!   returns is discarded (the result keeps its `Cancelled`).
 
-use std::cell::RefCell;
+use std::cell::Cell as Slot;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,31 +28,60 @@ use futures_util::task::AtomicWaker;
 use crate::object_store::{Cell, Waiter};
 
 thread_local! {
-    /// The result of the actor call whose body runs on this thread now.
-    static RUNNING: RefCell<Option<Arc<Cell>>> = const { RefCell::new(None) };
+    /// What runs on this thread now: an actor call (async, or a shared sync one), or an actor
+    /// whose host runs sync calls here.
+    static RUNNING: Slot<Option<Marker>> = const { Slot::new(None) };
 }
 
-/// Marks a call as the one running here until dropped; then the previous mark is back (a
-/// call's body may block on another call and run it here).
-pub(crate) struct Marked(Option<Arc<Cell>>);
+/// What [`RUNNING`] holds.
+enum Marker {
+    /// The result of the call whose body runs here.
+    Call(Arc<Cell>),
+    /// An actor whose host runs its sync calls here, one at a time: the running one is the
+    /// one its cell notes (`Progress::running`). Marked once per run of calls, not per call.
+    Actor(Arc<dyn RunsSyncCalls>),
+}
+
+/// An actor's cell, as asked about the sync call its host runs now.
+pub(crate) trait RunsSyncCalls: Send + Sync {
+    /// Whether the sync call running now was cancelled.
+    fn running_cancelled(&self) -> bool;
+}
+
+/// Marks a call (or an actor's run of calls) as running here until dropped; then the previous
+/// mark is back (a call's body may block on another call and run it here).
+pub(crate) struct Marked(Option<Marker>);
 
 /// Marks the call producing `out` as running on this thread.
 #[inline]
 pub(crate) fn mark(out: &Arc<Cell>) -> Marked {
-    Marked(RUNNING.with(|r| r.borrow_mut().replace(Arc::clone(out))))
+    Marked(RUNNING.with(|r| r.replace(Some(Marker::Call(Arc::clone(out))))))
+}
+
+/// Marks `actor` as running its sync calls on this thread, for as long as its host does.
+pub(crate) fn mark_actor(actor: Arc<dyn RunsSyncCalls>) -> Marked {
+    Marked(RUNNING.with(|r| r.replace(Some(Marker::Actor(actor)))))
 }
 
 impl Drop for Marked {
     #[inline]
     fn drop(&mut self) {
         let previous = self.0.take();
-        RUNNING.with(|r| *r.borrow_mut() = previous);
+        drop(RUNNING.with(|r| r.replace(previous)));
     }
 }
 
 /// Inside an actor call's body: whether the call was cancelled. `None` outside one.
 pub(crate) fn running_is_cancelled() -> Option<bool> {
-    RUNNING.with(|r| r.borrow().as_ref().map(|out| !out.is_pending()))
+    RUNNING.with(|r| {
+        let marker = r.take();
+        let cancelled = marker.as_ref().map(|marker| match marker {
+            Marker::Call(out) => !out.is_pending(),
+            Marker::Actor(actor) => actor.running_cancelled(),
+        });
+        r.set(marker);
+        cancelled
+    })
 }
 
 /// An async call's body, dropped once its result resolves before it ends (a cancel, or a

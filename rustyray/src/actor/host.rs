@@ -215,6 +215,8 @@ impl<A: Send + 'static> ActorHost<A> {
     /// on the pool if calls are left.
     pub(crate) fn drain(mut self, mut state: Box<A>, helping: Option<&Arc<Cell>>) {
         let cell = Arc::clone(&self.cell);
+        // `is_cancelled()` in a call asks the cell about the call it notes as running.
+        let _marked = current::mark_actor(Arc::clone(&cell) as _);
         // One clock reading per call: each call's end is the next one's start.
         let mut started = timeline::now();
         loop {
@@ -279,7 +281,6 @@ impl<A: Send + 'static> ActorHost<A> {
                     self.shared.print_panics(),
                     AssertUnwindSafe(|| {
                         call_args::set_last_try(last);
-                        let _running = current::mark(&call.out);
                         match &self.lease {
                             Some(lease) => {
                                 scheduler::with_sync_lease(lease, || run_body(&mut state))

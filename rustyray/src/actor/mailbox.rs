@@ -188,10 +188,16 @@ impl<A, H> ActorCell<A, H> {
     }
 
     /// Notes the sync call starting on the CPU pool (the only one running).
+    #[inline]
     pub(crate) fn set_running<X>(&self, call: &Call<X>) {
         let mut running = self.progress.running.lock();
-        running.clear();
-        running.push(Running::of(call));
+        match running.as_mut_slice() {
+            [only] => *only = Running::of(call),
+            _ => {
+                running.clear();
+                running.push(Running::of(call));
+            }
+        }
     }
 
     /// Notes an async call starting (beside the others running, on a concurrent actor).
@@ -234,6 +240,16 @@ impl<A, H> ActorCell<A, H> {
                 .find(|r| std::ptr::eq(r.out.as_ptr(), Arc::as_ptr(out)))
                 .map(|r| name(&r.method))
         })
+    }
+}
+
+impl<A: Send + 'static, H: Send + 'static> super::current::RunsSyncCalls for ActorCell<A, H> {
+    fn running_cancelled(&self) -> bool {
+        let running = self.progress.running.lock();
+        running
+            .first()
+            .and_then(|call| call.out.upgrade())
+            .is_some_and(|out| !out.is_pending())
     }
 }
 

@@ -53,6 +53,7 @@ impl Run {
 }
 
 /// Enters a call's run in the timeline.
+#[inline]
 fn record_run<A>(cell: &ActorCell<A>, call: &Call<A>, run: Run, failed: bool) {
     timeline::record(timeline::Finished {
         kind: timeline::Kind::ActorCall,
