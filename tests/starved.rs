@@ -67,7 +67,7 @@ impl Warnings {
 #[rustyray::actor]
 struct Hog;
 
-#[rustyray::actor(num_cpus = 1)]
+#[rustyray::actor(num_cpus = 1, resource(hay = 1))]
 impl Hog {
     fn new() -> Self {
         Hog
@@ -89,7 +89,12 @@ fn unschedulable_work_fails_at_once_and_starved_work_is_reported() {
     // runtime's threads report to.
     let warnings = Warnings::default();
     tracing::subscriber::set_global_default(warnings.clone()).unwrap();
-    let rt = common::runtime(2);
+    let rt = rustyray::Runtime::new(
+        rustyray::Config::default()
+            .num_cpus(2)
+            .resource("hay", 10.0),
+    )
+    .unwrap();
     let _guard = rt.enter();
 
     // More than the runtime has: fails at once, saying what and how much.
@@ -123,7 +128,11 @@ fn unschedulable_work_fails_at_once_and_starved_work_is_reported() {
         .filter(|a| a.state == ActorState::PendingCreation)
         .count();
     assert_eq!(pending, 1, "{:?}", state::actors());
-    let warning = warnings.wait_for(&["CPU 1", "have waited", "actor Hog (CPU 1)"]);
+    let warning = warnings.wait_for(&[
+        "CPU 1, hay 1",
+        "have waited",
+        "2 × actor Hog (CPU 1, hay 1)",
+    ]);
     assert!(warning.contains("CPU 0 of 2 free"), "{warning}");
 
     // Once a hog goes, it starts.

@@ -29,6 +29,7 @@ const CLASS_OPTIONS: &[(&str, Takes)] = &[
     ("num_cpus", Takes::Number),
     ("num_gpus", Takes::Number),
     ("resources", Takes::Resources),
+    ("resource", Takes::Resources),
     ("max_restarts", Takes::Count),
     ("max_task_retries", Takes::Count),
 ];
