@@ -30,6 +30,8 @@ struct Args {
     effort: Effort,
     json: std::path::PathBuf,
     filter: Option<String>,
+    /// `--memory-probe NAME`: runs one memory probe in this process and prints its figure.
+    probe: Option<String>,
     /// `--soak BATCHES`: run the soak instead of the benchmarks.
     soak: Option<usize>,
 }
@@ -44,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         json: std::path::PathBuf::from("target/rustyray-bench.json"),
         filter: None,
         soak: None,
+        probe: None,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -55,6 +58,9 @@ fn parse_args() -> Result<Args, String> {
             }
             "--json" => parsed.json = args.next().ok_or("--json takes a path")?.into(),
             "--filter" => parsed.filter = Some(args.next().ok_or("--filter takes a word")?),
+            "--memory-probe" => {
+                parsed.probe = Some(args.next().ok_or("--memory-probe takes a probe's name")?)
+            }
             "--soak" => {
                 let batches = args.next().ok_or("--soak takes a number of batches")?;
                 parsed.soak =
@@ -108,6 +114,11 @@ fn main() {
             std::process::exit(if message.is_empty() { 0 } else { 2 });
         }
     };
+    // A memory probe runs in a process of its own (see `workloads::memory_probe`).
+    if let Some(probe) = args.probe.as_deref() {
+        println!("{}", workloads::memory_probe(probe, args.effort));
+        return;
+    }
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
     let floor = workloads::Floor {
         tokio: tokio::runtime::Builder::new_multi_thread()
@@ -147,7 +158,16 @@ fn main() {
         lines.extend(dashboard::lines(args.effort, cpus));
     }
     if args.filter.as_deref().is_none_or(|f| "memory".contains(f)) {
-        lines.push(workloads::memory_per_queued_task(args.effort));
+        lines.push(workloads::memory_line(
+            "memory per queued task",
+            "queued",
+            args.effort,
+        ));
+        lines.push(workloads::memory_line(
+            "memory per held small object",
+            "held",
+            args.effort,
+        ));
     }
     println!(
         "RustyRay benchmarks: {cpus} CPUs, {} mode, median of {} rounds, {:.1} s\n",

@@ -795,33 +795,64 @@ fn extra(e: Effort, floor: &Floor) -> Vec<Line> {
     out
 }
 
-/// Bytes of resident memory per task queued behind a busy CPU, measured on a runtime of its
-/// own with one CPU slot.
-pub(crate) fn memory_per_queued_task(e: Effort) -> Line {
-    let rt = rustyray::Runtime::new(rustyray::Config::default().num_cpus(1)).unwrap();
-    let _guard = rt.enter();
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let rx = parking_lot::Mutex::new(rx);
-    let blocker = rustyray::task::TaskBuilder::new("blocker").spawn(move || {
-        let _ = rx.lock().recv();
-        Ok(())
-    });
-    std::thread::sleep(Duration::from_millis(20));
-    let n = e.size(1_000_000, 50_000);
-    let before = resident_bytes();
-    let queued: Vec<ObjectRef<()>> = (0..n).map(|_| nop::remote()).collect();
-    let after = resident_bytes();
-    let per_task = after.saturating_sub(before) as f64 / n as f64;
-    tx.send(()).unwrap();
-    rustyray::get(&blocker).unwrap();
-    rustyray::get_all(&queued).unwrap();
+/// A memory line: its probe run in a fresh process of this binary (`--memory-probe`), so that
+/// memory the allocator kept from earlier workloads cannot hide what the probe allocates.
+pub(crate) fn memory_line(name: &str, probe: &str, e: Effort) -> Line {
+    let mut command = std::process::Command::new(std::env::current_exe().expect("own path"));
+    command.args(["--memory-probe", probe]);
+    if e.quick {
+        command.arg("--quick");
+    }
+    let bytes = command
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse::<f64>().ok())
+        .unwrap_or(f64::NAN);
     Line {
-        name: "memory per queued task".to_owned(),
+        name: name.to_owned(),
         unit: "bytes",
-        ours: per_task,
+        ours: bytes,
         floor: None,
         ray: None,
         higher_is_better: false,
+    }
+}
+
+/// Runs memory probe `probe` and returns its figure: bytes of resident memory per task queued
+/// behind a busy CPU (`queued`), or per small object held (`held`: a `put` of a `u64` whose
+/// ref is kept; the target is 100 bytes), each on a runtime with one CPU slot.
+pub(crate) fn memory_probe(probe: &str, e: Effort) -> f64 {
+    let rt = rustyray::Runtime::new(rustyray::Config::default().num_cpus(1)).unwrap();
+    let _guard = rt.enter();
+    let n = e.size(1_000_000, 50_000);
+    match probe {
+        "queued" => {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let rx = parking_lot::Mutex::new(rx);
+            let blocker = rustyray::task::TaskBuilder::new("blocker").spawn(move || {
+                let _ = rx.lock().recv();
+                Ok(())
+            });
+            let mut queued: Vec<ObjectRef<()>> = Vec::with_capacity(n);
+            let before = resident_bytes();
+            queued.extend((0..n).map(|_| nop::remote()));
+            let after = resident_bytes();
+            tx.send(()).unwrap();
+            rustyray::get(&blocker).unwrap();
+            rustyray::get_all(&queued).unwrap();
+            after.saturating_sub(before) as f64 / n as f64
+        }
+        "held" => {
+            // The refs' own vector is made first, so only what each object costs counts.
+            let mut held: Vec<ObjectRef<u64>> = Vec::with_capacity(n);
+            let before = resident_bytes();
+            held.extend((0..n).map(|i| rustyray::put(i as u64).unwrap()));
+            let after = resident_bytes();
+            assert_eq!(rustyray::get(&held[n - 1]).unwrap(), (n - 1) as u64);
+            after.saturating_sub(before) as f64 / n as f64
+        }
+        other => panic!("no memory probe `{other}`: use queued or held"),
     }
 }
 
