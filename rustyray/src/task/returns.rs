@@ -71,6 +71,21 @@ type Parts = SmallVec<[Arc<Cell>; 4]>;
 /// The task's (hidden) result and the objects of its fields.
 type Split = (Arc<Cell>, Parts);
 
+/// The task's whole result once it resolved with `state`: moved out when nothing else holds
+/// it, copied otherwise; or its error.
+fn whole<T: Value + Clone>(task: &Arc<Cell>, state: &State) -> crate::Result<T> {
+    if let Some(error) = state.failure() {
+        return Err(error);
+    }
+    match task.take_last_value::<T>() {
+        Some(whole) => Ok(whole),
+        None => task
+            .read::<T>()
+            .unwrap_or_else(|| Err(Error::InvalidArgument("unresolved".to_owned())))
+            .map(|whole| (*whole).clone()),
+    }
+}
+
 /// The hidden object's waiter: stores the fields, or fails every part.
 struct Splitter<T> {
     /// Taken when the task's result resolves.
@@ -83,17 +98,7 @@ impl<T: Fields> Arrival for Splitter<T> {
         let Some((task, parts)) = self.taken.lock().take() else {
             return;
         };
-        let fields = match state.failure() {
-            Some(error) => Err(error),
-            // Moved out when nothing else holds the tuple; copied otherwise.
-            None => match task.take_last_value::<T>() {
-                Some(tuple) => Ok(tuple),
-                None => task
-                    .read::<T>()
-                    .unwrap_or_else(|| Err(Error::InvalidArgument("unresolved".to_owned())))
-                    .map(|tuple| (*tuple).clone()),
-            },
-        };
+        let fields = whole::<T>(&task, state);
         drop(task);
         // `finish` lets go of each part before waking what waits for it, so a part whose
         // refs are all dropped by then is freed at once.
@@ -118,28 +123,42 @@ impl<T: Fields> Arrival for Splitter<T> {
 
 /// The N refs of a task returning `T` as N objects: `r` is the task's own (hidden) result.
 pub(crate) fn split<T: Fields>(r: ObjectRef<T>, function: &'static str) -> Parts {
+    split_into(r, T::N, function, |taken| Splitter::<T> {
+        taken,
+        _fields: std::marker::PhantomData,
+    })
+}
+
+/// The `n` parts of the task making `r`: split by the backend (Ray stores them as parts of one
+/// object), else pending objects that the waiter `splitter(..)` makes stores when `r` resolves.
+fn split_into<T, W: Arrival + 'static>(
+    r: ObjectRef<T>,
+    n: usize,
+    function: &'static str,
+    splitter: impl FnOnce(Mutex<Option<Split>>) -> W,
+) -> Parts {
     let shared = runtime::current();
     let Some(task) = r.cell().cloned() else {
         let error = crate::object_ref::missing(r.id());
-        return (0..T::N)
+        return (0..n)
             .map(|_| shared.store().insert_failed(error.clone()))
             .collect();
     };
     drop(r);
-    if let Some(parts) = shared.backend().split_returns(&shared, &task, T::N) {
+    if let Some(parts) = shared.backend().split_returns(&shared, &task, n) {
         return parts.into_iter().collect();
     }
     let producer: Arc<dyn Producer> = Arc::new(Part {
         function,
         task: Arc::downgrade(&task),
     });
-    let parts: Parts = (0..T::N)
+    let parts: Parts = (0..n)
         .map(|_| shared.store().insert_pending(Some(Arc::clone(&producer))))
         .collect();
-    let splitter = Arc::new(Splitter::<T> {
-        taken: Mutex::new(Some((Arc::clone(&task), parts.clone()))),
-        _fields: std::marker::PhantomData,
-    });
+    let splitter = Arc::new(splitter(Mutex::new(Some((
+        Arc::clone(&task),
+        parts.clone(),
+    )))));
     if let Some(state) = task.subscribe(Waiter::new(Arc::clone(&splitter) as _)) {
         drop(task);
         splitter.arrive(&state);
@@ -161,16 +180,7 @@ impl<T: Value + Clone> Arrival for VecSplitter<T> {
         let Some((task, parts)) = self.taken.lock().take() else {
             return;
         };
-        let elements = match state.failure() {
-            Some(error) => Err(error),
-            None => match task.take_last_value::<Vec<T>>() {
-                Some(elements) => Ok(elements),
-                None => task
-                    .read::<Vec<T>>()
-                    .unwrap_or_else(|| Err(Error::InvalidArgument("unresolved".to_owned())))
-                    .map(|elements| (*elements).clone()),
-            },
-        };
+        let elements = whole::<Vec<T>>(&task, state);
         drop(task);
         let elements = elements.and_then(|elements| match elements.len() == parts.len() {
             true => Ok(elements),
@@ -237,40 +247,11 @@ pub fn split_vec<T: Value + Clone>(
     n: usize,
     function: &'static str,
 ) -> Vec<ObjectRef<T>> {
-    let shared = runtime::current();
-    let parts: Parts = match r.cell().cloned() {
-        None => {
-            let error = crate::object_ref::missing(r.id());
-            (0..n)
-                .map(|_| shared.store().insert_failed(error.clone()))
-                .collect()
-        }
-        Some(task) => {
-            drop(r);
-            match shared.backend().split_returns(&shared, &task, n) {
-                Some(parts) => parts.into_iter().collect(),
-                None => {
-                    let producer: Arc<dyn Producer> = Arc::new(Part {
-                        function,
-                        task: Arc::downgrade(&task),
-                    });
-                    let parts: Parts = (0..n)
-                        .map(|_| shared.store().insert_pending(Some(Arc::clone(&producer))))
-                        .collect();
-                    let splitter = Arc::new(VecSplitter::<T> {
-                        function,
-                        taken: Mutex::new(Some((Arc::clone(&task), parts.clone()))),
-                        _elements: std::marker::PhantomData,
-                    });
-                    if let Some(state) = task.subscribe(Waiter::new(Arc::clone(&splitter) as _)) {
-                        drop(task);
-                        splitter.arrive(&state);
-                    }
-                    parts
-                }
-            }
-        }
-    };
+    let parts = split_into(r, n, function, |taken| VecSplitter::<T> {
+        function,
+        taken,
+        _elements: std::marker::PhantomData,
+    });
     parts.into_iter().map(ObjectRef::from_new_cell).collect()
 }
 
