@@ -89,6 +89,22 @@ fn put_bytes_client(n: usize, bytes: usize) -> rustyray::Result<()> {
     Ok(())
 }
 
+/// A threaded actor (Ray's: sync `&self` methods, several at once).
+#[rustyray::actor]
+pub(crate) struct Napper;
+
+#[rustyray::actor(concurrent)]
+impl Napper {
+    fn new() -> Self {
+        Napper
+    }
+
+    /// Blocks its thread for `ms` milliseconds (a call waiting on I/O, say).
+    fn nap(&self, ms: u64) {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
 #[rustyray::actor]
 pub(crate) struct Sink;
 
@@ -429,6 +445,30 @@ fn actor_calls(e: Effort, floor: &Floor, cpus: usize) -> Vec<Line> {
         calls,
         pipelined(calls, |_| concurrent.ping()),
         (PIPELINED, &mut raw_async),
+    ));
+
+    // Ray's threaded actor: 4 sync calls of one actor with max_concurrency(4), each blocking
+    // its thread for a while, against 4 threads doing the same. They run on the CPU pool, so
+    // at most as many at once as it has threads.
+    let napper = Napper::options().max_concurrency(4).remote();
+    let nap = e.size(50, 20) as u64;
+    let naps = || {
+        let calls: Vec<ObjectRef<()>> = (0..4).map(|_| napper.nap(nap)).collect();
+        rustyray::get_all(&calls).unwrap();
+    };
+    out.push(beside(
+        e,
+        "threaded actor: 4 blocking sync calls at once (extra)",
+        "calls",
+        4,
+        naps,
+        ("4 threads blocking as long", || {
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| std::thread::sleep(Duration::from_millis(nap)));
+                }
+            })
+        }),
     ));
 
     let n = cpus.max(2);
