@@ -384,3 +384,25 @@ fn a_cancelled_queued_call_is_named_and_never_runs() {
     assert_cancelled_as(&grind, "Worker::grind");
     assert!(!rustyray::get(&worker.is_cancelled_here()).unwrap());
 }
+
+#[test]
+fn a_cancelled_call_the_host_took_but_did_not_start_is_named() {
+    let rt = runtime(2);
+    let _g = rt.enter();
+    let worker = Worker::remote(4);
+    let first = worker.grind();
+    wait_until_running(4);
+    // Both wait in the mailbox while the first runs; when it ends, the host takes both into
+    // its own backlog and starts the second: the third waits there, taken but not started.
+    let second = worker.grind();
+    let third = worker.grind();
+    assert!(rustyray::cancel(&first));
+    while !SAW_CANCEL[4].load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    wait_until_running(4); // the second counts now
+    assert!(rustyray::cancel(&third));
+    assert_cancelled_as(&third, "Worker::grind");
+    assert!(rustyray::cancel(&second));
+    assert_cancelled_as(&second, "Worker::grind");
+}

@@ -100,6 +100,10 @@ pub(crate) struct Mailbox<A, H = ActorHost<A>> {
     /// A job that starts the parked host is queued on the CPU pool (so a send need not queue
     /// another).
     pub(crate) started: bool,
+    /// The calls of the host's backlog that the last takes moved there (their results'
+    /// sequence numbers, unique in the runtime's store, and methods), so that a cancel of one names it: the backlog is the host's alone. Replaced
+    /// when the host takes calls into an empty backlog (the earlier ones all left it by then).
+    pub(crate) taken: Vec<(u64, Cow<'static, str>)>,
 }
 
 impl<A, H> Mailbox<A, H> {
@@ -109,9 +113,18 @@ impl<A, H> Mailbox<A, H> {
         if self.calls.is_empty() {
             return if self.closed { None } else { Some(false) };
         }
+        let noted = |call: &Call<A>| (call.out.seq(), call.method.clone());
         if into.is_empty() {
+            self.taken.clear();
+            // What a burst of calls grew is given back once the bursts are over.
+            let needed = self.calls.len();
+            if self.taken.capacity() > 1024 && self.taken.capacity() > 8 * needed {
+                self.taken.shrink_to(needed);
+            }
+            self.taken.extend(self.calls.iter().map(noted));
             std::mem::swap(into, &mut self.calls); // both keep their capacity
         } else {
+            self.taken.extend(self.calls.iter().map(noted));
             into.append(&mut self.calls);
         }
         Some(true)
@@ -138,6 +151,7 @@ impl<A, H> ActorCell<A, H> {
                 waker: None,
                 parked: None,
                 started: false,
+                taken: Vec::new(),
             })),
             alive: AtomicBool::new(true),
             created: AtomicBool::new(false),
@@ -226,13 +240,19 @@ impl<A, H> ActorCell<A, H> {
     /// `Class::method` of the call producing `out`, if this actor holds it (queued or running).
     pub(crate) fn call_name(&self, out: &Arc<Cell>) -> Option<String> {
         let name = |method: &str| format!("{}::{method}", self.class);
-        let queued = self
-            .mailbox
-            .lock()
-            .calls
-            .iter()
-            .find(|c| Arc::ptr_eq(&c.out, out))
-            .map(|c| name(&c.method));
+        let queued = {
+            let mailbox = self.mailbox.lock();
+            let seq = out.seq();
+            let sent = mailbox.calls.iter().find(|c| Arc::ptr_eq(&c.out, out));
+            match sent {
+                Some(call) => Some(name(&call.method)),
+                None => mailbox
+                    .taken
+                    .iter()
+                    .find(|(taken, _)| *taken == seq)
+                    .map(|(_, method)| name(method)),
+            }
+        };
         queued.or_else(|| {
             let running = self.progress.running.lock();
             running

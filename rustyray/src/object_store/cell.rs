@@ -59,6 +59,12 @@ impl Cell {
         }
     }
 
+    /// The object's sequence number: its id within its store (cheaper than [`Cell::id`]).
+    #[inline]
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
     /// The object's id.
     pub(crate) fn id(&self) -> ObjectId {
         ObjectId::new(self.store.owner, self.seq)
