@@ -366,7 +366,7 @@ impl Scheduler {
     }
 
     /// A demand's amounts by resource name.
-    fn describe(&self, demand: &Demand) -> Vec<(String, f64)> {
+    pub(super) fn describe(&self, demand: &Demand) -> Vec<(String, f64)> {
         demand
             .amounts
             .iter()

@@ -391,7 +391,7 @@ impl Scheduler {
             .iter()
             .filter(|q| !q.starts.is_empty())
             .map(|q| Waiting {
-                demand: self.in_words(q.demand.amounts.iter().copied(), q.demand.pool),
+                demand: self.describe_demand(&q.demand),
                 queued: q.starts.len(),
                 started: q.started,
             })
@@ -419,24 +419,19 @@ impl Scheduler {
         parts.join(", ")
     }
 
-    /// `demand` in words: `CPU 4, GPU 1`.
+    /// `demand` in words (`CPU 4, GPU 1`), from its amounts by name ([`Self::describe`]), and
+    /// the bundle it draws from if not the node.
     pub(crate) fn describe_demand(&self, demand: &Demand) -> String {
-        self.in_words(demand.amounts.iter().copied(), demand.pool)
-    }
-
-    /// A demand in words: `CPU 4, GPU 1`, and the bundle it draws from if not the node.
-    fn in_words(&self, amounts: impl Iterator<Item = (usize, i64)>, pool: u64) -> String {
-        let mut parts: Vec<String> = amounts
-            .map(|(i, amount)| {
-                let name = self.names.get(i).map_or("a resource", String::as_str);
-                format!("{name} {}", amount as f64 / MILLI)
-            })
+        let parts: Vec<String> = self
+            .describe(demand)
+            .into_iter()
+            .map(|(name, amount)| format!("{name} {amount}"))
             .collect();
-        if parts.is_empty() {
-            parts.push("nothing".to_owned());
-        }
-        let mut out = parts.join(", ");
-        if pool != NODE {
+        let mut out = match parts.is_empty() {
+            true => "nothing".to_owned(),
+            false => parts.join(", "),
+        };
+        if demand.pool != NODE {
             out.push_str(" (in a placement group's bundle)");
         }
         out
