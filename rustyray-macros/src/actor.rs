@@ -644,6 +644,14 @@ fn generate_impl(model: &ImplModel) -> TokenStream {
         Some(word) => quote_spanned!(word.span()=> .concurrent()),
         None => quote!(),
     };
+    // Sync `&self` methods make it a threaded actor: they run on the CPU pool beside the rest.
+    let threaded = methods
+        .iter()
+        .any(|m| !m.is_async && !m.streaming && m.receiver == Receiver::Shared);
+    let make_concurrent = match concurrent {
+        Some(word) if threaded => quote_spanned!(word.span()=> #make_concurrent.threaded()),
+        _ => make_concurrent,
+    };
 
     // Methods.
     let this = syn::Ident::new("__this", Span::mixed_site());

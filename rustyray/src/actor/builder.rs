@@ -76,16 +76,9 @@ pub(crate) enum Method<A> {
     Async(AsyncMethod<A>),
     /// An async `&self` method of a concurrent actor: may interleave with others of its kind.
     Shared(SharedMethod<A>),
-    /// A sync `&self` method of a concurrent actor: runs on the CPU pool beside the other
-    /// shared calls (Ray's threaded actors); on an actor that is not concurrent, as `Sync`.
+    /// A sync `&self` method of a concurrent actor: on a threaded one, runs on the CPU pool
+    /// beside the other shared calls (Ray's threaded actors); elsewhere, as `Sync`.
     SharedSync(SharedSyncMethod<A>),
-}
-
-impl<A> Method<A> {
-    /// Whether calls of this kind may run side by side on a concurrent actor.
-    pub(crate) fn is_shared(&self) -> bool {
-        matches!(self, Method::Shared(_) | Method::SharedSync(_))
-    }
 }
 
 type SyncCtor<A> = Arc<dyn Fn() -> anyhow::Result<A> + Send + Sync>;
@@ -104,6 +97,8 @@ pub struct ActorBuilder<A> {
     pub(crate) class: Cow<'static, str>,
     pub(crate) options: ActorOptions,
     pub(crate) concurrent: Option<ConcurrentRunner<A>>,
+    /// Its sync shared calls run on the CPU pool beside the others ([`ActorBuilder::threaded`]).
+    pub(crate) threaded: bool,
     pub(crate) concurrency_groups: Vec<(Cow<'static, str>, usize)>,
     pub(crate) args: CallArgs,
 }
@@ -125,6 +120,7 @@ impl<A: Actor> ActorBuilder<A> {
             class: class.into(),
             options: ActorOptions::default(),
             concurrent: None,
+            threaded: false,
             concurrency_groups: Vec::new(),
             args: CallArgs::new(),
         }
@@ -152,6 +148,20 @@ impl<A: Actor> ActorBuilder<A> {
     {
         self.concurrent = Some(|host, state, first| Box::pin(host.run_concurrently(state, first)));
         self
+    }
+
+    /// Declares that the actor's sync shared calls ([`CallBuilder::spawn_shared_sync`]) run on
+    /// the CPU pool beside its other shared calls, up to `max_concurrency` at once (Ray's
+    /// threaded actors); implies [`concurrent`](Self::concurrent). `#[rustyray::actor(concurrent)]`
+    /// sets it when the impl has a sync `&self` method. (Without it, the state of a concurrent
+    /// actor is lent to its async calls in place; with it, it is moved into an `Arc` for each
+    /// run of shared calls, which the calls on the pool hold.)
+    pub fn threaded(mut self) -> Self
+    where
+        A: Sync,
+    {
+        self.threaded = true;
+        self.concurrent()
     }
 
     /// Declares the actor's concurrency groups, each with its own limit of shared calls running
@@ -341,10 +351,10 @@ impl<A: Actor> CallBuilder<A> {
     }
 
     /// Sends the call with a synchronous body that only reads the actor. On an actor started
-    /// with [`ActorBuilder::concurrent`] (`#[rustyray::actor(concurrent)]`), it runs on the CPU
-    /// pool beside the actor's other shared calls, up to `max_concurrency` at once (Ray's
-    /// threaded actors): it does not wait for the async calls in flight. On any other actor it
-    /// runs as [`spawn`](Self::spawn) does.
+    /// with [`ActorBuilder::threaded`] (`#[rustyray::actor(concurrent)]` on an impl with sync
+    /// `&self` methods), it runs on the CPU pool beside the actor's other shared calls, up to
+    /// `max_concurrency` at once (Ray's threaded actors): it does not wait for the async calls
+    /// in flight. On any other actor it runs as [`spawn`](Self::spawn) does.
     ///
     /// ```
     /// # use rustyray::{actor::ActorBuilder, Config, Runtime};
@@ -352,7 +362,7 @@ impl<A: Actor> CallBuilder<A> {
     /// # let _guard = rt.enter();
     /// #[rustyray::actor]
     /// struct Hits(std::sync::atomic::AtomicU64);
-    /// let hits = ActorBuilder::new("Hits").concurrent().spawn(|| Ok(Hits(Default::default())));
+    /// let hits = ActorBuilder::new("Hits").threaded().spawn(|| Ok(Hits(Default::default())));
     /// let r = hits.call("bump").spawn_shared_sync(|h: &Hits| {
     ///     Ok(h.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1)
     /// });

@@ -3,8 +3,10 @@
 //! each concurrency group up to its limit.
 //!
 //! For such a run (a *phase*: from the first shared call until a call of another kind is next
-//! and the running ones ended), the state moves from the host's `Box` into an `Arc`, which the
-//! sync calls on the pool hold while they run; it moves back when the phase ends. If the host
+//! and the running ones ended), an actor with async shared calls only lends its state to them
+//! in place. A *threaded* actor's state (one with sync `&self` methods) moves from the host's
+//! `Box` into an `Arc`, which the sync calls on the pool hold while they run, and moves back
+//! when the phase ends: two allocations a phase, paid only by actors that need it. If the host
 //! is dropped mid-phase (a kill), a sync call still running keeps the state alive until it
 //! returns. A crash ends the phase without the state: the host rebuilds it, or the actor dies.
 
@@ -44,7 +46,11 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
     /// the other calls still running are interrupted and reported in the crash, and those
     /// still queued go back to the backlog.
     pub(crate) async fn run_concurrently(&mut self, state: Box<A>, first: Call<A>) -> PhaseEnd<A> {
-        let state: Arc<A> = Arc::from(state);
+        let threaded = self.threaded;
+        let state = match threaded {
+            true => Held::Shared(Arc::from(state)),
+            false => Held::Lent(state),
+        };
         let (print, recovery) = (self.shared.print_panics(), self.recovery);
         let limits = self.group_limits();
         let last_group = limits.len() - 1;
@@ -61,12 +67,15 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             call_args::set_last_try(last);
             let crash = match &call.body {
                 Method::Shared(method) => {
-                    let body = method(state_ref);
+                    let body = method(state_ref.get());
                     invoke_async(cell, print, call, body).await
                 }
                 Method::SharedSync(_) => {
+                    let Held::Shared(state) = state_ref else {
+                        unreachable!("sync shared calls start only on a threaded actor")
+                    };
                     let pool = shared.here().pool();
-                    invoke_on_pool(cell, pool, lease, print, state_ref, call, last).await
+                    invoke_on_pool(cell, pool, lease, print, state, call, last).await
                 }
                 Method::Sync(_) | Method::Async(_) => unreachable!("only shared calls start here"),
             };
@@ -74,7 +83,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
         };
         let mut counts = vec![0_usize; limits.len()];
         // Failed if the phase is dropped (a kill), as the host's drop fails what it holds.
-        let mut queued = Queued {
+        let mut queued = GroupQueues {
             cell,
             groups: limits.iter().map(|_| VecDeque::new()).collect(),
         };
@@ -98,7 +107,7 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
                     Some(finished) = running.next() => Some(finished),
                     next = next_call(&mut self.backlog, cell) => {
                         match next.and_then(|call| admit(cell, self.backlog.len(), call)) {
-                            Some(call) if call.body.is_shared() => {
+                            Some(call) if shares(&call.body, threaded) => {
                                 let group = group_of(&call);
                                 if counts[group] < limits[group] {
                                     launch!(call);
@@ -145,11 +154,14 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
             self.backlog.push_front(call);
         }
         let Some(mut crash) = crash else {
-            // Every sync call gave its hold on the state back before its result came.
-            return match Arc::try_unwrap(state) {
-                Ok(state) => PhaseEnd::Done(Box::new(state)),
-                Err(_) => unreachable!("no shared call runs once the phase ended"),
-            };
+            return PhaseEnd::Done(match state {
+                Held::Lent(state) => state,
+                // Every sync call gave its hold on the state back before its result came.
+                Held::Shared(state) => match Arc::try_unwrap(state) {
+                    Ok(state) => Box::new(state),
+                    Err(_) => unreachable!("no shared call runs once the phase ended"),
+                },
+            });
         };
         // The calls interrupted by the crash count as in flight too.
         let interrupted = Error::ActorDied {
@@ -170,6 +182,31 @@ impl<A: Send + Sync + 'static> ActorHost<A> {
         std::iter::once(self.max_concurrency)
             .chain(self.concurrency_groups.iter().map(|(_, limit)| *limit))
             .collect()
+    }
+}
+
+/// Where a phase keeps the state: lent in place, or shared with the sync calls on the pool.
+enum Held<A> {
+    Lent(Box<A>),
+    Shared(Arc<A>),
+}
+
+impl<A> Held<A> {
+    fn get(&self) -> &A {
+        match self {
+            Held::Lent(state) => state,
+            Held::Shared(state) => state,
+        }
+    }
+}
+
+/// Whether a call of this kind joins a phase: async shared calls always, sync ones on a
+/// threaded actor (elsewhere they run alone, as exclusive sync calls do).
+pub(super) fn shares<A>(body: &Method<A>, threaded: bool) -> bool {
+    match body {
+        Method::Shared(_) => true,
+        Method::SharedSync(_) => threaded,
+        Method::Sync(_) | Method::Async(_) => false,
     }
 }
 
@@ -223,12 +260,12 @@ async fn invoke_on_pool<A: Send + Sync + 'static>(
 }
 
 /// The calls of a phase waiting for room in their group.
-struct Queued<'a, A> {
+struct GroupQueues<'a, A> {
     cell: &'a ActorCell<A>,
     groups: Vec<VecDeque<Call<A>>>,
 }
 
-impl<A> Drop for Queued<'_, A> {
+impl<A> Drop for GroupQueues<'_, A> {
     fn drop(&mut self) {
         if self.groups.iter().all(VecDeque::is_empty) {
             return;

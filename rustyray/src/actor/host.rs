@@ -70,6 +70,8 @@ pub(crate) struct ActorHost<A> {
     /// The named concurrency groups and their limits (calls name them by 1-based index).
     pub(crate) concurrency_groups: Vec<(Cow<'static, str>, usize)>,
     pub(crate) concurrent: Option<ConcurrentRunner<A>>,
+    /// Sync shared calls run beside the others, on the CPU pool (see `concurrent.rs`).
+    pub(crate) threaded: bool,
     /// Calls taken from the mailbox but not run yet.
     pub(crate) backlog: VecDeque<Call<A>>,
     /// The resources the actor holds while it lives (`num_cpus`, `num_gpus`, a placement
@@ -136,10 +138,13 @@ impl<A: Send + 'static> ActorHost<A> {
             }
             let print = self.shared.print_panics();
             let last = call.last_try(&self.recovery);
-            crash = match (&call.body, self.concurrent) {
-                // Shared calls of a concurrent actor run side by side, each group to its limit
-                // (one at a time when the limits are 1).
-                (Method::Shared(_) | Method::SharedSync(_), Some(runner)) => {
+            // Shared calls of a concurrent actor run side by side, each group to its limit (one
+            // at a time when the limits are 1); sync ones only on a threaded actor, else alone.
+            let phase = self
+                .concurrent
+                .filter(|_| super::concurrent::shares(&call.body, self.threaded));
+            crash = match (&call.body, phase) {
+                (_, Some(runner)) => {
                     match runner(&mut self, state, call).await {
                         PhaseEnd::Done(back) => {
                             state = back;
@@ -248,10 +253,10 @@ impl<A: Send + 'static> ActorHost<A> {
             let Some(mut call) = admit(&cell, self.backlog.len(), call) else {
                 continue;
             };
-            // A sync shared call runs here only on an actor that is not concurrent.
+            // A sync shared call runs here only on an actor that is not threaded.
             let sync = match &call.body {
                 Method::Sync(_) => true,
-                Method::SharedSync(_) => self.concurrent.is_none(),
+                Method::SharedSync(_) => !self.threaded,
                 Method::Async(_) | Method::Shared(_) => false,
             };
             match (sync, readiness(&call.deps)) {

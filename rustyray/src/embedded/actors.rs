@@ -70,6 +70,7 @@ impl Embedded {
                     max_concurrency: builder.options.max_concurrency,
                     concurrency_groups: builder.concurrency_groups,
                     concurrent: builder.concurrent,
+                    threaded: builder.threaded,
                     backlog: Default::default(),
                     lease: None,
                 };
