@@ -54,8 +54,8 @@ thread_local! {
 
 impl Scope {
     /// The scope of a task or actor call submitted now: a child of the running task's, or
-    /// the first of a tree whose board is this process's. A task that was cancelled (as far as
-    /// it can know) starts a tree of its own instead, as embedded: a cancel reaches the
+    /// the first of a tree whose board is this process's. A task that saw its cancel (this
+    /// process's copy of the board says so, without a read) starts a tree of its own instead, as embedded: a cancel reaches the
     /// children pending when it comes, not what the task submits after (a notice that it
     /// stopped, say).
     pub(super) fn for_new_task() -> Scope {
@@ -63,7 +63,7 @@ impl Scope {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let key = mix(crate::object_store::process_nonce() ^ mix(seq));
         let parent = RUNNING.with(|running| running.borrow().clone());
-        let parent = parent.filter(|parent| !parent.is_cancelled());
+        let parent = parent.filter(|parent| !parent.seen_cancelled());
         match parent {
             Some(parent) => {
                 let mut keys = parent.keys.clone();
@@ -100,6 +100,16 @@ impl Scope {
             view.refresh(&self.board);
         }
         self.keys.iter().any(|key| view.keys.contains(key))
+    }
+
+    /// Whether this process's copy of the board, as last read, has the task or an ancestor
+    /// cancelled: no read of the board (a task that saw its cancel read it just now), so a
+    /// submission costs a lookup in memory, never a round trip.
+    fn seen_cancelled(&self) -> bool {
+        let boards = BOARDS.lock();
+        boards
+            .get(&self.board)
+            .is_some_and(|view| self.keys.iter().any(|key| view.keys.contains(key)))
     }
 
     /// Runs `body` as the task of this scope: `is_cancelled()` in it reads the scope, and the
