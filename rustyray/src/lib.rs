@@ -73,7 +73,7 @@ pub mod __private;
 pub use actor::{get_actor, kill, ActorHandle};
 pub use api::{
     cancel, get, get_all, get_all_arc, get_arc, get_timeout, gpu_ids, is_cancelled, put, put_arc,
-    timeline, wait,
+    put_slice, timeline, wait,
 };
 pub use as_stream::AsStream;
 pub use completion::{as_completed, AsCompleted};

@@ -42,6 +42,7 @@
 //! already stored changes. Finding the LRU victim scans the index, which is fine while
 //! spilling is rare and objects are large.
 
+mod blocks;
 mod cell;
 pub(crate) mod codec;
 pub(crate) mod foreign;
@@ -224,6 +225,8 @@ pub(crate) struct ObjectStore {
     /// when none ever did.
     cancellations: AtomicU64,
     spill: Spill,
+    /// Large allocations of freed `put_slice` values, kept mapped for the next ones.
+    blocks: blocks::Blocks,
 }
 
 /// Every object a store holds, and what will produce those still pending (for the state API).
@@ -267,6 +270,7 @@ impl ObjectStore {
             admission: Mutex::new(()),
             cancellations: AtomicU64::new(0),
             spill: Spill::new(limits.spill_dir, owner, limits.spill_limit),
+            blocks: blocks::Blocks::default(),
         })
     }
 
@@ -345,7 +349,10 @@ impl ObjectStore {
     /// Gives back what an entry held: its memory, or its spill file.
     fn forget(&self, entry: Entry) {
         match entry {
-            Entry::Ready(object) if object.is_large() => self.uncharge(object.size()),
+            Entry::Ready(object) if object.is_large() => {
+                self.uncharge(object.size());
+                self.recycle(object);
+            }
             Entry::Spilled(spilled) => self.spill.remove(&spilled.file),
             Entry::Ready(_) | Entry::Pending(_) | Entry::Failed(_) => {}
         }
@@ -387,6 +394,9 @@ impl ObjectStore {
                 .is_ok()
             {
                 return Ok(());
+            }
+            if self.give_back_blocks() {
+                continue; // kept blocks go before any object is spilled
             }
             match self.spill_one() {
                 Ok(true) => continue,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::blocks::Block;
 use super::codec::{bulk_size, encoded_size, serialize_as};
 use super::SPILLABLE;
 use crate::error::{Error, Result};
@@ -27,6 +28,9 @@ pub trait Value: Serialize + DeserializeOwned + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Value for T {}
 
 pub(super) type SerializeFn = fn(&(dyn Any + Send + Sync)) -> Result<Vec<u8>>;
+
+/// Takes the reusable allocation out of a freed value (see `blocks.rs`).
+type RecycleFn = fn(Arc<dyn Any + Send + Sync>) -> Option<Block>;
 
 /// A ready object: the typed value (with its size) and what its type is (five words: a cell
 /// must stay within the allocator's fast size classes, see `cell.rs`).
@@ -127,10 +131,13 @@ impl Scalar {
     }
 }
 
-/// What an object's type is: its name (for errors) and how to serialize it. One per type.
+/// What an object's type is: its name (for errors), how to serialize it and, for the values
+/// [`put_slice`](crate::put_slice) copies, how to take their allocation back for reuse. One
+/// per type and kind of put.
 pub(super) struct ValueType {
     type_name: fn() -> &'static str,
     serialize: SerializeFn,
+    recycle: Option<RecycleFn>,
 }
 
 /// The [`ValueType`] of `T`, as a constant promoted to a static.
@@ -140,7 +147,26 @@ impl<T: Value> TypeOf<T> {
     pub(super) const OF: &'static ValueType = &ValueType {
         type_name: std::any::type_name::<T>,
         serialize: serialize_as::<T>,
+        recycle: None,
     };
+}
+
+/// The [`ValueType`] of the `Vec<T>`s that [`put_slice`](crate::put_slice) copies, whose
+/// allocation goes back to the store's [`Blocks`](super::blocks::Blocks) when they are freed.
+struct SliceOf<T>(std::marker::PhantomData<T>);
+
+impl<T: Value + Copy> SliceOf<T> {
+    const OF: &'static ValueType = &ValueType {
+        type_name: std::any::type_name::<Vec<T>>,
+        serialize: serialize_as::<Vec<T>>,
+        recycle: Some(recycle_vec::<T>),
+    };
+}
+
+/// The allocation of a `Vec<T>` nobody else holds, if it is worth keeping.
+fn recycle_vec<T: Value + Copy>(value: Arc<dyn Any + Send + Sync>) -> Option<Block> {
+    let vec = Arc::try_unwrap(value.downcast::<Vec<T>>().ok()?).ok()?;
+    Block::of_vec(vec)
 }
 
 impl fmt::Debug for Object {
@@ -165,6 +191,28 @@ impl Object {
                 of: TypeOf::<T>::OF,
             },
             None => Object::from_arc(Arc::new(value)),
+        }
+    }
+
+    /// Wraps a `Vec` that [`put_slice`](crate::put_slice) copied, so its allocation is kept
+    /// for reuse when the object is freed (see [`into_block`](Self::into_block)).
+    pub(super) fn slice<T: Value + Copy>(vec: Vec<T>) -> Object {
+        let size = Object::size_of(&vec);
+        Object {
+            value: Held::Shared {
+                value: Arc::new(vec),
+                size,
+            },
+            of: SliceOf::<T>::OF,
+        }
+    }
+
+    /// The allocation of a value [`put_slice`](crate::put_slice) copied, if nobody else holds
+    /// it (a read may have lent it out) and it is large enough to keep.
+    pub(super) fn into_block(self) -> Option<Block> {
+        match (self.value, self.of.recycle) {
+            (Held::Shared { value, .. }, Some(recycle)) => recycle(value),
+            _ => None,
         }
     }
 

@@ -105,6 +105,20 @@ impl Backend {
         }
     }
 
+    /// Stores a copy of `items` as a `Vec<T>`: embedded, in memory kept from earlier copies;
+    /// on Ray, its encoding (Ray copies it into its own shared memory).
+    pub(crate) fn put_slice<T: Value + Copy>(
+        &self,
+        shared: &RuntimeCore,
+        items: &[T],
+    ) -> Result<Arc<Cell>> {
+        match self {
+            Backend::Embedded(_) => shared.store.insert_slice(items),
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => ray.put(shared, &items.to_vec()),
+        }
+    }
+
     /// The value of `r` as `read` gives it, waiting until `deadline` at most.
     #[inline]
     pub(crate) fn get<T: Value, R: From<T>>(
