@@ -33,7 +33,7 @@ per_op() { # binary workload
 }
 
 printf '\n%-8s %12s %12s %8s\n' workload "$base" "this tree" change
-for workload in async sync actor ping; do
+for workload in async sync actor ping put; do
   b=$(per_op "$before" "$workload")
   n=$(per_op "$now" "$workload")
   printf '%-8s %12s %12s %7.1f%%\n' "$workload" "$b" "$n" "$(echo "100 * ($n - $b) / $b" | bc -l)"

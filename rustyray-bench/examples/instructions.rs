@@ -1,6 +1,6 @@
 //! The fixed workload behind `rustyray-bench/instructions.sh`: ROUNDS rounds of 20,000 no-op
 //! operations of one kind (`async` tasks, `sync` tasks, `actor` calls with an argument and a
-//! result, or `ping` calls with neither, as Ray's actor benchmarks make), submitted at once
+//! result, or `ping` calls with neither, as Ray's actor benchmarks make; or `put` + `get` of a `u64`), submitted at once
 //! and then fetched, in a 2-CPU runtime. Counting its instructions at two round counts and
 //! taking the difference gives the cost per operation with start-up and shutdown cancelled out.
 //!
@@ -53,12 +53,18 @@ fn main() {
                 let refs: Vec<_> = (0..PER_ROUND).map(|i| sink.echo(i)).collect();
                 rustyray::get_all(&refs).unwrap();
             }
+            "put" => {
+                for i in 0..PER_ROUND {
+                    let r = rustyray::put(i).unwrap();
+                    assert_eq!(rustyray::get(&r).unwrap(), i);
+                }
+            }
             "ping" => {
                 let refs: Vec<_> = (0..PER_ROUND).map(|_| sink.ping()).collect();
                 rustyray::get_all(&refs).unwrap();
             }
             other => {
-                eprintln!("unknown workload `{other}`: use async, sync, actor or ping");
+                eprintln!("unknown workload `{other}`: use async, sync, actor, ping or put");
                 std::process::exit(2);
             }
         }

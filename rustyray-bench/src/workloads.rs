@@ -717,7 +717,10 @@ fn objects(e: Effort) -> Vec<Line> {
         "multi client put gigabytes",
         "GB",
         ours,
-        Some(("memcpy of the same bytes on 2 threads, into mapped memory", raw)),
+        Some((
+            "memcpy of the same bytes on 2 threads, into mapped memory",
+            raw,
+        )),
     ));
 
     let ours = rate(e, 1, || {
