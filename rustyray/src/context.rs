@@ -18,17 +18,17 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 
 use crate::actor::{ActorId, CellOps};
-use crate::runtime::RuntimeCore;
+use crate::runtime::Current;
 
 /// The per-thread state; see the module's notes.
 pub(crate) struct Context {
     /// The entered runtime (or the runtime whose thread this is).
-    pub(crate) runtime: RefCell<Option<Arc<RuntimeCore>>>,
+    pub(crate) runtime: RefCell<Option<Current>>,
     /// The global runtime as this thread last saw it, and the global's generation then.
-    pub(crate) global_seen: RefCell<(u64, Weak<RuntimeCore>)>,
+    pub(crate) global_seen: RefCell<(u64, Option<Current>)>,
     /// Whether the body starting on this thread runs its call's last try.
     pub(crate) last_try: Cell<bool>,
     /// Set (to `Some`) while an async job finishes here: the first async job this makes ready.
@@ -46,7 +46,7 @@ impl Context {
     const fn new() -> Context {
         Context {
             runtime: RefCell::new(None),
-            global_seen: RefCell::new((0, Weak::new())),
+            global_seen: RefCell::new((0, None)),
             last_try: Cell::new(false),
             next_async: RefCell::new(None),
             last_actor: RefCell::new(None),

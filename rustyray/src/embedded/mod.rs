@@ -55,7 +55,8 @@ impl Embedded {
                 move || {
                     let shared = runtime.upgrade()?;
                     let tokio = shared.handle().cloned();
-                    crate::context::with(|cx| *cx.runtime.borrow_mut() = Some(shared));
+                    let current = crate::runtime::Current::new(shared);
+                    crate::context::with(|cx| *cx.runtime.borrow_mut() = Some(current));
                     tokio
                 },
             ),

@@ -152,8 +152,9 @@ impl ObjectStore {
         }
     }
 
-    /// Frees every kept block, giving its bytes back to the budget; whether there was any.
-    pub(super) fn give_back_blocks(&self) -> bool {
+    /// Frees every kept block, giving its bytes back to the budget (before spilling, and at
+    /// shutdown); whether there was any.
+    pub(crate) fn give_back_blocks(&self) -> bool {
         if self.blocks.is_empty() {
             return false;
         }

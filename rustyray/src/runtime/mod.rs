@@ -142,27 +142,61 @@ static NEXT_RUNTIME_ID: AtomicU32 = AtomicU32::new(1);
 /// The runtime calls on this thread use: the entered one, else the global one (started with
 /// defaults if there is none yet).
 #[inline]
-pub(crate) fn current() -> Arc<RuntimeCore> {
-    if let Some(shared) = context::with(|cx| cx.runtime.borrow().clone()) {
-        return shared;
+pub(crate) fn current() -> Current {
+    if let Some(current) = context::with(|cx| cx.runtime.borrow().clone()) {
+        return current;
     }
     // Read before the global itself: a change after this read makes the cached copy stale
     // at the next call, never the other way round.
     let generation = GLOBAL_GENERATION.load(Ordering::Acquire);
     let seen = context::with(|cx| {
         let seen = cx.global_seen.borrow();
-        (seen.0 == generation).then(|| seen.1.upgrade()).flatten()
+        (seen.0 == generation).then(|| seen.1.clone()).flatten()
     });
-    if let Some(shared) = seen {
-        return shared;
+    if let Some(current) = seen {
+        return current;
     }
     let rt = global_or_start(|| match Config::from_env() {
         Ok(config) => Runtime::build(config),
         Err(error) => Runtime::failed(error),
     });
-    let shared = Arc::clone(&rt.owner.shared);
-    context::with(|cx| *cx.global_seen.borrow_mut() = (generation, Arc::downgrade(&shared)));
-    shared
+    let current = Current::new(Arc::clone(&rt.owner.shared));
+    context::with(|cx| *cx.global_seen.borrow_mut() = (generation, Some(current.clone())));
+    current
+}
+
+/// The current runtime as a thread holds it: a per-thread counted handle to the shared core,
+/// so that taking it (every `put`, `get` and `remote`) writes no count that other threads
+/// write too, where cloning the `Arc` would. It stays on its thread (`Rc`); [`to_arc`]
+/// gives a handle that can move.
+///
+/// A thread keeps the global runtime it last used until its next call sees that the global
+/// changed: a runtime shut down is then freed a call later, which holds nothing but memory
+/// (its threads are stopped and its kept blocks given back at shutdown).
+///
+/// [`to_arc`]: Current::to_arc
+#[derive(Clone)]
+#[allow(clippy::redundant_allocation)] // the point: a count of this thread's own over the `Arc`
+pub(crate) struct Current(std::rc::Rc<Arc<RuntimeCore>>);
+
+impl Current {
+    pub(crate) fn new(core: Arc<RuntimeCore>) -> Current {
+        Current(std::rc::Rc::new(core))
+    }
+
+    /// A handle that can move to other threads.
+    pub(crate) fn to_arc(&self) -> Arc<RuntimeCore> {
+        Arc::clone(&self.0)
+    }
+}
+
+impl std::ops::Deref for Current {
+    type Target = Arc<RuntimeCore>;
+
+    #[inline]
+    fn deref(&self) -> &Arc<RuntimeCore> {
+        &self.0
+    }
 }
 
 /// Replaces the global runtime (under its write lock) and makes every thread's cached copy
@@ -189,7 +223,7 @@ pub(crate) fn global_or_start(start: impl FnOnce() -> Runtime) -> Runtime {
 
 /// The current runtime if there is one, without starting the global runtime.
 pub(crate) fn current_if_any() -> Option<Arc<RuntimeCore>> {
-    context::with(|cx| cx.runtime.borrow().clone()).or_else(|| {
+    context::with(|cx| cx.runtime.borrow().as_ref().map(Current::to_arc)).or_else(|| {
         GLOBAL
             .read()
             .as_ref()
@@ -297,7 +331,8 @@ impl Runtime {
             .worker_threads(config.get_num_cpus().max(1))
             .thread_name(format!("rustyray-{id}"))
             .on_thread_start(move || {
-                context::with(|cx| *cx.runtime.borrow_mut() = Some(Arc::clone(&for_threads)));
+                let current = Current::new(Arc::clone(&for_threads));
+                context::with(|cx| *cx.runtime.borrow_mut() = Some(current));
             })
             .on_thread_stop(|| {
                 context::with(|cx| cx.runtime.borrow_mut().take());
@@ -435,6 +470,7 @@ fn shut_down(shared: &RuntimeCore, tokio: &Mutex<Option<tokio::runtime::Runtime>
         tokio.shutdown_background();
     }
     shared.store.clear_spill();
+    shared.store.give_back_blocks();
 }
 
 /// What a runtime holds at one moment; see [`Runtime::stats`].
@@ -458,7 +494,8 @@ pub struct RuntimeStats {
 /// Makes `core` the current runtime on this thread until the guard drops (for a thread that
 /// works for a runtime it holds, as [`Runtime::enter`] does for one it borrows).
 pub(crate) fn enter_core<'a>(core: &Arc<RuntimeCore>) -> EnterGuard<'a> {
-    let previous = context::with(|cx| cx.runtime.borrow_mut().replace(Arc::clone(core)));
+    let current = Current::new(Arc::clone(core));
+    let previous = context::with(|cx| cx.runtime.borrow_mut().replace(current));
     EnterGuard {
         previous,
         _runtime: PhantomData,
@@ -468,7 +505,7 @@ pub(crate) fn enter_core<'a>(core: &Arc<RuntimeCore>) -> EnterGuard<'a> {
 /// Keeps a [`Runtime`] current on this thread; see [`Runtime::enter`].
 #[must_use = "the runtime is current only while the guard lives"]
 pub struct EnterGuard<'a> {
-    previous: Option<Arc<RuntimeCore>>,
+    previous: Option<Current>,
     _runtime: PhantomData<(&'a Runtime, *const ())>,
 }
 

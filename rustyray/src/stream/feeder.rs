@@ -195,7 +195,7 @@ fn over_or_failed(answer: Result<bool>) -> Result<bool> {
 /// Starts the thread that sends the queued items, in the current runtime.
 fn start_sender(feed: StreamFeed) -> Result<Arc<Queue>> {
     let queue = Arc::new(Queue::default());
-    let runtime = crate::runtime::current();
+    let runtime = crate::runtime::current().to_arc();
     let sender = Arc::clone(&queue);
     std::thread::Builder::new()
         .name("rustyray-stream-sender".to_owned())
