@@ -4,13 +4,17 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::ObjectStore;
 use crate::error::Error;
 
 /// The identity of an object: the runtime that owns it and a sequence number unique within that
 /// runtime.
 ///
-/// The owner field is what lets a ref find its store; ids made by the same runtime compare in
-/// creation order. (Room is left for a creating-task id when objects can be rebuilt from
+/// The owner field is what lets a ref find its store. Ids that one thread makes in one runtime
+/// compare in creation order (a thread takes ids a block at a time, so ids made on different
+/// threads interleave). (Room is left for a creating-task id when objects can be rebuilt from
 /// lineage.)
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObjectId {
@@ -90,5 +94,68 @@ pub(crate) fn missing(id: ObjectId) -> Error {
         what: format!(
             "object {id} (freed once no ObjectRef to it remained, or made by another runtime or process)"
         ),
+    }
+}
+
+/// Ids reserved with [`ObjectStore::reserve_ids`], handed out in order.
+#[derive(Debug, Default)]
+pub(crate) struct IdBlock {
+    owner: u32,
+    seqs: std::ops::Range<u64>,
+}
+
+impl Iterator for IdBlock {
+    type Item = ObjectId;
+
+    fn next(&mut self) -> Option<ObjectId> {
+        self.seqs.next().map(|seq| ObjectId::new(self.owner, seq))
+    }
+}
+
+/// How many ids a thread takes of a store's counter at once (see [`ObjectStore::new_id`]).
+const ID_BLOCK: u64 = 64;
+
+crate::sync::thread_locals! {
+    /// The ids this thread took and has not handed out yet: the store (its serial), the next
+    /// one and the end of the block.
+    static IDS: std::cell::Cell<(u64, u64, u64)> = std::cell::Cell::new((0, 0, 0));
+}
+
+/// The serial of the next store made (a store's ids are handed out per thread by serial, so
+/// two stores never share a block, whatever their owners).
+static SERIALS: AtomicU64 = AtomicU64::new(1);
+
+/// A serial for a new store.
+pub(super) fn next_serial() -> u64 {
+    SERIALS.fetch_add(1, Ordering::Relaxed)
+}
+
+impl ObjectStore {
+    /// A new id. Each thread takes [`ID_BLOCK`] ids of the shared counter at a time and hands
+    /// them out itself, so making an object writes no counter that every thread writes.
+    pub(super) fn new_id(&self) -> ObjectId {
+        let seq = IDS.with(|ids| {
+            let (store, next, end) = ids.get();
+            if store == self.serial && next < end {
+                ids.set((store, next + 1, end));
+                return next;
+            }
+            let first = self.next.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            ids.set((self.serial, first + 1, first + ID_BLOCK));
+            first
+        });
+        ObjectId::new(self.owner, seq)
+    }
+
+    /// `n` ids for objects made later by [`insert_ready_as`](Self::insert_ready_as), possibly
+    /// on another thread (a stream's items, named when they are made and stored when they are
+    /// taken). Taken `n` at a time so that the producer does not write the shared counter,
+    /// which every thread reads as the LRU clock, at every item.
+    pub(crate) fn reserve_ids(&self, n: u64) -> IdBlock {
+        let first = self.next.fetch_add(n, Ordering::Relaxed);
+        IdBlock {
+            owner: self.owner,
+            seqs: first..first + n,
+        }
     }
 }

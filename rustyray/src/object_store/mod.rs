@@ -74,7 +74,7 @@ pub(crate) use id::missing;
 #[cfg(feature = "ray")]
 pub(crate) use id::process_nonce;
 pub use id::ObjectId;
-pub(crate) use id::WireId;
+pub(crate) use id::{IdBlock, WireId};
 pub use info::{ObjectInfo, ObjectState};
 #[cfg_attr(not(feature = "ray"), allow(unused_imports))]
 pub(crate) use kept::cells_of;
@@ -189,26 +189,14 @@ impl Sweep {
 
 type IndexShard = CachePadded<Mutex<FxHashMap<u64, Weak<Cell>>>>;
 
-/// Ids reserved with [`ObjectStore::reserve_ids`], handed out in order.
-#[derive(Debug, Default)]
-pub(crate) struct IdBlock {
-    owner: u32,
-    seqs: std::ops::Range<u64>,
-}
-
-impl Iterator for IdBlock {
-    type Item = ObjectId;
-
-    fn next(&mut self) -> Option<ObjectId> {
-        self.seqs.next().map(|seq| ObjectId::new(self.owner, seq))
-    }
-}
-
 /// The object store of one runtime.
 pub(crate) struct ObjectStore {
     owner: u32,
-    /// The next id, bumped by every thread that makes an object: on a cache line of its own,
-    /// so that threads reading the fields below (at every result stored) do not miss on it.
+    /// This store among all the process makes (see [`SERIALS`]).
+    serial: u64,
+    /// The next id not taken yet: threads take ids a block at a time (`id.rs`). On a cache
+    /// line of its own, so that threads reading the fields below (at every result stored) do
+    /// not miss on it.
     next: CachePadded<AtomicU64>,
     /// Every cell made, for the state API, `stats` and shutdown: one list per thread (taken
     /// by that thread's index), swept as it grows (see [`Sweep::push`]).
@@ -258,6 +246,7 @@ impl ObjectStore {
     pub(crate) fn new(owner: u32, limits: StoreLimits) -> Arc<ObjectStore> {
         Arc::new(ObjectStore {
             owner,
+            serial: id::next_serial(),
             next: CachePadded::new(AtomicU64::new(1)),
             registry: (0..SHARDS)
                 .map(|_| CachePadded::new(Mutex::default()))
@@ -274,14 +263,10 @@ impl ObjectStore {
         })
     }
 
-    /// The LRU clock: the newest id handed out. Reading it writes nothing shared, so marking
+    /// The LRU clock: the end of the newest block of ids taken. Reading it writes nothing shared, so marking
     /// an object used costs no cache-line traffic between threads.
     fn tick(&self) -> u64 {
         self.next.load(Ordering::Relaxed)
-    }
-
-    fn new_id(&self) -> ObjectId {
-        ObjectId::new(self.owner, self.next.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Makes a cell and registers it; indexes it too if it is big enough to spill.
@@ -530,18 +515,6 @@ impl ObjectStore {
     ) -> Result<Arc<Cell>> {
         let entry = self.admit_or_spill(id, object)?;
         Ok(self.make(id, entry, None))
-    }
-
-    /// `n` ids for objects made later by [`insert_ready_as`](Self::insert_ready_as), possibly
-    /// on another thread (a stream's items, named when they are made and stored when they are
-    /// taken). Taken `n` at a time so that the producer does not write the shared counter,
-    /// which every thread reads as the LRU clock, at every item.
-    pub(crate) fn reserve_ids(&self, n: u64) -> IdBlock {
-        let first = self.next.fetch_add(n, Ordering::Relaxed);
-        IdBlock {
-            owner: self.owner,
-            seqs: first..first + n,
-        }
     }
 
     /// A new object that failed already (for example, an infeasible task's result).
