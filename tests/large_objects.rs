@@ -1,6 +1,6 @@
 //! Large objects without copies: `&T` and `Arc<T>` parameters see the stored value itself,
-//! `put_arc` stores a shared value as it is, and by-value parameters still get a copy of an
-//! object the caller keeps. Addresses tell a copy from the stored value.
+//! `put_arc` stores a shared value as it is, `put_slice` copies into memory kept from freed
+//! copies, and by-value parameters still get a copy of an object the caller keeps. Addresses tell a copy from the stored value.
 
 use std::sync::Arc;
 
@@ -147,6 +147,33 @@ fn put_arc_stores_the_shared_value_as_it_is() {
         (at(&weights), 50_000)
     );
     assert_eq!(rustyray::get(&r).unwrap().len(), 10_000);
+}
+
+#[test]
+fn put_slice_copies_and_builds_the_next_copy_in_a_freed_ones_memory() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let samples: Vec<u64> = (0..1 << 18).collect(); // 2 MiB: large enough to keep
+    let first = rustyray::put_slice(&samples).unwrap();
+    let stored = at(&rustyray::get_arc(&first).unwrap());
+    assert_ne!(stored, at(&samples), "a copy");
+    let expected = samples.iter().sum::<u64>();
+    assert_eq!(
+        rustyray::get(&borrowed::remote(&first, 0)).unwrap(),
+        (stored, expected)
+    );
+    drop(first);
+    let doubled: Vec<u64> = samples.iter().map(|v| v * 2).collect();
+    let second = rustyray::put_slice(&doubled).unwrap();
+    let value = rustyray::get_arc(&second).unwrap();
+    assert_eq!(at(&value), stored, "built in the freed copy's memory");
+    assert_eq!(*value, doubled);
+    // One still lent out is never reused.
+    let third = rustyray::put_slice(&samples).unwrap();
+    drop(second);
+    assert_ne!(at(&rustyray::get_arc(&third).unwrap()), stored);
+    assert_eq!(*value, doubled, "the lent value is untouched");
+    assert_eq!(samples.len(), 1 << 18, "the caller keeps its slice");
 }
 
 #[test]

@@ -63,3 +63,8 @@ thread_local! {
 pub(crate) fn with<R>(f: impl FnOnce(&Context) -> R) -> R {
     CONTEXT.with(f)
 }
+
+/// Runs `f` with this thread's context, unless the thread is exiting and it is gone.
+pub(crate) fn try_with<R>(f: impl FnOnce(&Context) -> R) -> Option<R> {
+    CONTEXT.try_with(f).ok()
+}

@@ -560,6 +560,8 @@ fn start_global(config: Config, exclusive: bool) -> Result<()> {
 /// Shuts the global runtime down (see [`Runtime::shutdown`]). The next call starts a new one.
 pub fn shutdown() {
     let rt = set_global(&mut GLOBAL.write(), None);
+    // This thread's copy goes now; others' go at their next call (see `Current`).
+    context::try_with(|cx| cx.global_seen.borrow_mut().1 = None);
     if let Some(rt) = rt {
         rt.shutdown();
         rt.owner.shared.backend.disconnect();
