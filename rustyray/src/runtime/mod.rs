@@ -32,6 +32,11 @@ use crate::error::{Error, Result};
 use crate::object_store::{ObjectStore, StoreLimits};
 
 /// The parts of a runtime that its threads, refs and handles reach.
+///
+/// Aligned to a cache line pair, so that in its `Arc` the counts (which every task and call
+/// moves between cores: a job holds the core) share no cache line with the fields every
+/// operation reads.
+#[repr(align(128))]
 pub(crate) struct RuntimeCore {
     id: u32,
     store: Arc<ObjectStore>,
