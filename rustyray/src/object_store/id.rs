@@ -113,7 +113,7 @@ impl Iterator for IdBlock {
 }
 
 /// How many ids a thread takes of a store's counter at once (see [`ObjectStore::new_id`]).
-const ID_BLOCK: u64 = 64;
+pub(super) const ID_BLOCK: u64 = 64;
 
 crate::sync::thread_locals! {
     /// The ids this thread took and has not handed out yet: the store (its serial), the next

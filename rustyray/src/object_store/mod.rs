@@ -108,9 +108,11 @@ struct Slot {
     entry: Entry,
     control: Option<Arc<dyn Producer>>,
     /// When the object was last read (a tick of the store's clock), for LRU spilling.
-    last_used: u64,
+    last_used: u32,
     /// Set when spilling the object failed to serialize it, so it is not picked again.
     unspillable: bool,
+    /// Whether the store's index has it (see [`ObjectStore::lookup`]).
+    indexed: bool,
 }
 
 /// What a lookup found.
@@ -263,10 +265,12 @@ impl ObjectStore {
         })
     }
 
-    /// The LRU clock: the end of the newest block of ids taken. Reading it writes nothing shared, so marking
-    /// an object used costs no cache-line traffic between threads.
-    fn tick(&self) -> u64 {
-        self.next.load(Ordering::Relaxed)
+    /// The LRU clock: the end of the newest block of ids taken, counted in blocks (ids are
+    /// taken a block at a time, so finer ticks would tell nothing more). Reading it writes nothing
+    /// shared, so marking an object used costs no cache-line traffic between threads. 32 bits
+    /// last 2^38 ids; past that, an object read before the clock wrapped may look recent.
+    fn tick(&self) -> u32 {
+        (self.next.load(Ordering::Relaxed) / id::ID_BLOCK) as u32
     }
 
     /// Makes a cell and registers it; indexes it too if it is big enough to spill.
@@ -290,12 +294,17 @@ impl ObjectStore {
 
     /// Enters a cell in the index (once).
     fn enter_index(&self, cell: &Arc<Cell>) {
-        if !cell.indexed.swap(true, Ordering::AcqRel) {
-            let id = cell.id();
-            self.index[id.seq() as usize % SHARDS]
-                .lock()
-                .insert(id.seq(), Arc::downgrade(cell));
+        if !std::mem::replace(&mut cell.slot.lock().indexed, true) {
+            self.insert_index(cell);
         }
+    }
+
+    /// Puts a cell in the index (its `indexed` flag was set by the caller).
+    fn insert_index(&self, cell: &Arc<Cell>) {
+        let id = cell.id();
+        self.index[id.seq() as usize % SHARDS]
+            .lock()
+            .insert(id.seq(), Arc::downgrade(cell));
     }
 
     /// Takes a dying cell out of the index.
@@ -414,7 +423,7 @@ impl ObjectStore {
         for shard in self.index.iter() {
             candidates.extend(shard.lock().values().filter_map(Weak::upgrade));
         }
-        let mut victim: Option<(u64, &Arc<Cell>)> = None;
+        let mut victim: Option<(u32, &Arc<Cell>)> = None;
         for cell in &candidates {
             let slot = cell.slot.lock();
             let Entry::Ready(object) = &slot.entry else {
