@@ -82,6 +82,9 @@ struct Inner {
     /// Threads on their way to the queue (returning from a job or woken) minus the queued jobs
     /// that count on them. Negative only at the thread limit. See the module documentation.
     spare: AtomicIsize,
+    /// Whether the queue holds a job: written under the queue's lock, read without it by a
+    /// thread lingering before it leaves `spare` (see [`linger`]).
+    has_jobs: AtomicBool,
     /// Threads kept even when idle.
     core: usize,
     /// Threads never exceeded.
@@ -130,6 +133,7 @@ impl CpuPool {
                     expired: false,
                 }),
                 spare: AtomicIsize::new(0),
+                has_jobs: AtomicBool::new(false),
                 core,
                 max: max.max(core),
                 name,
@@ -154,6 +158,7 @@ impl CpuPool {
             return;
         }
         queue.jobs.push_back(job);
+        inner.has_jobs.store(true, Ordering::Release);
         if inner.spare.fetch_sub(1, Ordering::AcqRel) > 0 {
             return; // a thread on its way to the queue takes it
         }
@@ -305,12 +310,25 @@ fn worker(inner: Arc<Inner>) {
         // Arrived: no longer on the way. Taking a job keeps `spare` as it is (one thread and
         // one job fewer); finding none takes this thread out of it.
         RETURNING.with(|r| r.set(false));
-        if let Some(job) = queue.jobs.pop_front() {
+        if let Some(job) = take_job(&inner, &mut queue) {
             drop(queue);
             run(job);
             returning();
             queue = inner.queue.lock();
             continue;
+        }
+        // Still counted on its way: a job queued in the next microseconds is this thread's,
+        // with no wake-up (see `linger`).
+        #[cfg(not(rustyray_loom))]
+        if !queue.shut_down {
+            queue = linger(&inner, queue);
+            if let Some(job) = take_job(&inner, &mut queue) {
+                drop(queue);
+                run(job);
+                returning();
+                queue = inner.queue.lock();
+                continue;
+            }
         }
         inner.spare.fetch_sub(1, Ordering::AcqRel);
         if queue.shut_down {
@@ -332,6 +350,31 @@ fn worker(inner: Arc<Inner>) {
         }
     }
     queue.threads -= 1;
+}
+
+/// The next queued job, if any (under the queue's lock).
+fn take_job(inner: &Inner, queue: &mut Queue) -> Option<Job> {
+    let job = queue.jobs.pop_front()?;
+    if queue.jobs.is_empty() {
+        inner.has_jobs.store(false, Ordering::Release);
+    }
+    Some(job)
+}
+
+/// Waits a few microseconds, without the queue's lock, for a job to be queued, then takes the
+/// lock back (see `linger.rs`). The thread stays counted in `spare` meanwhile, so a job queued
+/// now counts on it and wakes no one.
+///
+/// The loom models leave this out: it only delays the thread's arrival at the queue, which
+/// the models already let happen at any point.
+#[cfg(not(rustyray_loom))]
+fn linger<'a>(
+    inner: &'a Inner,
+    queue: parking_lot::MutexGuard<'a, Queue>,
+) -> parking_lot::MutexGuard<'a, Queue> {
+    drop(queue);
+    crate::linger::until(|| inner.has_jobs.load(Ordering::Acquire));
+    inner.queue.lock()
 }
 
 /// Runs a job, then the continuations it leaves in this thread's slot.

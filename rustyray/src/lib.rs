@@ -48,6 +48,7 @@ mod error;
 #[cfg(test)]
 mod fuzz;
 mod heap;
+mod linger;
 mod object_ref;
 mod object_store;
 mod os;

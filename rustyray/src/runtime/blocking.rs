@@ -69,10 +69,30 @@ pub(crate) fn read_when_resolved<R>(
         }
     }
     let started = Instant::now();
+    if lingers(deadline, started) && resolves_soon(cell) {
+        if let Some(value) = read(cell) {
+            return value;
+        }
+    }
     if !block_until([Some(cell)], 1, deadline) {
         return Err(Error::Timeout(started.elapsed()));
     }
     read(cell).expect("a resolved object never becomes pending again")
+}
+
+/// Whether a wait until `deadline` may linger first: not when it is bounded by less than a
+/// millisecond, which the few microseconds of lingering would cut into.
+fn lingers(deadline: Option<Instant>, now: Instant) -> bool {
+    deadline.is_none_or(|deadline| deadline.saturating_duration_since(now) > LINGER_BOUND)
+}
+
+const LINGER_BOUND: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Whether the object resolves within a few microseconds, watched without parking (see
+/// `linger.rs`): a task's result that comes back that soon costs no futex wake-up of this
+/// thread, and the pool thread, which lingers the same way, takes the next task without one.
+fn resolves_soon(cell: &Cell) -> bool {
+    crate::linger::until(|| !cell.is_pending())
 }
 
 /// How a blocked thread waits: for how many objects, until when, and what else ends the wait.
