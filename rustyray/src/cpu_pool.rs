@@ -306,6 +306,8 @@ fn worker(inner: Arc<Inner>) {
         woken: AtomicBool::new(false),
     });
     let mut queue = inner.queue.lock();
+    // Whether the thread lingered since it last found the queue empty.
+    let mut lingered = false;
     loop {
         // Arrived: no longer on the way. Taking a job keeps `spare` as it is (one thread and
         // one job fewer); finding none takes this thread out of it.
@@ -315,21 +317,16 @@ fn worker(inner: Arc<Inner>) {
             run(job);
             returning();
             queue = inner.queue.lock();
+            lingered = false;
             continue;
         }
         // Still counted on its way: a job queued in the next microseconds is this thread's,
         // with no wake-up (see `linger`).
-        #[cfg(not(rustyray_loom))]
-        if !queue.shut_down {
+        if !std::mem::replace(&mut lingered, true) && !queue.shut_down && LINGERS {
             queue = linger(&inner, queue);
-            if let Some(job) = take_job(&inner, &mut queue) {
-                drop(queue);
-                run(job);
-                returning();
-                queue = inner.queue.lock();
-                continue;
-            }
+            continue;
         }
+        lingered = false;
         inner.spare.fetch_sub(1, Ordering::AcqRel);
         if queue.shut_down {
             break;
@@ -361,17 +358,18 @@ fn take_job(inner: &Inner, queue: &mut Queue) -> Option<Job> {
     Some(job)
 }
 
+/// Whether idle threads linger before they wait: not in the loom models, where lingering
+/// only delays the thread's arrival at the queue, which the models already let happen at any
+/// point (and a model cannot spin on the clock).
+const LINGERS: bool = cfg!(not(rustyray_loom));
+
 /// Waits a few microseconds, without the queue's lock, for a job to be queued, then takes the
 /// lock back (see `linger.rs`). The thread stays counted in `spare` meanwhile, so a job queued
 /// now counts on it and wakes no one.
-///
-/// The loom models leave this out: it only delays the thread's arrival at the queue, which
-/// the models already let happen at any point.
-#[cfg(not(rustyray_loom))]
 fn linger<'a>(
     inner: &'a Inner,
-    queue: parking_lot::MutexGuard<'a, Queue>,
-) -> parking_lot::MutexGuard<'a, Queue> {
+    queue: crate::sync::MutexGuard<'a, Queue>,
+) -> crate::sync::MutexGuard<'a, Queue> {
     drop(queue);
     crate::linger::until(|| inner.has_jobs.load(Ordering::Acquire));
     inner.queue.lock()

@@ -8,7 +8,7 @@
 
 #[cfg(not(rustyray_loom))]
 mod imp {
-    pub(crate) use parking_lot::{Condvar, Mutex};
+    pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
     pub(crate) use std::sync::atomic;
     pub(crate) use std::thread;
 
