@@ -813,10 +813,10 @@ fn registrations(model: &ImplModel) -> TokenStream {
     };
     let wrapped = constructor.wrap_output(call);
     let mut out = quote! {
-        fn __rustyray_construct(
-            args: ::std::vec::Vec<u8>,
+        fn __rustyray_construct<'a>(
+            args: &'a [u8],
         ) -> ::rustyray::task::BoxFuture<
-            'static,
+            'a,
             ::rustyray::Result<::std::boxed::Box<dyn ::std::any::Any + #state_bounds>>,
         > {
             ::std::boxed::Box::pin(async move {
@@ -879,7 +879,7 @@ fn registrations(model: &ImplModel) -> TokenStream {
         out.extend(quote! {
             fn #entry<'a>(
                 this: #this_ty,
-                args: ::std::vec::Vec<u8>,
+                args: &'a [u8],
             ) -> ::rustyray::task::BoxFuture<'a, ::rustyray::Result<::std::vec::Vec<u8>>> {
                 ::std::boxed::Box::pin(async move {
                     let this = ::rustyray::__private::#downcast::<#self_ty>(this)?;

@@ -255,9 +255,9 @@ fn registration(callable: &Callable, name_str: &str) -> TokenStream {
     };
     quote! {
         #[doc(hidden)]
-        pub fn __invoke(
-            args: ::std::vec::Vec<u8>,
-        ) -> ::rustyray::task::BoxFuture<'static, ::rustyray::Result<::std::vec::Vec<u8>>> {
+        pub fn __invoke<'a>(
+            args: &'a [u8],
+        ) -> ::rustyray::task::BoxFuture<'a, ::rustyray::Result<::std::vec::Vec<u8>>> {
             ::std::boxed::Box::pin(async move { #body })
         }
 

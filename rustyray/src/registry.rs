@@ -38,23 +38,25 @@ pub enum Kind {
 }
 
 /// Runs a remote function from its postcard-encoded argument tuple; resolves to its
-/// postcard-encoded result.
-pub type Invoke = fn(Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>>>;
+/// postcard-encoded result. The arguments are borrowed: a Ray worker's are read where Ray's
+/// buffer holds them, with no copy.
+pub type Invoke = for<'a> fn(&'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>>;
 
 /// Builds an actor from its constructor's postcard-encoded argument tuple.
-pub type Construct = fn(Vec<u8>) -> BoxFuture<'static, Result<Box<dyn Any + Send>>>;
+pub type Construct = for<'a> fn(&'a [u8]) -> BoxFuture<'a, Result<Box<dyn Any + Send>>>;
 
 /// Builds a concurrent actor (`#[rustyray::actor(concurrent)]`), whose state is shared by the
 /// calls that run side by side.
-pub type ConstructShared = fn(Vec<u8>) -> BoxFuture<'static, Result<Box<dyn Any + Send + Sync>>>;
+pub type ConstructShared =
+    for<'a> fn(&'a [u8]) -> BoxFuture<'a, Result<Box<dyn Any + Send + Sync>>>;
 
 /// Calls an actor method on a state built by a [`Construct`], from postcard-encoded arguments.
 pub type CallMethod =
-    for<'a> fn(&'a mut (dyn Any + Send), Vec<u8>) -> BoxFuture<'a, Result<Vec<u8>>>;
+    for<'a> fn(&'a mut (dyn Any + Send), &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>>;
 
 /// Calls a concurrent actor's `&self` async method, which may run beside others of its kind.
 pub type CallShared =
-    for<'a> fn(&'a (dyn Any + Send + Sync), Vec<u8>) -> BoxFuture<'a, Result<Vec<u8>>>;
+    for<'a> fn(&'a (dyn Any + Send + Sync), &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>>;
 
 #[derive(Debug, Clone, Copy)]
 enum EntryPoint {
@@ -180,9 +182,9 @@ fn entry(id: &str, expected: Kind) -> Result<EntryPoint> {
 /// Fails with [`Error::NotFound`] for an unknown id or one that is not a function,
 /// [`Error::Serialization`] for arguments of the wrong shape, and [`Error::TaskFailed`] if the
 /// function fails.
-pub async fn invoke(id: &str, args: Vec<u8>) -> Result<Vec<u8>> {
+pub async fn invoke(id: &str, args: impl AsRef<[u8]>) -> Result<Vec<u8>> {
     match entry(id, Kind::Function)? {
-        EntryPoint::Function(invoke) => invoke(args).await,
+        EntryPoint::Function(invoke) => invoke(args.as_ref()).await,
         _ => unreachable!("kind checked"),
     }
 }
@@ -190,15 +192,15 @@ pub async fn invoke(id: &str, args: Vec<u8>) -> Result<Vec<u8>> {
 /// Builds an actor with the constructor registered as `id` (for example
 /// `my_crate::Counter::new`) from postcard-encoded arguments. The state is returned boxed, to be
 /// passed to [`call_method`].
-pub async fn construct(id: &str, args: Vec<u8>) -> Result<Box<dyn Any + Send>> {
-    Ok(match build(id, args).await? {
+pub async fn construct(id: &str, args: impl AsRef<[u8]>) -> Result<Box<dyn Any + Send>> {
+    Ok(match build(id, args.as_ref()).await? {
         Built::Exclusive(state) => state,
         Built::Shared(state) => state,
     })
 }
 
 /// Builds an actor as [`construct`] does, keeping whether its calls may share its state.
-pub(crate) async fn build(id: &str, args: Vec<u8>) -> Result<Built> {
+pub(crate) async fn build(id: &str, args: &[u8]) -> Result<Built> {
     match entry(id, Kind::ActorConstructor)? {
         EntryPoint::Constructor(construct) => construct(args).await.map(Built::Exclusive),
         EntryPoint::ConstructorShared(construct) => construct(args).await.map(Built::Shared),
@@ -220,7 +222,7 @@ pub(crate) fn access(id: &str) -> Result<Access> {
 pub(crate) async fn call_shared(
     id: &str,
     actor: &(dyn Any + Send + Sync),
-    args: Vec<u8>,
+    args: &[u8],
 ) -> Result<Vec<u8>> {
     match entry(id, Kind::ActorMethod)? {
         EntryPoint::SharedMethod(call) => call(actor, args).await,
@@ -234,9 +236,13 @@ pub(crate) async fn call_shared(
 /// Calls the method registered as `id` (for example `my_crate::Counter::incr`) on an actor
 /// state built by [`construct`], with postcard-encoded arguments; returns the encoded result.
 /// Fails with [`Error::TypeMismatch`] if the state is another actor's.
-pub async fn call_method(id: &str, actor: &mut (dyn Any + Send), args: Vec<u8>) -> Result<Vec<u8>> {
+pub async fn call_method(
+    id: &str,
+    actor: &mut (dyn Any + Send),
+    args: impl AsRef<[u8]>,
+) -> Result<Vec<u8>> {
     match entry(id, Kind::ActorMethod)? {
-        EntryPoint::Method(call) => call(actor, args).await,
+        EntryPoint::Method(call) => call(actor, args.as_ref()).await,
         EntryPoint::SharedMethod(_) => Err(Error::InvalidArgument(format!(
             "method `{id}` belongs to a concurrent actor: call it with its state shared"
         ))),
@@ -266,6 +272,6 @@ pub async fn invoke_json(id: &str, json: &str) -> Result<String> {
     let EntryPoint::Function(invoke) = entry else {
         unreachable!("kind checked")
     };
-    let bytes = with_encoding(Encoding::Json, invoke(json.as_bytes().to_vec())).await?;
+    let bytes = with_encoding(Encoding::Json, invoke(json.as_bytes())).await?;
     String::from_utf8(bytes).map_err(|e| Error::Serialization(e.to_string()))
 }

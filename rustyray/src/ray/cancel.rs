@@ -276,32 +276,32 @@ mod entries {
             })
     }
 
-    pub(super) fn construct(
-        args: Vec<u8>,
-    ) -> BoxFuture<'static, Result<Box<dyn Any + Send + Sync>>> {
+    pub(super) fn construct<'a>(
+        args: &'a [u8],
+    ) -> BoxFuture<'a, Result<Box<dyn Any + Send + Sync>>> {
         Box::pin(async move {
-            let () = entry::decode(&args, &[])?;
+            let () = entry::decode(args, &[])?;
             Ok(Box::new(CancelBoard::default()) as Box<dyn Any + Send + Sync>)
         })
     }
 
-    pub(super) fn cancel(
-        this: &(dyn Any + Send + Sync),
-        args: Vec<u8>,
-    ) -> BoxFuture<'_, Result<Vec<u8>>> {
+    pub(super) fn cancel<'a>(
+        this: &'a (dyn Any + Send + Sync),
+        args: &'a [u8],
+    ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
-            let (key,): (u64,) = entry::decode(&args, &[type_name::<u64>()])?;
+            let (key,): (u64,) = entry::decode(args, &[type_name::<u64>()])?;
             board(this)?.keys.lock().push(key);
             entry::encode(&())
         })
     }
 
-    pub(super) fn since(
-        this: &(dyn Any + Send + Sync),
-        args: Vec<u8>,
-    ) -> BoxFuture<'_, Result<Vec<u8>>> {
+    pub(super) fn since<'a>(
+        this: &'a (dyn Any + Send + Sync),
+        args: &'a [u8],
+    ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
-            let (from,): (u64,) = entry::decode(&args, &[type_name::<u64>()])?;
+            let (from,): (u64,) = entry::decode(args, &[type_name::<u64>()])?;
             let keys = board(this)?.keys.lock();
             let from = usize::try_from(from).unwrap_or(usize::MAX).min(keys.len());
             entry::encode(&keys[from..].to_vec())

@@ -15,6 +15,7 @@
 //!   host's own ([`Recovery`], `actor/recovery.rs`).
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -79,10 +80,10 @@ fn display_name(id: &str) -> &str {
 /// Splits off the policy frame an entry point's arguments start with, and checks that every
 /// argument is a RustyRay value: one that is not is Ray's record of a failure upstream (an
 /// actor that died, a lost object), which fails this call with that failure.
-fn prepare<P: serde::de::DeserializeOwned + 'static>(
+fn prepare<'a, P: serde::de::DeserializeOwned + 'static>(
     id: &str,
-    args: &[&[u8]],
-) -> crate::Result<(P, Arguments)> {
+    args: &[&'a [u8]],
+) -> crate::Result<(P, Arguments<'a>)> {
     let (policy, args) = args.split_first().ok_or_else(|| {
         Error::Serialization(format!(
             "`{id}` was sent without its policy (is the driver built with this RustyRay?)"
@@ -96,35 +97,71 @@ fn prepare<P: serde::de::DeserializeOwned + 'static>(
 
 /// A call's arguments as the registry's framed decoding reads them, and the objects their refs
 /// name, entered in the worker's store for as long as the call may decode them.
+///
+/// The frames are one after the other. A call with one argument (a task over a large array,
+/// say) reads its frame where Ray's buffer holds it; only several arguments, or a gathered
+/// one, are joined into bytes of their own.
 #[derive(Debug)]
-struct Arguments {
-    frames: Vec<u8>,
+struct Arguments<'a> {
+    frames: Cow<'a, [u8]>,
     _objects: Vec<Arc<Cell>>,
+}
+
+impl Arguments<'_> {
+    /// The same arguments, holding their bytes (an actor keeps its constructor's).
+    fn into_owned(self) -> Arguments<'static> {
+        Arguments {
+            frames: Cow::Owned(self.frames.into_owned()),
+            _objects: self._objects,
+        }
+    }
+}
+
+/// Frames read so far: views of Ray's buffers, or bytes made here (a gathered parameter's).
+enum Piece<'a> {
+    Lent(&'a [u8]),
+    Made(Vec<u8>),
+}
+
+impl Piece<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Piece::Lent(bytes) => bytes,
+            Piece::Made(bytes) => bytes,
+        }
+    }
 }
 
 /// The arguments, one frame after the other. A gathered argument (a [`Gathered`] frame, then
 /// its objects) becomes the one frame of its parameter. The objects that travel with a value
 /// (after its frame, some as the next arguments: see `objects.rs`) are entered in the
 /// worker's store.
-fn arguments(id: &str, args: &[&[u8]], store: &Arc<ObjectStore>) -> crate::Result<Arguments> {
+fn arguments<'a>(
+    id: &str,
+    args: &[&'a [u8]],
+    store: &Arc<ObjectStore>,
+) -> crate::Result<Arguments<'a>> {
     let what = display_name(id);
     if let Some(foreign) = args.iter().find(|arg| !frame::is_framed(arg)) {
         return Err(errors::foreign(what, foreign));
     }
     let marker = std::any::type_name::<Gathered>();
     let take_part = std::any::type_name::<TakePart>();
-    let mut out = Arguments {
-        frames: Vec::new(),
-        _objects: Vec::new(),
-    };
+    let mut pieces: Vec<Piece<'a>> = Vec::new();
+    let mut objects: Vec<Arc<Cell>> = Vec::new();
     let mut rest = args.iter().copied();
     while let Some(arg) = rest.next() {
         let (head, after) = frame::split(arg)
             .map_err(|e| e.error(what, arg, |bytes| errors::foreign(what, bytes)))?;
         if head.type_name == marker {
             let gathered: Gathered = head.decode()?;
-            out.frames
-                .extend(gather(id, &gathered, &mut rest, store, &mut out._objects)?);
+            pieces.push(Piece::Made(gather(
+                id,
+                &gathered,
+                &mut rest,
+                store,
+                &mut objects,
+            )?));
             continue;
         }
         if head.type_name == take_part {
@@ -137,17 +174,27 @@ fn arguments(id: &str, args: &[&[u8]], store: &Arc<ObjectStore>) -> crate::Resul
                 return Err(errors::foreign(what, whole));
             }
             let (part, after) = frame::part(whole, index as usize)?;
-            out.frames.extend_from_slice(part);
-            out._objects
-                .extend(objects::enter(store, after, &mut std::iter::empty(), what)?);
+            pieces.push(Piece::Lent(part));
+            objects.extend(objects::enter(store, after, &mut std::iter::empty(), what)?);
             continue;
         }
-        out.frames
-            .extend_from_slice(&arg[..arg.len() - after.len()]);
-        out._objects
-            .extend(objects::enter(store, after, &mut rest, what)?);
+        pieces.push(Piece::Lent(&arg[..arg.len() - after.len()]));
+        objects.extend(objects::enter(store, after, &mut rest, what)?);
     }
-    Ok(out)
+    let frames = match pieces.as_slice() {
+        [Piece::Lent(only)] => Cow::Borrowed(*only),
+        _ => Cow::Owned(
+            pieces
+                .iter()
+                .flat_map(|piece| piece.bytes())
+                .copied()
+                .collect(),
+        ),
+    };
+    Ok(Arguments {
+        frames,
+        _objects: objects,
+    })
 }
 
 /// The frame of a gathered parameter, from the frames of its parts (the next arguments).
@@ -210,7 +257,7 @@ pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
         // Running at all means the group is reserved: its value is `()`.
         return frame::encode(&()).map_err(|e| errors::encode(&e));
     }
-    let (policy, mut args): (TaskPolicy, _) = prepare(id, args).map_err(|e| errors::encode(&e))?;
+    let (policy, args): (TaskPolicy, _) = prepare(id, args).map_err(|e| errors::encode(&e))?;
     let scope = &policy.cancel;
     // A cancelled task does not start, and one cancelled while it ran stores no result, so
     // the tasks waiting for its object fail too (see `cancel.rs`).
@@ -224,11 +271,6 @@ pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
     };
     let mut retries = policy.max_retries;
     loop {
-        // The last try takes the arguments' bytes; an earlier one copies them.
-        let frames = match retries {
-            0 => std::mem::take(&mut args.frames),
-            _ => args.frames.clone(),
-        };
         let outcome = catch_body(AssertUnwindSafe(|| {
             scope.running(|| {
                 if cancelled() {
@@ -236,7 +278,7 @@ pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
                 }
                 let dynamic = policy.num_returns.map(|n| n as usize);
                 let bytes = crate::task::returns::with_dynamic_returns(dynamic, || {
-                    returning(registry::invoke(id, frames))
+                    returning(registry::invoke(id, &*args.frames))
                 })?;
                 match cancelled() {
                     true => Err(cancel_error()),
@@ -264,7 +306,7 @@ pub(super) fn run_task(id: &str, args: &[&[u8]]) -> Result<Vec<u8>, String> {
 pub(crate) struct WorkerActor {
     constructor: String,
     /// The constructor's arguments, kept to rebuild the actor after a panic.
-    args: Arguments,
+    args: Arguments<'static>,
     lives: Lives,
     /// With concurrency groups: each group's limit of shared calls at once, the default
     /// group's first. Ray runs up to all of them at once; these hold each group to its own.
@@ -316,10 +358,8 @@ impl State for Box<dyn Any + Send + Sync> {
     }
 }
 
-fn build(id: &str, args: &Arguments) -> Result<Built, Error> {
-    match catch_body(AssertUnwindSafe(|| {
-        run(registry::build(id, args.frames.clone()))
-    })) {
+fn build(id: &str, args: &Arguments<'_>) -> Result<Built, Error> {
+    match catch_body(AssertUnwindSafe(|| run(registry::build(id, &args.frames)))) {
         Ok(built) => built,
         Err(payload) => Err(panicked(id, &*payload)),
     }
@@ -346,7 +386,7 @@ pub(super) fn construct(id: &str, args: &[&[u8]]) -> Result<Box<WorkerActor>, St
         .collect();
     Ok(Box::new(WorkerActor {
         constructor: id.to_owned(),
-        args,
+        args: args.into_owned(),
         lives,
         groups,
     }))
@@ -393,7 +433,7 @@ impl WorkerActor {
 
     /// Runs a call alone, with `&mut` access, re-running it after a crash while the actor's
     /// [`Recovery`] allows.
-    fn call_alone<S: State>(&self, life: &mut Life<S>, id: &str, args: &Arguments) -> Outcome {
+    fn call_alone<S: State>(&self, life: &mut Life<S>, id: &str, args: &Arguments<'_>) -> Outcome {
         let mut attempts = 0;
         loop {
             let state = match &mut life.state {
@@ -401,7 +441,7 @@ impl WorkerActor {
                 Err(reason) => return Err(self.died(reason)),
             };
             let outcome = catch_body(AssertUnwindSafe(|| {
-                returning(registry::call_method(id, state, args.frames.clone()))
+                returning(registry::call_method(id, state, &*args.frames))
             }));
             let error = match outcome {
                 Ok(result) => return result.map_err(|e| errors::encode(&e)),
@@ -418,7 +458,7 @@ impl WorkerActor {
         &self,
         life: &RwLock<Life<Box<dyn Any + Send + Sync>>>,
         id: &str,
-        args: &Arguments,
+        args: &Arguments<'_>,
         group: usize,
     ) -> Outcome {
         // A call of a concurrency group runs once its group has room.
@@ -441,7 +481,7 @@ impl WorkerActor {
                             })?),
                             None => None,
                         };
-                        registry::call_shared(id, state, args.frames.clone()).await
+                        registry::call_shared(id, state, &args.frames).await
                     })
                 }))
             };

@@ -173,21 +173,21 @@ fn actor(this: &(dyn Any + Send + Sync)) -> Result<&StreamActor> {
         })
 }
 
-fn construct(args: Vec<u8>) -> BoxFuture<'static, Result<Box<dyn Any + Send + Sync>>> {
+fn construct<'a>(args: &'a [u8]) -> BoxFuture<'a, Result<Box<dyn Any + Send + Sync>>> {
     Box::pin(async move {
-        let () = entry::decode(&args, &[])?;
+        let () = entry::decode(args, &[])?;
         Ok(Box::new(StreamActor::new()) as Box<dyn Any + Send + Sync>)
     })
 }
 
-fn open(this: &(dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>>> {
+fn open<'a>(this: &'a (dyn Any + Send + Sync), args: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
     Box::pin(async move {
-        let (stream,): (u64,) = entry::decode(&args, &[type_name::<u64>()])?;
+        let (stream,): (u64,) = entry::decode(args, &[type_name::<u64>()])?;
         entry::encode(&actor(this)?.open(stream))
     })
 }
 
-fn put(this: &(dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>>> {
+fn put<'a>(this: &'a (dyn Any + Send + Sync), args: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
     Box::pin(async move {
         let names = [
             type_name::<u64>(),
@@ -196,23 +196,23 @@ fn put(this: &(dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'_, Result<Ve
             type_name::<Option<u64>>(),
         ];
         let (stream, first, frames, limit): (u64, u64, Vec<Vec<u8>>, Option<u64>) =
-            entry::decode(&args, &names)?;
+            entry::decode(args, &names)?;
         entry::encode(&actor(this)?.put(stream, first, frames, limit).await)
     })
 }
 
-fn take(this: &(dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>>> {
+fn take<'a>(this: &'a (dyn Any + Send + Sync), args: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
     Box::pin(async move {
         let names = [type_name::<u64>(), type_name::<u64>()];
-        let (stream, index): (u64, u64) = entry::decode(&args, &names)?;
+        let (stream, index): (u64, u64) = entry::decode(args, &names)?;
         // The item's own frame is the call's result: the consumer's object is the item.
         actor(this)?.take(stream, index).await
     })
 }
 
-fn finish(this: &(dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'_, Result<Vec<u8>>> {
+fn finish<'a>(this: &'a (dyn Any + Send + Sync), args: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
     Box::pin(async move {
-        let (stream,): (u64,) = entry::decode(&args, &[type_name::<u64>()])?;
+        let (stream,): (u64,) = entry::decode(args, &[type_name::<u64>()])?;
         entry::encode(&actor(this)?.finish(stream))
     })
 }

@@ -369,28 +369,34 @@ mod on_ray {
         })
     }
 
-    fn construct(args: Vec<u8>) -> BoxFuture<'static, Result<Box<dyn Any + Send + Sync>>> {
+    fn construct<'a>(args: &'a [u8]) -> BoxFuture<'a, Result<Box<dyn Any + Send + Sync>>> {
         Box::pin(async move {
             let (capacity,): (usize,) =
-                crate::object_store::codec::entry::decode(&args, &[type_name::<usize>()])?;
+                crate::object_store::codec::entry::decode(args, &[type_name::<usize>()])?;
             Ok(Box::new(Encoded::new(capacity)) as Box<dyn Any + Send + Sync>)
         })
     }
 
-    fn put<'a>(this: &'a (dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'a, Result<Vec<u8>>> {
+    fn put<'a>(
+        this: &'a (dyn Any + Send + Sync),
+        args: &'a [u8],
+    ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
             let names = [type_name::<Vec<u8>>(), type_name::<Option<Duration>>()];
             let (item, timeout): (Vec<u8>, Option<Duration>) =
-                crate::object_store::codec::entry::decode(&args, &names)?;
+                crate::object_store::codec::entry::decode(args, &names)?;
             let stored = queue(this)?.put(item, timeout).await;
             crate::object_store::codec::entry::encode(&stored)
         })
     }
 
-    fn get<'a>(this: &'a (dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'a, Result<Vec<u8>>> {
+    fn get<'a>(
+        this: &'a (dyn Any + Send + Sync),
+        args: &'a [u8],
+    ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
             let (timeout,): (Option<Duration>,) = crate::object_store::codec::entry::decode(
-                &args,
+                args,
                 &[type_name::<Option<Duration>>()],
             )?;
             let taken: Option<Vec<u8>> = queue(this)?.get(timeout).await;
@@ -398,9 +404,12 @@ mod on_ray {
         })
     }
 
-    fn len<'a>(this: &'a (dyn Any + Send + Sync), args: Vec<u8>) -> BoxFuture<'a, Result<Vec<u8>>> {
+    fn len<'a>(
+        this: &'a (dyn Any + Send + Sync),
+        args: &'a [u8],
+    ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
-            let () = crate::object_store::codec::entry::decode(&args, &[])?;
+            let () = crate::object_store::codec::entry::decode(args, &[])?;
             crate::object_store::codec::entry::encode(&queue(this)?.items.lock().len())
         })
     }
