@@ -17,7 +17,6 @@
 
 use std::any::Any;
 use std::mem::size_of;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -70,17 +69,9 @@ impl Block {
         self.vec.is::<Vec<T>>() && self.size >= needed && self.size - needed <= self.size / 4
     }
 
-    /// A `Vec<T>` holding a copy of `items`, in this block's allocation if it
-    /// [`fits`](Self::fits) them.
-    fn into_vec<T: Copy + 'static>(self, items: &[T]) -> Vec<T> {
-        match self.vec.downcast::<Vec<T>>() {
-            Ok(vec) => {
-                let mut vec = *vec;
-                vec.extend_from_slice(items); // within its capacity: a `memcpy`
-                vec
-            }
-            Err(_) => items.to_vec(),
-        }
+    /// The emptied `Vec<T>` itself, if the block is one.
+    fn into_vec<T: 'static>(self) -> Option<Vec<T>> {
+        self.vec.downcast::<Vec<T>>().ok().map(|vec| *vec)
     }
 }
 
@@ -99,11 +90,16 @@ impl Blocks {
         evicted
     }
 
-    /// Takes the newest kept block that a `Vec<T>` of `len` elements fits.
-    pub(super) fn take<T: 'static>(&self, len: usize) -> Option<Block> {
-        let mut kept = self.kept.lock();
-        let at = kept.iter().rposition(|block| block.fits::<T>(len))?;
-        Some(kept.remove(at))
+    /// Takes the newest kept block that a `Vec<T>` of `len` elements fits: its emptied `Vec`,
+    /// and its size in bytes.
+    pub(super) fn take<T: 'static>(&self, len: usize) -> Option<(Vec<T>, usize)> {
+        let block = {
+            let mut kept = self.kept.lock();
+            let at = kept.iter().rposition(|block| block.fits::<T>(len))?;
+            kept.remove(at)
+        };
+        let size = block.size();
+        block.into_vec().map(|vec| (vec, size))
     }
 
     /// Takes every kept block (to give their memory back).
@@ -112,6 +108,7 @@ impl Blocks {
     }
 
     /// Whether any block is kept.
+    #[cfg(test)]
     pub(super) fn is_empty(&self) -> bool {
         self.kept.lock().is_empty()
     }
@@ -124,12 +121,15 @@ impl ObjectStore {
         self: &Arc<Self>,
         items: &[T],
     ) -> Result<Arc<Cell>> {
-        let block = self.blocks.take::<T>(items.len());
-        if let Some(block) = &block {
-            // The object charges its own size when it is stored.
-            self.used.fetch_sub(block.size() as u64, Ordering::AcqRel);
-        }
-        self.insert_ready(Object::slice(copy_into(block, items)))
+        let vec = match self.blocks.take::<T>(items.len()) {
+            Some((mut vec, size)) => {
+                self.uncharge(size); // the object charges its own size when it is stored
+                vec.extend_from_slice(items); // within its capacity: a `memcpy`
+                vec
+            }
+            None => items.to_vec(),
+        };
+        self.insert_ready(Object::slice(vec))
     }
 
     /// Keeps the allocation of a freed object's value, if it is one `put_slice` copied, nobody
@@ -138,39 +138,22 @@ impl ObjectStore {
         let Some(block) = object.into_block() else {
             return;
         };
-        let size = block.size() as u64;
-        let fits = |used: u64| used.checked_add(size).filter(|total| *total <= self.limit);
-        if self
-            .used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, fits)
-            .is_err()
-        {
+        if !self.take_room(block.size() as u64) {
             return; // no room: the block is freed here
         }
         if let Some(oldest) = self.blocks.keep(block) {
-            self.used.fetch_sub(oldest.size() as u64, Ordering::AcqRel);
+            self.uncharge(oldest.size());
         }
     }
 
     /// Frees every kept block, giving its bytes back to the budget (before spilling, and at
     /// shutdown); whether there was any.
     pub(crate) fn give_back_blocks(&self) -> bool {
-        if self.blocks.is_empty() {
-            return false;
-        }
         let blocks = self.blocks.drain();
         for block in &blocks {
-            self.used.fetch_sub(block.size() as u64, Ordering::AcqRel);
+            self.uncharge(block.size());
         }
         !blocks.is_empty()
-    }
-}
-
-/// A `Vec<T>` holding a copy of `items`: in `block` if one was found, else freshly allocated.
-pub(super) fn copy_into<T: Copy + 'static>(block: Option<Block>, items: &[T]) -> Vec<T> {
-    match block {
-        Some(block) => block.into_vec(items),
-        None => items.to_vec(),
     }
 }
 
@@ -182,9 +165,14 @@ mod tests {
     fn a_block_taken_from_a_vec_is_reused_for_a_copy() {
         let vec: Vec<u64> = vec![1; MIN_BLOCK / 8];
         let ptr = vec.as_ptr() as usize;
-        let block = Block::of_vec(vec).expect("large enough");
+        let blocks = Blocks::default();
+        assert!(blocks
+            .keep(Block::of_vec(vec).expect("large enough"))
+            .is_none());
         let items: Vec<u64> = (0..(MIN_BLOCK / 8) as u64 - 10).collect();
-        let copy = copy_into(Some(block), &items);
+        let (mut copy, size) = blocks.take::<u64>(items.len()).expect("it fits");
+        assert_eq!(size, MIN_BLOCK);
+        copy.extend_from_slice(&items);
         assert_eq!(copy, items);
         assert_eq!(copy.as_ptr() as usize, ptr, "built in the same memory");
         assert_eq!(copy.capacity(), MIN_BLOCK / 8);
@@ -232,7 +220,7 @@ mod tests {
     }
 
     fn used(store: &ObjectStore) -> u64 {
-        store.used.load(Ordering::Acquire)
+        store.used.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn address(cell: &Arc<Cell>) -> usize {

@@ -43,6 +43,7 @@ impl Cell {
         entry: Entry,
         control: Option<Arc<dyn Producer>>,
         tick: u32,
+        indexed: bool,
     ) -> Cell {
         debug_assert_eq!(id.owner(), store.owner);
         Cell {
@@ -53,7 +54,7 @@ impl Cell {
                 control,
                 last_used: tick,
                 unspillable: false,
-                indexed: false,
+                indexed,
             }),
         }
     }

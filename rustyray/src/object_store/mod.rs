@@ -281,13 +281,21 @@ impl ObjectStore {
         entry: Entry,
         control: Option<Arc<dyn Producer>>,
     ) -> Arc<Cell> {
-        let spillable = is_spillable(&entry);
-        let cell = Arc::new(Cell::new(id, Arc::clone(self), entry, control, self.tick()));
+        // A spillable cell is indexed from the start (its flag set before anyone shares it).
+        let indexed = is_spillable(&entry);
+        let cell = Arc::new(Cell::new(
+            id,
+            Arc::clone(self),
+            entry,
+            control,
+            self.tick(),
+            indexed,
+        ));
         self.registry[registry_shard()]
             .lock()
             .push(Arc::downgrade(&cell));
-        if spillable {
-            self.enter_index(&cell);
+        if indexed {
+            self.insert_index(&cell);
         }
         cell
     }
@@ -370,23 +378,22 @@ impl ObjectStore {
         }
     }
 
-    /// Takes `size` bytes of the memory budget, spilling unused objects to make room if needed.
-    fn admit(&self, size: u64) -> Result<()> {
+    /// Takes `size` bytes of the memory budget if they fit now (one atomic update).
+    fn take_room(&self, size: u64) -> bool {
         let fits = |used: u64| used.checked_add(size).filter(|total| *total <= self.limit);
-        if self
-            .used
+        self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, fits)
             .is_ok()
-        {
+    }
+
+    /// Takes `size` bytes of the memory budget, spilling unused objects to make room if needed.
+    fn admit(&self, size: u64) -> Result<()> {
+        if self.take_room(size) {
             return Ok(());
         }
         let _admission = self.admission.lock();
         loop {
-            if self
-                .used
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, fits)
-                .is_ok()
-            {
+            if self.take_room(size) {
                 return Ok(());
             }
             if self.give_back_blocks() {

@@ -197,13 +197,9 @@ impl Object {
     /// Wraps a `Vec` that [`put_slice`](crate::put_slice) copied, so its allocation is kept
     /// for reuse when the object is freed (see [`into_block`](Self::into_block)).
     pub(super) fn slice<T: Value + Copy>(vec: Vec<T>) -> Object {
-        let size = Object::size_of(&vec);
         Object {
-            value: Held::Shared {
-                value: Arc::new(vec),
-                size,
-            },
             of: SliceOf::<T>::OF,
+            ..Object::from_arc(Arc::new(vec))
         }
     }
 

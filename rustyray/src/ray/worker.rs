@@ -117,21 +117,6 @@ impl Arguments<'_> {
     }
 }
 
-/// Frames read so far: views of Ray's buffers, or bytes made here (a gathered parameter's).
-enum Piece<'a> {
-    Lent(&'a [u8]),
-    Made(Vec<u8>),
-}
-
-impl Piece<'_> {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Piece::Lent(bytes) => bytes,
-            Piece::Made(bytes) => bytes,
-        }
-    }
-}
-
 /// The arguments, one frame after the other. A gathered argument (a [`Gathered`] frame, then
 /// its objects) becomes the one frame of its parameter. The objects that travel with a value
 /// (after its frame, some as the next arguments: see `objects.rs`) are entered in the
@@ -147,7 +132,8 @@ fn arguments<'a>(
     }
     let marker = std::any::type_name::<Gathered>();
     let take_part = std::any::type_name::<TakePart>();
-    let mut pieces: Vec<Piece<'a>> = Vec::new();
+    // Frames read so far: views of Ray's buffers, or bytes made here (a gathered parameter's).
+    let mut pieces: Vec<Cow<'a, [u8]>> = Vec::new();
     let mut objects: Vec<Arc<Cell>> = Vec::new();
     let mut rest = args.iter().copied();
     while let Some(arg) = rest.next() {
@@ -155,7 +141,7 @@ fn arguments<'a>(
             .map_err(|e| e.error(what, arg, |bytes| errors::foreign(what, bytes)))?;
         if head.type_name == marker {
             let gathered: Gathered = head.decode()?;
-            pieces.push(Piece::Made(gather(
+            pieces.push(Cow::Owned(gather(
                 id,
                 &gathered,
                 &mut rest,
@@ -174,22 +160,17 @@ fn arguments<'a>(
                 return Err(errors::foreign(what, whole));
             }
             let (part, after) = frame::part(whole, index as usize)?;
-            pieces.push(Piece::Lent(part));
+            pieces.push(Cow::Borrowed(part));
             objects.extend(objects::enter(store, after, &mut std::iter::empty(), what)?);
             continue;
         }
-        pieces.push(Piece::Lent(&arg[..arg.len() - after.len()]));
+        pieces.push(Cow::Borrowed(&arg[..arg.len() - after.len()]));
         objects.extend(objects::enter(store, after, &mut rest, what)?);
     }
-    let frames = match pieces.as_slice() {
-        [Piece::Lent(only)] => Cow::Borrowed(*only),
-        _ => Cow::Owned(
-            pieces
-                .iter()
-                .flat_map(|piece| piece.bytes())
-                .copied()
-                .collect(),
-        ),
+    // One frame is used as it is; several are joined.
+    let frames = match pieces.len() {
+        1 => pieces.remove(0),
+        _ => Cow::Owned(pieces.concat()),
     };
     Ok(Arguments {
         frames,
