@@ -856,9 +856,11 @@ fn registrations(model: &ImplModel) -> TokenStream {
             };
             let wrapped = m.wrap_output(call);
             let encode = m.encode_fn();
+            let recycle = m.recycle_args();
             quote! {
                 #read
                 let output: ::rustyray::__private::anyhow::Result<#stored> = #wrapped;
+                #recycle
                 ::rustyray::__private::#encode(#id, output)
             }
         };

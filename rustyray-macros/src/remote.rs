@@ -247,9 +247,11 @@ fn registration(callable: &Callable, name_str: &str) -> TokenStream {
             quote!(super::#name(#args))
         };
         let invoke_call = callable.wrap_output(call);
+        let recycle = callable.recycle_args();
         quote! {
             #read
             let output: ::rustyray::__private::anyhow::Result<#stored> = #invoke_call;
+            #recycle
             ::rustyray::__private::#encode(#name_str, output)
         }
     };

@@ -659,6 +659,17 @@ impl Callable {
         }
     }
 
+    /// Hands each `&T` parameter's value back after a call by bytes (`Arguments::recycle`):
+    /// on a Ray worker, a large `Vec` of numbers keeps its memory for the next call's argument.
+    pub(crate) fn recycle_args(&self) -> TokenStream {
+        let names = self
+            .params
+            .iter()
+            .filter(|p| matches!(p.kind, ParamKind::Borrowed))
+            .map(|p| &p.name);
+        quote!(#(::rustyray::__private::Arguments::recycle(#names);)*)
+    }
+
     /// `call` turned into `anyhow::Result<T>`.
     pub(crate) fn wrap_output(&self, call: TokenStream) -> TokenStream {
         match self.output {

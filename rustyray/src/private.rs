@@ -112,6 +112,12 @@ impl<'a> Arguments<'a> {
     pub fn end(self) -> Result<()> {
         self.0.end()
     }
+
+    /// Takes back a `&T` parameter's value after the call, so that a Ray worker decodes the
+    /// next call's large `Vec` of numbers into its memory.
+    pub fn recycle<T: 'static>(value: T) {
+        crate::object_store::codec::entry::recycle(value)
+    }
 }
 
 /// Encodes a remote function's outcome.

@@ -28,9 +28,9 @@ use crate::error::Result;
 /// keeps mapped itself).
 pub(super) const MIN_BLOCK: usize = 1 << 20;
 
-/// The most blocks kept at once: enough for every thread of a 2–8 core machine to have one
-/// put in flight while others are being freed.
-const KEPT: usize = 8;
+/// The most blocks a store keeps at once: enough for every thread of a 2–8 core machine to
+/// have one put in flight while others are being freed.
+pub(super) const KEPT: usize = 8;
 
 /// An emptied `Vec<T>` of `Copy` elements, kept for its allocation. It stays typed (a block is
 /// reused for the same `T` only), so reusing it is `Vec::extend_from_slice` into capacity it
@@ -75,17 +75,27 @@ impl Block {
     }
 }
 
-/// The blocks a store keeps, newest last.
-#[derive(Default)]
+/// Blocks kept for reuse, newest last: a store's, or a Ray worker's for decoded arguments
+/// (`codec/raw.rs`).
 pub(super) struct Blocks {
     kept: Mutex<Vec<Block>>,
+    /// The most blocks kept at once.
+    limit: usize,
 }
 
 impl Blocks {
-    /// Keeps `block`; returns the oldest block if there were already [`KEPT`].
+    /// No blocks, and room for at most `limit`.
+    pub(super) const fn new(limit: usize) -> Blocks {
+        Blocks {
+            kept: parking_lot::const_mutex(Vec::new()),
+            limit,
+        }
+    }
+
+    /// Keeps `block`; returns the oldest block if there were already as many as the limit.
     pub(super) fn keep(&self, block: Block) -> Option<Block> {
         let mut kept = self.kept.lock();
-        let evicted = (kept.len() >= KEPT).then(|| kept.remove(0));
+        let evicted = (kept.len() >= self.limit).then(|| kept.remove(0));
         kept.push(block);
         evicted
     }
@@ -111,6 +121,12 @@ impl Blocks {
     #[cfg(test)]
     pub(super) fn is_empty(&self) -> bool {
         self.kept.lock().is_empty()
+    }
+
+    /// How many blocks are kept.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.kept.lock().len()
     }
 }
 
@@ -165,7 +181,7 @@ mod tests {
     fn a_block_taken_from_a_vec_is_reused_for_a_copy() {
         let vec: Vec<u64> = vec![1; MIN_BLOCK / 8];
         let ptr = vec.as_ptr() as usize;
-        let blocks = Blocks::default();
+        let blocks = Blocks::new(KEPT);
         assert!(blocks
             .keep(Block::of_vec(vec).expect("large enough"))
             .is_none());
@@ -182,7 +198,7 @@ mod tests {
     fn small_vecs_and_other_types_are_not_used() {
         assert!(Block::of_vec(vec![0u8; MIN_BLOCK - 1]).is_none());
         assert!(Block::of_vec(Vec::<()>::with_capacity(usize::MAX)).is_none());
-        let blocks = Blocks::default();
+        let blocks = Blocks::new(KEPT);
         assert!(blocks
             .keep(Block::of_vec(vec![0u8; MIN_BLOCK]).unwrap())
             .is_none());
@@ -199,7 +215,7 @@ mod tests {
 
     #[test]
     fn at_most_kept_blocks_are_kept_and_the_oldest_goes_first() {
-        let blocks = Blocks::default();
+        let blocks = Blocks::new(KEPT);
         let sizes: Vec<usize> = (0..=KEPT).map(|i| MIN_BLOCK + i).collect();
         let mut evicted = Vec::new();
         for size in &sizes {

@@ -261,7 +261,7 @@ impl ObjectStore {
             admission: Mutex::new(()),
             cancellations: AtomicU64::new(0),
             spill: Spill::new(limits.spill_dir, owner, limits.spill_limit),
-            blocks: blocks::Blocks::default(),
+            blocks: blocks::Blocks::new(blocks::KEPT),
         })
     }
 

@@ -135,6 +135,14 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Takes back an argument's value after its call: on a Ray worker, a large `Vec` of numbers
+/// keeps its memory for the next call's argument (see `raw.rs`). Elsewhere it is dropped.
+pub(crate) fn recycle<T: 'static>(value: T) {
+    if encoding() == Encoding::Framed {
+        super::raw::recycle(value);
+    }
+}
+
 /// Decodes an argument tuple whose elements have the types `names` (in order).
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
