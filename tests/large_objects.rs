@@ -41,6 +41,17 @@ fn owned(v: Vec<u64>) -> usize {
     at(&v)
 }
 
+#[rustyray::remote]
+fn sliced(v: &[u64], offset: u64) -> (usize, u64) {
+    (at(v), v.iter().sum::<u64>() + offset)
+}
+
+#[rustyray::remote]
+async fn sliced_async(v: &[f32]) -> f32 {
+    tokio::task::yield_now().await; // the borrow lives across an await
+    v.iter().sum()
+}
+
 #[rustyray::actor]
 struct Keeper {
     kept: Vec<Arc<Vec<u64>>>,
@@ -62,6 +73,10 @@ impl Keeper {
     }
 
     async fn look_async(&self, v: &Vec<u64>) -> usize {
+        at(v)
+    }
+
+    fn look_at_slice(&self, v: &[u64]) -> usize {
         at(v)
     }
 
@@ -97,6 +112,53 @@ fn borrowed_and_shared_parameters_see_the_stored_value_itself() {
     let made = rustyray::put((1..=10).collect::<Vec<u64>>()).unwrap();
     let chained = shared::remote(&made);
     assert_eq!(rustyray::get(&chained).unwrap().1, 55);
+}
+
+#[test]
+fn slice_parameters_borrow_the_stored_vec() {
+    let rt = runtime();
+    let _in = rt.enter();
+    let data: Vec<u64> = (0..10_000).collect();
+    let r = rustyray::put(data.clone()).unwrap();
+    let stored = at(&rustyray::get_arc(&r).unwrap());
+    let sum: u64 = data.iter().sum();
+    // A `&[T]` parameter takes what a `&Vec<T>` one does: refs, values, `Arc`s.
+    assert_eq!(
+        rustyray::get(&sliced::remote(&r, 1)).unwrap(),
+        (stored, sum + 1)
+    );
+    assert_eq!(
+        rustyray::get(&sliced::remote(vec![1u64, 2], 0)).unwrap().1,
+        3
+    );
+    let floats = rustyray::put(vec![0.5f32, 1.5]).unwrap();
+    assert_eq!(rustyray::get(&sliced_async::remote(&floats)).unwrap(), 2.0);
+    assert_eq!(
+        rustyray::get(&sliced_async::remote(Arc::new(vec![1.0f32]))).unwrap(),
+        1.0
+    );
+    let keeper = Keeper::remote();
+    assert_eq!(rustyray::get(&keeper.look_at_slice(&r)).unwrap(), stored);
+}
+
+#[test]
+fn slice_parameters_read_arguments_given_as_bytes() {
+    // As a Ray worker or a foreign caller runs a function: from its arguments' postcard bytes.
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let id = format!("{}::sliced", module_path!());
+    let args = postcard::to_stdvec(&(vec![1u64, 2, 3], 10u64)).unwrap();
+    let out = tokio
+        .block_on(rustyray::registry::invoke(&id, &args))
+        .unwrap();
+    let (_, sum): (usize, u64) = postcard::from_bytes(&out).unwrap();
+    assert_eq!(sum, 16);
+    // Arguments of another type are refused, as for any parameter.
+    let wrong = postcard::to_stdvec(&(vec![String::from("x")], 10u64)).unwrap();
+    assert!(tokio
+        .block_on(rustyray::registry::invoke(&id, &wrong))
+        .is_err());
 }
 
 #[test]

@@ -25,10 +25,14 @@ pub(crate) enum ParamKind {
     Borrowed,
     /// `Arc<T>`: the stored value, shared.
     Shared,
+    /// `&[T]` of plain numbers: the stored `Vec<T>` borrowed as a slice; on a Ray worker, read
+    /// where the call's bytes hold it.
+    Slice,
 }
 
 /// One parameter: the name the generated code uses, how it takes its argument, and the type of
-/// the value it is given (`T` for `T`, `&T` and `Arc<T>` alike), at the declared type's span.
+/// the value it is given (`T` for `T`, `&T` and `Arc<T>` alike, `Vec<T>` for `&[T]`), at the
+/// declared type's span.
 pub(crate) struct Param {
     pub(crate) name: syn::Ident,
     pub(crate) kind: ParamKind,
@@ -227,15 +231,11 @@ fn classify(ty: &Type, what: &str, errors: &mut Errors) -> (ParamKind, Type) {
                     ),
                 );
             } else if let Type::Slice(slice) = target {
+                // Stored as a `Vec`; the element must be a plain number (checked by the
+                // generated code's assertions, at this span).
                 let elem = &slice.elem;
-                errors.add(
-                    r,
-                    format!(
-                        "{what} take `Vec<{0}>` or `&Vec<{0}>`, not a slice: arguments are \
-                         stored objects, and a stored sequence is a `Vec`",
-                        elem.to_token_stream()
-                    ),
-                );
+                let stored = syn::parse_quote_spanned!(elem.span()=> ::std::vec::Vec<#elem>);
+                return (ParamKind::Slice, stored);
             } else if matches!(target, Type::TraitObject(_) | Type::ImplTrait(_)) {
                 errors.add(
                     r,
@@ -565,8 +565,11 @@ impl Callable {
 
     /// Checks, at each type's own span, that arguments and the result can be stored.
     pub(crate) fn assertions(&self) -> TokenStream {
-        let args = self.params.iter().map(|Param { ty, .. }| {
-            quote_spanned!(ty.span()=> ::rustyray::__private::assert_arg::<#ty>();)
+        let args = self.params.iter().map(|Param { ty, kind, .. }| {
+            let numbers = (*kind == ParamKind::Slice).then(
+                || quote_spanned!(ty.span()=> ::rustyray::__private::assert_number_vec::<#ty>();),
+            );
+            quote_spanned!(ty.span()=> ::rustyray::__private::assert_arg::<#ty>(); #numbers)
         });
         let stored = self.output.stored();
         let result =
@@ -582,7 +585,7 @@ impl Callable {
             .iter()
             .map(|Param { name, kind, .. }| match kind {
                 ParamKind::Owned => quote!(let #name = #builder.arg(#name);),
-                ParamKind::Borrowed | ParamKind::Shared => {
+                ParamKind::Borrowed | ParamKind::Shared | ParamKind::Slice => {
                     quote!(let #name = #builder.arg_shared(#name);)
                 }
             });
@@ -597,6 +600,7 @@ impl Callable {
             .map(|Param { name, kind, .. }| match kind {
                 ParamKind::Owned | ParamKind::Shared => quote!(#name),
                 ParamKind::Borrowed => quote!(&*#name),
+                ParamKind::Slice => quote!(#name.as_slice()),
             })
             .collect()
     }
@@ -610,6 +614,7 @@ impl Callable {
                 ParamKind::Owned => quote!(#name),
                 ParamKind::Borrowed => quote!(&#name),
                 ParamKind::Shared => quote!(::std::sync::Arc::new(#name)),
+                ParamKind::Slice => quote!(&*#name),
             });
         quote!(#(#args),*)
     }
@@ -622,7 +627,9 @@ impl Callable {
             .iter()
             .map(|Param { name, kind, .. }| match kind {
                 ParamKind::Owned => quote!(let #name = #name.value();),
-                ParamKind::Borrowed | ParamKind::Shared => quote!(let #name = #name.shared();),
+                ParamKind::Borrowed | ParamKind::Shared | ParamKind::Slice => {
+                    quote!(let #name = #name.shared();)
+                }
             });
         quote!(#(#reads)*)
     }
@@ -662,12 +669,15 @@ impl Callable {
     /// Hands each `&T` parameter's value back after a call by bytes (`Arguments::recycle`):
     /// on a Ray worker, a large `Vec` of numbers keeps its memory for the next call's argument.
     pub(crate) fn recycle_args(&self) -> TokenStream {
-        let names = self
+        let recycle = self
             .params
             .iter()
-            .filter(|p| matches!(p.kind, ParamKind::Borrowed))
-            .map(|p| &p.name);
-        quote!(#(::rustyray::__private::Arguments::recycle(#names);)*)
+            .map(|Param { name, kind, .. }| match kind {
+                ParamKind::Borrowed => quote!(::rustyray::__private::Arguments::recycle(#name);),
+                ParamKind::Slice => quote!(::rustyray::__private::Arguments::recycle_slice(#name);),
+                ParamKind::Owned | ParamKind::Shared => quote!(),
+            });
+        quote!(#(#recycle)*)
     }
 
     /// `call` turned into `anyhow::Result<T>`.
@@ -684,15 +694,22 @@ impl Callable {
     pub(crate) fn read_args(&self, feed: Option<&syn::Ident>) -> TokenStream {
         let reader = syn::Ident::new("__args", Span::mixed_site());
         let types = syn::Ident::new("__types", Span::mixed_site());
-        let names = self.names();
-        let tys = self.params.iter().map(|p| &p.ty);
+        let reads = self
+            .params
+            .iter()
+            .map(|Param { name, kind, ty }| match kind {
+                ParamKind::Slice => {
+                    quote_spanned!(ty.span()=> let #name = #reader.next_slice::<#ty>()?;)
+                }
+                _ => quote!(let #name: #ty = #reader.next()?;),
+            });
         let feed_ty = quote!(::rustyray::__private::StreamFeed);
         let type_names = self.type_names_with(feed.map(|_| feed_ty.clone()));
         let feed = feed.map(|feed| quote!(let #feed: #feed_ty = #reader.next()?;));
         quote! {
             let #types: &[&'static str] = #type_names;
             let mut #reader = ::rustyray::__private::Arguments::new(&args, #types)?;
-            #(let #names: #tys = #reader.next()?;)*
+            #(#reads)*
             #feed
             #reader.end()?;
         }

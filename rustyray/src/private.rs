@@ -6,6 +6,7 @@ pub use anyhow;
 pub use inventory;
 
 use crate::error::{Error, Result};
+pub use crate::object_store::codec::raw::{LittleEndian, NumberVec};
 use crate::object_store::Value;
 pub use crate::registry::Registration;
 pub use crate::stream::StreamFeed;
@@ -33,6 +34,10 @@ impl<T: Value> Stored for T {}
 
 /// Fails to compile, at the argument type's span, if `T` cannot be an argument.
 pub fn assert_arg<T: Arg>() {}
+
+/// Fails to compile, at the parameter's span, if a `&[T]` parameter's `Vec<T>` is not one of
+/// plain numbers.
+pub fn assert_number_vec<V: NumberVec>() {}
 
 /// A streaming function's `Stream` of items, each made an `anyhow::Result<T>` by `convert`.
 pub fn map_stream<S, T>(
@@ -111,6 +116,19 @@ impl<'a> Arguments<'a> {
     /// Checks that no argument is left over.
     pub fn end(self) -> Result<()> {
         self.0.end()
+    }
+
+    /// The next argument, for a `&[T]` parameter (`V` is `Vec<T>`): read where the call's
+    /// bytes hold it when they can be (on a Ray worker), else a copy.
+    pub fn next_slice<V: NumberVec>(&mut self) -> Result<std::borrow::Cow<'a, [V::Element]>> {
+        self.0.next_slice::<V>()
+    }
+
+    /// Takes back a `&[T]` parameter's copy after the call (see [`recycle`](Self::recycle)).
+    pub fn recycle_slice<T: Clone + 'static>(value: std::borrow::Cow<'_, [T]>) {
+        if let std::borrow::Cow::Owned(vec) = value {
+            Self::recycle(vec);
+        }
     }
 
     /// Takes back a `&T` parameter's value after the call, so that a Ray worker decodes the

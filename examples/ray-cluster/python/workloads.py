@@ -97,6 +97,8 @@ def main():
     )
     big = ray.put(np.arange(8 << 20, dtype=np.uint64))  # 64 MiB, read in place by the worker
     out["64 MiB Vec<u64> task by &T"] = rate(budget, 1, lambda: ray.get(total.remote(big)))
+    # The same task, beside RustyRay's `&[u64]` line (a slice read where Ray's buffer holds it).
+    out["64 MiB task by &[u64]"] = out["64 MiB Vec<u64> task by &T"]
     out["put + get calls (small)"] = rate(
         budget, 100, lambda: [ray.get(ray.put(i)) for i in range(100)]
     )

@@ -14,8 +14,8 @@ use ray_cluster::{
     add_through, add_to_all, after_signal, check_even, counted, deal, div_mod, doubles,
     fails_after, first_then_wait, make_refs, node_label, numbers, pair_and_three, parent_of_gated,
     pass_on, plus_one, produce, record_run, sleep_ms, square, sum, sum_inside, sum_of_squares,
-    total, weighted_sum, works_until_cancelled, Counter, Counters, Grouped, Keeper, Meeting,
-    QueueWorker, RefsInside, Relay, Signal, WorkQueue,
+    total, total_in_place, weighted_sum, works_until_cancelled, Counter, Counters, Grouped, Keeper,
+    Meeting, QueueWorker, RefsInside, Relay, Signal, WorkQueue,
 };
 use rustyray::{ActorHandle, Config, Error, ObjectRef, Runtime};
 
@@ -333,17 +333,32 @@ fn put_get_and_wait() {
         let words = rustyray::put(vec!["a".to_owned(), "b".to_owned()]).unwrap();
         assert_eq!(rustyray::get(&words).unwrap(), ["a", "b"], "{backend}");
         // A copy of a slice (2 MiB, large enough to be built in a kept block the second time),
-        // read by a task and by `get`; the slice stays the caller's.
-        let numbers: Vec<u64> = (0..1u64 << 18).collect();
-        for _ in 0..2 {
+        // read by a task and by `get`; the slice stays the caller's. Each round's numbers
+        // differ, so a task reading its argument in memory a previous call's argument held
+        // (on Ray, see `codec/raw.rs`) must see this round's.
+        for round in 0..3u64 {
+            let numbers: Vec<u64> = (0..1u64 << 18).map(|i| i * (round + 1)).collect();
             let copied = rustyray::put_slice(&numbers).unwrap();
-            let expected = (1u64 << 18) * ((1 << 18) - 1) / 2;
+            let expected = (round + 1) * (1u64 << 18) * ((1 << 18) - 1) / 2;
             assert_eq!(
                 rustyray::get(&total::remote(&copied)).unwrap(),
                 expected,
                 "{backend}"
             );
             assert_eq!(rustyray::get(&copied).unwrap(), numbers, "{backend}");
+            // A `&[u64]` parameter reads the same numbers (on Ray, where Ray's buffer holds
+            // them), from a ref and from a value sent with the call.
+            assert_eq!(
+                rustyray::get(&total_in_place::remote(&copied)).unwrap(),
+                expected,
+                "{backend}"
+            );
+            let small = vec![round, 2];
+            assert_eq!(
+                rustyray::get(&total_in_place::remote(small)).unwrap(),
+                round + 2,
+                "{backend}"
+            );
         }
         let refs = vec![
             sleep_ms::remote(0),

@@ -2,6 +2,7 @@
 //! parameters, as `registry::invoke` documents), JSON while `registry::invoke_json` runs one, or one
 //! [frame](super::frame) per argument and for the result while a Ray worker runs one.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 
 use super::{exact, frame};
@@ -117,6 +118,26 @@ impl<'a> Reader<'a> {
                 frame.decode()
             }
         }
+    }
+
+    /// The next argument, a `V` (a `Vec` of plain numbers), as a slice: where the frame holds
+    /// it when its payload is aligned for the numbers (a frame at the start of Ray's buffer,
+    /// see `frame.rs`), else a copy.
+    pub(crate) fn next_slice<V: super::raw::NumberVec>(
+        &mut self,
+    ) -> crate::Result<Cow<'a, [V::Element]>> {
+        if let (Encoding::Framed, From::Bytes(rest)) = (encoding(), &mut self.from) {
+            let index = self.read;
+            if index < self.names.len() {
+                let (frame, after) = argument_frame(rest, index, self.names)?;
+                if let Some(numbers) = super::raw::borrow::<V>(frame.kind, frame.payload) {
+                    self.read += 1;
+                    *rest = after;
+                    return Ok(Cow::Borrowed(numbers));
+                }
+            }
+        }
+        self.next::<V>().map(|v| Cow::Owned(v.into_vec()))
     }
 
     /// Checks that no argument is left over.
@@ -378,6 +399,52 @@ mod tests {
         assert_eq!(head.postcard().unwrap(), postcard::to_stdvec(&big).unwrap());
         let cut = &first[..first.len() - 3];
         assert!(frame::decode::<Vec<u64>>(cut, "it", |_| unreachable!()).is_err());
+    }
+
+    #[test]
+    fn a_framed_slice_argument_is_read_where_it_lies_when_aligned() {
+        use std::borrow::Cow;
+        let numbers: Vec<u64> = (0..100).collect();
+        let names = [
+            std::any::type_name::<Vec<u64>>(),
+            std::any::type_name::<u8>(),
+        ];
+        let mut bytes = frame::encode(&numbers).unwrap();
+        bytes.extend(frame::encode(&7u8).unwrap());
+        let read = |bytes: &[u8]| -> (bool, Vec<u64>, u8) {
+            with_encoding(Encoding::Framed, async {
+                let mut reader = super::Reader::new(bytes, &names).unwrap();
+                let slice = reader.next_slice::<Vec<u64>>().unwrap();
+                let last: u8 = reader.next().unwrap();
+                reader.end().unwrap();
+                (matches!(slice, Cow::Borrowed(_)), slice.into_owned(), last)
+            })
+            .now_or_never()
+            .expect("decoding does not wait")
+        };
+        // The frames where Ray's buffer holds an argument: after the msgpack header of the
+        // first frame's string, in memory aligned for a `u64`; then one byte further on.
+        let first = frame::split(&bytes).unwrap().1.len();
+        let at = frame::msgpack_header(bytes.len() - first);
+        let mut storage = vec![0u64; bytes.len() / 8 + 2];
+        let aligned: &mut [u8] = bytemuck::cast_slice_mut(&mut storage);
+        aligned[at..at + bytes.len()].copy_from_slice(&bytes);
+        let in_place = &aligned[at..at + bytes.len()];
+        assert_eq!(read(in_place), (true, numbers.clone(), 7), "in place");
+        aligned.copy_within(at..at + bytes.len(), at + 1);
+        let shifted = &aligned[at + 1..at + 1 + bytes.len()];
+        assert_eq!(read(shifted), (false, numbers, 7), "copied");
+        // Another parameter type is refused, as for any parameter.
+        let outcome = with_encoding(Encoding::Framed, async {
+            let mut reader = super::Reader::new(&bytes, &names).unwrap();
+            reader.next_slice::<Vec<i64>>().map(|_| ())
+        })
+        .now_or_never()
+        .unwrap();
+        assert!(
+            matches!(outcome, Err(Error::TypeMismatch { .. })),
+            "{outcome:?}"
+        );
     }
 
     #[test]

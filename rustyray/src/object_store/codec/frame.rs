@@ -8,11 +8,17 @@
 //! integer 42), so a value must say what it is before it is decoded:
 //!
 //! ```text
-//! magic C1 'R' 'R' 'Y' | version u8 | kind u8 | type name: len u16 LE, UTF-8 | payload: len u64 LE
+//! magic C1 'R' 'R' 'Y' | version u8 | kind u8 | pad u8 | type name: len u16 LE, UTF-8
+//!     | pad zero bytes | payload: len u64 LE
 //! ```
 //!
 //! The payload is postcard (kind 0), or for a `Vec` of plain numbers its elements' raw
-//! little-endian bytes (the kinds of `raw.rs`).
+//! little-endian bytes (the kinds of `raw.rs`). The zero bytes (0 to 7) align the payload in
+//! the buffer a Ray object's data is read into: RustyRay stores a frame in Ray as a msgpack
+//! string, whose header (1 to 5 bytes, by the frame's length) comes first, and that buffer
+//! starts aligned. So a frame is padded as if it followed such a header, and a `&[u64]`
+//! parameter reads its argument where Ray's buffer holds it (`entry.rs`). Elsewhere the
+//! padding costs a few bytes; a reader only skips it.
 //!
 //! `0xC1` is the one byte msgpack never uses, and protobuf records (Ray's errors) never start
 //! with it either. The type name is `std::any::type_name`, the same string in every process
@@ -31,8 +37,39 @@ use super::raw;
 use crate::error::{Error, Result};
 
 const MAGIC: [u8; 4] = [0xC1, b'R', b'R', b'Y'];
-/// The frame version this build writes and reads.
-const VERSION: u8 = 2;
+/// The frame version this build writes and reads (3: the payload aligned).
+const VERSION: u8 = 3;
+
+/// The bytes of a frame's header before its type name.
+const FIXED: usize = 4 + 1 + 1 + 1 + 2;
+
+/// The length of the msgpack header of a string of `len` bytes (fixstr, str8, str16, str32:
+/// what Ray's C++ API writes before the frame, see `ray/shim.cc`).
+pub(super) fn msgpack_header(len: usize) -> usize {
+    match len {
+        0..=31 => 1,
+        32..=255 => 2,
+        256..=65535 => 3,
+        _ => 5,
+    }
+}
+
+/// The zero bytes after a type name of `name` bytes, in a frame with a payload of `payload`
+/// bytes: so that the payload starts a multiple of 8 bytes into a msgpack string of the frame.
+fn padding(name: usize, payload: usize) -> usize {
+    let header = FIXED + name;
+    let mut pad = 0;
+    // A longer frame may need a longer msgpack header: settle on a padding that fits its own.
+    for _ in 0..4 {
+        let outer = msgpack_header(header + pad + 8 + payload);
+        let next = (8 - (outer + header) % 8) % 8;
+        if next == pad {
+            break;
+        }
+        pad = next;
+    }
+    pad
+}
 
 /// One frame read from bytes: the type it says it holds and its payload.
 #[derive(Debug, PartialEq, Eq)]
@@ -76,12 +113,15 @@ pub(crate) fn wrap(type_name: &str, payload: &[u8]) -> Vec<u8> {
 fn wrap_kind(type_name: &str, kind: u8, payload: &[u8]) -> Vec<u8> {
     // Type names are far below 64 KiB; a longer one is cut (and then never matches).
     let name = &type_name.as_bytes()[..type_name.len().min(u16::MAX as usize)];
-    let mut out = Vec::with_capacity(4 + 2 + 2 + name.len() + 8 + payload.len());
+    let pad = padding(name.len(), payload.len());
+    let mut out = Vec::with_capacity(FIXED + name.len() + pad + 8 + payload.len());
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
     out.push(kind);
+    out.push(pad as u8);
     out.extend_from_slice(&(name.len() as u16).to_le_bytes());
     out.extend_from_slice(name);
+    out.extend_from_slice(&[0; 7][..pad]);
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(payload);
     out
@@ -138,9 +178,11 @@ pub(crate) fn split(bytes: &[u8]) -> std::result::Result<(Frame<'_>, &[u8]), Not
         return Err(NotAFrame::Version(version));
     }
     let (&kind, rest) = rest.split_first().ok_or(NotAFrame::Truncated)?;
+    let (&pad, rest) = rest.split_first().ok_or(NotAFrame::Truncated)?;
     let (len, rest) = take::<2>(rest)?;
     let (name, rest) = take_n(rest, u16::from_le_bytes(len) as usize)?;
     let type_name = std::str::from_utf8(name).map_err(|_| NotAFrame::Truncated)?;
+    let (_, rest) = take_n(rest, pad as usize)?;
     let (len, rest) = take::<8>(rest)?;
     let len = usize::try_from(u64::from_le_bytes(len)).map_err(|_| NotAFrame::Truncated)?;
     let (payload, rest) = take_n(rest, len)?;
@@ -366,6 +408,34 @@ pub(crate) fn intern(name: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn payloads_start_a_multiple_of_8_bytes_into_a_msgpack_string_of_the_frame() {
+        for name in [
+            "",
+            "u8",
+            "alloc::vec::Vec<u64>",
+            "a_type_name_of_some_length",
+        ] {
+            for payload in [0, 1, 5, 13, 200, 240, 65_500, 70_000] {
+                let bytes = wrap_kind(name, 7, &vec![1; payload]);
+                let (frame, rest) = split(&bytes).unwrap();
+                assert_eq!((frame.type_name, frame.payload.len()), (name, payload));
+                assert!(rest.is_empty());
+                let offset = frame.payload.as_ptr() as usize - bytes.as_ptr() as usize;
+                let outer = msgpack_header(bytes.len());
+                assert_eq!((outer + offset) % 8, 0, "{name:?}, {payload} bytes");
+            }
+        }
+        // A frame cut in its padding is cut short, not a value.
+        let bytes = wrap_kind("u8", 7, &[1]);
+        let pad = bytes[6] as usize;
+        assert!(pad > 0);
+        assert_eq!(
+            split(&bytes[..FIXED + 2 + pad - 1]),
+            Err(NotAFrame::Truncated)
+        );
+    }
+
     use super::*;
 
     fn foreign(bytes: &[u8]) -> Error {

@@ -124,6 +124,48 @@ kinds! {
     9 => f32, 10 => f64,
 }
 
+/// A `Vec` of plain numbers: what a `&[T]` parameter of a remote function or actor method is
+/// given (its argument is stored as a `Vec<T>`), read where a frame holds it when it can be.
+#[diagnostic::on_unimplemented(
+    message = "a `&[T]` parameter takes a slice of plain numbers, not of `{Self}`'s elements",
+    label = "`T` must be one of u8, i8, u16, i16, u32, i32, u64, i64, f32, f64",
+    note = "take `&Vec<T>` for a sequence of other values: it borrows the stored `Vec`"
+)]
+pub trait NumberVec: serde::de::DeserializeOwned + 'static {
+    /// The number.
+    type Element: bytemuck::Pod + LittleEndian;
+    /// The number's kind byte in a frame.
+    const KIND: u8;
+    /// The `Vec` itself.
+    fn into_vec(self) -> Vec<Self::Element>;
+}
+
+macro_rules! number_vecs {
+    ($($kind:literal => $t:ty),* $(,)?) => {$(
+        impl NumberVec for Vec<$t> {
+            type Element = $t;
+            const KIND: u8 = $kind;
+            fn into_vec(self) -> Vec<$t> {
+                self
+            }
+        }
+    )*};
+}
+
+number_vecs! {
+    1 => u8, 2 => i8, 3 => u16, 4 => i16, 5 => u32, 6 => i32, 7 => u64, 8 => i64,
+    9 => f32, 10 => f64,
+}
+
+/// The elements in `bytes` (a payload of kind `V::KIND`) where they lie, if they are aligned
+/// for them on a little-endian machine; else `None`, and the caller decodes a copy.
+pub(crate) fn borrow<V: NumberVec>(kind: u8, bytes: &[u8]) -> Option<&[V::Element]> {
+    if kind != V::KIND || cfg!(target_endian = "big") {
+        return None;
+    }
+    bytemuck::try_cast_slice(bytes).ok()
+}
+
 /// The little-endian bytes of `v`: a view of its memory on a little-endian machine.
 fn le_bytes<T: bytemuck::Pod + LittleEndian>(v: &[T]) -> Cow<'_, [u8]> {
     if cfg!(target_endian = "little") {
@@ -153,8 +195,10 @@ fn from_le_bytes<T: bytemuck::Pod + LittleEndian>(bytes: &[u8]) -> Result<Vec<T>
 }
 
 /// A number's little-endian form (for the rare big-endian machine).
-trait LittleEndian: Sized + Copy + Send + 'static {
+pub trait LittleEndian: Sized + Copy + Send + Sync + 'static {
+    /// Its little-endian bytes.
     type Bytes: IntoIterator<Item = u8>;
+    /// The number as its little-endian bytes.
     fn to_le(self) -> Self::Bytes;
     /// The number whose little-endian bytes `chunk` (of its size) holds.
     fn read_le(chunk: &[u8]) -> Self;

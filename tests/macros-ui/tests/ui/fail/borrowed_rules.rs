@@ -1,4 +1,5 @@
-// What a borrowed parameter cannot be: each is refused at its own span, all at once.
+// What a borrowed parameter cannot be: each is refused at its own span, all at once (a slice
+// of other than plain numbers is refused by the type check after these).
 #[rustyray::remote]
 fn mutable(v: &mut Vec<u8>) {
     v.push(1);
@@ -7,6 +8,11 @@ fn mutable(v: &mut Vec<u8>) {
 #[rustyray::remote]
 fn text(s: &str, bytes: &[u8], pinned: &'static String) -> usize {
     s.len() + bytes.len() + pinned.len()
+}
+
+#[rustyray::remote]
+fn words(words: &[String]) -> usize {
+    words.len()
 }
 
 #[rustyray::actor]

@@ -1,5 +1,5 @@
-// `&T` and `Arc<T>` parameters, in functions (sync and async) and actor methods, called with
-// values, `Arc`s and refs.
+// `&T`, `&[T]` and `Arc<T>` parameters, in functions (sync and async) and actor methods,
+// called with values, `Arc`s and refs.
 use std::sync::Arc;
 
 #[rustyray::remote]
@@ -10,6 +10,11 @@ fn total(values: &Vec<u64>, scale: Arc<u64>, name: &String) -> u64 {
 #[rustyray::remote]
 async fn count(values: &Vec<u64>) -> usize {
     values.len()
+}
+
+#[rustyray::remote]
+fn mean(values: &[f64], weights: &[u8]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64 + weights.len() as f64
 }
 
 #[rustyray::actor]
@@ -34,6 +39,10 @@ impl Cache {
     async fn len_async(&self, values: &Vec<u64>) -> usize {
         values.len()
     }
+
+    async fn first(&self, values: &[u64]) -> Option<u64> {
+        values.first().copied()
+    }
 }
 
 fn main() {
@@ -46,5 +55,9 @@ fn main() {
     let cache = Cache::remote(Arc::new(vec![0u64]));
     cache.keep(r.clone());
     assert_eq!(rustyray::get(&cache.len(&r)).unwrap(), 6);
+    assert_eq!(rustyray::get(&cache.first(&r)).unwrap(), Some(1));
     assert_eq!(rustyray::get(&cache.len_async(r)).unwrap(), 3);
+    let floats = rustyray::put(vec![1.0f64, 3.0]).unwrap();
+    let m = mean::remote(&floats, Arc::new(vec![0u8]));
+    assert_eq!(rustyray::get(&m).unwrap(), 3.0);
 }
