@@ -563,7 +563,8 @@ impl Callable {
         self.params.iter().map(|p| &p.name).collect()
     }
 
-    /// Checks, at each type's own span, that arguments and the result can be stored.
+    /// Checks, at each type's own span, that arguments and the result can be stored (and that
+    /// a `&[T]` parameter's `T` is a plain number).
     pub(crate) fn assertions(&self) -> TokenStream {
         let args = self.params.iter().map(|Param { ty, kind, .. }| {
             let numbers = (*kind == ParamKind::Slice).then(
@@ -666,8 +667,9 @@ impl Callable {
         }
     }
 
-    /// Hands each `&T` parameter's value back after a call by bytes (`Arguments::recycle`):
-    /// on a Ray worker, a large `Vec` of numbers keeps its memory for the next call's argument.
+    /// Hands each `&T` parameter's value, and each `&[T]` one's copy, back after a call by
+    /// bytes (`Arguments::recycle`): on a Ray worker, a large `Vec` of numbers keeps its memory
+    /// for the next call's argument.
     pub(crate) fn recycle_args(&self) -> TokenStream {
         let recycle = self
             .params

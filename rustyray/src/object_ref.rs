@@ -42,19 +42,40 @@ use crate::scheduler::BlockedGuard;
 /// assert_eq!(rustyray::get(&copy).unwrap(), "hello");
 /// ```
 pub struct ObjectRef<T> {
-    id: ObjectId,
-    /// The object, or `None` for a ref read back from bytes after its object was freed (or in
-    /// another runtime): using it reports the object as not found.
-    cell: Option<Arc<Cell>>,
+    place: Place,
     _type: PhantomData<fn() -> T>,
 }
+
+/// Where a ref's object is: its cell, whose id is the ref's; or, for a ref read back from
+/// bytes after its object was freed (or in another runtime), only the id, and using the ref
+/// reports the object as not found. Such refs are rare, so their id is boxed and a ref is two
+/// words: a program holding a million refs holds 16 MB of them, not 24.
+#[derive(Clone)]
+enum Place {
+    Cell(Arc<Cell>),
+    Gone(Box<ObjectId>),
+}
+
+#[cfg(not(rustyray_loom))]
+const _: () = assert!(std::mem::size_of::<ObjectRef<()>>() == 16);
 
 impl<T> ObjectRef<T> {
     /// A ref to a new object (the cell the store just made).
     pub(crate) fn from_new_cell(cell: Arc<Cell>) -> ObjectRef<T> {
         ObjectRef {
-            id: cell.id(),
-            cell: Some(cell),
+            place: Place::Cell(cell),
+            _type: PhantomData,
+        }
+    }
+
+    /// A ref to the object `cell` holds, or to the gone object `id`.
+    fn at(cell: Option<Arc<Cell>>, id: ObjectId) -> ObjectRef<T> {
+        let place = match cell {
+            Some(cell) => Place::Cell(cell),
+            None => Place::Gone(Box::new(id)),
+        };
+        ObjectRef {
+            place,
             _type: PhantomData,
         }
     }
@@ -63,41 +84,43 @@ impl<T> ObjectRef<T> {
     /// from bytes); one without a cell if the object is gone or not this runtime's, which
     /// `get` then reports as not found.
     fn find(id: ObjectId) -> ObjectRef<T> {
-        ObjectRef {
-            id,
-            cell: runtime::current_if_any().and_then(|shared| shared.store().lookup(id)),
-            _type: PhantomData,
-        }
+        let cell = runtime::current_if_any().and_then(|shared| shared.store().lookup(id));
+        ObjectRef::at(cell, id)
     }
 
     /// The object's id.
     pub fn id(&self) -> ObjectId {
-        self.id
+        match &self.place {
+            Place::Cell(cell) => cell.id(),
+            Place::Gone(id) => **id,
+        }
     }
 
     /// The object's cell, if it exists (in any runtime).
     /// The same ref with its type forgotten (a gathered argument keeps its refs this way).
     pub(crate) fn erased(self) -> ObjectRef<()> {
         ObjectRef {
-            id: self.id,
-            cell: self.cell,
+            place: self.place,
             _type: PhantomData,
         }
     }
 
     pub(crate) fn cell(&self) -> Option<&Arc<Cell>> {
-        self.cell.as_ref()
+        match &self.place {
+            Place::Cell(cell) => Some(cell),
+            Place::Gone(_) => None,
+        }
     }
 
     /// The object's cell if it belongs to `runtime`: a ref is valid only in the runtime that
     /// made it (after a restart of the global runtime, old refs are not found).
     pub(crate) fn cell_in(&self, runtime: u32) -> Option<&Arc<Cell>> {
-        self.cell.as_ref().filter(|_| self.id.owner() == runtime)
+        self.cell().filter(|cell| cell.owner() == runtime)
     }
 
     /// The object's cell in `runtime`, or the error for an object that is not there.
     pub(crate) fn cell_or_missing(&self, runtime: u32) -> Result<&Arc<Cell>> {
-        self.cell_in(runtime).ok_or_else(|| missing(self.id))
+        self.cell_in(runtime).ok_or_else(|| missing(self.id()))
     }
 
     /// Whether the object is resolved in `runtime` (ready, failed, or not there).
@@ -109,8 +132,7 @@ impl<T> ObjectRef<T> {
 impl<T> Clone for ObjectRef<T> {
     fn clone(&self) -> Self {
         ObjectRef {
-            id: self.id,
-            cell: self.cell.clone(),
+            place: self.place.clone(),
             _type: PhantomData,
         }
     }
@@ -118,7 +140,7 @@ impl<T> Clone for ObjectRef<T> {
 
 impl<T> PartialEq for ObjectRef<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
+        self.id() == other.id()
     }
 }
 
@@ -126,24 +148,30 @@ impl<T> Eq for ObjectRef<T> {}
 
 impl<T> std::hash::Hash for ObjectRef<T> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.id.hash(state)
+        self.id().hash(state)
     }
 }
 
 impl<T> fmt::Debug for ObjectRef<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ObjectRef<{}>({})", std::any::type_name::<T>(), self.id)
+        write!(
+            f,
+            "ObjectRef<{}>({})",
+            std::any::type_name::<T>(),
+            self.id()
+        )
     }
 }
 
 impl<T> Serialize for ObjectRef<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if let Some(cell) = &self.cell {
+        if let Some(cell) = self.cell() {
             // Findable by id from now on, so the bytes can be read back into a ref.
             cell.enter_index();
             crate::object_store::note_serialized(|| Arc::clone(cell) as _);
         }
-        WireId::local(self.id.owner(), self.id.seq()).serialize(serializer)
+        let id = self.id();
+        WireId::local(id.owner(), id.seq()).serialize(serializer)
     }
 }
 
@@ -156,18 +184,7 @@ impl<'de, T> Deserialize<'de> for ObjectRef<T> {
             return Ok(ObjectRef::find(id));
         }
         // Another process's object: the copy sent beside the value, if one was.
-        Ok(match crate::object_store::foreign::find(&wire) {
-            Some(cell) => ObjectRef {
-                id: cell.id(),
-                cell: Some(cell),
-                _type: PhantomData,
-            },
-            None => ObjectRef {
-                id,
-                cell: None,
-                _type: PhantomData,
-            },
-        })
+        Ok(ObjectRef::at(crate::object_store::foreign::find(&wire), id))
     }
 }
 

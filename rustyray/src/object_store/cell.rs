@@ -65,6 +65,12 @@ impl Cell {
         self.seq
     }
 
+    /// The runtime the object belongs to (its id's owner).
+    #[inline]
+    pub(crate) fn owner(&self) -> u32 {
+        self.store.owner
+    }
+
     /// The object's id.
     pub(crate) fn id(&self) -> ObjectId {
         ObjectId::new(self.store.owner, self.seq)
