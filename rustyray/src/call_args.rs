@@ -20,7 +20,7 @@ use crate::object_store::codec::frame;
 use crate::object_store::{Cell, Value};
 
 /// A value, or a ref to one, passed where a task or actor method expects a `T` (declared `T`,
-/// `&T` or `Arc<T>`).
+/// `&T` or `Arc<T>`; a `&[E]` parameter of numbers expects a `Vec<E>`).
 ///
 /// Implemented for `T` itself, `Arc<T>`, `ObjectRef<T>` and `&ObjectRef<T>` (and, for actor
 /// handles, `&ActorHandle<A>`); a ref is resolved through the object store before the task
