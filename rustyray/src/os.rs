@@ -20,3 +20,23 @@ pub(crate) fn effective_user() -> u32 {
     // SAFETY: `geteuid` takes no arguments, touches no memory of ours and cannot fail.
     unsafe { libc::geteuid() }
 }
+
+/// Makes glibc keep up to `bytes` of freed memory mapped (a Ray worker's, when asked: see
+/// `RUSTYRAY_WORKER_KEEP_FREED` in docs/ray.md): large blocks come from the heap instead of a
+/// fresh `mmap` each (`M_MMAP_MAX` 0), and the heap's free top is given back only beyond
+/// `bytes` (`M_TRIM_THRESHOLD`). A large argument's buffer, which Ray's C++ worker allocates
+/// for every call, then lands in memory written before instead of page-faulting every page.
+/// Whether glibc took both settings (`bytes` must fit an `int`).
+#[cfg(all(target_os = "linux", target_env = "gnu", feature = "ray"))]
+#[allow(unsafe_code)]
+pub(crate) fn keep_freed_heap(bytes: u64) -> bool {
+    let Ok(threshold) = libc::c_int::try_from(bytes) else {
+        return false;
+    };
+    // SAFETY: `mallopt` takes two integers and only changes glibc's allocation parameters
+    // under its own lock; it is safe to call from any thread at any time.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_MAX, 0) == 1
+            && libc::mallopt(libc::M_TRIM_THRESHOLD, threshold) == 1
+    }
+}

@@ -359,6 +359,13 @@ fn put_get_and_wait() {
                 round + 2,
                 "{backend}"
             );
+            if backend == "ray" && std::env::var_os("RUSTYRAY_TEST_SECOND_NODE").is_some() {
+                // On the second node, whose workers keep freed memory (.ci/ray): the same sums.
+                let there = || total_in_place::options().resource("second_node", 1.0);
+                assert_eq!(rustyray::get(&there().remote(&copied)).unwrap(), expected);
+                let by_ref = total::options().resource("second_node", 1.0);
+                assert_eq!(rustyray::get(&by_ref.remote(&copied)).unwrap(), expected);
+            }
         }
         let refs = vec![
             sleep_ms::remote(0),
@@ -385,6 +392,9 @@ fn async_code_awaits_refs() {
     });
 }
 
+/// The files [`tries_file`] named, removed when the suite ends.
+static TRIES_FILES: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
 /// A fresh file to count a task's tries in (workers on this machine share the temp folder).
 fn tries_file(backend: &str, what: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -394,7 +404,12 @@ fn tries_file(backend: &str, what: &str) -> String {
         std::process::id()
     ));
     let _ = std::fs::remove_file(&path);
-    path.display().to_string()
+    let name = path.display().to_string();
+    TRIES_FILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path);
+    name
 }
 
 /// Long enough for Ray to notice a dead process and report it.
@@ -1282,6 +1297,13 @@ fn main() {
         }
     }
     rustyray::shutdown();
+    for path in TRIES_FILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain(..)
+    {
+        let _ = std::fs::remove_file(path);
+    }
     let verdict = if failed.is_empty() { "ok" } else { "FAILED" };
     if !failed.is_empty() {
         println!("\nfailures:\n    {}", failed.join("\n    "));

@@ -164,6 +164,28 @@ fn resources(name: &str, value: &str) -> Result<Vec<(String, f64)>> {
         .collect()
 }
 
+/// The variable that lets a Ray worker keep freed memory mapped (see `os::keep_freed_heap`).
+#[cfg(feature = "ray")]
+pub(crate) const WORKER_KEEP_FREED: &str = "RUSTYRAY_WORKER_KEEP_FREED";
+
+/// How much freed memory a Ray worker of this process keeps mapped, from
+/// [`WORKER_KEEP_FREED`] given as `value` (unset: `None`); at most 2 GiB, glibc's limit.
+#[cfg(feature = "ray")]
+pub(crate) fn worker_keep_freed(value: Option<&str>) -> Result<Option<u64>> {
+    let Some(value) = value.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let bytes = size(WORKER_KEEP_FREED, value)?;
+    if bytes > i32::MAX as u64 {
+        return Err(invalid(
+            WORKER_KEEP_FREED,
+            value,
+            "a size of at most 2G (glibc takes the threshold as an `int`)",
+        ));
+    }
+    Ok(Some(bytes))
+}
+
 /// The variable that names a cluster to run on.
 const ADDRESS: &str = "RUSTYRAY_ADDRESS";
 
@@ -176,6 +198,21 @@ pub(crate) fn cluster_address_in_env() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "ray")]
+    #[test]
+    fn a_workers_kept_memory_is_a_size_of_at_most_2g() {
+        assert_eq!(worker_keep_freed(None).unwrap(), None);
+        assert_eq!(worker_keep_freed(Some("")).unwrap(), None);
+        assert_eq!(worker_keep_freed(Some("512M")).unwrap(), Some(512 << 20));
+        for bad in ["3G", "lots", "0"] {
+            let err = worker_keep_freed(Some(bad)).unwrap_err().to_string();
+            assert!(
+                err.contains(WORKER_KEEP_FREED) && err.contains(bad),
+                "{err}"
+            );
+        }
+    }
 
     fn from(vars: &[(&str, &str)]) -> Result<Config> {
         let vars: Vec<(String, OsString)> = vars

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
-mod env;
+pub(crate) mod env;
 #[cfg(feature = "ray")]
 pub(crate) use env::cluster_address_in_env;
 
