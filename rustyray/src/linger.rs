@@ -6,8 +6,9 @@
 //! machines a wake-up takes 30–90 µs while the no-op task itself takes about one. So the two
 //! threads that hand work back and forth linger before they park: a pool thread that finds the
 //! queue empty ([`cpu_pool`](crate::cpu_pool)), staying counted as on its way to the queue so
-//! that a job queued meanwhile wakes no one; and a caller whose `get` finds the object pending
-//! (`runtime/blocking.rs`). Each watches for at most [`LINGER`], spinning and yielding the
+//! that a job queued meanwhile wakes no one; and a caller whose `get`, `get_all` or `wait` finds
+//! what it needs still pending (`runtime/blocking.rs`), which watches the one word its wait
+//! counts down (not the objects' locks, which the resolving thread needs). Each watches for at most [`LINGER`], spinning and yielding the
 //! thread every few microseconds (so that on a machine with more runnable threads than cores
 //! the lingering thread gives way), then parks as before.
 //!

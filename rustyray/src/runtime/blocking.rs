@@ -69,11 +69,6 @@ pub(crate) fn read_when_resolved<R>(
         }
     }
     let started = Instant::now();
-    if lingers(deadline, started) && resolves_soon(cell) {
-        if let Some(value) = read(cell) {
-            return value;
-        }
-    }
     if !block_until([Some(cell)], 1, deadline) {
         return Err(Error::Timeout(started.elapsed()));
     }
@@ -82,18 +77,12 @@ pub(crate) fn read_when_resolved<R>(
 
 /// Whether a wait until `deadline` may linger first: not when it is bounded by less than a
 /// millisecond, which the few microseconds of lingering would cut into.
-fn lingers(deadline: Option<Instant>, now: Instant) -> bool {
-    deadline.is_none_or(|deadline| deadline.saturating_duration_since(now) > LINGER_BOUND)
+fn lingers(deadline: Option<Instant>) -> bool {
+    deadline
+        .is_none_or(|deadline| deadline.saturating_duration_since(Instant::now()) > LINGER_BOUND)
 }
 
 const LINGER_BOUND: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// Whether the object resolves within a few microseconds, watched without parking (see
-/// `linger.rs`): a task's result that comes back that soon costs no futex wake-up of this
-/// thread, and the pool thread, which lingers the same way, takes the next task without one.
-fn resolves_soon(cell: &Cell) -> bool {
-    crate::linger::until(|| !cell.is_pending())
-}
 
 /// How a blocked thread waits: for how many objects, until when, and what else ends the wait.
 #[derive(Clone, Copy)]
@@ -174,7 +163,12 @@ fn block<'a>(
         }
     };
     report(&mut progress);
-    if countdown.done() {
+    // Watch the countdown a few microseconds before lending the CPUs and parking (see
+    // `linger.rs`): an answer that comes back that soon costs no futex wake-up of this thread,
+    // and the pool thread, which lingers the same way, takes the next task without one. The
+    // countdown is this wait's own word, written once by the resolving thread, so watching it
+    // takes nothing the resolver needs (the cells' locks).
+    if countdown.done() || (lingers(until.deadline) && crate::linger::until(|| countdown.done())) {
         return true;
     }
     let _lent = BlockedGuard::enter();
