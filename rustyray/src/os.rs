@@ -40,3 +40,9 @@ pub(crate) fn keep_freed_heap(bytes: u64) -> bool {
             && libc::mallopt(libc::M_TRIM_THRESHOLD, threshold) == 1
     }
 }
+
+/// Elsewhere than on glibc there is no such setting: nothing is changed.
+#[cfg(all(not(all(target_os = "linux", target_env = "gnu")), feature = "ray"))]
+pub(crate) fn keep_freed_heap(_bytes: u64) -> bool {
+    false
+}

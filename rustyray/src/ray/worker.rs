@@ -48,14 +48,7 @@ fn keep_freed_memory() {
     match worker_keep_freed(value.as_deref()) {
         Ok(None) => {}
         Ok(Some(bytes)) => {
-            #[cfg(all(target_os = "linux", target_env = "gnu"))]
-            let kept = crate::os::keep_freed_heap(bytes);
-            #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-            let kept = {
-                let _ = bytes;
-                false
-            };
-            if !kept {
+            if !crate::os::keep_freed_heap(bytes) {
                 eprintln!(
                     "rustyray: {WORKER_KEEP_FREED} is set, but this worker's C library \
                      (glibc is needed) did not take it; freed memory is given back as usual"

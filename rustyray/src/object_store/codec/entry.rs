@@ -130,11 +130,12 @@ impl<'a> Reader<'a> {
             let index = self.read;
             if index < self.names.len() {
                 let (frame, after) = argument_frame(rest, index, self.names)?;
-                if let Some(numbers) = super::raw::borrow::<V>(frame.kind, frame.payload) {
-                    self.read += 1;
-                    *rest = after;
-                    return Ok(Cow::Borrowed(numbers));
-                }
+                self.read += 1;
+                *rest = after;
+                return match super::raw::borrow::<V>(frame.kind, frame.payload) {
+                    Some(numbers) => Ok(Cow::Borrowed(numbers)),
+                    None => frame.decode::<V>().map(|v| Cow::Owned(v.into_vec())),
+                };
             }
         }
         self.next::<V>().map(|v| Cow::Owned(v.into_vec()))

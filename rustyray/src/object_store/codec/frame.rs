@@ -408,6 +408,8 @@ pub(crate) fn intern(name: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn payloads_start_a_multiple_of_8_bytes_into_a_msgpack_string_of_the_frame() {
         for name in [
@@ -435,8 +437,6 @@ mod tests {
             Err(NotAFrame::Truncated)
         );
     }
-
-    use super::*;
 
     fn foreign(bytes: &[u8]) -> Error {
         Error::Backend {

@@ -33,8 +33,31 @@ static SPARE: Blocks = Blocks::new(2);
 /// The kind byte of a postcard payload.
 pub(crate) const POSTCARD: u8 = 0;
 
+/// The one table of the plain numbers and their kind bytes: the encoding, decoding, recycling
+/// and `&[T]` reading of each are generated from it.
 macro_rules! kinds {
     ($($kind:literal => $t:ty),* $(,)?) => {
+        $(
+            impl NumberVec for Vec<$t> {
+                type Element = $t;
+                const KIND: u8 = $kind;
+                fn into_vec(self) -> Vec<$t> {
+                    self
+                }
+            }
+
+            impl LittleEndian for $t {
+                type Bytes = [u8; size_of::<$t>()];
+                fn to_le(self) -> Self::Bytes {
+                    self.to_le_bytes()
+                }
+                #[inline] // a call per element otherwise, where the decode is generic
+                fn read_le(chunk: &[u8]) -> Self {
+                    <$t>::from_le_bytes(chunk.try_into().expect("a chunk of the number's size"))
+                }
+            }
+        )*
+
         /// The raw encoding of `value` if it is a `Vec` of plain numbers: its kind and bytes.
         pub(crate) fn encode<T: 'static>(value: &T) -> Option<(u8, Cow<'_, [u8]>)> {
             let value = value as &dyn Any;
@@ -140,23 +163,6 @@ pub trait NumberVec: serde::de::DeserializeOwned + 'static {
     fn into_vec(self) -> Vec<Self::Element>;
 }
 
-macro_rules! number_vecs {
-    ($($kind:literal => $t:ty),* $(,)?) => {$(
-        impl NumberVec for Vec<$t> {
-            type Element = $t;
-            const KIND: u8 = $kind;
-            fn into_vec(self) -> Vec<$t> {
-                self
-            }
-        }
-    )*};
-}
-
-number_vecs! {
-    1 => u8, 2 => i8, 3 => u16, 4 => i16, 5 => u32, 6 => i32, 7 => u64, 8 => i64,
-    9 => f32, 10 => f64,
-}
-
 /// The elements in `bytes` (a payload of kind `V::KIND`) where they lie, if they are aligned
 /// for them on a little-endian machine; else `None`, and the caller decodes a copy.
 pub(crate) fn borrow<V: NumberVec>(kind: u8, bytes: &[u8]) -> Option<&[V::Element]> {
@@ -203,23 +209,6 @@ pub trait LittleEndian: Sized + Copy + Send + Sync + 'static {
     /// The number whose little-endian bytes `chunk` (of its size) holds.
     fn read_le(chunk: &[u8]) -> Self;
 }
-
-macro_rules! little_endian {
-    ($($t:ty),*) => {$(
-        impl LittleEndian for $t {
-            type Bytes = [u8; std::mem::size_of::<$t>()];
-            fn to_le(self) -> Self::Bytes {
-                self.to_le_bytes()
-            }
-            #[inline] // a call per element otherwise, where the decode is generic
-            fn read_le(chunk: &[u8]) -> Self {
-                <$t>::from_le_bytes(chunk.try_into().expect("a chunk of the number's size"))
-            }
-        }
-    )*};
-}
-
-little_endian!(u8, i8, u16, i16, u32, i32, u64, i64, f32, f64);
 
 fn bad_length(bytes: &[u8], size: usize) -> String {
     format!(
