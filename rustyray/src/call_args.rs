@@ -405,17 +405,17 @@ impl<T: Value> ArgSlot<T> {
         wire: &mut Option<WireArgs>,
     ) -> ArgSlot<T> {
         let slot = arg.into_arg();
-        let mut depend_on = |cell: Option<&Arc<Cell>>, id: ObjectId| match cell {
-            Some(cell) => deps.cells.push(Arc::clone(cell)),
-            None => {
+        let mut depend_on = |place: std::result::Result<&Arc<Cell>, ObjectId>| match place {
+            Ok(cell) => deps.cells.push(Arc::clone(cell)),
+            Err(id) => {
                 deps.missing.get_or_insert(id);
             }
         };
         if let Some(r) = slot.as_ref() {
-            depend_on(r.cell(), r.id());
+            depend_on(r.cell_or_id());
         }
         for r in slot.gathered() {
-            depend_on(r.cell(), r.id());
+            depend_on(r.cell_or_id());
         }
         if let Some(wire) = wire {
             wire.push(&slot);

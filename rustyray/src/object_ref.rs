@@ -96,7 +96,6 @@ impl<T> ObjectRef<T> {
         }
     }
 
-    /// The object's cell, if it exists (in any runtime).
     /// The same ref with its type forgotten (a gathered argument keeps its refs this way).
     pub(crate) fn erased(self) -> ObjectRef<()> {
         ObjectRef {
@@ -105,6 +104,15 @@ impl<T> ObjectRef<T> {
         }
     }
 
+    /// The object's cell, or the id of an object that is gone (the id is read only then).
+    pub(crate) fn cell_or_id(&self) -> std::result::Result<&Arc<Cell>, ObjectId> {
+        match &self.place {
+            Place::Cell(cell) => Ok(cell),
+            Place::Gone(id) => Err(**id),
+        }
+    }
+
+    /// The object's cell, if it exists (in any runtime).
     pub(crate) fn cell(&self) -> Option<&Arc<Cell>> {
         match &self.place {
             Place::Cell(cell) => Some(cell),
