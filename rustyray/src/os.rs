@@ -21,8 +21,8 @@ pub(crate) fn effective_user() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Makes glibc keep up to `bytes` of freed memory mapped (a Ray worker's, when asked: see
-/// `RUSTYRAY_WORKER_KEEP_FREED` in docs/ray.md): large blocks come from the heap instead of a
+/// Makes glibc keep up to `bytes` of freed memory mapped (a Ray worker's: see
+/// `ray/kept_memory.rs`): large blocks come from the heap instead of a
 /// fresh `mmap` each (`M_MMAP_MAX` 0), and the heap's free top is given back only beyond
 /// `bytes` (`M_TRIM_THRESHOLD`). A large argument's buffer, which Ray's C++ worker allocates
 /// for every call, then lands in memory written before instead of page-faulting every page.

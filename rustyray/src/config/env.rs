@@ -168,22 +168,36 @@ fn resources(name: &str, value: &str) -> Result<Vec<(String, f64)>> {
 #[cfg(feature = "ray")]
 pub(crate) const WORKER_KEEP_FREED: &str = "RUSTYRAY_WORKER_KEEP_FREED";
 
-/// How much freed memory a Ray worker of this process keeps mapped, from
-/// [`WORKER_KEEP_FREED`] given as `value` (unset: `None`); at most 2 GiB, glibc's limit.
+/// What a Ray worker does with freed memory (see `ray/kept_memory.rs`).
 #[cfg(feature = "ray")]
-pub(crate) fn worker_keep_freed(value: Option<&str>) -> Result<Option<u64>> {
-    let Some(value) = value.filter(|v| !v.is_empty()) else {
-        return Ok(None);
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeepFreed {
+    /// Keep about what the largest argument so far needed (the variable unset).
+    Adaptive,
+    /// Keep up to this many bytes, from the worker's start.
+    Fixed(u64),
+    /// Give freed memory back as glibc does by default (`off`).
+    Off,
+}
+
+/// The policy [`WORKER_KEEP_FREED`] given as `value` (unset: `None`) names: a size of at most
+/// 2 GiB (glibc's limit), `off`, or nothing.
+#[cfg(feature = "ray")]
+pub(crate) fn worker_keep_freed(value: Option<&str>) -> Result<KeepFreed> {
+    let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(KeepFreed::Adaptive);
     };
-    let bytes = size(WORKER_KEEP_FREED, value)?;
-    if bytes > i32::MAX as u64 {
-        return Err(invalid(
-            WORKER_KEEP_FREED,
-            value,
-            "a size of at most 2G (glibc takes the threshold as an `int`)",
-        ));
+    if value.trim().eq_ignore_ascii_case("off") {
+        return Ok(KeepFreed::Off);
     }
-    Ok(Some(bytes))
+    const ACCEPTED: &str = "`off`, or a size of at most 2G (glibc takes the threshold as an \
+                            `int`) such as 256M; unset, a worker keeps about what its largest \
+                            argument needed";
+    let bytes = size(WORKER_KEEP_FREED, value)
+        .ok()
+        .filter(|&bytes| bytes <= i32::MAX as u64)
+        .ok_or_else(|| invalid(WORKER_KEEP_FREED, value, ACCEPTED))?;
+    Ok(KeepFreed::Fixed(bytes))
 }
 
 /// The variable that names a cluster to run on.
@@ -201,14 +215,18 @@ mod tests {
 
     #[cfg(feature = "ray")]
     #[test]
-    fn a_workers_kept_memory_is_a_size_of_at_most_2g() {
-        assert_eq!(worker_keep_freed(None).unwrap(), None);
-        assert_eq!(worker_keep_freed(Some("")).unwrap(), None);
-        assert_eq!(worker_keep_freed(Some("512M")).unwrap(), Some(512 << 20));
+    fn a_workers_kept_memory_is_adaptive_off_or_a_size_of_at_most_2g() {
+        assert_eq!(worker_keep_freed(None).unwrap(), KeepFreed::Adaptive);
+        assert_eq!(worker_keep_freed(Some(" ")).unwrap(), KeepFreed::Adaptive);
+        assert_eq!(worker_keep_freed(Some("OFF")).unwrap(), KeepFreed::Off);
+        assert_eq!(
+            worker_keep_freed(Some("512M")).unwrap(),
+            KeepFreed::Fixed(512 << 20)
+        );
         for bad in ["3G", "lots", "0"] {
             let err = worker_keep_freed(Some(bad)).unwrap_err().to_string();
             assert!(
-                err.contains(WORKER_KEEP_FREED) && err.contains(bad),
+                err.contains(WORKER_KEEP_FREED) && err.contains(bad) && err.contains("off"),
                 "{err}"
             );
         }

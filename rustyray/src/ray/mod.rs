@@ -30,6 +30,7 @@ pub(crate) mod cancel;
 mod errors;
 mod ffi;
 mod groups;
+mod kept_memory;
 mod nodes;
 mod objects;
 mod waiting;

@@ -35,28 +35,9 @@ use crate::runtime::{self, Runtime};
 /// The global runtime of a worker process, started on the first call.
 fn worker_runtime() -> Runtime {
     runtime::global_or_start(|| {
-        keep_freed_memory();
+        super::kept_memory::start();
         Runtime::build(Config::ray_worker())
     })
-}
-
-/// Applies `RUSTYRAY_WORKER_KEEP_FREED`, once, as the worker's runtime starts. A value that is
-/// not a size is reported on the worker's error output (which Ray shows the driver) and left.
-fn keep_freed_memory() {
-    use crate::config::env::{worker_keep_freed, WORKER_KEEP_FREED};
-    let value = std::env::var(WORKER_KEEP_FREED).ok();
-    match worker_keep_freed(value.as_deref()) {
-        Ok(None) => {}
-        Ok(Some(bytes)) => {
-            if !crate::os::keep_freed_heap(bytes) {
-                eprintln!(
-                    "rustyray: {WORKER_KEEP_FREED} is set, but this worker's C library \
-                     (glibc is needed) did not take it; freed memory is given back as usual"
-                );
-            }
-        }
-        Err(error) => eprintln!("rustyray: {error}; this worker ignores it"),
-    }
 }
 
 /// Runs `future` to completion on this thread, inside the worker's runtime, with framed
@@ -148,6 +129,7 @@ fn arguments<'a>(
     args: &[&'a [u8]],
     store: &Arc<ObjectStore>,
 ) -> crate::Result<Arguments<'a>> {
+    super::kept_memory::before_call(args);
     let what = display_name(id);
     if let Some(foreign) = args.iter().find(|arg| !frame::is_framed(arg)) {
         return Err(errors::foreign(what, foreign));
