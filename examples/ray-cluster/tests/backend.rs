@@ -332,14 +332,16 @@ fn put_get_and_wait() {
     on_each_backend(|backend| {
         let words = rustyray::put(vec!["a".to_owned(), "b".to_owned()]).unwrap();
         assert_eq!(rustyray::get(&words).unwrap(), ["a", "b"], "{backend}");
-        // A copy of a slice (2 MiB, large enough to be built in a kept block the second time),
-        // read by a task and by `get`; the slice stays the caller's. Each round's numbers
-        // differ, so a task reading its argument in memory a previous call's argument held
-        // (on Ray, see `codec/raw.rs`) must see this round's.
+        // A copy of a slice (16 MiB: built in a kept block the second time, and on Ray large
+        // enough for a worker to keep its freed memory, see `ray/kept_memory.rs`), read by a
+        // task and by `get`; the slice stays the caller's. Each round's numbers differ, so a
+        // task reading its argument in memory a previous call's argument held (on Ray, see
+        // `codec/raw.rs`) must see this round's.
+        const N: u64 = 1 << 21;
         for round in 0..3u64 {
-            let numbers: Vec<u64> = (0..1u64 << 18).map(|i| i * (round + 1)).collect();
+            let numbers: Vec<u64> = (0..N).map(|i| i * (round + 1)).collect();
             let copied = rustyray::put_slice(&numbers).unwrap();
-            let expected = (round + 1) * (1u64 << 18) * ((1 << 18) - 1) / 2;
+            let expected = (round + 1) * N * (N - 1) / 2;
             assert_eq!(
                 rustyray::get(&total::remote(&copied)).unwrap(),
                 expected,
@@ -360,7 +362,8 @@ fn put_get_and_wait() {
                 "{backend}"
             );
             if backend == "ray" && std::env::var_os("RUSTYRAY_TEST_SECOND_NODE").is_some() {
-                // On the second node, whose workers keep freed memory (.ci/ray): the same sums.
+                // On the second node, whose workers keep a fixed size of freed memory from their
+                // start (.ci/ray): the same sums.
                 let there = || total_in_place::options().resource("second_node", 1.0);
                 assert_eq!(rustyray::get(&there().remote(&copied)).unwrap(), expected);
                 let by_ref = total::options().resource("second_node", 1.0);
