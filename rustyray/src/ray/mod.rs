@@ -550,6 +550,22 @@ impl Backend {
         }
     }
 
+    /// The parts of `whole`, a value stored as parts whose count only its bytes say (a stream
+    /// actor's answer to a `take` of several items): waits for it, then makes an entry for
+    /// each part, which shares the bytes fetched here.
+    pub(crate) fn split_counted(
+        &self,
+        shared: &RuntimeCore,
+        whole: &Arc<Cell>,
+    ) -> Result<Vec<Arc<Cell>>> {
+        let object = objects::read(whole)?;
+        let bytes = waiting::fetch(&object, None)?.into_owned();
+        Ok(RayObject::fetched_parts(&object, bytes)?
+            .into_iter()
+            .map(|part| self.enter_object(shared, part))
+            .collect())
+    }
+
     /// Enters the actor whose Ray handle `handle` a value carried in (see
     /// `RemoteActor::portable`): registered with this process's Ray worker, so it can call it,
     /// and entered in the table (counted once).

@@ -139,7 +139,27 @@ impl RayObject {
 
     /// The `n` parts of `whole`, an object holding its fields' frames.
     pub(super) fn parts(whole: &Arc<RayObject>, n: usize) -> Vec<RayObject> {
-        let fetched = Arc::new(OnceLock::new());
+        Self::parts_sharing(whole, n, Arc::new(OnceLock::new()))
+    }
+
+    /// The parts of `whole`, whose bytes `fetched` are: as many as they hold.
+    pub(super) fn fetched_parts(
+        whole: &Arc<RayObject>,
+        fetched: Vec<u8>,
+    ) -> Result<Vec<RayObject>> {
+        let n = frame::count_parts(&fetched)?;
+        Ok(Self::parts_sharing(
+            whole,
+            n,
+            Arc::new(OnceLock::from(fetched)),
+        ))
+    }
+
+    fn parts_sharing(
+        whole: &Arc<RayObject>,
+        n: usize,
+        fetched: Arc<OnceLock<Vec<u8>>>,
+    ) -> Vec<RayObject> {
         (0..n)
             .map(|index| RayObject {
                 held: Held::Part {

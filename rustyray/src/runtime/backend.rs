@@ -203,6 +203,24 @@ impl Backend {
         }
     }
 
+    /// The parts of `whole`, however many its bytes hold, waiting for it (a stream actor's
+    /// answer to a `take` of several items, on Ray). The embedded runtime stores no such
+    /// objects.
+    #[cfg_attr(not(feature = "ray"), allow(unused_variables))]
+    pub(crate) fn split_counted(
+        &self,
+        shared: &RuntimeCore,
+        whole: &Arc<Cell>,
+    ) -> Result<Vec<Arc<Cell>>> {
+        match self {
+            Backend::Embedded(_) => Err(Error::Backend {
+                message: "a stream actor's items were read on the embedded runtime".to_owned(),
+            }),
+            #[cfg(feature = "ray")]
+            Backend::Ray(ray) => ray.split_counted(shared, whole),
+        }
+    }
+
     /// Whether calls run in other processes (Ray's workers), which know only registered code.
     pub(crate) fn is_ray(&self) -> bool {
         match self {

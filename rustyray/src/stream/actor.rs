@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 
 use crate::actor::{Actor, NoMethods};
 use crate::error::{Error, Result};
-use crate::object_store::codec::entry;
+use crate::object_store::codec::{entry, frame};
 use crate::registry::Registration;
 use crate::task::BoxFuture;
 
@@ -26,6 +26,10 @@ pub(super) const PUT: &str = "rustyray::stream::StreamActor::put";
 pub(super) const TAKE: &str = "rustyray::stream::StreamActor::take";
 pub(super) const FINISH: &str = "rustyray::stream::StreamActor::finish";
 pub(super) const CLOSE: &str = "rustyray::stream::StreamActor::close";
+
+/// The most bytes of items a `take` answers with, unless its first item alone is more: a
+/// consumer that fell behind gets many small items in one answer, and large ones one by one.
+const TAKE_BYTES: usize = 1 << 20;
 
 /// The actor that holds a stream's items between its producer and its consumer, when the
 /// producer runs in another process.
@@ -111,20 +115,33 @@ impl StreamActor {
         .await
     }
 
-    /// Takes item `index` of `stream`, waiting for it; fails once the stream is over without it.
-    async fn take(&self, stream: u64, index: u64) -> Result<Vec<u8>> {
+    /// Takes items `from..` of `stream`: waits for item `from`, then takes it and the items
+    /// stored after it, up to `most` items and [`TAKE_BYTES`] (always at least one). Fails once
+    /// the stream is over without item `from`.
+    async fn take(&self, stream: u64, from: u64, most: u64) -> Result<Vec<Vec<u8>>> {
         let taken = self
             .until(|buffer| {
                 if !buffer.serves(stream) {
-                    return Some(Err(over(index, "a newer stream took its actor")));
+                    return Some(Err(over(from, "a newer stream took its actor")));
                 }
-                if let Some(item) = buffer.items.remove(&index) {
-                    buffer.taken += 1;
-                    return Some(Ok(item));
+                if buffer.items.contains_key(&from) {
+                    let mut items = Vec::new();
+                    let mut bytes = 0;
+                    let mut index = from;
+                    while (items.len() as u64) < most.max(1) && bytes < TAKE_BYTES {
+                        let Some(item) = buffer.items.remove(&index) else {
+                            break;
+                        };
+                        bytes += item.len();
+                        items.push(item);
+                        index += 1;
+                    }
+                    buffer.taken += items.len() as u64;
+                    return Some(Ok(items));
                 }
-                (buffer.finished && index >= buffer.stored).then(|| {
+                (buffer.finished && from >= buffer.stored).then(|| {
                     let made = format!("its producer made {} items", buffer.stored);
-                    Err(over(index, &made))
+                    Err(over(from, &made))
                 })
             })
             .await;
@@ -203,10 +220,11 @@ fn put<'a>(this: &'a (dyn Any + Send + Sync), args: &'a [u8]) -> BoxFuture<'a, R
 
 fn take<'a>(this: &'a (dyn Any + Send + Sync), args: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
     Box::pin(async move {
-        let names = [type_name::<u64>(), type_name::<u64>()];
-        let (stream, index): (u64, u64) = entry::decode(args, &names)?;
-        // The item's own frame is the call's result: the consumer's object is the item.
-        actor(this)?.take(stream, index).await
+        let names = [type_name::<u64>(), type_name::<u64>(), type_name::<u64>()];
+        let (stream, from, most): (u64, u64, u64) = entry::decode(args, &names)?;
+        // The items' own frames, as the parts of the call's result: the consumer makes an
+        // object of each (`remote.rs`).
+        frame::join_parts(&actor(this)?.take(stream, from, most).await?)
     })
 }
 
@@ -252,14 +270,14 @@ mod tests {
                 "a retry's repeat"
             );
             assert_eq!(actor.buffer.lock().stored, 2);
-            assert_eq!(actor.take(1, 0).await.unwrap(), [0]);
-            assert_eq!(actor.take(1, 1).await.unwrap(), [1]);
+            assert_eq!(actor.take(1, 0, 1).await.unwrap(), [[0]]);
+            assert_eq!(actor.take(1, 1, 1).await.unwrap(), [[1]]);
             assert!(
                 actor.put(1, 1, vec![vec![9]], None).await,
                 "a repeat of a taken item"
             );
             assert_eq!(actor.finish(1), 2);
-            let error = actor.take(1, 2).await.unwrap_err();
+            let error = actor.take(1, 2, 8).await.unwrap_err();
             assert!(error.to_string().contains("no item 2"), "{error}");
             assert!(
                 !actor.put(1, 2, vec![vec![2]], None).await,
@@ -276,8 +294,29 @@ mod tests {
             assert!(actor.put(3, 1, vec![vec![8], vec![2], vec![3]], None).await);
             assert_eq!(actor.buffer.lock().stored, 4);
             for i in 0..4u8 {
-                assert_eq!(actor.take(3, u64::from(i)).await.unwrap(), [i]);
+                assert_eq!(actor.take(3, u64::from(i), 1).await.unwrap(), [[i]]);
             }
+        });
+    }
+
+    #[test]
+    fn a_take_answers_the_items_stored_in_a_row_from_its_first_up_to_its_limits() {
+        let actor = StreamActor::new();
+        block_on(async {
+            assert!(actor.put(1, 0, vec![vec![0], vec![1], vec![2]], None).await);
+            assert!(actor.put(1, 4, vec![vec![4]], None).await);
+            assert_eq!(actor.take(1, 0, 2).await.unwrap(), [[0], [1]]);
+            // Item 3 has not arrived: the take stops before the gap.
+            assert_eq!(actor.take(1, 2, 100).await.unwrap(), [[2]]);
+            assert!(actor.put(1, 3, vec![vec![3]], None).await);
+            assert_eq!(actor.take(1, 3, 100).await.unwrap(), [[3], [4]]);
+            // Items of 600 KiB: the byte limit lets the second in and no third, and a limit of
+            // none still takes one.
+            let big = vec![vec![5; 600 << 10], vec![6; 600 << 10], vec![7; 600 << 10]];
+            assert!(actor.put(1, 5, big, None).await);
+            assert_eq!(actor.take(1, 5, 100).await.unwrap().len(), 2);
+            assert_eq!(actor.take(1, 7, 0).await.unwrap()[0][0], 7);
+            assert_eq!(actor.buffer.lock().taken, 8);
         });
     }
 
@@ -295,7 +334,7 @@ mod tests {
             let second = put(1);
             tokio::task::yield_now().await;
             assert!(!second.is_finished(), "two unconsumed: no room for item 2");
-            assert_eq!(actor.take(1, 0).await.unwrap(), [0]);
+            assert_eq!(actor.take(1, 0, 1).await.unwrap(), [[0]]);
             assert!(second.await.unwrap());
             let third = put(2);
             tokio::task::yield_now().await;
@@ -315,7 +354,7 @@ mod tests {
             };
             let taking = {
                 let actor = Arc::clone(&actor);
-                tokio::spawn(async move { actor.take(1, 5).await })
+                tokio::spawn(async move { actor.take(1, 5, 1).await })
             };
             tokio::task::yield_now().await;
             assert!(actor.open(2));
@@ -328,8 +367,8 @@ mod tests {
             assert!(!actor.open(1), "an older stream is not served again");
             assert!(actor.put(2, 0, vec![vec![7]], None).await);
             assert_eq!(
-                actor.take(2, 0).await.unwrap(),
-                [7],
+                actor.take(2, 0, 1).await.unwrap(),
+                [[7]],
                 "the new stream's own item"
             );
         });

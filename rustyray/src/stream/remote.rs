@@ -14,20 +14,26 @@
 //!   once the next item may be made, fewer than `n` being unconsumed). The actor keeps items by
 //!   index, so calls that Ray runs side by side, or a retry's items already delivered, change
 //!   nothing. An answer that says the stream is over stops the producer at its next item.
-//! - **The consumer** takes item `i` with `take(stream, i)`, a call whose *result* is the
-//!   item's frame: the item is an object the consumer owns, usable as soon as it exists, and
-//!   gone from the actor (without backpressure, up to [`AHEAD`] takes wait in the actor, so
-//!   items come as fast as they are made). `next` waits for either that call or the producer's
-//!   own result. If the producer ended first, `finish` tells the actor so and answers how many
-//!   items it stored: the consumer takes those, then ends, with the producer's error as a last
-//!   failed item if it failed. The producer's result is the truth for the end, whatever ended it (its
-//!   body, a panic, its worker's death). An item is given once its `take` answered.
+//! - **The consumer** takes items `i..` with `take(stream, i, most)`, a call that waits for
+//!   item `i` and answers with it and the items stored in a row after it, up to `most` (and
+//!   1 MiB), as the *parts* of its result, as a `num_returns` call's result holds its fields
+//!   (`frame::join_parts`). Each part becomes an object of its own, which the consumer owns,
+//!   usable as soon as it exists, on any node (`Backend::split_counted`), and gone from the
+//!   actor. Without backpressure, `most` is [`TAKE_MOST`] and the next take is sent as soon as
+//!   one answers, so one round trip brings every item made meanwhile and items come as fast as
+//!   they are made; with it, `most` is 1 and a take is sent only when the consumer asks, so
+//!   room is made for the producer only as items are taken. `next` waits for either the take
+//!   or the producer's own result. If the producer ended first, `finish` tells the actor so
+//!   and answers how many items it stored: the consumer takes those, then ends, with the
+//!   producer's error as a last failed item if it failed. The producer's result is the truth
+//!   for the end, whatever ended it (its body, a panic, its worker's death). An item is given
+//!   once its take answered.
 //! - **Dropping the stream** closes it in the actor: the producer's next put is answered
 //!   "over" and it stops. The actor then serves the process's next stream: starting an actor
 //!   (a Ray worker process) takes a second, and reusing one a round trip. Items the consumer
 //!   took stay: they are results of its own calls.
 //!
-//! The actor holds a thread per call that waits (Ray's C++ actors are threaded): the takes, a
+//! The actor holds a thread per call that waits (Ray's C++ actors are threaded): the take, a
 //! put waiting for room, so it asks for [`THREADS`].
 
 use std::collections::VecDeque;
@@ -43,12 +49,13 @@ use crate::object_ref::ObjectRef;
 use crate::object_store::Value;
 use crate::task::BoxFuture;
 
-/// How many `take`s a consumer without backpressure has waiting at most.
-const AHEAD: usize = 16;
+/// The most items a consumer without backpressure takes in one call.
+const TAKE_MOST: u64 = 1024;
 
-/// The stream actor's threads: the waiting `take`s, a put (waiting for room, with
-/// backpressure), `finish`, `close` and `open`.
-const THREADS: usize = AHEAD + 4;
+/// The stream actor's threads: the waiting `take`, a put (waiting for room, with
+/// backpressure), `finish`, `close` and `open`, and room for a dropped stream's calls that
+/// have not ended yet.
+const THREADS: usize = 8;
 
 /// How many idle stream actors a process keeps for its next streams.
 const IDLE: usize = 8;
@@ -89,7 +96,8 @@ pub(super) fn open<T: Value>(backpressure: Option<usize>) -> (StreamFeed, Consum
         actor: Some(actor),
         stream,
         given: 0,
-        taking: VecDeque::new(),
+        ready: VecDeque::new(),
+        taking: None,
         total: None,
         ended: false,
         broken: false,
@@ -128,8 +136,10 @@ pub(super) struct Consumer<T> {
     stream: u64,
     /// How many items the consumer was given.
     given: u64,
-    /// The `take`s sent and not given yet, the next item's first.
-    taking: VecDeque<ObjectRef<T>>,
+    /// Items taken from the actor and not given yet, the next one first.
+    ready: VecDeque<ObjectRef<T>>,
+    /// The `take` in flight: its answer holds items `given + ready.len()..` as its parts.
+    taking: Option<ObjectRef<()>>,
     /// How many items there are, once the producer ended.
     total: Option<u64>,
     /// Whether the stream ended for the consumer.
@@ -151,66 +161,81 @@ impl<T: Value> Consumer<T> {
     /// The last item of a failed producer fails with its error.
     pub(super) fn next(&mut self, producer: &ObjectRef<()>) -> Option<ObjectRef<T>> {
         loop {
+            if let Some(item) = self.ready.pop_front() {
+                self.given += 1;
+                // Without backpressure, the next items are asked for while this one is used.
+                if !self.backpressure {
+                    self.keep_taking();
+                }
+                return Some(item);
+            }
             if self.ended {
                 return None;
             }
-            let sent = self.given + self.taking.len() as u64;
-            if let Some(total) = self.total {
-                // Every item is stored: take the rest at once.
-                let takes: Vec<_> = (sent..total).map(|index| self.take(index)).collect();
-                self.taking.extend(takes);
-                let Some(item) = self.taking.pop_front() else {
-                    self.ended = true;
-                    return crate::api::get(producer).err().map(failed);
-                };
-                let _ = crate::api::wait(std::slice::from_ref(&item), 1, None);
-                self.given += 1;
-                return Some(item);
+            if self.total.is_some_and(|total| self.given >= total) {
+                // A take sent past the last item fails: drop it.
+                self.taking = None;
+                self.ended = true;
+                return crate::api::get(producer).err().map(failed);
             }
-            // Without backpressure, the takes of the next items wait in the actor beside the
-            // next one's, so that items come as fast as they are made (more as more came, so a
-            // short stream sends few takes it does not need); with it, a take sent early would
-            // make room for the producer before the consumer took the item.
-            let ahead = match self.backpressure {
-                true => 1,
-                false => AHEAD.min(1 + self.given as usize),
-            };
-            while self.taking.len() < ahead {
-                let take = self.take(self.given + self.taking.len() as u64);
-                self.taking.push_back(take);
-            }
-            let both = [self.taking[0].clone().erased(), producer.clone()];
-            let (ready, _) = crate::api::wait(&both, 1, None);
-            if ready.iter().any(|r| r.id() == both[0].id()) {
-                self.given += 1;
-                return self.taking.pop_front();
-            }
-            // The producer ended: all it stored is in the actor.
-            let mut finish = self.actor().call("finish").registered(FINISH);
-            let _stream = finish.arg(self.stream);
-            let finish: ObjectRef<u64> = finish.spawn_shared(runs_there);
-            match crate::api::get(&finish) {
-                Ok(total) => {
-                    // A take sent past the last item fails: drop it.
-                    let left = usize::try_from(total.saturating_sub(self.given)).unwrap_or(0);
-                    self.taking.truncate(left);
-                    self.total = Some(total);
+            self.keep_taking();
+            let taking = self.taking.clone().expect("a take is in flight");
+            if self.total.is_none() {
+                let both = [taking.clone(), producer.clone()];
+                let (ready, _) = crate::api::wait(&both, 1, None);
+                if !ready.iter().any(|r| r.id() == taking.id()) {
+                    // The producer ended: all it stored is in the actor.
+                    if let Err(error) = self.finish() {
+                        return Some(self.break_off(error));
+                    }
+                    continue;
                 }
-                Err(error) => {
-                    self.ended = true;
-                    self.broken = true;
-                    return Some(failed(error));
-                }
+            }
+            // The take answers (the item it waits for is stored, or the stream is over).
+            self.taking = None;
+            let shared = crate::runtime::current();
+            let whole = taking.cell_or_missing(shared.id()).cloned();
+            match whole.and_then(|whole| shared.backend().split_counted(&shared, &whole)) {
+                Ok(parts) => self
+                    .ready
+                    .extend(parts.into_iter().map(ObjectRef::from_new_cell)),
+                Err(error) => return Some(self.break_off(error)),
             }
         }
     }
 
-    /// A `take` of item `index`: its result is the item.
-    fn take(&self, index: u64) -> ObjectRef<T> {
+    /// Sends a `take` of the items after those in hand, unless one is in flight or all were
+    /// taken. Without backpressure it takes as many as the actor holds (up to its limits), so
+    /// a consumer that fell behind catches up in one round trip; with it, one, so that room is
+    /// made for the producer only as the consumer takes each item.
+    fn keep_taking(&mut self) {
+        let from = self.given + self.ready.len() as u64;
+        if self.taking.is_some() || self.total.is_some_and(|total| from >= total) {
+            return;
+        }
+        let most: u64 = if self.backpressure { 1 } else { TAKE_MOST };
         let mut call = self.actor().call("take").registered(TAKE);
         let _stream = call.arg(self.stream);
-        let _index = call.arg(index);
-        call.spawn_shared(runs_there)
+        let _from = call.arg(from);
+        let _most = call.arg(most);
+        self.taking = Some(call.spawn_shared(runs_there));
+    }
+
+    /// Tells the actor that no item comes any more, and learns how many were stored.
+    fn finish(&mut self) -> crate::Result<()> {
+        let mut finish = self.actor().call("finish").registered(FINISH);
+        let _stream = finish.arg(self.stream);
+        let finish: ObjectRef<u64> = finish.spawn_shared(runs_there);
+        self.total = Some(crate::api::get(&finish)?);
+        Ok(())
+    }
+
+    /// The actor failed: the stream ends with `error` as its last item.
+    fn break_off(&mut self, error: Error) -> ObjectRef<T> {
+        self.ended = true;
+        self.broken = true;
+        self.taking = None;
+        failed(error)
     }
 
     /// Ends the stream for the consumer (an item failed).

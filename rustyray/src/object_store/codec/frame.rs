@@ -146,11 +146,7 @@ pub(crate) fn join_parts(parts: &[Vec<u8>]) -> Result<Vec<u8>> {
 /// the part's frame, and the bytes after the last part.
 pub(crate) fn part(bytes: &[u8], index: usize) -> Result<(&[u8], &[u8])> {
     let bad = |why: &str| Error::Serialization(format!("a value stored as parts {why}"));
-    let (head, mut rest) = split(bytes).map_err(|_| bad("has no readable header"))?;
-    if head.type_name != PARTS {
-        return Err(bad("does not start with its count of parts"));
-    }
-    let count: u32 = super::exact(head.payload).map_err(|_| bad("has a bad count of parts"))?;
+    let (count, mut rest) = parts_header(bytes)?;
     if index >= count as usize {
         return Err(bad(&format!("has {count} parts, not part {index}")));
     }
@@ -163,6 +159,22 @@ pub(crate) fn part(bytes: &[u8], index: usize) -> Result<(&[u8], &[u8])> {
         rest = after;
     }
     Ok((found, rest))
+}
+
+/// How many parts bytes that [`join_parts`] wrote hold.
+pub(crate) fn count_parts(bytes: &[u8]) -> Result<usize> {
+    Ok(parts_header(bytes)?.0 as usize)
+}
+
+/// The count of parts at the start of bytes that [`join_parts`] wrote, and the parts after it.
+fn parts_header(bytes: &[u8]) -> Result<(u32, &[u8])> {
+    let bad = |why: &str| Error::Serialization(format!("a value stored as parts {why}"));
+    let (head, rest) = split(bytes).map_err(|_| bad("has no readable header"))?;
+    if head.type_name != PARTS {
+        return Err(bad("does not start with its count of parts"));
+    }
+    let count = super::exact(head.payload).map_err(|_| bad("has a bad count of parts"))?;
+    Ok((count, rest))
 }
 
 /// Whether `bytes` start like a frame (of any version).
