@@ -186,7 +186,7 @@ pub async fn finish_stream<T: Value>(
     mut sink: crate::stream::StreamSink<T>,
     outcome: anyhow::Result<()>,
 ) -> Result<Vec<u8>> {
-    let stored = sink.flush().await;
+    let stored = sink.flush(outcome.is_ok()).await;
     outcome.map_err(|e| Error::task_failed(function, &e))?;
     stored?;
     crate::object_store::codec::entry::encode(&())

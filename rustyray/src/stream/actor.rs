@@ -50,6 +50,8 @@ struct Buffer {
     taken: u64,
     /// No item arrives any more: the producer ended, or the consumer is gone.
     finished: bool,
+    /// The producer said it ended well, having stored items `0..stored`.
+    complete: bool,
 }
 
 impl Buffer {
@@ -87,8 +89,16 @@ impl StreamActor {
 
     /// Stores `frames` as items `first..` of `stream` (each once: a repeat is a retry's), then,
     /// with a `backpressure` limit, waits until the item after them may be made. `false` once
-    /// the stream is over: stop.
-    async fn put(&self, stream: u64, first: u64, frames: Vec<Vec<u8>>, limit: Option<u64>) -> bool {
+    /// the stream is over: stop. With `end`, the producer says these are its last items (it
+    /// ended well): the stream is finished, and a take past its items answers with none.
+    async fn put(
+        &self,
+        stream: u64,
+        first: u64,
+        frames: Vec<Vec<u8>>,
+        limit: Option<u64>,
+        end: bool,
+    ) -> bool {
         let last = first + frames.len().saturating_sub(1) as u64;
         {
             let mut buffer = self.buffer.lock();
@@ -103,6 +113,14 @@ impl StreamActor {
             while buffer.items.contains_key(&buffer.stored) {
                 buffer.stored += 1;
             }
+            if end {
+                buffer.finished = true;
+                buffer.complete = true;
+            }
+        }
+        if end {
+            self.changed.notify_waiters();
+            return true;
         }
         self.changed.notify_waiters();
         let Some(limit) = limit else {
@@ -140,6 +158,9 @@ impl StreamActor {
                     return Some(Ok(items));
                 }
                 (buffer.finished && from >= buffer.stored).then(|| {
+                    if buffer.complete {
+                        return Ok(Vec::new()); // the end, which the consumer reads as such
+                    }
                     let made = format!("its producer made {} items", buffer.stored);
                     Err(over(from, &made))
                 })
@@ -211,10 +232,11 @@ fn put<'a>(this: &'a (dyn Any + Send + Sync), args: &'a [u8]) -> BoxFuture<'a, R
             type_name::<u64>(),
             type_name::<Vec<Vec<u8>>>(),
             type_name::<Option<u64>>(),
+            type_name::<bool>(),
         ];
-        let (stream, first, frames, limit): (u64, u64, Vec<Vec<u8>>, Option<u64>) =
+        let (stream, first, frames, limit, end): (u64, u64, Vec<Vec<u8>>, Option<u64>, bool) =
             entry::decode(args, &names)?;
-        entry::encode(&actor(this)?.put(stream, first, frames, limit).await)
+        entry::encode(&actor(this)?.put(stream, first, frames, limit, end).await)
     })
 }
 
@@ -262,25 +284,25 @@ mod tests {
         let actor = StreamActor::new();
         block_on(async {
             assert!(actor.open(1));
-            assert!(actor.put(1, 1, vec![vec![1]], None).await);
+            assert!(actor.put(1, 1, vec![vec![1]], None, false).await);
             assert_eq!(actor.buffer.lock().stored, 0, "item 0 has not arrived");
-            assert!(actor.put(1, 0, vec![vec![0]], None).await);
+            assert!(actor.put(1, 0, vec![vec![0]], None, false).await);
             assert!(
-                actor.put(1, 0, vec![vec![9]], None).await,
+                actor.put(1, 0, vec![vec![9]], None, false).await,
                 "a retry's repeat"
             );
             assert_eq!(actor.buffer.lock().stored, 2);
             assert_eq!(actor.take(1, 0, 1).await.unwrap(), [[0]]);
             assert_eq!(actor.take(1, 1, 1).await.unwrap(), [[1]]);
             assert!(
-                actor.put(1, 1, vec![vec![9]], None).await,
+                actor.put(1, 1, vec![vec![9]], None, false).await,
                 "a repeat of a taken item"
             );
             assert_eq!(actor.finish(1), 2);
             let error = actor.take(1, 2, 8).await.unwrap_err();
             assert!(error.to_string().contains("no item 2"), "{error}");
             assert!(
-                !actor.put(1, 2, vec![vec![2]], None).await,
+                !actor.put(1, 2, vec![vec![2]], None, false).await,
                 "nothing after the end"
             );
         });
@@ -290,8 +312,12 @@ mod tests {
     fn a_batch_stores_its_items_in_order_past_those_already_there() {
         let actor = StreamActor::new();
         block_on(async {
-            assert!(actor.put(3, 0, vec![vec![0], vec![1]], None).await);
-            assert!(actor.put(3, 1, vec![vec![8], vec![2], vec![3]], None).await);
+            assert!(actor.put(3, 0, vec![vec![0], vec![1]], None, false).await);
+            assert!(
+                actor
+                    .put(3, 1, vec![vec![8], vec![2], vec![3]], None, false)
+                    .await
+            );
             assert_eq!(actor.buffer.lock().stored, 4);
             for i in 0..4u8 {
                 assert_eq!(actor.take(3, u64::from(i), 1).await.unwrap(), [[i]]);
@@ -303,20 +329,55 @@ mod tests {
     fn a_take_answers_the_items_stored_in_a_row_from_its_first_up_to_its_limits() {
         let actor = StreamActor::new();
         block_on(async {
-            assert!(actor.put(1, 0, vec![vec![0], vec![1], vec![2]], None).await);
-            assert!(actor.put(1, 4, vec![vec![4]], None).await);
+            assert!(
+                actor
+                    .put(1, 0, vec![vec![0], vec![1], vec![2]], None, false)
+                    .await
+            );
+            assert!(actor.put(1, 4, vec![vec![4]], None, false).await);
             assert_eq!(actor.take(1, 0, 2).await.unwrap(), [[0], [1]]);
             // Item 3 has not arrived: the take stops before the gap.
             assert_eq!(actor.take(1, 2, 100).await.unwrap(), [[2]]);
-            assert!(actor.put(1, 3, vec![vec![3]], None).await);
+            assert!(actor.put(1, 3, vec![vec![3]], None, false).await);
             assert_eq!(actor.take(1, 3, 100).await.unwrap(), [[3], [4]]);
             // Items of 600 KiB: the byte limit lets the second in and no third, and a limit of
             // none still takes one.
             let big = vec![vec![5; 600 << 10], vec![6; 600 << 10], vec![7; 600 << 10]];
-            assert!(actor.put(1, 5, big, None).await);
+            assert!(actor.put(1, 5, big, None, false).await);
             assert_eq!(actor.take(1, 5, 100).await.unwrap().len(), 2);
             assert_eq!(actor.take(1, 7, 0).await.unwrap()[0][0], 7);
             assert_eq!(actor.buffer.lock().taken, 8);
+        });
+    }
+
+    #[test]
+    fn a_producers_last_put_ends_the_stream_and_a_take_past_it_answers_none() {
+        block_on(async {
+            let actor = Arc::new(StreamActor::new());
+            let waiting = {
+                let actor = Arc::clone(&actor);
+                tokio::spawn(async move { actor.take(1, 2, 8).await })
+            };
+            assert!(actor.put(1, 0, vec![vec![0]], None, false).await);
+            assert!(actor.put(1, 1, vec![vec![1]], None, true).await);
+            assert_eq!(waiting.await.unwrap().unwrap(), Vec::<Vec<u8>>::new());
+            assert_eq!(actor.take(1, 0, 8).await.unwrap(), [[0], [1]]);
+            assert!(actor.take(1, 2, 8).await.unwrap().is_empty());
+            assert!(
+                !actor.put(1, 2, vec![vec![2]], None, false).await,
+                "a retry's put after the end is told to stop"
+            );
+            // An end of no items, after items sent on their own.
+            assert!(actor.open(2));
+            assert!(actor.put(2, 0, vec![vec![5]], Some(4), false).await);
+            assert!(actor.put(2, 1, Vec::new(), Some(4), true).await);
+            assert_eq!(actor.take(2, 0, 8).await.unwrap(), [[5]]);
+            assert!(actor.take(2, 1, 8).await.unwrap().is_empty());
+            // A stream finished by its consumer (`close`) is not complete: a take past it fails.
+            assert!(actor.open(3));
+            assert!(actor.put(3, 0, vec![vec![7]], None, false).await);
+            assert_eq!(actor.finish(3), 1);
+            assert!(actor.take(3, 1, 8).await.is_err());
         });
     }
 
@@ -326,9 +387,11 @@ mod tests {
             let actor = Arc::new(StreamActor::new());
             let put = |index: u64| {
                 let actor = Arc::clone(&actor);
-                tokio::spawn(
-                    async move { actor.put(1, index, vec![vec![index as u8]], Some(2)).await },
-                )
+                tokio::spawn(async move {
+                    actor
+                        .put(1, index, vec![vec![index as u8]], Some(2), false)
+                        .await
+                })
             };
             assert!(put(0).await.unwrap(), "room for item 1");
             let second = put(1);
@@ -347,10 +410,10 @@ mod tests {
     fn a_newer_stream_ends_the_older_ones_calls() {
         block_on(async {
             let actor = Arc::new(StreamActor::new());
-            assert!(actor.put(1, 0, vec![vec![0]], None).await);
+            assert!(actor.put(1, 0, vec![vec![0]], None, false).await);
             let waiting = {
                 let actor = Arc::clone(&actor);
-                tokio::spawn(async move { actor.put(1, 1, vec![vec![1]], Some(1)).await })
+                tokio::spawn(async move { actor.put(1, 1, vec![vec![1]], Some(1), false).await })
             };
             let taking = {
                 let actor = Arc::clone(&actor);
@@ -361,11 +424,11 @@ mod tests {
             assert!(!waiting.await.unwrap(), "the old producer stops");
             assert!(taking.await.unwrap().is_err(), "the old take ends");
             assert!(
-                !actor.put(1, 2, vec![vec![2]], None).await,
+                !actor.put(1, 2, vec![vec![2]], None, false).await,
                 "a late put of the old stream"
             );
             assert!(!actor.open(1), "an older stream is not served again");
-            assert!(actor.put(2, 0, vec![vec![7]], None).await);
+            assert!(actor.put(2, 0, vec![vec![7]], None, false).await);
             assert_eq!(
                 actor.take(2, 0, 1).await.unwrap(),
                 [[7]],

@@ -51,6 +51,10 @@ struct Queued {
     failed: Option<Error>,
     /// The producer sends nothing more: send the rest, then stop.
     closing: bool,
+    /// The producer ended well: the last put says so (see `StreamActor::put`).
+    complete: bool,
+    /// The index after the last item sent.
+    next: u64,
     /// The sender thread is gone.
     done: bool,
 }
@@ -108,7 +112,7 @@ impl<T: Value> Feeder<T> {
         let index = self.index;
         self.index += 1;
         if self.feed.backpressure.is_some() {
-            return Ok(Some(put(&self.feed, index, vec![encoded])));
+            return Ok(Some(put(&self.feed, index, vec![encoded], false)));
         }
         let queue = match &self.queue {
             Some(queue) => queue,
@@ -135,15 +139,25 @@ impl<T: Value> Feeder<T> {
         Ok(go_on)
     }
 
-    /// Waits until every item queued is stored: the producer ends only then. Fails if one
-    /// could not be, for another reason than the stream being over.
-    pub(super) async fn flush(&mut self) -> Result<()> {
+    /// Waits until every item queued is stored: the producer ends only then. With
+    /// `complete` (the producer ended well), the last put tells the actor so, which ends the
+    /// stream for the consumer without waiting for the producer's result. Fails if an item
+    /// could not be stored, for another reason than the stream being over.
+    pub(super) async fn flush(&mut self, complete: bool) -> Result<()> {
         let Some(queue) = &self.queue else {
-            return Ok(());
+            if !complete || self.stopped {
+                return Ok(());
+            }
+            // Items were put one by one (with backpressure), or none was made: an end of none.
+            let end = put(&self.feed, self.index, Vec::new(), true);
+            return crate::runtime::blocking::outside_async_worker(|| {
+                over_or_failed(crate::api::get(&end)).map(|_| ())
+            });
         };
         let failed = crate::runtime::blocking::outside_async_worker(|| {
             let mut queued = queue.state.lock();
             queued.closing = true;
+            queued.complete = complete;
             queue.changed.notify_all();
             while !queued.done {
                 queue.changed.wait(&mut queued);
@@ -174,13 +188,14 @@ impl<T> std::fmt::Debug for Feeder<T> {
     }
 }
 
-/// The put of `frames` as items `first..`.
-fn put(feed: &StreamFeed, first: u64, frames: Vec<Vec<u8>>) -> ObjectRef<bool> {
+/// The put of `frames` as items `first..`; with `end`, the producer's last.
+fn put(feed: &StreamFeed, first: u64, frames: Vec<Vec<u8>>, end: bool) -> ObjectRef<bool> {
     let mut call = feed.actor.call("put").registered(PUT);
     let _stream = call.arg(feed.stream);
     let _first = call.arg(first);
     let _frames = call.arg(frames);
     let _limit = call.arg(feed.backpressure);
+    let _end = call.arg(end);
     call.spawn_shared(runs_there)
 }
 
@@ -210,20 +225,33 @@ fn start_sender(feed: StreamFeed) -> Result<Arc<Queue>> {
 fn send_queued(runtime: &Arc<RuntimeCore>, feed: &StreamFeed, queue: &Queue) {
     let _entered = crate::runtime::enter_core(runtime);
     loop {
-        let (first, frames) = {
+        let (first, frames, end) = {
             let mut queued = queue.state.lock();
             while queued.frames.is_empty() && !queued.closing {
                 queue.changed.wait(&mut queued);
             }
-            if queued.frames.is_empty() {
+            // The last put of a producer that ended well says so: the items queued when it
+            // closed, or none after them.
+            let end = queued.closing && queued.complete && !queued.over;
+            if queued.frames.is_empty() && !end {
                 queued.done = true;
                 drop(queued);
                 queue.changed.notify_all();
                 return;
             }
-            (queued.first, std::mem::take(&mut queued.frames))
+            if end {
+                queued.complete = false; // said once
+            }
+            let first = if queued.frames.is_empty() {
+                queued.next
+            } else {
+                queued.first
+            };
+            let frames = std::mem::take(&mut queued.frames);
+            queued.next = first + frames.len() as u64;
+            (first, frames, end)
         };
-        let answer = over_or_failed(crate::api::get(&put(feed, first, frames)));
+        let answer = over_or_failed(crate::api::get(&put(feed, first, frames, end)));
         if !matches!(answer, Ok(true)) {
             let mut queued = queue.state.lock();
             queued.over = true;

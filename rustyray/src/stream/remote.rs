@@ -23,11 +23,13 @@
 //!   one answers, so one round trip brings every item made meanwhile and items come as fast as
 //!   they are made; with it, `most` is 1 and a take is sent only when the consumer asks, so
 //!   room is made for the producer only as items are taken. `next` waits for either the take
-//!   or the producer's own result. If the producer ended first, `finish` tells the actor so
-//!   and answers how many items it stored: the consumer takes those, then ends, with the
-//!   producer's error as a last failed item if it failed. The producer's result is the truth
-//!   for the end, whatever ended it (its body, a panic, its worker's death). An item is given
-//!   once its take answered.
+//!   or the producer's own result. A producer that ends well says so in its last put, after
+//!   which a take past its items answers with none: the stream ends there, without a round
+//!   trip for the producer's result. Any other end is read from the producer's result, the
+//!   truth for it whatever ended it (an error, a panic, its worker's death): once the
+//!   producer ended, `finish` tells the actor so and answers how many items it stored, and
+//!   the consumer takes those, then ends, with the producer's error as a last failed item if
+//!   it failed. An item is given once its take answered.
 //! - **Dropping the stream** closes it in the actor: the producer's next put is answered
 //!   "over" and it stops. The actor then serves the process's next stream: starting an actor
 //!   (a Ray worker process) takes a second, and reusing one a round trip. Items the consumer
@@ -196,6 +198,12 @@ impl<T: Value> Consumer<T> {
             let shared = crate::runtime::current();
             let whole = taking.cell_or_missing(shared.id()).cloned();
             match whole.and_then(|whole| shared.backend().split_counted(&shared, &whole)) {
+                // None past the items of a producer that ended well: the stream is over,
+                // without waiting for the producer's result to reach this process.
+                Ok(parts) if parts.is_empty() => {
+                    self.ended = true;
+                    return None;
+                }
                 Ok(parts) => self
                     .ready
                     .extend(parts.into_iter().map(ObjectRef::from_new_cell)),

@@ -143,11 +143,12 @@ impl<T: Value> StreamSink<T> {
     }
 
     /// Waits until every item sent is stored (a producer in another process than its
-    /// consumer sends its items without waiting for each).
-    pub(crate) async fn flush(&mut self) -> Result<()> {
+    /// consumer sends its items without waiting for each); `complete`: the producer ended
+    /// well, which its last put tells the consumer.
+    pub(crate) async fn flush(&mut self, complete: bool) -> Result<()> {
         match &mut self.to {
             To::Channel(_) => Ok(()),
-            To::Actor(to) => to.flush().await,
+            To::Actor(to) => to.flush(complete).await,
         }
     }
 }
