@@ -50,11 +50,17 @@ struct Buffer {
     taken: u64,
     /// No item arrives any more: the producer ended, or the consumer is gone.
     finished: bool,
-    /// The producer said it ended well, having stored items `0..stored`.
-    complete: bool,
+    /// The producer said it ended well, having made this many items (some of which may still
+    /// be on their way: its last put and its end travel side by side).
+    end: Option<u64>,
 }
 
 impl Buffer {
+    /// Whether the producer said it ended well and all its items were stored.
+    fn all_stored(&self) -> bool {
+        self.end.is_some_and(|end| self.stored >= end)
+    }
+
     /// Whether a call of `stream` is served: a newer stream clears the buffer first; an older
     /// one is over.
     fn serves(&mut self, stream: u64) -> bool {
@@ -89,8 +95,9 @@ impl StreamActor {
 
     /// Stores `frames` as items `first..` of `stream` (each once: a repeat is a retry's), then,
     /// with a `backpressure` limit, waits until the item after them may be made. `false` once
-    /// the stream is over: stop. With `end`, the producer says these are its last items (it
-    /// ended well): the stream is finished, and a take past its items answers with none.
+    /// the stream is over: stop. With `end`, the producer says it ended well, having made
+    /// `first + frames.len()` items: once they are all stored, a take past them answers with
+    /// none, and later puts (a retry's) are told to stop.
     async fn put(
         &self,
         stream: u64,
@@ -100,9 +107,10 @@ impl StreamActor {
         end: bool,
     ) -> bool {
         let last = first + frames.len().saturating_sub(1) as u64;
+        let made = first + frames.len() as u64;
         {
             let mut buffer = self.buffer.lock();
-            if !buffer.serves(stream) || buffer.finished {
+            if !buffer.serves(stream) || buffer.finished || buffer.all_stored() {
                 return false;
             }
             for (index, frame) in (first..).zip(frames) {
@@ -114,16 +122,11 @@ impl StreamActor {
                 buffer.stored += 1;
             }
             if end {
-                buffer.finished = true;
-                buffer.complete = true;
+                buffer.end = Some(made);
             }
         }
-        if end {
-            self.changed.notify_waiters();
-            return true;
-        }
         self.changed.notify_waiters();
-        let Some(limit) = limit else {
+        let Some(limit) = limit.filter(|_| !end) else {
             return true;
         };
         self.until(|buffer| {
@@ -157,10 +160,10 @@ impl StreamActor {
                     buffer.taken += items.len() as u64;
                     return Some(Ok(items));
                 }
+                if buffer.all_stored() && buffer.end.is_some_and(|end| from >= end) {
+                    return Some(Ok(Vec::new())); // the end, which the consumer reads as such
+                }
                 (buffer.finished && from >= buffer.stored).then(|| {
-                    if buffer.complete {
-                        return Ok(Vec::new()); // the end, which the consumer reads as such
-                    }
                     let made = format!("its producer made {} items", buffer.stored);
                     Err(over(from, &made))
                 })
@@ -351,32 +354,37 @@ mod tests {
     }
 
     #[test]
-    fn a_producers_last_put_ends_the_stream_and_a_take_past_it_answers_none() {
+    fn a_producers_end_ends_the_stream_once_its_items_are_stored() {
         block_on(async {
             let actor = Arc::new(StreamActor::new());
-            let waiting = {
-                let actor = Arc::clone(&actor);
-                tokio::spawn(async move { actor.take(1, 2, 8).await })
-            };
             assert!(actor.put(1, 0, vec![vec![0]], None, false).await);
-            assert!(actor.put(1, 1, vec![vec![1]], None, true).await);
-            assert_eq!(waiting.await.unwrap().unwrap(), Vec::<Vec<u8>>::new());
-            assert_eq!(actor.take(1, 0, 8).await.unwrap(), [[0], [1]]);
-            assert!(actor.take(1, 2, 8).await.unwrap().is_empty());
+            // The end (3 items) arrives before item 1 and 2, which travel beside it.
+            assert!(actor.put(1, 3, Vec::new(), None, true).await);
+            let past = {
+                let actor = Arc::clone(&actor);
+                tokio::spawn(async move { actor.take(1, 3, 8).await })
+            };
+            tokio::task::yield_now().await;
+            assert!(!past.is_finished(), "items 1 and 2 are still on their way");
+            assert!(actor.put(1, 1, vec![vec![1], vec![2]], None, false).await);
+            assert_eq!(past.await.unwrap().unwrap(), Vec::<Vec<u8>>::new());
+            assert_eq!(actor.take(1, 0, 8).await.unwrap(), [[0], [1], [2]]);
             assert!(
-                !actor.put(1, 2, vec![vec![2]], None, false).await,
+                !actor.put(1, 0, vec![vec![9]], None, false).await,
                 "a retry's put after the end is told to stop"
             );
-            // An end of no items, after items sent on their own.
+            // Its last items in the end put itself, with backpressure: answered at once.
             assert!(actor.open(2));
-            assert!(actor.put(2, 0, vec![vec![5]], Some(4), false).await);
-            assert!(actor.put(2, 1, Vec::new(), Some(4), true).await);
-            assert_eq!(actor.take(2, 0, 8).await.unwrap(), [[5]]);
-            assert!(actor.take(2, 1, 8).await.unwrap().is_empty());
-            // A stream finished by its consumer (`close`) is not complete: a take past it fails.
+            assert!(actor.put(2, 0, vec![vec![5], vec![6]], Some(1), true).await);
+            assert_eq!(actor.take(2, 0, 8).await.unwrap(), [[5], [6]]);
+            assert!(actor.take(2, 2, 8).await.unwrap().is_empty());
+            // A stream whose end came but whose items did not all arrive, finished by its
+            // consumer: a take past what was stored fails (the producer's result says why).
             assert!(actor.open(3));
             assert!(actor.put(3, 0, vec![vec![7]], None, false).await);
+            assert!(actor.put(3, 2, Vec::new(), None, true).await);
             assert_eq!(actor.finish(3), 1);
+            assert_eq!(actor.take(3, 0, 8).await.unwrap(), [[7]]);
             assert!(actor.take(3, 1, 8).await.is_err());
         });
     }

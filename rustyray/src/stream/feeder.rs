@@ -51,10 +51,6 @@ struct Queued {
     failed: Option<Error>,
     /// The producer sends nothing more: send the rest, then stop.
     closing: bool,
-    /// The producer ended well: the last put says so (see `StreamActor::put`).
-    complete: bool,
-    /// The index after the last item sent.
-    next: u64,
     /// The sender thread is gone.
     done: bool,
 }
@@ -140,31 +136,30 @@ impl<T: Value> Feeder<T> {
     }
 
     /// Waits until every item queued is stored: the producer ends only then. With
-    /// `complete` (the producer ended well), the last put tells the actor so, which ends the
-    /// stream for the consumer without waiting for the producer's result. Fails if an item
-    /// could not be stored, for another reason than the stream being over.
+    /// `complete` (the producer ended well), it also tells the actor how many items it made,
+    /// beside the last put rather than after it, which ends the stream for the consumer once
+    /// they are all stored, without waiting for the producer's result. Fails if an item could
+    /// not be stored, for another reason than the stream being over.
     pub(super) async fn flush(&mut self, complete: bool) -> Result<()> {
-        let Some(queue) = &self.queue else {
-            if !complete || self.stopped {
-                return Ok(());
+        let end =
+            (complete && !self.stopped()).then(|| put(&self.feed, self.index, Vec::new(), true));
+        crate::runtime::blocking::outside_async_worker(|| {
+            if let Some(queue) = &self.queue {
+                let mut queued = queue.state.lock();
+                queued.closing = true;
+                queue.changed.notify_all();
+                while !queued.done {
+                    queue.changed.wait(&mut queued);
+                }
+                if let Some(failed) = queued.failed.take() {
+                    return Err(failed);
+                }
             }
-            // Items were put one by one (with backpressure), or none was made: an end of none.
-            let end = put(&self.feed, self.index, Vec::new(), true);
-            return crate::runtime::blocking::outside_async_worker(|| {
-                over_or_failed(crate::api::get(&end)).map(|_| ())
-            });
-        };
-        let failed = crate::runtime::blocking::outside_async_worker(|| {
-            let mut queued = queue.state.lock();
-            queued.closing = true;
-            queued.complete = complete;
-            queue.changed.notify_all();
-            while !queued.done {
-                queue.changed.wait(&mut queued);
+            match end {
+                Some(end) => over_or_failed(crate::api::get(&end)).map(|_| ()),
+                None => Ok(()),
             }
-            queued.failed.take()
-        });
-        failed.map_or(Ok(()), Err)
+        })
     }
 }
 
@@ -225,33 +220,20 @@ fn start_sender(feed: StreamFeed) -> Result<Arc<Queue>> {
 fn send_queued(runtime: &Arc<RuntimeCore>, feed: &StreamFeed, queue: &Queue) {
     let _entered = crate::runtime::enter_core(runtime);
     loop {
-        let (first, frames, end) = {
+        let (first, frames) = {
             let mut queued = queue.state.lock();
             while queued.frames.is_empty() && !queued.closing {
                 queue.changed.wait(&mut queued);
             }
-            // The last put of a producer that ended well says so: the items queued when it
-            // closed, or none after them.
-            let end = queued.closing && queued.complete && !queued.over;
-            if queued.frames.is_empty() && !end {
+            if queued.frames.is_empty() {
                 queued.done = true;
                 drop(queued);
                 queue.changed.notify_all();
                 return;
             }
-            if end {
-                queued.complete = false; // said once
-            }
-            let first = if queued.frames.is_empty() {
-                queued.next
-            } else {
-                queued.first
-            };
-            let frames = std::mem::take(&mut queued.frames);
-            queued.next = first + frames.len() as u64;
-            (first, frames, end)
+            (queued.first, std::mem::take(&mut queued.frames))
         };
-        let answer = over_or_failed(crate::api::get(&put(feed, first, frames, end)));
+        let answer = over_or_failed(crate::api::get(&put(feed, first, frames, false)));
         if !matches!(answer, Ok(true)) {
             let mut queued = queue.state.lock();
             queued.over = true;

@@ -23,16 +23,18 @@
 //!   one answers, so one round trip brings every item made meanwhile and items come as fast as
 //!   they are made; with it, `most` is 1 and a take is sent only when the consumer asks, so
 //!   room is made for the producer only as items are taken. `next` waits for either the take
-//!   or the producer's own result. A producer that ends well says so in its last put, after
-//!   which a take past its items answers with none: the stream ends there, without a round
-//!   trip for the producer's result. Any other end is read from the producer's result, the
+//!   or the producer's own result. A producer that ends well tells the actor how many items
+//!   it made, beside its last put rather than after it; once they are all stored, a take past
+//!   them answers with none: the stream ends there, without a round trip for the producer's
+//!   result. Any other end is read from the producer's result, the
 //!   truth for it whatever ended it (an error, a panic, its worker's death): once the
 //!   producer ended, `finish` tells the actor so and answers how many items it stored, and
 //!   the consumer takes those, then ends, with the producer's error as a last failed item if
 //!   it failed. An item is given once its take answered.
 //! - **Dropping the stream** closes it in the actor: the producer's next put is answered
 //!   "over" and it stops. The actor then serves the process's next stream: starting an actor
-//!   (a Ray worker process) takes a second, and reusing one a round trip. Items the consumer
+//!   (a Ray worker process) takes a second; reusing one costs nothing if it answered within
+//!   [`FRESH`], else a round trip that checks it is alive (see [`reused`]). Items the consumer
 //!   took stay: they are results of its own calls.
 //!
 //! The actor holds a thread per call that waits (Ray's C++ actors are threaded): the take, a
@@ -40,6 +42,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -62,8 +65,13 @@ const THREADS: usize = 8;
 /// How many idle stream actors a process keeps for its next streams.
 const IDLE: usize = 8;
 
-/// The stream actors of this process that serve no stream now.
-static IDLE_ACTORS: Mutex<Vec<ActorHandle<StreamActor>>> = Mutex::new(Vec::new());
+/// How long after its last answer an idle stream actor is taken for alive without asking.
+const FRESH: Duration = Duration::from_secs(1);
+
+/// The stream actors of this process that serve no stream now, each with when it last
+/// answered a call of its stream.
+static IDLE_ACTORS: Mutex<Vec<(ActorHandle<StreamActor>, Option<Instant>)>> =
+    Mutex::new(Vec::new());
 
 /// The number of this process's last stream.
 static STREAMS: AtomicU64 = AtomicU64::new(0);
@@ -104,19 +112,29 @@ pub(super) fn open<T: Value>(backpressure: Option<usize>) -> (StreamFeed, Consum
         ended: false,
         broken: false,
         backpressure: backpressure.is_some(),
+        answered: None,
     };
     (feed, consumer)
 }
 
 /// An idle actor of this runtime, now serving `stream`; none if there is none that answers.
+///
+/// One that answered its last stream within [`FRESH`] is taken as it is: the new stream's
+/// first calls make it serve that stream. An older one is asked first (`open`, a round trip),
+/// so that a stream does not start on an actor that died idle (its node was lost). Either way
+/// an actor that dies while it serves a stream fails that stream's next item with the actor's
+/// death.
 fn reused(stream: u64) -> Option<ActorHandle<StreamActor>> {
     let runtime = crate::runtime::current().id();
     loop {
-        let actor = {
+        let (actor, answered) = {
             let mut idle = IDLE_ACTORS.lock();
-            idle.retain(|actor| actor.id().owner == runtime);
+            idle.retain(|(actor, _)| actor.id().owner == runtime);
             idle.pop()?
         };
+        if answered.is_some_and(|at| at.elapsed() < FRESH) {
+            return Some(actor);
+        }
         let mut call = actor.call("open").registered(OPEN);
         let _stream = call.arg(stream);
         // An actor that died idle (its node was lost) is left.
@@ -150,6 +168,8 @@ pub(super) struct Consumer<T> {
     broken: bool,
     /// Whether the producer waits for the consumer (`backpressure`).
     backpressure: bool,
+    /// When the actor last answered a take.
+    answered: Option<Instant>,
 }
 
 impl<T: Value> Consumer<T> {
@@ -197,7 +217,11 @@ impl<T: Value> Consumer<T> {
             self.taking = None;
             let shared = crate::runtime::current();
             let whole = taking.cell_or_missing(shared.id()).cloned();
-            match whole.and_then(|whole| shared.backend().split_counted(&shared, &whole)) {
+            let parts = whole.and_then(|whole| shared.backend().split_counted(&shared, &whole));
+            if parts.is_ok() {
+                self.answered = Some(Instant::now());
+            }
+            match parts {
                 // None past the items of a producer that ended well: the stream is over,
                 // without waiting for the producer's result to reach this process.
                 Ok(parts) if parts.is_empty() => {
@@ -281,7 +305,7 @@ impl<T> Drop for Consumer<T> {
         }
         let mut idle = IDLE_ACTORS.lock();
         if idle.len() < IDLE {
-            idle.push(actor);
+            idle.push((actor, self.answered));
         } else {
             drop(idle);
             let _ = crate::actor::kill(&actor);
