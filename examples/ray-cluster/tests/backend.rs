@@ -646,6 +646,13 @@ fn streams_hand_over_items_while_the_producer_runs() {
     on_each_backend(|backend| {
         let refs: Vec<ObjectRef<u64>> = numbers::remote(3).collect();
         assert_eq!(rustyray::get_all(&refs).unwrap(), [0, 1, 2], "{backend}");
+        // Streams one after another (on Ray, each reuses the last one's actor): empty, short,
+        // and longer than one take answers with (1024 items), each whole and in order.
+        for n in [0, 1, 3, 0, 2500, 7] {
+            let refs: Vec<ObjectRef<u64>> = numbers::remote(n).collect();
+            let values = rustyray::get_all(&refs).unwrap();
+            assert_eq!(values, (0..n).collect::<Vec<u64>>(), "{backend}: {n} items");
+        }
         let doubled: Vec<u64> = doubles::remote(4).values().map(Result::unwrap).collect();
         assert_eq!(doubled, [0, 2, 4, 6], "{backend}: async producer");
         let counter = Counter::remote(10);

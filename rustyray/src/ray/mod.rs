@@ -552,18 +552,20 @@ impl Backend {
 
     /// The parts of `whole`, a value stored as parts whose count only its bytes say (a stream
     /// actor's answer to a `take` of several items): waits for it, then makes an entry for
-    /// each part, which shares the bytes fetched here.
+    /// each part, which shares the bytes fetched here. `true` with a stream's last items.
     pub(crate) fn split_counted(
         &self,
         shared: &RuntimeCore,
         whole: &Arc<Cell>,
-    ) -> Result<Vec<Arc<Cell>>> {
+    ) -> Result<(Vec<Arc<Cell>>, bool)> {
         let object = objects::read(whole)?;
         let bytes = waiting::fetch(&object, None)?.into_owned();
-        Ok(RayObject::fetched_parts(&object, bytes)?
+        let (parts, last) = RayObject::fetched_parts(&object, bytes)?;
+        let parts = parts
             .into_iter()
             .map(|part| self.enter_object(shared, part))
-            .collect())
+            .collect();
+        Ok((parts, last))
     }
 
     /// Enters the actor whose Ray handle `handle` a value carried in (see

@@ -142,17 +142,15 @@ impl RayObject {
         Self::parts_sharing(whole, n, Arc::new(OnceLock::new()))
     }
 
-    /// The parts of `whole`, whose bytes `fetched` are: as many as they hold.
+    /// The parts of `whole`, whose bytes `fetched` are: as many as they hold, and whether they
+    /// are a stream's last (`frame::join_last_parts`).
     pub(super) fn fetched_parts(
         whole: &Arc<RayObject>,
         fetched: Vec<u8>,
-    ) -> Result<Vec<RayObject>> {
-        let n = frame::count_parts(&fetched)?;
-        Ok(Self::parts_sharing(
-            whole,
-            n,
-            Arc::new(OnceLock::from(fetched)),
-        ))
+    ) -> Result<(Vec<RayObject>, bool)> {
+        let (n, last) = frame::count_parts(&fetched)?;
+        let parts = Self::parts_sharing(whole, n, Arc::new(OnceLock::from(fetched)));
+        Ok((parts, last))
     }
 
     fn parts_sharing(

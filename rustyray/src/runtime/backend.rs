@@ -204,14 +204,14 @@ impl Backend {
     }
 
     /// The parts of `whole`, however many its bytes hold, waiting for it (a stream actor's
-    /// answer to a `take` of several items, on Ray). The embedded runtime stores no such
-    /// objects.
+    /// answer to a `take` of several items, on Ray), and whether they are the stream's last.
+    /// The embedded runtime stores no such objects.
     #[cfg_attr(not(feature = "ray"), allow(unused_variables))]
     pub(crate) fn split_counted(
         &self,
         shared: &RuntimeCore,
         whole: &Arc<Cell>,
-    ) -> Result<Vec<Arc<Cell>>> {
+    ) -> Result<(Vec<Arc<Cell>>, bool)> {
         match self {
             Backend::Embedded(_) => Err(Error::Backend {
                 message: "a stream actor's items were read on the embedded runtime".to_owned(),

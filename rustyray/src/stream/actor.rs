@@ -137,9 +137,10 @@ impl StreamActor {
     }
 
     /// Takes items `from..` of `stream`: waits for item `from`, then takes it and the items
-    /// stored after it, up to `most` items and [`TAKE_BYTES`] (always at least one). Fails once
-    /// the stream is over without item `from`.
-    async fn take(&self, stream: u64, from: u64, most: u64) -> Result<Vec<Vec<u8>>> {
+    /// stored after it, up to `most` items and [`TAKE_BYTES`] (always at least one), and says
+    /// whether they are the last (the producer ended well, and none follows): none and `true`
+    /// past the last. Fails once the stream is over without item `from`.
+    async fn take(&self, stream: u64, from: u64, most: u64) -> Result<(Vec<Vec<u8>>, bool)> {
         let taken = self
             .until(|buffer| {
                 if !buffer.serves(stream) {
@@ -158,10 +159,11 @@ impl StreamActor {
                         index += 1;
                     }
                     buffer.taken += items.len() as u64;
-                    return Some(Ok(items));
+                    let last = buffer.all_stored() && buffer.end.is_some_and(|end| index >= end);
+                    return Some(Ok((items, last)));
                 }
                 if buffer.all_stored() && buffer.end.is_some_and(|end| from >= end) {
-                    return Some(Ok(Vec::new())); // the end, which the consumer reads as such
+                    return Some(Ok((Vec::new(), true)));
                 }
                 (buffer.finished && from >= buffer.stored).then(|| {
                     let made = format!("its producer made {} items", buffer.stored);
@@ -249,7 +251,10 @@ fn take<'a>(this: &'a (dyn Any + Send + Sync), args: &'a [u8]) -> BoxFuture<'a, 
         let (stream, from, most): (u64, u64, u64) = entry::decode(args, &names)?;
         // The items' own frames, as the parts of the call's result: the consumer makes an
         // object of each (`remote.rs`).
-        frame::join_parts(&actor(this)?.take(stream, from, most).await?)
+        match actor(this)?.take(stream, from, most).await? {
+            (items, true) => frame::join_last_parts(&items),
+            (items, false) => frame::join_parts(&items),
+        }
     })
 }
 
@@ -295,8 +300,8 @@ mod tests {
                 "a retry's repeat"
             );
             assert_eq!(actor.buffer.lock().stored, 2);
-            assert_eq!(actor.take(1, 0, 1).await.unwrap(), [[0]]);
-            assert_eq!(actor.take(1, 1, 1).await.unwrap(), [[1]]);
+            assert_eq!(actor.take(1, 0, 1).await.unwrap().0, [[0]]);
+            assert_eq!(actor.take(1, 1, 1).await.unwrap().0, [[1]]);
             assert!(
                 actor.put(1, 1, vec![vec![9]], None, false).await,
                 "a repeat of a taken item"
@@ -323,7 +328,7 @@ mod tests {
             );
             assert_eq!(actor.buffer.lock().stored, 4);
             for i in 0..4u8 {
-                assert_eq!(actor.take(3, u64::from(i), 1).await.unwrap(), [[i]]);
+                assert_eq!(actor.take(3, u64::from(i), 1).await.unwrap().0, [[i]]);
             }
         });
     }
@@ -338,17 +343,17 @@ mod tests {
                     .await
             );
             assert!(actor.put(1, 4, vec![vec![4]], None, false).await);
-            assert_eq!(actor.take(1, 0, 2).await.unwrap(), [[0], [1]]);
+            assert_eq!(actor.take(1, 0, 2).await.unwrap().0, [[0], [1]]);
             // Item 3 has not arrived: the take stops before the gap.
-            assert_eq!(actor.take(1, 2, 100).await.unwrap(), [[2]]);
+            assert_eq!(actor.take(1, 2, 100).await.unwrap().0, [[2]]);
             assert!(actor.put(1, 3, vec![vec![3]], None, false).await);
-            assert_eq!(actor.take(1, 3, 100).await.unwrap(), [[3], [4]]);
+            assert_eq!(actor.take(1, 3, 100).await.unwrap().0, [[3], [4]]);
             // Items of 600 KiB: the byte limit lets the second in and no third, and a limit of
             // none still takes one.
             let big = vec![vec![5; 600 << 10], vec![6; 600 << 10], vec![7; 600 << 10]];
             assert!(actor.put(1, 5, big, None, false).await);
-            assert_eq!(actor.take(1, 5, 100).await.unwrap().len(), 2);
-            assert_eq!(actor.take(1, 7, 0).await.unwrap()[0][0], 7);
+            assert_eq!(actor.take(1, 5, 100).await.unwrap().0.len(), 2);
+            assert_eq!(actor.take(1, 7, 0).await.unwrap().0[0][0], 7);
             assert_eq!(actor.buffer.lock().taken, 8);
         });
     }
@@ -367,8 +372,12 @@ mod tests {
             tokio::task::yield_now().await;
             assert!(!past.is_finished(), "items 1 and 2 are still on their way");
             assert!(actor.put(1, 1, vec![vec![1], vec![2]], None, false).await);
-            assert_eq!(past.await.unwrap().unwrap(), Vec::<Vec<u8>>::new());
-            assert_eq!(actor.take(1, 0, 8).await.unwrap(), [[0], [1], [2]]);
+            assert_eq!(past.await.unwrap().unwrap(), (Vec::<Vec<u8>>::new(), true));
+            assert_eq!(
+                actor.take(1, 0, 8).await.unwrap(),
+                (vec![vec![0], vec![1], vec![2]], true),
+                "the last items, and it says so"
+            );
             assert!(
                 !actor.put(1, 0, vec![vec![9]], None, false).await,
                 "a retry's put after the end is told to stop"
@@ -376,15 +385,16 @@ mod tests {
             // Its last items in the end put itself, with backpressure: answered at once.
             assert!(actor.open(2));
             assert!(actor.put(2, 0, vec![vec![5], vec![6]], Some(1), true).await);
-            assert_eq!(actor.take(2, 0, 8).await.unwrap(), [[5], [6]]);
-            assert!(actor.take(2, 2, 8).await.unwrap().is_empty());
+            assert_eq!(actor.take(2, 0, 1).await.unwrap(), (vec![vec![5]], false));
+            assert_eq!(actor.take(2, 1, 1).await.unwrap(), (vec![vec![6]], true));
+            assert!(actor.take(2, 2, 8).await.unwrap().0.is_empty());
             // A stream whose end came but whose items did not all arrive, finished by its
             // consumer: a take past what was stored fails (the producer's result says why).
             assert!(actor.open(3));
             assert!(actor.put(3, 0, vec![vec![7]], None, false).await);
             assert!(actor.put(3, 2, Vec::new(), None, true).await);
             assert_eq!(actor.finish(3), 1);
-            assert_eq!(actor.take(3, 0, 8).await.unwrap(), [[7]]);
+            assert_eq!(actor.take(3, 0, 8).await.unwrap().0, [[7]]);
             assert!(actor.take(3, 1, 8).await.is_err());
         });
     }
@@ -405,7 +415,7 @@ mod tests {
             let second = put(1);
             tokio::task::yield_now().await;
             assert!(!second.is_finished(), "two unconsumed: no room for item 2");
-            assert_eq!(actor.take(1, 0, 1).await.unwrap(), [[0]]);
+            assert_eq!(actor.take(1, 0, 1).await.unwrap().0, [[0]]);
             assert!(second.await.unwrap());
             let third = put(2);
             tokio::task::yield_now().await;
@@ -438,7 +448,7 @@ mod tests {
             assert!(!actor.open(1), "an older stream is not served again");
             assert!(actor.put(2, 0, vec![vec![7]], None, false).await);
             assert_eq!(
-                actor.take(2, 0, 1).await.unwrap(),
+                actor.take(2, 0, 1).await.unwrap().0,
                 [[7]],
                 "the new stream's own item"
             );

@@ -24,9 +24,9 @@
 //!   they are made; with it, `most` is 1 and a take is sent only when the consumer asks, so
 //!   room is made for the producer only as items are taken. `next` waits for either the take
 //!   or the producer's own result. A producer that ends well tells the actor how many items
-//!   it made, beside its last put rather than after it; once they are all stored, a take past
-//!   them answers with none: the stream ends there, without a round trip for the producer's
-//!   result. Any other end is read from the producer's result, the
+//!   it made, beside its last put rather than after it; once they are all stored, the take
+//!   that answers with the last of them says so (`frame::join_last_parts`), as does one past
+//!   them, with none: the stream ends there, without a round trip for the producer's result. Any other end is read from the producer's result, the
 //!   truth for it whatever ended it (an error, a panic, its worker's death): once the
 //!   producer ended, `finish` tells the actor so and answers how many items it stored, and
 //!   the consumer takes those, then ends, with the producer's error as a last failed item if
@@ -113,6 +113,7 @@ pub(super) fn open<T: Value>(backpressure: Option<usize>) -> (StreamFeed, Consum
         broken: false,
         backpressure: backpressure.is_some(),
         answered: None,
+        ended_well: false,
     };
     (feed, consumer)
 }
@@ -170,6 +171,8 @@ pub(super) struct Consumer<T> {
     backpressure: bool,
     /// When the actor last answered a take.
     answered: Option<Instant>,
+    /// The actor said the producer ended well after `total` items.
+    ended_well: bool,
 }
 
 impl<T: Value> Consumer<T> {
@@ -198,6 +201,9 @@ impl<T: Value> Consumer<T> {
                 // A take sent past the last item fails: drop it.
                 self.taking = None;
                 self.ended = true;
+                if self.ended_well {
+                    return None;
+                }
                 return crate::api::get(producer).err().map(failed);
             }
             self.keep_taking();
@@ -222,15 +228,18 @@ impl<T: Value> Consumer<T> {
                 self.answered = Some(Instant::now());
             }
             match parts {
-                // None past the items of a producer that ended well: the stream is over,
-                // without waiting for the producer's result to reach this process.
-                Ok(parts) if parts.is_empty() => {
-                    self.ended = true;
-                    return None;
+                Ok((parts, last)) => {
+                    // The last items of a producer that ended well (or none past them): the
+                    // stream ends after them, without waiting for the producer's result to
+                    // reach this process.
+                    if last {
+                        let from = self.given + self.ready.len() as u64;
+                        self.total = Some(from + parts.len() as u64);
+                        self.ended_well = true;
+                    }
+                    self.ready
+                        .extend(parts.into_iter().map(ObjectRef::from_new_cell));
                 }
-                Ok(parts) => self
-                    .ready
-                    .extend(parts.into_iter().map(ObjectRef::from_new_cell)),
                 Err(error) => return Some(self.break_off(error)),
             }
         }

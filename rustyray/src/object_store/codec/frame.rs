@@ -131,11 +131,24 @@ fn wrap_kind(type_name: &str, kind: u8, payload: &[u8]) -> Vec<u8> {
 /// `num_returns` call, on Ray): its payload is how many frames follow.
 pub(crate) const PARTS: &str = "rustyray::Parts";
 
+/// The type name of the frame that starts the last items of a stream, as parts (a stream
+/// actor's answer to a `take` after which no item follows): as [`PARTS`] otherwise.
+pub(crate) const LAST_PARTS: &str = "rustyray::LastParts";
+
 /// A value stored as its fields' frames: a [`PARTS`] frame, then each field's frame.
 pub(crate) fn join_parts(parts: &[Vec<u8>]) -> Result<Vec<u8>> {
+    join_parts_named(PARTS, parts)
+}
+
+/// The last items of a stream, stored as [`join_parts`] stores fields, under [`LAST_PARTS`].
+pub(crate) fn join_last_parts(parts: &[Vec<u8>]) -> Result<Vec<u8>> {
+    join_parts_named(LAST_PARTS, parts)
+}
+
+fn join_parts_named(name: &str, parts: &[Vec<u8>]) -> Result<Vec<u8>> {
     let count = postcard::to_stdvec(&(parts.len() as u32))
         .map_err(|e| Error::Serialization(super::postcard_error(e)))?;
-    let mut out = wrap(PARTS, &count);
+    let mut out = wrap(name, &count);
     for part in parts {
         out.extend_from_slice(part);
     }
@@ -146,7 +159,7 @@ pub(crate) fn join_parts(parts: &[Vec<u8>]) -> Result<Vec<u8>> {
 /// the part's frame, and the bytes after the last part.
 pub(crate) fn part(bytes: &[u8], index: usize) -> Result<(&[u8], &[u8])> {
     let bad = |why: &str| Error::Serialization(format!("a value stored as parts {why}"));
-    let (count, mut rest) = parts_header(bytes)?;
+    let (count, _, mut rest) = parts_header(bytes)?;
     if index >= count as usize {
         return Err(bad(&format!("has {count} parts, not part {index}")));
     }
@@ -161,20 +174,25 @@ pub(crate) fn part(bytes: &[u8], index: usize) -> Result<(&[u8], &[u8])> {
     Ok((found, rest))
 }
 
-/// How many parts bytes that [`join_parts`] wrote hold.
-pub(crate) fn count_parts(bytes: &[u8]) -> Result<usize> {
-    Ok(parts_header(bytes)?.0 as usize)
+/// How many parts bytes that [`join_parts`] or [`join_last_parts`] wrote hold, and whether
+/// the latter wrote them.
+pub(crate) fn count_parts(bytes: &[u8]) -> Result<(usize, bool)> {
+    let (count, last, _) = parts_header(bytes)?;
+    Ok((count as usize, last))
 }
 
-/// The count of parts at the start of bytes that [`join_parts`] wrote, and the parts after it.
-fn parts_header(bytes: &[u8]) -> Result<(u32, &[u8])> {
+/// The count of parts at the start of bytes that [`join_parts`] (or [`join_last_parts`]:
+/// `true`) wrote, and the parts after it.
+fn parts_header(bytes: &[u8]) -> Result<(u32, bool, &[u8])> {
     let bad = |why: &str| Error::Serialization(format!("a value stored as parts {why}"));
     let (head, rest) = split(bytes).map_err(|_| bad("has no readable header"))?;
-    if head.type_name != PARTS {
-        return Err(bad("does not start with its count of parts"));
-    }
+    let last = match head.type_name {
+        PARTS => false,
+        LAST_PARTS => true,
+        _ => return Err(bad("does not start with its count of parts")),
+    };
     let count = super::exact(head.payload).map_err(|_| bad("has a bad count of parts"))?;
-    Ok((count, rest))
+    Ok((count, last, rest))
 }
 
 /// Whether `bytes` start like a frame (of any version).
