@@ -26,11 +26,12 @@
 //!   or the producer's own result. A producer that ends well tells the actor how many items
 //!   it made, beside its last put rather than after it; once they are all stored, the take
 //!   that answers with the last of them says so (`frame::join_last_parts`), as does one past
-//!   them, with none: the stream ends there, without a round trip for the producer's result. Any other end is read from the producer's result, the
-//!   truth for it whatever ended it (an error, a panic, its worker's death): once the
-//!   producer ended, `finish` tells the actor so and answers how many items it stored, and
-//!   the consumer takes those, then ends, with the producer's error as a last failed item if
-//!   it failed. An item is given once its take answered.
+//!   them, with none: the stream ends there, without a round trip for the producer's result.
+//!   Any other end is read from the producer's result, the truth for it whatever ended it (an
+//!   error, a panic, its worker's death): once the producer ended, `finish` tells the actor so
+//!   and answers how many items it stored, and the consumer takes those, then ends, with the
+//!   producer's error as a last failed item if it failed. An item is given once its take
+//!   answered.
 //! - **Dropping the stream** closes it in the actor: the producer's next put is answered
 //!   "over" and it stops. The actor then serves the process's next stream: starting an actor
 //!   (a Ray worker process) takes a second; reusing one costs nothing if it answered within
@@ -186,6 +187,10 @@ impl<T: Value> Consumer<T> {
     /// The last item of a failed producer fails with its error.
     pub(super) fn next(&mut self, producer: &ObjectRef<()>) -> Option<ObjectRef<T>> {
         loop {
+            // Ended also by a failed item (`end`), with items of its take left.
+            if self.ended {
+                return None;
+            }
             if let Some(item) = self.ready.pop_front() {
                 self.given += 1;
                 // Without backpressure, the next items are asked for while this one is used.
@@ -193,9 +198,6 @@ impl<T: Value> Consumer<T> {
                     self.keep_taking();
                 }
                 return Some(item);
-            }
-            if self.ended {
-                return None;
             }
             if self.total.is_some_and(|total| self.given >= total) {
                 // A take sent past the last item fails: drop it.

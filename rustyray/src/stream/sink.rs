@@ -144,7 +144,7 @@ impl<T: Value> StreamSink<T> {
 
     /// Waits until every item sent is stored (a producer in another process than its
     /// consumer sends its items without waiting for each); `complete`: the producer ended
-    /// well, which its last put tells the consumer.
+    /// well, which it tells the stream's actor beside its last put.
     pub(crate) async fn flush(&mut self, complete: bool) -> Result<()> {
         match &mut self.to {
             To::Channel(_) => Ok(()),
