@@ -8,9 +8,10 @@
 //! queue empty ([`cpu_pool`](crate::cpu_pool)), staying counted as on its way to the queue so
 //! that a job queued meanwhile wakes no one; and a caller whose `get`, `get_all` or `wait` finds
 //! what it needs still pending (`runtime/blocking.rs`), which watches the one word its wait
-//! counts down (not the objects' locks, which the resolving thread needs). Each watches for at most [`LINGER`], spinning and yielding the
-//! thread every few microseconds (so that on a machine with more runnable threads than cores
-//! the lingering thread gives way), then parks as before.
+//! counts down (not the objects' locks, which the resolving thread needs). Each watches for at
+//! most [`LINGER`], spinning and yielding the thread every few microseconds (so that on a
+//! machine with more runnable threads than cores the lingering thread gives way), then parks as
+//! before.
 //!
 //! Measured with a loop of `get(&nop::remote())` in a 2-CPU runtime, alternating builds: 2.1–2.2
 //! µs a round trip and 171–4,671 context switches for 80,000 of them, against 33–53 µs and

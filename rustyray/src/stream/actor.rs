@@ -56,9 +56,11 @@ struct Buffer {
 }
 
 impl Buffer {
-    /// Whether the producer said it ended well and all its items were stored.
-    fn all_stored(&self) -> bool {
-        self.end.is_some_and(|end| self.stored >= end)
+    /// Whether the producer said it ended well, all its items are stored, and `index` is at or
+    /// past its last (`past_end(stored)`: the stream is complete).
+    fn past_end(&self, index: u64) -> bool {
+        self.end
+            .is_some_and(|end| self.stored >= end && index >= end)
     }
 
     /// Whether a call of `stream` is served: a newer stream clears the buffer first; an older
@@ -110,7 +112,7 @@ impl StreamActor {
         let made = first + frames.len() as u64;
         {
             let mut buffer = self.buffer.lock();
-            if !buffer.serves(stream) || buffer.finished || buffer.all_stored() {
+            if !buffer.serves(stream) || buffer.finished || buffer.past_end(buffer.stored) {
                 return false;
             }
             for (index, frame) in (first..).zip(frames) {
@@ -159,10 +161,10 @@ impl StreamActor {
                         index += 1;
                     }
                     buffer.taken += items.len() as u64;
-                    let last = buffer.all_stored() && buffer.end.is_some_and(|end| index >= end);
+                    let last = buffer.past_end(index);
                     return Some(Ok((items, last)));
                 }
-                if buffer.all_stored() && buffer.end.is_some_and(|end| from >= end) {
+                if buffer.past_end(from) {
                     return Some(Ok((Vec::new(), true)));
                 }
                 (buffer.finished && from >= buffer.stored).then(|| {

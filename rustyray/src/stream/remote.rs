@@ -209,12 +209,14 @@ impl<T: Value> Consumer<T> {
                 return crate::api::get(producer).err().map(failed);
             }
             self.keep_taking();
-            let taking = self.taking.clone().expect("a take is in flight");
+            let mut taking = self.taking.take().expect("a take is in flight");
             if self.total.is_none() {
-                let both = [taking.clone(), producer.clone()];
+                let both = [taking, producer.clone()];
                 let (ready, _) = crate::api::wait(&both, 1, None);
+                [taking, _] = both;
                 if !ready.iter().any(|r| r.id() == taking.id()) {
                     // The producer ended: all it stored is in the actor.
+                    self.taking = Some(taking);
                     if let Err(error) = self.finish() {
                         return Some(self.break_off(error));
                     }
@@ -222,7 +224,6 @@ impl<T: Value> Consumer<T> {
                 }
             }
             // The take answers (the item it waits for is stored, or the stream is over).
-            self.taking = None;
             let shared = crate::runtime::current();
             let whole = taking.cell_or_missing(shared.id()).cloned();
             let parts = whole.and_then(|whole| shared.backend().split_counted(&shared, &whole));
