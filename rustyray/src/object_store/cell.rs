@@ -6,12 +6,13 @@
 //! the ref count: when the last holder lets go, [`Drop`] gives back the object's memory or
 //! deletes its spill file.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::sync::Mutex;
 
+use super::id::tick;
 use super::kept::keeping_handles;
+use super::stores;
 use super::ObjectId;
 use super::{decode, is_spillable, run_waiters, Entry, Object, ObjectStore, Slot, Spilled};
 use super::{Producer, State, Value, Waiter, Waiters};
@@ -23,9 +24,12 @@ const CHEAP_COPY: usize = 64;
 
 /// One object of a store.
 pub(crate) struct Cell {
-    /// The object's sequence number; its owner is the store's (see [`Cell::id`]).
+    /// The object's sequence number and its owner, the runtime (see [`Cell::id`]).
     seq: u64,
-    store: Arc<ObjectStore>,
+    owner: u32,
+    /// Its store's serial: the store is found by it on the rare paths that need it, and is not
+    /// kept alive by its cells (see `stores.rs`).
+    serial: u32,
     pub(super) slot: Mutex<Slot>,
 }
 
@@ -37,26 +41,34 @@ pub(crate) struct Cell {
 const _: () = assert!(std::mem::size_of::<Cell>() <= 88);
 
 impl Cell {
+    /// A cell of store `serial`; `flags` are whether it is indexed and whether its store's
+    /// budget is under [`SPILLABLE`](super::SPILLABLE) bytes.
     pub(super) fn new(
         id: ObjectId,
-        store: Arc<ObjectStore>,
+        serial: u32,
         entry: Entry,
         control: Option<Arc<dyn Producer>>,
         tick: u32,
-        indexed: bool,
+        (indexed, tiny_budget): (bool, bool),
     ) -> Cell {
-        debug_assert_eq!(id.owner(), store.owner);
         Cell {
             seq: id.seq(),
-            store,
+            owner: id.owner(),
+            serial,
             slot: Mutex::new(Slot {
                 entry,
                 control,
                 last_used: tick,
                 unspillable: false,
                 indexed,
+                tiny_budget,
             }),
         }
+    }
+
+    /// The object's store, if it still exists (its runtime shut down otherwise).
+    fn store(&self) -> Option<Arc<ObjectStore>> {
+        stores::find(self.serial)
     }
 
     /// The object's sequence number: its id within its store (cheaper than [`Cell::id`]).
@@ -68,24 +80,27 @@ impl Cell {
     /// The runtime the object belongs to (its id's owner).
     #[inline]
     pub(crate) fn owner(&self) -> u32 {
-        self.store.owner
+        self.owner
     }
 
     /// The object's id.
     pub(crate) fn id(&self) -> ObjectId {
-        ObjectId::new(self.store.owner, self.seq)
+        ObjectId::new(self.owner, self.seq)
     }
 
     /// Makes the object findable by id, so a ref serialized to bytes can be read back.
     pub(crate) fn enter_index(self: &Arc<Self>) {
-        self.store.enter_index(self);
+        // With its store gone, nothing can read the ref back anyway.
+        if let Some(store) = self.store() {
+            store.enter_index(self);
+        }
     }
 
     /// The object's current state. Reading a ready object marks it recently used.
     pub(crate) fn state(&self) -> State {
         let mut slot = self.slot.lock();
         if matches!(slot.entry, Entry::Ready(_)) {
-            slot.last_used = self.store.tick();
+            slot.last_used = tick();
         }
         State::of(&slot.entry)
     }
@@ -98,7 +113,7 @@ impl Cell {
     /// Whether the result of a call about to run is already resolved, which only a
     /// cancellation does (so, with no cancellation ever, it is not even looked at).
     pub(crate) fn resolved_before_run(&self) -> bool {
-        if self.store.cancellations.load(Ordering::Acquire) == 0 {
+        if !stores::any_cancellation() {
             return false; // only a cancellation resolves a result before its call runs
         }
         !self.is_pending()
@@ -134,41 +149,54 @@ impl Cell {
 
     /// Stores the outcome if the object is still pending, and returns its waiters with the
     /// state to run them with.
+    ///
+    /// A small value (or an error) is stored under the one lock taken here: it is neither
+    /// counted against the budget nor spilled, so it needs nothing of the store.
     fn resolve(self: &Arc<Self>, outcome: Result<Object>) -> Option<(Waiters, State)> {
-        let entry = match outcome {
-            Ok(object) => self
-                .store
-                .admit_or_spill(self.id(), object)
-                .unwrap_or_else(|error| Entry::Failed(Box::new(error))),
-            Err(error) => Entry::Failed(Box::new(error)),
-        };
-        let spillable = is_spillable(&entry);
-        let resolved = {
+        let unused = {
             let mut slot = self.slot.lock();
-            match &slot.entry {
-                Entry::Pending(_) => {
-                    slot.control = None;
-                    // Entered in the index (once) below, after the lock is let go.
-                    let index = spillable && !std::mem::replace(&mut slot.indexed, true);
-                    let state = State::of(&entry);
-                    match std::mem::replace(&mut slot.entry, entry) {
-                        Entry::Pending(waiters) => Ok((waiters, state, index)),
-                        _ => unreachable!("matched as pending above"),
-                    }
+            let entry = match outcome {
+                Err(error) => Entry::Failed(Box::new(error)),
+                Ok(object) if !object.is_large() && !slot.tiny_budget => Entry::Ready(object),
+                Ok(object) => {
+                    drop(slot);
+                    return self.resolve_counted(object);
                 }
-                _ => Err(entry),
+            };
+            match settle(&mut slot, entry) {
+                Ok((waiters, state, _)) => return Some((waiters, state)),
+                Err(unused) => unused,
             }
         };
-        match resolved {
+        drop(unused); // already resolved (cancelled, say); dropped out of the lock
+        None
+    }
+
+    /// [`resolve`](Self::resolve) with a value measured against the store's budget: taken into
+    /// memory, spilled, or refused (the object then fails with the reason).
+    #[cold]
+    fn resolve_counted(self: &Arc<Self>, object: Object) -> Option<(Waiters, State)> {
+        let Some(store) = self.store() else {
+            drop(object);
+            let entry = Entry::Failed(Box::new(Error::RuntimeShutdown));
+            return settle(&mut self.slot.lock(), entry)
+                .ok()
+                .map(|(w, s, _)| (w, s));
+        };
+        let entry = store
+            .admit_or_spill(self.id(), object)
+            .unwrap_or_else(|error| Entry::Failed(Box::new(error)));
+        let settled = settle(&mut self.slot.lock(), entry);
+        match settled {
             Ok((waiters, state, index)) => {
                 if index {
-                    self.store.insert_index(self);
+                    store.insert_index(self);
                 }
                 Some((waiters, state))
             }
             Err(unused) => {
-                // Already resolved (cancelled, say): give back what was taken for it.
-                self.store.forget(unused);
+                // Already resolved: give back what was taken for it.
+                store.forget(unused);
                 None
             }
         }
@@ -198,7 +226,7 @@ impl Cell {
             Some(control) => control.function().to_owned(),
             None => unnamed().unwrap_or_else(|| "an actor method".to_owned()),
         };
-        self.store.cancellations.fetch_add(1, Ordering::AcqRel);
+        stores::note_cancellation();
         let cancelled = self.complete(Err(Error::Cancelled { function }));
         if let Some(control) = control {
             control.cancelled(self.id());
@@ -231,7 +259,7 @@ impl Cell {
                 return Some(self.read_spilled::<T>().map(spilled));
             }
         };
-        slot.last_used = self.store.tick();
+        slot.last_used = tick();
         Some(read)
     }
 
@@ -282,7 +310,9 @@ impl Cell {
             Ok(value) => {
                 drop(slot);
                 if let Some(size) = size {
-                    self.store.uncharge(size);
+                    if let Some(store) = self.store() {
+                        store.uncharge(size);
+                    }
                 }
                 Some(value)
             }
@@ -308,7 +338,9 @@ impl Cell {
             Entry::Failed(error) => return Err((**error).clone()),
             Entry::Pending(_) => return Err(super::missing(id)),
         };
-        let store = &self.store;
+        let Some(store) = self.store() else {
+            return Err(Error::RuntimeShutdown); // its spill folder went with its store
+        };
         let lost = |why: String| Error::ObjectLost {
             object: id.to_string(),
             reason: format!(
@@ -326,7 +358,7 @@ impl Cell {
             let replaced = {
                 let mut slot = self.slot.lock();
                 if matches!(&slot.entry, Entry::Spilled(s) if s.file == file) {
-                    slot.last_used = store.tick();
+                    slot.last_used = tick();
                     Some(std::mem::replace(&mut slot.entry, Entry::Ready(object)))
                 } else {
                     None
@@ -342,8 +374,7 @@ impl Cell {
 
     /// Moves the object to disk if it is in memory and nobody holds its value (called by the
     /// store to make room).
-    pub(super) fn spill(&self) -> std::result::Result<(), String> {
-        let store = &self.store;
+    pub(super) fn spill(&self, store: &ObjectStore) -> std::result::Result<(), String> {
         let object = match &self.slot.lock().entry {
             Entry::Ready(object) => object.clone(),
             _ => return Ok(()), // changed meanwhile: the store looks again
@@ -378,6 +409,22 @@ impl Cell {
     }
 }
 
+/// Replaces a pending entry with `entry`: its waiters, the state to run them with, and
+/// whether the cell must now enter the index (the caller does, out of the lock). `Err` gives
+/// `entry` back if the object already resolved.
+fn settle(slot: &mut Slot, entry: Entry) -> std::result::Result<(Waiters, State, bool), Entry> {
+    if !matches!(slot.entry, Entry::Pending(_)) {
+        return Err(entry);
+    }
+    slot.control = None;
+    let index = is_spillable(&entry) && !std::mem::replace(&mut slot.indexed, true);
+    let state = State::of(&entry);
+    match std::mem::replace(&mut slot.entry, entry) {
+        Entry::Pending(waiters) => Ok((waiters, state, index)),
+        _ => unreachable!("matched as pending above"),
+    }
+}
+
 /// Runs the waiters of an object that [`Cell::resolve`] resolved; whether it did.
 fn wake(resolved: Option<(Waiters, State)>) -> bool {
     match resolved {
@@ -395,9 +442,21 @@ impl Drop for Cell {
         let slot = self.slot.get_mut();
         let entry = std::mem::replace(&mut slot.entry, Entry::Pending(Waiters::new()));
         let indexed = slot.indexed;
-        self.store.forget(entry);
+        let holds_memory = match &entry {
+            Entry::Ready(object) => object.is_large(),
+            Entry::Spilled(_) => true,
+            Entry::Pending(_) | Entry::Failed(_) => false,
+        };
+        // Only these need the store: a small object gives back nothing but its own memory.
+        if !(indexed || holds_memory) {
+            return;
+        }
+        let Some(store) = self.store() else {
+            return; // its runtime is gone, and with it what it counted
+        };
+        store.forget(entry);
         if indexed {
-            self.store.leave_index(self.id());
+            store.leave_index(self.id());
         }
     }
 }

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crossbeam_utils::CachePadded;
+
 use super::ObjectStore;
 use crate::error::Error;
 
@@ -112,22 +114,27 @@ impl Iterator for IdBlock {
     }
 }
 
-/// How many ids a thread takes of a store's counter at once (see [`ObjectStore::new_id`]).
+/// How many ids a thread takes of the process's counter at once (see [`ObjectStore::new_id`]).
 pub(super) const ID_BLOCK: u64 = 64;
 
+/// The next sequence number not taken yet, shared by every store of the process: a sequence
+/// number names one object in the whole process, so a thread's block of ids serves whichever
+/// store it makes objects in. On a cache line of its own, so that the threads reading it as the
+/// LRU clock do not miss on it for other reasons.
+static NEXT_SEQ: CachePadded<AtomicU64> = CachePadded::new(AtomicU64::new(1));
+
 crate::sync::thread_locals! {
-    /// The ids this thread took and has not handed out yet: the store (its serial), the next
-    /// one and the end of the block.
-    static IDS: std::cell::Cell<(u64, u64, u64)> = std::cell::Cell::new((0, 0, 0));
+    /// The ids this thread took and has not handed out yet: the next one and the end of the
+    /// block.
+    static IDS: std::cell::Cell<(u64, u64)> = std::cell::Cell::new((0, 0));
 }
 
-/// The serial of the next store made (a store's ids are handed out per thread by serial, so
-/// two stores never share a block, whatever their owners).
-static SERIALS: AtomicU64 = AtomicU64::new(1);
-
-/// A serial for a new store.
-pub(super) fn next_serial() -> u64 {
-    SERIALS.fetch_add(1, Ordering::Relaxed)
+/// The LRU clock: the end of the newest block of ids taken, counted in blocks (ids are taken
+/// a block at a time, so finer ticks would tell nothing more). Reading it writes nothing
+/// shared, so marking an object used costs no cache-line traffic between threads. 32 bits last
+/// 2^38 ids; past that, an object read before the clock wrapped may look recent.
+pub(super) fn tick() -> u32 {
+    (NEXT_SEQ.load(Ordering::Relaxed) / ID_BLOCK) as u32
 }
 
 impl ObjectStore {
@@ -135,13 +142,13 @@ impl ObjectStore {
     /// them out itself, so making an object writes no counter that every thread writes.
     pub(super) fn new_id(&self) -> ObjectId {
         let seq = IDS.with(|ids| {
-            let (store, next, end) = ids.get();
-            if store == self.serial && next < end {
-                ids.set((store, next + 1, end));
+            let (next, end) = ids.get();
+            if next < end {
+                ids.set((next + 1, end));
                 return next;
             }
-            let first = self.next.fetch_add(ID_BLOCK, Ordering::Relaxed);
-            ids.set((self.serial, first + 1, first + ID_BLOCK));
+            let first = NEXT_SEQ.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            ids.set((first + 1, first + ID_BLOCK));
             first
         });
         ObjectId::new(self.owner, seq)
@@ -152,7 +159,7 @@ impl ObjectStore {
     /// taken). Taken `n` at a time so that the producer does not write the shared counter,
     /// which every thread reads as the LRU clock, at every item.
     pub(crate) fn reserve_ids(&self, n: u64) -> IdBlock {
-        let first = self.next.fetch_add(n, Ordering::Relaxed);
+        let first = NEXT_SEQ.fetch_add(n, Ordering::Relaxed);
         IdBlock {
             owner: self.owner,
             seqs: first..first + n,

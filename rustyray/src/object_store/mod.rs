@@ -6,7 +6,9 @@
 //! with the value, `Spilled` or `Failed`) behind the cell's own small lock. Refs, the task or
 //! call producing the object, and the tasks waiting for it all hold the cell, so the hot paths
 //! (store a result, read it, wait for it, drop the last ref) touch only that object's memory.
-//! The `Arc`'s count is the ref count; the cell's `Drop` gives its memory back.
+//! The `Arc`'s count is the ref count; the cell's `Drop` gives its memory back. A cell names
+//! its store by serial rather than holding it: most objects never need their store after they
+//! are made, and the few paths that do find it in a table of the stores alive (`stores.rs`).
 //!
 //! The store keeps two weak directories beside the cells, off the hot path:
 //! - a registry of every cell (one list per thread, swept as it grows: each new entry checks
@@ -54,6 +56,7 @@ mod loom_tests;
 mod object;
 mod producer;
 mod spill;
+mod stores;
 #[cfg(test)]
 mod tests;
 mod waiter;
@@ -113,6 +116,9 @@ struct Slot {
     unspillable: bool,
     /// Whether the store's index has it (see [`ObjectStore::lookup`]).
     indexed: bool,
+    /// Whether its store's budget is under [`SPILLABLE`] bytes, so that even a small result
+    /// is measured against it (see [`ObjectStore::admits_uncounted`]).
+    tiny_budget: bool,
 }
 
 /// What a lookup found.
@@ -194,12 +200,8 @@ type IndexShard = CachePadded<Mutex<FxHashMap<u64, Weak<Cell>>>>;
 /// The object store of one runtime.
 pub(crate) struct ObjectStore {
     owner: u32,
-    /// This store among all the process makes (see [`SERIALS`]).
-    serial: u64,
-    /// The next id not taken yet: threads take ids a block at a time (`id.rs`). On a cache
-    /// line of its own, so that threads reading the fields below (at every result stored) do
-    /// not miss on it.
-    next: CachePadded<AtomicU64>,
+    /// This store among all the process makes: how its cells find it (see `stores.rs`).
+    serial: u32,
     /// Every cell made, for the state API, `stats` and shutdown: one list per thread (taken
     /// by that thread's index), swept as it grows (see [`Sweep::push`]).
     registry: Box<[Registry]>,
@@ -211,9 +213,6 @@ pub(crate) struct ObjectStore {
     used: AtomicU64,
     /// Serializes the slow path of admission (spilling to make room).
     admission: Mutex<()>,
-    /// How many cancellations happened, so callers can skip the "was it cancelled?" check
-    /// when none ever did.
-    cancellations: AtomicU64,
     spill: Spill,
     /// Large allocations of freed `put_slice` values, kept mapped for the next ones.
     blocks: blocks::Blocks,
@@ -246,10 +245,9 @@ fn registry_shard() -> usize {
 
 impl ObjectStore {
     pub(crate) fn new(owner: u32, limits: StoreLimits) -> Arc<ObjectStore> {
-        Arc::new(ObjectStore {
+        Arc::new_cyclic(|store| ObjectStore {
             owner,
-            serial: id::next_serial(),
-            next: CachePadded::new(AtomicU64::new(1)),
+            serial: stores::enter(store.clone()),
             registry: (0..SHARDS)
                 .map(|_| CachePadded::new(Mutex::default()))
                 .collect(),
@@ -259,18 +257,9 @@ impl ObjectStore {
             limit: limits.memory,
             used: AtomicU64::new(0),
             admission: Mutex::new(()),
-            cancellations: AtomicU64::new(0),
             spill: Spill::new(limits.spill_dir, owner, limits.spill_limit),
             blocks: blocks::Blocks::new(blocks::KEPT),
         })
-    }
-
-    /// The LRU clock: the end of the newest block of ids taken, counted in blocks (ids are
-    /// taken a block at a time, so finer ticks would tell nothing more). Reading it writes nothing
-    /// shared, so marking an object used costs no cache-line traffic between threads. 32 bits
-    /// last 2^38 ids; past that, an object read before the clock wrapped may look recent.
-    fn tick(&self) -> u32 {
-        (self.next.load(Ordering::Relaxed) / id::ID_BLOCK) as u32
     }
 
     /// Makes a cell and registers it; indexes it too if it is big enough to spill.
@@ -285,11 +274,11 @@ impl ObjectStore {
         let indexed = is_spillable(&entry);
         let cell = Arc::new(Cell::new(
             id,
-            Arc::clone(self),
+            self.serial,
             entry,
             control,
-            self.tick(),
-            indexed,
+            id::tick(),
+            (indexed, self.limit < SPILLABLE as u64),
         ));
         self.registry[registry_shard()]
             .lock()
@@ -442,7 +431,7 @@ impl ObjectStore {
             }
         }
         match victim {
-            Some((_, cell)) => cell.spill().map(|()| true),
+            Some((_, cell)) => cell.spill(self).map(|()| true),
             None => Ok(false),
         }
     }
@@ -612,6 +601,15 @@ impl ObjectStore {
 
     /// Deletes the spill folder (at shutdown).
     pub(crate) fn clear_spill(&self) {
+        self.spill.clear();
+    }
+}
+
+impl Drop for ObjectStore {
+    /// Cells may outlive their store (a ref kept after its runtime is gone); they find it
+    /// gone (`stores.rs`), so its spill folder, which nothing can read back any more, goes now.
+    fn drop(&mut self) {
+        stores::leave(self.serial);
         self.spill.clear();
     }
 }
