@@ -11,9 +11,8 @@
 //! are made, and the few paths that do find it in a table of the stores alive (`stores.rs`).
 //!
 //! The store keeps two weak directories beside the cells, off the hot path:
-//! - a registry of every cell (one list per thread, swept as it grows: each new entry checks
-//!   [`SWEEP`] old ones and removes them if dead), for the state API, `stats` and failing what
-//!   is pending at shutdown;
+//! - a registry of every cell (one list per thread, swept as it grows, see `registry.rs`), for
+//!   the state API, `stats` and failing what is pending at shutdown;
 //! - an index by id of the cells that must be findable: those a ref was serialized to (so
 //!   [`ObjectStore::lookup`] can read the ref back from bytes) and those of at least
 //!   [`SPILLABLE`] bytes (the candidates for spilling).
@@ -55,6 +54,7 @@ mod kept;
 mod loom_tests;
 mod object;
 mod producer;
+mod registry;
 mod spill;
 mod stores;
 #[cfg(test)]
@@ -63,7 +63,7 @@ mod waiter;
 
 use std::any::{Any, TypeId};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use crossbeam_utils::CachePadded;
@@ -159,42 +159,6 @@ const SHARDS: usize = 64;
 /// with their owner too).
 const SPILLABLE: usize = 1024;
 
-type Registry = CachePadded<Mutex<Sweep>>;
-
-/// How many old entries each new one checks. The list grows by one entry a push, so the sweep
-/// must move faster than that to ever lap it: at two, a list whose front holds long-lived
-/// cells (a cache of held objects) fell behind and grew without bound (about 6 bytes a task,
-/// the dead cells' memory, over tens of millions of tasks); at three it stays within about
-/// 1.2 times the most cells alive at once (the `--soak` bench's held run checks it).
-const SWEEP: usize = 3;
-
-/// One thread's registered cells, and where the sweep for dead ones stands.
-#[derive(Default)]
-struct Sweep {
-    cells: Vec<Weak<Cell>>,
-    cursor: usize,
-}
-
-impl Sweep {
-    /// Adds a cell, after checking the next [`SWEEP`] entries and dropping them if their cell
-    /// is gone: constant work per cell, and a dead cell's memory (a `Weak` keeps it) is given
-    /// back within a lap.
-    fn push(&mut self, cell: Weak<Cell>) {
-        for _ in 0..SWEEP {
-            if self.cursor >= self.cells.len() {
-                self.cursor = 0;
-                break;
-            }
-            if self.cells[self.cursor].strong_count() == 0 {
-                self.cells.swap_remove(self.cursor);
-            } else {
-                self.cursor += 1;
-            }
-        }
-        self.cells.push(cell);
-    }
-}
-
 type IndexShard = CachePadded<Mutex<FxHashMap<u64, Weak<Cell>>>>;
 
 /// The object store of one runtime.
@@ -202,9 +166,8 @@ pub(crate) struct ObjectStore {
     owner: u32,
     /// This store among all the process makes: how its cells find it (see `stores.rs`).
     serial: u32,
-    /// Every cell made, for the state API, `stats` and shutdown: one list per thread (taken
-    /// by that thread's index), swept as it grows (see [`Sweep::push`]).
-    registry: Box<[Registry]>,
+    /// Every cell made, for the state API, `stats` and shutdown (see `registry.rs`).
+    registry: registry::Registry,
     /// Cells findable by id: those a ref was serialized to (so it can be read back) and those
     /// big enough to spill. The entries are weak, so the index never keeps an object alive.
     index: Box<[IndexShard]>,
@@ -233,24 +196,12 @@ pub(crate) struct StoreLimits {
     pub(crate) spill_limit: Option<u64>,
 }
 
-/// This thread's registry list: threads are spread over the lists in the order they first
-/// make an object, so each usually has its own.
-fn registry_shard() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-    }
-    SHARD.with(|s| *s)
-}
-
 impl ObjectStore {
     pub(crate) fn new(owner: u32, limits: StoreLimits) -> Arc<ObjectStore> {
         Arc::new_cyclic(|store| ObjectStore {
             owner,
             serial: stores::enter(store.clone()),
-            registry: (0..SHARDS)
-                .map(|_| CachePadded::new(Mutex::default()))
-                .collect(),
+            registry: registry::Registry::new(),
             index: (0..SHARDS)
                 .map(|_| CachePadded::new(Mutex::default()))
                 .collect(),
@@ -280,9 +231,7 @@ impl ObjectStore {
             id::tick(),
             (indexed, self.limit < SPILLABLE as u64),
         ));
-        self.registry[registry_shard()]
-            .lock()
-            .push(Arc::downgrade(&cell));
+        self.registry.push(&cell);
         if indexed {
             self.insert_index(&cell);
         }
@@ -330,11 +279,7 @@ impl ObjectStore {
 
     /// Every live cell (strong handles taken under the lists' locks, released after).
     fn live(&self) -> Vec<Arc<Cell>> {
-        let mut out = Vec::new();
-        for list in self.registry.iter() {
-            out.extend(list.lock().cells.iter().filter_map(Weak::upgrade));
-        }
-        out
+        self.registry.live()
     }
 
     /// Gives back what an entry held: its memory, or its spill file.
@@ -569,13 +514,7 @@ impl ObjectStore {
 
     /// Number of objects held (any state).
     pub(crate) fn len(&self) -> usize {
-        self.registry
-            .iter()
-            .map(|list| {
-                let list = list.lock();
-                list.cells.iter().filter(|c| c.strong_count() > 0).count()
-            })
-            .sum()
+        self.registry.len()
     }
 
     /// Bytes of ready objects in memory; bytes and objects on disk.
