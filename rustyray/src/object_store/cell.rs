@@ -440,17 +440,18 @@ fn wake(resolved: Option<(Waiters, State)>) -> bool {
 impl Drop for Cell {
     fn drop(&mut self) {
         let slot = self.slot.get_mut();
-        let entry = std::mem::replace(&mut slot.entry, Entry::Pending(Waiters::new()));
         let indexed = slot.indexed;
-        let holds_memory = match &entry {
+        let holds_memory = match &slot.entry {
             Entry::Ready(object) => object.is_large(),
             Entry::Spilled(_) => true,
             Entry::Pending(_) | Entry::Failed(_) => false,
         };
-        // Only these need the store: a small object gives back nothing but its own memory.
+        // Only these need the store: a small object gives back nothing but its own memory,
+        // which its fields' own drops do.
         if !(indexed || holds_memory) {
             return;
         }
+        let entry = std::mem::replace(&mut slot.entry, Entry::Pending(Waiters::new()));
         let Some(store) = self.store() else {
             return; // its runtime is gone, and with it what it counted
         };

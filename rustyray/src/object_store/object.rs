@@ -117,6 +117,26 @@ impl Scalar {
         None
     }
 
+    /// The value, if it is a `T` (for a scalar `T`, one test of the variant: the type tests
+    /// fold away; `None` for any other `T`).
+    #[inline]
+    pub(super) fn get<T: 'static + Clone>(&self) -> Option<T> {
+        macro_rules! try_as {
+            ($($t:ty => $variant:ident),*) => {$(
+                if TypeId::of::<T>() == TypeId::of::<$t>() {
+                    return match self {
+                        Scalar::$variant(v) => (v as &dyn Any).downcast_ref::<T>().cloned(),
+                        _ => None,
+                    };
+                }
+            )*};
+        }
+        try_as!(() => Unit, u8 => U8, u16 => U16, u32 => U32, u64 => U64, usize => Usize, i8 => I8,
+            i16 => I16, i32 => I32, i64 => I64, isize => Isize, f32 => F32, f64 => F64,
+            bool => Bool, char => Char);
+        None
+    }
+
     pub(super) fn as_any(&self) -> &(dyn Any + Send + Sync) {
         each_scalar!(self, v => v)
     }
@@ -321,7 +341,13 @@ impl Object {
     }
 
     /// A clone of the value, or a [`Error::TypeMismatch`].
+    #[inline]
     pub(crate) fn cloned<T: Value + Clone>(&self) -> Result<T> {
+        if let Held::Inline(scalar) = &self.value {
+            if let Some(value) = scalar.get::<T>() {
+                return Ok(value);
+            }
+        }
         self.any()
             .downcast_ref::<T>()
             .cloned()

@@ -53,6 +53,12 @@ impl Sweep {
     /// is gone: constant work per cell, and a dead cell's memory (a `Weak` keeps it) is given
     /// back within a lap.
     fn push(&mut self, cell: Weak<Cell>) {
+        // The newest entries first: an object made and dropped at once (a `put` read and let
+        // go, a task's result taken) is freed here, by the next one made, while its memory is
+        // still in the cache, and the allocator hands that memory to the object after.
+        while self.cells.last().is_some_and(|last| last.strong_count() == 0) {
+            self.cells.pop();
+        }
         for _ in 0..SWEEP {
             if self.cursor >= self.cells.len() {
                 self.cursor = 0;
