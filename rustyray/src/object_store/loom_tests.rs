@@ -84,3 +84,35 @@ fn a_result_a_cancel_and_a_subscriber_at_once_agree_on_one_outcome() {
         }
     });
 }
+
+/// A scalar result read without the cell's lock while it is stored: the reader finds the
+/// object pending or reads the stored value, never the bits before it; with a cancellation
+/// racing the result, whatever it reads agrees with the outcome that took effect.
+#[test]
+fn a_scalar_read_without_the_lock_sees_pending_or_the_stored_value() {
+    crate::sync::model(3, || {
+        let store = ObjectStore::for_tests(1);
+        let cell = store.insert_pending(None);
+        let finisher = {
+            let cell = Arc::clone(&cell);
+            loom::thread::spawn(move || cell.complete(Ok(Object::new(5u64))))
+        };
+        let canceller = {
+            let cell = Arc::clone(&cell);
+            loom::thread::spawn(move || cell.cancel())
+        };
+        let early = cell.read_value::<u64>();
+        let finished = finisher.join().unwrap();
+        canceller.join().unwrap();
+        match early {
+            None => {}
+            Some(Ok(value)) => assert!(finished && value == 5, "read {value}"),
+            Some(Err(error)) => assert!(!finished, "read {error}"),
+        }
+        let late = cell.read_value::<u64>().expect("resolved");
+        assert_eq!(late.is_ok(), finished);
+        if finished {
+            assert_eq!(late.unwrap(), 5);
+        }
+    });
+}

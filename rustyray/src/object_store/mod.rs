@@ -91,7 +91,9 @@ pub(crate) use waiter::{Arrival, Countdown, Waiter, Waiters};
 
 /// What a cell holds. The rare, large variants are boxed, so a cell stays small.
 enum Entry {
-    Pending(Waiters),
+    /// Its waiters, and how to cancel the task that will produce it (none for an actor call's
+    /// result or a stream's item).
+    Pending(Waiters, Option<Arc<dyn Producer>>),
     Ready(Object),
     Failed(Box<Error>),
     Spilled(Box<Spilled>),
@@ -106,10 +108,9 @@ struct Spilled {
     _nested: Vec<Arc<dyn Any + Send + Sync>>,
 }
 
-/// What a cell holds: its entry and (while it is a pending task result) how to cancel the task.
+/// What a cell holds under its lock.
 struct Slot {
     entry: Entry,
-    control: Option<Arc<dyn Producer>>,
     /// When the object was last read (a tick of the store's clock), for LRU spilling.
     last_used: u32,
     /// Set when spilling the object failed to serialize it, so it is not picked again.
@@ -147,7 +148,7 @@ impl State {
             Entry::Ready(_) => State::Ready,
             Entry::Spilled(_) => State::Spilled,
             Entry::Failed(e) => State::Failed(e.clone()),
-            Entry::Pending(_) => State::Pending,
+            Entry::Pending(..) => State::Pending,
         }
     }
 }
@@ -215,19 +216,13 @@ impl ObjectStore {
 
     /// Makes a cell and registers it; indexes it too if it is big enough to spill.
     #[inline]
-    fn make(
-        self: &Arc<Self>,
-        id: ObjectId,
-        entry: Entry,
-        control: Option<Arc<dyn Producer>>,
-    ) -> Arc<Cell> {
+    fn make(self: &Arc<Self>, id: ObjectId, entry: Entry) -> Arc<Cell> {
         // A spillable cell is indexed from the start (its flag set before anyone shares it).
         let indexed = is_spillable(&entry);
         let cell = Arc::new(Cell::new(
             id,
             self.serial,
             entry,
-            control,
             id::tick(),
             (indexed, self.limit < SPILLABLE as u64),
         ));
@@ -290,7 +285,7 @@ impl ObjectStore {
                 self.recycle(object);
             }
             Entry::Spilled(spilled) => self.spill.remove(&spilled.file),
-            Entry::Ready(_) | Entry::Pending(_) | Entry::Failed(_) => {}
+            Entry::Ready(_) | Entry::Pending(..) | Entry::Failed(_) => {}
         }
     }
 
@@ -448,7 +443,7 @@ impl ObjectStore {
         self: &Arc<Self>,
         control: Option<Arc<dyn Producer>>,
     ) -> Arc<Cell> {
-        self.make(self.new_id(), Entry::Pending(Waiters::new()), control)
+        self.make(self.new_id(), Entry::Pending(Waiters::new(), control))
     }
 
     /// A new object that is ready now, in memory or (over the budget) on disk; fails with
@@ -464,12 +459,12 @@ impl ObjectStore {
         object: Object,
     ) -> Result<Arc<Cell>> {
         let entry = self.admit_or_spill(id, object)?;
-        Ok(self.make(id, entry, None))
+        Ok(self.make(id, entry))
     }
 
     /// A new object that failed already (for example, an infeasible task's result).
     pub(crate) fn insert_failed(self: &Arc<Self>, error: Error) -> Arc<Cell> {
-        self.make(self.new_id(), Entry::Failed(Box::new(error)), None)
+        self.make(self.new_id(), Entry::Failed(Box::new(error)))
     }
 
     /// Fails every pending object with `error` (at shutdown), waking all waiters.
@@ -487,12 +482,12 @@ impl ObjectStore {
         for cell in &live {
             let slot = cell.slot.lock();
             let (state, size, pinned) = match &slot.entry {
-                Entry::Pending(_) => (ObjectState::Pending, None, false),
+                Entry::Pending(..) => (ObjectState::Pending, None, false),
                 Entry::Ready(o) => (ObjectState::Ready, Some(o.size() as u64), o.holders() > 1),
                 Entry::Spilled(s) => (ObjectState::Spilled, Some(s.file.len), false),
                 Entry::Failed(_) => (ObjectState::Failed, None, false),
             };
-            if let (Entry::Pending(_), Some(control)) = (&slot.entry, &slot.control) {
+            if let Entry::Pending(_, Some(control)) = &slot.entry {
                 tasks.push((cell.id(), Arc::clone(control)));
             }
             objects.push(ObjectInfo {

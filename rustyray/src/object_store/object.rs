@@ -117,6 +117,106 @@ impl Scalar {
         None
     }
 
+    /// Which variant it is: its position in [`Scalar`].
+    #[inline]
+    pub(super) fn kind(&self) -> u8 {
+        match self {
+            Scalar::Unit(_) => 0,
+            Scalar::U8(_) => 1,
+            Scalar::U16(_) => 2,
+            Scalar::U32(_) => 3,
+            Scalar::U64(_) => 4,
+            Scalar::Usize(_) => 5,
+            Scalar::I8(_) => 6,
+            Scalar::I16(_) => 7,
+            Scalar::I32(_) => 8,
+            Scalar::I64(_) => 9,
+            Scalar::Isize(_) => 10,
+            Scalar::F32(_) => 11,
+            Scalar::F64(_) => 12,
+            Scalar::Bool(_) => 13,
+            Scalar::Char(_) => 14,
+        }
+    }
+
+    /// The [`kind`](Self::kind) of the scalars of type `T`, if `T` is one (folds to a
+    /// constant).
+    #[inline]
+    pub(super) fn kind_of<T: 'static>() -> Option<u8> {
+        let mut kind = 0;
+        macro_rules! try_as {
+            ($($t:ty),*) => {$(
+                if TypeId::of::<T>() == TypeId::of::<$t>() {
+                    return Some(kind);
+                }
+                kind += 1;
+            )*};
+        }
+        try_as!(
+            (),
+            u8,
+            u16,
+            u32,
+            u64,
+            usize,
+            i8,
+            i16,
+            i32,
+            i64,
+            isize,
+            f32,
+            f64,
+            bool,
+            char
+        );
+        let _ = kind;
+        None
+    }
+
+    /// The value's bits, as [`from_bits`](Self::from_bits) reads them back.
+    #[inline]
+    pub(super) fn to_bits(self) -> u64 {
+        match self {
+            Scalar::Unit(()) => 0,
+            Scalar::U8(v) => v.into(),
+            Scalar::U16(v) => v.into(),
+            Scalar::U32(v) => v.into(),
+            Scalar::U64(v) => v,
+            Scalar::Usize(v) => v as u64,
+            Scalar::I8(v) => v as u64,
+            Scalar::I16(v) => v as u64,
+            Scalar::I32(v) => v as u64,
+            Scalar::I64(v) => v as u64,
+            Scalar::Isize(v) => v as u64,
+            Scalar::F32(v) => v.to_bits().into(),
+            Scalar::F64(v) => v.to_bits(),
+            Scalar::Bool(v) => v.into(),
+            Scalar::Char(v) => u32::from(v).into(),
+        }
+    }
+
+    /// The scalar of kind `kind` whose [`to_bits`](Self::to_bits) were `bits`.
+    #[inline]
+    pub(super) fn from_bits(kind: u8, bits: u64) -> Scalar {
+        match kind {
+            0 => Scalar::Unit(()),
+            1 => Scalar::U8(bits as u8),
+            2 => Scalar::U16(bits as u16),
+            3 => Scalar::U32(bits as u32),
+            4 => Scalar::U64(bits),
+            5 => Scalar::Usize(bits as usize),
+            6 => Scalar::I8(bits as i8),
+            7 => Scalar::I16(bits as i16),
+            8 => Scalar::I32(bits as i32),
+            9 => Scalar::I64(bits as i64),
+            10 => Scalar::Isize(bits as isize),
+            11 => Scalar::F32(f32::from_bits(bits as u32)),
+            12 => Scalar::F64(f64::from_bits(bits)),
+            13 => Scalar::Bool(bits != 0),
+            _ => Scalar::Char(char::from_u32(bits as u32).unwrap_or_default()),
+        }
+    }
+
     /// The value, if it is a `T` (for a scalar `T`, one test of the variant: the type tests
     /// fold away; `None` for any other `T`).
     #[inline]
@@ -264,6 +364,15 @@ impl Object {
                 },
                 of: TypeOf::<T>::OF,
             },
+        }
+    }
+
+    /// The value, if it is held inline.
+    #[inline]
+    pub(super) fn scalar(&self) -> Option<Scalar> {
+        match self.value {
+            Held::Inline(scalar) => Some(scalar),
+            Held::Shared { .. } => None,
         }
     }
 

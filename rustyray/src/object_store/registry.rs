@@ -56,7 +56,11 @@ impl Sweep {
         // The newest entries first: an object made and dropped at once (a `put` read and let
         // go, a task's result taken) is freed here, by the next one made, while its memory is
         // still in the cache, and the allocator hands that memory to the object after.
-        while self.cells.last().is_some_and(|last| last.strong_count() == 0) {
+        while self
+            .cells
+            .last()
+            .is_some_and(|last| last.strong_count() == 0)
+        {
             self.cells.pop();
         }
         for _ in 0..SWEEP {

@@ -278,3 +278,57 @@ fn objects_of_another_owner_are_not_found_by_id() {
     assert!(store.lookup(cell.id()).is_some());
     assert!(store.lookup(ObjectId::new(2, cell.id().seq())).is_none());
 }
+
+#[test]
+fn every_scalar_kind_goes_through_its_bits_and_back() {
+    fn check<T: Value + Clone + PartialEq + fmt::Debug>(value: T) {
+        let scalar = Scalar::of(&value).expect("a scalar");
+        assert_eq!(Scalar::kind_of::<T>(), Some(scalar.kind()));
+        let back = Scalar::from_bits(scalar.kind(), scalar.to_bits());
+        assert_eq!(back.get::<T>(), Some(value));
+        assert_eq!(back.get::<String>(), None);
+    }
+    check(());
+    check(u8::MAX);
+    check(u16::MAX - 1);
+    check(u32::MAX - 2);
+    check(u64::MAX - 3);
+    check(usize::MAX - 4);
+    check(i8::MIN);
+    check(i16::MIN + 1);
+    check(i32::MIN + 2);
+    check(i64::MIN + 3);
+    check(isize::MIN + 4);
+    check(-1.5f32);
+    check(f64::MIN_POSITIVE);
+    check(true);
+    check(false);
+    check('é');
+    assert_eq!(Scalar::kind_of::<String>(), None);
+    assert_eq!(Scalar::kind_of::<(u8, u8)>(), None);
+}
+
+#[test]
+fn a_scalar_is_read_as_stored_and_not_after_its_value_moved_out() {
+    let store = ObjectStore::for_tests(1);
+    let put = store.insert_ready(Object::new(-7i32)).unwrap();
+    assert_eq!(put.read_value::<i32>().unwrap(), Ok(-7));
+    assert!(matches!(
+        put.read_value::<u32>(),
+        Some(Err(Error::TypeMismatch { .. }))
+    ));
+    let result = store.insert_pending(None);
+    assert!(result.read_value::<f64>().is_none(), "pending");
+    assert!(result.complete(Ok(Object::new(2.5f64))));
+    assert_eq!(result.read_value::<f64>().unwrap(), Ok(2.5));
+    // A scalar is copied, never moved out, so it stays readable.
+    assert_eq!(result.take_last_value::<f64>(), None);
+    assert_eq!(result.read_value::<f64>().unwrap(), Ok(2.5));
+    // A shared value moved out is no longer read.
+    let shared = store.insert_ready(Object::new(vec![1u8, 2])).unwrap();
+    assert_eq!(shared.take_last_value::<Vec<u8>>(), Some(vec![1, 2]));
+    assert!(matches!(
+        shared.read_value::<Vec<u8>>(),
+        Some(Err(Error::ObjectLost { .. }))
+    ));
+}
