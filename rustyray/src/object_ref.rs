@@ -42,40 +42,30 @@ use crate::scheduler::BlockedGuard;
 /// assert_eq!(rustyray::get(&copy).unwrap(), "hello");
 /// ```
 pub struct ObjectRef<T> {
-    place: Place,
+    /// Its object's cell, whose id is the ref's. A ref read back from bytes after its object
+    /// was freed (or in another runtime) holds a detached cell of that id instead
+    /// ([`Cell::detached`]), and using the ref reports the object as not found. Such refs are
+    /// rare, so a ref is one word: a program holding a million refs holds 8 MB of them.
+    cell: Arc<Cell>,
     _type: PhantomData<fn() -> T>,
 }
 
-/// Where a ref's object is: its cell, whose id is the ref's; or, for a ref read back from
-/// bytes after its object was freed (or in another runtime), only the id, and using the ref
-/// reports the object as not found. Such refs are rare, so their id is boxed and a ref is two
-/// words: a program holding a million refs holds 16 MB of them, not 24.
-#[derive(Clone)]
-enum Place {
-    Cell(Arc<Cell>),
-    Gone(Box<ObjectId>),
-}
-
 #[cfg(not(rustyray_loom))]
-const _: () = assert!(std::mem::size_of::<ObjectRef<()>>() == 16);
+const _: () = assert!(std::mem::size_of::<ObjectRef<()>>() == 8);
 
 impl<T> ObjectRef<T> {
     /// A ref to a new object (the cell the store just made).
     pub(crate) fn from_new_cell(cell: Arc<Cell>) -> ObjectRef<T> {
         ObjectRef {
-            place: Place::Cell(cell),
+            cell,
             _type: PhantomData,
         }
     }
 
     /// A ref to the object `cell` holds, or to the gone object `id`.
     fn at(cell: Option<Arc<Cell>>, id: ObjectId) -> ObjectRef<T> {
-        let place = match cell {
-            Some(cell) => Place::Cell(cell),
-            None => Place::Gone(Box::new(id)),
-        };
         ObjectRef {
-            place,
+            cell: cell.unwrap_or_else(|| Arc::new(Cell::detached(id))),
             _type: PhantomData,
         }
     }
@@ -90,34 +80,28 @@ impl<T> ObjectRef<T> {
 
     /// The object's id.
     pub fn id(&self) -> ObjectId {
-        match &self.place {
-            Place::Cell(cell) => cell.id(),
-            Place::Gone(id) => **id,
-        }
+        self.cell.id()
     }
 
     /// The same ref with its type forgotten (a gathered argument keeps its refs this way).
     pub(crate) fn erased(self) -> ObjectRef<()> {
         ObjectRef {
-            place: self.place,
+            cell: self.cell,
             _type: PhantomData,
         }
     }
 
     /// The object's cell, or the id of an object that is gone (the id is read only then).
     pub(crate) fn cell_or_id(&self) -> std::result::Result<&Arc<Cell>, ObjectId> {
-        match &self.place {
-            Place::Cell(cell) => Ok(cell),
-            Place::Gone(id) => Err(**id),
+        match self.cell() {
+            Some(cell) => Ok(cell),
+            None => Err(self.cell.id()),
         }
     }
 
     /// The object's cell, if it exists (in any runtime).
     pub(crate) fn cell(&self) -> Option<&Arc<Cell>> {
-        match &self.place {
-            Place::Cell(cell) => Some(cell),
-            Place::Gone(_) => None,
-        }
+        Some(&self.cell).filter(|cell| !cell.is_detached())
     }
 
     /// The object's cell if it belongs to `runtime`: a ref is valid only in the runtime that
@@ -140,7 +124,7 @@ impl<T> ObjectRef<T> {
 impl<T> Clone for ObjectRef<T> {
     fn clone(&self) -> Self {
         ObjectRef {
-            place: self.place.clone(),
+            cell: Arc::clone(&self.cell),
             _type: PhantomData,
         }
     }

@@ -88,6 +88,20 @@ impl Cell {
         }
     }
 
+    /// A cell of no store standing for the gone object `id`, held by a ref read back from
+    /// bytes after its object was freed (or made by another runtime): reading it reports the
+    /// object as not found, and [`ObjectRef`](crate::ObjectRef) treats it as no cell at all.
+    pub(crate) fn detached(id: ObjectId) -> Cell {
+        let entry = Entry::Failed(Box::new(super::missing(id)));
+        Cell::new(id, stores::NONE, entry, 0, (false, false))
+    }
+
+    /// Whether it is a [`detached`](Self::detached) cell.
+    #[inline]
+    pub(crate) fn is_detached(&self) -> bool {
+        self.serial == stores::NONE
+    }
+
     /// The object's store, if it still exists (its runtime shut down otherwise).
     fn store(&self) -> Option<Arc<ObjectStore>> {
         stores::find(self.serial)

@@ -27,7 +27,10 @@ static STORES: LazyLock<RwLock<FxHashMap<u32, Weak<ObjectStore>>>> = LazyLock::n
 
 /// The serial of the next store made. Serials are never reused within a process (4 billion
 /// stores would wrap it; a runtime is made once or a few times).
-static SERIALS: AtomicU32 = AtomicU32::new(1);
+static SERIALS: AtomicU32 = AtomicU32::new(NONE + 1);
+
+/// The serial no store has: a detached cell's (`Cell::detached`).
+pub(crate) const NONE: u32 = 0;
 
 /// How many cancellations happened in this process, so that a call about to run can skip
 /// the "was it cancelled?" look when none ever did.
@@ -35,7 +38,12 @@ static CANCELLATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Enters a store being made (`Arc::new_cyclic` gives its weak handle) and returns its serial.
 pub(super) fn enter(store: Weak<ObjectStore>) -> u32 {
-    let serial = SERIALS.fetch_add(1, Ordering::Relaxed);
+    let serial = loop {
+        let serial = SERIALS.fetch_add(1, Ordering::Relaxed);
+        if serial != NONE {
+            break serial; // skipped only if the serials ever wrap
+        }
+    };
     STORES.write().insert(serial, store);
     serial
 }
