@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::{Arrival, ObjectStore, State, Waiter};
+use super::{Arrival, Cell, ObjectStore, State, Waiter};
 use crate::error::Error;
 use crate::object_store::Object;
 use crate::sync::atomic::{AtomicUsize, Ordering};
@@ -30,19 +30,31 @@ impl Arrival for Told {
     }
 }
 
+/// Two threads racing on `cell`: one storing the result 5, one cancelling the task; each
+/// tells whether it took effect.
+fn store_and_cancel(
+    cell: &Arc<Cell>,
+) -> (
+    loom::thread::JoinHandle<bool>,
+    loom::thread::JoinHandle<bool>,
+) {
+    let finisher = {
+        let cell = Arc::clone(cell);
+        loom::thread::spawn(move || cell.complete(Ok(Object::new(5u64))))
+    };
+    let canceller = {
+        let cell = Arc::clone(cell);
+        loom::thread::spawn(move || cell.cancel())
+    };
+    (finisher, canceller)
+}
+
 #[test]
 fn a_result_a_cancel_and_a_subscriber_at_once_agree_on_one_outcome() {
     crate::sync::model(3, || {
         let store = ObjectStore::for_tests(1);
         let cell = store.insert_pending(None);
-        let finisher = {
-            let cell = Arc::clone(&cell);
-            loom::thread::spawn(move || cell.complete(Ok(Object::new(5u64))))
-        };
-        let canceller = {
-            let cell = Arc::clone(&cell);
-            loom::thread::spawn(move || cell.cancel())
-        };
+        let (finisher, canceller) = store_and_cancel(&cell);
         let told = Arc::new(Told::default());
         let at_once = cell.subscribe(Waiter::new(Arc::clone(&told) as _));
         let finished = finisher.join().unwrap();
@@ -93,14 +105,7 @@ fn a_scalar_read_without_the_lock_sees_pending_or_the_stored_value() {
     crate::sync::model(3, || {
         let store = ObjectStore::for_tests(1);
         let cell = store.insert_pending(None);
-        let finisher = {
-            let cell = Arc::clone(&cell);
-            loom::thread::spawn(move || cell.complete(Ok(Object::new(5u64))))
-        };
-        let canceller = {
-            let cell = Arc::clone(&cell);
-            loom::thread::spawn(move || cell.cancel())
-        };
+        let (finisher, canceller) = store_and_cancel(&cell);
         let early = cell.read_value::<u64>();
         let finished = finisher.join().unwrap();
         canceller.join().unwrap();
