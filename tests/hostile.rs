@@ -102,6 +102,20 @@ fn encoded_arguments_with_bytes_left_over_are_refused() {
     }
 }
 
+#[test]
+fn ref_bytes_with_the_largest_ids_keep_them_and_are_not_found() {
+    let rt = common::runtime(1);
+    let _in = rt.enter();
+    // A ref's bytes: the writing process's nonce, the runtime and the sequence number.
+    for (nonce, owner, seq) in [(0u64, 1u32, u64::MAX), (7, u32::MAX, (1 << 56) + 3)] {
+        let bytes = postcard::to_stdvec(&(nonce, owner, seq)).unwrap();
+        let r: ObjectRef<u64> = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!((r.id().owner(), r.id().seq()), (owner, seq));
+        assert_eq!(r.clone(), r);
+        assert!(matches!(rustyray::get(&r), Err(Error::NotFound { .. })));
+    }
+}
+
 /// The role a child process of [`ref_bytes_of_another_process_are_not_found`] plays.
 const ROLE: &str = "RUSTYRAY_TEST_REF_ROLE";
 const FILE: &str = "RUSTYRAY_TEST_REF_FILE";

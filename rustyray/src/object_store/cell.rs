@@ -71,7 +71,6 @@ impl Cell {
         tick: u32,
         (indexed, tiny_budget): (bool, bool),
     ) -> Cell {
-        debug_assert!(id.seq() <= SEQ_MASK);
         let (published, bits) = published(&entry);
         Cell {
             seq_published: AtomicU64::new(id.seq() | published),
@@ -91,9 +90,16 @@ impl Cell {
     /// A cell of no store standing for the gone object `id`, held by a ref read back from
     /// bytes after its object was freed (or made by another runtime): reading it reports the
     /// object as not found, and [`ObjectRef`](crate::ObjectRef) treats it as no cell at all.
+    ///
+    /// Its id came from bytes, so its sequence number may take all 64 bits: it is kept whole in
+    /// the word a published scalar would use, which a detached cell never publishes.
     pub(crate) fn detached(id: ObjectId) -> Cell {
         let entry = Entry::Failed(Box::new(super::missing(id)));
-        Cell::new(id, stores::NONE, entry, 0, (false, false))
+        let cell = Cell::new(id, stores::NONE, entry, 0, (false, false));
+        cell.seq_published
+            .store(id.seq() & SEQ_MASK, Ordering::Relaxed);
+        cell.scalar.store(id.seq(), Ordering::Relaxed);
+        cell
     }
 
     /// Whether it is a [`detached`](Self::detached) cell.
@@ -121,6 +127,9 @@ impl Cell {
 
     /// The object's id.
     pub(crate) fn id(&self) -> ObjectId {
+        if self.is_detached() {
+            return ObjectId::new(self.owner, self.scalar.load(Ordering::Relaxed));
+        }
         ObjectId::new(self.owner, self.seq())
     }
 
