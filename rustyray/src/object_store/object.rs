@@ -99,122 +99,143 @@ macro_rules! each_scalar {
     };
 }
 
+/// Runs `$m!` with every scalar's variant and type, in [`Scalar`]'s order: the one list the
+/// type tests below are made from.
+macro_rules! with_scalar_types {
+    ($m:ident) => {
+        $m!(Unit: (), U8: u8, U16: u16, U32: u32, U64: u64, Usize: usize, I8: i8, I16: i16,
+            I32: i32, I64: i64, Isize: isize, F32: f32, F64: f64, Bool: bool, Char: char)
+    };
+}
+
+/// A scalar's value as the 64 bits a cell publishes (`cell.rs`), and back.
+trait Bits: Copy {
+    fn to_bits(self) -> u64;
+    fn from_bits(bits: u64) -> Self;
+}
+
+macro_rules! integer_bits {
+    ($($t:ty),*) => {$(
+        impl Bits for $t {
+            fn to_bits(self) -> u64 {
+                self as u64
+            }
+            fn from_bits(bits: u64) -> Self {
+                bits as $t
+            }
+        }
+    )*};
+}
+integer_bits!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
+impl Bits for () {
+    fn to_bits(self) -> u64 {
+        0
+    }
+    fn from_bits(_: u64) -> Self {}
+}
+
+impl Bits for f32 {
+    fn to_bits(self) -> u64 {
+        f32::to_bits(self).into()
+    }
+    fn from_bits(bits: u64) -> Self {
+        f32::from_bits(bits as u32)
+    }
+}
+
+impl Bits for f64 {
+    fn to_bits(self) -> u64 {
+        f64::to_bits(self)
+    }
+    fn from_bits(bits: u64) -> Self {
+        f64::from_bits(bits)
+    }
+}
+
+impl Bits for bool {
+    fn to_bits(self) -> u64 {
+        self.into()
+    }
+    fn from_bits(bits: u64) -> Self {
+        bits != 0
+    }
+}
+
+impl Bits for char {
+    fn to_bits(self) -> u64 {
+        u32::from(self).into()
+    }
+    fn from_bits(bits: u64) -> Self {
+        char::from_u32(bits as u32).unwrap_or_default()
+    }
+}
+
 impl Scalar {
     /// `value` as a scalar, if its type is one (the type tests fold away for every `T`).
     #[inline]
     pub(super) fn of<T: 'static>(value: &T) -> Option<Scalar> {
         let any = value as &dyn Any;
         macro_rules! try_as {
-            ($($t:ty => $variant:ident),*) => {$(
+            ($($variant:ident: $t:ty),*) => {$(
                 if TypeId::of::<T>() == TypeId::of::<$t>() {
                     return any.downcast_ref::<$t>().copied().map(Scalar::$variant);
                 }
             )*};
         }
-        try_as!(() => Unit, u8 => U8, u16 => U16, u32 => U32, u64 => U64, usize => Usize, i8 => I8,
-            i16 => I16, i32 => I32, i64 => I64, isize => Isize, f32 => F32, f64 => F64,
-            bool => Bool, char => Char);
+        with_scalar_types!(try_as);
         None
     }
 
-    /// Which variant it is: its position in [`Scalar`].
-    #[inline]
-    pub(super) fn kind(&self) -> u8 {
-        match self {
-            Scalar::Unit(_) => 0,
-            Scalar::U8(_) => 1,
-            Scalar::U16(_) => 2,
-            Scalar::U32(_) => 3,
-            Scalar::U64(_) => 4,
-            Scalar::Usize(_) => 5,
-            Scalar::I8(_) => 6,
-            Scalar::I16(_) => 7,
-            Scalar::I32(_) => 8,
-            Scalar::I64(_) => 9,
-            Scalar::Isize(_) => 10,
-            Scalar::F32(_) => 11,
-            Scalar::F64(_) => 12,
-            Scalar::Bool(_) => 13,
-            Scalar::Char(_) => 14,
-        }
-    }
-
-    /// The [`kind`](Self::kind) of the scalars of type `T`, if `T` is one (folds to a
-    /// constant).
+    /// The [`kind`](Self::kind) of the scalars of type `T` (their variant's position), if `T`
+    /// is one (folds to a constant).
     #[inline]
     pub(super) fn kind_of<T: 'static>() -> Option<u8> {
         let mut kind = 0;
         macro_rules! try_as {
-            ($($t:ty),*) => {$(
+            ($($variant:ident: $t:ty),*) => {$(
                 if TypeId::of::<T>() == TypeId::of::<$t>() {
                     return Some(kind);
                 }
                 kind += 1;
             )*};
         }
-        try_as!(
-            (),
-            u8,
-            u16,
-            u32,
-            u64,
-            usize,
-            i8,
-            i16,
-            i32,
-            i64,
-            isize,
-            f32,
-            f64,
-            bool,
-            char
-        );
+        with_scalar_types!(try_as);
         let _ = kind;
         None
+    }
+
+    /// Which variant it is: its position in [`Scalar`].
+    #[inline]
+    pub(super) fn kind(&self) -> u8 {
+        fn kind_of_value<V: 'static>(_: &V) -> u8 {
+            Scalar::kind_of::<V>().unwrap_or(u8::MAX) // every variant holds a scalar type
+        }
+        each_scalar!(self, v => kind_of_value(v))
     }
 
     /// The value's bits, as [`from_bits`](Self::from_bits) reads them back.
     #[inline]
     pub(super) fn to_bits(self) -> u64 {
-        match self {
-            Scalar::Unit(()) => 0,
-            Scalar::U8(v) => v.into(),
-            Scalar::U16(v) => v.into(),
-            Scalar::U32(v) => v.into(),
-            Scalar::U64(v) => v,
-            Scalar::Usize(v) => v as u64,
-            Scalar::I8(v) => v as u64,
-            Scalar::I16(v) => v as u64,
-            Scalar::I32(v) => v as u64,
-            Scalar::I64(v) => v as u64,
-            Scalar::Isize(v) => v as u64,
-            Scalar::F32(v) => v.to_bits().into(),
-            Scalar::F64(v) => v.to_bits(),
-            Scalar::Bool(v) => v.into(),
-            Scalar::Char(v) => u32::from(v).into(),
-        }
+        each_scalar!(self, v => Bits::to_bits(v))
     }
 
-    /// The scalar of kind `kind` whose [`to_bits`](Self::to_bits) were `bits`.
+    /// The scalar of kind `kind` whose [`to_bits`](Self::to_bits) were `bits` (`()` for a
+    /// kind that is none).
     #[inline]
     pub(super) fn from_bits(kind: u8, bits: u64) -> Scalar {
-        match kind {
-            0 => Scalar::Unit(()),
-            1 => Scalar::U8(bits as u8),
-            2 => Scalar::U16(bits as u16),
-            3 => Scalar::U32(bits as u32),
-            4 => Scalar::U64(bits),
-            5 => Scalar::Usize(bits as usize),
-            6 => Scalar::I8(bits as i8),
-            7 => Scalar::I16(bits as i16),
-            8 => Scalar::I32(bits as i32),
-            9 => Scalar::I64(bits as i64),
-            10 => Scalar::Isize(bits as isize),
-            11 => Scalar::F32(f32::from_bits(bits as u32)),
-            12 => Scalar::F64(f64::from_bits(bits)),
-            13 => Scalar::Bool(bits != 0),
-            _ => Scalar::Char(char::from_u32(bits as u32).unwrap_or_default()),
+        let mut at = 0;
+        macro_rules! try_as {
+            ($($variant:ident: $t:ty),*) => {$(
+                if kind == at {
+                    return Scalar::$variant(<$t as Bits>::from_bits(bits));
+                }
+                at += 1;
+            )*};
         }
+        with_scalar_types!(try_as);
+        let _ = at;
+        Scalar::Unit(())
     }
 
     /// The value, if it is a `T` (for a scalar `T`, one test of the variant: the type tests
@@ -222,7 +243,7 @@ impl Scalar {
     #[inline]
     pub(super) fn get<T: 'static + Clone>(&self) -> Option<T> {
         macro_rules! try_as {
-            ($($t:ty => $variant:ident),*) => {$(
+            ($($variant:ident: $t:ty),*) => {$(
                 if TypeId::of::<T>() == TypeId::of::<$t>() {
                     return match self {
                         Scalar::$variant(v) => (v as &dyn Any).downcast_ref::<T>().cloned(),
@@ -231,9 +252,7 @@ impl Scalar {
                 }
             )*};
         }
-        try_as!(() => Unit, u8 => U8, u16 => U16, u32 => U32, u64 => U64, usize => Usize, i8 => I8,
-            i16 => I16, i32 => I32, i64 => I64, isize => Isize, f32 => F32, f64 => F64,
-            bool => Bool, char => Char);
+        with_scalar_types!(try_as);
         None
     }
 
