@@ -71,6 +71,7 @@ impl Cell {
         tick: u32,
         (indexed, tiny_budget): (bool, bool),
     ) -> Cell {
+        debug_assert!(id.seq() <= SEQ_MASK, "2^56 objects made in one process");
         let (published, bits) = published(&entry);
         Cell {
             seq_published: AtomicU64::new(id.seq() | published),
@@ -94,12 +95,19 @@ impl Cell {
     /// Its id came from bytes, so its sequence number may take all 64 bits: it is kept whole in
     /// the word a published scalar would use, which a detached cell never publishes.
     pub(crate) fn detached(id: ObjectId) -> Cell {
-        let entry = Entry::Failed(Box::new(super::missing(id)));
-        let cell = Cell::new(id, stores::NONE, entry, 0, (false, false));
-        cell.seq_published
-            .store(id.seq() & SEQ_MASK, Ordering::Relaxed);
-        cell.scalar.store(id.seq(), Ordering::Relaxed);
-        cell
+        Cell {
+            seq_published: AtomicU64::new(id.seq() & SEQ_MASK),
+            scalar: AtomicU64::new(id.seq()),
+            owner: id.owner(),
+            serial: stores::NONE,
+            slot: Mutex::new(Slot {
+                entry: Entry::Failed(Box::new(super::missing(id))),
+                last_used: 0,
+                unspillable: false,
+                indexed: false,
+                tiny_budget: false,
+            }),
+        }
     }
 
     /// Whether it is a [`detached`](Self::detached) cell.
@@ -388,10 +396,9 @@ impl Cell {
         let size = object.is_large().then(|| object.size());
         match object.into_value::<T>() {
             Ok(value) => {
-                // Only a shared value moves, and only a scalar is published; were one both,
-                // reads would go through the lock from now on.
-                let seq = self.seq_published.load(Ordering::Relaxed) & SEQ_MASK;
-                self.seq_published.store(seq, Ordering::Release);
+                // Only a shared value moves, and only a scalar is published: no read without
+                // the lock can see the value that just moved out.
+                debug_assert_eq!(self.seq_published.load(Ordering::Relaxed) >> SEQ_BITS, 0);
                 drop(slot);
                 if let Some(size) = size {
                     if let Some(store) = self.store() {

@@ -217,8 +217,6 @@ impl ObjectStore {
     /// Makes a cell and registers it; indexes it too if it is big enough to spill.
     #[inline]
     fn make(self: &Arc<Self>, id: ObjectId, entry: Entry) -> Arc<Cell> {
-        // The cell keeps the top byte of the sequence number's word for a published scalar.
-        debug_assert!(id.seq() < 1 << 56, "2^56 objects made in one process");
         // A spillable cell is indexed from the start (its flag set before anyone shares it).
         let indexed = is_spillable(&entry);
         let cell = Arc::new(Cell::new(
@@ -454,7 +452,7 @@ impl ObjectStore {
         self.insert_ready_as(self.new_id(), object)
     }
 
-    /// A new ready object under an id taken earlier with [`reserve_id`](Self::reserve_id).
+    /// A new ready object under an id taken earlier with [`reserve_ids`](Self::reserve_ids).
     pub(crate) fn insert_ready_as(
         self: &Arc<Self>,
         id: ObjectId,

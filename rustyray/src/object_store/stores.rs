@@ -1,4 +1,4 @@
-//! The stores alive in this process, by serial, and the clocks they share.
+//! The stores alive in this process, by serial, and the count of cancellations they share.
 //!
 //! A cell names its store by serial instead of holding an `Arc` of it. Holding one cost two
 //! atomic read-modify-writes per object (one when the cell was made, one when it was freed) on
@@ -10,8 +10,8 @@
 //! read lock, and get nothing once the store is gone: its runtime shut down, its spill folder
 //! went with it (see `Drop for ObjectStore`), and whatever it counted no longer matters.
 //!
-//! The LRU clock and the count of cancellations are the process's, not each store's, so that
-//! reading them needs no store either.
+//! The count of cancellations is the process's, not each store's, so that reading it needs no
+//! store either (as is the LRU clock, `id::tick`).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Weak};
@@ -30,7 +30,7 @@ static STORES: LazyLock<RwLock<FxHashMap<u32, Weak<ObjectStore>>>> = LazyLock::n
 static SERIALS: AtomicU32 = AtomicU32::new(NONE + 1);
 
 /// The serial no store has: a detached cell's (`Cell::detached`).
-pub(crate) const NONE: u32 = 0;
+pub(super) const NONE: u32 = 0;
 
 /// How many cancellations happened in this process, so that a call about to run can skip
 /// the "was it cancelled?" look when none ever did.
