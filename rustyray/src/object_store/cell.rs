@@ -61,16 +61,9 @@ const SEQ_BITS: u32 = 56;
 const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
 
 impl Cell {
-    /// A cell of store `serial`; `flags` are whether it is indexed and whether its store's
-    /// budget is under [`SPILLABLE`](super::SPILLABLE) bytes.
+    /// A cell of store `serial`, in its index if `indexed`.
     #[inline]
-    pub(super) fn new(
-        id: ObjectId,
-        serial: u32,
-        entry: Entry,
-        tick: u32,
-        (indexed, tiny_budget): (bool, bool),
-    ) -> Cell {
+    pub(super) fn new(id: ObjectId, serial: u32, entry: Entry, tick: u32, indexed: bool) -> Cell {
         debug_assert!(id.seq() <= SEQ_MASK, "2^56 objects made in one process");
         let (published, bits) = published(&entry);
         Cell {
@@ -83,7 +76,6 @@ impl Cell {
                 last_used: tick,
                 unspillable: false,
                 indexed,
-                tiny_budget,
             }),
         }
     }
@@ -105,7 +97,6 @@ impl Cell {
                 last_used: 0,
                 unspillable: false,
                 indexed: false,
-                tiny_budget: false,
             }),
         }
     }
@@ -203,14 +194,14 @@ impl Cell {
     /// Stores the outcome if the object is still pending, and returns its waiters with the
     /// state to run them with.
     ///
-    /// A small value (or an error) is stored under the one lock taken here: it is neither
-    /// counted against the budget nor spilled, so it needs nothing of the store.
+    /// A small value (or an error) is neither counted against the budget nor spilled, so it
+    /// needs nothing of the store.
     fn resolve(self: &Arc<Self>, outcome: Result<Object>) -> Option<(Waiters, State)> {
         let unused = {
             let mut slot = self.slot.lock();
             let entry = match outcome {
                 Err(error) => Entry::Failed(Box::new(error)),
-                Ok(object) if !object.is_large() && !slot.tiny_budget => Entry::Ready(object),
+                Ok(object) if !object.is_large() => Entry::Ready(object),
                 Ok(object) => {
                     drop(slot);
                     return self.resolve_counted(object);

@@ -117,9 +117,6 @@ struct Slot {
     unspillable: bool,
     /// Whether the store's index has it (see [`ObjectStore::lookup`]).
     indexed: bool,
-    /// Whether its store's budget is under [`SPILLABLE`] bytes, so that even a small result
-    /// is measured against it (see [`ObjectStore::admits_uncounted`]).
-    tiny_budget: bool,
 }
 
 /// What a lookup found.
@@ -219,13 +216,7 @@ impl ObjectStore {
     fn make(self: &Arc<Self>, id: ObjectId, entry: Entry) -> Arc<Cell> {
         // A spillable cell is indexed from the start (its flag set before anyone shares it).
         let indexed = is_spillable(&entry);
-        let cell = Arc::new(Cell::new(
-            id,
-            self.serial,
-            entry,
-            id::tick(),
-            (indexed, self.limit < SPILLABLE as u64),
-        ));
+        let cell = Arc::new(Cell::new(id, self.serial, entry, id::tick(), indexed));
         self.registry.push(&cell);
         if indexed {
             self.insert_index(&cell);
@@ -380,24 +371,18 @@ impl ObjectStore {
     /// disk; [`Error::ObjectStoreFull`] if neither can take it.
     #[inline]
     fn admit_or_spill(&self, id: ObjectId, object: Object) -> Result<Entry> {
-        if self.admits_uncounted(&object) {
+        if !object.is_large() {
             return Ok(Entry::Ready(object)); // not counted: see `charge`
         }
         self.admit_or_spill_counted(id, object)
     }
 
-    /// Whether `object` is stored without counting against the budget, so storing it cannot
-    /// fail: a small object fits any budget of at least `SPILLABLE` bytes without being measured.
-    #[inline]
-    pub(crate) fn admits_uncounted(&self, object: &Object) -> bool {
-        !object.is_large() && (self.limit >= SPILLABLE as u64 || object.size() as u64 <= self.limit)
-    }
-
-    /// [`admits_uncounted`](Self::admits_uncounted) of an object of `size` bytes (as
-    /// [`Object::size_of`] gives it), before it is made.
+    /// Whether an object of `size` bytes (as [`Object::size_of`] gives it) is stored without
+    /// counting against the budget, so storing it cannot fail: a small object is never
+    /// counted, whatever the budget (as `Config::object_store_memory` documents).
     #[inline]
     pub(crate) fn admits_uncounted_size(&self, size: usize) -> bool {
-        size < SPILLABLE && (self.limit >= SPILLABLE as u64 || size as u64 <= self.limit)
+        size < SPILLABLE
     }
 
     /// [`admit_or_spill`](Self::admit_or_spill) of an object that counts against the budget.

@@ -5,9 +5,8 @@
 //! the store's count, a cache line that every thread making objects wrote. Most objects never
 //! need their store again after they are made: a small value in memory is neither counted
 //! against the budget nor spilled, and freeing it gives back nothing but its own memory. The
-//! few paths that do (a large value, a spilled one, an indexed one, a result stored into a
-//! store whose budget is below [`SPILLABLE`](super::SPILLABLE)) find the store here, under a
-//! read lock, and get nothing once the store is gone: its runtime shut down, its spill folder
+//! few paths that do (a large value, a spilled one, an indexed one) find the store here,
+//! under a read lock, and get nothing once the store is gone: its runtime shut down, its spill folder
 //! went with it (see `Drop for ObjectStore`), and whatever it counted no longer matters.
 //!
 //! The count of cancellations is the process's, not each store's, so that reading it needs no

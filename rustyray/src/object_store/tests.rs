@@ -332,3 +332,24 @@ fn a_scalar_is_read_as_stored_and_not_after_its_value_moved_out() {
         Some(Err(Error::ObjectLost { .. }))
     ));
 }
+
+#[test]
+fn small_objects_are_never_counted_even_against_a_budget_smaller_than_them() {
+    let limits = StoreLimits {
+        memory: 100,
+        spill_dir: std::env::temp_dir(),
+        spill_limit: None,
+    };
+    let store = ObjectStore::new(1, limits);
+    let put = store.insert_ready(Object::new(vec![7u8; 500])).unwrap();
+    let result = store.insert_pending(None);
+    assert!(result.complete(Ok(Object::new(vec![8u8; 600]))));
+    for cell in [&put, &result] {
+        assert!(
+            matches!(cell.state(), State::Ready),
+            "in memory, not spilled"
+        );
+    }
+    assert_eq!(store.usage(), (0, 0, 0), "nothing counted, nothing on disk");
+    assert_eq!(*result.read::<Vec<u8>>().unwrap().unwrap(), vec![8u8; 600]);
+}
