@@ -226,12 +226,9 @@ impl<T: Value> Consumer<T> {
             // The take answers (the item it waits for is stored, or the stream is over).
             let shared = crate::runtime::current();
             let whole = taking.cell_or_missing(shared.id()).cloned();
-            let parts = whole.and_then(|whole| shared.backend().split_counted(&shared, &whole));
-            if parts.is_ok() {
-                self.answered = Some(Instant::now());
-            }
-            match parts {
+            match whole.and_then(|whole| shared.backend().split_counted(&shared, &whole)) {
                 Ok((parts, last)) => {
+                    self.answered = Some(Instant::now());
                     // The last items of a producer that ended well (or none past them): the
                     // stream ends after them, without waiting for the producer's result to
                     // reach this process.
